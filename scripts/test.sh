@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests need (node packages, PostgreSQL binaries, attr tools) and runs
+# every test. The PostgreSQL server itself is started by the test setup in a temp dir.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "missing packages: ${need_apt[*]} (install them, or run as root)" >&2
+  fi
+fi
+
+[ -d node_modules ] || npm install --no-audit --no-fund
+npm run build --silent
+npx vitest run "$@"

@@ -1,0 +1,79 @@
+import type { Digest } from '../core/manifest.js';
+
+/**
+ * The chunk store port. Layered like a storage backend: a reader, a writer on top, and the
+ * prunable store gc needs. Adapters (local file system now, shared storage or S3 later) and
+ * wrappers implement the same interfaces and run the same test suite.
+ */
+
+/** How a chunk's bytes are held on disk and on the wire. */
+export type ChunkEncoding = 'raw' | 'zstd';
+
+/** A chunk in its stored form: the encoding and the encoded bytes. */
+export interface EncodedChunk {
+  readonly encoding: ChunkEncoding;
+  readonly payload: Buffer;
+}
+
+export interface ChunkReader {
+  has(digest: Digest): Promise<boolean>;
+  /** The stored form, after decoding and re-hashing it: throws CORRUPT on a mismatch. */
+  getEncoded(digest: Digest): Promise<EncodedChunk & { readonly raw: Buffer }>;
+  /** The plain bytes, verified. Throws NOT_FOUND when absent, CORRUPT when damaged. */
+  get(digest: Digest): Promise<Buffer>;
+}
+
+export interface ChunkWriter extends ChunkReader {
+  /**
+   * Decodes, hashes and compares with `digest` (DIGEST_MISMATCH otherwise), then writes
+   * atomically (temp file, fsync, rename). An existing chunk counts as success.
+   * Returns the bytes newly written (0 when it was already present).
+   */
+  putEncoded(digest: Digest, chunk: EncodedChunk): Promise<number>;
+  /** Same for plain bytes; the store picks the encoding (zstd where it pays). */
+  put(digest: Digest, raw: Buffer): Promise<number>;
+  /**
+   * A batch of encoded chunks, made durable together (one fsync for the batch, which is
+   * what makes small chunks cheap). Every chunk that verifies is stored even when others
+   * in the batch do not; the ones that do not are listed in `rejected` and nothing of
+   * them is written.
+   */
+  putManyEncoded(items: readonly { digest: Digest; chunk: EncodedChunk }[]): Promise<PutManyResult>;
+  /**
+   * Of `digests`, the ones not present. Present ones are touched so a concurrent gc
+   * (which spares recently touched chunks) keeps them for the ingest that asked.
+   */
+  missing(digests: readonly Digest[]): Promise<Digest[]>;
+}
+
+export interface PutManyResult {
+  /** Chunks newly written. */
+  readonly stored: number;
+  /** Chunks that were already present (they are touched, like `missing` does). */
+  readonly present: number;
+  /** Bytes newly written to disk (encoded size). */
+  readonly storedBytes: number;
+  readonly rejected: readonly { digest: Digest; found: string }[];
+}
+
+export interface StoredChunkInfo {
+  readonly digest: Digest;
+  readonly storedBytes: number;
+  readonly mtimeMs: number;
+}
+
+export interface ChunkStore extends ChunkWriter {
+  list(): AsyncIterable<StoredChunkInfo>;
+  /** Size on disk of one chunk, or undefined when absent. */
+  stat(digest: Digest): Promise<StoredChunkInfo | undefined>;
+  delete(digest: Digest): Promise<void>;
+}
+
+/** A store that can reclaim the space of deleted chunks (pack stores rewrite sparse packs). */
+export interface CompactableStore {
+  compact(): Promise<unknown>;
+}
+
+export function isCompactable(store: object): store is CompactableStore {
+  return typeof (store as Partial<CompactableStore>).compact === 'function';
+}

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import type { Digest } from '../core/manifest.js';
+
+/**
+ * The whole on-disk layout of one server's data directory (INGOT_HOME), in one place.
+ *
+ *   $INGOT_HOME/
+ *     config.json                 cluster name and settings fixed at first start
+ *     token                       admin bearer token (mode 0600)
+ *     server.json                 URL and pid of the running server, for a local CLI
+ *     keys/signing.key            Ed25519 private key that signs manifests (mode 0600)
+ *     keys/signing.pub            its public key
+ *     catalog.sqlite              the default catalog database
+ *     store/chunks-v1/ab/<digest> one chunk: 1 encoding byte, then raw or zstd bytes
+ *                                 (LocalChunkStore: one file per chunk)
+ *     store/packs-v1/<id>.pack    append-only pack files of chunk records (PackChunkStore);
+ *                                 <id> is the decimal pack id, zero-padded to 8 digits
+ *     store/packs-v1/LOCK         pid of the process that has the pack store open
+ *     store/index-v1.sqlite       pack index: digest -> (pack, offset, length), plus pack
+ *                                 sizes; WAL mode, so also -wal and -shm next to it
+ *     store/manifests-v1/ab/<digest>.json  canonical manifest bytes
+ *     store/tmp/                  temp files, renamed into place once fsynced
+ *
+ * The version is in the directory names: a new store format gets new directories.
+ */
+export interface HomePaths {
+  readonly home: string;
+  readonly config: string;
+  readonly token: string;
+  readonly serverInfo: string;
+  readonly signingKey: string;
+  readonly signingPub: string;
+  readonly sqlite: string;
+  readonly store: string;
+}
+
+export function homePaths(home: string): HomePaths {
+  return {
+    home,
+    config: join(home, 'config.json'),
+    token: join(home, 'token'),
+    serverInfo: join(home, 'server.json'),
+    signingKey: join(home, 'keys', 'signing.key'),
+    signingPub: join(home, 'keys', 'signing.pub'),
+    sqlite: join(home, 'catalog.sqlite'),
+    store: join(home, 'store'),
+  };
+}
+
+export interface StorePaths {
+  readonly chunksDir: string;
+  readonly manifestsDir: string;
+  readonly tmpDir: string;
+  readonly packsDir: string;
+  /** The pack store's lock file (holds the owner's pid). */
+  readonly packsLock: string;
+  /** The pack index database. */
+  readonly index: string;
+  chunk(digest: Digest): string;
+  manifest(digest: Digest): string;
+  pack(id: number): string;
+}
+
+export function storePaths(root: string): StorePaths {
+  const chunksDir = join(root, 'chunks-v1');
+  const manifestsDir = join(root, 'manifests-v1');
+  const packsDir = join(root, 'packs-v1');
+  return {
+    chunksDir,
+    manifestsDir,
+    tmpDir: join(root, 'tmp'),
+    packsDir,
+    packsLock: join(packsDir, 'LOCK'),
+    index: join(root, 'index-v1.sqlite'),
+    chunk: (d) => join(chunksDir, d.slice(0, 2), d),
+    manifest: (d) => join(manifestsDir, d.slice(0, 2), `${d}.json`),
+    pack: (id) => join(packsDir, `${String(id).padStart(8, '0')}.pack`),
+  };
+}
