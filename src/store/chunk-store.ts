@@ -66,7 +66,12 @@ export interface ChunkStore extends ChunkWriter {
   list(): AsyncIterable<StoredChunkInfo>;
   /** Size on disk of one chunk, or undefined when absent. */
   stat(digest: Digest): Promise<StoredChunkInfo | undefined>;
-  delete(digest: Digest): Promise<void>;
+  /**
+   * Removes a chunk. With `ifTouchedBefore`, only when it was last touched before that time
+   * (ms since the epoch), checked atomically with the delete: gc's guard against an ingest
+   * that touches the chunk between gc's look and its delete.
+   */
+  delete(digest: Digest, opts?: { ifTouchedBefore?: number }): Promise<void>;
 }
 
 /** A store that can reclaim the space of deleted chunks (pack stores rewrite sparse packs). */

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { IngotError } from './errors.js';
+import type { ChunkRef, Digest, Entry, Manifest, ManifestDraft, Payload } from './manifest.js';
+import { bad, checkedDraft, obj, parseChunks, parseManifestJson, parsePayload } from './manifest-parse.js';
+
+/**
+ * The canonical, versioned encoding of a manifest (spec: docs/store-format.md).
+ *
+ * Canonical JSON: UTF-8, object keys sorted by UTF-16 code unit, no whitespace, integers
+ * only, strings as JSON.stringify writes them. A ChunkRef is `[length, "hex"]` (data) or
+ * `[length]` (hole); a timestamp is `[sec, nsec]`; an entry is an object with only the keys
+ * that apply. Decoding validates everything and re-encodes: bytes that are not exactly the
+ * canonical form are refused, so one manifest has one digest.
+ */
+
+export { MAX_CHUNK_LENGTH } from './manifest-parse.js';
+export { comparePaths } from './manifest-paths.js';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+export function encodeManifest(m: Manifest): Buffer {
+  return Buffer.from(canonicalJson(manifestToJson(m)), 'utf8');
+}
+
+export function decodeManifest(bytes: Buffer): Manifest {
+  let text: string;
+  let json: unknown;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw bad('manifest is not valid UTF-8 JSON', { cause });
+  }
+  const m = parseManifestJson(json);
+  if (!encodeManifest(m).equals(bytes)) {
+    throw bad('manifest is not in canonical form', {
+      hint: 'encode it with encodeManifest (sorted keys, no whitespace, integers only)',
+    });
+  }
+  return m;
+}
+
+export function manifestDigest(bytes: Buffer): Digest {
+  return createHash('sha256').update(bytes).digest('hex') as Digest;
+}
+
+/** Validates a draft sent by a client (the JSON form of `{payload, chunks}`). */
+export function parseDraft(json: unknown): ManifestDraft {
+  const o = obj(json, 'draft', ['chunks', 'payload'], []);
+  return checkedDraft(parsePayload(o.payload), parseChunks(o.chunks));
+}
+
+export function draftToJson(d: ManifestDraft): unknown {
+  return { payload: payloadToJson(d.payload), chunks: d.chunks.map(chunkToJson) };
+}
+
+/** Re-validates a typed draft, e.g. right before deploying it (defence in depth). */
+export function validateDraft(d: ManifestDraft): ManifestDraft {
+  return parseDraft(JSON.parse(JSON.stringify(draftToJson(d))));
+}
+
+// ---- model -> JSON --------------------------------------------------------------------
+
+function manifestToJson(m: Manifest): JsonObject {
+  return {
+    format: m.format,
+    version: m.version,
+    name: m.name,
+    origin: m.origin,
+    imageType: m.imageType,
+    parent: m.parent,
+    created: m.created,
+    payload: payloadToJson(m.payload),
+    chunks: m.chunks.map(chunkToJson),
+  };
+}
+
+function payloadToJson(p: Payload): JsonObject {
+  if (p.kind === 'file') return { kind: 'file', size: p.size, mode: p.mode };
+  return { kind: 'tree', entries: p.entries.map(entryToJson) };
+}
+
+function chunkToJson(c: ChunkRef): Json {
+  return c.kind === 'data' ? [c.length, c.digest] : [c.length];
+}
+
+function entryToJson(e: Entry): JsonObject {
+  const o: JsonObject = {
+    path: e.path,
+    type: e.type,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: [e.mtime.sec, e.mtime.nsec],
+  };
+  if (e.xattrs && Object.keys(e.xattrs).length > 0) o.xattrs = { ...e.xattrs };
+  if (e.type === 'file') o.size = e.size;
+  if (e.type === 'symlink' || e.type === 'hardlink') o.target = e.target;
+  if (e.type === 'chardev' || e.type === 'blockdev') {
+    o.major = e.major;
+    o.minor = e.minor;
+  }
+  return o;
+}
+
+/** Canonical JSON text; refuses anything that is not an integer, string, array or object. */
+export function canonicalJson(v: Json): string {
+  if (v === null || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new IngotError('INTERNAL', `not a safe integer: ${v}`);
+    return String(v === 0 ? 0 : v);
+  }
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(v).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k] as Json)}`).join(',')}}`;
+}

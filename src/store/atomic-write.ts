@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Writes `parts` to `dest` so that readers see either nothing or the whole file: a temp
+ * file in `tmpDir` (same file system as `dest`, so rename is atomic), write, fsync, rename.
+ * The temp file is removed on any failure.
+ *
+ * The directory holding `dest` is not fsynced: a crash may then lose the rename, which
+ * loses an object but never exposes a partial one. A lost chunk is found by `missing()`
+ * and fetched again by the next transfer, and on ext4/xfs the rename is journalled before
+ * any later fsync (such as the catalog's commit) returns. An fsync per directory per object
+ * would roughly double the cost of small writes.
+ */
+export async function writeFileAtomic(
+  dest: string,
+  tmpDir: string,
+  parts: readonly Uint8Array[],
+  ensureDir: (dir: string) => Promise<void> = mkdirP,
+): Promise<void> {
+  const tmp = join(tmpDir, `${basename(dest)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o644);
+  try {
+    try {
+      await writeAll(fh, parts);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await ensureDir(dirname(dest));
+    await rename(tmp, dest);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** writev may write less than asked (it does not loop); finish with plain writes. */
+async function writeAll(fh: FileHandle, parts: readonly Uint8Array[]): Promise<void> {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  let done = (await fh.writev(parts as Uint8Array[])).bytesWritten;
+  if (done === total) return;
+  const rest = Buffer.concat(parts as Uint8Array[]).subarray(done);
+  for (let off = 0; off < rest.length; ) {
+    const { bytesWritten } = await fh.write(rest, off, rest.length - off, done);
+    off += bytesWritten;
+    done += bytesWritten;
+  }
+}
+
+async function mkdirP(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+}

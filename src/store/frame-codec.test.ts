@@ -1,0 +1,131 @@
+import { createHash, randomFillSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { Digest } from '../core/manifest.js';
+import { encodeChunk } from './compression.js';
+import { decodeFrames, encodeFrames, type FramedChunk } from './frame-codec.js';
+
+const digestOf = (b: Buffer) => createHash('sha256').update(b).digest('hex') as Digest;
+
+async function sample(): Promise<FramedChunk[]> {
+  const raws = [Buffer.from('hello '.repeat(3000)), randomFillSync(Buffer.alloc(5000)), Buffer.from('x')];
+  return Promise.all(
+    raws.map(async (r) => ({ digest: digestOf(r), encoded: await encodeChunk(r), rawLength: r.length })),
+  );
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function* feed(bytes: Buffer, piece: number): AsyncGenerator<Buffer> {
+  for (let o = 0; o < bytes.length; o += piece) yield Buffer.from(bytes.subarray(o, o + piece));
+}
+
+async function streamBytes(chunks: FramedChunk[]): Promise<Buffer> {
+  return Buffer.concat(await collect(encodeFrames(chunks)));
+}
+
+/** Decodes, returning what was yielded and the error that ended it (if any). */
+async function decodeAll(bytes: Buffer, piece = 1 << 20) {
+  const got: FramedChunk[] = [];
+  try {
+    for await (const c of decodeFrames(feed(bytes, piece))) got.push(c);
+  } catch (error) {
+    return { got, error: error as { code: string } };
+  }
+  return { got, error: undefined };
+}
+
+const same = (a: FramedChunk, b: FramedChunk) =>
+  a.digest === b.digest &&
+  a.rawLength === b.rawLength &&
+  a.encoded.encoding === b.encoded.encoding &&
+  a.encoded.payload.equals(b.encoded.payload);
+
+describe('frame codec', () => {
+  it('round-trips, whatever the buffer boundaries (down to 1 byte)', async () => {
+    const chunks = await sample();
+    const bytes = await streamBytes(chunks);
+    expect(bytes.subarray(0, 5).toString('latin1')).toBe('IGCK\x01');
+    for (const piece of [1, 3, 41, 42, 43, 1000, bytes.length]) {
+      const { got, error } = await decodeAll(bytes, piece);
+      expect(error).toBeUndefined();
+      expect(got).toHaveLength(3);
+      for (const [i, c] of got.entries()) expect(same(c, chunks[i]!)).toBe(true);
+    }
+  });
+
+  it('handles an empty batch', async () => {
+    const bytes = await streamBytes([]);
+    expect(bytes.length).toBe(10);
+    expect(await decodeAll(bytes)).toEqual({ got: [], error: undefined });
+  });
+
+  it('rejects bad magic, version, frame type and encoding', async () => {
+    const bytes = await streamBytes(await sample());
+    const patch = (at: number, v: number) => {
+      const b = Buffer.from(bytes);
+      b[at] = v;
+      return b;
+    };
+    for (const b of [patch(0, 0x58), patch(4, 2), patch(5, 9), patch(5 + 33, 7)]) {
+      const { got, error } = await decodeAll(b, 7);
+      expect(got).toEqual([]);
+      expect(error?.code).toBe('INVALID_ARGUMENT');
+    }
+  });
+
+  it('rejects a payload length over 17 MiB before reading it', async () => {
+    const bytes = await streamBytes((await sample()).slice(0, 1));
+    const b = Buffer.from(bytes);
+    b.writeUInt32BE(17 * 1024 * 1024 + 1, 5 + 38);
+    expect((await decodeAll(b)).error?.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('rejects a count mismatch and bytes after the end, after yielding the chunks', async () => {
+    const chunks = await sample();
+    const bytes = await streamBytes(chunks);
+    const b = Buffer.from(bytes);
+    b.writeUInt32BE(4, b.length - 4);
+    const r = await decodeAll(b, 5);
+    expect(r.got).toHaveLength(3);
+    expect(r.error?.code).toBe('INVALID_ARGUMENT');
+    const trailing = await decodeAll(Buffer.concat([bytes, Buffer.from([0])]));
+    expect(trailing.got).toHaveLength(3);
+    expect(trailing.error?.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('reports TRUNCATED only after yielding every complete frame', async () => {
+    const chunks = await sample();
+    const bytes = await streamBytes(chunks);
+    const frame1End = 5 + 42 + chunks[0]!.encoded.payload.length;
+    const frame2End = frame1End + 42 + chunks[1]!.encoded.payload.length;
+    const cases: Array<[number, number]> = [
+      [3, 0],
+      [frame1End, 1],
+      [frame1End + 10, 1],
+      [frame1End + 50, 1],
+      [frame2End, 2],
+      [bytes.length - 5, 3],
+      [bytes.length - 2, 3],
+    ];
+    for (const [cut, complete] of cases) {
+      for (const piece of [1, 1 << 20]) {
+        const { got, error } = await decodeAll(bytes.subarray(0, cut), piece);
+        expect(error?.code).toBe('TRUNCATED');
+        expect(got).toHaveLength(complete);
+        for (const [i, c] of got.entries()) expect(same(c, chunks[i]!)).toBe(true);
+      }
+    }
+  });
+
+  it('rejects a raw frame whose lengths disagree', async () => {
+    const raw = Buffer.from('abc');
+    const bytes = await streamBytes([
+      { digest: digestOf(raw), encoded: { encoding: 'raw', payload: raw }, rawLength: 4 },
+    ]);
+    expect((await decodeAll(bytes)).error?.code).toBe('INVALID_ARGUMENT');
+  });
+});

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { IngotError } from '../core/errors.js';
+import {
+  type ChunkRef,
+  type Digest,
+  type Entry,
+  type ManifestDraft,
+  streamLength,
+} from '../core/manifest.js';
+import { type ChunkerParams, chunkStream, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
+import { treeContent } from './tree-scan.js';
+
+/**
+ * The client-side ingest pipeline: local bytes -> content-defined chunks -> refs.
+ * All-zero chunks become holes (no digest, nothing to store or send, deployed sparse).
+ * Memory stays flat: the chunker holds at most one chunk in progress, and each yielded
+ * chunk is the caller's to keep or drop.
+ *
+ * Measured on this machine (2 vCPU VM, Node 20.20): chunksOf over a 1 GiB random file
+ * (page-cached) runs at 250-280 MB/s with a peak RSS of ~125 MB: chunking (~650 MB/s) and
+ * SHA-256 share the one JS thread. Hashing on the thread pool would be the next step.
+ */
+
+export type IngestSource =
+  | { readonly kind: 'tree'; readonly root: string; readonly entries: readonly Entry[] }
+  | { readonly kind: 'file'; readonly path: string };
+
+export interface SourceChunk {
+  readonly ref: ChunkRef;
+  /** The plain bytes of a data chunk (absent for holes). May be a view of a read buffer. */
+  readonly raw?: Buffer;
+}
+
+const READ_SIZE = 1024 * 1024;
+const ZEROS = Buffer.alloc(DEFAULT_CHUNKER_PARAMS.max);
+
+export async function* chunksOf(source: IngestSource, params?: ChunkerParams): AsyncGenerator<SourceChunk> {
+  const zeros = params && params.max > ZEROS.length ? Buffer.alloc(params.max) : ZEROS;
+  for await (const raw of chunkStream(contentOf(source), params)) {
+    if (isZero(raw, zeros)) {
+      yield { ref: { kind: 'hole', length: raw.length } };
+    } else {
+      const digest = createHash('sha256').update(raw).digest('hex') as Digest;
+      yield { ref: { kind: 'data', digest, length: raw.length }, raw };
+    }
+  }
+}
+
+/** memcmp against a preallocated zero buffer; the byte checks reject most chunks at once. */
+function isZero(b: Buffer, zeros: Buffer): boolean {
+  if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0 || b[b.length >>> 1] !== 0) return false;
+  return b.equals(zeros.subarray(0, b.length));
+}
+
+function contentOf(source: IngestSource): AsyncIterable<Buffer> {
+  if (source.kind === 'tree') return treeContent(source.root, source.entries);
+  return fileContent(source.path);
+}
+
+/** createReadStream allocates a fresh buffer per read, which the chunker's views need. */
+async function* fileContent(path: string): AsyncGenerator<Buffer> {
+  const before = await statFile(path);
+  let n = 0;
+  for await (const b of createReadStream(path, { highWaterMark: READ_SIZE })) {
+    n += (b as Buffer).length;
+    yield b as Buffer;
+  }
+  if (n !== before.size) {
+    throw new IngotError(
+      'INVALID_ARGUMENT',
+      `${path} changed while reading (${before.size} bytes, then ${n})`,
+      {
+        hint: 'ingest it again once nothing writes to it',
+      },
+    );
+  }
+}
+
+async function statFile(path: string) {
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new IngotError('INVALID_ARGUMENT', `${path} is not a regular file`);
+    return st;
+  } catch (cause) {
+    if (cause instanceof IngotError) throw cause;
+    throw new IngotError('PATH_NOT_FOUND', `cannot read ${path}`, {
+      cause,
+      hint: 'check the path exists and is readable by this user',
+    });
+  }
+}
+
+/**
+ * Runs chunksOf to the end and collects the refs into a draft; `onChunk` sees every chunk
+ * on the way (e.g. to upload it), and is awaited, so it also provides back-pressure.
+ */
+export async function buildDraft(
+  source: IngestSource,
+  opts: { params?: ChunkerParams; onChunk?: (c: SourceChunk) => Promise<void> | void } = {},
+): Promise<ManifestDraft> {
+  const chunks: ChunkRef[] = [];
+  for await (const c of chunksOf(source, opts.params)) {
+    chunks.push(c.ref);
+    if (opts.onChunk) await opts.onChunk(c);
+  }
+  if (source.kind === 'tree') return { payload: { kind: 'tree', entries: source.entries }, chunks };
+  const st = await statFile(source.path);
+  const size = streamLength(chunks);
+  if (st.size !== size) {
+    throw new IngotError(
+      'INVALID_ARGUMENT',
+      `${source.path} changed while reading (${size} bytes, now ${st.size})`,
+    );
+  }
+  return { payload: { kind: 'file', size, mode: st.mode & 0o7777 }, chunks };
+}

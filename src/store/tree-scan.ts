@@ -1,0 +1,197 @@
+import { type BigIntStats, constants } from 'node:fs';
+import { type FileHandle, lstat, open, readdir, readlink, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { IngotError } from '../core/errors.js';
+import type { Entry, Timestamp } from '../core/manifest.js';
+import { comparePaths } from '../core/manifest-paths.js';
+import { mapConcurrent } from './concurrency.js';
+import { readXattrs } from './xattrs.js';
+
+/**
+ * Reads a local directory tree into manifest entries (model order: "." first, then by
+ * UTF-8 bytes), and streams the content of its regular files in that order.
+ */
+
+const LSTAT_CONCURRENCY = 64;
+const READ_SIZE = 1024 * 1024;
+
+interface Found {
+  readonly path: string;
+  readonly st: BigIntStats;
+}
+
+export async function scanTree(root: string): Promise<{ entries: Entry[]; warnings: string[] }> {
+  const abs = resolve(root);
+  const rootStat = await statRoot(abs);
+  const xattrJob = readXattrs(abs);
+  const warnings: string[] = [];
+  const found = await walk(abs, warnings);
+  found.sort((a, b) => comparePaths(a.path, b.path));
+  const xattrs = await xattrJob;
+  warnings.push(...xattrs.warnings);
+  const firstOfInode = new Map<string, string>();
+  const entries: Entry[] = [toEntry({ path: '.', st: rootStat }, firstOfInode, '') as Entry];
+  for (const f of found) {
+    const e = toEntry(f, firstOfInode, await linkTargetOf(abs, f));
+    if (e) entries.push(e);
+    else warnings.push(`skipped ${JSON.stringify(f.path)}: sockets and unknown file types are not stored`);
+  }
+  return {
+    entries: entries.map((e) => withXattrs(e, xattrs.byPath.get(e.path === '.' ? abs : join(abs, e.path)))),
+    warnings,
+  };
+}
+
+async function statRoot(abs: string): Promise<BigIntStats> {
+  let st: BigIntStats;
+  try {
+    st = await stat(abs, { bigint: true });
+  } catch (cause) {
+    throw new IngotError('PATH_NOT_FOUND', `cannot read ${abs}`, {
+      cause,
+      hint: 'check the path exists and is readable by this user',
+    });
+  }
+  if (!st.isDirectory()) {
+    throw new IngotError('INVALID_ARGUMENT', `${abs} is not a directory`, {
+      hint: 'to store a single file (an ISO, a disk image), create a file image instead of a tree',
+    });
+  }
+  return st;
+}
+
+/** Breadth-first: one readdir per directory, lstat of children with bounded concurrency. */
+async function walk(abs: string, warnings: string[]): Promise<Found[]> {
+  const all: Found[] = [];
+  let level: string[] = [''];
+  while (level.length > 0) {
+    const listed = await mapConcurrent(level, 16, async (dir) => {
+      const names = await readdir(join(abs, dir), { withFileTypes: true });
+      return names.map((d) => (dir === '' ? d.name : `${dir}/${d.name}`));
+    });
+    const children = listed.flat();
+    const stats = await mapConcurrent(children, LSTAT_CONCURRENCY, (p) =>
+      lstat(join(abs, p), { bigint: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        warnings.push(
+          `skipped ${JSON.stringify(p)}: vanished during the scan or its name is not valid UTF-8`,
+        );
+        return undefined;
+      }),
+    );
+    level = [];
+    children.forEach((path, i) => {
+      const st = stats[i];
+      if (!st) return;
+      all.push({ path, st });
+      if (st.isDirectory()) level.push(path);
+    });
+  }
+  return all;
+}
+
+async function linkTargetOf(abs: string, f: Found): Promise<string> {
+  return f.st.isSymbolicLink() ? readlink(join(abs, f.path)) : '';
+}
+
+function toEntry(f: Found, firstOfInode: Map<string, string>, linkTarget: string): Entry | undefined {
+  const { st, path } = f;
+  const common = {
+    path,
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtime: timestampOf(st.mtimeNs),
+  };
+  if (st.isDirectory()) return { ...common, type: 'dir' };
+  if (st.isSymbolicLink()) return { ...common, type: 'symlink', target: linkTarget };
+  if (st.isFIFO()) return { ...common, type: 'fifo' };
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    const type = st.isCharacterDevice() ? 'chardev' : 'blockdev';
+    return { ...common, type, ...deviceNumbers(st.rdev) };
+  }
+  if (!st.isFile()) return undefined;
+  if (st.nlink > 1n) {
+    // Sorted order decides: the first path of an inode is the file, later ones link to it.
+    const key = `${st.dev}:${st.ino}`;
+    const first = firstOfInode.get(key);
+    if (first !== undefined) return { ...common, type: 'hardlink', target: first };
+    firstOfInode.set(key, path);
+  }
+  return { ...common, type: 'file', size: Number(st.size) };
+}
+
+/** glibc's gnu_dev_major/minor on the 64-bit dev_t. */
+export function deviceNumbers(rdev: bigint): { major: number; minor: number } {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return { major: Number(major & 0xffffffffn), minor: Number(minor & 0xffffffffn) };
+}
+
+export function timestampOf(ns: bigint): Timestamp {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns % 1_000_000_000n;
+  if (nsec < 0n) {
+    nsec += 1_000_000_000n;
+    sec -= 1n;
+  }
+  return { sec: Number(sec), nsec: Number(nsec) };
+}
+
+function withXattrs(e: Entry, x: Record<string, string> | undefined): Entry {
+  return x && Object.keys(x).length > 0 ? { ...e, xattrs: x } : e;
+}
+
+/**
+ * The content of every `file` entry, in entry order, as one stream. Files are read with
+ * large reads into 1 MiB buffers shared by consecutive small files. Contract: every
+ * yielded Buffer is freshly allocated and never written again, so consumers (the chunker
+ * keeps views) need not copy. A file whose size differs from its entry (it changed since
+ * the scan) stops the stream with INVALID_ARGUMENT.
+ */
+export async function* treeContent(root: string, entries: readonly Entry[]): AsyncGenerator<Buffer> {
+  const abs = resolve(root);
+  let buf = Buffer.allocUnsafe(READ_SIZE);
+  let fill = 0;
+  const probe = Buffer.allocUnsafe(1);
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    const path = join(abs, e.path);
+    const fh = await openNoFollow(path);
+    try {
+      let pos = 0;
+      while (pos < e.size) {
+        const want = Math.min(e.size - pos, buf.length - fill);
+        const { bytesRead } = await fh.read(buf, fill, want, pos);
+        if (bytesRead === 0) throw changed(path, e.size);
+        fill += bytesRead;
+        pos += bytesRead;
+        if (fill === buf.length) {
+          yield buf;
+          buf = Buffer.allocUnsafe(READ_SIZE);
+          fill = 0;
+        }
+      }
+      if ((await fh.read(probe, 0, 1, e.size)).bytesRead !== 0) throw changed(path, e.size);
+    } finally {
+      await fh.close();
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}
+
+async function openNoFollow(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (cause) {
+    throw new IngotError('INVALID_ARGUMENT', `${path} changed while reading (cannot open it as a file)`, {
+      cause,
+    });
+  }
+}
+
+function changed(path: string, size: number): IngotError {
+  return new IngotError('INVALID_ARGUMENT', `${path} changed while reading (its size is no longer ${size})`, {
+    hint: 'scan again once the tree is quiet, or ingest from a snapshot',
+  });
+}

@@ -1,0 +1,57 @@
+/** Bounding what a zstd payload may decode to, before spending memory on it. */
+
+const ZSTD_MAGIC = 0xfd2fb528;
+export const ZSTD_BLOCK_MAX = 128 * 1024;
+
+/**
+ * An upper bound of what a sequence of zstd frames decodes to, from the frame and block
+ * headers alone (RFC 8878): raw and RLE blocks state their size; a compressed block
+ * decodes to at most 128 KiB. Skippable frames count 0. Undefined when malformed.
+ */
+export function zstdDecodedBound(b: Buffer): number | undefined {
+  let pos = 0;
+  let bound = 0;
+  if (b.length === 0) return undefined;
+  while (pos < b.length) {
+    if (pos + 4 > b.length) return undefined;
+    const magic = b.readUInt32LE(pos);
+    pos += 4;
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      if (pos + 4 > b.length) return undefined;
+      pos += 4 + b.readUInt32LE(pos);
+      if (pos > b.length) return undefined;
+      continue;
+    }
+    if (magic !== ZSTD_MAGIC || pos >= b.length) return undefined;
+    const fhd = b[pos++] as number;
+    const fcsFlag = fhd >> 6;
+    const singleSegment = (fhd >> 5) & 1;
+    const checksum = (fhd >> 2) & 1;
+    const didSize = [0, 1, 2, 4][fhd & 3] as number;
+    const fcsSize = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag] as number;
+    pos += (singleSegment ? 0 : 1) + didSize + fcsSize;
+    for (;;) {
+      if (pos + 3 > b.length) return undefined;
+      const h = b.readUIntLE(pos, 3);
+      pos += 3;
+      const last = h & 1;
+      const type = (h >> 1) & 3;
+      const size = h >>> 3;
+      if (type === 0) {
+        bound += size;
+        pos += size;
+      } else if (type === 1) {
+        bound += size;
+        pos += 1;
+      } else if (type === 2) {
+        bound += ZSTD_BLOCK_MAX;
+        pos += size;
+      } else return undefined;
+      if (pos > b.length) return undefined;
+      if (last) break;
+    }
+    pos += checksum ? 4 : 0;
+    if (pos > b.length) return undefined;
+  }
+  return bound;
+}
