@@ -1,0 +1,123 @@
+/** Queries on `images`. No rules here: the service decides what is allowed. */
+import type { Kysely, Selectable } from 'kysely';
+import type { Digest } from '../core/manifest.js';
+import type { ImageState } from '../core/states.js';
+import type { ImageTable, Schema } from '../db/schema.js';
+import type { ImageFilter, ImageRecord } from './types.js';
+
+export class ImageRepository {
+  constructor(private readonly db: Kysely<Schema>) {}
+
+  async get(name: string): Promise<ImageRecord | undefined> {
+    const row = await this.db.selectFrom('images').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toImage(row);
+  }
+
+  async getByDigest(digest: string): Promise<ImageRecord | undefined> {
+    const row = await this.db
+      .selectFrom('images')
+      .selectAll()
+      .where('digest', '=', digest)
+      .orderBy('name')
+      .executeTakeFirst();
+    return row && toImage(row);
+  }
+
+  async insert(image: ImageRecord): Promise<void> {
+    await this.db.insertInto('images').values(fromImage(image)).execute();
+  }
+
+  /** Ordered by name, or by series position when filtering by series. */
+  async list(filter: ImageFilter = {}): Promise<ImageRecord[]> {
+    let q = this.db.selectFrom('images').selectAll('images');
+    if (filter.type) q = q.where('images.image_type', '=', filter.type);
+    if (filter.state) q = q.where('images.state', '=', filter.state);
+    if (filter.series) {
+      q = q
+        .innerJoin('series_images', 'series_images.image_name', 'images.name')
+        .where('series_images.series_name', '=', filter.series)
+        .orderBy('series_images.position');
+    } else {
+      q = q.orderBy('images.name');
+    }
+    return (await q.execute()).map(toImage);
+  }
+
+  async children(name: string): Promise<ImageRecord[]> {
+    const rows = await this.db
+      .selectFrom('images')
+      .selectAll()
+      .where('parent_name', '=', name)
+      .orderBy('created_at')
+      .orderBy('name')
+      .execute();
+    return rows.map(toImage);
+  }
+
+  async setState(name: string, state: ImageState): Promise<boolean> {
+    const r = await this.db.updateTable('images').set({ state }).where('name', '=', name).executeTakeFirst();
+    return r.numUpdatedRows > 0n;
+  }
+
+  /** Descendants stay; they keep parent_digest, so lineage survives in the manifests. */
+  async detachChildren(name: string): Promise<void> {
+    await this.db.updateTable('images').set({ parent_name: null }).where('parent_name', '=', name).execute();
+  }
+
+  async delete(name: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('images').where('name', '=', name).executeTakeFirst();
+    return r.numDeletedRows > 0n;
+  }
+
+  async countOfType(imageType: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('images')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('image_type', '=', imageType)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async digests(): Promise<Digest[]> {
+    const rows = await this.db.selectFrom('images').select('digest').distinct().orderBy('digest').execute();
+    return rows.map((r) => r.digest as Digest);
+  }
+}
+
+export function toImage(row: Selectable<ImageTable>): ImageRecord {
+  return {
+    name: row.name,
+    digest: row.digest as Digest,
+    kind: row.kind,
+    imageType: row.image_type,
+    state: row.state as ImageState,
+    parentName: row.parent_name,
+    parentDigest: row.parent_digest as Digest | null,
+    origin: row.origin,
+    size: Number(row.size),
+    storedBytes: Number(row.stored_bytes),
+    chunkCount: Number(row.chunk_count),
+    fileCount: Number(row.file_count),
+    signature: row.signature,
+    createdAt: row.created_at,
+  };
+}
+
+function fromImage(i: ImageRecord): ImageTable {
+  return {
+    name: i.name,
+    digest: i.digest,
+    kind: i.kind,
+    image_type: i.imageType,
+    state: i.state,
+    parent_name: i.parentName,
+    parent_digest: i.parentDigest,
+    origin: i.origin,
+    size: i.size,
+    stored_bytes: i.storedBytes,
+    chunk_count: i.chunkCount,
+    file_count: i.fileCount,
+    signature: i.signature,
+    created_at: i.createdAt,
+  };
+}

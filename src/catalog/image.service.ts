@@ -1,0 +1,144 @@
+import { IngotError } from '../core/errors.js';
+import type { Digest, Manifest, ManifestDraft } from '../core/manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, payloadSize } from '../core/manifest.js';
+import { decodeManifest, encodeManifest, manifestDigest, parseDraft } from '../core/manifest-codec.js';
+import { checkName } from '../core/names.js';
+import { type ImageState, parseImageState } from '../core/states.js';
+import type { SigningIdentity } from '../federation/identity.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { ManifestStore } from '../store/manifest-store.js';
+import type { CatalogService } from './catalog.service.js';
+import type { ImageRecord } from './types.js';
+
+/**
+ * Sealing an ingest: the client has uploaded every chunk it was told was missing and sends
+ * the draft manifest; this checks it, makes sure every chunk it names is stored, signs the
+ * sealed manifest and lists the image, in that order, so nothing half-made is ever listed.
+ */
+export interface CommitRequest {
+  readonly name: string;
+  readonly type?: string;
+  readonly series?: string;
+  readonly from?: string;
+  readonly state?: string;
+  /** Where the client read the payload, to find the working copy it came from. */
+  readonly source?: { readonly host: string; readonly path: string };
+  readonly draft: unknown;
+}
+
+const DEFAULT_TYPE = { tree: 'SOFTWARE', file: 'DISKIMAGE' } as const;
+const QUERY_BATCH = 4096;
+
+export class ImageService {
+  constructor(
+    private readonly deps: {
+      readonly origin: string;
+      readonly catalog: CatalogService;
+      readonly store: ChunkStore;
+      readonly manifests: ManifestStore;
+      readonly identity: SigningIdentity;
+      readonly now?: () => Date;
+    },
+  ) {}
+
+  async commit(req: CommitRequest): Promise<ImageRecord> {
+    const { catalog, identity, manifests } = this.deps;
+    checkName('image', req.name);
+    const state: ImageState = req.state === undefined ? 'PUBLISHED' : parseImageState(req.state);
+    await this.refuseDuplicate(req.name);
+    const draft = parseDraft(req.draft);
+    const parent = await this.resolveParent(req);
+    const storedBytes = await this.requireChunks(draft);
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      name: req.name,
+      origin: this.deps.origin,
+      imageType: req.type ?? DEFAULT_TYPE[draft.payload.kind],
+      parent: parent?.digest ?? null,
+      created: (this.deps.now?.() ?? new Date()).toISOString(),
+      payload: draft.payload,
+      chunks: draft.chunks,
+    };
+    const bytes = encodeManifest(manifest);
+    const digest = manifestDigest(bytes);
+    await manifests.writeManifest(digest, bytes);
+    return catalog.insertImage(
+      {
+        name: manifest.name,
+        digest,
+        kind: draft.payload.kind,
+        imageType: manifest.imageType,
+        state,
+        parentName: parent?.name ?? null,
+        parentDigest: parent?.digest ?? null,
+        origin: manifest.origin,
+        size: payloadSize(draft.payload),
+        storedBytes,
+        chunkCount: draft.chunks.length,
+        fileCount: draft.payload.kind === 'tree' ? draft.payload.entries.length : 1,
+        signature: identity.signDigest(digest),
+        createdAt: manifest.created,
+      },
+      req.series,
+    );
+  }
+
+  /** The sealed manifest of an image, checked against the digest the catalog holds. */
+  async manifest(name: string): Promise<{ image: ImageRecord; bytes: Buffer; manifest: Manifest }> {
+    const image = await this.deps.catalog.getImage(name);
+    const bytes = await this.deps.manifests.readManifest(image.digest as Digest);
+    return { image, bytes, manifest: decodeManifest(bytes) };
+  }
+
+  private async refuseDuplicate(name: string): Promise<void> {
+    const existing = await this.deps.catalog.findImage(name);
+    if (existing) {
+      throw new IngotError('ALREADY_EXISTS', `an image named ${name} already exists`, {
+        hint: 'image names are unique and images immutable: choose a new name (e.g. a version suffix)',
+      });
+    }
+  }
+
+  private async resolveParent(req: CommitRequest): Promise<{ name: string; digest: Digest } | undefined> {
+    if (req.from !== undefined) {
+      const p = await this.deps.catalog.getImage(checkName('image', req.from));
+      return { name: p.name, digest: p.digest as Digest };
+    }
+    if (req.source) {
+      const wc = await this.deps.catalog.findWorkingCopyContaining(req.source.host, req.source.path);
+      if (wc) {
+        const p = await this.deps.catalog.findImage(wc.imageName);
+        if (p) return { name: p.name, digest: p.digest as Digest };
+      }
+    }
+    return undefined;
+  }
+
+  /** Every chunk the draft names must be stored; returns their stored size. */
+  private async requireChunks(draft: ManifestDraft): Promise<number> {
+    const unique = new Set<Digest>();
+    for (const c of draft.chunks) if (c.kind === 'data') unique.add(c.digest);
+    const all = [...unique];
+    let missing = 0;
+    const sample: Digest[] = [];
+    for (let i = 0; i < all.length; i += QUERY_BATCH) {
+      const absent = await this.deps.store.missing(all.slice(i, i + QUERY_BATCH));
+      missing += absent.length;
+      sample.push(...absent.slice(0, 10 - sample.length));
+    }
+    if (missing > 0) {
+      throw new IngotError(
+        'MISSING_CHUNKS',
+        `the manifest names ${missing} chunk(s) the server does not hold`,
+        {
+          details: { missing: sample },
+          hint: 'upload them first (`ingot image add` does this); nothing was listed',
+        },
+      );
+    }
+    let stored = 0;
+    for (const d of all) stored += (await this.deps.store.stat(d))?.storedBytes ?? 0;
+    return stored;
+  }
+}

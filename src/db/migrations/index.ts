@@ -1,0 +1,17 @@
+/**
+ * Every migration, in order, listed in code: the compiled build has no source tree to scan,
+ * so Kysely's FileMigrationProvider is not used. Names sort lexically; keep the zero padding.
+ */
+import type { Migration, MigrationProvider } from 'kysely';
+import type { DialectName } from '../schema.js';
+import { initial } from './001_initial.js';
+
+export function migrations(dialect: DialectName): Record<string, Migration> {
+  return {
+    '001_initial': initial(dialect),
+  };
+}
+
+export function migrationProvider(dialect: DialectName): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) };
+}

@@ -1,0 +1,84 @@
+/**
+ * The Kysely view of the catalog database. Column types are the intersection of what SQLite
+ * and PostgreSQL store the same way: text for timestamps (ISO 8601 UTC, millisecond
+ * precision, so text order is time order), integers for sizes and flags, text for JSON.
+ */
+import type { Generated } from 'kysely';
+
+export interface ImageTypeTable {
+  name: string;
+  base_type: string;
+  description: string;
+  /** 1 for the seeded base types, which cannot be deleted. */
+  builtin: number;
+  created_at: string;
+}
+
+export interface ImageTable {
+  name: string;
+  digest: string;
+  kind: 'tree' | 'file';
+  image_type: string;
+  state: string;
+  parent_name: string | null;
+  parent_digest: string | null;
+  origin: string;
+  size: number;
+  stored_bytes: number;
+  chunk_count: number;
+  file_count: number;
+  signature: string | null;
+  created_at: string;
+}
+
+export interface SeriesTable {
+  name: string;
+  description: string;
+  created_at: string;
+}
+
+export interface SeriesImageTable {
+  series_name: string;
+  image_name: string;
+  position: number;
+  added_at: string;
+}
+
+export interface WorkingCopyTable {
+  id: Generated<number>;
+  image_name: string;
+  host: string;
+  path: string;
+  created_at: string;
+}
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobTable {
+  id: Generated<number>;
+  kind: string;
+  state: JobState;
+  payload: string;
+  result: string | null;
+  error: string | null;
+  progress_done: number;
+  progress_total: number;
+  attempts: number;
+  max_attempts: number;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  run_after: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Schema {
+  image_types: ImageTypeTable;
+  images: ImageTable;
+  series: SeriesTable;
+  series_images: SeriesImageTable;
+  working_copies: WorkingCopyTable;
+  jobs: JobTable;
+}
+
+export type DialectName = 'sqlite' | 'postgres';

@@ -1,0 +1,58 @@
+import type { CatalogService } from '../../catalog/catalog.service.js';
+import type { Digest } from '../../core/manifest.js';
+import { decodeManifest } from '../../core/manifest-codec.js';
+import { type ChunkStore, isCompactable } from '../../store/chunk-store.js';
+import type { ManifestStore } from '../../store/manifest-store.js';
+
+export interface GcResult {
+  images: number;
+  referencedChunks: number;
+  deletedChunks: number;
+  freedBytes: number;
+  sparedRecent: number;
+  deletedManifests: number;
+}
+
+/**
+ * Mark and sweep. The mark is every chunk named by a listed image's manifest; the sweep
+ * deletes the rest, except chunks touched within the grace period: an ingest in progress
+ * touches every chunk it uploads or is told is present, and commits only after checking
+ * they are all still there, so gc never pulls a chunk from under it.
+ */
+export async function collectGarbage(
+  deps: { catalog: CatalogService; store: ChunkStore; manifests: ManifestStore; now?: () => number },
+  graceSeconds: number,
+  progress: (done: number, total: number) => Promise<void> | void,
+): Promise<GcResult> {
+  const started = deps.now?.() ?? Date.now();
+  const cutoff = started - graceSeconds * 1000;
+  const digests = await deps.catalog.listDigests();
+  const referenced = new Set<string>();
+  for (const d of digests) {
+    const manifest = decodeManifest(await deps.manifests.readManifest(d as Digest));
+    for (const c of manifest.chunks) if (c.kind === 'data') referenced.add(c.digest);
+  }
+  const result: GcResult = {
+    images: digests.length,
+    referencedChunks: referenced.size,
+    deletedChunks: 0,
+    freedBytes: 0,
+    sparedRecent: 0,
+    deletedManifests: 0,
+  };
+  let seen = 0;
+  for await (const info of deps.store.list()) {
+    if (++seen % 1024 === 0) await progress(seen, 0);
+    if (referenced.has(info.digest)) continue;
+    if (info.mtimeMs >= cutoff) {
+      result.sparedRecent++;
+      continue;
+    }
+    await deps.store.delete(info.digest, { ifTouchedBefore: cutoff });
+    result.deletedChunks++;
+    result.freedBytes += info.storedBytes;
+  }
+  result.deletedManifests = await deps.manifests.prune(new Set(digests), cutoff);
+  if (isCompactable(deps.store)) await deps.store.compact();
+  return result;
+}

@@ -1,0 +1,14 @@
+/**
+ * jobs: the durable queue (rows with leases, retries, backoff) and the worker loop.
+ * May import core and db. Handlers live in handlers/ and are wired in main/.
+ */
+export { type EnqueueOptions, errorText, JobQueue, type JobQueueOptions } from './job-queue.js';
+export {
+  type JobContext,
+  type JobHandler,
+  type JobOutcome,
+  type JobRunner,
+  type JobRunnerOptions,
+  startJobRunner,
+} from './job-runner.js';
+export { JOB_STATES, type Job, type JobProgress, type JobState } from './types.js';

@@ -1,0 +1,135 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/databases.js';
+import { IngotError } from '../core/errors.js';
+import { type Db, openDatabase } from '../db/database.js';
+import { JobQueue } from './job-queue.js';
+import { type JobOutcome, startJobRunner } from './job-runner.js';
+import type { Job } from './types.js';
+
+async function until<T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe.each(DIALECTS)('job runner (%s)', (dialect) => {
+  let temp: TempDatabase;
+  let db: Db;
+  let queue: JobQueue;
+  const finished: Array<[number, JobOutcome]> = [];
+  const onFinished = (job: Job, o: JobOutcome) => finished.push([job.id, o]);
+  const final = (id: number) =>
+    until(async () => {
+      const j = await queue.get(id);
+      return ['succeeded', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
+    });
+
+  beforeEach(async () => {
+    finished.length = 0;
+    temp = await tempDatabase(dialect);
+    db = await openDatabase({ url: temp.url });
+    queue = new JobQueue(db, { backoffBaseMs: 1, backoffMaxMs: 5 });
+  });
+  afterEach(async () => {
+    await db.close();
+    await temp.cleanup();
+  });
+
+  it('runs handlers, records progress and results, retries then fails', async () => {
+    let calls = 0;
+    const runner = startJobRunner({
+      queue,
+      owner: 'n1',
+      pollMs: 10,
+      leaseMs: 5000,
+      onFinished,
+      handlers: {
+        add: async (job: Job<{ a: number; b: number }>, ctx) => {
+          ctx.progress(1, 1);
+          return job.payload.a + job.payload.b;
+        },
+        flaky: async () => {
+          calls++;
+          throw new Error('still broken');
+        },
+        bad: async () => {
+          throw new IngotError('INVALID_ARGUMENT', 'nope');
+        },
+      },
+    });
+    try {
+      const ok = await queue.enqueue('add', { a: 2, b: 3 });
+      const flaky = await queue.enqueue('flaky', {}, { maxAttempts: 3 });
+      const bad = await queue.enqueue('bad', {}, { maxAttempts: 3 });
+      runner.wake();
+      expect(await final(ok.id)).toMatchObject({
+        state: 'succeeded',
+        result: 5,
+        progressDone: 1,
+        progressTotal: 1,
+      });
+      const f = await final(flaky.id);
+      expect(f).toMatchObject({ state: 'failed', attempts: 3 });
+      expect(JSON.parse(f.error ?? '')).toEqual({ code: 'INTERNAL', message: 'still broken' });
+      expect(calls).toBe(3);
+      expect(await final(bad.id)).toMatchObject({ state: 'failed', attempts: 1 });
+    } finally {
+      await runner.stop();
+    }
+    expect(finished.filter(([, o]) => o === 'retrying')).toHaveLength(2);
+  });
+
+  it('aborts the handler when its lease is lost and records nothing', async () => {
+    let aborted = false;
+    const runner = startJobRunner({
+      queue,
+      owner: 'n1',
+      pollMs: 10,
+      leaseMs: 300,
+      heartbeatMs: 20,
+      onFinished,
+      handlers: {
+        slow: (_job, ctx) =>
+          new Promise((_resolve, reject) => {
+            ctx.signal.addEventListener('abort', () => {
+              aborted = true;
+              reject(ctx.signal.reason);
+            });
+          }),
+      },
+    });
+    try {
+      const job = await queue.enqueue('slow', {});
+      await until(async () => ((await queue.get(job.id)).state === 'running' ? true : undefined));
+      await queue.cancel(job.id);
+      await until(async () => (finished.length ? true : undefined));
+      expect(aborted).toBe(true);
+      expect(finished).toEqual([[job.id, 'lost']]);
+      expect((await queue.get(job.id)).state).toBe('cancelled');
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it('stops gracefully, and with abort gives the job back', async () => {
+    const runner = startJobRunner({
+      queue,
+      owner: 'n1',
+      pollMs: 10,
+      handlers: {
+        wait: (_job, ctx) =>
+          new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+      },
+      onFinished,
+    });
+    const job = await queue.enqueue('wait', {});
+    await until(async () => ((await queue.get(job.id)).state === 'running' ? true : undefined));
+    await runner.stop({ abort: true });
+    expect(await queue.get(job.id)).toMatchObject({ state: 'queued', attempts: 0, leaseOwner: null });
+    expect(finished).toEqual([[job.id, 'released']]);
+  });
+});
