@@ -1,0 +1,78 @@
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
+import { bearerAuth } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { installErrorHandler } from './error-handler.js';
+import { catalogRoutes } from './routes/catalog.routes.js';
+import { chunkRoutes } from './routes/chunks.routes.js';
+import { imageRoutes } from './routes/images.routes.js';
+import { jobRoutes } from './routes/jobs.routes.js';
+import { systemRoutes } from './routes/system.routes.js';
+import { ErrorSchema, ImageSchema, JobSchema } from './schemas.js';
+
+export type ApiApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+> & { deps: ApiDeps };
+
+/** Paths anyone may read: liveness, metrics and the API description. */
+const OPEN_PATHS = new Set(['/healthz', '/metrics', '/openapi.json', '/api/v1/server']);
+
+/** A draft manifest of an 8 GiB image is ~10 MB of JSON; leave room for far larger ones. */
+const JSON_BODY_LIMIT = 512 * 1024 * 1024;
+
+export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger | false }): Promise<ApiApp> {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: JSON_BODY_LIMIT,
+    requestIdHeader: 'x-request-id',
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ApiApp;
+  app.decorate('deps', deps);
+  installErrorHandler(app);
+  for (const schema of [ErrorSchema, ImageSchema, JobSchema]) app.addSchema(schema);
+  // Chunk streams are consumed as they arrive, never buffered whole.
+  app.addContentTypeParser(CHUNK_STREAM_TYPE, (_request, payload, done) => done(null, payload));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Ingot API', version: deps.version, description: 'Gold image store and distribution' },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  const auth = bearerAuth(deps.token);
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (!OPEN_PATHS.has(path)) await auth(request, reply);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  systemRoutes(app);
+  chunkRoutes(app);
+  imageRoutes(app);
+  catalogRoutes(app);
+  jobRoutes(app);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,23 @@
+import type { CatalogService } from '../catalog/catalog.service.js';
+import type { ImageService } from '../catalog/image.service.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { Metrics } from './metrics.js';
+
+/** Everything the HTTP layer calls; wired in src/main/serve.ts and nowhere else. */
+export interface ApiDeps {
+  readonly clusterName: string;
+  readonly version: string;
+  readonly publicKeyPem: string;
+  readonly token: string;
+  readonly gcGraceSeconds: number;
+  readonly store: ChunkStore;
+  readonly images: ImageService;
+  readonly catalog: CatalogService;
+  readonly jobs: JobQueue;
+  readonly metrics: Metrics;
+  /** Tells this node's job runner to look for work now (after an enqueue). */
+  wakeJobs(): void;
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+}

@@ -1,0 +1,33 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { IngotError } from '../core/errors.js';
+
+/** The one place where errors become HTTP answers: every body is `{ code, message, hint? }`. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | IngotError | Error, request, reply) => {
+    const ingot = toIngotError(err);
+    if (ingot.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+    else request.log.info({ code: ingot.code, msg: ingot.message }, 'request refused');
+    void reply.status(ingot.httpStatus).send(ingot.toJSON());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err = new IngotError('NOT_FOUND', `no route ${request.method} ${request.url}`, {
+      hint: 'see /openapi.json for the API',
+    });
+    void reply.status(err.httpStatus).send(err.toJSON());
+  });
+}
+
+function toIngotError(err: unknown): IngotError {
+  if (err instanceof IngotError) return err;
+  const e = err as FastifyError;
+  if (e.validation) return new IngotError('INVALID_ARGUMENT', e.message);
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new IngotError('PAYLOAD_TOO_LARGE', e.message);
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return new IngotError('INVALID_ARGUMENT', e.message);
+  }
+  if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e instanceof SyntaxError) {
+    return new IngotError('INVALID_ARGUMENT', `malformed JSON body: ${e.message}`);
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode < 500) return new IngotError('INVALID_ARGUMENT', e.message);
+  return new IngotError('INTERNAL', 'internal error', { cause: err });
+}

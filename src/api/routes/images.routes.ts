@@ -1,0 +1,186 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { checkName } from '../../core/names.js';
+import { parseImageState } from '../../core/states.js';
+import type { ApiApp } from '../app.js';
+import { NameSchema, errorResponses } from '../schemas.js';
+
+const NameParams = Type.Object({ name: NameSchema });
+
+export function imageRoutes(app: ApiApp): void {
+  const { images, catalog, jobs, metrics } = app.deps;
+
+  app.get(
+    '/api/v1/images',
+    {
+      schema: {
+        summary: 'List images, optionally by type, series or state',
+        tags: ['images'],
+        querystring: Type.Object({
+          type: Type.Optional(Type.String()),
+          series: Type.Optional(Type.String()),
+          state: Type.Optional(Type.String()),
+        }),
+        response: { 200: Type.Object({ images: Type.Array(Type.Ref('Image')) }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return {
+        images: await catalog.listImages({
+          ...(q.type ? { type: q.type } : {}),
+          ...(q.series ? { series: q.series } : {}),
+          ...(q.state ? { state: parseImageState(q.state) } : {}),
+        }),
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/images',
+    {
+      schema: {
+        summary: 'Commit an image: check the draft manifest, require every chunk, sign, list',
+        tags: ['images'],
+        body: Type.Object({
+          name: NameSchema,
+          type: Type.Optional(NameSchema),
+          series: Type.Optional(NameSchema),
+          from: Type.Optional(NameSchema),
+          state: Type.Optional(Type.String()),
+          source: Type.Optional(Type.Object({ host: Type.String(), path: Type.String() })),
+          draft: Type.Unknown({ description: 'the draft manifest (docs/store-format.md)' }),
+        }),
+        response: { 201: Type.Ref('Image'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const image = await images.commit(request.body);
+      metrics.imagesCommitted.inc();
+      request.log.info({ image: image.name, digest: image.digest }, 'image committed');
+      return reply.status(201).send(image);
+    },
+  );
+
+  app.get(
+    '/api/v1/images/:name',
+    {
+      schema: {
+        summary: 'One image with its lineage and series',
+        tags: ['images'],
+        params: NameParams,
+        response: {
+          200: Type.Object({
+            image: Type.Ref('Image'),
+            ancestors: Type.Array(Type.String()),
+            descendants: Type.Array(Type.String()),
+            series: Type.Array(Type.String()),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const name = checkName('image', request.params.name);
+      const image = await catalog.getImage(name);
+      const lineage = await catalog.lineage(name);
+      return {
+        image,
+        ancestors: lineage.ancestors.map((i) => i.name),
+        descendants: lineage.descendants.map((i) => i.name),
+        series: await catalog.seriesOfImage(name),
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/images/:name/manifest',
+    {
+      schema: {
+        summary: 'The signed manifest, canonical bytes; digest and signature in headers',
+        tags: ['images'],
+        params: NameParams,
+        response: { ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { image, bytes } = await images.manifest(checkName('image', request.params.name));
+      return reply
+        .header('x-ingot-digest', image.digest)
+        .header('x-ingot-signature', image.signature ?? '')
+        .header('x-ingot-origin', image.origin)
+        .type('application/json')
+        .send(bytes);
+    },
+  );
+
+  app.put(
+    '/api/v1/images/:name/state',
+    {
+      schema: {
+        summary: 'Set the state: PUBLISHED, RESTRICTED or TESTABLE',
+        tags: ['images'],
+        params: NameParams,
+        body: Type.Object({ state: Type.String() }),
+        response: { 200: Type.Ref('Image'), ...errorResponses },
+      },
+    },
+    async (request) => catalog.setState(checkName('image', request.params.name), parseImageState(request.body.state)),
+  );
+
+  app.delete(
+    '/api/v1/images/:name',
+    {
+      schema: {
+        summary: 'Delete an image from the catalog; its chunks go at the next gc',
+        tags: ['images'],
+        params: NameParams,
+        querystring: Type.Object({ force: Type.Optional(Type.Boolean()) }),
+        response: { 200: Type.Object({ deleted: Type.String() }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const name = checkName('image', request.params.name);
+      await catalog.deleteImage(name, { force: request.query.force === true });
+      return { deleted: name };
+    },
+  );
+
+  app.post(
+    '/api/v1/images/:name/verify',
+    {
+      schema: {
+        summary: 'Start a job that reads and re-hashes every chunk of the image',
+        tags: ['images'],
+        params: NameParams,
+        response: { 202: Type.Ref('Job'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const image = await catalog.getImage(checkName('image', request.params.name));
+      const job = await jobs.enqueue('verify', { image: image.name }, { maxAttempts: 1 });
+      app.deps.wakeJobs();
+      return reply.status(202).send(job);
+    },
+  );
+
+  app.post(
+    '/api/v1/images/:name/working-copies',
+    {
+      schema: {
+        summary: 'Record a working copy deployed from this image (so images made from it get it as parent)',
+        tags: ['images'],
+        params: NameParams,
+        body: Type.Object({ host: Type.String({ minLength: 1 }), path: Type.String({ minLength: 1 }) }),
+        response: {
+          201: Type.Object({ image: Type.String(), host: Type.String(), path: Type.String() }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const name = checkName('image', request.params.name);
+      await catalog.registerWorkingCopy(name, request.body.host, request.body.path);
+      return reply.status(201).send({ image: name, ...request.body });
+    },
+  );
+}

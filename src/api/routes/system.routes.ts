@@ -1,0 +1,46 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { ApiApp } from '../app.js';
+
+export function systemRoutes(app: ApiApp): void {
+  const { deps } = app;
+
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness and readiness: the database answers',
+        tags: ['system'],
+        security: [],
+        response: { 200: Type.Object({ status: Type.Literal('ok'), name: Type.String(), version: Type.String() }) },
+      },
+    },
+    async () => {
+      await deps.ping();
+      return { status: 'ok' as const, name: deps.clusterName, version: deps.version };
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['system'], security: [] } },
+    async (_request, reply) => {
+      const body = await deps.metrics.registry.metrics();
+      return reply.type(deps.metrics.registry.contentType).send(body);
+    },
+  );
+
+  app.get(
+    '/api/v1/server',
+    {
+      schema: {
+        summary: "This server's identity: cluster name and the public key that signs its manifests",
+        tags: ['system'],
+        security: [],
+        response: {
+          200: Type.Object({ name: Type.String(), version: Type.String(), signingKey: Type.String() }),
+        },
+      },
+    },
+    async () => ({ name: deps.clusterName, version: deps.version, signingKey: deps.publicKeyPem }),
+  );
+}

@@ -1,0 +1,66 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { ERROR_CODES } from '../core/errors.js';
+
+/** Schemas shared by several routes; each becomes a component of the OpenAPI document. */
+
+export const DigestSchema = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256, lowercase hex' });
+export const NameSchema = Type.String({ minLength: 1, maxLength: 64, description: 'see the naming rule' });
+
+export const ErrorSchema = Type.Object(
+  {
+    code: Type.Union(Object.keys(ERROR_CODES).map((c) => Type.Literal(c))),
+    message: Type.String(),
+    hint: Type.Optional(Type.String()),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { $id: 'Error', description: 'Every error answer has this shape' },
+);
+
+export const errorResponses = {
+  400: Type.Ref('Error'),
+  401: Type.Ref('Error'),
+  404: Type.Ref('Error'),
+  409: Type.Ref('Error'),
+} as const;
+
+export const DigestList = Type.Object({
+  digests: Type.Array(DigestSchema, { maxItems: 4096 }),
+});
+
+export const ImageSchema = Type.Object(
+  {
+    name: Type.String(),
+    digest: DigestSchema,
+    kind: Type.Union([Type.Literal('tree'), Type.Literal('file')]),
+    imageType: Type.String(),
+    state: Type.String(),
+    parentName: Type.Union([Type.String(), Type.Null()]),
+    parentDigest: Type.Union([DigestSchema, Type.Null()]),
+    origin: Type.String(),
+    size: Type.Integer({ description: 'logical bytes of the payload' }),
+    storedBytes: Type.Integer({ description: 'bytes its chunks take in the store (shared chunks count fully)' }),
+    chunkCount: Type.Integer(),
+    fileCount: Type.Integer(),
+    signature: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Type.String(),
+  },
+  { $id: 'Image' },
+);
+
+export const JobSchema = Type.Object(
+  {
+    id: Type.Integer(),
+    kind: Type.String(),
+    state: Type.String(),
+    progressDone: Type.Integer(),
+    progressTotal: Type.Integer(),
+    attempts: Type.Integer(),
+    maxAttempts: Type.Integer(),
+    error: Type.Union([Type.String(), Type.Null()]),
+    result: Type.Unknown(),
+    payload: Type.Unknown(),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+  },
+  { $id: 'Job', additionalProperties: true },
+);

@@ -1,0 +1,92 @@
+import { Readable } from 'node:stream';
+import { Agent, type Dispatcher, request } from 'undici';
+import { IngotError, errorFromBody } from '../core/errors.js';
+
+/**
+ * The CLI's only way to the server: JSON calls and streamed bodies over HTTP, with the
+ * server's error bodies turned back into IngotError so the CLI prints the same codes.
+ */
+export interface ApiClient {
+  readonly baseUrl: string;
+  json<T>(method: HttpMethod, path: string, body?: unknown): Promise<T>;
+  /** Sends a binary body; returns the JSON answer. */
+  upload<T>(path: string, body: AsyncIterable<Buffer>, contentType: string): Promise<T>;
+  /** GETs a binary answer whole, with its headers (small bodies only: manifests). */
+  bytes(path: string): Promise<{ body: Buffer; headers: Record<string, string | string[] | undefined> }>;
+  /** POSTs JSON and returns the binary answer as a stream. */
+  download(path: string, body: unknown): Promise<AsyncIterable<Buffer>>;
+  close(): Promise<void>;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export function createApiClient(baseUrl: string, token: string | undefined): ApiClient {
+  const dispatcher = new Agent({ connections: 16, bodyTimeout: 0, headersTimeout: 0 });
+  const headers = (extra: Record<string, string>): Record<string, string> => ({
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+    ...extra,
+  });
+  const base = baseUrl.replace(/\/+$/, '');
+
+  async function send(method: HttpMethod, path: string, opts: Partial<Dispatcher.RequestOptions>) {
+    try {
+      return await request(`${base}${path}`, { method, dispatcher, ...opts } as Dispatcher.RequestOptions);
+    } catch (err) {
+      throw unreachable(base, err);
+    }
+  }
+
+  return {
+    baseUrl: base,
+    async json<T>(method: HttpMethod, path: string, body?: unknown): Promise<T> {
+      const res = await send(method, path, {
+        headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return (await readJson(res)) as T;
+    },
+    async upload<T>(path: string, body: AsyncIterable<Buffer>, contentType: string): Promise<T> {
+      const res = await send('PUT', path, {
+        headers: headers({ 'content-type': contentType }),
+        body: Readable.from(body),
+      });
+      return (await readJson(res)) as T;
+    },
+    async bytes(path: string) {
+      const res = await send('GET', path, { headers: headers({}) });
+      if (res.statusCode >= 400) await readJson(res);
+      return { body: Buffer.from(await res.body.arrayBuffer()), headers: res.headers };
+    },
+    async download(path: string, body: unknown): Promise<AsyncIterable<Buffer>> {
+      const res = await send('POST', path, {
+        headers: headers({ 'content-type': 'application/json' }),
+        body: JSON.stringify(body),
+      });
+      if (res.statusCode >= 400) await readJson(res);
+      return res.body as AsyncIterable<Buffer>;
+    },
+    close: () => dispatcher.close(),
+  };
+}
+
+async function readJson(res: Dispatcher.ResponseData): Promise<unknown> {
+  const text = await res.body.text();
+  let parsed: unknown;
+  try {
+    parsed = text.length ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (res.statusCode >= 400) {
+    throw errorFromBody(parsed, `the server answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
+  }
+  return parsed;
+}
+
+function unreachable(base: string, err: unknown): IngotError {
+  const code = (err as { code?: string }).code ?? '';
+  return new IngotError('UNAVAILABLE', `cannot reach the Ingot server at ${base} (${code || (err as Error).message})`, {
+    hint: 'start it with `ingot serve`, or point at another with --server URL / INGOT_SERVER',
+    cause: err,
+  });
+}

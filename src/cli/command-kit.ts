@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import type { ApiClient } from './api-client.js';
+import { type GlobalOptions, connect } from './context.js';
+
+/**
+ * Shared plumbing for command files: global options and a connected client whose
+ * connections are closed whatever happens.
+ */
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+export async function withClient<T>(cmd: Command, fn: (client: ApiClient, g: GlobalOptions) => Promise<T>): Promise<T> {
+  const g = globals(cmd);
+  const client = await connect(g);
+  try {
+    return await fn(client, g);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Example lines for `--help`, so every command teaches its own use. */
+export function examples(cmd: Command, lines: readonly string[]): Command {
+  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+export function parseDuration(value: string): number {
+  const m = /^(\d+)(s|m|h|d)?$/.exec(value.trim());
+  if (!m) throw new Error(`invalid duration ${JSON.stringify(value)} (use e.g. 30s, 15m, 2h)`);
+  const n = Number(m[1]);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  return n * unit;
+}

@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import type { ImageRecord } from '../../catalog/types.js';
+import { IMAGE_STATES } from '../../core/states.js';
+import { examples, parseDuration, withClient } from '../command-kit.js';
+import { type JobView, waitForJob } from '../job-wait.js';
+import { formatBytes, printJson } from '../output.js';
+
+export function imageStateCommand(image: Command): void {
+  const cmd = image
+    .command('state <name> <state>')
+    .description(`Set an image's state: ${IMAGE_STATES.join(', ')} (only PUBLISHED images go to other servers)`)
+    .option('--json', 'print the image as JSON')
+    .action(async (name: string, state: string, _o: unknown, self: Command) => {
+      await withClient(self, async (client, g) => {
+        const img = await client.json<ImageRecord>('PUT', `/api/v1/images/${encodeURIComponent(name)}/state`, {
+          state,
+        });
+        if (g.json) printJson(img);
+        else process.stdout.write(`${img.name} is ${img.state}\n`);
+      });
+    });
+  examples(cmd, ['ingot image state DBHOME_19_22 TESTABLE', 'ingot image state DBHOME_19_22 PUBLISHED']);
+}
+
+export function imageVerifyCommand(image: Command): void {
+  const cmd = image
+    .command('verify <name>')
+    .description('Check that every chunk of an image is present and its digest right (runs as a server job)')
+    .option('--no-wait', 'start the job and print its id')
+    .option('--json', 'print the job as JSON')
+    .action(async (name: string, opts: { wait: boolean }, self: Command) => {
+      await withClient(self, async (client, g) => {
+        const job = await client.json<JobView>('POST', `/api/v1/images/${encodeURIComponent(name)}/verify`);
+        const final = opts.wait ? await waitForJob(client, job.id) : job;
+        if (g.json) return printJson(final);
+        if (!opts.wait) return void process.stdout.write(`verify job ${job.id} started\n`);
+        const r = final.result as { chunks: number; bytes: number };
+        process.stdout.write(`${name}: OK, ${r.chunks} chunks, ${formatBytes(r.bytes)} verified\n`);
+      });
+    });
+  examples(cmd, ['ingot image verify OL9_ROOT', 'ingot image verify OL9_ROOT --json']);
+}
+
+export function imageDeleteCommand(image: Command): void {
+  const cmd = image
+    .command('delete <name>')
+    .description('Delete an image from the catalog; `ingot gc` then frees the chunks no other image uses')
+    .option('--force', 'delete even when working copies of it are recorded')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { force?: boolean }, self: Command) => {
+      await withClient(self, async (client, g) => {
+        const q = opts.force ? '?force=true' : '';
+        const res = await client.json('DELETE', `/api/v1/images/${encodeURIComponent(name)}${q}`);
+        if (g.json) printJson(res);
+        else process.stdout.write(`deleted ${name}\n`);
+      });
+    });
+  examples(cmd, ['ingot image delete DBHOME_19_20 && ingot gc']);
+}
+
+export function gcCommand(program: Command): void {
+  const cmd = program
+    .command('gc')
+    .description('Free chunks no image names. Safe during ingest: chunks touched within the grace period stay')
+    .option('--grace <duration>', 'spare chunks touched this recently (default 15m; 0 only when no ingest runs)')
+    .option('--json', 'print the job as JSON')
+    .action(async (opts: { grace?: string }, self: Command) => {
+      await withClient(self, async (client, g) => {
+        const body = opts.grace === undefined ? {} : { graceSeconds: parseDuration(opts.grace) };
+        const job = await client.json<JobView>('POST', '/api/v1/gc', body);
+        const final = await waitForJob(client, job.id);
+        if (g.json) return printJson(final);
+        const r = final.result as { deletedChunks: number; freedBytes: number; sparedRecent: number };
+        process.stdout.write(
+          `gc: freed ${formatBytes(r.freedBytes)} in ${r.deletedChunks} chunks (${r.sparedRecent} recent unreferenced chunks kept)\n`,
+        );
+      });
+    });
+  examples(cmd, ['ingot gc', 'ingot gc --grace 0 --json']);
+}

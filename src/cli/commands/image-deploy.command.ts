@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { IngotError } from '../../core/errors.js';
+import type { Digest } from '../../core/manifest.js';
+import { payloadSize } from '../../core/manifest.js';
+import { decodeManifest } from '../../core/manifest-codec.js';
+import { verifyDigestSignature } from '../../federation/identity.js';
+import { materialise } from '../../store/materialise.js';
+import { verifiedFetcher } from '../../transfer/downloader.js';
+import type { ApiClient } from '../api-client.js';
+import { examples, withClient } from '../command-kit.js';
+import { httpChunkRemote } from '../http-remote.js';
+import { formatBytes, printJson } from '../output.js';
+import { createProgress } from '../progress.js';
+
+export function imageDeployCommand(image: Command): void {
+  const cmd = image
+    .command('deploy <name>')
+    .description('Make a working copy of an image at a path: byte- and metadata-exact, verified chunk by chunk')
+    .requiredOption('--path <dest>', 'where to put it: a new or empty directory (tree) or a new file (file image)')
+    .option('--json', 'print a JSON summary')
+    .action(async (name: string, opts: { path: string }, self: Command) => {
+      await withClient(self, async (client, g) => {
+        const result = await deployImage(client, name, resolve(opts.path));
+        if (g.json) printJson(result);
+        else process.stdout.write(`deployed ${name} to ${result.path} (${result.files} entries, ${formatBytes(result.bytes)})\n`);
+      });
+    });
+  examples(cmd, ['ingot image deploy DBHOME_19_21 --path /u01/app/oracle/product/19.21', 'ingot image deploy OL9_ROOT --path /images/ol9.img']);
+}
+
+export async function deployImage(client: ApiClient, name: string, dest: string) {
+  const manifest = await fetchVerifiedManifest(client, name);
+  const progress = createProgress(`deploy ${name}`, payloadSize(manifest.payload));
+  let done: { files: number; bytes: number; warnings: string[] };
+  let shown = 0;
+  try {
+    done = await materialise(manifest, dest, verifiedFetcher(httpChunkRemote(client)), {
+      onProgress: (total: number) => {
+        progress.increment(total - shown);
+        shown = total;
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+  await client.json('POST', `/api/v1/images/${encodeURIComponent(name)}/working-copies`, {
+    host: hostname(),
+    path: dest,
+  });
+  for (const w of done.warnings) process.stderr.write(`warning: ${w}\n`);
+  return { image: name, path: dest, files: done.files, bytes: done.bytes };
+}
+
+/** The manifest must hash to the digest the catalog lists and carry its origin's signature. */
+async function fetchVerifiedManifest(client: ApiClient, name: string) {
+  const { body, headers } = await client.bytes(`/api/v1/images/${encodeURIComponent(name)}/manifest`);
+  const digest = String(headers['x-ingot-digest'] ?? '') as Digest;
+  const found = createHash('sha256').update(body).digest('hex');
+  if (found !== digest) {
+    throw new IngotError('DIGEST_MISMATCH', `the manifest of ${name} does not match its digest`, {
+      details: { expected: digest, found },
+    });
+  }
+  const server = await client.json<{ name: string; signingKey: string }>('GET', '/api/v1/server');
+  const manifest = decodeManifest(body);
+  if (manifest.origin === server.name) {
+    const signature = String(headers['x-ingot-signature'] ?? '');
+    if (!verifyDigestSignature(server.signingKey, digest, signature)) {
+      throw new IngotError('CORRUPT', `the signature on ${name}'s manifest does not check`, {
+        hint: 'the image may have been tampered with; run `ingot image verify` on the server',
+      });
+    }
+  }
+  return manifest;
+}

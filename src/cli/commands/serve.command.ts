@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { resolveHome } from '../../config/home.js';
+import { DEFAULT_LISTEN } from '../../config/server-config.js';
+import { homePaths } from '../../store/paths.js';
+import { examples } from '../command-kit.js';
+
+export function serveCommand(program: Command): void {
+  const cmd = program
+    .command('serve')
+    .description('Run the Ingot server for this INGOT_HOME (default ~/.ingot): REST API, store, catalog, jobs')
+    .option('--name <cluster>', 'cluster name, fixed at first start (default: the host name)')
+    .option('--listen <host:port>', `address to listen on (default ${DEFAULT_LISTEN}; port 0 picks one)`)
+    .option('--db <url>', 'catalog database: sqlite:/path/file.sqlite (default, under INGOT_HOME) or postgres://...')
+    .option('--log-level <level>', 'pino log level: trace, debug, info, warn, error', 'info')
+    .action(async (opts: { name?: string; listen?: string; db?: string; logLevel: string }) => {
+      const home = resolveHome();
+      // Loaded here so other commands start without the server's dependencies.
+      const { startServer } = await import('../../main/serve.js');
+      const server = await startServer({
+        home,
+        ...(opts.name ? { name: opts.name } : {}),
+        ...(opts.listen ? { listen: opts.listen } : {}),
+        ...(opts.db ? { db: opts.db } : {}),
+        logLevel: opts.logLevel,
+      });
+      process.stderr.write(
+        `Ingot server listening on ${server.url}\n` +
+          `  data:  ${home}\n  token: ${homePaths(home).token} (a CLI with the same INGOT_HOME finds both)\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const shutdown = () => {
+          void server.stop().then(resolve);
+        };
+        process.once('SIGINT', shutdown);
+        process.once('SIGTERM', shutdown);
+      });
+    });
+  examples(cmd, [
+    'ingot serve',
+    'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480',
+    'ingot serve --db postgres://ingot@db.example:5432/ingot',
+  ]);
+}

@@ -1,0 +1,55 @@
+import { IngotError } from '../core/errors.js';
+import type { ApiClient } from './api-client.js';
+
+export interface JobView {
+  id: number;
+  kind: string;
+  state: string;
+  progressDone: number;
+  progressTotal: number;
+  attempts: number;
+  maxAttempts: number;
+  error: string | null;
+  result: unknown;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Polls a job until it ends; a failed job becomes an error carrying the job's reason. */
+export async function waitForJob(
+  client: ApiClient,
+  id: number,
+  onProgress?: (job: JobView) => void,
+  pollMs = 200,
+): Promise<JobView> {
+  for (;;) {
+    const job = await client.json<JobView>('GET', `/api/v1/jobs/${id}`);
+    onProgress?.(job);
+    if (FINAL.has(job.state)) {
+      if (job.state === 'succeeded') return job;
+      const parsed = parseJobError(job.error);
+      throw new IngotError(parsed.code, `job ${id} (${job.kind}) ${job.state}: ${parsed.message}`, {
+        details: { job: id },
+        ...(parsed.hint ? { hint: parsed.hint } : {}),
+      });
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** Job errors are stored as the error body JSON when they were IngotErrors. */
+function parseJobError(text: string | null): { code: 'CORRUPT' | 'INTERNAL'; message: string; hint?: string } {
+  if (!text) return { code: 'INTERNAL', message: 'no reason recorded' };
+  try {
+    const body = JSON.parse(text) as { code?: string; message?: string; hint?: string };
+    return {
+      code: body.code === 'CORRUPT' ? 'CORRUPT' : 'INTERNAL',
+      message: body.message ?? text,
+      ...(body.hint ? { hint: body.hint } : {}),
+    };
+  } catch {
+    return { code: 'INTERNAL', message: text };
+  }
+}

@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+import { IngotError } from '../core/errors.js';
+import type { Digest } from '../core/manifest.js';
+import { decodeChunk } from '../store/compression.js';
+import type { ChunkSource } from './ports.js';
+
+/**
+ * The receiving half for deploy: asks the source for chunks and checks every one against
+ * its digest before handing it on, so nothing unverified reaches a working copy.
+ */
+export function verifiedFetcher(source: ChunkSource) {
+  return async function* fetch(digests: Digest[]): AsyncIterable<{ digest: Digest; raw: Buffer }> {
+    const expected = [...digests];
+    let i = 0;
+    for await (const chunk of await source.fetch(digests)) {
+      const want = expected[i++];
+      if (chunk.digest !== want) {
+        throw new IngotError('CORRUPT', `the server sent chunk ${chunk.digest} where ${want} was asked for`);
+      }
+      const raw = await decodeChunk(chunk.encoded, chunk.rawLength);
+      const found = createHash('sha256').update(raw).digest('hex');
+      if (found !== chunk.digest) {
+        throw new IngotError('DIGEST_MISMATCH', `chunk ${chunk.digest} arrived damaged`, {
+          details: { expected: chunk.digest, found },
+        });
+      }
+      yield { digest: chunk.digest, raw };
+    }
+    if (i !== expected.length) {
+      throw new IngotError('TRUNCATED', `the server sent ${i} of ${expected.length} chunks`);
+    }
+  };
+}

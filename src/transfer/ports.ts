@@ -1,0 +1,25 @@
+import type { Digest } from '../core/manifest.js';
+import type { EncodedChunk } from '../store/chunk-store.js';
+
+/** One chunk on the wire: its name, its encoded bytes and the length they decode to. */
+export interface WireChunk {
+  readonly digest: Digest;
+  readonly encoded: EncodedChunk;
+  readonly rawLength: number;
+}
+
+/** The receiving end of the have/want protocol: says what it lacks, takes what it lacked. */
+export interface ChunkSink {
+  missing(digests: readonly Digest[]): Promise<Digest[]>;
+  put(chunks: AsyncIterable<WireChunk>): Promise<{ stored: number; storedBytes: number }>;
+}
+
+/** The sending end: streams the named chunks, in the order asked. */
+export interface ChunkSource {
+  fetch(digests: readonly Digest[]): Promise<AsyncIterable<WireChunk>>;
+}
+
+export const CHUNK_STREAM_TYPE = 'application/vnd.ingot.chunks';
+/** Digests per have/want question and per upload batch. */
+export const BATCH_CHUNKS = 128;
+export const MAX_DIGESTS_PER_QUERY = 4096;
