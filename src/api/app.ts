@@ -45,6 +45,8 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
   app.addContentTypeParser(CHUNK_STREAM_TYPE, (_request, payload, done) => done(null, payload));
 
   await app.register(swagger, {
+    // Components keep their $id as name (Error, Image, Job) instead of def-N.
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
     openapi: {
       openapi: '3.0.3',
       info: { title: 'Ingot API', version: deps.version, description: 'Gold image store and distribution' },
