@@ -137,8 +137,24 @@ export class ImageService {
         },
       );
     }
+    const lengths = new Map<Digest, number>();
+    for (const c of draft.chunks) {
+      if (c.kind !== 'data') continue;
+      if ((lengths.get(c.digest) ?? c.length) !== c.length) {
+        throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${c.digest} two different lengths`);
+      }
+      lengths.set(c.digest, c.length);
+    }
     let stored = 0;
-    for (const d of all) stored += (await this.deps.store.stat(d))?.storedBytes ?? 0;
+    for (const d of all) {
+      const info = await this.deps.store.stat(d);
+      if (info?.rawLength !== undefined && info.rawLength !== lengths.get(d)) {
+        throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${d} a length of ${lengths.get(d)}`, {
+          details: { digest: d, stored: info.rawLength, claimed: lengths.get(d) },
+        });
+      }
+      stored += info?.storedBytes ?? 0;
+    }
     return stored;
   }
 }

@@ -60,6 +60,8 @@ export interface StoredChunkInfo {
   readonly digest: Digest;
   readonly storedBytes: number;
   readonly mtimeMs: number;
+  /** Decoded length, where the store knows it without reading the chunk. */
+  readonly rawLength?: number;
 }
 
 export interface ChunkStore extends ChunkWriter {

@@ -299,7 +299,12 @@ export class PackChunkStore implements ChunkStore {
 }
 
 function info(row: ChunkRow): StoredChunkInfo {
-  return { digest: row.digest.toString('hex') as Digest, storedBytes: row.length, mtimeMs: row.touchedAt };
+  return {
+    digest: row.digest.toString('hex') as Digest,
+    storedBytes: row.length,
+    mtimeMs: row.touchedAt,
+    rawLength: row.rawLength,
+  };
 }
 
 function assertDigest(d: unknown): asserts d is Digest {

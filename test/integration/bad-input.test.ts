@@ -126,6 +126,40 @@ describe('bad input changes nothing and says why', () => {
     expect(await listNames()).toEqual(['FIRST']);
   });
 
+  it('refuses a manifest that gives a stored chunk the wrong length', async () => {
+    const bytes = pseudoRandom('len', 9000);
+    const stream = await collect(
+      encodeFrames([{ digest: sha(bytes), encoded: { encoding: 'raw', payload: bytes }, rawLength: bytes.length }]),
+    );
+    expect((await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status).toBe(200);
+    const r = await api('POST', '/api/v1/images', {
+      name: 'WRONG_LENGTH',
+      draft: fileDraft([{ kind: 'data', digest: sha(bytes), length: 8000 }]),
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe('INVALID_MANIFEST');
+    expect(await listNames()).toEqual(['FIRST']);
+  });
+
+  it('spares uploaded but uncommitted chunks from gc, so the ingest can still commit', async () => {
+    const bytes = pseudoRandom('in-flight', 20_000);
+    const stream = await collect(
+      encodeFrames([{ digest: sha(bytes), encoded: { encoding: 'raw', payload: bytes }, rawLength: bytes.length }]),
+    );
+    expect((await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status).toBe(200);
+    // Default grace: the young unreferenced chunk stays.
+    const gc = await server.json<{ result: { sparedRecent: number; deletedChunks: number } }>(['gc']);
+    expect(gc.result.sparedRecent).toBeGreaterThan(0);
+    expect(await missing([sha(bytes)])).toEqual([]);
+    const r = await api('POST', '/api/v1/images', {
+      name: 'IN_FLIGHT',
+      draft: fileDraft([{ kind: 'data', digest: sha(bytes), length: bytes.length }]),
+    });
+    expect(r.status).toBe(201);
+    expect((await server.cli(['image', 'verify', 'IN_FLIGHT'])).code).toBe(0);
+    expect((await server.cli(['image', 'delete', 'IN_FLIGHT'])).code).toBe(0);
+  });
+
   it.each([
     ['a path with ..', 'etc/../../escape'],
     ['an absolute path', '/etc/passwd'],
