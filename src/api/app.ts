@@ -64,7 +64,11 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
   });
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unknown',
+        status: String(reply.statusCode),
+      },
       reply.elapsedTime / 1000,
     );
   });

@@ -28,6 +28,7 @@ function toIngotError(err: unknown): IngotError {
   if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e instanceof SyntaxError) {
     return new IngotError('INVALID_ARGUMENT', `malformed JSON body: ${e.message}`);
   }
-  if (typeof e.statusCode === 'number' && e.statusCode < 500) return new IngotError('INVALID_ARGUMENT', e.message);
+  if (typeof e.statusCode === 'number' && e.statusCode < 500)
+    return new IngotError('INVALID_ARGUMENT', e.message);
   return new IngotError('INTERNAL', 'internal error', { cause: err });
 }

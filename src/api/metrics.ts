@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of one server process, served at /metrics. */
 export interface Metrics {
@@ -35,8 +35,16 @@ export function createMetrics(): Metrics {
       help: 'Bytes newly written to the chunk store (encoded)',
       registers,
     }),
-    chunksServed: new Counter({ name: 'ingot_chunks_served_total', help: 'Chunks sent to clients', registers }),
-    imagesCommitted: new Counter({ name: 'ingot_images_committed_total', help: 'Images committed', registers }),
+    chunksServed: new Counter({
+      name: 'ingot_chunks_served_total',
+      help: 'Chunks sent to clients',
+      registers,
+    }),
+    imagesCommitted: new Counter({
+      name: 'ingot_images_committed_total',
+      help: 'Images committed',
+      registers,
+    }),
     jobsFinished: new Counter({
       name: 'ingot_jobs_finished_total',
       help: 'Jobs finished by kind and final state',

@@ -38,7 +38,9 @@ export const ImageSchema = Type.Object(
     parentDigest: Type.Union([DigestSchema, Type.Null()]),
     origin: Type.String(),
     size: Type.Integer({ description: 'logical bytes of the payload' }),
-    storedBytes: Type.Integer({ description: 'bytes its chunks take in the store (shared chunks count fully)' }),
+    storedBytes: Type.Integer({
+      description: 'bytes its chunks take in the store (shared chunks count fully)',
+    }),
     chunkCount: Type.Integer(),
     fileCount: Type.Integer(),
     signature: Type.Union([Type.String(), Type.Null()]),

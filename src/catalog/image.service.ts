@@ -141,7 +141,10 @@ export class ImageService {
     for (const c of draft.chunks) {
       if (c.kind !== 'data') continue;
       if ((lengths.get(c.digest) ?? c.length) !== c.length) {
-        throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${c.digest} two different lengths`);
+        throw new IngotError(
+          'INVALID_MANIFEST',
+          `the manifest gives chunk ${c.digest} two different lengths`,
+        );
       }
       lengths.set(c.digest, c.length);
     }
@@ -149,9 +152,13 @@ export class ImageService {
     for (const d of all) {
       const info = await this.deps.store.stat(d);
       if (info?.rawLength !== undefined && info.rawLength !== lengths.get(d)) {
-        throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${d} a length of ${lengths.get(d)}`, {
-          details: { digest: d, stored: info.rawLength, claimed: lengths.get(d) },
-        });
+        throw new IngotError(
+          'INVALID_MANIFEST',
+          `the manifest gives chunk ${d} a length of ${lengths.get(d)}`,
+          {
+            details: { digest: d, stored: info.rawLength, claimed: lengths.get(d) },
+          },
+        );
       }
       stored += info?.storedBytes ?? 0;
     }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
-import { IngotError, errorFromBody } from '../core/errors.js';
+import { errorFromBody, IngotError } from '../core/errors.js';
 
 /**
  * The CLI's only way to the server: JSON calls and streamed bodies over HTTP, with the
@@ -85,8 +85,12 @@ async function readJson(res: Dispatcher.ResponseData): Promise<unknown> {
 
 function unreachable(base: string, err: unknown): IngotError {
   const code = (err as { code?: string }).code ?? '';
-  return new IngotError('UNAVAILABLE', `cannot reach the Ingot server at ${base} (${code || (err as Error).message})`, {
-    hint: 'start it with `ingot serve`, or point at another with --server URL / INGOT_SERVER',
-    cause: err,
-  });
+  return new IngotError(
+    'UNAVAILABLE',
+    `cannot reach the Ingot server at ${base} (${code || (err as Error).message})`,
+    {
+      hint: 'start it with `ingot serve`, or point at another with --server URL / INGOT_SERVER',
+      cause: err,
+    },
+  );
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ApiClient } from './api-client.js';
-import { type GlobalOptions, connect } from './context.js';
+import { connect, type GlobalOptions } from './context.js';
 
 /**
  * Shared plumbing for command files: global options and a connected client whose
@@ -10,7 +10,10 @@ export function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
 
-export async function withClient<T>(cmd: Command, fn: (client: ApiClient, g: GlobalOptions) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  cmd: Command,
+  fn: (client: ApiClient, g: GlobalOptions) => Promise<T>,
+): Promise<T> {
   const g = globals(cmd);
   const client = await connect(g);
   try {

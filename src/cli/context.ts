@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { IngotError } from '../core/errors.js';
 import { resolveHome } from '../config/home.js';
+import { IngotError } from '../core/errors.js';
 import { homePaths } from '../store/paths.js';
 import { type ApiClient, createApiClient } from './api-client.js';
 
@@ -33,9 +33,13 @@ async function localServerUrl(serverInfo: string): Promise<string> {
       // fall through to the error below
     }
   }
-  throw new IngotError('UNAVAILABLE', `no running Ingot server found for this INGOT_HOME (${serverInfo} is missing)`, {
-    hint: 'start one with `ingot serve`, or use --server URL --token T (or INGOT_SERVER, INGOT_TOKEN)',
-  });
+  throw new IngotError(
+    'UNAVAILABLE',
+    `no running Ingot server found for this INGOT_HOME (${serverInfo} is missing)`,
+    {
+      hint: 'start one with `ingot serve`, or use --server URL --token T (or INGOT_SERVER, INGOT_TOKEN)',
+    },
+  );
 }
 
 async function readOptional(path: string): Promise<string | undefined> {

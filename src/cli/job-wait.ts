@@ -40,7 +40,11 @@ export async function waitForJob(
 }
 
 /** Job errors are stored as the error body JSON when they were IngotErrors. */
-function parseJobError(text: string | null): { code: 'CORRUPT' | 'INTERNAL'; message: string; hint?: string } {
+function parseJobError(text: string | null): {
+  code: 'CORRUPT' | 'INTERNAL';
+  message: string;
+  hint?: string;
+} {
   if (!text) return { code: 'INTERNAL', message: 'no reason recorded' };
   try {
     const body = JSON.parse(text) as { code?: string; message?: string; hint?: string };

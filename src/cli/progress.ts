@@ -8,7 +8,11 @@ export interface Progress {
   stop(): void;
 }
 
-export function createProgress(label: string, total: number, enabled = process.stdout.isTTY === true && process.stderr.isTTY === true): Progress {
+export function createProgress(
+  label: string,
+  total: number,
+  enabled = process.stdout.isTTY === true && process.stderr.isTTY === true,
+): Progress {
   if (!enabled) return { setTotal() {}, increment() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
     {

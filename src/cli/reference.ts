@@ -37,7 +37,16 @@ function walk(cmd: Command, prefix = ''): { path: string; cmd: Command }[] {
 
 function renderCommand({ path, cmd }: { path: string; cmd: Command }): string[] {
   const args = cmd.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`)).join(' ');
-  const lines = [`## ingot ${path}`, '', cmd.description(), '', '```', `ingot ${path}${args ? ` ${args}` : ''} [options]`, '```', ''];
+  const lines = [
+    `## ingot ${path}`,
+    '',
+    cmd.description(),
+    '',
+    '```',
+    `ingot ${path}${args ? ` ${args}` : ''} [options]`,
+    '```',
+    '',
+  ];
   if (cmd.options.length) lines.push(...cmd.options.map(optionLine), '');
   const examples = exampleLines(cmd);
   if (examples.length) lines.push('Examples:', '', '```', ...examples, '```', '');
@@ -45,7 +54,10 @@ function renderCommand({ path, cmd }: { path: string; cmd: Command }): string[] 
 }
 
 function optionLine(o: Option): string {
-  const dflt = o.defaultValue === undefined || typeof o.defaultValue === 'boolean' ? '' : ` (default: ${o.defaultValue})`;
+  const dflt =
+    o.defaultValue === undefined || typeof o.defaultValue === 'boolean'
+      ? ''
+      : ` (default: ${o.defaultValue})`;
   return `- \`${o.flags}\`${o.mandatory ? ' (required)' : ''}: ${o.description}${dflt}`;
 }
 
@@ -73,7 +85,9 @@ function renderExitCodes(): string[] {
     '|---|---|---|---|',
     '| (success) | 0 | 2xx | |',
     '| (usage error) | 2 | | a command line the parser refused |',
-    ...Object.entries(ERROR_CODES).map(([code, s]) => `| \`${code}\` | ${s.exit} | ${s.http} | ${s.summary} |`),
+    ...Object.entries(ERROR_CODES).map(
+      ([code, s]) => `| \`${code}\` | ${s.exit} | ${s.http} | ${s.summary} |`,
+    ),
     '',
   ];
 }

@@ -89,7 +89,10 @@ async function loadOrCreateStored(paths: HomePaths, name: string | undefined): P
 
 /** Host names may hold characters the name rule refuses; keep the safe part. */
 function defaultClusterName(): string {
-  const cleaned = hostname().split('.')[0]?.replace(/[^A-Za-z0-9_-]/g, '-') ?? '';
+  const cleaned =
+    hostname()
+      .split('.')[0]
+      ?.replace(/[^A-Za-z0-9_-]/g, '-') ?? '';
   return /^[A-Za-z]/.test(cleaned) ? cleaned.slice(0, 64) : `ingot-${cleaned}`.slice(0, 64);
 }
 

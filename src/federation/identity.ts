@@ -1,8 +1,8 @@
 import {
-  type KeyObject,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  type KeyObject,
   sign,
   verify,
 } from 'node:crypto';

@@ -10,8 +10,8 @@ import { imageDeployCommand } from '../cli/commands/image-deploy.command.js';
 import { imageListCommand, imageShowCommand } from '../cli/commands/image-query.command.js';
 import { imagetypeCommand } from '../cli/commands/imagetype.command.js';
 import { jobCommand } from '../cli/commands/job.command.js';
-import { serveCommand } from '../cli/commands/serve.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
+import { serveCommand } from '../cli/commands/serve.command.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
 import { VERSION } from './version.js';
 
@@ -76,6 +76,8 @@ function exitCodeHelp(): string {
   for (const [code, spec] of Object.entries(ERROR_CODES)) {
     byExit.set(spec.exit, [...(byExit.get(spec.exit) ?? []), code]);
   }
-  const lines = [...byExit.entries()].sort((a, b) => a[0] - b[0]).map(([n, codes]) => `  ${n}  ${codes.join(', ')}`);
+  const lines = [...byExit.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([n, codes]) => `  ${n}  ${codes.join(', ')}`);
   return `\nExit codes:\n  0  success\n${lines.join('\n')}\n\nDocs: docs/cli.md (commands), docs/store-format.md (store and manifest format)\n`;
 }

@@ -6,7 +6,7 @@ import { buildApp } from '../api/app.js';
 import { createMetrics } from '../api/metrics.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
-import { type ServeOptions, loadServerConfig } from '../config/server-config.js';
+import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
 import { openDatabase } from '../db/index.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
 import { collectGarbage } from '../jobs/handlers/gc.job.js';
@@ -46,7 +46,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     logger,
     pollMs: 500,
     handlers: {
-      verify: (job, ctx) => verifyImage({ images, store }, (job.payload as { image: string }).image, ctx.progress),
+      verify: (job, ctx) =>
+        verifyImage({ images, store }, (job.payload as { image: string }).image, ctx.progress),
       gc: (job, ctx) =>
         collectGarbage(
           { catalog, store, manifests },
@@ -81,9 +82,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const port = typeof address === 'object' && address ? address.port : config.listenPort;
   const host = config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-  await writeFile(config.paths.serverInfo, `${JSON.stringify({ url, pid: process.pid, name: config.clusterName })}\n`, {
-    mode: 0o600,
-  });
+  await writeFile(
+    config.paths.serverInfo,
+    `${JSON.stringify({ url, pid: process.pid, name: config.clusterName })}\n`,
+    {
+      mode: 0o600,
+    },
+  );
   logger.info({ url, home: config.paths.home, db: redact(config.dbUrl) }, 'ingot server listening');
 
   let stopping: Promise<void> | undefined;

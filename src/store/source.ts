@@ -1,15 +1,9 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
-import {
-  type ChunkRef,
-  type Digest,
-  type Entry,
-  type ManifestDraft,
-  streamLength,
-} from '../core/manifest.js';
+import { type ChunkRef, type Entry, type ManifestDraft, streamLength } from '../core/manifest.js';
 import { type ChunkerParams, chunkStream, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
+import { sha256Hex } from './digest.js';
 import { treeContent } from './tree-scan.js';
 
 /**
@@ -38,14 +32,21 @@ const ZEROS = Buffer.alloc(DEFAULT_CHUNKER_PARAMS.max);
 
 export async function* chunksOf(source: IngestSource, params?: ChunkerParams): AsyncGenerator<SourceChunk> {
   const zeros = params && params.max > ZEROS.length ? Buffer.alloc(params.max) : ZEROS;
+  // Hashes run on the thread pool while the chunker goes on; a small window keeps order
+  // and bounds memory.
+  const window: Promise<SourceChunk>[] = [];
   for await (const raw of chunkStream(contentOf(source), params)) {
-    if (isZero(raw, zeros)) {
-      yield { ref: { kind: 'hole', length: raw.length } };
-    } else {
-      const digest = createHash('sha256').update(raw).digest('hex') as Digest;
-      yield { ref: { kind: 'data', digest, length: raw.length }, raw };
-    }
+    window.push(describe(raw, zeros));
+    if (window.length >= HASH_WINDOW) yield await (window.shift() as Promise<SourceChunk>);
   }
+  while (window.length > 0) yield await (window.shift() as Promise<SourceChunk>);
+}
+
+const HASH_WINDOW = 8;
+
+async function describe(raw: Buffer, zeros: Buffer): Promise<SourceChunk> {
+  if (isZero(raw, zeros)) return { ref: { kind: 'hole', length: raw.length } };
+  return { ref: { kind: 'data', digest: await sha256Hex(raw), length: raw.length }, raw };
 }
 
 /** memcmp against a preallocated zero buffer; the byte checks reject most chunks at once. */

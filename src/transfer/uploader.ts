@@ -98,7 +98,11 @@ async function sendBatch(
   }
   if (wanted.length === 0) return;
   const encoded: WireChunk[] = await Promise.all(
-    wanted.map(async (i) => ({ digest: i.digest, encoded: await encodeChunk(i.raw), rawLength: i.raw.length })),
+    wanted.map(async (i) => ({
+      digest: i.digest,
+      encoded: await encodeChunk(i.raw),
+      rawLength: i.raw.length,
+    })),
   );
   const result = await sink.put(iterate(encoded));
   stats.sentChunks += wanted.length;

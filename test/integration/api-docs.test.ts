@@ -7,7 +7,12 @@ import { type IngotServer, REPO, startIngot } from '../support/ingot.js';
 interface OpenApi {
   info: { version: string };
   paths: Record<string, Record<string, { security?: unknown[] }>>;
-  components: { schemas: Record<string, { properties?: Record<string, { enum?: string[]; anyOf?: { enum?: string[]; const?: string }[] }> }> };
+  components: {
+    schemas: Record<
+      string,
+      { properties?: Record<string, { enum?: string[]; anyOf?: { enum?: string[]; const?: string }[] }> }
+    >;
+  };
 }
 
 describe('the API describes itself', () => {

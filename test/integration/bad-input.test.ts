@@ -22,7 +22,12 @@ describe('bad input changes nothing and says why', () => {
   let server: IngotServer;
   const work = tempDir('ingot-bad-');
 
-  async function api(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, opts: { token?: string | null; type?: string } = {}) {
+  async function api(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body?: unknown,
+    opts: { token?: string | null; type?: string } = {},
+  ) {
     const token = opts.token === undefined ? server.token : opts.token;
     const res = await request(`${server.url}${path}`, {
       method,
@@ -37,7 +42,8 @@ describe('bad input changes nothing and says why', () => {
   }
 
   const listNames = async () => (await server.json<{ name: string }[]>(['image', 'list'])).map((i) => i.name);
-  const missing = async (digests: Digest[]) => (await api('POST', '/api/v1/chunks/missing', { digests })).body.missing;
+  const missing = async (digests: Digest[]) =>
+    (await api('POST', '/api/v1/chunks/missing', { digests })).body.missing;
 
   function fileDraft(chunks: ChunkRef[]): unknown {
     const size = chunks.reduce((n, c) => n + c.length, 0);
@@ -129,9 +135,13 @@ describe('bad input changes nothing and says why', () => {
   it('refuses a manifest that gives a stored chunk the wrong length', async () => {
     const bytes = pseudoRandom('len', 9000);
     const stream = await collect(
-      encodeFrames([{ digest: sha(bytes), encoded: { encoding: 'raw', payload: bytes }, rawLength: bytes.length }]),
+      encodeFrames([
+        { digest: sha(bytes), encoded: { encoding: 'raw', payload: bytes }, rawLength: bytes.length },
+      ]),
     );
-    expect((await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status).toBe(200);
+    expect(
+      (await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status,
+    ).toBe(200);
     const r = await api('POST', '/api/v1/images', {
       name: 'WRONG_LENGTH',
       draft: fileDraft([{ kind: 'data', digest: sha(bytes), length: 8000 }]),
@@ -144,9 +154,13 @@ describe('bad input changes nothing and says why', () => {
   it('spares uploaded but uncommitted chunks from gc, so the ingest can still commit', async () => {
     const bytes = pseudoRandom('in-flight', 20_000);
     const stream = await collect(
-      encodeFrames([{ digest: sha(bytes), encoded: { encoding: 'raw', payload: bytes }, rawLength: bytes.length }]),
+      encodeFrames([
+        { digest: sha(bytes), encoded: { encoding: 'raw', payload: bytes }, rawLength: bytes.length },
+      ]),
     );
-    expect((await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status).toBe(200);
+    expect(
+      (await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status,
+    ).toBe(200);
     // Default grace: the young unreferenced chunk stays.
     const gc = await server.json<{ result: { sparedRecent: number; deletedChunks: number } }>(['gc']);
     expect(gc.result.sparedRecent).toBeGreaterThan(0);
@@ -201,10 +215,14 @@ describe('bad input changes nothing and says why', () => {
   it('refuses a missing or wrong token for every change, with exit code 77', async () => {
     expect((await api('POST', '/api/v1/series', { name: 'S1' }, { token: null })).status).toBe(401);
     expect((await api('POST', '/api/v1/series', { name: 'S1' }, { token: 'wrong' })).status).toBe(401);
-    const r = await runCli(['series', 'add', 'S1'], { INGOT_HOME: tempDir(), INGOT_SERVER: server.url, INGOT_TOKEN: 'nope' });
+    const r = await runCli(['series', 'add', 'S1'], {
+      INGOT_HOME: tempDir(),
+      INGOT_SERVER: server.url,
+      INGOT_TOKEN: 'nope',
+    });
     expect(r.code).toBe(77);
     expect(r.stderr).toContain('UNAUTHENTICATED');
-    expect((await server.json<unknown[]>(['series', 'list']))).toEqual([]);
+    expect(await server.json<unknown[]>(['series', 'list'])).toEqual([]);
     // Health and metrics stay open for probes.
     expect((await api('GET', '/healthz', undefined, { token: null })).status).toBe(200);
   });

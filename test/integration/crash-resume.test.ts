@@ -51,7 +51,10 @@ describe('kill -9 mid-ingest', () => {
 
   it('of the client leaves nothing listed, and the retry resumes', async () => {
     const other = join(work, 'other.img');
-    writeFileSync(other, Buffer.concat([pseudoRandom('other-head', 64 * 1024 * 1024), pseudoRandom('o2', 64 * 1024 * 1024)]));
+    writeFileSync(
+      other,
+      Buffer.concat([pseudoRandom('other-head', 64 * 1024 * 1024), pseudoRandom('o2', 64 * 1024 * 1024)]),
+    );
     const before = await chunksReceived(server);
     const add = spawn(process.execPath, [BIN, 'image', 'add', 'OTHER', '--file', other], {
       env: { ...process.env, INGOT_HOME: server.home },

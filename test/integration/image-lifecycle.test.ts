@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { statSync, writeFileSync, openSync, writeSync, ftruncateSync, closeSync, cpSync, appendFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  cpSync,
+  ftruncateSync,
+  openSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TempDatabase, tempDatabase } from '../support/databases.js';
@@ -40,12 +49,27 @@ describe.each(['sqlite', 'postgres'] as const)('image lifecycle on %s', (dialect
     makeRichTree(src);
     expect((await server.cli(['imagetype', 'add', 'DBHOME', '--basetype', 'SOFTWARE'])).code).toBe(0);
     expect((await server.cli(['series', 'add', 'DB19'])).code).toBe(0);
-    const add = await server.cli(['image', 'add', 'DBHOME_19_21', '--path', src, '--type', 'DBHOME', '--series', 'DB19']);
+    const add = await server.cli([
+      'image',
+      'add',
+      'DBHOME_19_21',
+      '--path',
+      src,
+      '--type',
+      'DBHOME',
+      '--series',
+      'DB19',
+    ]);
     expect(add.stderr).toBe('');
     expect(add.code).toBe(0);
 
     const shown = await server.json<ImageJson>(['image', 'show', 'DBHOME_19_21']);
-    expect(shown).toMatchObject({ name: 'DBHOME_19_21', kind: 'tree', imageType: 'DBHOME', state: 'PUBLISHED' });
+    expect(shown).toMatchObject({
+      name: 'DBHOME_19_21',
+      kind: 'tree',
+      imageType: 'DBHOME',
+      state: 'PUBLISHED',
+    });
     expect(shown.series).toEqual(['DB19']);
     expect(shown.digest).toMatch(/^[0-9a-f]{64}$/);
 
@@ -62,7 +86,17 @@ describe.each(['sqlite', 'postgres'] as const)('image lifecycle on %s', (dialect
     const wc = join(work, 'deployed-1');
     appendFileSync(join(wc, 'etc', 'hosts'), '10.0.0.1 db\n');
     writeFileSync(join(wc, 'lib', 'patch.txt'), 'patched\n');
-    const add = await server.cli(['image', 'add', 'DBHOME_19_22', '--path', wc, '--type', 'DBHOME', '--series', 'DB19']);
+    const add = await server.cli([
+      'image',
+      'add',
+      'DBHOME_19_22',
+      '--path',
+      wc,
+      '--type',
+      'DBHOME',
+      '--series',
+      'DB19',
+    ]);
     expect(add.code, add.stderr).toBe(0);
     const v2 = await server.json<ImageJson>(['image', 'show', 'DBHOME_19_22']);
     expect(v2.parentName).toBe('DBHOME_19_21');
@@ -102,7 +136,9 @@ describe.each(['sqlite', 'postgres'] as const)('image lifecycle on %s', (dialect
     const fd2 = openSync(file2, 'r+');
     writeSync(fd2, Buffer.from('patched sector'), 0, 14, 512);
     closeSync(fd2);
-    expect((await server.cli(['image', 'add', 'OL9_DISK_2', '--file', file2, '--from', 'OL9_DISK'])).code).toBe(0);
+    expect(
+      (await server.cli(['image', 'add', 'OL9_DISK_2', '--file', file2, '--from', 'OL9_DISK'])).code,
+    ).toBe(0);
     const v2 = await server.json<ImageJson>(['image', 'show', 'OL9_DISK_2']);
     expect(v2.parentName).toBe('OL9_DISK');
   });
@@ -125,7 +161,11 @@ describe.each(['sqlite', 'postgres'] as const)('image lifecycle on %s', (dialect
     expect(before.result.freedBytes).toBe(0);
     expect((await server.cli(['image', 'delete', 'OL9_DISK_2'])).code).toBe(0);
     expect((await server.cli(['image', 'delete', 'OL9_DISK', '--force'])).code).toBe(0);
-    const gc = await server.json<{ result: { freedBytes: number; deletedChunks: number } }>(['gc', '--grace', '0']);
+    const gc = await server.json<{ result: { freedBytes: number; deletedChunks: number } }>([
+      'gc',
+      '--grace',
+      '0',
+    ]);
     expect(gc.result.deletedChunks).toBeGreaterThan(0);
     expect((await server.cli(['image', 'show', 'OL9_DISK'])).code).toBe(3);
     // What remains still verifies and deploys.

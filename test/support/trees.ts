@@ -5,20 +5,20 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
+  closeSync,
+  ftruncateSync,
+  linkSync,
   lstatSync,
   mkdirSync,
-  readFileSync,
+  openSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
-  linkSync,
-  chmodSync,
-  openSync,
   writeSync,
-  closeSync,
-  ftruncateSync,
 } from 'node:fs';
 import { join } from 'node:path';
 

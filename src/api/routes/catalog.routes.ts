@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import type { ApiApp } from '../app.js';
-import { NameSchema, errorResponses } from '../schemas.js';
+import { errorResponses, NameSchema } from '../schemas.js';
 
 const ImageTypeSchema = Type.Object({
   name: Type.String(),
@@ -31,7 +31,13 @@ export function catalogRoutes(app: ApiApp): void {
 
   app.get(
     '/api/v1/imagetypes',
-    { schema: { summary: 'List image types', tags, response: { 200: Type.Object({ imageTypes: Type.Array(ImageTypeSchema) }) } } },
+    {
+      schema: {
+        summary: 'List image types',
+        tags,
+        response: { 200: Type.Object({ imageTypes: Type.Array(ImageTypeSchema) }) },
+      },
+    },
     async () => ({ imageTypes: await catalog.listImageTypes() }),
   );
   app.post(
@@ -40,7 +46,11 @@ export function catalogRoutes(app: ApiApp): void {
       schema: {
         summary: 'Add an image type on a base type (SOFTWARE, OSIMAGE, DISKIMAGE, ISO, ARCHIVE)',
         tags,
-        body: Type.Object({ name: NameSchema, baseType: Type.String(), description: Type.Optional(Type.String()) }),
+        body: Type.Object({
+          name: NameSchema,
+          baseType: Type.String(),
+          description: Type.Optional(Type.String()),
+        }),
         response: { 201: ImageTypeSchema, ...errorResponses },
       },
     },
@@ -51,7 +61,14 @@ export function catalogRoutes(app: ApiApp): void {
   );
   app.delete(
     '/api/v1/imagetypes/:name',
-    { schema: { summary: 'Delete an unused image type', tags, params: NameParams, response: { ...errorResponses } } },
+    {
+      schema: {
+        summary: 'Delete an unused image type',
+        tags,
+        params: NameParams,
+        response: { ...errorResponses },
+      },
+    },
     async (request) => {
       await catalog.deleteImageType(checkName('image type', request.params.name));
       return { deleted: request.params.name };
@@ -60,7 +77,13 @@ export function catalogRoutes(app: ApiApp): void {
 
   app.get(
     '/api/v1/series',
-    { schema: { summary: 'List series', tags, response: { 200: Type.Object({ series: Type.Array(SeriesSchema) }) } } },
+    {
+      schema: {
+        summary: 'List series',
+        tags,
+        response: { 200: Type.Object({ series: Type.Array(SeriesSchema) }) },
+      },
+    },
     async () => ({ series: await catalog.listSeries() }),
   );
   app.post(
@@ -123,7 +146,14 @@ export function catalogRoutes(app: ApiApp): void {
   );
   app.delete(
     '/api/v1/series/:name',
-    { schema: { summary: 'Delete a series (its images stay)', tags, params: NameParams, response: { ...errorResponses } } },
+    {
+      schema: {
+        summary: 'Delete a series (its images stay)',
+        tags,
+        params: NameParams,
+        response: { ...errorResponses },
+      },
+    },
     async (request) => {
       await catalog.deleteSeries(checkName('series', request.params.name));
       return { deleted: request.params.name };

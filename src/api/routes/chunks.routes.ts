@@ -30,7 +30,8 @@ export function chunkRoutes(app: ApiApp): void {
     '/api/v1/chunks',
     {
       schema: {
-        summary: 'Upload chunks as a framed stream (see docs/store-format.md); each is verified before it is stored',
+        summary:
+          'Upload chunks as a framed stream (see docs/store-format.md); each is verified before it is stored',
         tags: ['chunks'],
         consumes: [CHUNK_STREAM_TYPE],
         response: {
@@ -94,9 +95,13 @@ export function chunkRoutes(app: ApiApp): void {
       const digests = request.body.digests as Digest[];
       const absent = await store.missing(digests);
       if (absent.length > 0) {
-        throw new IngotError('MISSING_CHUNKS', `${absent.length} of the chunks asked for are not stored here`, {
-          details: { missing: absent.slice(0, 10) },
-        });
+        throw new IngotError(
+          'MISSING_CHUNKS',
+          `${absent.length} of the chunks asked for are not stored here`,
+          {
+            details: { missing: absent.slice(0, 10) },
+          },
+        );
       }
       const frames = encodeFrames(
         (async function* () {

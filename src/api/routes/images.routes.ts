@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import { parseImageState } from '../../core/states.js';
 import type { ApiApp } from '../app.js';
-import { NameSchema, errorResponses } from '../schemas.js';
+import { errorResponses, NameSchema } from '../schemas.js';
 
 const NameParams = Type.Object({ name: NameSchema });
 
@@ -124,7 +124,8 @@ export function imageRoutes(app: ApiApp): void {
         response: { 200: Type.Ref('Image'), ...errorResponses },
       },
     },
-    async (request) => catalog.setState(checkName('image', request.params.name), parseImageState(request.body.state)),
+    async (request) =>
+      catalog.setState(checkName('image', request.params.name), parseImageState(request.body.state)),
   );
 
   app.delete(

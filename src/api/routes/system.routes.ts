@@ -11,7 +11,9 @@ export function systemRoutes(app: ApiApp): void {
         summary: 'Liveness and readiness: the database answers',
         tags: ['system'],
         security: [],
-        response: { 200: Type.Object({ status: Type.Literal('ok'), name: Type.String(), version: Type.String() }) },
+        response: {
+          200: Type.Object({ status: Type.Literal('ok'), name: Type.String(), version: Type.String() }),
+        },
       },
     },
     async () => {

@@ -28,12 +28,17 @@ interface AddOptions {
 export function imageAddCommand(image: Command): void {
   const cmd = image
     .command('add <name>')
-    .description('Add a gold image from a directory (--path) or a single file (--file): chunked here, only new chunks sent')
+    .description(
+      'Add a gold image from a directory (--path) or a single file (--file): chunked here, only new chunks sent',
+    )
     .option('--path <dir>', 'a directory tree: a software home or an OS root file system')
     .option('--file <file>', 'one file: an ISO, a raw disk image, a zip')
     .option('--type <type>', 'image type (default SOFTWARE for --path, DISKIMAGE for --file)')
     .option('--series <series>', 'append the image to this series')
-    .option('--from <image>', 'the image this one descends from (lineage); found by itself for a working copy')
+    .option(
+      '--from <image>',
+      'the image this one descends from (lineage); found by itself for a working copy',
+    )
     .option('--state <state>', 'PUBLISHED (default), RESTRICTED or TESTABLE')
     .option('--json', 'print the image record as JSON')
     .action(async (name: string, opts: AddOptions, self: Command) => {
@@ -71,7 +76,9 @@ export async function addImage(
   const progress = createProgress(`add ${name}`, payloadBytes(payload));
   let refsAndStats: Awaited<ReturnType<typeof uploadChunks>>;
   try {
-    refsAndStats = await uploadChunks(httpChunkRemote(client), chunks, { onBytes: (n) => progress.increment(n) });
+    refsAndStats = await uploadChunks(httpChunkRemote(client), chunks, {
+      onBytes: (n) => progress.increment(n),
+    });
   } finally {
     progress.stop();
   }

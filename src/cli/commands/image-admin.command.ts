@@ -8,13 +8,19 @@ import { formatBytes, printJson } from '../output.js';
 export function imageStateCommand(image: Command): void {
   const cmd = image
     .command('state <name> <state>')
-    .description(`Set an image's state: ${IMAGE_STATES.join(', ')} (only PUBLISHED images go to other servers)`)
+    .description(
+      `Set an image's state: ${IMAGE_STATES.join(', ')} (only PUBLISHED images go to other servers)`,
+    )
     .option('--json', 'print the image as JSON')
     .action(async (name: string, state: string, _o: unknown, self: Command) => {
       await withClient(self, async (client, g) => {
-        const img = await client.json<ImageRecord>('PUT', `/api/v1/images/${encodeURIComponent(name)}/state`, {
-          state,
-        });
+        const img = await client.json<ImageRecord>(
+          'PUT',
+          `/api/v1/images/${encodeURIComponent(name)}/state`,
+          {
+            state,
+          },
+        );
         if (g.json) printJson(img);
         else process.stdout.write(`${img.name} is ${img.state}\n`);
       });
@@ -61,8 +67,13 @@ export function imageDeleteCommand(image: Command): void {
 export function gcCommand(program: Command): void {
   const cmd = program
     .command('gc')
-    .description('Free chunks no image names. Safe during ingest: chunks touched within the grace period stay')
-    .option('--grace <duration>', 'spare chunks touched this recently (default 15m; 0 only when no ingest runs)')
+    .description(
+      'Free chunks no image names. Safe during ingest: chunks touched within the grace period stay',
+    )
+    .option(
+      '--grace <duration>',
+      'spare chunks touched this recently (default 15m; 0 only when no ingest runs)',
+    )
     .option('--json', 'print the job as JSON')
     .action(async (opts: { grace?: string }, self: Command) => {
       await withClient(self, async (client, g) => {

@@ -18,17 +18,28 @@ import { createProgress } from '../progress.js';
 export function imageDeployCommand(image: Command): void {
   const cmd = image
     .command('deploy <name>')
-    .description('Make a working copy of an image at a path: byte- and metadata-exact, verified chunk by chunk')
-    .requiredOption('--path <dest>', 'where to put it: a new or empty directory (tree) or a new file (file image)')
+    .description(
+      'Make a working copy of an image at a path: byte- and metadata-exact, verified chunk by chunk',
+    )
+    .requiredOption(
+      '--path <dest>',
+      'where to put it: a new or empty directory (tree) or a new file (file image)',
+    )
     .option('--json', 'print a JSON summary')
     .action(async (name: string, opts: { path: string }, self: Command) => {
       await withClient(self, async (client, g) => {
         const result = await deployImage(client, name, resolve(opts.path));
         if (g.json) printJson(result);
-        else process.stdout.write(`deployed ${name} to ${result.path} (${result.files} entries, ${formatBytes(result.bytes)})\n`);
+        else
+          process.stdout.write(
+            `deployed ${name} to ${result.path} (${result.files} entries, ${formatBytes(result.bytes)})\n`,
+          );
       });
     });
-  examples(cmd, ['ingot image deploy DBHOME_19_21 --path /u01/app/oracle/product/19.21', 'ingot image deploy OL9_ROOT --path /images/ol9.img']);
+  examples(cmd, [
+    'ingot image deploy DBHOME_19_21 --path /u01/app/oracle/product/19.21',
+    'ingot image deploy OL9_ROOT --path /images/ol9.img',
+  ]);
 }
 
 export async function deployImage(client: ApiClient, name: string, dest: string) {

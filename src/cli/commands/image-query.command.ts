@@ -21,7 +21,10 @@ export function imageListCommand(image: Command): void {
     .action(async (opts: { type?: string; series?: string; state?: string }, self: Command) => {
       await withClient(self, async (client, g) => {
         const q = new URLSearchParams(
-          Object.entries(opts).filter(([k, v]) => k !== 'json' && typeof v === 'string') as [string, string][],
+          Object.entries(opts).filter(([k, v]) => k !== 'json' && typeof v === 'string') as [
+            string,
+            string,
+          ][],
         );
         const { images } = await client.json<{ images: ImageRecord[] }>('GET', `/api/v1/images?${q}`);
         if (g.json) return printJson(images);
@@ -40,7 +43,11 @@ export function imageListCommand(image: Command): void {
         );
       });
     });
-  examples(cmd, ['ingot image list', 'ingot image list --series DB19 --json', 'ingot image list --type OSIMAGE']);
+  examples(cmd, [
+    'ingot image list',
+    'ingot image list --series DB19 --json',
+    'ingot image list --type OSIMAGE',
+  ]);
 }
 
 export function imageShowCommand(image: Command): void {
@@ -51,7 +58,13 @@ export function imageShowCommand(image: Command): void {
     .action(async (name: string, _opts: unknown, self: Command) => {
       await withClient(self, async (client, g) => {
         const d = await client.json<ImageDetail>('GET', `/api/v1/images/${encodeURIComponent(name)}`);
-        if (g.json) return printJson({ ...d.image, ancestors: d.ancestors, descendants: d.descendants, series: d.series });
+        if (g.json)
+          return printJson({
+            ...d.image,
+            ancestors: d.ancestors,
+            descendants: d.descendants,
+            series: d.series,
+          });
         const i = d.image;
         printFields([
           ['name', i.name],

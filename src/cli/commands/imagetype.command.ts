@@ -10,7 +10,9 @@ interface ImageTypeView {
 }
 
 export function imagetypeCommand(program: Command): void {
-  const group = program.command('imagetype').description('Image types: user-defined classes of images on a base type');
+  const group = program
+    .command('imagetype')
+    .description('Image types: user-defined classes of images on a base type');
 
   const add = group
     .command('add <name>')
@@ -37,7 +39,10 @@ export function imagetypeCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (_o: unknown, self: Command) => {
       await withClient(self, async (client, g) => {
-        const { imageTypes } = await client.json<{ imageTypes: ImageTypeView[] }>('GET', '/api/v1/imagetypes');
+        const { imageTypes } = await client.json<{ imageTypes: ImageTypeView[] }>(
+          'GET',
+          '/api/v1/imagetypes',
+        );
         if (g.json) return printJson(imageTypes);
         printTable(
           ['NAME', 'BASE', 'BUILTIN', 'DESCRIPTION'],

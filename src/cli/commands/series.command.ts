@@ -69,7 +69,9 @@ export function seriesCommand(program: Command): void {
     .requiredOption('--image <image>', 'the image to append')
     .action(async (series: string, opts: { image: string }, self: Command) => {
       await withClient(self, async (client) => {
-        await client.json('POST', `/api/v1/series/${encodeURIComponent(series)}/images`, { image: opts.image });
+        await client.json('POST', `/api/v1/series/${encodeURIComponent(series)}/images`, {
+          image: opts.image,
+        });
         process.stdout.write(`${opts.image} appended to ${series}\n`);
       });
     });

@@ -7,10 +7,15 @@ import { examples } from '../command-kit.js';
 export function serveCommand(program: Command): void {
   const cmd = program
     .command('serve')
-    .description('Run the Ingot server for this INGOT_HOME (default ~/.ingot): REST API, store, catalog, jobs')
+    .description(
+      'Run the Ingot server for this INGOT_HOME (default ~/.ingot): REST API, store, catalog, jobs',
+    )
     .option('--name <cluster>', 'cluster name, fixed at first start (default: the host name)')
     .option('--listen <host:port>', `address to listen on (default ${DEFAULT_LISTEN}; port 0 picks one)`)
-    .option('--db <url>', 'catalog database: sqlite:/path/file.sqlite (default, under INGOT_HOME) or postgres://...')
+    .option(
+      '--db <url>',
+      'catalog database: sqlite:/path/file.sqlite (default, under INGOT_HOME) or postgres://...',
+    )
     .option('--log-level <level>', 'pino log level: trace, debug, info, warn, error', 'info')
     .action(async (opts: { name?: string; listen?: string; db?: string; logLevel: string }) => {
       const home = resolveHome();

@@ -1,6 +1,6 @@
+import type { ImageService } from '../../catalog/image.service.js';
 import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
-import type { ImageService } from '../../catalog/image.service.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
 
 export interface VerifyResult {
@@ -39,10 +39,14 @@ export async function verifyImage(
   await progress(done, unique.length);
   const bad = result.missing.length + result.corrupt.length;
   if (bad > 0) {
-    throw new IngotError('CORRUPT', `image ${image.name}: ${result.missing.length} chunk(s) missing, ${result.corrupt.length} damaged`, {
-      details: { missing: result.missing.slice(0, 20), corrupt: result.corrupt.slice(0, 20) },
-      hint: 'restore the chunks from a peer or a bundle, or re-add the image from its source',
-    });
+    throw new IngotError(
+      'CORRUPT',
+      `image ${image.name}: ${result.missing.length} chunk(s) missing, ${result.corrupt.length} damaged`,
+      {
+        details: { missing: result.missing.slice(0, 20), corrupt: result.corrupt.slice(0, 20) },
+        hint: 'restore the chunks from a peer or a bundle, or re-add the image from its source',
+      },
+    );
   }
   return result;
 }

@@ -1,0 +1,50 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, startIngot, tempDir } from '../support/ingot.js';
+
+describe('ingot serve', () => {
+  it('makes its identity at first start: token 0600, signing key, a fixed cluster name', async () => {
+    const home = tempDir('ingot-serve-');
+    const server = await startIngot({ home, name: 'FPPS_1' });
+    try {
+      expect(statSync(join(home, 'token')).mode & 0o777).toBe(0o600);
+      expect(statSync(join(home, 'keys', 'signing.key')).mode & 0o777).toBe(0o600);
+      expect(server.logs()).toContain(`listening on ${server.url}`);
+      expect(server.logs()).toContain(join(home, 'token'));
+      const health = (await (await fetch(`${server.url}/healthz`)).json()) as { name: string };
+      expect(health.name).toBe('FPPS_1');
+    } finally {
+      await server.stop();
+    }
+    // The name is fixed: another one is refused, and no flag keeps the first.
+    const renamed = await runCli(['serve', '--name', 'OTHER', '--listen', '127.0.0.1:0'], { INGOT_HOME: home });
+    expect(renamed.code).toBe(4);
+    expect(renamed.stderr).toContain('fixed at first start');
+    const again = await startIngot({ home });
+    try {
+      const health = (await (await fetch(`${again.url}/healthz`)).json()) as { name: string };
+      expect(health.name).toBe('FPPS_1');
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('refuses a bad listen address and a bad cluster name with usage exit codes', async () => {
+    const bad = await runCli(['serve', '--listen', 'nowhere'], { INGOT_HOME: tempDir() });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('HOST:PORT');
+    const badName = await runCli(['serve', '--name', '-bad', '--listen', '127.0.0.1:0'], { INGOT_HOME: tempDir() });
+    expect(badName.code).toBe(2);
+    expect(badName.stderr).toContain('INVALID_NAME');
+  });
+
+  it('teaches with --help and exits 0', async () => {
+    const help = await runCli(['image', 'add', '--help'], { INGOT_HOME: tempDir() });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Examples:');
+    expect(help.stdout).toContain('--from <image>');
+    const unknown = await runCli(['image', 'frobnicate'], { INGOT_HOME: tempDir() });
+    expect(unknown.code).toBe(2);
+  });
+});
