@@ -1,9 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
-import { type ChunkRef, type Entry, type ManifestDraft, streamLength } from '../core/manifest.js';
+import {
+  type ChunkRef,
+  type Digest,
+  type Entry,
+  type ManifestDraft,
+  streamLength,
+} from '../core/manifest.js';
 import { type ChunkerParams, chunkStream, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
-import { sha256Hex } from './digest.js';
+import { createHashPool, type HashPool } from './hash-pool.js';
 import { treeContent } from './tree-scan.js';
 
 /**
@@ -32,24 +38,47 @@ const ZEROS = Buffer.alloc(DEFAULT_CHUNKER_PARAMS.max);
 
 export async function* chunksOf(source: IngestSource, params?: ChunkerParams): AsyncGenerator<SourceChunk> {
   const zeros = params && params.max > ZEROS.length ? Buffer.alloc(params.max) : ZEROS;
-  // Hashes run on the thread pool while the chunker goes on; a small window keeps order
-  // and bounds memory.
-  const window: Promise<SourceChunk>[] = [];
-  for await (const raw of chunkStream(contentOf(source), params)) {
-    window.push(describe(raw, zeros));
-    if (window.length >= HASH_WINDOW) yield await (window.shift() as Promise<SourceChunk>);
+  const pool = createHashPool();
+  // Batches of chunks are hashed on the worker while the chunker cuts the next ones; a
+  // few batches in flight keep both cores busy and memory bounded.
+  const inFlight: Promise<SourceChunk[]>[] = [];
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  const send = () => {
+    inFlight.push(describe(pool, batch, zeros));
+    batch = [];
+    batchBytes = 0;
+  };
+  try {
+    for await (const raw of chunkStream(contentOf(source), params)) {
+      batch.push(raw);
+      batchBytes += raw.length;
+      if (batchBytes >= HASH_BATCH_BYTES) send();
+      if (inFlight.length >= HASH_BATCHES_IN_FLIGHT)
+        yield* await (inFlight.shift() as Promise<SourceChunk[]>);
+    }
+    if (batch.length > 0) send();
+    while (inFlight.length > 0) yield* await (inFlight.shift() as Promise<SourceChunk[]>);
+  } finally {
+    await Promise.allSettled(inFlight);
+    await pool.close();
   }
-  while (window.length > 0) yield await (window.shift() as Promise<SourceChunk>);
 }
 
-const HASH_WINDOW = 8;
+const HASH_BATCH_BYTES = 1024 * 1024;
+const HASH_BATCHES_IN_FLIGHT = 3;
 
-async function describe(raw: Buffer, zeros: Buffer): Promise<SourceChunk> {
-  if (isZero(raw, zeros)) return { ref: { kind: 'hole', length: raw.length } };
-  return { ref: { kind: 'data', digest: await sha256Hex(raw), length: raw.length }, raw };
+async function describe(pool: HashPool, raws: Buffer[], zeros: Buffer): Promise<SourceChunk[]> {
+  const data = raws.filter((r) => !isZero(r, zeros));
+  const digests = await pool.hash(data);
+  let i = 0;
+  return raws.map((raw) =>
+    isZero(raw, zeros)
+      ? { ref: { kind: 'hole', length: raw.length } }
+      : { ref: { kind: 'data', digest: digests[i++] as Digest, length: raw.length }, raw },
+  );
 }
 
-/** memcmp against a preallocated zero buffer; the byte checks reject most chunks at once. */
 function isZero(b: Buffer, zeros: Buffer): boolean {
   if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0 || b[b.length >>> 1] !== 0) return false;
   return b.equals(zeros.subarray(0, b.length));
