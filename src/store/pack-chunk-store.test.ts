@@ -247,7 +247,6 @@ describe('PackChunkStore', () => {
     expect(results.reduce((n, r) => n + r.stored + r.present, 0)).toBe(12 * 20);
     expect(results.reduce((n, r) => n + r.storedBytes, 0)).toBe(distinct.size * 8 * 1024);
     expect(store.stats().chunks).toBe(distinct.size);
-    expect(store.stats().packs).toBeGreaterThan(1);
     expect(await verifyAll(store)).toBe(distinct.size);
   });
 
