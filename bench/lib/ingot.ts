@@ -59,7 +59,7 @@ export class IngotServer {
     const port = await freePort();
     const listen = `127.0.0.1:${port}`;
     const log = createWriteStream(join(home, 'bench-server.log'));
-    const child = spawn(process.execPath, [join(repo, 'bin/ingot.js'), 'serve', '--listen', listen], {
+    const child = spawn(join(repo, 'bin/ingot.js'), ['serve', '--listen', listen], {
       env: { ...process.env, INGOT_HOME: home },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -110,7 +110,7 @@ export function ingotCli(
   args: readonly string[],
   measureRss = false,
 ): Promise<RunResult> {
-  return run(process.execPath, [join(repo, 'bin/ingot.js'), ...args], {
+  return run(join(repo, 'bin/ingot.js'), args, {
     env: { ...process.env, INGOT_HOME: home },
     measureRss,
     rssFile: join(home, 'bench-cli.rss'),
