@@ -34,6 +34,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   await mkdir(config.paths.store, { recursive: true, mode: 0o700 });
   const store = await PackChunkStore.open(config.paths.store);
   const manifests = new ManifestStore(config.paths.store);
+  // The pack store's lock is held now, so nothing else writes here.
+  const staleTemp = await manifests.removeTempFiles();
   const db = await openDatabase({ url: config.dbUrl });
   const catalog = new CatalogService(db);
   const jobs = new JobQueue(db);
@@ -89,7 +91,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       mode: 0o600,
     },
   );
-  logger.info({ url, home: config.paths.home, db: redact(config.dbUrl) }, 'ingot server listening');
+  logger.info(
+    { url, home: config.paths.home, db: redact(config.dbUrl), recovery: store.recovery, staleTemp },
+    'ingot server listening',
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

@@ -67,6 +67,16 @@ export class ManifestStore {
   }
 
   /**
+   * Deletes leftovers of writes a crash interrupted. Call only while holding the store's
+   * lock (at server start), when no write can be in flight.
+   */
+  async removeTempFiles(): Promise<number> {
+    const names = await readdir(this.paths.tmpDir).catch(() => [] as string[]);
+    await Promise.all(names.map((n) => rm(join(this.paths.tmpDir, n), { force: true })));
+    return names.length;
+  }
+
+  /**
    * Removes manifests not in `keep` and last written before `cutoffMs`: a commit writes its
    * manifest before the catalog row, so a young unlisted manifest may be one in flight.
    */

@@ -18,7 +18,9 @@ describe('ingot serve', () => {
       await server.stop();
     }
     // The name is fixed: another one is refused, and no flag keeps the first.
-    const renamed = await runCli(['serve', '--name', 'OTHER', '--listen', '127.0.0.1:0'], { INGOT_HOME: home });
+    const renamed = await runCli(['serve', '--name', 'OTHER', '--listen', '127.0.0.1:0'], {
+      INGOT_HOME: home,
+    });
     expect(renamed.code).toBe(4);
     expect(renamed.stderr).toContain('fixed at first start');
     const again = await startIngot({ home });
@@ -34,7 +36,9 @@ describe('ingot serve', () => {
     const bad = await runCli(['serve', '--listen', 'nowhere'], { INGOT_HOME: tempDir() });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('HOST:PORT');
-    const badName = await runCli(['serve', '--name', '-bad', '--listen', '127.0.0.1:0'], { INGOT_HOME: tempDir() });
+    const badName = await runCli(['serve', '--name', '-bad', '--listen', '127.0.0.1:0'], {
+      INGOT_HOME: tempDir(),
+    });
     expect(badName.code).toBe(2);
     expect(badName.stderr).toContain('INVALID_NAME');
   });
