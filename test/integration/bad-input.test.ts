@@ -41,6 +41,17 @@ describe('bad input changes nothing and says why', () => {
     return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
   }
 
+  /** Uploads one chunk as a framed stream; returns the HTTP status. */
+  async function upload(bytes: Buffer): Promise<number> {
+    const frame = {
+      digest: sha(bytes),
+      encoded: { encoding: 'raw' as const, payload: bytes },
+      rawLength: bytes.length,
+    };
+    const stream = await collect(encodeFrames([frame]));
+    return (await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status;
+  }
+
   const listNames = async () => (await server.json<{ name: string }[]>(['image', 'list'])).map((i) => i.name);
   const missing = async (digests: Digest[]) =>
     (await api('POST', '/api/v1/chunks/missing', { digests })).body.missing;
@@ -134,14 +145,7 @@ describe('bad input changes nothing and says why', () => {
 
   it('refuses a manifest that gives a stored chunk the wrong length', async () => {
     const bytes = pseudoRandom('len', 9000);
-    const stream = await collect(
-      encodeFrames([
-        { digest: sha(bytes), encoded: { encoding: 'raw', payload: bytes }, rawLength: bytes.length },
-      ]),
-    );
-    expect(
-      (await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status,
-    ).toBe(200);
+    expect(await upload(bytes)).toBe(200);
     const r = await api('POST', '/api/v1/images', {
       name: 'WRONG_LENGTH',
       draft: fileDraft([{ kind: 'data', digest: sha(bytes), length: 8000 }]),
@@ -153,14 +157,7 @@ describe('bad input changes nothing and says why', () => {
 
   it('spares uploaded but uncommitted chunks from gc, so the ingest can still commit', async () => {
     const bytes = pseudoRandom('in-flight', 20_000);
-    const stream = await collect(
-      encodeFrames([
-        { digest: sha(bytes), encoded: { encoding: 'raw', payload: bytes }, rawLength: bytes.length },
-      ]),
-    );
-    expect(
-      (await api('PUT', '/api/v1/chunks', stream, { type: 'application/vnd.ingot.chunks' })).status,
-    ).toBe(200);
+    expect(await upload(bytes)).toBe(200);
     // Default grace: the young unreferenced chunk stays.
     const gc = await server.json<{ result: { sparedRecent: number; deletedChunks: number } }>(['gc']);
     expect(gc.result.sparedRecent).toBeGreaterThan(0);
