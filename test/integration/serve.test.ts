@@ -10,6 +10,9 @@ describe('ingot serve', () => {
     try {
       expect(statSync(join(home, 'token')).mode & 0o777).toBe(0o600);
       expect(statSync(join(home, 'keys', 'signing.key')).mode & 0o777).toBe(0o600);
+      // The banner follows server.json by a moment: wait for it rather than race it.
+      for (let i = 0; i < 100 && !server.logs().includes('token:'); i++)
+        await new Promise((r) => setTimeout(r, 50));
       expect(server.logs()).toContain(`listening on ${server.url}`);
       expect(server.logs()).toContain(join(home, 'token'));
       const health = (await (await fetch(`${server.url}/healthz`)).json()) as { name: string };
