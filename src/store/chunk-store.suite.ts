@@ -23,7 +23,8 @@ export function textChunk(size: number, seed = randomBytes(8).toString('hex')): 
   return b;
 }
 
-async function expectCode(p: Promise<unknown>, code: string): Promise<IngotError> {
+/** Awaits a rejection and checks it is an IngotError with `code`. */
+export async function expectCode(p: Promise<unknown>, code: string): Promise<IngotError> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,

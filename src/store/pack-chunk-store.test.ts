@@ -7,7 +7,7 @@ import { compress } from '@mongodb-js/zstd';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import { chunkStoreSuite, digestOf, textChunk } from './chunk-store.suite.js';
+import { chunkStoreSuite, digestOf, expectCode, textChunk } from './chunk-store.suite.js';
 import { PackChunkStore, type PackChunkStoreOptions, TOUCH_RESOLUTION_MS } from './pack-chunk-store.js';
 import { encodeRecordHeader, MAX_RAW_LENGTH, RECORD_HEADER_SIZE } from './pack-file.js';
 import { zstdDecodedBound } from './pack-verify.js';
@@ -48,16 +48,6 @@ chunkStoreSuite('PackChunkStore', async () => {
 function rawItem(size: number): { digest: Digest; chunk: { encoding: 'raw'; payload: Buffer } } {
   const payload = randomBytes(size);
   return { digest: digestOf(payload), chunk: { encoding: 'raw', payload } };
-}
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<IngotError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(IngotError);
-  expect((err as IngotError).code).toBe(code);
-  return err as IngotError;
 }
 
 async function packFiles(root: string): Promise<string[]> {
