@@ -5,13 +5,14 @@ import { IngotError } from '../core/errors.js';
 import { type Digest, isDigest } from '../core/manifest.js';
 import type { ChunkStore, EncodedChunk, PutManyResult, StoredChunkInfo } from './chunk-store.js';
 import { encodeChunk } from './compression.js';
+import { sha256Hex } from './digest.js';
 import { type CompactResult, compactPacks } from './pack-compaction.js';
 import { MAX_RAW_LENGTH } from './pack-file.js';
 import { PackHandles } from './pack-handles.js';
 import { type ChunkRow, digestKey, PackIndex } from './pack-index.js';
 import { AsyncMutex, acquirePidLock } from './pack-lock.js';
 import { type RecoveryReport, recoverPacks } from './pack-recovery.js';
-import { corruptChunk, readVerified, sha256Hex, type Verified, verifyEncoded } from './pack-verify.js';
+import { corruptChunk, readVerified, type Verified, verifyEncoded } from './pack-verify.js';
 import { type AppendResult, MAX_PACK_BYTES, PackWriter, type WriteItem } from './pack-writer.js';
 import { type StorePaths, storePaths } from './paths.js';
 

@@ -20,9 +20,6 @@ export type Verified =
   | { readonly ok: true; readonly raw: Buffer }
   | { readonly ok: false; readonly found: string; readonly reason: 'mismatch' | 'too-large' | 'undecodable' };
 
-/** Re-exported for the store's callers; see digest.ts for why it hashes on this thread. */
-export { sha256Hex };
-
 /**
  * Decodes and hashes `chunk`. Not ok (with what was found instead, for `rejected` or an
  * error's details) when the digest differs, the payload does not decode, or it is, or
