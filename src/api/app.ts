@@ -15,6 +15,7 @@ import { catalogRoutes } from './routes/catalog.routes.js';
 import { chunkRoutes } from './routes/chunks.routes.js';
 import { imageRoutes } from './routes/images.routes.js';
 import { jobRoutes } from './routes/jobs.routes.js';
+import { peerAdminRoutes } from './routes/peers.routes.js';
 import { systemRoutes } from './routes/system.routes.js';
 import { ErrorSchema, ImageSchema, JobSchema } from './schemas.js';
 
@@ -78,6 +79,7 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
   imageRoutes(app);
   catalogRoutes(app);
   jobRoutes(app);
+  peerAdminRoutes(app);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

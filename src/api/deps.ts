@@ -1,5 +1,7 @@
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { ImageService } from '../catalog/image.service.js';
+import type { PeerService } from '../federation/peer.service.js';
+import type { PeeringService } from '../federation/peering.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { Metrics } from './metrics.js';
@@ -16,6 +18,8 @@ export interface ApiDeps {
   readonly catalog: CatalogService;
   readonly jobs: JobQueue;
   readonly metrics: Metrics;
+  readonly peers: PeerService;
+  readonly peering: PeeringService;
   /** Tells this node's job runner to look for work now (after an enqueue). */
   wakeJobs(): void;
   /** Throws when the database does not answer. */

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { ReceiveCounter } from '../transfer/chunk-receiver.js';
 
 /** Prometheus metrics of one server process, served at /metrics. */
 export interface Metrics {
@@ -9,6 +10,7 @@ export interface Metrics {
   readonly chunksServed: Counter;
   readonly imagesCommitted: Counter;
   readonly jobsFinished: Counter<'kind' | 'state'>;
+  readonly peerBytes: Counter<'peer' | 'direction'>;
 }
 
 export function createMetrics(): Metrics {
@@ -51,5 +53,19 @@ export function createMetrics(): Metrics {
       labelNames: ['kind', 'state'],
       registers,
     }),
+    peerBytes: new Counter({
+      name: 'ingot_peer_wire_bytes_total',
+      help: 'Chunk-stream bytes exchanged with peers, by peer and direction (sent, received)',
+      labelNames: ['peer', 'direction'],
+      registers,
+    }),
+  };
+}
+
+/** Feeds the chunk counters from any receiver (ingest, peer push, pull). */
+export function receiveCounter(metrics: Metrics): ReceiveCounter {
+  return (result, n, storedBytes) => {
+    if (n > 0) metrics.chunksReceived.inc({ result }, n);
+    if (storedBytes > 0) metrics.chunkBytesStored.inc(storedBytes);
   };
 }

@@ -45,6 +45,10 @@ export const ImageSchema = Type.Object(
     fileCount: Type.Integer(),
     signature: Type.Union([Type.String(), Type.Null()]),
     createdAt: Type.String(),
+    receivedFrom: Type.Union([Type.String(), Type.Null()], {
+      description: 'the peer a replica arrived from; null for images made here',
+    }),
+    private: Type.Boolean({ description: 'never offered to peers' }),
   },
   { $id: 'Image' },
 );

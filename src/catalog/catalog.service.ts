@@ -37,6 +37,7 @@ export class CatalogService {
   private readonly clock: Clock;
   private readonly series: SeriesRules;
   private readonly copies: WorkingCopyRules;
+  private readonly listeners: ((image: string) => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -45,6 +46,18 @@ export class CatalogService {
     this.clock = opts.clock ?? systemClock;
     this.series = new SeriesRules(db, this.clock);
     this.copies = new WorkingCopyRules(db, this.clock);
+  }
+
+  /**
+   * Called after an image is listed, changes state or joins a series, once the change is
+   * committed: standing requests (peers' instantiations) decide whether it must travel.
+   */
+  onImageChanged(listener: (image: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(image: string): void {
+    for (const l of this.listeners) l(image);
   }
 
   /** Runs `fn` in one transaction on either engine; use only `tx` inside. */
@@ -117,8 +130,9 @@ export class CatalogService {
   showSeries(name: string): Promise<SeriesDetail> {
     return this.series.show(name);
   }
-  addToSeries(series: string, image: string): Promise<void> {
-    return this.db.transaction((tx) => this.series.append(tx, series, image));
+  async addToSeries(series: string, image: string): Promise<void> {
+    await this.db.transaction((tx) => this.series.append(tx, series, image));
+    this.changed(image);
   }
   removeFromSeries(series: string, image: string): Promise<void> {
     return this.series.remove(series, image);
@@ -142,7 +156,9 @@ export class CatalogService {
   async insertImage(a: NewImage | Kysely<Schema>, b?: NewImage | string): Promise<ImageRecord> {
     if (a instanceof Kysely) return this.insertImageIn(a, b as NewImage);
     const record = typeof b === 'string' ? { ...a, series: b } : a;
-    return this.db.transaction((tx) => this.insertImageIn(tx, record));
+    const inserted = await this.db.transaction((tx) => this.insertImageIn(tx, record));
+    this.changed(inserted.name);
+    return inserted;
   }
 
   private async insertImageIn(tx: Kysely<Schema>, input: NewImage): Promise<ImageRecord> {
@@ -166,6 +182,8 @@ export class CatalogService {
       fileCount: input.fileCount,
       signature: input.signature ?? null,
       createdAt: input.createdAt ?? this.now(),
+      receivedFrom: input.receivedFrom ?? null,
+      private: input.private ?? false,
     };
     try {
       await images.insert(record);
@@ -251,7 +269,14 @@ export class CatalogService {
 
   async setState(name: string, state: ImageState): Promise<ImageRecord> {
     const valid = parseImageState(state);
+    const current = await this.getImage(name);
+    if (current.receivedFrom !== null) {
+      throw new IngotError('READ_ONLY', `image ${name} is a replica from ${current.receivedFrom}`, {
+        hint: `replicas are read-only; change its state on ${current.origin}, where it was made`,
+      });
+    }
     if (!(await new ImageRepository(this.db.kysely).setState(name, valid))) throw imageNotFound(name);
+    this.changed(name);
     return this.getImage(name);
   }
 

@@ -1,5 +1,5 @@
 /** Queries on `images`. No rules here: the service decides what is allowed. */
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Digest } from '../core/manifest.js';
 import type { ImageState } from '../core/states.js';
 import type { ImageTable, Schema } from '../db/schema.js';
@@ -32,6 +32,8 @@ export class ImageRepository {
     let q = this.db.selectFrom('images').selectAll('images');
     if (filter.type) q = q.where('images.image_type', '=', filter.type);
     if (filter.state) q = q.where('images.state', '=', filter.state);
+    if (filter.receivedFrom) q = q.where('images.received_from', '=', filter.receivedFrom);
+    if (filter.origin) q = q.where('images.origin', '=', filter.origin);
     if (filter.series) {
       q = q
         .innerJoin('series_images', 'series_images.image_name', 'images.name')
@@ -100,10 +102,12 @@ export function toImage(row: Selectable<ImageTable>): ImageRecord {
     fileCount: Number(row.file_count),
     signature: row.signature,
     createdAt: row.created_at,
+    receivedFrom: row.received_from,
+    private: Number(row.private) === 1,
   };
 }
 
-function fromImage(i: ImageRecord): ImageTable {
+function fromImage(i: ImageRecord): Insertable<ImageTable> {
   return {
     name: i.name,
     digest: i.digest,
@@ -119,5 +123,7 @@ function fromImage(i: ImageRecord): ImageTable {
     file_count: i.fileCount,
     signature: i.signature,
     created_at: i.createdAt,
+    received_from: i.receivedFrom,
+    private: i.private ? 1 : 0,
   };
 }

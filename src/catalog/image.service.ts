@@ -1,5 +1,5 @@
 import { IngotError } from '../core/errors.js';
-import type { Digest, Manifest, ManifestDraft } from '../core/manifest.js';
+import type { Digest, Manifest } from '../core/manifest.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, payloadSize } from '../core/manifest.js';
 import { decodeManifest, encodeManifest, manifestDigest, parseDraft } from '../core/manifest-codec.js';
 import { checkName } from '../core/names.js';
@@ -8,6 +8,7 @@ import type { SigningIdentity } from '../federation/identity.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ManifestStore } from '../store/manifest-store.js';
 import type { CatalogService } from './catalog.service.js';
+import { requireChunks } from './chunk-check.js';
 import type { ImageRecord } from './types.js';
 
 /**
@@ -21,13 +22,14 @@ export interface CommitRequest {
   readonly series?: string;
   readonly from?: string;
   readonly state?: string;
+  /** Never offered to peers, whatever their filters say. */
+  readonly private?: boolean;
   /** Where the client read the payload, to find the working copy it came from. */
   readonly source?: { readonly host: string; readonly path: string };
   readonly draft: unknown;
 }
 
 const DEFAULT_TYPE = { tree: 'SOFTWARE', file: 'DISKIMAGE' } as const;
-const QUERY_BATCH = 4096;
 
 export class ImageService {
   constructor(
@@ -48,7 +50,7 @@ export class ImageService {
     await this.refuseDuplicate(req.name);
     const draft = parseDraft(req.draft);
     const parent = await this.resolveParent(req);
-    const storedBytes = await this.requireChunks(draft);
+    const storedBytes = await requireChunks(this.deps.store, draft.chunks);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
@@ -79,6 +81,7 @@ export class ImageService {
         fileCount: draft.payload.kind === 'tree' ? draft.payload.entries.length : 1,
         signature: identity.signDigest(digest),
         createdAt: manifest.created,
+        private: req.private ?? false,
       },
       req.series,
     );
@@ -113,55 +116,5 @@ export class ImageService {
       }
     }
     return undefined;
-  }
-
-  /** Every chunk the draft names must be stored; returns their stored size. */
-  private async requireChunks(draft: ManifestDraft): Promise<number> {
-    const unique = new Set<Digest>();
-    for (const c of draft.chunks) if (c.kind === 'data') unique.add(c.digest);
-    const all = [...unique];
-    let missing = 0;
-    const sample: Digest[] = [];
-    for (let i = 0; i < all.length; i += QUERY_BATCH) {
-      const absent = await this.deps.store.missing(all.slice(i, i + QUERY_BATCH));
-      missing += absent.length;
-      sample.push(...absent.slice(0, 10 - sample.length));
-    }
-    if (missing > 0) {
-      throw new IngotError(
-        'MISSING_CHUNKS',
-        `the manifest names ${missing} chunk(s) the server does not hold`,
-        {
-          details: { missing: sample },
-          hint: 'upload them first (`ingot image add` does this); nothing was listed',
-        },
-      );
-    }
-    const lengths = new Map<Digest, number>();
-    for (const c of draft.chunks) {
-      if (c.kind !== 'data') continue;
-      if ((lengths.get(c.digest) ?? c.length) !== c.length) {
-        throw new IngotError(
-          'INVALID_MANIFEST',
-          `the manifest gives chunk ${c.digest} two different lengths`,
-        );
-      }
-      lengths.set(c.digest, c.length);
-    }
-    let stored = 0;
-    for (const d of all) {
-      const info = await this.deps.store.stat(d);
-      if (info?.rawLength !== undefined && info.rawLength !== lengths.get(d)) {
-        throw new IngotError(
-          'INVALID_MANIFEST',
-          `the manifest gives chunk ${d} a length of ${lengths.get(d)}`,
-          {
-            details: { digest: d, stored: info.rawLength, claimed: lengths.get(d) },
-          },
-        );
-      }
-      stored += info?.storedBytes ?? 0;
-    }
-    return stored;
   }
 }

@@ -51,6 +51,10 @@ export interface ImageRecord {
   fileCount: number;
   signature: string | null;
   createdAt: string;
+  /** The peer this replica arrived from; null for images made here. */
+  receivedFrom: string | null;
+  /** Private images are never offered to peers, whatever a filter says. */
+  private: boolean;
 }
 
 /** What the commit step supplies; the catalog fills in the parent link and defaults. */
@@ -73,12 +77,17 @@ export interface NewImage {
   createdAt?: string;
   /** Append the image to this existing series in the same transaction. */
   series?: string;
+  receivedFrom?: string | null;
+  private?: boolean;
 }
 
 export interface ImageFilter {
   type?: string;
   series?: string;
   state?: ImageState;
+  /** Replicas that arrived from this peer. */
+  receivedFrom?: string;
+  origin?: string;
 }
 
 export interface Lineage {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ApiClient } from './api-client.js';
+import type { ApiClient } from '../transfer/http-client.js';
 import { connect, type GlobalOptions } from './context.js';
 
 /**

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { resolveHome } from '../config/home.js';
 import { IngotError } from '../core/errors.js';
 import { homePaths } from '../store/paths.js';
-import { type ApiClient, createApiClient } from './api-client.js';
+import { type ApiClient, createApiClient } from '../transfer/http-client.js';
 
 /** Options every command that talks to a server accepts. */
 export interface GlobalOptions {
-  server?: string;
+  url?: string;
   token?: string;
   json?: boolean;
 }
@@ -18,7 +18,7 @@ export interface GlobalOptions {
  */
 export async function connect(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Promise<ApiClient> {
   const paths = homePaths(resolveHome(env));
-  const url = opts.server ?? env.INGOT_SERVER ?? (await localServerUrl(paths.serverInfo));
+  const url = opts.url ?? env.INGOT_SERVER ?? (await localServerUrl(paths.serverInfo));
   const token = opts.token ?? env.INGOT_TOKEN ?? (await readOptional(paths.token))?.trim();
   return createApiClient(url, token);
 }
@@ -37,7 +37,7 @@ async function localServerUrl(serverInfo: string): Promise<string> {
     'UNAVAILABLE',
     `no running Ingot server found for this INGOT_HOME (${serverInfo} is missing)`,
     {
-      hint: 'start one with `ingot serve`, or use --server URL --token T (or INGOT_SERVER, INGOT_TOKEN)',
+      hint: 'start one with `ingot serve`, or use --url URL --token T (or INGOT_SERVER, INGOT_TOKEN)',
     },
   );
 }

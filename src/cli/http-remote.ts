@@ -1,7 +1,7 @@
 import type { Digest } from '../core/manifest.js';
 import { decodeFrames, encodeFrames } from '../store/frame-codec.js';
+import type { ApiClient } from '../transfer/http-client.js';
 import { CHUNK_STREAM_TYPE, type ChunkSink, type ChunkSource, type WireChunk } from '../transfer/ports.js';
-import type { ApiClient } from './api-client.js';
 
 /** The server's chunk API seen through the transfer ports, so upload and deploy share them. */
 export function httpChunkRemote(client: ApiClient): ChunkSink & ChunkSource {

@@ -1,5 +1,5 @@
 import { IngotError } from '../core/errors.js';
-import type { ApiClient } from './api-client.js';
+import type { ApiClient } from '../transfer/http-client.js';
 
 export interface JobView {
   id: number;

@@ -5,6 +5,8 @@ import { formatBytes } from './output.js';
 export interface Progress {
   setTotal(total: number): void;
   increment(bytes: number): void;
+  /** Sets the running total directly (progress polled from a job). */
+  update(done: number, total: number): void;
   stop(): void;
 }
 
@@ -13,7 +15,7 @@ export function createProgress(
   total: number,
   enabled = process.stdout.isTTY === true && process.stderr.isTTY === true,
 ): Progress {
-  if (!enabled) return { setTotal() {}, increment() {}, stop() {} };
+  if (!enabled) return { setTotal() {}, increment() {}, update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
     {
       format: `${label} [{bar}] {percentage}% | {done} / {size} | {speed}`,
@@ -39,6 +41,14 @@ export function createProgress(
     },
     increment(bytes) {
       done += bytes;
+      bar.update(done, payload());
+    },
+    update(d, t) {
+      if (t !== size) {
+        size = t;
+        bar.setTotal(t);
+      }
+      done = d;
       bar.update(done, payload());
     },
     stop: () => bar.stop(),

@@ -15,6 +15,11 @@ export interface ServerConfig {
   readonly clusterName: string;
   readonly listenHost: string;
   readonly listenPort: number;
+  /** The peer API (mutual TLS). */
+  readonly peerHost: string;
+  readonly peerPort: number;
+  /** The peer API URL other servers should dial, written into the server-data file. */
+  readonly advertise: string | undefined;
   /** `sqlite:/path` or `postgres://...`. */
   readonly dbUrl: string;
   readonly logLevel: string;
@@ -27,6 +32,8 @@ export interface ServeOptions {
   readonly home: string;
   readonly name?: string;
   readonly listen?: string;
+  readonly peerListen?: string;
+  readonly advertise?: string;
   readonly db?: string;
   readonly logLevel?: string;
 }
@@ -38,6 +45,7 @@ interface StoredConfig {
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7480';
+export const DEFAULT_PEER_LISTEN = '127.0.0.1:7481';
 export const DEFAULT_GC_GRACE_SECONDS = 15 * 60;
 
 export function parseListen(value: string): { host: string; port: number } {
@@ -51,11 +59,25 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
+function parseAdvertise(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'https:' && url.pathname === '/' && !url.search && !url.username) return url.origin;
+  } catch {
+    // fall through to the error
+  }
+  throw new IngotError('INVALID_ARGUMENT', `invalid --advertise URL ${JSON.stringify(value)}`, {
+    hint: 'the https URL peers dial for the peer API, e.g. https://fpps1.example.com:7481',
+  });
+}
+
 export async function loadServerConfig(opts: ServeOptions): Promise<ServerConfig> {
   const paths = homePaths(opts.home);
   await mkdir(paths.home, { recursive: true, mode: 0o700 });
   const stored = await loadOrCreateStored(paths, opts.name);
   const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
+  const peer = parseListen(opts.peerListen ?? DEFAULT_PEER_LISTEN);
+  const advertise = opts.advertise === undefined ? undefined : parseAdvertise(opts.advertise);
   const dbUrl = opts.db ?? stored.dbUrl ?? `sqlite:${paths.sqlite}`;
   const token = await loadOrCreateToken(paths.token);
   return Object.freeze({
@@ -63,6 +85,9 @@ export async function loadServerConfig(opts: ServeOptions): Promise<ServerConfig
     clusterName: stored.clusterName,
     listenHost: host,
     listenPort: port,
+    peerHost: peer.host,
+    peerPort: peer.port,
+    advertise,
     dbUrl,
     logLevel: opts.logLevel ?? process.env.INGOT_LOG_LEVEL ?? 'info',
     gcGraceSeconds: DEFAULT_GC_GRACE_SECONDS,

@@ -12,6 +12,11 @@ export const ERROR_CODES = {
   UNSAFE_PATH: { http: 400, exit: 65, summary: 'a path would escape its root' },
   DIGEST_MISMATCH: { http: 422, exit: 65, summary: 'bytes do not match their digest' },
   TRUNCATED: { http: 400, exit: 65, summary: 'a stream ended before its end marker' },
+  BAD_SIGNATURE: {
+    http: 422,
+    exit: 65,
+    summary: "a manifest's signature does not check against its origin's key",
+  },
   MISSING_CHUNKS: { http: 409, exit: 65, summary: 'a manifest names chunks the store does not hold' },
   UNAUTHENTICATED: { http: 401, exit: 77, summary: 'no valid token was presented' },
   FORBIDDEN: { http: 403, exit: 77, summary: 'the caller may not do this' },

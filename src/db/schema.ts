@@ -29,6 +29,8 @@ export interface ImageTable {
   file_count: number;
   signature: string | null;
   created_at: string;
+  received_from: string | null;
+  private: Generated<number>;
 }
 
 export interface SeriesTable {
@@ -72,6 +74,49 @@ export interface JobTable {
   updated_at: string;
 }
 
+export interface PeerTable {
+  name: string;
+  endpoint: string;
+  cert_pem: string;
+  cert_fingerprint: string;
+  signing_key_pem: string;
+  max_rate: number | null;
+  registered_at: string;
+  last_contact_at: string | null;
+}
+
+export interface InstantiationTable {
+  peer_name: string;
+  filter_kind: string;
+  filter_value: string;
+  state: string;
+  created_at: string;
+}
+
+export interface HostTable {
+  name: string;
+  kind: 'client' | 'target';
+  description: string;
+  created_at: string;
+}
+
+export interface TransferTable {
+  job_id: number;
+  direction: 'push' | 'pull';
+  peer_name: string;
+  image_name: string;
+  digest: string | null;
+  bytes_total: Generated<number>;
+  bytes_done: Generated<number>;
+  bytes_present: Generated<number>;
+  wire_bytes: Generated<number>;
+  chunks_total: Generated<number>;
+  chunks_sent: Generated<number>;
+  outcome: string | null;
+  started_at: string | null;
+  updated_at: string;
+}
+
 export interface Schema {
   image_types: ImageTypeTable;
   images: ImageTable;
@@ -79,6 +124,10 @@ export interface Schema {
   series_images: SeriesImageTable;
   working_copies: WorkingCopyTable;
   jobs: JobTable;
+  peers: PeerTable;
+  instantiations: InstantiationTable;
+  hosts: HostTable;
+  transfers: TransferTable;
 }
 
 export type DialectName = 'sqlite' | 'postgres';

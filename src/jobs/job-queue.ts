@@ -66,6 +66,21 @@ export class JobQueue {
     })) as Job<P>;
   }
 
+  /**
+   * A worker known to be dead (its process is gone) holds leases that would otherwise
+   * only lapse after their full length; ending them now lets a restarted node resume its
+   * transfers at once.
+   */
+  async expireLeasesOf(isDead: (owner: string) => boolean): Promise<number> {
+    const running = await this.list({ state: 'running', limit: 1000 });
+    const owners = new Set(
+      running.map((j) => j.leaseOwner).filter((o): o is string => o !== null && isDead(o)),
+    );
+    let n = 0;
+    for (const owner of owners) n += await this.repo.expireLeases(owner, this.now());
+    return n;
+  }
+
   /** Atomically takes the oldest runnable job of one of `kinds`, or returns undefined. */
   async claim(
     owner: string,

@@ -82,6 +82,17 @@ export class JobRepository {
     return Number(r.numUpdatedRows);
   }
 
+  /** Ends the lease of every running job this owner holds, so any node can claim them now. */
+  async expireLeases(owner: string, now: string): Promise<number> {
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ lease_expires_at: now, updated_at: now })
+      .where('state', '=', 'running')
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
   /** Applies `set` only while `owner` still holds the job; undefined means the lease was lost. */
   async updateHeld(id: number, owner: string, set: Partial<Omit<JobTable, 'id'>>): Promise<Job | undefined> {
     const row = await this.db

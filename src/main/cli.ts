@@ -10,6 +10,8 @@ import { imageDeployCommand } from '../cli/commands/image-deploy.command.js';
 import { imageListCommand, imageShowCommand } from '../cli/commands/image-query.command.js';
 import { imagetypeCommand } from '../cli/commands/imagetype.command.js';
 import { jobCommand } from '../cli/commands/job.command.js';
+import { peerCommands } from '../cli/commands/peer.command.js';
+import { replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
 import { serveCommand } from '../cli/commands/serve.command.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
@@ -30,7 +32,7 @@ export function buildProgram(): Command {
   const program = new Command('ingot')
     .description('Ingot stores gold images and moves them between provisioning servers.')
     .version(VERSION)
-    .option('--server <url>', 'server to talk to (default: INGOT_SERVER, else the server of INGOT_HOME)')
+    .option('--url <url>', 'server API to talk to (default: INGOT_SERVER, else the server of INGOT_HOME)')
     .option('--token <token>', 'admin token (default: INGOT_TOKEN, else $INGOT_HOME/token)')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
@@ -48,6 +50,8 @@ export function buildProgram(): Command {
   seriesCommand(program);
   jobCommand(program);
   gcCommand(program);
+  peerCommands(program);
+  replicationCommands(program, image);
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;
 }

@@ -3,18 +3,29 @@ import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { buildApp } from '../api/app.js';
-import { createMetrics } from '../api/metrics.js';
+import { createMetrics, receiveCounter } from '../api/metrics.js';
+import { buildPeerApi } from '../api/peer-app.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
 import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
 import { openDatabase } from '../db/index.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
+import type { LocalSideDeps } from '../federation/local-sides.js';
+import { PeerService } from '../federation/peer.service.js';
+import { PeerLinks } from '../federation/peer-links.js';
+import { PeeringService } from '../federation/peering.service.js';
+import { ReplicaService } from '../federation/replica.service.js';
+import { ReplicationService, TRANSFER_JOB_KIND } from '../federation/replication.service.js';
+import type { ServerData } from '../federation/server-data.js';
+import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { collectGarbage } from '../jobs/handlers/gc.job.js';
+import { transferJob } from '../jobs/handlers/transfer.job.js';
 import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
+import { RateLimits } from '../transfer/rate-limit.js';
 import { VERSION } from './version.js';
 
 /**
@@ -24,6 +35,7 @@ import { VERSION } from './version.js';
  */
 export interface RunningServer {
   readonly url: string;
+  readonly peerUrl: string;
   stop(): Promise<void>;
 }
 
@@ -41,10 +53,21 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const jobs = new JobQueue(db);
   const metrics = createMetrics();
   const images = new ImageService({ origin: config.clusterName, catalog, store, manifests, identity });
+  const self = config.clusterName;
+  const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
+  const peers = new PeerService(db, { name: self, fingerprint: tls.fingerprint });
+  const replicas = new ReplicaService({ catalog, store, manifests });
+  const local: LocalSideDeps = { self, images, catalog, store, replicas, counter: receiveCounter(metrics) };
+  const links = new PeerLinks(tls);
+  let wake = () => {};
+  const replication = new ReplicationService({ self, db, catalog, peers, jobs, wake: () => wake(), logger });
+  catalog.onImageChanged((name) => replication.imageChanged(name));
+  const owner = `${hostname()}:${process.pid}`;
+  const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
   const runner = startJobRunner({
     queue: jobs,
-    owner: `${hostname()}:${process.pid}`,
+    owner,
     logger,
     pollMs: 500,
     handlers: {
@@ -56,9 +79,42 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           (job.payload as { graceSeconds: number }).graceSeconds,
           ctx.progress,
         ),
+      [TRANSFER_JOB_KIND]: transferJob({
+        db,
+        peers,
+        links,
+        local,
+        limits: new RateLimits(),
+        onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
+      }),
     },
     onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
   });
+  wake = () => runner.wake();
+
+  const peerApi = await buildPeerApi(
+    { clusterName: self, version: VERSION, tls, peers, replication, local, metrics },
+    { logger },
+  );
+  await peerApi.app.listen({ host: config.peerHost, port: config.peerPort });
+  const peerUrl =
+    config.advertise ??
+    urlOf('https', config.peerHost, portOf(peerApi.app.server.address(), config.peerPort));
+  peers.onChange(() => peerApi.refreshTrust());
+  peers.onRevoke(async (p) => {
+    peerApi.cut(p.certFingerprint);
+    await links.revoke(p.name);
+  });
+  const serverData = (): ServerData => ({
+    format: 'ingot-serverdata',
+    version: 1,
+    name: self,
+    endpoint: peerUrl,
+    certificate: tls.certPem,
+    signingKey: identity.publicKeyPem,
+    exportedAt: new Date().toISOString(),
+  });
+  const peering = new PeeringService({ db, peers, links, replication, local, jobs, serverData });
 
   const app = await buildApp(
     {
@@ -72,6 +128,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       catalog,
       jobs,
       metrics,
+      peers,
+      peering,
       wakeJobs: () => runner.wake(),
       ping: async () => {
         await sql`select 1`.execute(db.kysely);
@@ -80,19 +138,24 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     { logger },
   );
   await app.listen({ host: config.listenHost, port: config.listenPort });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.listenPort;
-  const host = config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost;
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  const url = urlOf('http', config.listenHost, portOf(app.server.address(), config.listenPort));
   await writeFile(
     config.paths.serverInfo,
-    `${JSON.stringify({ url, pid: process.pid, name: config.clusterName })}\n`,
+    `${JSON.stringify({ url, peerUrl, pid: process.pid, name: config.clusterName })}\n`,
     {
       mode: 0o600,
     },
   );
   logger.info(
-    { url, home: config.paths.home, db: redact(config.dbUrl), recovery: store.recovery, staleTemp },
+    {
+      url,
+      peerUrl,
+      home: config.paths.home,
+      db: redact(config.dbUrl),
+      recovery: store.recovery,
+      staleTemp,
+      resumed,
+    },
     'ingot server listening',
   );
 
@@ -100,14 +163,37 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const stop = () => {
     stopping ??= (async () => {
       await rm(config.paths.serverInfo, { force: true });
-      await runner.stop();
+      await runner.stop({ abort: true });
+      await links.closeAll();
+      await peerApi.app.close();
       await app.close();
       await db.close();
       await store.close();
     })();
     return stopping;
   };
-  return { url, stop };
+  return { url, peerUrl, stop };
+}
+
+function portOf(address: ReturnType<import('node:net').Server['address']>, fallback: number): number {
+  return typeof address === 'object' && address ? address.port : fallback;
+}
+
+function urlOf(scheme: 'http' | 'https', listenHost: string, port: number): string {
+  const host = listenHost.includes(':') ? `[${listenHost}]` : listenHost;
+  return `${scheme}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
+}
+
+/** A job owner is `host:pid`; on this host, a pid that no longer runs is a crashed server. */
+function isDeadLocalOwner(owner: string): boolean {
+  const [host, pid] = owner.split(':');
+  if (host !== hostname() || !pid || Number(pid) === process.pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 function redact(url: string): string {

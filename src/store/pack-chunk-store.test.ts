@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compress } from '@mongodb-js/zstd';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { chunkStoreSuite, digestOf, expectCode, textChunk } from './chunk-store.suite.js';
 import { PackChunkStore, type PackChunkStoreOptions, TOUCH_RESOLUTION_MS } from './pack-chunk-store.js';

@@ -10,6 +10,8 @@ import type { Digest } from '../core/manifest.js';
  *     server.json                 URL and pid of the running server, for a local CLI
  *     keys/signing.key            Ed25519 private key that signs manifests (mode 0600)
  *     keys/signing.pub            its public key
+ *     keys/peer.key, keys/peer.crt  ECDSA key and self-signed certificate for mutual TLS
+ *                                 with peers (pinned by them from the server-data file)
  *     catalog.sqlite              the default catalog database
  *     store/chunks-v1/ab/<digest> one chunk: 1 encoding byte, then raw or zstd bytes
  *                                 (LocalChunkStore: one file per chunk)
@@ -30,6 +32,8 @@ export interface HomePaths {
   readonly serverInfo: string;
   readonly signingKey: string;
   readonly signingPub: string;
+  readonly tlsKey: string;
+  readonly tlsCert: string;
   readonly sqlite: string;
   readonly store: string;
 }
@@ -42,6 +46,8 @@ export function homePaths(home: string): HomePaths {
     serverInfo: join(home, 'server.json'),
     signingKey: join(home, 'keys', 'signing.key'),
     signingPub: join(home, 'keys', 'signing.pub'),
+    tlsKey: join(home, 'keys', 'peer.key'),
+    tlsCert: join(home, 'keys', 'peer.crt'),
     sqlite: join(home, 'catalog.sqlite'),
     store: join(home, 'store'),
   };

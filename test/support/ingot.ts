@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -19,6 +20,9 @@ export interface CliResult {
 export interface IngotServer {
   readonly home: string;
   readonly url: string;
+  /** The peer API (mutual TLS); its port stays the same across restarts. */
+  readonly peerUrl: string;
+  readonly peerPort: number;
   readonly token: string;
   readonly proc: ChildProcess;
   readonly logs: () => string;
@@ -54,16 +58,38 @@ export function runCli(args: readonly string[], env: Record<string, string | und
   });
 }
 
+/** A port free right now; the peer API needs one that survives restarts, unlike port 0. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolvePromise(port));
+    });
+  });
+}
+
 export async function startIngot(
-  opts: { name?: string; db?: string; home?: string } = {},
+  opts: { name?: string; db?: string; home?: string; peerPort?: number; env?: Record<string, string> } = {},
 ): Promise<IngotServer> {
   const home = opts.home ?? tempDir('ingot-home-');
-  const args = ['serve', '--listen', '127.0.0.1:0', '--log-level', 'info'];
+  const peerPort = opts.peerPort ?? (await freePort());
+  const args = [
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--peer-listen',
+    `127.0.0.1:${peerPort}`,
+    '--log-level',
+    'info',
+  ];
   if (opts.name) args.push('--name', opts.name);
   if (opts.db) args.push('--db', opts.db);
   rmSync(join(home, 'server.json'), { force: true });
   const proc = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, INGOT_HOME: home },
+    env: { ...process.env, INGOT_HOME: home, ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let logs = '';
@@ -79,6 +105,8 @@ export async function startIngot(
   const server: IngotServer = {
     home,
     url,
+    peerUrl: `https://127.0.0.1:${peerPort}`,
+    peerPort,
     token,
     proc,
     logs: () => logs,
@@ -90,7 +118,7 @@ export async function startIngot(
     },
     stop: () => stopProcess(proc, 'SIGTERM'),
     kill9: () => stopProcess(proc, 'SIGKILL'),
-    restart: () => startIngot({ ...opts, home }),
+    restart: () => startIngot({ ...opts, home, peerPort }),
   };
   return server;
 }

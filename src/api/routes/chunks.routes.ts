@@ -1,17 +1,16 @@
 import { Readable } from 'node:stream';
 import { Type } from '@fastify/type-provider-typebox';
-import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
 import { decodeFrames, encodeFrames } from '../../store/frame-codec.js';
+import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
+import { receiveCounter } from '../metrics.js';
 import { DigestList, DigestSchema, errorResponses } from '../schemas.js';
-
-/** Frames are stored in groups so one fsync covers many chunks. */
-const STORE_GROUP_BYTES = 8 * 1024 * 1024;
 
 export function chunkRoutes(app: ApiApp): void {
   const { store, metrics } = app.deps;
+  const counter = receiveCounter(metrics);
 
   app.post(
     '/api/v1/chunks/missing',
@@ -41,42 +40,8 @@ export function chunkRoutes(app: ApiApp): void {
       },
     },
     async (request) => {
-      const totals = { received: 0, stored: 0, storedBytes: 0 };
-      const rejected: { digest: string; found: string }[] = [];
-      let group: { digest: Digest; chunk: { encoding: 'raw' | 'zstd'; payload: Buffer } }[] = [];
-      let groupBytes = 0;
-      const flush = async () => {
-        if (group.length === 0) return;
-        const r = await store.putManyEncoded(group);
-        totals.stored += r.stored;
-        totals.storedBytes += r.storedBytes;
-        rejected.push(...r.rejected);
-        metrics.chunksReceived.inc({ result: 'stored' }, r.stored);
-        metrics.chunksReceived.inc({ result: 'present' }, r.present);
-        metrics.chunksReceived.inc({ result: 'rejected' }, r.rejected.length);
-        metrics.chunkBytesStored.inc(r.storedBytes);
-        group = [];
-        groupBytes = 0;
-      };
-      try {
-        for await (const frame of decodeFrames(request.body as AsyncIterable<Buffer>)) {
-          totals.received++;
-          group.push({ digest: frame.digest, chunk: frame.encoded });
-          groupBytes += frame.encoded.payload.length;
-          if (groupBytes >= STORE_GROUP_BYTES) await flush();
-        }
-      } finally {
-        // What arrived whole is verified and kept even when the stream broke, so a retry
-        // does not send it again.
-        await flush();
-      }
-      if (rejected.length > 0) {
-        throw new IngotError('DIGEST_MISMATCH', `${rejected.length} chunk(s) did not match their digest`, {
-          details: { rejected: rejected.slice(0, 10) },
-          hint: 'the data changed in transit or on the client; nothing of those chunks was stored',
-        });
-      }
-      return totals;
+      const totals = await receiveChunks(store, decodeFrames(request.body as AsyncIterable<Buffer>), counter);
+      return { received: totals.received, stored: totals.stored, storedBytes: totals.storedBytes };
     },
   );
 
@@ -92,27 +57,10 @@ export function chunkRoutes(app: ApiApp): void {
       },
     },
     async (request, reply) => {
-      const digests = request.body.digests as Digest[];
-      const absent = await store.missing(digests);
-      if (absent.length > 0) {
-        throw new IngotError(
-          'MISSING_CHUNKS',
-          `${absent.length} of the chunks asked for are not stored here`,
-          {
-            details: { missing: absent.slice(0, 10) },
-          },
-        );
-      }
-      const frames = encodeFrames(
-        (async function* () {
-          for (const digest of digests) {
-            const c = await store.getEncoded(digest);
-            metrics.chunksServed.inc();
-            yield { digest, encoded: { encoding: c.encoding, payload: c.payload }, rawLength: c.raw.length };
-          }
-        })(),
+      const chunks = await serveChunks(store, request.body.digests as Digest[], () =>
+        metrics.chunksServed.inc(),
       );
-      return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(frames));
+      return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(encodeFrames(chunks)));
     },
   );
 }

@@ -19,6 +19,9 @@ export function imageRoutes(app: ApiApp): void {
           type: Type.Optional(Type.String()),
           series: Type.Optional(Type.String()),
           state: Type.Optional(Type.String()),
+          receivedFrom: Type.Optional(
+            Type.String({ description: 'only replicas that arrived from this peer' }),
+          ),
         }),
         response: { 200: Type.Object({ images: Type.Array(Type.Ref('Image')) }), ...errorResponses },
       },
@@ -30,6 +33,7 @@ export function imageRoutes(app: ApiApp): void {
           ...(q.type ? { type: q.type } : {}),
           ...(q.series ? { series: q.series } : {}),
           ...(q.state ? { state: parseImageState(q.state) } : {}),
+          ...(q.receivedFrom ? { receivedFrom: q.receivedFrom } : {}),
         }),
       };
     },
@@ -47,6 +51,7 @@ export function imageRoutes(app: ApiApp): void {
           series: Type.Optional(NameSchema),
           from: Type.Optional(NameSchema),
           state: Type.Optional(Type.String()),
+          private: Type.Optional(Type.Boolean({ description: 'never offered to peers' })),
           source: Type.Optional(Type.Object({ host: Type.String(), path: Type.String() })),
           draft: Type.Unknown({ description: 'the draft manifest (docs/store-format.md)' }),
         }),

@@ -9,8 +9,8 @@ import { draftToJson } from '../../core/manifest-codec.js';
 import { checkName } from '../../core/names.js';
 import { chunksOf } from '../../store/source.js';
 import { scanTree } from '../../store/tree-scan.js';
+import type { ApiClient } from '../../transfer/http-client.js';
 import { type UploadStats, uploadChunks } from '../../transfer/uploader.js';
-import type { ApiClient } from '../api-client.js';
 import { examples, withClient } from '../command-kit.js';
 import { httpChunkRemote } from '../http-remote.js';
 import { formatBytes, printJson } from '../output.js';
@@ -23,6 +23,7 @@ interface AddOptions {
   series?: string;
   from?: string;
   state?: string;
+  private?: boolean;
 }
 
 export function imageAddCommand(image: Command): void {
@@ -40,6 +41,7 @@ export function imageAddCommand(image: Command): void {
       'the image this one descends from (lineage); found by itself for a working copy',
     )
     .option('--state <state>', 'PUBLISHED (default), RESTRICTED or TESTABLE')
+    .option('--private', 'keep it private to this server: never offered to peers')
     .option('--json', 'print the image record as JSON')
     .action(async (name: string, opts: AddOptions, self: Command) => {
       await withClient(self, async (client, g) => {
@@ -89,6 +91,7 @@ export async function addImage(
     ...(opts.series ? { series: opts.series } : {}),
     ...(opts.from ? { from: opts.from } : {}),
     ...(opts.state ? { state: opts.state } : {}),
+    ...(opts.private ? { private: true } : {}),
     source: { host: hostname(), path: source },
     draft: draftToJson(draft),
   });

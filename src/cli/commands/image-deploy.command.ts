@@ -9,7 +9,7 @@ import { decodeManifest } from '../../core/manifest-codec.js';
 import { verifyDigestSignature } from '../../federation/identity.js';
 import { materialise } from '../../store/materialise.js';
 import { verifiedFetcher } from '../../transfer/downloader.js';
-import type { ApiClient } from '../api-client.js';
+import type { ApiClient } from '../../transfer/http-client.js';
 import { examples, withClient } from '../command-kit.js';
 import { httpChunkRemote } from '../http-remote.js';
 import { formatBytes, printJson } from '../output.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolveHome } from '../../config/home.js';
-import { DEFAULT_LISTEN } from '../../config/server-config.js';
+import { DEFAULT_LISTEN, DEFAULT_PEER_LISTEN } from '../../config/server-config.js';
 import { homePaths } from '../../store/paths.js';
 import { examples } from '../command-kit.js';
 
@@ -13,36 +13,55 @@ export function serveCommand(program: Command): void {
     .option('--name <cluster>', 'cluster name, fixed at first start (default: the host name)')
     .option('--listen <host:port>', `address to listen on (default ${DEFAULT_LISTEN}; port 0 picks one)`)
     .option(
+      '--peer-listen <host:port>',
+      `address of the peer API, mutual TLS (default ${DEFAULT_PEER_LISTEN}; use 0.0.0.0:7481 to reach other hosts)`,
+    )
+    .option(
+      '--advertise <url>',
+      'https URL peers dial, written into the server-data file (default: from --peer-listen)',
+    )
+    .option(
       '--db <url>',
       'catalog database: sqlite:/path/file.sqlite (default, under INGOT_HOME) or postgres://...',
     )
     .option('--log-level <level>', 'pino log level: trace, debug, info, warn, error', 'info')
-    .action(async (opts: { name?: string; listen?: string; db?: string; logLevel: string }) => {
-      const home = resolveHome();
-      // Loaded here so other commands start without the server's dependencies.
-      const { startServer } = await import('../../main/serve.js');
-      const server = await startServer({
-        home,
-        ...(opts.name ? { name: opts.name } : {}),
-        ...(opts.listen ? { listen: opts.listen } : {}),
-        ...(opts.db ? { db: opts.db } : {}),
-        logLevel: opts.logLevel,
-      });
-      process.stderr.write(
-        `Ingot server listening on ${server.url}\n` +
-          `  data:  ${home}\n  token: ${homePaths(home).token} (a CLI with the same INGOT_HOME finds both)\n`,
-      );
-      await new Promise<void>((resolve) => {
-        const shutdown = () => {
-          void server.stop().then(resolve);
-        };
-        process.once('SIGINT', shutdown);
-        process.once('SIGTERM', shutdown);
-      });
-    });
+    .action(
+      async (opts: {
+        name?: string;
+        listen?: string;
+        peerListen?: string;
+        advertise?: string;
+        db?: string;
+        logLevel: string;
+      }) => {
+        const home = resolveHome();
+        // Loaded here so other commands start without the server's dependencies.
+        const { startServer } = await import('../../main/serve.js');
+        const server = await startServer({
+          home,
+          ...(opts.name ? { name: opts.name } : {}),
+          ...(opts.listen ? { listen: opts.listen } : {}),
+          ...(opts.peerListen ? { peerListen: opts.peerListen } : {}),
+          ...(opts.advertise ? { advertise: opts.advertise } : {}),
+          ...(opts.db ? { db: opts.db } : {}),
+          logLevel: opts.logLevel,
+        });
+        process.stderr.write(
+          `Ingot server listening on ${server.url} (peers: ${server.peerUrl})\n` +
+            `  data:  ${home}\n  token: ${homePaths(home).token} (a CLI with the same INGOT_HOME finds both)\n`,
+        );
+        await new Promise<void>((resolve) => {
+          const shutdown = () => {
+            void server.stop().then(resolve);
+          };
+          process.once('SIGINT', shutdown);
+          process.once('SIGTERM', shutdown);
+        });
+      },
+    );
   examples(cmd, [
     'ingot serve',
-    'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480',
+    'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481',
     'ingot serve --db postgres://ingot@db.example:5432/ingot',
   ]);
 }

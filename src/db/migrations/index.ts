@@ -5,10 +5,12 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { DialectName } from '../schema.js';
 import { initial } from './001_initial.js';
+import { federation } from './002_federation.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '001_initial': initial(dialect),
+    '002_federation': federation(dialect),
   };
 }
 

@@ -3,8 +3,9 @@ import { Agent, type Dispatcher, request } from 'undici';
 import { errorFromBody, IngotError } from '../core/errors.js';
 
 /**
- * The CLI's only way to the server: JSON calls and streamed bodies over HTTP, with the
- * server's error bodies turned back into IngotError so the CLI prints the same codes.
+ * JSON calls and streamed bodies over HTTP, with the far side's error bodies turned back
+ * into IngotError so codes survive the hop: the CLI's way to its server, and a server's
+ * way to its peers (then over a mutual-TLS dispatcher).
  */
 export interface ApiClient {
   readonly baseUrl: string;
@@ -18,10 +19,23 @@ export interface ApiClient {
   close(): Promise<void>;
 }
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface ClientOptions {
+  readonly token?: string | undefined;
+  readonly dispatcher?: Dispatcher;
+  /** Turns a connection failure into the error the caller should see. */
+  readonly unreachable?: (base: string, err: unknown) => IngotError;
+}
 
 export function createApiClient(baseUrl: string, token: string | undefined): ApiClient {
-  const dispatcher = new Agent({ connections: 16, bodyTimeout: 0, headersTimeout: 0 });
+  return createHttpClient(baseUrl, { token });
+}
+
+export function createHttpClient(baseUrl: string, opts: ClientOptions): ApiClient {
+  const token = opts.token;
+  const dispatcher = opts.dispatcher ?? new Agent({ connections: 16, bodyTimeout: 0, headersTimeout: 0 });
+  const unreachableError = opts.unreachable ?? unreachable;
   const headers = (extra: Record<string, string>): Record<string, string> => ({
     ...(token ? { authorization: `Bearer ${token}` } : {}),
     ...extra,
@@ -32,7 +46,7 @@ export function createApiClient(baseUrl: string, token: string | undefined): Api
     try {
       return await request(`${base}${path}`, { method, dispatcher, ...opts } as Dispatcher.RequestOptions);
     } catch (err) {
-      throw unreachable(base, err);
+      throw unreachableError(base, err);
     }
   }
 
@@ -89,7 +103,7 @@ function unreachable(base: string, err: unknown): IngotError {
     'UNAVAILABLE',
     `cannot reach the Ingot server at ${base} (${code || (err as Error).message})`,
     {
-      hint: 'start it with `ingot serve`, or point at another with --server URL / INGOT_SERVER',
+      hint: 'start it with `ingot serve`, or point at another with --url URL / INGOT_SERVER',
       cause: err,
     },
   );

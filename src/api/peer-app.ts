@@ -1,0 +1,128 @@
+import type { Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+} from 'fastify';
+import { IngotError } from '../core/errors.js';
+import type { LocalSideDeps } from '../federation/local-sides.js';
+import type { PeerService } from '../federation/peer.service.js';
+import type { ReplicationService } from '../federation/replication.service.js';
+import type { TlsIdentity } from '../federation/tls-identity.js';
+import type { PeerRecord } from '../federation/types.js';
+import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
+import { installErrorHandler } from './error-handler.js';
+import type { Metrics } from './metrics.js';
+import { peerRoutes } from './routes/peer.routes.js';
+
+/**
+ * The peer API: the only door other servers use. Mutual TLS with the pinned certificates
+ * of registered peers as the only CAs, then the certificate's fingerprint names the peer.
+ * Changing the set of peers swaps the TLS context for new handshakes and cuts the live
+ * connections of a peer that was unregistered.
+ */
+export interface PeerApiDeps {
+  readonly clusterName: string;
+  readonly version: string;
+  readonly tls: TlsIdentity;
+  readonly peers: PeerService;
+  readonly replication: ReplicationService;
+  readonly local: LocalSideDeps;
+  readonly metrics: Metrics;
+}
+
+export type PeerApp = FastifyInstance<
+  HttpsServer,
+  RawRequestDefaultExpression<HttpsServer>,
+  RawReplyDefaultExpression<HttpsServer>,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+> & { deps: PeerApiDeps };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    peer?: PeerRecord;
+  }
+}
+
+export interface PeerApi {
+  readonly app: PeerApp;
+  /** Re-reads the registered peers into the TLS context. */
+  refreshTrust(): Promise<void>;
+  /** Destroys every live connection made with this certificate. */
+  cut(fingerprint: string): void;
+}
+
+/** Once a minute is enough for "last contact"; every request would be a write. */
+const TOUCH_EVERY_MS = 60_000;
+
+export async function buildPeerApi(
+  deps: PeerApiDeps,
+  opts: { logger: FastifyBaseLogger | false },
+): Promise<PeerApi> {
+  const trust = async () => {
+    const certs = (await deps.peers.list()).map((p) => p.certPem);
+    // An empty list would mean "the default CAs"; our own certificate admits nobody else.
+    return {
+      key: deps.tls.keyPem,
+      cert: deps.tls.certPem,
+      ca: certs.length > 0 ? certs : [deps.tls.certPem],
+    };
+  };
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: 512 * 1024 * 1024,
+    https: { ...(await trust()), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as PeerApp;
+  app.decorate('deps', deps);
+  installErrorHandler(app as unknown as FastifyInstance);
+  app.addContentTypeParser(CHUNK_STREAM_TYPE, (_request, payload, done) => done(null, payload));
+
+  const sockets = new Map<string, Set<TLSSocket>>();
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    const fp = socket.getPeerCertificate()?.fingerprint256;
+    if (!fp) return;
+    const set = sockets.get(fp) ?? new Set<TLSSocket>();
+    sockets.set(fp, set);
+    set.add(socket);
+    socket.once('close', () => set.delete(socket));
+  });
+
+  const touched = new Map<string, number>();
+  app.addHook('onRequest', async (request) => {
+    request.peer = await identify(deps, request);
+    const last = touched.get(request.peer.name) ?? 0;
+    if (Date.now() - last > TOUCH_EVERY_MS) {
+      touched.set(request.peer.name, Date.now());
+      await deps.peers.touch(request.peer.name);
+    }
+  });
+  peerRoutes(app);
+  await app.ready();
+  return {
+    app,
+    async refreshTrust() {
+      app.server.setSecureContext(await trust());
+    },
+    cut(fingerprint) {
+      for (const s of sockets.get(fingerprint) ?? []) s.destroy();
+      sockets.delete(fingerprint);
+    },
+  };
+}
+
+async function identify(deps: PeerApiDeps, request: FastifyRequest): Promise<PeerRecord> {
+  const socket = request.raw.socket as TLSSocket;
+  const fp = socket.authorized ? socket.getPeerCertificate()?.fingerprint256 : undefined;
+  const peer = fp ? await deps.peers.byFingerprint(fp) : undefined;
+  if (!peer) {
+    // Unregistered since the handshake: its connection goes too.
+    socket.destroy();
+    throw new IngotError('FORBIDDEN', 'this certificate does not belong to a registered peer');
+  }
+  return peer;
+}

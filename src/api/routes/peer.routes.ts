@@ -1,0 +1,125 @@
+import { Readable } from 'node:stream';
+import { Type } from '@fastify/type-provider-typebox';
+import { IngotError } from '../../core/errors.js';
+import { parseFilter } from '../../core/filters.js';
+import type { Digest } from '../../core/manifest.js';
+import { parseImageState } from '../../core/states.js';
+import { localSink, localSource, offerMeta } from '../../federation/local-sides.js';
+import type { PeerRecord } from '../../federation/types.js';
+import { decodeFrames, encodeFrames } from '../../store/frame-codec.js';
+import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
+import type { OfferMeta } from '../../transfer/image-transfer.js';
+import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
+import type { PeerApp } from '../peer-app.js';
+import { DigestList, DigestSchema } from '../schemas.js';
+
+const FilterBody = Type.Object({
+  filter: Type.Object({
+    kind: Type.Union([
+      Type.Literal('all'),
+      Type.Literal('image'),
+      Type.Literal('series'),
+      Type.Literal('imagetype'),
+    ]),
+    value: Type.Optional(Type.String({ maxLength: 64 })),
+    state: Type.String({ maxLength: 16 }),
+  }),
+});
+
+const OfferMetaBody = Type.Object({
+  name: Type.String({ maxLength: 64 }),
+  digest: DigestSchema,
+  origin: Type.String({ maxLength: 64 }),
+  signature: Type.String({ maxLength: 256 }),
+  state: Type.String({ maxLength: 16 }),
+  imageType: Type.String({ maxLength: 64 }),
+  baseType: Type.String({ maxLength: 16 }),
+  size: Type.Integer({ minimum: 0 }),
+});
+
+/** Pulls are served for published images only; pushes carry the state the filter asked. */
+const PULLABLE = ['PUBLISHED'] as const;
+
+export function peerRoutes(app: PeerApp): void {
+  const { deps } = app;
+  const me = (peer: PeerRecord | undefined): PeerRecord => {
+    if (!peer) throw new IngotError('FORBIDDEN', 'no peer identified');
+    return peer;
+  };
+  const filterOf = (body: { filter: { kind: string; value?: string | undefined; state: string } }) => {
+    const f = body.filter;
+    return parseFilter({ [f.kind]: f.kind === 'all' ? true : f.value, state: f.state });
+  };
+  const metaOf = (b: Omit<OfferMeta, 'digest' | 'state'> & { digest: string; state: string }): OfferMeta => ({
+    ...b,
+    digest: b.digest as Digest,
+    state: parseImageState(b.state),
+  });
+
+  app.get('/peer/v1/hello', async () => ({ name: deps.clusterName, version: deps.version }));
+
+  app.post('/peer/v1/offers', { schema: { body: FilterBody } }, async (request) => {
+    const images = await deps.replication.matching(filterOf(request.body));
+    return { images: await Promise.all(images.map((i) => offerMeta(deps.local, i))) };
+  });
+
+  app.post('/peer/v1/instantiations', { schema: { body: FilterBody } }, async (request) => {
+    const r = await deps.replication.instantiate(me(request.peer).name, filterOf(request.body));
+    return { created: r.created, images: await Promise.all(r.images.map((i) => offerMeta(deps.local, i))) };
+  });
+
+  app.post('/peer/v1/instantiations/remove', { schema: { body: FilterBody } }, async (request) => ({
+    removed: await deps.replication.uninstantiate(me(request.peer).name, filterOf(request.body)),
+  }));
+
+  app.get(
+    '/peer/v1/images/:name',
+    { schema: { params: Type.Object({ name: Type.String() }) } },
+    async (request) => {
+      const offer = await localSource(deps.local, PULLABLE).offer(request.params.name);
+      return { ...offer, manifest: offer.manifest.toString('base64') };
+    },
+  );
+
+  app.post('/peer/v1/chunks/missing', { schema: { body: DigestList } }, async (request) => ({
+    missing: await deps.local.store.missing(request.body.digests as Digest[]),
+  }));
+
+  app.put('/peer/v1/chunks', async (request) => {
+    const peer = me(request.peer);
+    const totals = await receiveChunks(
+      deps.local.store,
+      decodeFrames(request.body as AsyncIterable<Buffer>),
+      deps.local.counter,
+    );
+    deps.metrics.peerBytes.inc(
+      { peer: peer.name, direction: 'received' },
+      Number(request.headers['content-length'] ?? 0),
+    );
+    return { received: totals.received, stored: totals.stored, storedBytes: totals.storedBytes };
+  });
+
+  app.post('/peer/v1/chunks/fetch', { schema: { body: DigestList } }, async (request, reply) => {
+    const chunks = await serveChunks(deps.local.store, request.body.digests as Digest[], () =>
+      deps.metrics.chunksServed.inc(),
+    );
+    return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(encodeFrames(chunks)));
+  });
+
+  app.post('/peer/v1/replicas/check', { schema: { body: OfferMetaBody } }, async (request) => ({
+    status: await localSink(deps.local, me(request.peer)).prepare(metaOf(request.body)),
+  }));
+
+  app.post(
+    '/peer/v1/replicas',
+    { schema: { body: Type.Intersect([OfferMetaBody, Type.Object({ manifest: Type.String() })]) } },
+    async (request) => {
+      const { manifest, ...meta } = request.body;
+      const status = await localSink(deps.local, me(request.peer)).commit({
+        ...metaOf(meta),
+        manifest: Buffer.from(manifest, 'base64'),
+      });
+      return { status };
+    },
+  );
+}

@@ -1,0 +1,131 @@
+import type { PeerCertificate } from 'node:tls';
+import { Agent } from 'undici';
+import { IngotError } from '../core/errors.js';
+import type { InstantiationFilter } from '../core/filters.js';
+import type { Digest } from '../core/manifest.js';
+import { decodeFrames, encodeFrames } from '../store/frame-codec.js';
+import { type ApiClient, createHttpClient } from '../transfer/http-client.js';
+import type {
+  ImageOffer,
+  ImageSink,
+  ImageSource,
+  OfferMeta,
+  SinkStatus,
+} from '../transfer/image-transfer.js';
+import { CHUNK_STREAM_TYPE, type WireChunk } from '../transfer/ports.js';
+import type { TlsIdentity } from './tls-identity.js';
+import type { PeerRecord } from './types.js';
+
+/**
+ * This server dialling a peer's API over mutual TLS. The peer must show exactly the
+ * certificate pinned at registration (it is the only CA, and its fingerprint is checked
+ * again, since host names play no part); we show ours, which the peer pinned likewise.
+ */
+export class PeerClient {
+  private readonly agent: Agent;
+  private readonly http: ApiClient;
+
+  constructor(
+    readonly peer: PeerRecord,
+    tls: TlsIdentity,
+  ) {
+    this.agent = new Agent({
+      connections: 16,
+      bodyTimeout: 120_000,
+      headersTimeout: 120_000,
+      connect: {
+        key: tls.keyPem,
+        cert: tls.certPem,
+        ca: [peer.certPem],
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+          cert.fingerprint256 === peer.certFingerprint
+            ? undefined
+            : new Error(`the peer showed certificate ${cert.fingerprint256}, not the one registered`),
+      },
+    });
+    this.http = createHttpClient(peer.endpoint, {
+      dispatcher: this.agent,
+      unreachable: (base, err) =>
+        new IngotError('UNAVAILABLE', `cannot reach peer ${peer.name} at ${base} (${describe(err)})`, {
+          hint: 'check that it runs and still trusts this server (`ingot query peerserver` on both sides)',
+          cause: err,
+        }),
+    });
+  }
+
+  hello(): Promise<{ name: string; version: string }> {
+    return this.http.json('GET', '/peer/v1/hello');
+  }
+
+  /** The peer's own images that match `filter`, as it would push them. */
+  async offered(filter: InstantiationFilter): Promise<OfferMeta[]> {
+    return (await this.http.json<{ images: OfferMeta[] }>('POST', '/peer/v1/offers', { filter })).images;
+  }
+
+  instantiate(filter: InstantiationFilter): Promise<{ created: boolean; images: OfferMeta[] }> {
+    return this.http.json('POST', '/peer/v1/instantiations', { filter });
+  }
+
+  uninstantiate(filter: InstantiationFilter): Promise<{ removed: boolean }> {
+    return this.http.json('POST', '/peer/v1/instantiations/remove', { filter });
+  }
+
+  /** The peer as the sending end (pull). */
+  source(): ImageSource {
+    return {
+      offer: async (name) => {
+        const r = await this.http.json<OfferMeta & { manifest: string }>(
+          'GET',
+          `/peer/v1/images/${encodeURIComponent(name)}`,
+        );
+        return { ...r, manifest: Buffer.from(r.manifest, 'base64') } satisfies ImageOffer;
+      },
+      fetch: async (digests: readonly Digest[]) =>
+        decodeFrames(await this.http.download('/peer/v1/chunks/fetch', { digests })),
+    };
+  }
+
+  /** The peer as the receiving end (push). */
+  sink(): ImageSink {
+    return {
+      prepare: async (meta) =>
+        (await this.http.json<{ status: SinkStatus }>('POST', '/peer/v1/replicas/check', metaOf(meta)))
+          .status,
+      commit: async (offer) =>
+        (
+          await this.http.json<{ status: SinkStatus }>('POST', '/peer/v1/replicas', {
+            ...metaOf(offer),
+            manifest: offer.manifest.toString('base64'),
+          })
+        ).status,
+      missing: async (digests) =>
+        (await this.http.json<{ missing: Digest[] }>('POST', '/peer/v1/chunks/missing', { digests })).missing,
+      put: (chunks: AsyncIterable<WireChunk>) =>
+        this.http.upload('/peer/v1/chunks', encodeFrames(chunks), CHUNK_STREAM_TYPE),
+    };
+  }
+
+  /** Cuts every connection at once (unregister) and refuses further calls. */
+  async destroy(): Promise<void> {
+    await this.agent.destroy(new IngotError('FORBIDDEN', `peer ${this.peer.name} was unregistered`));
+  }
+}
+
+function metaOf(m: OfferMeta): OfferMeta {
+  return {
+    name: m.name,
+    digest: m.digest,
+    origin: m.origin,
+    signature: m.signature,
+    state: m.state,
+    imageType: m.imageType,
+    baseType: m.baseType,
+    size: m.size,
+  };
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
+}

@@ -1,0 +1,161 @@
+/** Queries on `peers`, `instantiations` and `hosts`. No rules here: the services decide. */
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
+import { filterFromRow, filterValue, type InstantiationFilter } from '../core/filters.js';
+import type { PeerTable, Schema } from '../db/schema.js';
+import type { HostKind, HostRecord, InstantiationRecord, PeerRecord } from './types.js';
+
+export class PeerRepository {
+  constructor(private readonly db: Kysely<Schema>) {}
+
+  async get(name: string): Promise<PeerRecord | undefined> {
+    const row = await this.db.selectFrom('peers').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toPeer(row);
+  }
+
+  async byFingerprint(fingerprint: string): Promise<PeerRecord | undefined> {
+    const row = await this.db
+      .selectFrom('peers')
+      .selectAll()
+      .where('cert_fingerprint', '=', fingerprint)
+      .executeTakeFirst();
+    return row && toPeer(row);
+  }
+
+  async list(): Promise<PeerRecord[]> {
+    return (await this.db.selectFrom('peers').selectAll().orderBy('name').execute()).map(toPeer);
+  }
+
+  async insert(p: PeerRecord): Promise<void> {
+    await this.db
+      .insertInto('peers')
+      .values({
+        name: p.name,
+        endpoint: p.endpoint,
+        cert_pem: p.certPem,
+        cert_fingerprint: p.certFingerprint,
+        signing_key_pem: p.signingKeyPem,
+        max_rate: p.maxRate,
+        registered_at: p.registeredAt,
+        last_contact_at: p.lastContactAt,
+      })
+      .execute();
+  }
+
+  async delete(name: string): Promise<boolean> {
+    await this.db.deleteFrom('instantiations').where('peer_name', '=', name).execute();
+    const r = await this.db.deleteFrom('peers').where('name', '=', name).executeTakeFirst();
+    return r.numDeletedRows > 0n;
+  }
+
+  async touch(name: string, at: string): Promise<void> {
+    await this.db.updateTable('peers').set({ last_contact_at: at }).where('name', '=', name).execute();
+  }
+
+  async setMaxRate(name: string, maxRate: number | null): Promise<void> {
+    await this.db.updateTable('peers').set({ max_rate: maxRate }).where('name', '=', name).execute();
+  }
+
+  // ---- instantiations
+
+  async instantiations(peer?: string): Promise<InstantiationRecord[]> {
+    let q = this.db.selectFrom('instantiations').selectAll();
+    if (peer) q = q.where('peer_name', '=', peer);
+    const rows = await q.orderBy('peer_name').orderBy('created_at').execute();
+    return rows.map((r) => ({
+      peerName: r.peer_name,
+      filter: filterFromRow(r.filter_kind, r.filter_value, r.state),
+      createdAt: r.created_at,
+    }));
+  }
+
+  /** False when the same instantiation already stood. */
+  async addInstantiation(peer: string, f: InstantiationFilter, at: string): Promise<boolean> {
+    const existing = await this.db
+      .selectFrom('instantiations')
+      .select('peer_name')
+      .where((eb) => sameInstantiation(eb, peer, f))
+      .executeTakeFirst();
+    if (existing) return false;
+    await this.db
+      .insertInto('instantiations')
+      .values({
+        peer_name: peer,
+        filter_kind: f.kind,
+        filter_value: filterValue(f),
+        state: f.state,
+        created_at: at,
+      })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    return true;
+  }
+
+  async removeInstantiation(peer: string, f: InstantiationFilter): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('instantiations')
+      .where((eb) => sameInstantiation(eb, peer, f))
+      .executeTakeFirst();
+    return r.numDeletedRows > 0n;
+  }
+
+  // ---- clients and targets
+
+  async host(name: string): Promise<HostRecord | undefined> {
+    const row = await this.db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && { name: row.name, kind: row.kind, description: row.description, createdAt: row.created_at };
+  }
+
+  async hosts(kind?: HostKind): Promise<HostRecord[]> {
+    let q = this.db.selectFrom('hosts').selectAll();
+    if (kind) q = q.where('kind', '=', kind);
+    const rows = await q.orderBy('name').execute();
+    return rows.map((r) => ({
+      name: r.name,
+      kind: r.kind,
+      description: r.description,
+      createdAt: r.created_at,
+    }));
+  }
+
+  async insertHost(h: HostRecord): Promise<void> {
+    await this.db
+      .insertInto('hosts')
+      .values({ name: h.name, kind: h.kind, description: h.description, created_at: h.createdAt })
+      .execute();
+  }
+
+  async deleteHost(name: string, kind: HostKind): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('hosts')
+      .where('name', '=', name)
+      .where('kind', '=', kind)
+      .executeTakeFirst();
+    return r.numDeletedRows > 0n;
+  }
+}
+
+function sameInstantiation(
+  eb: ExpressionBuilder<Schema, 'instantiations'>,
+  peer: string,
+  f: InstantiationFilter,
+) {
+  return eb.and([
+    eb('peer_name', '=', peer),
+    eb('filter_kind', '=', f.kind),
+    eb('filter_value', '=', filterValue(f)),
+    eb('state', '=', f.state),
+  ]);
+}
+
+function toPeer(r: Selectable<PeerTable>): PeerRecord {
+  return {
+    name: r.name,
+    endpoint: r.endpoint,
+    certPem: r.cert_pem,
+    certFingerprint: r.cert_fingerprint,
+    signingKeyPem: r.signing_key_pem,
+    maxRate: r.max_rate === null ? null : Number(r.max_rate),
+    registeredAt: r.registered_at,
+    lastContactAt: r.last_contact_at,
+  };
+}

@@ -1,0 +1,182 @@
+import { type Clock, systemClock } from '../core/clock.js';
+import { IngotError } from '../core/errors.js';
+import { checkName } from '../core/names.js';
+import type { Db } from '../db/database.js';
+import { isUniqueViolation } from '../db/db-errors.js';
+import { PeerRepository } from './peer.repository.js';
+import { parseServerData } from './server-data.js';
+import type { HostKind, HostRecord, PeerRecord } from './types.js';
+
+/**
+ * Peers and the names they share with clients and targets. Registering pins the peer's
+ * certificate and signing key from its server-data file; unregistering forgets them and
+ * tells the listeners (`onRevoke`) so live connections are cut at once.
+ */
+export class PeerService {
+  private readonly revokeListeners: ((peer: PeerRecord) => Promise<void> | void)[] = [];
+  private readonly changeListeners: (() => Promise<void> | void)[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly self: { readonly name: string; readonly fingerprint: string },
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  onRevoke(listener: (peer: PeerRecord) => Promise<void> | void): void {
+    this.revokeListeners.push(listener);
+  }
+
+  /** Called after any change to the set of trusted certificates. */
+  onChange(listener: () => Promise<void> | void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private get repo(): PeerRepository {
+    return new PeerRepository(this.db.kysely);
+  }
+
+  async register(
+    name: string,
+    serverData: unknown,
+    opts: { maxRate?: number | null } = {},
+  ): Promise<PeerRecord> {
+    checkName('peer', name);
+    const data = parseServerData(serverData);
+    if (data.name !== name) {
+      throw new IngotError('INVALID_ARGUMENT', `the server-data file describes ${data.name}, not ${name}`, {
+        hint: `register it as --server ${data.name}: a peer is known by its cluster name`,
+      });
+    }
+    await this.checkFreeName(name, 'peer');
+    if (data.fingerprint === this.self.fingerprint) {
+      throw new IngotError('CONFLICT', 'that server-data file describes this server itself');
+    }
+    const repo = this.repo;
+    if (await repo.get(name)) {
+      throw new IngotError('ALREADY_EXISTS', `peer ${name} is already registered`, {
+        hint: `to trust a new certificate, run \`ingot unregister server --server ${name}\` first`,
+      });
+    }
+    const holder = await repo.byFingerprint(data.fingerprint);
+    if (holder)
+      throw new IngotError('CONFLICT', `that certificate is already registered as peer ${holder.name}`);
+    const record: PeerRecord = {
+      name,
+      endpoint: data.endpoint,
+      certPem: data.certificate,
+      certFingerprint: data.fingerprint,
+      signingKeyPem: data.signingKey,
+      maxRate: checkRate(opts.maxRate ?? null),
+      registeredAt: this.now(),
+      lastContactAt: null,
+    };
+    try {
+      await repo.insert(record);
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new IngotError('ALREADY_EXISTS', `peer ${name} is already registered`);
+      throw err;
+    }
+    await this.changed();
+    return record;
+  }
+
+  async unregister(name: string): Promise<PeerRecord> {
+    const peer = await this.get(name);
+    await this.repo.delete(name);
+    await this.changed();
+    for (const l of this.revokeListeners) await l(peer);
+    return peer;
+  }
+
+  async get(name: string): Promise<PeerRecord> {
+    const peer = await this.repo.get(checkName('peer', name));
+    if (!peer) {
+      throw new IngotError('NOT_FOUND', `no peer named ${name} is registered`, {
+        hint: 'see `ingot query peerserver`; register one with `ingot register server`',
+      });
+    }
+    return peer;
+  }
+
+  list(): Promise<PeerRecord[]> {
+    return this.repo.list();
+  }
+
+  /** The registered peer that owns this TLS certificate, if any. */
+  byFingerprint(fingerprint: string): Promise<PeerRecord | undefined> {
+    return this.repo.byFingerprint(fingerprint);
+  }
+
+  async setMaxRate(name: string, maxRate: number | null): Promise<PeerRecord> {
+    await this.get(name);
+    await this.repo.setMaxRate(name, checkRate(maxRate));
+    await this.changed();
+    return this.get(name);
+  }
+
+  async touch(name: string): Promise<void> {
+    await this.repo.touch(name, this.now());
+  }
+
+  // ---- clients and targets: the names peers may not take
+
+  async addHost(kind: HostKind, name: string, description = ''): Promise<HostRecord> {
+    checkName(kind, name);
+    await this.checkFreeName(name, kind);
+    const record: HostRecord = { name, kind, description, createdAt: this.now() };
+    try {
+      await this.repo.insertHost(record);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw taken(name, 'a client or target');
+      throw err;
+    }
+    return record;
+  }
+
+  async deleteHost(kind: HostKind, name: string): Promise<void> {
+    if (!(await this.repo.deleteHost(name, kind))) {
+      throw new IngotError('NOT_FOUND', `no ${kind} named ${name}`, { hint: `see \`ingot query ${kind}\`` });
+    }
+  }
+
+  listHosts(kind?: HostKind): Promise<HostRecord[]> {
+    return this.repo.hosts(kind);
+  }
+
+  /** Peers, clients and targets share one namespace, and none may be this server's name. */
+  private async checkFreeName(name: string, asKind: 'peer' | HostKind): Promise<void> {
+    if (name === this.self.name) {
+      throw new IngotError('CONFLICT', `${name} is this server's own cluster name`, {
+        hint: 'a server cannot be its own peer, client or target',
+      });
+    }
+    const host = await this.repo.host(name);
+    if (host) throw taken(name, `a ${host.kind}`, asKind);
+    if (asKind !== 'peer' && (await this.repo.get(name))) throw taken(name, 'a peer', asKind);
+  }
+
+  private async changed(): Promise<void> {
+    for (const l of this.changeListeners) await l();
+  }
+
+  private now(): string {
+    return this.clock.now().toISOString();
+  }
+}
+
+function taken(name: string, holder: string, asKind?: string): IngotError {
+  return new IngotError('CONFLICT', `the name ${name} is already taken by ${holder} of this server`, {
+    hint: `peers, clients and targets share one namespace${asKind ? `; pick another name for the ${asKind}` : ''}`,
+  });
+}
+
+function checkRate(rate: number | null): number | null {
+  if (rate === null) return null;
+  if (!Number.isSafeInteger(rate) || rate < 1024) {
+    throw new IngotError('INVALID_ARGUMENT', `a rate cap must be at least 1024 bytes/s, not ${rate}`, {
+      hint: 'e.g. --max-rate 20M (20 MiB/s)',
+    });
+  }
+  return rate;
+}

@@ -1,0 +1,200 @@
+import { IngotError } from '../core/errors.js';
+import { describeFilter, type InstantiationFilter, parseFilter } from '../core/filters.js';
+import type { Db } from '../db/database.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { Job } from '../jobs/types.js';
+import { type ImagePlan, planTransfers } from '../transfer/image-transfer.js';
+import { type TransferRecord, TransferRepository } from '../transfer/transfer.repository.js';
+import { type LocalSideDeps, localSink } from './local-sides.js';
+import type { PeerService } from './peer.service.js';
+import type { PeerLinks } from './peer-links.js';
+import type { ReplicationService } from './replication.service.js';
+import type { ServerData } from './server-data.js';
+import type { PeerRecord } from './types.js';
+
+/**
+ * What an administrator does about peers, run on this server: export its own server
+ * data, register and unregister peers, and, as the receiving side, ask a peer to push
+ * (instantiate) or pull one image. Dry runs fetch the manifests and ask this server's
+ * store what it lacks, so they report exact bytes and move nothing.
+ */
+export interface PeerView {
+  name: string;
+  endpoint: string;
+  fingerprint: string;
+  maxRate: number | null;
+  registeredAt: string;
+  lastContactAt: string | null;
+  /** Set when probed: whether a mutual-TLS hello succeeded just now. */
+  reachable?: boolean;
+  error?: string;
+  /** What this peer asked this server to push it. */
+  pushesTo: string[];
+}
+
+export interface Plan {
+  images: ImagePlan[];
+  bytesMissing: number;
+  chunksMissing: number;
+}
+
+export interface TransferView extends TransferRecord {
+  state: string;
+  attempts: number;
+  maxAttempts: number;
+  error: string | null;
+  /** Bytes per second over the current attempt, from its wire bytes. */
+  rate: number | null;
+  createdAt: string;
+}
+
+export class PeeringService {
+  constructor(
+    private readonly deps: {
+      readonly db: Db;
+      readonly peers: PeerService;
+      readonly links: PeerLinks;
+      readonly replication: ReplicationService;
+      readonly local: LocalSideDeps;
+      readonly jobs: JobQueue;
+      readonly serverData: () => ServerData;
+    },
+  ) {}
+
+  serverData(): ServerData {
+    return this.deps.serverData();
+  }
+
+  async register(name: string, serverData: unknown, maxRate?: number | null): Promise<PeerView> {
+    return this.view(await this.deps.peers.register(name, serverData, { maxRate: maxRate ?? null }));
+  }
+
+  async unregister(name: string): Promise<PeerView> {
+    const view = await this.view(await this.deps.peers.get(name));
+    await this.deps.peers.unregister(name);
+    await this.deps.links.revoke(name);
+    return view;
+  }
+
+  async setMaxRate(name: string, maxRate: number | null): Promise<PeerView> {
+    return this.view(await this.deps.peers.setMaxRate(name, maxRate));
+  }
+
+  async list(probe: boolean): Promise<PeerView[]> {
+    const peers = await this.deps.peers.list();
+    return Promise.all(peers.map((p) => this.view(p, probe)));
+  }
+
+  async show(name: string, probe: boolean): Promise<PeerView> {
+    return this.view(await this.deps.peers.get(name), probe);
+  }
+
+  /** Asks the peer to push us what matches; a dry run lists it with the bytes we lack. */
+  async instantiate(peerName: string, input: Record<string, unknown>, dryRun: boolean) {
+    const filter = parseFilter(input);
+    const peer = await this.deps.peers.get(peerName);
+    const client = this.deps.links.client(peer);
+    if (dryRun) {
+      const offered = await client.offered(filter);
+      return {
+        filter: describeFilter(filter),
+        dryRun: true,
+        ...(await this.plan(
+          peer,
+          offered.map((o) => o.name),
+        )),
+      };
+    }
+    const r = await client.instantiate(filter);
+    await this.deps.peers.touch(peer.name);
+    return { filter: describeFilter(filter), dryRun: false, created: r.created, images: r.images };
+  }
+
+  async uninstantiate(peerName: string, input: Record<string, unknown>) {
+    const filter: InstantiationFilter = parseFilter(input);
+    const peer = await this.deps.peers.get(peerName);
+    const r = await this.deps.links.client(peer).uninstantiate(filter);
+    return { filter: describeFilter(filter), removed: r.removed };
+  }
+
+  async pull(
+    peerName: string,
+    image: string,
+    dryRun: boolean,
+  ): Promise<{ plan: Plan } | { job: Job; existing: boolean }> {
+    const peer = await this.deps.peers.get(peerName);
+    if (dryRun) return { plan: await this.plan(peer, [image]) };
+    // Fail now, not in a job, when the peer does not offer it or we would refuse it.
+    const client = this.deps.links.client(peer);
+    const offer = await client.source().offer(image);
+    await localSink(this.deps.local, peer).prepare(offer);
+    return this.deps.replication.enqueue({ direction: 'pull', peer: peer.name, image, state: offer.state });
+  }
+
+  async transfers(filter: { peer?: string; limit?: number }): Promise<TransferView[]> {
+    const rows = await new TransferRepository(this.deps.db.kysely).list(filter);
+    return Promise.all(rows.map((r) => this.transferView(r)));
+  }
+
+  async transfer(id: number): Promise<TransferView> {
+    const job = await this.deps.jobs.get(id);
+    const row = await new TransferRepository(this.deps.db.kysely).get(job.id);
+    if (!row)
+      throw new IngotError('NOT_FOUND', `job ${id} is not a transfer`, { hint: 'see `ingot transfers`' });
+    return this.transferView(row);
+  }
+
+  private async plan(peer: PeerRecord, names: readonly string[]): Promise<Plan> {
+    const client = this.deps.links.client(peer);
+    return planTransfers(client.source(), localSink(this.deps.local, peer), names);
+  }
+
+  private async transferView(r: TransferRecord): Promise<TransferView> {
+    const job = await this.deps.jobs.get(r.jobId);
+    const started = r.startedAt ? Date.parse(r.startedAt) : Number.NaN;
+    const ended = Date.parse(r.updatedAt);
+    const seconds = (ended - started) / 1000;
+    return {
+      ...r,
+      state: job.state,
+      attempts: job.attempts,
+      maxAttempts: job.maxAttempts,
+      error: job.error ? errorMessage(job.error) : null,
+      rate: Number.isFinite(seconds) && seconds > 0 ? Math.round(r.wireBytes / seconds) : null,
+      createdAt: job.createdAt,
+    };
+  }
+
+  private async view(p: PeerRecord, probe = false): Promise<PeerView> {
+    const pushesTo = (await this.deps.replication.instantiations(p.name)).map((i) =>
+      describeFilter(i.filter),
+    );
+    const view: PeerView = {
+      name: p.name,
+      endpoint: p.endpoint,
+      fingerprint: p.certFingerprint,
+      maxRate: p.maxRate,
+      registeredAt: p.registeredAt,
+      lastContactAt: p.lastContactAt,
+      pushesTo,
+    };
+    if (!probe) return view;
+    try {
+      await this.deps.links.client(p).hello();
+      await this.deps.peers.touch(p.name);
+      return { ...view, reachable: true, lastContactAt: (await this.deps.peers.get(p.name)).lastContactAt };
+    } catch (err) {
+      return { ...view, reachable: false, error: (err as Error).message };
+    }
+  }
+}
+
+/** A job's error is the JSON of an error body; show it as "CODE: message". */
+function errorMessage(stored: string): string {
+  try {
+    const body = JSON.parse(stored) as { code?: string; message?: string };
+    return body.message ? `${body.code ?? 'ERROR'}: ${body.message}` : stored;
+  } catch {
+    return stored;
+  }
+}

@@ -1,0 +1,122 @@
+import type { CatalogService } from '../catalog/catalog.service.js';
+import { requireChunks } from '../catalog/chunk-check.js';
+import { BASE_TYPES, isBaseType } from '../catalog/types.js';
+import { IngotError } from '../core/errors.js';
+import { payloadSize } from '../core/manifest.js';
+import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { ManifestStore } from '../store/manifest-store.js';
+import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-transfer.js';
+import { verifyDigestSignature } from './identity.js';
+import type { PeerRecord } from './types.js';
+
+/**
+ * The receiving server's gate for images from peers. A peer may only send images it
+ * originated (no chaining), signed with the key pinned at registration; the manifest must
+ * be the one signed, every chunk present, and the name free or already this very image.
+ * Only then is the replica listed: read-only, attributed to its origin and the peer.
+ */
+export class ReplicaService {
+  constructor(
+    private readonly deps: {
+      readonly catalog: CatalogService;
+      readonly store: ChunkStore;
+      readonly manifests: ManifestStore;
+    },
+  ) {}
+
+  /** Checks an offer before any chunk moves; 'present' when this exact image is held. */
+  async check(peer: PeerRecord, meta: OfferMeta): Promise<SinkStatus> {
+    if (meta.origin !== peer.name) {
+      throw new IngotError(
+        'FORBIDDEN',
+        `peer ${peer.name} offered ${meta.name}, which originated on ${meta.origin}`,
+        {
+          hint: 'peers send only images they created themselves; images are not relayed between peers',
+        },
+      );
+    }
+    if (!verifyDigestSignature(peer.signingKeyPem, meta.digest, meta.signature)) {
+      throw new IngotError(
+        'BAD_SIGNATURE',
+        `the signature on ${meta.name} does not check against ${peer.name}'s key`,
+        {
+          details: { digest: meta.digest },
+          hint: 'the manifest was changed after it was signed, or the peer signs with another key; nothing was kept',
+        },
+      );
+    }
+    const existing = await this.deps.catalog.findImage(meta.name);
+    if (!existing) return 'needed';
+    if (existing.digest === meta.digest) return 'present';
+    throw new IngotError('CONFLICT', `an image named ${meta.name} already exists here with other content`, {
+      details: { held: existing.digest, offered: meta.digest, heldOrigin: existing.origin },
+      hint: 'image names are unique per server: rename or delete the local image to receive this one',
+    });
+  }
+
+  async accept(peer: PeerRecord, offer: ImageOffer): Promise<SinkStatus> {
+    if ((await this.check(peer, offer)) === 'present') return 'present';
+    const digest = manifestDigest(offer.manifest);
+    if (digest !== offer.digest) {
+      throw new IngotError(
+        'BAD_SIGNATURE',
+        `the manifest of ${offer.name} is not the one its origin signed`,
+        {
+          details: { signed: offer.digest, received: digest },
+        },
+      );
+    }
+    const manifest = decodeManifest(offer.manifest);
+    if (
+      manifest.name !== offer.name ||
+      manifest.origin !== offer.origin ||
+      manifest.imageType !== offer.imageType
+    ) {
+      throw new IngotError('INVALID_MANIFEST', `the manifest of ${offer.name} disagrees with its offer`);
+    }
+    await this.ensureImageType(manifest.imageType, offer.baseType, manifest.payload.kind);
+    const storedBytes = await requireChunks(this.deps.store, manifest.chunks);
+    await this.deps.manifests.writeManifest(digest, offer.manifest);
+    try {
+      await this.deps.catalog.insertImage({
+        name: manifest.name,
+        digest,
+        kind: manifest.payload.kind,
+        imageType: manifest.imageType,
+        state: offer.state,
+        parentDigest: manifest.parent,
+        origin: manifest.origin,
+        size: payloadSize(manifest.payload),
+        storedBytes,
+        chunkCount: manifest.chunks.length,
+        fileCount: manifest.payload.kind === 'tree' ? manifest.payload.entries.length : 1,
+        signature: offer.signature,
+        createdAt: manifest.created,
+        receivedFrom: peer.name,
+      });
+    } catch (err) {
+      // Two deliveries of one image can race; the second finds the first's row.
+      if (err instanceof IngotError && err.code === 'ALREADY_EXISTS') return this.check(peer, offer);
+      throw err;
+    }
+    return 'needed';
+  }
+
+  /** A replica keeps its origin's image type; make it here when this server lacks it. */
+  private async ensureImageType(name: string, baseType: string, kind: 'tree' | 'file'): Promise<void> {
+    const types = await this.deps.catalog.listImageTypes();
+    if (types.some((t) => t.name === name)) return;
+    if (!isBaseType(baseType) || BASE_TYPES[baseType] !== kind) {
+      throw new IngotError(
+        'INVALID_MANIFEST',
+        `image type ${name} has base ${baseType}, which does not take a ${kind}`,
+      );
+    }
+    try {
+      await this.deps.catalog.createImageType(name, baseType, 'created for a replica');
+    } catch (err) {
+      if (!(err instanceof IngotError && err.code === 'ALREADY_EXISTS')) throw err;
+    }
+  }
+}

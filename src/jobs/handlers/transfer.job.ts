@@ -1,0 +1,68 @@
+import type { Clock } from '../../core/clock.js';
+import { systemClock } from '../../core/clock.js';
+import type { Db } from '../../db/database.js';
+import { type LocalSideDeps, localSink, localSource } from '../../federation/local-sides.js';
+import type { PeerService } from '../../federation/peer.service.js';
+import type { PeerLinks } from '../../federation/peer-links.js';
+import type { TransferJobPayload } from '../../federation/replication.service.js';
+import { type TransferProgress, type TransferResult, transferImage } from '../../transfer/image-transfer.js';
+import type { RateLimits } from '../../transfer/rate-limit.js';
+import { TransferRepository } from '../../transfer/transfer.repository.js';
+import type { JobHandler } from '../job-runner.js';
+
+/** How often a running transfer writes its figures to the database. */
+const PROGRESS_EVERY_MS = 1000;
+
+export interface TransferJobDeps {
+  readonly db: Db;
+  readonly peers: PeerService;
+  readonly links: PeerLinks;
+  readonly local: LocalSideDeps;
+  readonly limits: RateLimits;
+  readonly onWireBytes?: (peer: string, direction: 'sent' | 'received', n: number) => void;
+  readonly clock?: Clock;
+}
+
+/**
+ * Runs one push or pull. Push: this server is the source and the peer the sink; pull: the
+ * other way round; the transfer itself is the same code. A peer unregistered meanwhile is
+ * NOT_FOUND, which ends the job at once instead of retrying.
+ */
+export function transferJob(deps: TransferJobDeps): JobHandler {
+  return async (job, ctx): Promise<TransferResult> => {
+    const p = job.payload as TransferJobPayload;
+    const peer = await deps.peers.get(p.peer);
+    const client = deps.links.client(peer);
+    const push = p.direction === 'push';
+    const source = push ? localSource(deps.local, [p.state]) : client.source();
+    const sink = push ? client.sink() : localSink(deps.local, peer);
+    const transfers = new TransferRepository(deps.db.kysely);
+    const now = () => (deps.clock ?? systemClock).now().toISOString();
+    let last = 0;
+    const record = async (progress: TransferProgress) => {
+      ctx.progress(progress.bytesDone, progress.bytesTotal);
+      if (Date.now() - last < PROGRESS_EVERY_MS) return;
+      last = Date.now();
+      await transfers.progress(job.id, progress, now());
+    };
+    await transfers.started(job.id, zero, now());
+    const result = await transferImage(source, sink, p.image, {
+      limiter: deps.limits.forPeer(peer.name, peer.maxRate),
+      signal: ctx.signal,
+      onProgress: (progress) => void record(progress).catch(() => undefined),
+      onWireBytes: (n) => deps.onWireBytes?.(peer.name, push ? 'sent' : 'received', n),
+    });
+    await transfers.finished(job.id, result, now(), result.outcome, result.digest);
+    await deps.peers.touch(peer.name);
+    return result;
+  };
+}
+
+const zero: TransferProgress = {
+  bytesTotal: 0,
+  bytesDone: 0,
+  bytesPresent: 0,
+  wireBytes: 0,
+  chunksTotal: 0,
+  chunksSent: 0,
+};

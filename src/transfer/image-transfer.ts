@@ -1,0 +1,237 @@
+import { chunkLengths } from '../catalog/chunk-check.js';
+import { IngotError } from '../core/errors.js';
+import type { Digest, Manifest } from '../core/manifest.js';
+import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import type { ImageState } from '../core/states.js';
+import { inOrder } from './chunk-receiver.js';
+import { BATCH_CHUNKS, type ChunkSink, type ChunkSource, type WireChunk } from './ports.js';
+import type { RateLimiter } from './rate-limit.js';
+
+/**
+ * Moving one image between servers: the same code for push (the origin dials out), pull
+ * (the receiver dials out) and, later, bundles. The sink checks the offer before any chunk
+ * moves; then batches of digests go round the have/want question on several streams at
+ * once, only the missing chunks travel (rate-capped), the sink verifies and stores each,
+ * and the image is committed when the last one lands. A rerun after any interruption asks
+ * again, so chunks already verified and stored are never sent twice.
+ */
+
+/** What a sender says about an image besides its manifest. */
+export interface OfferMeta {
+  readonly name: string;
+  readonly digest: Digest;
+  readonly origin: string;
+  /** The origin's signature over the manifest digest. */
+  readonly signature: string;
+  readonly state: ImageState;
+  readonly imageType: string;
+  readonly baseType: string;
+  readonly size: number;
+}
+
+export interface ImageOffer extends OfferMeta {
+  readonly manifest: Buffer;
+}
+
+export interface ImageSource extends ChunkSource {
+  offer(name: string): Promise<ImageOffer>;
+}
+
+export type SinkStatus = 'present' | 'needed';
+
+export interface ImageSink extends ChunkSink {
+  /** Refuses an offer it would not accept (signature, origin, name) before anything moves. */
+  prepare(meta: OfferMeta): Promise<SinkStatus>;
+  commit(offer: ImageOffer): Promise<SinkStatus>;
+}
+
+export interface TransferProgress {
+  /** Raw bytes of the image's distinct chunks. */
+  bytesTotal: number;
+  /** Of those, settled: already held by the receiver or sent and stored. */
+  bytesDone: number;
+  /** Raw bytes the receiver already held. */
+  bytesPresent: number;
+  /** Chunk-stream bytes that crossed the link (compressed payloads and frame headers). */
+  wireBytes: number;
+  chunksTotal: number;
+  chunksSent: number;
+}
+
+export interface TransferOptions {
+  /** Batches in flight at once. */
+  readonly streams?: number;
+  readonly limiter?: RateLimiter | undefined;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: Readonly<TransferProgress>) => void;
+  /** Where the sender's bytes are counted: the side that dials out meters the link. */
+  readonly onWireBytes?: (n: number) => void;
+}
+
+export interface TransferResult extends TransferProgress {
+  readonly outcome: 'created' | 'present';
+  readonly digest: Digest;
+}
+
+const DEFAULT_STREAMS = 4;
+const FRAME_OVERHEAD = 42;
+
+export async function transferImage(
+  source: ImageSource,
+  sink: ImageSink,
+  name: string,
+  opts: TransferOptions = {},
+): Promise<TransferResult> {
+  const offer = await source.offer(name);
+  const manifest = readOffer(offer);
+  const progress = emptyProgress(manifest);
+  if ((await sink.prepare(offer)) === 'present') {
+    return {
+      ...progress,
+      bytesDone: progress.bytesTotal,
+      bytesPresent: progress.bytesTotal,
+      outcome: 'present',
+      digest: offer.digest,
+    };
+  }
+  const lengths = chunkLengths(manifest.chunks);
+  const batches = batchesOf([...lengths.keys()]);
+  const moveBatch = async (batch: Digest[]) => {
+    opts.signal?.throwIfAborted();
+    const missing = await sink.missing(batch);
+    const wanted = new Set(missing);
+    for (const d of batch) if (!wanted.has(d)) progress.bytesPresent += lengths.get(d) ?? 0;
+    if (missing.length > 0) {
+      const chunks = inOrder(await source.fetch(missing), missing);
+      await sink.put(metered(chunks, progress, opts));
+      progress.chunksSent += missing.length;
+    }
+    for (const d of batch) progress.bytesDone += lengths.get(d) ?? 0;
+    opts.onProgress?.(progress);
+  };
+  await runPool(batches, opts.streams ?? DEFAULT_STREAMS, moveBatch);
+  const outcome = await sink.commit(offer);
+  return { ...progress, outcome: outcome === 'present' ? 'present' : 'created', digest: offer.digest };
+}
+
+export interface ImagePlan {
+  readonly meta: OfferMeta;
+  readonly status: SinkStatus;
+  readonly bytesTotal: number;
+  /** Raw bytes of this image's chunks the receiver lacks. */
+  readonly bytesMissing: number;
+  readonly chunksMissing: number;
+}
+
+/**
+ * What moving these images would cost, before anything moves: per image, and in total
+ * with chunks shared between them counted once (v2 after v1 costs only its own chunks).
+ */
+export async function planTransfers(
+  source: ImageSource,
+  sink: ImageSink,
+  names: readonly string[],
+): Promise<{ images: ImagePlan[]; bytesMissing: number; chunksMissing: number }> {
+  const images: ImagePlan[] = [];
+  const counted = new Set<Digest>();
+  let bytesMissing = 0;
+  for (const name of names) {
+    const offer = await source.offer(name);
+    const lengths = chunkLengths(readOffer(offer).chunks);
+    const { manifest: _bytes, ...meta } = offer;
+    let bytesTotal = 0;
+    for (const n of lengths.values()) bytesTotal += n;
+    const status = await sink.prepare(offer);
+    let own = 0;
+    let ownChunks = 0;
+    if (status === 'needed') {
+      for (const batch of batchesOf([...lengths.keys()])) {
+        for (const d of await sink.missing(batch)) {
+          const n = lengths.get(d) ?? 0;
+          own += n;
+          ownChunks++;
+          if (!counted.has(d)) {
+            counted.add(d);
+            bytesMissing += n;
+          }
+        }
+      }
+    }
+    images.push({ meta, status, bytesTotal, bytesMissing: own, chunksMissing: ownChunks });
+  }
+  return { images, bytesMissing, chunksMissing: counted.size };
+}
+
+/** The manifest must be the one the offer names, and say the same name and origin. */
+function readOffer(offer: ImageOffer): Manifest {
+  const digest = manifestDigest(offer.manifest);
+  if (digest !== offer.digest) {
+    throw new IngotError('DIGEST_MISMATCH', `the manifest of ${offer.name} does not match its digest`, {
+      details: { expected: offer.digest, found: digest },
+    });
+  }
+  const manifest = decodeManifest(offer.manifest);
+  if (manifest.name !== offer.name || manifest.origin !== offer.origin) {
+    throw new IngotError(
+      'INVALID_MANIFEST',
+      `the manifest describes ${manifest.origin}/${manifest.name}, not ${offer.origin}/${offer.name}`,
+    );
+  }
+  return manifest;
+}
+
+function emptyProgress(manifest: Manifest): TransferProgress {
+  const lengths = chunkLengths(manifest.chunks);
+  let bytesTotal = 0;
+  for (const n of lengths.values()) bytesTotal += n;
+  return {
+    bytesTotal,
+    bytesDone: 0,
+    bytesPresent: 0,
+    wireBytes: 0,
+    chunksTotal: lengths.size,
+    chunksSent: 0,
+  };
+}
+
+async function* metered(
+  chunks: AsyncIterable<WireChunk>,
+  progress: TransferProgress,
+  opts: TransferOptions,
+): AsyncGenerator<WireChunk> {
+  for await (const c of chunks) {
+    const n = c.encoded.payload.length + FRAME_OVERHEAD;
+    await opts.limiter?.take(n, opts.signal);
+    progress.wireBytes += n;
+    opts.onWireBytes?.(n);
+    yield c;
+  }
+}
+
+function batchesOf(digests: readonly Digest[]): Digest[][] {
+  const out: Digest[][] = [];
+  for (let i = 0; i < digests.length; i += BATCH_CHUNKS) out.push(digests.slice(i, i + BATCH_CHUNKS));
+  return out;
+}
+
+/** Runs `work` over `items` with at most `width` at once; the first failure stops the rest. */
+async function runPool<T>(
+  items: readonly T[],
+  width: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await work(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, width) }, lane));
+}

@@ -1,0 +1,129 @@
+/** Queries on `transfers`: one row per push or pull job, with its running figures. */
+import type { Kysely, Selectable } from 'kysely';
+import type { Schema, TransferTable } from '../db/schema.js';
+import type { TransferProgress } from './image-transfer.js';
+
+export type TransferDirection = 'push' | 'pull';
+
+export interface TransferRecord extends TransferProgress {
+  jobId: number;
+  direction: TransferDirection;
+  peer: string;
+  image: string;
+  digest: string | null;
+  /** created, present (nothing to do), or null while unfinished. */
+  outcome: string | null;
+  startedAt: string | null;
+  updatedAt: string;
+}
+
+export class TransferRepository {
+  constructor(private readonly db: Kysely<Schema>) {}
+
+  async create(
+    jobId: number,
+    direction: TransferDirection,
+    peer: string,
+    image: string,
+    at: string,
+  ): Promise<void> {
+    await this.db
+      .insertInto('transfers')
+      .values({ job_id: jobId, direction, peer_name: peer, image_name: image, updated_at: at })
+      .execute();
+  }
+
+  /** Figures are per attempt: a resumed attempt starts its counts again, the rest is `bytesPresent`. */
+  async started(jobId: number, p: TransferProgress, at: string): Promise<void> {
+    await this.db
+      .updateTable('transfers')
+      .set({ started_at: at, outcome: null, ...columns(p), updated_at: at })
+      .where('job_id', '=', jobId)
+      .execute();
+  }
+
+  async progress(jobId: number, p: TransferProgress, at: string): Promise<void> {
+    await this.db
+      .updateTable('transfers')
+      .set({ ...columns(p), updated_at: at })
+      .where('job_id', '=', jobId)
+      .execute();
+  }
+
+  async finished(
+    jobId: number,
+    p: TransferProgress,
+    at: string,
+    outcome: string,
+    digest: string,
+  ): Promise<void> {
+    await this.db
+      .updateTable('transfers')
+      .set({ ...columns(p), updated_at: at, outcome, digest })
+      .where('job_id', '=', jobId)
+      .execute();
+  }
+
+  /** The job id of a queued or running transfer of this image with this peer, if any. */
+  async active(direction: TransferDirection, peer: string, image: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('transfers')
+      .innerJoin('jobs', 'jobs.id', 'transfers.job_id')
+      .select('transfers.job_id')
+      .where('transfers.direction', '=', direction)
+      .where('transfers.peer_name', '=', peer)
+      .where('transfers.image_name', '=', image)
+      .where('jobs.state', 'in', ['queued', 'running'])
+      .executeTakeFirst();
+    return row === undefined ? undefined : Number(row.job_id);
+  }
+
+  async get(jobId: number): Promise<TransferRecord | undefined> {
+    const row = await this.db
+      .selectFrom('transfers')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async list(filter: { peer?: string; limit?: number } = {}): Promise<TransferRecord[]> {
+    let q = this.db.selectFrom('transfers').selectAll();
+    if (filter.peer) q = q.where('peer_name', '=', filter.peer);
+    const rows = await q
+      .orderBy('job_id', 'desc')
+      .limit(filter.limit ?? 100)
+      .execute();
+    return rows.map(toRecord);
+  }
+}
+
+function columns(p: TransferProgress) {
+  return {
+    bytes_total: p.bytesTotal,
+    bytes_done: p.bytesDone,
+    bytes_present: p.bytesPresent,
+    wire_bytes: p.wireBytes,
+    chunks_total: p.chunksTotal,
+    chunks_sent: p.chunksSent,
+  };
+}
+
+function toRecord(r: Selectable<TransferTable>): TransferRecord {
+  return {
+    jobId: Number(r.job_id),
+    direction: r.direction,
+    peer: r.peer_name,
+    image: r.image_name,
+    digest: r.digest,
+    bytesTotal: Number(r.bytes_total),
+    bytesDone: Number(r.bytes_done),
+    bytesPresent: Number(r.bytes_present),
+    wireBytes: Number(r.wire_bytes),
+    chunksTotal: Number(r.chunks_total),
+    chunksSent: Number(r.chunks_sent),
+    outcome: r.outcome,
+    startedAt: r.started_at,
+    updatedAt: r.updated_at,
+  };
+}
