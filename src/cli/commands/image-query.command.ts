@@ -76,6 +76,8 @@ export function imageShowCommand(image: Command): void {
           ['files', String(i.fileCount)],
           ['digest', i.digest],
           ['origin', i.origin],
+          ['received from', i.receivedFrom ?? '- (made here)'],
+          ['private', i.private ? 'yes: never offered to peers' : 'no'],
           ['parent', i.parentName ?? (i.parentDigest ? `(deleted) ${i.parentDigest}` : '-')],
           ['ancestors', d.ancestors.join(' <- ') || '-'],
           ['descendants', d.descendants.join(', ') || '-'],
