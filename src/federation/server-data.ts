@@ -59,13 +59,16 @@ function parseEndpoint(value: unknown): string {
 
 function parseCertificate(value: unknown): string {
   if (typeof value !== 'string') throw bad('it has no certificate');
+  let parsed: X509Certificate;
   try {
     const cert = new X509Certificate(value);
     if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) throw new Error('not self-signed');
-    return cert.toString();
+    parsed = cert;
   } catch (err) {
     throw bad(`its certificate is not a valid self-signed certificate (${(err as Error).message})`);
   }
+  if (Date.parse(parsed.validTo) <= Date.now()) throw bad(`its certificate expired on ${parsed.validTo}`);
+  return parsed.toString();
 }
 
 function parseSigningKey(value: unknown): string {

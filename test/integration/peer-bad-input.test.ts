@@ -1,0 +1,267 @@
+/**
+ * What a peer can send that must be refused, over the real mutual-TLS peer API: unknown,
+ * expired and revoked certificates, manifests that are not what their origin signed,
+ * images relayed from another origin, chunks that do not match, cut streams.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Digest } from '../../src/core/manifest.js';
+import { decodeManifest, encodeManifest, manifestDigest } from '../../src/core/manifest-codec.js';
+import { decodeFrames, encodeFrames } from '../../src/store/frame-codec.js';
+import { type FakePeer, fakePeer } from '../support/fake-peer.js';
+import { type IngotServer, startIngot } from '../support/ingot.js';
+import { pair, replicasFrom, workDir, writeJson } from '../support/peers.js';
+import { pseudoRandom } from '../support/trees.js';
+
+let s1: IngotServer;
+let s2: IngotServer;
+let cert2: string;
+let fake: FakePeer;
+let manifest: Buffer;
+let frames: Buffer;
+let digests: Digest[];
+
+async function admin(
+  server: IngotServer,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<Buffer> {
+  const res = await request(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  expect(res.statusCode).toBe(200);
+  return Buffer.from(await res.body.arrayBuffer());
+}
+
+/** FAKE_1: the sealed manifest of a real image, renamed and re-signed as the fake peer's own. */
+function fakeImage(overrides: Record<string, unknown> = {}) {
+  const m = decodeManifest(manifest);
+  const bytes = encodeManifest({ ...m, name: 'FAKE_1', origin: fake.name, ...overrides });
+  const digest = manifestDigest(bytes);
+  const meta = {
+    name: 'FAKE_1',
+    digest,
+    origin: fake.name,
+    signature: fake.sign(digest),
+    state: 'PUBLISHED',
+    imageType: 'DISKIMAGE',
+    baseType: 'DISKIMAGE',
+    size: 1024 * 1024,
+  };
+  return { bytes, digest, meta };
+}
+
+async function missing(list: Digest[]): Promise<Digest[]> {
+  const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/chunks/missing', { digests: list });
+  return r.json.missing as Digest[];
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function* one(b: Buffer): AsyncGenerator<Buffer> {
+  yield b;
+}
+
+beforeAll(async () => {
+  [s1, s2] = await Promise.all([startIngot({ name: 'FPPS_1' }), startIngot({ name: 'FPPS_2' })]);
+  await pair({ server: s1, name: 'FPPS_1' }, { server: s2, name: 'FPPS_2' });
+  cert2 = readFileSync(join(s2.home, 'keys', 'peer.crt'), 'utf8');
+  fake = fakePeer('FPPS_F');
+  const r = await s2.cli([
+    'register',
+    'server',
+    '--server',
+    'FPPS_F',
+    '--serverdata',
+    writeJson(fake.serverData),
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  const file = join(workDir(), 'small.img');
+  writeFileSync(file, pseudoRandom('small', 1024 * 1024));
+  expect((await s1.cli(['image', 'add', 'SMALL', '--file', file])).code).toBe(0);
+  manifest = await admin(s1, 'GET', '/api/v1/images/SMALL/manifest');
+  digests = [
+    ...new Set(decodeManifest(manifest).chunks.flatMap((c) => (c.kind === 'data' ? [c.digest] : []))),
+  ];
+  frames = await admin(s1, 'POST', '/api/v1/chunks/fetch', { digests });
+  expect(digests.length).toBeGreaterThanOrEqual(6);
+});
+
+afterAll(async () => {
+  await Promise.all([s1?.stop(), s2?.stop()]);
+});
+
+describe('peer API trust', () => {
+  it('lets a registered certificate in', async () => {
+    const r = await fake.call(s2.peerUrl, cert2, 'GET', '/peer/v1/hello');
+    expect(r).toMatchObject({ status: 200, json: { name: 'FPPS_2' } });
+  });
+
+  it('refuses an unknown certificate at the handshake', async () => {
+    const stranger = fakePeer('STRANGER');
+    await expect(stranger.call(s2.peerUrl, cert2, 'GET', '/peer/v1/hello')).rejects.toThrow();
+  });
+
+  it('refuses registering an expired certificate, and one that expired since', async () => {
+    const old = fakePeer('FPPS_OLD', { notBefore: new Date('2020-01-01'), notAfter: new Date('2021-01-01') });
+    const r = await s2.cli([
+      'register',
+      'server',
+      '--server',
+      'FPPS_OLD',
+      '--serverdata',
+      writeJson(old.serverData),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/expired/);
+    const brief = fakePeer('FPPS_BRIEF', {
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 2500),
+    });
+    const ok = await s2.cli([
+      'register',
+      'server',
+      '--server',
+      'FPPS_BRIEF',
+      '--serverdata',
+      writeJson(brief.serverData),
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 3500));
+    await expect(brief.call(s2.peerUrl, cert2, 'GET', '/peer/v1/hello')).rejects.toThrow();
+  });
+
+  it('refuses a server that shows another certificate than the one pinned', async () => {
+    // FPPS_1 pinned FPPS_2's certificate; a server-data file with FPPS_2's name and endpoint
+    // but another certificate must not let FPPS_1 talk to FPPS_2 in that name.
+    const other = fakePeer('FPPS_2');
+    const r1 = await s1.cli(['unregister', 'server', '--server', 'FPPS_2']);
+    expect(r1.code).toBe(0);
+    const forged = { ...other.serverData, endpoint: s2.peerUrl };
+    expect(
+      (await s1.cli(['register', 'server', '--server', 'FPPS_2', '--serverdata', writeJson(forged)])).code,
+    ).toBe(0);
+    const seen = await s1.json<{ reachable: boolean; error: string }>([
+      'query',
+      'peerserver',
+      '--server',
+      'FPPS_2',
+    ]);
+    expect(seen.reachable).toBe(false);
+  });
+});
+
+describe('what a peer sends', () => {
+  it('refuses an offer whose signature does not check', async () => {
+    const { meta } = fakeImage();
+    const wrong = { ...meta, signature: fake.sign(manifestDigest(Buffer.from('something else'))) };
+    const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', wrong);
+    expect(r).toMatchObject({ status: 422, json: { code: 'BAD_SIGNATURE' } });
+  });
+
+  it('refuses an image that originated elsewhere (no relaying, no impersonation)', async () => {
+    const { bytes, meta } = fakeImage({ origin: 'FPPS_1' });
+    const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', {
+      ...meta,
+      origin: 'FPPS_1',
+      manifest: bytes.toString('base64'),
+    });
+    expect(r).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+  });
+
+  it('refuses a manifest that is not the one signed', async () => {
+    const { bytes, meta } = fakeImage();
+    const tampered = encodeManifest({ ...decodeManifest(bytes), created: '2001-01-01T00:00:00.000Z' });
+    const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', {
+      ...meta,
+      manifest: tampered.toString('base64'),
+    });
+    expect(r).toMatchObject({ status: 422, json: { code: 'BAD_SIGNATURE' } });
+    expect((await s2.cli(['image', 'show', 'FAKE_1'])).code).toBe(3);
+  });
+
+  it('refuses to list an image while chunks are missing', async () => {
+    const { bytes, meta } = fakeImage();
+    const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', {
+      ...meta,
+      manifest: bytes.toString('base64'),
+    });
+    expect(r).toMatchObject({ status: 409, json: { code: 'MISSING_CHUNKS' } });
+    expect((await s2.cli(['image', 'show', 'FAKE_1'])).code).toBe(3);
+  });
+
+  it('stores nothing of a chunk whose bytes do not match its digest', async () => {
+    const target = digests[0] as Digest;
+    const body = Buffer.concat(
+      await collect(
+        encodeFrames([
+          { digest: target, encoded: { encoding: 'raw', payload: Buffer.from('not it') }, rawLength: 6 },
+        ]),
+      ),
+    );
+    const r = await fake.call(s2.peerUrl, cert2, 'PUT', '/peer/v1/chunks', body);
+    expect(r).toMatchObject({ status: 422, json: { code: 'DIGEST_MISMATCH' } });
+    expect(await missing([target])).toEqual([target]);
+  });
+
+  it('keeps the whole chunks of a cut stream and refuses the rest', async () => {
+    const parsed = await collect(decodeFrames(one(frames)));
+    const upTo = parsed.slice(0, 3).reduce((n: number, c) => n + 42 + c.encoded.payload.length, 5);
+    const cut = frames.subarray(0, upTo + 42 + 100);
+    const r = await fake.call(s2.peerUrl, cert2, 'PUT', '/peer/v1/chunks', cut);
+    expect(r).toMatchObject({ status: 400, json: { code: 'TRUNCATED' } });
+    expect(await missing(digests)).toEqual(digests.slice(3));
+  });
+
+  it('lists the image once every chunk is there and the manifest is the signed one', async () => {
+    const put = await fake.call(s2.peerUrl, cert2, 'PUT', '/peer/v1/chunks', frames);
+    expect(put.status).toBe(200);
+    expect(put.json.stored).toBe(digests.length - 3);
+    const { bytes, meta } = fakeImage();
+    const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', {
+      ...meta,
+      manifest: bytes.toString('base64'),
+    });
+    expect(r).toMatchObject({ status: 200, json: { status: 'needed' } });
+    expect(await replicasFrom(s2, 'FPPS_F')).toEqual(['FAKE_1']);
+    expect((await s2.cli(['image', 'verify', 'FAKE_1'])).code).toBe(0);
+    const again = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', {
+      ...meta,
+      manifest: bytes.toString('base64'),
+    });
+    expect(again).toMatchObject({ status: 200, json: { status: 'present' } });
+  });
+
+  it('unregister cuts a live connection at once and refuses the next handshake', async () => {
+    const body = new Readable({ read() {} });
+    body.push(frames.subarray(0, 5));
+    const upload = request(`${s2.peerUrl}/peer/v1/chunks`, {
+      method: 'PUT',
+      dispatcher: fake.agent(cert2),
+      headers: { 'content-type': 'application/vnd.ingot.chunks' },
+      body,
+    }).then(
+      async (res) => ({ status: res.statusCode, text: await res.body.text() }),
+      (err: Error) => ({ error: err.message }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    expect((await s2.cli(['unregister', 'server', '--server', 'FPPS_F'])).code).toBe(0);
+    const outcome = await upload;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(outcome).toHaveProperty('error');
+    await expect(fake.call(s2.peerUrl, cert2, 'GET', '/peer/v1/hello')).rejects.toThrow();
+    // Its replica stays.
+    expect(await replicasFrom(s2, 'FPPS_F')).toEqual(['FAKE_1']);
+  });
+});
