@@ -4,8 +4,12 @@ import type { ChunkStore, EncodedChunk } from '../store/chunk-store.js';
 import type { FramedChunk } from '../store/frame-codec.js';
 import type { WireChunk } from './ports.js';
 
-/** Frames are stored in groups so one fsync covers many chunks. */
+/**
+ * Frames are stored in groups so one fsync covers many chunks; on a slow link a group is
+ * also closed after a while, so a crash loses at most that long of received chunks.
+ */
 const STORE_GROUP_BYTES = 8 * 1024 * 1024;
+const STORE_GROUP_MS = 500;
 
 export interface ReceiveTotals {
   received: number;
@@ -36,6 +40,7 @@ export async function receiveChunks(
   const rejected: { digest: string; found: string }[] = [];
   let group: { digest: Digest; chunk: EncodedChunk }[] = [];
   let groupBytes = 0;
+  let groupStarted = 0;
   const flush = async () => {
     if (group.length === 0) return;
     const r = await store.putManyEncoded(group);
@@ -52,9 +57,10 @@ export async function receiveChunks(
   try {
     for await (const c of chunks) {
       totals.received++;
+      if (group.length === 0) groupStarted = Date.now();
       group.push({ digest: c.digest, chunk: c.encoded });
       groupBytes += c.encoded.payload.length;
-      if (groupBytes >= STORE_GROUP_BYTES) await flush();
+      if (groupBytes >= STORE_GROUP_BYTES || Date.now() - groupStarted >= STORE_GROUP_MS) await flush();
     }
   } finally {
     await flush();

@@ -100,14 +100,16 @@ export async function transferImage(
     opts.signal?.throwIfAborted();
     const missing = await sink.missing(batch);
     const wanted = new Set(missing);
-    for (const d of batch) if (!wanted.has(d)) progress.bytesPresent += lengths.get(d) ?? 0;
+    for (const d of batch) {
+      if (wanted.has(d)) continue;
+      progress.bytesPresent += lengths.get(d) ?? 0;
+      progress.bytesDone += lengths.get(d) ?? 0;
+    }
+    opts.onProgress?.(progress);
     if (missing.length > 0) {
       const chunks = inOrder(await source.fetch(missing), missing);
       await sink.put(metered(chunks, progress, opts));
-      progress.chunksSent += missing.length;
     }
-    for (const d of batch) progress.bytesDone += lengths.get(d) ?? 0;
-    opts.onProgress?.(progress);
   };
   await runPool(batches, opts.streams ?? DEFAULT_STREAMS, moveBatch);
   const outcome = await sink.commit(offer);
@@ -203,7 +205,10 @@ async function* metered(
     const n = c.encoded.payload.length + FRAME_OVERHEAD;
     await opts.limiter?.take(n, opts.signal);
     progress.wireBytes += n;
+    progress.bytesDone += c.rawLength;
+    progress.chunksSent++;
     opts.onWireBytes?.(n);
+    opts.onProgress?.(progress);
     yield c;
   }
 }

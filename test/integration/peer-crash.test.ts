@@ -1,0 +1,121 @@
+/**
+ * Transfers killed with `kill -9` on either side resume where they stopped: the receiver
+ * never takes a verified chunk twice, and the bandwidth cap holds across streams.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IngotServer, startIngot } from '../support/ingot.js';
+import { pair, replicasFrom, type TransferJson, waitFor, workDir } from '../support/peers.js';
+import { pseudoRandom } from '../support/trees.js';
+
+const SIZE = 24 * 1024 * 1024;
+const CAP = 4 * 1024 * 1024;
+
+let sender: IngotServer;
+let receiver: IngotServer;
+
+/** Chunks the receiver was sent again although it already held them. */
+async function resent(server: IngotServer): Promise<number> {
+  const res = await request(`${server.url}/metrics`);
+  const text = await res.body.text();
+  const m = /^ingot_chunks_received_total\{result="present"\} (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function bigImage(name: string): Promise<void> {
+  const file = join(workDir(), `${name}.img`);
+  writeFileSync(file, pseudoRandom(name, SIZE));
+  const r = await sender.cli(['image', 'add', name, '--file', file]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+async function transferOf(server: IngotServer, image: string): Promise<TransferJson | undefined> {
+  return (await server.json<TransferJson[]>(['transfers'])).find((t) => t.image === image);
+}
+
+async function midway(server: IngotServer, image: string): Promise<void> {
+  await waitFor(
+    `${image} a quarter done`,
+    () => transferOf(server, image),
+    (t) =>
+      t !== undefined && t.bytesTotal > 0 && (t as TransferJson & { bytesDone: number }).bytesDone > SIZE / 4,
+  );
+}
+
+beforeAll(async () => {
+  [sender, receiver] = await Promise.all([startIngot({ name: 'SEND' }), startIngot({ name: 'RECV' })]);
+  await pair({ server: sender, name: 'SEND' }, { server: receiver, name: 'RECV' });
+});
+
+afterAll(async () => {
+  await Promise.all([sender?.stop(), receiver?.stop()]);
+});
+
+describe('kill -9 mid-transfer', () => {
+  it('a push resumes after the sender is killed, sending no verified chunk twice', async () => {
+    expect((await sender.cli(['modify', 'peerserver', '--server', 'RECV', '--max-rate', '4M'])).code).toBe(0);
+    await bigImage('BIG_PUSH');
+    expect((await receiver.cli(['instantiate', 'image', '--server', 'SEND', '--all'])).code).toBe(0);
+    await midway(sender, 'BIG_PUSH');
+    await sender.kill9();
+    sender = await sender.restart();
+    const done = await waitFor(
+      'the push to finish',
+      () => transferOf(sender, 'BIG_PUSH'),
+      (t) => t?.state === 'succeeded' || t?.state === 'failed',
+      90_000,
+    );
+    expect(done).toMatchObject({ state: 'succeeded', outcome: 'created' });
+    expect(done?.attempts).toBeGreaterThanOrEqual(2);
+    // The resumed attempt found what the first one delivered.
+    expect(done?.bytesPresent).toBeGreaterThan(SIZE / 4);
+    expect(await resent(receiver)).toBe(0);
+    expect(await replicasFrom(receiver, 'SEND')).toEqual(['BIG_PUSH']);
+    expect((await receiver.cli(['image', 'verify', 'BIG_PUSH'])).code).toBe(0);
+  }, 120_000);
+
+  it('a pull resumes after the receiver is killed, and the cap holds', async () => {
+    expect((await receiver.cli(['uninstantiate', 'image', '--server', 'SEND', '--all'])).code).toBe(0);
+    expect((await receiver.cli(['modify', 'peerserver', '--server', 'SEND', '--max-rate', '4M'])).code).toBe(
+      0,
+    );
+    await bigImage('BIG_PULL');
+    const plan = await receiver.json<{ bytesMissing: number }>([
+      'image',
+      'pull',
+      'BIG_PULL',
+      '--server',
+      'SEND',
+      '--dry-run',
+    ]);
+    expect(plan.bytesMissing).toBe(SIZE);
+    const started = await receiver.cli(['image', 'pull', 'BIG_PULL', '--server', 'SEND', '--no-wait']);
+    expect(started.code, started.stderr).toBe(0);
+    await midway(receiver, 'BIG_PULL');
+    await receiver.kill9();
+    receiver = await receiver.restart();
+    const done = await waitFor(
+      'the pull to finish',
+      () => transferOf(receiver, 'BIG_PULL'),
+      (t) => t?.state === 'succeeded' || t?.state === 'failed',
+      90_000,
+    );
+    expect(done).toMatchObject({ state: 'succeeded', outcome: 'created' });
+    expect(done?.bytesPresent).toBeGreaterThan(SIZE / 4);
+    expect(await resent(receiver)).toBe(0);
+    // Rate over the resumed attempt: the cap plus its one burst, never more.
+    expect(done?.rate).toBeLessThanOrEqual(CAP * 1.25);
+    expect((await receiver.cli(['image', 'verify', 'BIG_PULL'])).code).toBe(0);
+    const again = await receiver.json<{ bytesMissing: number }>([
+      'image',
+      'pull',
+      'BIG_PULL',
+      '--server',
+      'SEND',
+      '--dry-run',
+    ]);
+    expect(again.bytesMissing).toBe(0);
+  }, 120_000);
+});
