@@ -15,6 +15,7 @@ import type { ReplicationService } from '../federation/replication.service.js';
 import type { TlsIdentity } from '../federation/tls-identity.js';
 import type { PeerRecord } from '../federation/types.js';
 import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
+import type { RateLimits } from '../transfer/rate-limit.js';
 import { installErrorHandler } from './error-handler.js';
 import type { Metrics } from './metrics.js';
 import { peerRoutes } from './routes/peer.routes.js';
@@ -33,6 +34,8 @@ export interface PeerApiDeps {
   readonly replication: ReplicationService;
   readonly local: LocalSideDeps;
   readonly metrics: Metrics;
+  /** The same per-peer caps the dialling side uses, so a cap holds whoever dials. */
+  readonly limits: RateLimits;
 }
 
 export type PeerApp = FastifyInstance<

@@ -39,6 +39,40 @@ describe.each(DIALECTS)('job runner (%s)', (dialect) => {
     await temp.cleanup();
   });
 
+  it('runs several jobs at once when asked, and aborts them all on stop', async () => {
+    let running = 0;
+    let peak = 0;
+    const release: (() => void)[] = [];
+    const runner = startJobRunner({
+      queue,
+      owner: 'n1',
+      pollMs: 10,
+      leaseMs: 5000,
+      concurrency: 3,
+      handlers: {
+        slow: async (_job, ctx) => {
+          running++;
+          peak = Math.max(peak, running);
+          await new Promise<void>((resolve, reject) => {
+            release.push(resolve);
+            ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+          });
+          running--;
+        },
+      },
+    });
+    const jobs = await Promise.all([1, 2, 3, 4].map(() => queue.enqueue('slow', {})));
+    runner.wake();
+    await until(async () => (running === 3 ? true : undefined));
+    expect(peak).toBe(3);
+    for (const r of release.splice(0)) r();
+    await until(async () => (release.length === 1 ? true : undefined));
+    expect((await queue.get(jobs[0]!.id)).state).toBe('succeeded');
+    await runner.stop({ abort: true });
+    // The one still in hand is given back, not failed.
+    expect((await queue.get(jobs[3]!.id)).state).toBe('queued');
+  });
+
   it('runs handlers, records progress and results, retries then fails', async () => {
     let calls = 0;
     const runner = startJobRunner({

@@ -36,6 +36,8 @@ export interface JobRunnerOptions {
   heartbeatMs?: number;
   logger?: JobRunnerLogger;
   onFinished?: (job: Job, outcome: JobOutcome) => void;
+  /** Jobs run at once by this node (a long transfer must not hold up the rest). */
+  concurrency?: number;
 }
 
 export interface JobRunner {
@@ -65,16 +67,18 @@ export function startJobRunner(opts: JobRunnerOptions): JobRunner {
   const leaseMs = opts.leaseMs ?? opts.queue.defaultLeaseMs;
   const kinds = Object.keys(opts.handlers);
   let stopping = false;
-  let abortCurrent: (() => void) | undefined;
-  let wakeUp: (() => void) | undefined;
+  const aborts = new Set<() => void>();
+  const wakers = new Set<() => void>();
 
   const idle = () =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, pollMs);
-      wakeUp = () => {
+      const wake = () => {
         clearTimeout(timer);
+        wakers.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, pollMs);
+      wakers.add(wake);
     });
 
   const loop = async () => {
@@ -90,22 +94,26 @@ export function startJobRunner(opts: JobRunnerOptions): JobRunner {
         continue;
       }
       const ac = new AbortController();
-      abortCurrent = () => ac.abort(new IngotError('UNAVAILABLE', 'the job runner is stopping'));
+      const abort = () => ac.abort(new IngotError('UNAVAILABLE', 'the job runner is stopping'));
+      aborts.add(abort);
       await runOne(opts, job, ac, leaseMs, () => stopping);
-      abortCurrent = undefined;
+      aborts.delete(abort);
     }
   };
-  const done = loop();
+  const done = Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, loop));
+  const wakeUp = () => {
+    for (const w of [...wakers]) w();
+  };
 
   return {
     async stop(o = {}) {
       stopping = true;
-      wakeUp?.();
-      if (o.abort) abortCurrent?.();
+      wakeUp();
+      if (o.abort) for (const a of aborts) a();
       await done;
     },
     wake() {
-      wakeUp?.();
+      wakeUp();
     },
   };
 }

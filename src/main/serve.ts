@@ -59,6 +59,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const replicas = new ReplicaService({ catalog, store, manifests });
   const local: LocalSideDeps = { self, images, catalog, store, replicas, counter: receiveCounter(metrics) };
   const links = new PeerLinks(tls);
+  const limits = new RateLimits();
   let wake = () => {};
   const replication = new ReplicationService({ self, db, catalog, peers, jobs, wake: () => wake(), logger });
   catalog.onImageChanged((name) => replication.imageChanged(name));
@@ -70,6 +71,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     owner,
     logger,
     pollMs: 500,
+    concurrency: 4,
     handlers: {
       verify: (job, ctx) =>
         verifyImage({ images, store }, (job.payload as { image: string }).image, ctx.progress),
@@ -84,7 +86,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         peers,
         links,
         local,
-        limits: new RateLimits(),
+        limits,
         onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
       }),
     },
@@ -93,7 +95,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   wake = () => runner.wake();
 
   const peerApi = await buildPeerApi(
-    { clusterName: self, version: VERSION, tls, peers, replication, local, metrics },
+    { clusterName: self, version: VERSION, tls, peers, replication, local, metrics, limits },
     { logger },
   );
   await peerApi.app.listen({ host: config.peerHost, port: config.peerPort });

@@ -5,7 +5,7 @@ import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import type { ImageState } from '../core/states.js';
 import { inOrder } from './chunk-receiver.js';
 import { BATCH_CHUNKS, type ChunkSink, type ChunkSource, type WireChunk } from './ports.js';
-import type { RateLimiter } from './rate-limit.js';
+import { FRAME_OVERHEAD, type RateLimiter } from './rate-limit.js';
 
 /**
  * Moving one image between servers: the same code for push (the origin dials out), pull
@@ -74,7 +74,6 @@ export interface TransferResult extends TransferProgress {
 }
 
 const DEFAULT_STREAMS = 4;
-const FRAME_OVERHEAD = 42;
 
 export async function transferImage(
   source: ImageSource,

@@ -49,6 +49,20 @@ export class RateLimits {
   }
 }
 
+/** Paces a chunk stream through `limiter` (none: unchanged), counting frame overhead too. */
+export async function* throttled<T extends { readonly encoded: { readonly payload: Buffer } }>(
+  chunks: AsyncIterable<T>,
+  limiter: RateLimiter | undefined,
+): AsyncGenerator<T> {
+  for await (const c of chunks) {
+    await limiter?.take(c.encoded.payload.length + FRAME_OVERHEAD);
+    yield c;
+  }
+}
+
+/** Bytes a chunk frame adds to its payload on the wire (see the frame codec). */
+export const FRAME_OVERHEAD = 42;
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);

@@ -10,6 +10,7 @@ import { decodeFrames, encodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
 import type { OfferMeta } from '../../transfer/image-transfer.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
+import { throttled } from '../../transfer/rate-limit.js';
 import type { PeerApp } from '../peer-app.js';
 import { DigestList, DigestSchema } from '../schemas.js';
 
@@ -87,9 +88,10 @@ export function peerRoutes(app: PeerApp): void {
 
   app.put('/peer/v1/chunks', async (request) => {
     const peer = me(request.peer);
+    const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const totals = await receiveChunks(
       deps.local.store,
-      decodeFrames(request.body as AsyncIterable<Buffer>),
+      throttled(decodeFrames(request.body as AsyncIterable<Buffer>), limiter),
       deps.local.counter,
     );
     deps.metrics.peerBytes.inc(
@@ -100,10 +102,12 @@ export function peerRoutes(app: PeerApp): void {
   });
 
   app.post('/peer/v1/chunks/fetch', { schema: { body: DigestList } }, async (request, reply) => {
+    const peer = me(request.peer);
     const chunks = await serveChunks(deps.local.store, request.body.digests as Digest[], () =>
       deps.metrics.chunksServed.inc(),
     );
-    return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(encodeFrames(chunks)));
+    const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
+    return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(encodeFrames(throttled(chunks, limiter))));
   });
 
   app.post('/peer/v1/replicas/check', { schema: { body: OfferMetaBody } }, async (request) => ({
