@@ -44,6 +44,18 @@ async function midway(server: IngotServer, image: string): Promise<void> {
   );
 }
 
+/** Waits for the transfer to end; it must have created the image. */
+async function finished(server: IngotServer, image: string): Promise<TransferJson | undefined> {
+  const done = await waitFor(
+    `the transfer of ${image} to end`,
+    () => transferOf(server, image),
+    (t) => t?.state === 'succeeded' || t?.state === 'failed',
+    90_000,
+  );
+  expect(done).toMatchObject({ state: 'succeeded', outcome: 'created' });
+  return done;
+}
+
 beforeAll(async () => {
   [sender, receiver] = await Promise.all([startIngot({ name: 'SEND' }), startIngot({ name: 'RECV' })]);
   await pair({ server: sender, name: 'SEND' }, { server: receiver, name: 'RECV' });
@@ -61,13 +73,7 @@ describe('kill -9 mid-transfer', () => {
     await midway(sender, 'BIG_PUSH');
     await sender.kill9();
     sender = await sender.restart();
-    const done = await waitFor(
-      'the push to finish',
-      () => transferOf(sender, 'BIG_PUSH'),
-      (t) => t?.state === 'succeeded' || t?.state === 'failed',
-      90_000,
-    );
-    expect(done).toMatchObject({ state: 'succeeded', outcome: 'created' });
+    const done = await finished(sender, 'BIG_PUSH');
     expect(done?.attempts).toBeGreaterThanOrEqual(2);
     // The resumed attempt found what the first one delivered.
     expect(done?.bytesPresent).toBeGreaterThan(SIZE / 4);
@@ -96,13 +102,7 @@ describe('kill -9 mid-transfer', () => {
     await midway(receiver, 'BIG_PULL');
     await receiver.kill9();
     receiver = await receiver.restart();
-    const done = await waitFor(
-      'the pull to finish',
-      () => transferOf(receiver, 'BIG_PULL'),
-      (t) => t?.state === 'succeeded' || t?.state === 'failed',
-      90_000,
-    );
-    expect(done).toMatchObject({ state: 'succeeded', outcome: 'created' });
+    const done = await finished(receiver, 'BIG_PULL');
     expect(done?.bytesPresent).toBeGreaterThan(SIZE / 4);
     expect(await resent(receiver)).toBe(0);
     // Rate over the resumed attempt: the cap plus one burst, never more.
