@@ -17,6 +17,7 @@ import { imageRoutes } from './routes/images.routes.js';
 import { jobRoutes } from './routes/jobs.routes.js';
 import { peerAdminRoutes } from './routes/peers.routes.js';
 import { systemRoutes } from './routes/system.routes.js';
+import { templateRoutes } from './routes/templates.routes.js';
 import { ErrorSchema, ImageSchema, JobSchema } from './schemas.js';
 
 export type ApiApp = FastifyInstance<
@@ -80,6 +81,7 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
   catalogRoutes(app);
   jobRoutes(app);
   peerAdminRoutes(app);
+  templateRoutes(app);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

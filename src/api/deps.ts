@@ -1,7 +1,9 @@
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { ImageService } from '../catalog/image.service.js';
+import type { FollowService } from '../federation/follow.service.js';
 import type { PeerService } from '../federation/peer.service.js';
 import type { PeeringService } from '../federation/peering.service.js';
+import type { TemplateService } from '../federation/template.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { Metrics } from './metrics.js';
@@ -20,6 +22,8 @@ export interface ApiDeps {
   readonly metrics: Metrics;
   readonly peers: PeerService;
   readonly peering: PeeringService;
+  readonly templates: TemplateService;
+  readonly follows: FollowService;
   /** Tells this node's job runner to look for work now (after an enqueue). */
   wakeJobs(): void;
   /** Throws when the database does not answer. */

@@ -12,6 +12,7 @@ import { IngotError } from '../core/errors.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
 import type { PeerService } from '../federation/peer.service.js';
 import type { ReplicationService } from '../federation/replication.service.js';
+import type { TemplateService } from '../federation/template.service.js';
 import type { TlsIdentity } from '../federation/tls-identity.js';
 import type { PeerRecord } from '../federation/types.js';
 import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
@@ -32,6 +33,7 @@ export interface PeerApiDeps {
   readonly tls: TlsIdentity;
   readonly peers: PeerService;
   readonly replication: ReplicationService;
+  readonly templates: TemplateService;
   readonly local: LocalSideDeps;
   readonly metrics: Metrics;
   /** The same per-peer caps the dialling side uses, so a cap holds whoever dials. */

@@ -49,6 +49,7 @@ export const ImageSchema = Type.Object(
       description: 'the peer a replica arrived from; null for images made here',
     }),
     private: Type.Boolean({ description: 'never offered to peers' }),
+    uploaded: Type.Boolean({ description: 'sent here by a follower; its state is set here' }),
   },
   { $id: 'Image' },
 );

@@ -184,6 +184,7 @@ export class CatalogService {
       createdAt: input.createdAt ?? this.now(),
       receivedFrom: input.receivedFrom ?? null,
       private: input.private ?? false,
+      uploaded: input.uploaded ?? false,
     };
     try {
       await images.insert(record);
@@ -270,7 +271,7 @@ export class CatalogService {
   async setState(name: string, state: ImageState): Promise<ImageRecord> {
     const valid = parseImageState(state);
     const current = await this.getImage(name);
-    if (current.receivedFrom !== null) {
+    if (current.receivedFrom !== null && !current.uploaded) {
       throw new IngotError('READ_ONLY', `image ${name} is a replica from ${current.receivedFrom}`, {
         hint: `replicas are read-only; change its state on ${current.origin}, where it was made`,
       });

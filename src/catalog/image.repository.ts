@@ -104,6 +104,7 @@ export function toImage(row: Selectable<ImageTable>): ImageRecord {
     createdAt: row.created_at,
     receivedFrom: row.received_from,
     private: Number(row.private) === 1,
+    uploaded: Number(row.uploaded) === 1,
   };
 }
 
@@ -125,5 +126,6 @@ function fromImage(i: ImageRecord): Insertable<ImageTable> {
     created_at: i.createdAt,
     received_from: i.receivedFrom,
     private: i.private ? 1 : 0,
+    uploaded: i.uploaded ? 1 : 0,
   };
 }

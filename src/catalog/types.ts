@@ -55,6 +55,8 @@ export interface ImageRecord {
   receivedFrom: string | null;
   /** Private images are never offered to peers, whatever a filter says. */
   private: boolean;
+  /** Sent here by a follower as an upload: its state is this server's to set. */
+  uploaded: boolean;
 }
 
 /** What the commit step supplies; the catalog fills in the parent link and defaults. */
@@ -79,6 +81,7 @@ export interface NewImage {
   series?: string;
   receivedFrom?: string | null;
   private?: boolean;
+  uploaded?: boolean;
 }
 
 export interface ImageFilter {

@@ -16,7 +16,7 @@ import { bad, checkedDraft, obj, parseChunks, parseManifestJson, parsePayload } 
 export { MAX_CHUNK_LENGTH } from './manifest-parse.js';
 export { comparePaths } from './manifest-paths.js';
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
 export function encodeManifest(m: Manifest): Buffer {

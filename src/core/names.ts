@@ -10,7 +10,15 @@ export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 export const NAME_RULE =
   'a letter, then up to 63 letters, digits, "_", "-" or "." (e.g. DBHOME_19_21, ol9-root.v2)';
 
-export type NameKind = 'image' | 'image type' | 'series' | 'cluster' | 'peer' | 'client' | 'target';
+export type NameKind =
+  | 'image'
+  | 'image type'
+  | 'series'
+  | 'cluster'
+  | 'peer'
+  | 'client'
+  | 'target'
+  | 'template';
 
 export function checkName(kind: NameKind, name: unknown): string {
   if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {

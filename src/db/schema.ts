@@ -31,6 +31,7 @@ export interface ImageTable {
   created_at: string;
   received_from: string | null;
   private: Generated<number>;
+  uploaded: Generated<number>;
 }
 
 export interface SeriesTable {
@@ -83,6 +84,7 @@ export interface PeerTable {
   max_rate: number | null;
   registered_at: string;
   last_contact_at: string | null;
+  allow_uploads: Generated<number>;
 }
 
 export interface InstantiationTable {
@@ -117,6 +119,48 @@ export interface TransferTable {
   updated_at: string;
 }
 
+export interface TemplateTable {
+  name: string;
+  description: string;
+  upstream: string | null;
+  created_at: string;
+}
+
+export interface TemplateMemberTable {
+  template_name: string;
+  image_name: string;
+  added_at: string;
+}
+
+export interface TemplateVersionTable {
+  template_name: string;
+  version: number;
+  body: string;
+  signature: string;
+  published_at: string;
+}
+
+export interface FollowingTable {
+  upstream: string;
+  template_name: string;
+  every_seconds: number;
+  window: string | null;
+  max_rate: number | null;
+  created_at: string;
+  next_run_at: string;
+  last_run_at: string | null;
+  last_success_at: string | null;
+  last_version: number | null;
+  last_status: string | null;
+  last_error: string | null;
+}
+
+export interface SubscriptionTable {
+  peer_name: string;
+  filter: string;
+  created_at: string;
+}
+
 export interface Schema {
   image_types: ImageTypeTable;
   images: ImageTable;
@@ -128,6 +172,11 @@ export interface Schema {
   instantiations: InstantiationTable;
   hosts: HostTable;
   transfers: TransferTable;
+  templates: TemplateTable;
+  template_members: TemplateMemberTable;
+  template_versions: TemplateVersionTable;
+  followings: FollowingTable;
+  subscriptions: SubscriptionTable;
 }
 
 export type DialectName = 'sqlite' | 'postgres';

@@ -19,6 +19,28 @@ import type { Digest } from '../core/manifest.js';
 export interface SigningIdentity {
   readonly publicKeyPem: string;
   signDigest(digest: Digest): string;
+  /** Signs the SHA-256 of a template version or bundle header this server vouches for. */
+  signDocument(kind: DocumentKind, digest: string): string;
+}
+
+/** Documents other than manifests that a server signs; each has its own message prefix. */
+export type DocumentKind = 'template' | 'bundle';
+
+export function documentMessage(kind: DocumentKind, digest: string): Buffer {
+  return Buffer.from(`ingot-${kind}-v1 ${digest}`, 'utf8');
+}
+
+export function verifyDocumentSignature(
+  publicKeyPem: string,
+  kind: DocumentKind,
+  digest: string,
+  signature: string,
+): boolean {
+  try {
+    return verify(null, documentMessage(kind, digest), publicKeyPem, Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
 }
 
 /** Domain separation: a signature over a manifest can never be replayed as anything else. */
@@ -32,6 +54,7 @@ export async function loadOrCreateIdentity(keyPath: string, pubPath: string): Pr
   return {
     publicKeyPem,
     signDigest: (digest) => sign(null, signatureMessage(digest), privateKey).toString('base64'),
+    signDocument: (kind, digest) => sign(null, documentMessage(kind, digest), privateKey).toString('base64'),
   };
 }
 

@@ -5,7 +5,7 @@ import { IngotError } from '../core/errors.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type ReceiveCounter, receiveChunks, serveChunks } from '../transfer/chunk-receiver.js';
 import type { ImageSink, ImageSource, OfferMeta } from '../transfer/image-transfer.js';
-import type { ReplicaService } from './replica.service.js';
+import type { Admission, ReplicaService } from './replica.service.js';
 import type { PeerRecord } from './types.js';
 
 /**
@@ -22,10 +22,17 @@ export interface LocalSideDeps {
   readonly counter?: ReceiveCounter;
 }
 
-/** Peers get this server's own images, never private ones; `states` says which states. */
-export function checkOfferable(image: ImageRecord, self: string, states: readonly string[]): void {
-  if (image.origin !== self || image.private || !states.includes(image.state)) {
-    // One answer for all three, so a peer cannot probe for images it may not have.
+/** Decides whether a peer may have this image. */
+export type OfferPolicy = (image: ImageRecord) => Promise<boolean> | boolean;
+
+/** Peers get this server's own images, never private ones, in one of `states`. */
+export function ownImages(self: string, states: readonly string[]): OfferPolicy {
+  return (image) => image.origin === self && !image.private && states.includes(image.state);
+}
+
+async function checkOfferable(image: ImageRecord, policy: OfferPolicy): Promise<void> {
+  if (!(await policy(image))) {
+    // One answer whatever the reason, so a peer cannot probe for images it may not have.
     throw new IngotError('NOT_FOUND', `no image named ${image.name} is offered to peers here`, {
       hint: 'peers receive only images made on this server, not private, and PUBLISHED unless asked otherwise',
     });
@@ -46,21 +53,25 @@ export async function offerMeta(deps: LocalSideDeps, image: ImageRecord): Promis
   };
 }
 
-export function localSource(deps: LocalSideDeps, states: readonly string[]): ImageSource {
+export function localSource(deps: LocalSideDeps, policy: OfferPolicy): ImageSource {
   return {
     async offer(name) {
       const { image, bytes } = await deps.images.manifest(name);
-      checkOfferable(image, deps.self, states);
+      await checkOfferable(image, policy);
       return { ...(await offerMeta(deps, image)), manifest: bytes };
     },
     fetch: (digests) => serveChunks(deps.store, digests),
   };
 }
 
-export function localSink(deps: LocalSideDeps, peer: PeerRecord): ImageSink {
+export function localSink(
+  deps: LocalSideDeps,
+  peer: PeerRecord,
+  admit: (meta: OfferMeta) => Admission = () => ({ kind: 'own' }),
+): ImageSink {
   return {
-    prepare: (meta) => deps.replicas.check(peer, meta),
-    commit: (offer) => deps.replicas.accept(peer, offer),
+    prepare: (meta) => deps.replicas.check(peer, meta, admit(meta)),
+    commit: (offer) => deps.replicas.accept(peer, offer, admit(offer)),
     missing: (digests) => deps.store.missing(digests),
     put: async (chunks) => {
       const r = await receiveChunks(deps.store, chunks, deps.counter);

@@ -13,6 +13,7 @@ import type {
   SinkStatus,
 } from '../transfer/image-transfer.js';
 import { CHUNK_STREAM_TYPE, type WireChunk } from '../transfer/ports.js';
+import type { SignedDocument } from './signed-document.js';
 import type { TlsIdentity } from './tls-identity.js';
 import type { PeerRecord } from './types.js';
 
@@ -69,6 +70,11 @@ export class PeerClient {
 
   uninstantiate(filter: InstantiationFilter): Promise<{ removed: boolean }> {
     return this.http.json('POST', '/peer/v1/instantiations/remove', { filter });
+  }
+
+  /** The latest published version of one of the peer's templates, as it signed it. */
+  template(name: string): Promise<SignedDocument> {
+    return this.http.json('GET', `/peer/v1/templates/${encodeURIComponent(name)}`);
   }
 
   /** The peer as the sending end (pull). */

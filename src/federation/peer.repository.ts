@@ -37,12 +37,14 @@ export class PeerRepository {
         max_rate: p.maxRate,
         registered_at: p.registeredAt,
         last_contact_at: p.lastContactAt,
+        allow_uploads: p.allowUploads ? 1 : 0,
       })
       .execute();
   }
 
   async delete(name: string): Promise<boolean> {
     await this.db.deleteFrom('instantiations').where('peer_name', '=', name).execute();
+    await this.db.deleteFrom('subscriptions').where('peer_name', '=', name).execute();
     const r = await this.db.deleteFrom('peers').where('name', '=', name).executeTakeFirst();
     return r.numDeletedRows > 0n;
   }
@@ -53,6 +55,42 @@ export class PeerRepository {
 
   async setMaxRate(name: string, maxRate: number | null): Promise<void> {
     await this.db.updateTable('peers').set({ max_rate: maxRate }).where('name', '=', name).execute();
+  }
+
+  async setAllowUploads(name: string, allow: boolean): Promise<void> {
+    await this.db
+      .updateTable('peers')
+      .set({ allow_uploads: allow ? 1 : 0 })
+      .where('name', '=', name)
+      .execute();
+  }
+
+  // ---- subscriptions: the instantiations this server asked of its peers
+
+  async subscribe(peer: string, filter: string, at: string): Promise<void> {
+    await this.db
+      .insertInto('subscriptions')
+      .values({ peer_name: peer, filter, created_at: at })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  async unsubscribe(peer: string, filter: string): Promise<void> {
+    await this.db
+      .deleteFrom('subscriptions')
+      .where('peer_name', '=', peer)
+      .where('filter', '=', filter)
+      .execute();
+  }
+
+  async subscriptions(peer: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('subscriptions')
+      .select('filter')
+      .where('peer_name', '=', peer)
+      .orderBy('filter')
+      .execute();
+    return rows.map((r) => r.filter);
   }
 
   // ---- instantiations
@@ -157,5 +195,6 @@ function toPeer(r: Selectable<PeerTable>): PeerRecord {
     maxRate: r.max_rate === null ? null : Number(r.max_rate),
     registeredAt: r.registered_at,
     lastContactAt: r.last_contact_at,
+    allowUploads: Number(r.allow_uploads) === 1,
   };
 }

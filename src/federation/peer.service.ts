@@ -69,6 +69,7 @@ export class PeerService {
       maxRate: checkRate(opts.maxRate ?? null),
       registeredAt: this.now(),
       lastContactAt: null,
+      allowUploads: false,
     };
     try {
       await repo.insert(record);
@@ -113,6 +114,24 @@ export class PeerService {
     await this.repo.setMaxRate(name, checkRate(maxRate));
     await this.changed();
     return this.get(name);
+  }
+
+  async setAllowUploads(name: string, allow: boolean): Promise<PeerRecord> {
+    await this.get(name);
+    await this.repo.setAllowUploads(name, allow);
+    return this.get(name);
+  }
+
+  async subscribe(name: string, filter: string): Promise<void> {
+    await this.repo.subscribe(name, filter, this.now());
+  }
+
+  async unsubscribe(name: string, filter: string): Promise<void> {
+    await this.repo.unsubscribe(name, filter);
+  }
+
+  subscriptions(name: string): Promise<string[]> {
+    return this.repo.subscriptions(name);
   }
 
   async touch(name: string): Promise<void> {

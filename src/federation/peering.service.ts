@@ -5,7 +5,7 @@ import type { JobQueue } from '../jobs/job-queue.js';
 import type { Job } from '../jobs/types.js';
 import { type ImagePlan, planTransfers } from '../transfer/image-transfer.js';
 import { type TransferRecord, TransferRepository } from '../transfer/transfer.repository.js';
-import { type LocalSideDeps, localSink } from './local-sides.js';
+import { type LocalSideDeps, localSink, localSource, ownImages } from './local-sides.js';
 import type { PeerService } from './peer.service.js';
 import type { PeerLinks } from './peer-links.js';
 import type { ReplicationService } from './replication.service.js';
@@ -23,6 +23,7 @@ export interface PeerView {
   endpoint: string;
   fingerprint: string;
   maxRate: number | null;
+  allowUploads: boolean;
   registeredAt: string;
   lastContactAt: string | null;
   /** Set when probed: whether a mutual-TLS hello succeeded just now. */
@@ -76,8 +77,10 @@ export class PeeringService {
     return view;
   }
 
-  async setMaxRate(name: string, maxRate: number | null): Promise<PeerView> {
-    return this.view(await this.deps.peers.setMaxRate(name, maxRate));
+  async modify(name: string, change: { maxRate?: number | null; allowUploads?: boolean }): Promise<PeerView> {
+    if (change.maxRate !== undefined) await this.deps.peers.setMaxRate(name, change.maxRate);
+    if (change.allowUploads !== undefined) await this.deps.peers.setAllowUploads(name, change.allowUploads);
+    return this.view(await this.deps.peers.get(name));
   }
 
   async list(probe: boolean): Promise<PeerView[]> {
@@ -105,6 +108,8 @@ export class PeeringService {
         )),
       };
     }
+    // Recorded first: the peer starts pushing as soon as it has the request.
+    await this.deps.peers.subscribe(peer.name, describeFilter(filter));
     const r = await client.instantiate(filter);
     await this.deps.peers.touch(peer.name);
     return { filter: describeFilter(filter), dryRun: false, created: r.created, images: r.images };
@@ -114,6 +119,7 @@ export class PeeringService {
     const filter: InstantiationFilter = parseFilter(input);
     const peer = await this.deps.peers.get(peerName);
     const r = await this.deps.links.client(peer).uninstantiate(filter);
+    await this.deps.peers.unsubscribe(peer.name, describeFilter(filter));
     return { filter: describeFilter(filter), removed: r.removed };
   }
 
@@ -129,6 +135,17 @@ export class PeeringService {
     const offer = await client.source().offer(image);
     await localSink(this.deps.local, peer).prepare(offer);
     return this.deps.replication.enqueue({ direction: 'pull', peer: peer.name, image, state: offer.state });
+  }
+
+  /** Uploads one of this server's own images to a peer (a follower's upload to its HQ). */
+  async push(peerName: string, image: string): Promise<{ job: Job; existing: boolean }> {
+    const peer = await this.deps.peers.get(peerName);
+    const img = await this.deps.local.catalog.getImage(image);
+    const source = localSource(this.deps.local, ownImages(this.deps.local.self, [img.state]));
+    // Fail now, not in a job: ours to send, and the peer takes it.
+    const offer = await source.offer(image);
+    await this.deps.links.client(peer).sink().prepare(offer);
+    return this.deps.replication.enqueue({ direction: 'push', peer: peer.name, image, state: img.state });
   }
 
   async transfers(filter: { peer?: string; limit?: number }): Promise<TransferView[]> {
@@ -174,6 +191,7 @@ export class PeeringService {
       endpoint: p.endpoint,
       fingerprint: p.certFingerprint,
       maxRate: p.maxRate,
+      allowUploads: p.allowUploads,
       registeredAt: p.registeredAt,
       lastContactAt: p.lastContactAt,
       pushesTo,

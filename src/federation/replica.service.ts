@@ -2,13 +2,32 @@ import type { CatalogService } from '../catalog/catalog.service.js';
 import { requireChunks } from '../catalog/chunk-check.js';
 import { BASE_TYPES, isBaseType } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
+import type { Digest } from '../core/manifest.js';
 import { payloadSize } from '../core/manifest.js';
 import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ManifestStore } from '../store/manifest-store.js';
 import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-transfer.js';
 import { verifyDigestSignature } from './identity.js';
-import type { PeerRecord } from './types.js';
+
+/** Who sends: a peer, or the server that signed a bundle. */
+export interface Sender {
+  readonly name: string;
+  readonly signingKeyPem: string;
+}
+
+/**
+ * Why an image may come in. `own`: the sender made it and signed it. `upload`: the same,
+ * but unasked (a follower's upload), so it arrives TESTABLE and its state is ours to set.
+ * `vouched`: a document the sender signed (a template version, a bundle header) lists this
+ * digest, so it may have been made anywhere.
+ */
+export type Admission =
+  | { readonly kind: 'own' }
+  | { readonly kind: 'upload' }
+  | { readonly kind: 'vouched'; readonly digest: Digest };
+
+const OWN: Admission = { kind: 'own' };
 
 /**
  * The receiving server's gate for images from peers. A peer may only send images it
@@ -26,7 +45,19 @@ export class ReplicaService {
   ) {}
 
   /** Checks an offer before any chunk moves; 'present' when this exact image is held. */
-  async check(peer: PeerRecord, meta: OfferMeta): Promise<SinkStatus> {
+  async check(peer: Sender, meta: OfferMeta, admission: Admission = OWN): Promise<SinkStatus> {
+    if (admission.kind === 'vouched') {
+      if (meta.digest !== admission.digest) {
+        throw new IngotError(
+          'FORBIDDEN',
+          `${peer.name} offered ${meta.name} with another digest than it vouched for`,
+          {
+            details: { vouched: admission.digest, offered: meta.digest },
+          },
+        );
+      }
+      return this.nameStatus(meta);
+    }
     if (meta.origin !== peer.name) {
       throw new IngotError(
         'FORBIDDEN',
@@ -46,6 +77,10 @@ export class ReplicaService {
         },
       );
     }
+    return this.nameStatus(meta);
+  }
+
+  private async nameStatus(meta: OfferMeta): Promise<SinkStatus> {
     const existing = await this.deps.catalog.findImage(meta.name);
     if (!existing) return 'needed';
     if (existing.digest === meta.digest) return 'present';
@@ -55,8 +90,8 @@ export class ReplicaService {
     });
   }
 
-  async accept(peer: PeerRecord, offer: ImageOffer): Promise<SinkStatus> {
-    if ((await this.check(peer, offer)) === 'present') return 'present';
+  async accept(peer: Sender, offer: ImageOffer, admission: Admission = OWN): Promise<SinkStatus> {
+    if ((await this.check(peer, offer, admission)) === 'present') return 'present';
     const digest = manifestDigest(offer.manifest);
     if (digest !== offer.digest) {
       throw new IngotError(
@@ -84,7 +119,7 @@ export class ReplicaService {
         digest,
         kind: manifest.payload.kind,
         imageType: manifest.imageType,
-        state: offer.state,
+        state: admission.kind === 'upload' ? 'TESTABLE' : offer.state,
         parentDigest: manifest.parent,
         origin: manifest.origin,
         size: payloadSize(manifest.payload),
@@ -94,10 +129,12 @@ export class ReplicaService {
         signature: offer.signature,
         createdAt: manifest.created,
         receivedFrom: peer.name,
+        uploaded: admission.kind === 'upload',
       });
     } catch (err) {
       // Two deliveries of one image can race; the second finds the first's row.
-      if (err instanceof IngotError && err.code === 'ALREADY_EXISTS') return this.check(peer, offer);
+      if (err instanceof IngotError && err.code === 'ALREADY_EXISTS')
+        return this.check(peer, offer, admission);
       throw err;
     }
     return 'needed';

@@ -11,6 +11,8 @@ export interface PeerRecord {
   maxRate: number | null;
   registeredAt: string;
   lastContactAt: string | null;
+  /** Takes unasked pushes (uploads) from this peer; they arrive TESTABLE. */
+  allowUploads: boolean;
 }
 
 export interface InstantiationRecord {

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { followCommands } from '../cli/commands/follow.command.js';
 import { imageAddCommand } from '../cli/commands/image-add.command.js';
 import {
   gcCommand,
@@ -11,9 +12,10 @@ import { imageListCommand, imageShowCommand } from '../cli/commands/image-query.
 import { imagetypeCommand } from '../cli/commands/imagetype.command.js';
 import { jobCommand } from '../cli/commands/job.command.js';
 import { peerCommands } from '../cli/commands/peer.command.js';
-import { replicationCommands } from '../cli/commands/replication.command.js';
+import { imagePushCommand, replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
 import { serveCommand } from '../cli/commands/serve.command.js';
+import { templateCommand } from '../cli/commands/template.command.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
 import { VERSION } from './version.js';
 
@@ -52,6 +54,9 @@ export function buildProgram(): Command {
   gcCommand(program);
   peerCommands(program);
   replicationCommands(program, image);
+  imagePushCommand(image);
+  templateCommand(program);
+  followCommands(program);
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;
 }

@@ -9,6 +9,7 @@ import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
 import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
 import { openDatabase } from '../db/index.js';
+import { FollowService, SYNC_JOB_KIND, type SyncJobPayload } from '../federation/follow.service.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
 import { PeerService } from '../federation/peer.service.js';
@@ -17,6 +18,7 @@ import { PeeringService } from '../federation/peering.service.js';
 import { ReplicaService } from '../federation/replica.service.js';
 import { ReplicationService, TRANSFER_JOB_KIND } from '../federation/replication.service.js';
 import type { ServerData } from '../federation/server-data.js';
+import { TemplateService } from '../federation/template.service.js';
 import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { collectGarbage } from '../jobs/handlers/gc.job.js';
 import { transferJob } from '../jobs/handlers/transfer.job.js';
@@ -63,6 +65,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let wake = () => {};
   const replication = new ReplicationService({ self, db, catalog, peers, jobs, wake: () => wake(), logger });
   catalog.onImageChanged((name) => replication.imageChanged(name));
+  const templates = new TemplateService({ self, db, catalog, identity, local });
+  const follows = new FollowService({
+    db,
+    peers,
+    jobs,
+    wake: () => wake(),
+    sync: { peers, links, local, catalog, manifests, templates, limits },
+  });
   const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
@@ -89,13 +99,18 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         limits,
         onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
       }),
+      [SYNC_JOB_KIND]: (job, ctx) => follows.run(job.payload as SyncJobPayload, ctx, job),
     },
     onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
   });
   wake = () => runner.wake();
+  // Followings become sync jobs when due; a tick is one indexed query.
+  const scheduler = setInterval(() => {
+    follows.tick().catch((err: unknown) => logger.error({ err }, 'follow scheduler tick failed'));
+  }, SCHEDULER_TICK_MS);
 
   const peerApi = await buildPeerApi(
-    { clusterName: self, version: VERSION, tls, peers, replication, local, metrics, limits },
+    { clusterName: self, version: VERSION, tls, peers, replication, templates, local, metrics, limits },
     { logger },
   );
   await peerApi.app.listen({ host: config.peerHost, port: config.peerPort });
@@ -132,6 +147,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       metrics,
       peers,
       peering,
+      templates,
+      follows,
       wakeJobs: () => runner.wake(),
       ping: async () => {
         await sql`select 1`.execute(db.kysely);
@@ -165,6 +182,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const stop = () => {
     stopping ??= (async () => {
       await rm(config.paths.serverInfo, { force: true });
+      clearInterval(scheduler);
       await runner.stop({ abort: true });
       await links.closeAll();
       await peerApi.app.close();
@@ -176,6 +194,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   };
   return { url, peerUrl, stop };
 }
+
+const SCHEDULER_TICK_MS = 1000;
 
 function portOf(address: ReturnType<import('node:net').Server['address']>, fallback: number): number {
   return typeof address === 'object' && address ? address.port : fallback;

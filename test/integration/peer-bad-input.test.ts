@@ -162,6 +162,17 @@ describe('peer API trust', () => {
 });
 
 describe('what a peer sends', () => {
+  it('refuses an unasked push unless uploads from that peer are allowed', async () => {
+    const { meta } = fakeImage();
+    const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', meta);
+    expect(r).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    expect(String(r.json.message)).toMatch(/takes no uploads/);
+    const on = await s2.cli(['modify', 'peerserver', '--server', 'FPPS_F', '--allow-uploads', 'on']);
+    expect(on.code, on.stderr).toBe(0);
+    const again = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', meta);
+    expect(again).toMatchObject({ status: 200, json: { status: 'needed' } });
+  });
+
   it('refuses an offer whose signature does not check', async () => {
     const { meta } = fakeImage();
     const wrong = { ...meta, signature: fake.sign(manifestDigest(Buffer.from('something else'))) };
@@ -234,6 +245,9 @@ describe('what a peer sends', () => {
     });
     expect(r).toMatchObject({ status: 200, json: { status: 'needed' } });
     expect(await replicasFrom(s2, 'FPPS_F')).toEqual(['FAKE_1']);
+    // An upload arrives TESTABLE, and its state is the receiver's to set.
+    const shown = await s2.json<{ state: string; uploaded: boolean }>(['image', 'show', 'FAKE_1']);
+    expect(shown).toMatchObject({ state: 'TESTABLE', uploaded: true });
     expect((await s2.cli(['image', 'verify', 'FAKE_1'])).code).toBe(0);
     const again = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', {
       ...meta,

@@ -4,7 +4,14 @@ import { IngotError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filters.js';
 import type { Digest } from '../../core/manifest.js';
 import { parseImageState } from '../../core/states.js';
-import { localSink, localSource, offerMeta } from '../../federation/local-sides.js';
+import {
+  localSink,
+  localSource,
+  type OfferPolicy,
+  offerMeta,
+  ownImages,
+} from '../../federation/local-sides.js';
+import type { Admission } from '../../federation/replica.service.js';
 import type { PeerRecord } from '../../federation/types.js';
 import { decodeFrames, encodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
@@ -38,8 +45,11 @@ const OfferMetaBody = Type.Object({
   size: Type.Integer({ minimum: 0 }),
 });
 
-/** Pulls are served for published images only; pushes carry the state the filter asked. */
-const PULLABLE = ['PUBLISHED'] as const;
+/** What a peer may pull: this server's own published images, and whatever its templates name. */
+function pullPolicy(app: PeerApp): OfferPolicy {
+  const own = ownImages(app.deps.clusterName, ['PUBLISHED']);
+  return async (image) => (await own(image)) || (await app.deps.templates.serves(image.name, image.digest));
+}
 
 export function peerRoutes(app: PeerApp): void {
   const { deps } = app;
@@ -77,7 +87,7 @@ export function peerRoutes(app: PeerApp): void {
     '/peer/v1/images/:name',
     { schema: { params: Type.Object({ name: Type.String() }) } },
     async (request) => {
-      const offer = await localSource(deps.local, PULLABLE).offer(request.params.name);
+      const offer = await localSource(deps.local, pullPolicy(app)).offer(request.params.name);
       return { ...offer, manifest: offer.manifest.toString('base64') };
     },
   );
@@ -110,16 +120,39 @@ export function peerRoutes(app: PeerApp): void {
     return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(encodeFrames(throttled(chunks, limiter))));
   });
 
-  app.post('/peer/v1/replicas/check', { schema: { body: OfferMetaBody } }, async (request) => ({
-    status: await localSink(deps.local, me(request.peer)).prepare(metaOf(request.body)),
-  }));
+  /** A push this server asked for (an instantiation) keeps its state; an unasked one is an upload. */
+  const admission = async (peer: PeerRecord): Promise<Admission> => {
+    if ((await deps.peers.subscriptions(peer.name)).length > 0) return { kind: 'own' };
+    if (peer.allowUploads) return { kind: 'upload' };
+    throw new IngotError(
+      'FORBIDDEN',
+      `${deps.clusterName} did not ask ${peer.name} for images and takes no uploads from it`,
+      {
+        hint: `on ${deps.clusterName}: \`ingot instantiate image --server ${peer.name} ...\`, or allow uploads with \`ingot modify peerserver --server ${peer.name} --allow-uploads on\``,
+      },
+    );
+  };
+
+  app.get(
+    '/peer/v1/templates/:name',
+    { schema: { params: Type.Object({ name: Type.String() }) } },
+    async (request) => deps.templates.latestDocument(request.params.name),
+  );
+
+  app.post('/peer/v1/replicas/check', { schema: { body: OfferMetaBody } }, async (request) => {
+    const peer = me(request.peer);
+    const how = await admission(peer);
+    return { status: await localSink(deps.local, peer, () => how).prepare(metaOf(request.body)) };
+  });
 
   app.post(
     '/peer/v1/replicas',
     { schema: { body: Type.Intersect([OfferMetaBody, Type.Object({ manifest: Type.String() })]) } },
     async (request) => {
       const { manifest, ...meta } = request.body;
-      const status = await localSink(deps.local, me(request.peer)).commit({
+      const peer = me(request.peer);
+      const how = await admission(peer);
+      const status = await localSink(deps.local, peer, () => how).commit({
         ...metaOf(meta),
         manifest: Buffer.from(manifest, 'base64'),
       });

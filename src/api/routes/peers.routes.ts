@@ -11,6 +11,7 @@ const PeerSchema = Type.Object(
     maxRate: Type.Union([Type.Integer(), Type.Null()], {
       description: 'bytes/s across all streams; null: no cap',
     }),
+    allowUploads: Type.Boolean({ description: 'takes unasked pushes from it; they arrive TESTABLE' }),
     registeredAt: Type.String(),
     lastContactAt: Type.Union([Type.String(), Type.Null()]),
     reachable: Type.Optional(Type.Boolean()),
@@ -100,14 +101,17 @@ export function peerAdminRoutes(app: ApiApp): void {
     '/api/v1/peers/:name',
     {
       schema: {
-        summary: "Change a peer's bandwidth cap",
+        summary: "Change a peer's bandwidth cap, or whether it may upload images here",
         tags: ['peers'],
         params: PeerParams,
-        body: Type.Object({ maxRate: Type.Union([Type.Integer({ minimum: 1024 }), Type.Null()]) }),
+        body: Type.Object({
+          maxRate: Type.Optional(Type.Union([Type.Integer({ minimum: 1024 }), Type.Null()])),
+          allowUploads: Type.Optional(Type.Boolean()),
+        }),
         response: { 200: Type.Ref('Peer'), ...errorResponses },
       },
     },
-    async (request) => peering.setMaxRate(request.params.name, request.body.maxRate),
+    async (request) => peering.modify(request.params.name, request.body),
   );
 
   app.delete(

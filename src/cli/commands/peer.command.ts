@@ -100,28 +100,48 @@ function unregisterServer(group: Command): void {
 function modifyPeer(group: Command): void {
   const cmd = group
     .command('peerserver')
-    .description('Change a peer’s bandwidth cap (holds across all streams with it)')
+    .description(
+      'Change a peer’s bandwidth cap (across all streams with it), or whether it may upload images here',
+    )
     .requiredOption('--server <name>', 'the peer’s cluster name')
-    .requiredOption('--max-rate <rate>', 'bytes/s, e.g. 20M, or "none"')
+    .option('--max-rate <rate>', 'bytes/s, e.g. 20M, or "none"')
+    .option(
+      '--allow-uploads <on|off>',
+      'take images it pushes unasked (they arrive TESTABLE); off by default',
+    )
     .option('--json', 'print JSON')
-    .action(async (opts: { server: string; maxRate: string }, self: Command) => {
+    .action(async (opts: { server: string; maxRate?: string; allowUploads?: string }, self: Command) => {
       await withClient(self, async (client, g) => {
-        const maxRate = opts.maxRate === 'none' ? null : rateOption(opts.maxRate);
+        const change = {
+          ...(opts.maxRate ? { maxRate: opts.maxRate === 'none' ? null : rateOption(opts.maxRate) } : {}),
+          ...(opts.allowUploads ? { allowUploads: onOff(opts.allowUploads) } : {}),
+        };
+        if (Object.keys(change).length === 0) {
+          throw new IngotError('INVALID_ARGUMENT', 'nothing to change', {
+            hint: 'give --max-rate or --allow-uploads',
+          });
+        }
         const peer = await client.json<PeerView>(
           'PATCH',
           `/api/v1/peers/${encodeURIComponent(opts.server)}`,
-          { maxRate },
+          change,
         );
         if (g.json) return printJson(peer);
+        const rate = peer.maxRate === null ? 'none' : `${formatBytes(peer.maxRate)}/s`;
         process.stdout.write(
-          `${peer.name}: max rate ${peer.maxRate === null ? 'none' : `${formatBytes(peer.maxRate)}/s`}\n`,
+          `${peer.name}: max rate ${rate}, uploads ${peer.allowUploads ? 'allowed' : 'refused'}\n`,
         );
       });
     });
   examples(cmd, [
     'ingot modify peerserver --server FPPS_2 --max-rate 50M',
-    'ingot modify peerserver --server FPPS_2 --max-rate none',
+    'ingot modify peerserver --server SITE_1 --allow-uploads on',
   ]);
+}
+
+function onOff(value: string): boolean {
+  if (value === 'on' || value === 'off') return value === 'on';
+  throw new IngotError('INVALID_ARGUMENT', `expected on or off, not ${JSON.stringify(value)}`);
 }
 
 function queryPeers(query: Command): void {

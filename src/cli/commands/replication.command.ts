@@ -243,3 +243,36 @@ function printPlan(p: PlanView, peer: string): void {
       `${p.bytesMissing} bytes (${formatBytes(p.bytesMissing)}) in ${p.chunksMissing} chunks are missing here; nothing moved\n`,
   );
 }
+
+export function imagePushCommand(image: Command): void {
+  const cmd = image
+    .command('push <name>')
+    .description(
+      'Upload one of this server’s images to a peer that takes uploads from it (e.g. a site to its HQ)',
+    )
+    .requiredOption('--server <peer>', 'the receiving server')
+    .option('--no-wait', 'start the transfer and print its id')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { server: string; wait: boolean }, self: Command) => {
+      await withClient(self, async (client, g) => {
+        const r = await client.json<{ job: number }>(
+          'POST',
+          `/api/v1/images/${encodeURIComponent(name)}/push`,
+          {
+            server: opts.server,
+          },
+        );
+        if (!opts.wait)
+          return g.json ? printJson(r) : void process.stdout.write(`transfer ${r.job} queued\n`);
+        await waitForJob(client, r.job);
+        const t = await client.json<TransferView>('GET', `/api/v1/transfers/${r.job}`);
+        if (g.json) return printJson(t);
+        process.stdout.write(
+          t.outcome === 'present'
+            ? `${name}: ${opts.server} already holds it\n`
+            : `${name}: sent to ${opts.server} (${formatBytes(t.wireBytes)} on the wire); it arrives there TESTABLE\n`,
+        );
+      });
+    });
+  examples(cmd, ['ingot image push WIN_TC_7_P1 --server HQ']);
+}

@@ -1,7 +1,7 @@
 import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
 import type { Db } from '../../db/database.js';
-import { type LocalSideDeps, localSink, localSource } from '../../federation/local-sides.js';
+import { type LocalSideDeps, localSink, localSource, ownImages } from '../../federation/local-sides.js';
 import type { PeerService } from '../../federation/peer.service.js';
 import type { PeerLinks } from '../../federation/peer-links.js';
 import type { TransferJobPayload } from '../../federation/replication.service.js';
@@ -34,7 +34,7 @@ export function transferJob(deps: TransferJobDeps): JobHandler {
     const peer = await deps.peers.get(p.peer);
     const client = deps.links.client(peer);
     const push = p.direction === 'push';
-    const source = push ? localSource(deps.local, [p.state]) : client.source();
+    const source = push ? localSource(deps.local, ownImages(deps.local.self, [p.state])) : client.source();
     const sink = push ? client.sink() : localSink(deps.local, peer);
     const transfers = new TransferRepository(deps.db.kysely);
     const now = () => (deps.clock ?? systemClock).now().toISOString();

@@ -1,0 +1,318 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { access, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IngotError } from '../core/errors.js';
+import { decodeFrames, encodeFrames, type FramedChunk } from '../store/frame-codec.js';
+import {
+  locateParts,
+  MIN_SPLIT_BYTES,
+  PART_HEADER_LEN,
+  type PartSet,
+  PartWriter,
+  partFileName,
+  readLogical,
+} from './bundle-parts.js';
+
+/**
+ * The offline bundle, version 1: a transfer carried on a USB stick. It holds one header
+ * (JSON: signed manifests and their metadata) and a frame stream of the chunks the receiver
+ * lacks, in one file or in numbered parts. All integers are big-endian.
+ *
+ * The logical stream, L bytes:
+ *
+ *   off      len  field
+ *     0        4  magic "IGBN" (49 47 42 4E)
+ *     4        1  version, u8 = 1
+ *     5        4  header length h, u32, at most 256 MiB
+ *     9        h  header: JSON, UTF-8
+ *     9+h      f  chunk frames, exactly as encodeFrames writes them: "IGCK" 01 frame* end frame
+ *     L-44     4  trailer magic "IGBE" (49 47 42 45)
+ *     L-40     8  u64: L - 44, the number of bytes before the trailer
+ *     L-32    32  SHA-256 of logical bytes 0 .. L-45 (everything before the trailer)
+ *
+ * The logical stream is cut, in order and without gaps, into part files. Each part file is
+ * a 40-byte part header followed by its slice of the stream; part headers are neither in the
+ * logical stream nor in its hash.
+ *
+ *   off len  field
+ *     0   4  magic "IGBP" (49 47 42 50)
+ *     4   1  version, u8 = 1
+ *     5   3  reserved, 0
+ *     8  16  bundle id: random, the same in every part of one bundle
+ *    24   4  part index, u32, from 1
+ *    28   4  part count, u32; 0 while the writer runs, patched in before the rename
+ *    32   8  part size s, u64: the file size of every part but the last; 0 when not split
+ *
+ * Without splitBytes the bundle is one file, `<name>.ingot` (index 1, count 1, s = 0). With
+ * splitBytes it is `<name>.ingot.001`, `.002`, ... (three digits, more past 999), even when
+ * one part suffices; every part but the last is exactly s = splitBytes bytes (s - 40 logical
+ * bytes) and the last holds the rest, between 1 and s - 40 logical bytes. Every file is
+ * written as `<final name>.partial` and renamed once fsynced, the .001 part last.
+ *
+ * What catches what, before anything in the bundle is trusted:
+ * - a missing part, a part of another bundle, renamed parts, a part other than the last cut
+ *   short, an unfinished write: openBundle, from part headers and file sizes alone;
+ * - a cut last part, any changed byte: verify(), from the trailer.
+ * The trailer guards against accidents (cut copies, bit rot, mixups), not forgery: trust comes
+ * from the signatures on the manifests and the digests of the chunks, which the caller checks.
+ */
+
+export const BUNDLE_MAGIC = Buffer.from('IGBN', 'ascii');
+export const BUNDLE_VERSION = 1;
+export const TRAILER_MAGIC = Buffer.from('IGBE', 'ascii');
+export const MAX_HEADER_BYTES = 256 * 1024 * 1024;
+/** The largest file FAT32 can hold, so the splitBytes for a FAT32 stick. */
+export const FAT32_SPLIT_BYTES = 2 ** 32 - 1;
+const PREFIX_LEN = 9;
+const TRAILER_LEN = 44;
+/** An empty frame stream: "IGCK", its version and the end frame. */
+const MIN_FRAMES_LEN = 10;
+
+export interface BundleWriteResult {
+  readonly files: string[];
+  /** Every byte of the logical stream, trailer included. */
+  readonly logicalBytes: number;
+  /** Hex SHA-256 of the logical stream before the trailer, as recorded in the trailer. */
+  readonly sha256: string;
+}
+
+export interface OpenedBundle {
+  /** Parsed JSON, untrusted until verify() resolves (the caller validates its content). */
+  readonly header: unknown;
+  readonly files: string[];
+  /**
+   * First pass: reads every byte once and checks the trailer (length + SHA-256) and every part
+   * header; throws TRUNCATED, CORRUPT or INVALID_ARGUMENT with a message naming the file.
+   */
+  verify(): Promise<void>;
+  /** Second pass: the chunk frames, streamed; refuses to start before verify() has passed. */
+  chunks(): AsyncIterable<FramedChunk>;
+}
+
+/** Writes header + chunks; files are written as <name>.ingot(.NNN).partial then renamed once complete and fsynced, so a crash never leaves a file that looks finished. */
+export async function writeBundle(opts: {
+  dir: string;
+  name: string;
+  splitBytes?: number;
+  header: unknown;
+  chunks: AsyncIterable<FramedChunk> | Iterable<FramedChunk>;
+}): Promise<BundleWriteResult> {
+  checkName(opts.name);
+  checkSplit(opts.splitBytes);
+  const header = headerBytes(opts.header);
+  await mkdir(opts.dir, { recursive: true });
+  const base = join(opts.dir, `${opts.name}.ingot`);
+  await refuseExisting(base);
+  const writer = new PartWriter(base, opts.splitBytes, randomBytes(16));
+  try {
+    const { length, sha } = await writeLogical(writer, header, opts.chunks);
+    const files = await writer.finish();
+    return { files, logicalBytes: length + TRAILER_LEN, sha256: sha.toString('hex') };
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+async function writeLogical(
+  writer: PartWriter,
+  header: Buffer,
+  chunks: AsyncIterable<FramedChunk> | Iterable<FramedChunk>,
+): Promise<{ length: number; sha: Buffer }> {
+  const hash = createHash('sha256');
+  let length = 0;
+  const put = async (b: Buffer) => {
+    hash.update(b);
+    length += b.length;
+    await writer.write(b);
+  };
+  const prefix = Buffer.alloc(PREFIX_LEN);
+  BUNDLE_MAGIC.copy(prefix, 0);
+  prefix[4] = BUNDLE_VERSION;
+  prefix.writeUInt32BE(header.length, 5);
+  await put(prefix);
+  await put(header);
+  for await (const b of encodeFrames(chunks)) await put(b);
+  const sha = hash.digest();
+  const trailer = Buffer.alloc(TRAILER_LEN);
+  TRAILER_MAGIC.copy(trailer, 0);
+  trailer.writeBigUInt64BE(BigInt(length), 4);
+  sha.copy(trailer, 12);
+  await writer.write(trailer);
+  return { length, sha };
+}
+
+function checkName(name: string): void {
+  if (name.length === 0 || name.includes('\0')) {
+    throw new IngotError('INVALID_ARGUMENT', `not a bundle name: ${JSON.stringify(name)}`);
+  }
+  if (name.includes('/') || name.startsWith('.')) {
+    throw new IngotError('UNSAFE_PATH', `a bundle name may not contain "/" or start with ".": ${name}`);
+  }
+}
+
+function checkSplit(splitBytes: number | undefined): void {
+  if (splitBytes === undefined) return;
+  if (!Number.isSafeInteger(splitBytes) || splitBytes < MIN_SPLIT_BYTES) {
+    throw new IngotError('INVALID_ARGUMENT', `splitBytes must be a whole number of at least 1 MiB`, {
+      details: { splitBytes, min: MIN_SPLIT_BYTES },
+    });
+  }
+}
+
+function headerBytes(header: unknown): Buffer {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(header);
+  } catch (err) {
+    throw new IngotError('INVALID_ARGUMENT', 'the bundle header cannot be written as JSON', { cause: err });
+  }
+  if (json === undefined) throw new IngotError('INVALID_ARGUMENT', 'the bundle header has no JSON form');
+  const b = Buffer.from(json, 'utf8');
+  if (b.length > MAX_HEADER_BYTES) {
+    throw new IngotError('INVALID_ARGUMENT', `a bundle header of ${b.length} bytes (at most 256 MiB)`);
+  }
+  return b;
+}
+
+/** A second bundle under the same name would mix its parts with the first one's. */
+async function refuseExisting(base: string): Promise<void> {
+  for (const file of [base, partFileName(base, 1, true)]) {
+    const exists = await access(file).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new IngotError('ALREADY_EXISTS', `${file} already exists`);
+  }
+}
+
+/** Opens `<path>` (a .ingot file, or the .001 part of a split bundle; the other parts are found beside it). */
+export async function openBundle(path: string): Promise<OpenedBundle> {
+  const parts = await locateParts(path);
+  const total = parts.sizes.reduce((n, size) => n + size - PART_HEADER_LEN, 0);
+  const headerLen = parsePrefix(await readRange(parts, 0, Math.min(PREFIX_LEN, total)), parts);
+  const framesStart = PREFIX_LEN + headerLen;
+  if (framesStart + MIN_FRAMES_LEN + TRAILER_LEN > total) {
+    throw new IngotError('TRUNCATED', `${describe(parts)} ends inside its header`, {
+      hint: 'copy the bundle again',
+    });
+  }
+  const header = parseHeader(await readRange(parts, PREFIX_LEN, framesStart), parts);
+  return new BundleReader(parts, header, framesStart, total);
+}
+
+class BundleReader implements OpenedBundle {
+  readonly files: string[];
+  private verified = false;
+
+  constructor(
+    private readonly parts: PartSet,
+    readonly header: unknown,
+    private readonly framesStart: number,
+    private readonly total: number,
+  ) {
+    this.files = [...parts.files];
+  }
+
+  async verify(): Promise<void> {
+    const body = this.total - TRAILER_LEN;
+    const hash = createHash('sha256');
+    const tail: Buffer[] = [];
+    let off = 0;
+    for await (const b of readLogical(this.parts, 0, this.total)) {
+      const cut = Math.min(b.length, Math.max(0, body - off));
+      hash.update(b.subarray(0, cut));
+      if (cut < b.length) tail.push(b.subarray(cut));
+      off += b.length;
+    }
+    checkTrailer(Buffer.concat(tail), body, hash.digest(), this.parts);
+    this.verified = true;
+  }
+
+  chunks(): AsyncIterable<FramedChunk> {
+    return this.streamChunks();
+  }
+
+  private async *streamChunks(): AsyncGenerator<FramedChunk> {
+    if (!this.verified) {
+      throw new IngotError(
+        'INVALID_ARGUMENT',
+        `${describe(this.parts)}: read its chunks only after verify()`,
+      );
+    }
+    yield* decodeFrames(readLogical(this.parts, this.framesStart, this.total - TRAILER_LEN));
+  }
+}
+
+async function readRange(parts: PartSet, start: number, end: number): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const b of readLogical(parts, start, end)) out.push(b);
+  return Buffer.concat(out);
+}
+
+function describe(parts: PartSet): string {
+  const first = parts.files[0] as string;
+  return parts.files.length === 1 ? first : `${first} (${parts.files.length} parts)`;
+}
+
+function parsePrefix(b: Buffer, parts: PartSet): number {
+  if (b.length < 4 || !b.subarray(0, 4).equals(BUNDLE_MAGIC)) {
+    throw new IngotError('INVALID_ARGUMENT', `${describe(parts)} is not an Ingot bundle (bad magic)`);
+  }
+  if (b.length < PREFIX_LEN) throw new IngotError('TRUNCATED', `${describe(parts)} ends inside its prefix`);
+  if (b[4] !== BUNDLE_VERSION) {
+    throw new IngotError('INVALID_ARGUMENT', `${describe(parts)}: bundle version ${b[4]} is not supported`);
+  }
+  const len = b.readUInt32BE(5);
+  if (len > MAX_HEADER_BYTES) {
+    throw new IngotError(
+      'INVALID_ARGUMENT',
+      `${describe(parts)}: a header of ${len} bytes (at most 256 MiB)`,
+    );
+  }
+  return len;
+}
+
+function parseHeader(b: Buffer, parts: PartSet): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b));
+  } catch (err) {
+    throw new IngotError('CORRUPT', `${describe(parts)}: its header is not UTF-8 JSON`, {
+      hint: 'the bundle was damaged; copy it again',
+      cause: err,
+    });
+  }
+}
+
+function checkTrailer(t: Buffer, body: number, sha: Buffer, parts: PartSet): void {
+  if (t.length !== TRAILER_LEN || !t.subarray(0, 4).equals(TRAILER_MAGIC)) {
+    throw new IngotError(
+      'TRUNCATED',
+      `${parts.files.at(-1)} ends without the bundle trailer: it was cut short`,
+      {
+        hint: 'copy the bundle again',
+      },
+    );
+  }
+  const declared = t.readBigUInt64BE(4);
+  if (declared !== BigInt(body)) {
+    const code = declared > BigInt(body) ? 'TRUNCATED' : 'CORRUPT';
+    throw new IngotError(
+      code,
+      `${describe(parts)}: its trailer counts ${declared} bytes, ${body} precede it`,
+      {
+        hint: 'copy the bundle again',
+      },
+    );
+  }
+  if (!t.subarray(12).equals(sha)) {
+    throw new IngotError(
+      'CORRUPT',
+      `${describe(parts)}: its content does not match the SHA-256 in its trailer`,
+      {
+        hint: 'a byte changed in one of its files; copy the bundle again',
+        details: { files: parts.files, recorded: t.subarray(12).toString('hex'), found: sha.toString('hex') },
+      },
+    );
+  }
+}
