@@ -4,6 +4,7 @@ import { checkName } from '../core/names.js';
 import { formatWindow, inWindow, nextOpening, parseWindow } from '../core/schedule.js';
 import type { Db } from '../db/database.js';
 import type { JobQueue } from '../jobs/job-queue.js';
+import { isRetryable } from '../jobs/job-runner.js';
 import type { Job } from '../jobs/types.js';
 import { type FollowingRecord, FollowRepository } from './follow.repository.js';
 import type { PeerService } from './peer.service.js';
@@ -62,8 +63,10 @@ export class FollowService {
       window,
       maxRate: input.maxRate ?? null,
       createdAt: existing?.createdAt ?? now.toISOString(),
-      // A new following syncs at its first chance.
-      nextRunAt: existing?.nextRunAt ?? now.toISOString(),
+      // A new following syncs at its first chance; a shorter interval takes effect at once.
+      nextRunAt: existing
+        ? earliest(existing.nextRunAt, now.getTime() + input.everySeconds * 1000)
+        : now.toISOString(),
     });
     this.deps.wake();
     return this.get(peer.name, input.template);
@@ -151,7 +154,7 @@ export class FollowService {
       });
       return result;
     } catch (err) {
-      const last = attempt.attempts >= attempt.maxAttempts;
+      const last = attempt.attempts >= attempt.maxAttempts || !isRetryable(err);
       await this.repo.update(f.upstream, f.template, {
         last_status: last ? 'failed' : 'retrying',
         last_error: (err as Error).message,
@@ -184,6 +187,10 @@ export class FollowService {
   private now(): Date {
     return (this.deps.clock ?? systemClock).now();
   }
+}
+
+function earliest(iso: string, ms: number): string {
+  return new Date(Math.min(Date.parse(iso), ms)).toISOString();
 }
 
 function emptyStatus() {

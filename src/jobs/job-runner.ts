@@ -62,6 +62,11 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'PAYLOAD_TOO_LARGE',
 ]);
 
+/** Whether the runner will try this failure again (given attempts remain). */
+export function isRetryable(err: unknown): boolean {
+  return !(err instanceof IngotError && PERMANENT.has(err.code));
+}
+
 export function startJobRunner(opts: JobRunnerOptions): JobRunner {
   const pollMs = opts.pollMs ?? 1000;
   const leaseMs = opts.leaseMs ?? opts.queue.defaultLeaseMs;
@@ -180,8 +185,7 @@ async function recordFailure(
       await queue.release(job.id, owner);
       return 'released';
     }
-    const permanent = err instanceof IngotError && PERMANENT.has(err.code);
-    const after = await queue.fail(job.id, owner, err, { retry: !permanent });
+    const after = await queue.fail(job.id, owner, err, { retry: isRetryable(err) });
     return after.state === 'queued' ? 'retrying' : 'failed';
   } catch (recordErr) {
     // The lease went between the handler's end and this write: the new owner decides.
