@@ -11,6 +11,7 @@ import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
 import { bearerAuth } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { installErrorHandler } from './error-handler.js';
+import { bundleRoutes } from './routes/bundles.routes.js';
 import { catalogRoutes } from './routes/catalog.routes.js';
 import { chunkRoutes } from './routes/chunks.routes.js';
 import { imageRoutes } from './routes/images.routes.js';
@@ -82,6 +83,7 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
   jobRoutes(app);
   peerAdminRoutes(app);
   templateRoutes(app);
+  bundleRoutes(app);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { bundleCommands } from '../cli/commands/bundle.command.js';
 import { followCommands } from '../cli/commands/follow.command.js';
 import { imageAddCommand } from '../cli/commands/image-add.command.js';
 import {
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   imagePushCommand(image);
   templateCommand(program);
   followCommands(program);
+  bundleCommands(program);
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;
 }

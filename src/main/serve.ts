@@ -9,6 +9,7 @@ import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
 import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
 import { openDatabase } from '../db/index.js';
+import { BundleService } from '../federation/bundle.service.js';
 import { FollowService, SYNC_JOB_KIND, type SyncJobPayload } from '../federation/follow.service.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
@@ -149,6 +150,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       peering,
       templates,
       follows,
+      bundles: new BundleService({ self, identity, images, catalog, peers, local }),
       wakeJobs: () => runner.wake(),
       ping: async () => {
         await sql`select 1`.execute(db.kysely);

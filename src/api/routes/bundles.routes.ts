@@ -1,0 +1,75 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { ApiApp } from '../app.js';
+import { errorResponses, NameSchema } from '../schemas.js';
+
+const Any = Type.Object({}, { additionalProperties: true });
+const Document = Type.Object({
+  document: Type.Object({ body: Type.String(), signature: Type.String({ maxLength: 256 }) }),
+});
+
+/** The offline route: the CLI writes and reads the bundle files, the server signs and checks. */
+export function bundleRoutes(app: ApiApp): void {
+  const { bundles } = app.deps;
+
+  app.get(
+    '/api/v1/inventory',
+    {
+      schema: {
+        summary: 'What this server holds (image names and digests), for a minimal bundle made elsewhere',
+        tags: ['bundles'],
+        response: { 200: Any, ...errorResponses },
+      },
+    },
+    async () => bundles.inventory(),
+  );
+
+  app.post(
+    '/api/v1/bundles/plan',
+    {
+      schema: {
+        summary:
+          'A signed bundle header for these images and the chunks to carry (minus a base or an inventory)',
+        tags: ['bundles'],
+        body: Type.Object({
+          images: Type.Array(NameSchema, { minItems: 1, maxItems: 1000 }),
+          base: Type.Optional(NameSchema),
+          have: Type.Optional(Type.Unknown({ description: 'an inventory from `ingot inventory`' })),
+        }),
+        response: { 200: Any, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const b = request.body;
+      return bundles.plan(b.images, {
+        ...(b.base ? { base: b.base } : {}),
+        ...(b.have !== undefined ? { have: b.have } : {}),
+      });
+    },
+  );
+
+  app.post(
+    '/api/v1/bundles/check',
+    {
+      schema: {
+        summary: 'Check a bundle header before importing: trusted creator, signature, digests, names',
+        tags: ['bundles'],
+        body: Document,
+        response: { 200: Any, ...errorResponses },
+      },
+    },
+    async (request) => bundles.check(request.body.document),
+  );
+
+  app.post(
+    '/api/v1/bundles/commit',
+    {
+      schema: {
+        summary: 'List the images of an imported bundle once all their chunks are stored (all or none)',
+        tags: ['bundles'],
+        body: Document,
+        response: { 200: Any, ...errorResponses },
+      },
+    },
+    async (request) => bundles.commit(request.body.document),
+  );
+}

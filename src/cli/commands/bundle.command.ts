@@ -1,0 +1,213 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { IngotError } from '../../core/errors.js';
+import type { Digest } from '../../core/manifest.js';
+import type { SignedDocument } from '../../federation/signed-document.js';
+import { decodeFrames, type FramedChunk } from '../../store/frame-codec.js';
+import { FAT32_SPLIT_BYTES, openBundle, writeBundle } from '../../transfer/bundle-format.js';
+import { inOrder } from '../../transfer/chunk-receiver.js';
+import type { ApiClient } from '../../transfer/http-client.js';
+import { BATCH_CHUNKS, MAX_DIGESTS_PER_QUERY } from '../../transfer/ports.js';
+import { parseRate } from '../../transfer/rate-limit.js';
+import { examples, withClient } from '../command-kit.js';
+import { httpChunkRemote } from '../http-remote.js';
+import { formatBytes, printJson, printTable } from '../output.js';
+import { createProgress } from '../progress.js';
+
+interface Plan {
+  document: SignedDocument;
+  digests: Digest[];
+  rawBytes: number;
+  imageBytes: number;
+}
+
+interface Outcome {
+  createdBy: string;
+  images: { name: string; status: 'present' | 'needed' }[];
+}
+
+/** Offline bundles: the CLI writes and reads the files, the server signs, checks and lists. */
+export function bundleCommands(program: Command): void {
+  const group = program
+    .command('bundle')
+    .description('Bundles: images and their chunks in files, for the offline way (USB sticks)');
+  bundleCreate(group);
+  bundleImport(group);
+  const inv = program
+    .command('inventory')
+    .description('Write what this server holds, so a bundle made elsewhere carries only what it lacks')
+    .requiredOption('--out <file>', 'where to write it ("-" for standard output)')
+    .action(async (opts: { out: string }, self: Command) => {
+      await withClient(self, async (client) => {
+        const inventory = await client.json<{ images: unknown[] }>('GET', '/api/v1/inventory');
+        const text = `${JSON.stringify(inventory, null, 2)}\n`;
+        if (opts.out === '-') return void process.stdout.write(text);
+        await writeFile(opts.out, text);
+        process.stdout.write(`wrote ${opts.out}: ${inventory.images.length} image(s)\n`);
+      });
+    });
+  examples(inv, ['ingot inventory --out /media/usb/site-inventory.json']);
+}
+
+function bundleCreate(group: Command): void {
+  const cmd = group
+    .command('create')
+    .description('Write a bundle of images: full, or only what a base image or a site inventory lacks')
+    .requiredOption('--image <name...>', 'image(s) to carry')
+    .option('--base <image>', 'leave out the chunks of this image (the receiver holds it)')
+    .option('--have <inventory>', 'leave out what the site of this inventory holds')
+    .requiredOption('--out <dir>', 'directory to write into')
+    .option('--name <name>', 'file name without .ingot (default: the first image)')
+    .option('--split [size]', 'cut into parts of at most this size (default 4G-1, for FAT32)')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        opts: {
+          image: string[];
+          base?: string;
+          have?: string;
+          out: string;
+          name?: string;
+          split?: string | true;
+        },
+        self: Command,
+      ) => {
+        if (opts.base && opts.have)
+          throw new IngotError('INVALID_ARGUMENT', 'give --base or --have, not both');
+        const have = opts.have ? await readInventory(opts.have) : undefined;
+        await withClient(self, async (client, g) => {
+          const plan = await client.json<Plan>('POST', '/api/v1/bundles/plan', {
+            images: opts.image,
+            ...(opts.base ? { base: opts.base } : {}),
+            ...(have !== undefined ? { have } : {}),
+          });
+          const bar = g.json ? undefined : createProgress('bundle', plan.rawBytes);
+          const result = await writeBundle({
+            dir: opts.out,
+            name: opts.name ?? (opts.image[0] as string),
+            ...(opts.split ? { splitBytes: splitSize(opts.split) } : {}),
+            header: { document: plan.document },
+            chunks: fetchAll(client, plan.digests, (n) => bar?.increment(n)),
+          });
+          bar?.stop();
+          const summary = {
+            ...result,
+            chunks: plan.digests.length,
+            rawBytes: plan.rawBytes,
+            imageBytes: plan.imageBytes,
+          };
+          if (g.json) return printJson(summary);
+          process.stdout.write(
+            `wrote ${result.files.join(', ')}: ${formatBytes(result.logicalBytes)} carrying ${plan.digests.length} chunks ` +
+              `(${formatBytes(plan.rawBytes)} of ${formatBytes(plan.imageBytes)} of images)\n`,
+          );
+        });
+      },
+    );
+  examples(cmd, [
+    'ingot bundle create --image WIN_TC_7 --out /media/usb/',
+    'ingot bundle create --image WIN_TC_7_P1 --base WIN_TC_7 --out /media/usb/',
+    'ingot bundle create --image WIN_TC_8 --have site-inventory.json --out /media/usb/ --split',
+  ]);
+}
+
+function bundleImport(group: Command): void {
+  const cmd = group
+    .command('import <file>')
+    .description(
+      'Import a bundle (its .ingot file, or the .001 part): verified whole first; nothing half-imported is listed',
+    )
+    .option('--json', 'print JSON')
+    .action(async (file: string, _o: unknown, self: Command) => {
+      const bundle = await openBundle(file);
+      const document = (bundle.header as { document?: SignedDocument }).document;
+      if (!document || typeof document.body !== 'string') {
+        throw new IngotError('INVALID_ARGUMENT', `${file} has no signed bundle header`);
+      }
+      await bundle.verify();
+      await withClient(self, async (client, g) => {
+        await client.json<Outcome>('POST', '/api/v1/bundles/check', { document });
+        const sent = await upload(client, bundle.chunks());
+        const r = await client.json<Outcome>('POST', '/api/v1/bundles/commit', { document });
+        if (g.json) return printJson({ ...r, ...sent });
+        printTable(
+          ['IMAGE', 'RESULT'],
+          r.images.map((i) => [i.name, i.status === 'present' ? 'already present' : 'imported']),
+        );
+        process.stdout.write(
+          `bundle from ${r.createdBy}: ${sent.chunks} chunks read, ${sent.stored} new (${formatBytes(sent.storedBytes)} stored)\n`,
+        );
+      });
+    });
+  examples(cmd, [
+    'ingot bundle import /media/usb/WIN_TC_7.ingot',
+    'ingot bundle import /media/usb/WIN_TC_8.ingot.001',
+  ]);
+}
+
+/** The server's chunks, in the order asked, in batches of the largest query. */
+async function* fetchAll(
+  client: ApiClient,
+  digests: readonly Digest[],
+  onBytes: (n: number) => void,
+): AsyncGenerator<FramedChunk> {
+  for (let i = 0; i < digests.length; i += MAX_DIGESTS_PER_QUERY) {
+    const batch = digests.slice(i, i + MAX_DIGESTS_PER_QUERY);
+    const frames = decodeFrames(await client.download('/api/v1/chunks/fetch', { digests: batch }));
+    for await (const c of inOrder(frames, batch)) {
+      onBytes(c.rawLength);
+      yield c;
+    }
+  }
+}
+
+/** Have/want over the bundle's chunks: only those the server lacks are sent. */
+async function upload(client: ApiClient, chunks: AsyncIterable<FramedChunk>) {
+  const remote = httpChunkRemote(client);
+  const totals = { chunks: 0, stored: 0, storedBytes: 0 };
+  let batch: FramedChunk[] = [];
+  const flush = async () => {
+    const missing = new Set(await remote.missing(batch.map((c) => c.digest)));
+    const wanted = batch.filter((c) => missing.has(c.digest));
+    if (wanted.length > 0) {
+      const r = await remote.put(list(wanted));
+      totals.stored += r.stored;
+      totals.storedBytes += r.storedBytes;
+    }
+    batch = [];
+  };
+  for await (const c of chunks) {
+    totals.chunks++;
+    batch.push(c);
+    if (batch.length >= BATCH_CHUNKS) await flush();
+  }
+  if (batch.length > 0) await flush();
+  return totals;
+}
+
+async function* list<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+function splitSize(value: string | true): number {
+  if (value === true) return FAT32_SPLIT_BYTES;
+  const n = parseRate(value);
+  if (!Number.isFinite(n))
+    throw new IngotError('INVALID_ARGUMENT', `invalid --split size ${JSON.stringify(value)}`, {
+      hint: 'e.g. 4G, 700M',
+    });
+  // "4G" means "what a FAT32 stick takes", one byte under 4 GiB.
+  return Math.min(n, FAT32_SPLIT_BYTES);
+}
+
+async function readInventory(file: string): Promise<unknown> {
+  const hint = 'make it with `ingot inventory --out FILE` on the site';
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new IngotError('PATH_NOT_FOUND', `cannot read ${file}`, { hint });
+  });
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new IngotError('INVALID_ARGUMENT', `${file} is not an inventory (not JSON)`, { hint });
+  }
+}

@@ -1,0 +1,216 @@
+import type { CatalogService } from '../catalog/catalog.service.js';
+import { requireChunks } from '../catalog/chunk-check.js';
+import type { ImageService } from '../catalog/image.service.js';
+import type { ImageRecord } from '../catalog/types.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { IngotError } from '../core/errors.js';
+import type { Digest } from '../core/manifest.js';
+import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import type { ImageOffer, SinkStatus } from '../transfer/image-transfer.js';
+import type { SigningIdentity } from './identity.js';
+import { type LocalSideDeps, offerMeta } from './local-sides.js';
+import type { PeerService } from './peer.service.js';
+import type { Sender } from './replica.service.js';
+import {
+  malformed,
+  offerToJson,
+  openDocument,
+  parseOffer,
+  type SignedDocument,
+  signDocument,
+} from './signed-document.js';
+
+/**
+ * Bundles, the offline route: the same signed manifests and chunks as the wire protocol,
+ * in a file. The server that makes one signs a header listing each image's offer and
+ * manifest; an importer trusts it only if that server is itself or a registered peer, and
+ * then every listed digest is vouched for, as with a template version. The bundle holds
+ * the chunks of its images minus those of a base image or of a site's inventory.
+ */
+export interface BundlePlan {
+  readonly document: SignedDocument;
+  /** The chunks to put in the bundle, each once. */
+  readonly digests: Digest[];
+  readonly rawBytes: number;
+  readonly imageBytes: number;
+}
+
+export interface Inventory {
+  readonly format: 'ingot-inventory';
+  readonly server: string;
+  readonly createdAt: string;
+  readonly images: { name: string; digest: string }[];
+}
+
+export class BundleService {
+  constructor(
+    private readonly deps: {
+      readonly self: string;
+      readonly identity: SigningIdentity;
+      readonly images: ImageService;
+      readonly catalog: CatalogService;
+      readonly peers: PeerService;
+      readonly local: LocalSideDeps;
+      readonly clock?: Clock;
+    },
+  ) {}
+
+  async inventory(): Promise<Inventory> {
+    const images = await this.deps.catalog.listImages();
+    return {
+      format: 'ingot-inventory',
+      server: this.deps.self,
+      createdAt: this.now(),
+      images: images.map((i) => ({ name: i.name, digest: i.digest })),
+    };
+  }
+
+  async plan(names: readonly string[], relativeTo: { base?: string; have?: unknown }): Promise<BundlePlan> {
+    if (names.length === 0) throw new IngotError('INVALID_ARGUMENT', 'a bundle needs at least one --image');
+    const known = await this.knownChunks(relativeTo);
+    const listed: unknown[] = [];
+    const digests = new Map<Digest, number>();
+    let imageBytes = 0;
+    for (const name of names) {
+      const { image, bytes, manifest } = await this.deps.images.manifest(name);
+      if (image.private) throw new IngotError('CONFLICT', `image ${name} is private to this server`);
+      listed.push({
+        ...(offerToJson(await offerMeta(this.deps.local, image)) as object),
+        manifest: bytes.toString('base64'),
+      });
+      imageBytes += image.size;
+      for (const c of manifest.chunks)
+        if (c.kind === 'data' && !known.has(c.digest)) digests.set(c.digest, c.length);
+    }
+    const document = signDocument(this.deps.identity, 'bundle', {
+      format: 'ingot-bundle',
+      formatVersion: 1,
+      createdBy: this.deps.self,
+      createdAt: this.now(),
+      images: listed as never,
+    });
+    let rawBytes = 0;
+    for (const n of digests.values()) rawBytes += n;
+    return { document, digests: [...digests.keys()], rawBytes, imageBytes };
+  }
+
+  /** Refuses a bundle this server must not take, before any of its chunks is stored. */
+  async check(
+    document: SignedDocument,
+  ): Promise<{ createdBy: string; images: { name: string; status: SinkStatus }[] }> {
+    const { sender, offers } = await this.open(document);
+    const images = [];
+    for (const offer of offers) {
+      images.push({
+        name: offer.name,
+        status: await this.deps.local.replicas.check(sender, offer, vouch(offer)),
+      });
+    }
+    return { createdBy: sender.name, images };
+  }
+
+  /** Lists every image of the bundle, or none: all chunks must be here first. */
+  async commit(
+    document: SignedDocument,
+  ): Promise<{ createdBy: string; images: { name: string; status: SinkStatus }[] }> {
+    const { sender, offers } = await this.open(document);
+    for (const offer of offers) {
+      try {
+        await requireChunks(this.deps.local.store, decodeManifest(offer.manifest).chunks);
+      } catch (err) {
+        if (err instanceof IngotError && err.code === 'MISSING_CHUNKS') {
+          throw new IngotError(
+            'MISSING_CHUNKS',
+            `this server lacks chunks ${offer.name} needs that the bundle does not carry`,
+            {
+              ...(err.details ? { details: err.details } : {}),
+              hint: 'the bundle was made relative to a base or an inventory this server does not match; import the base first or make a full bundle',
+            },
+          );
+        }
+        throw err;
+      }
+    }
+    const images = [];
+    for (const offer of offers) {
+      images.push({
+        name: offer.name,
+        status: await this.deps.local.replicas.accept(sender, offer, vouch(offer)),
+      });
+    }
+    return { createdBy: sender.name, images };
+  }
+
+  private async open(document: SignedDocument): Promise<{ sender: Sender; offers: ImageOffer[] }> {
+    const creator = bundleCreator(document);
+    const sender: Sender =
+      creator === this.deps.self
+        ? { name: this.deps.self, signingKeyPem: this.deps.identity.publicKeyPem }
+        : await this.deps.peers.get(creator).catch(() => {
+            throw new IngotError(
+              'FORBIDDEN',
+              `the bundle was made by ${creator}, which this server does not trust`,
+              {
+                hint: `register ${creator} as a peer (\`ingot register server\`) to take its bundles`,
+              },
+            );
+          });
+    const body = openDocument(document, 'bundle', sender.signingKeyPem, sender.name);
+    if (body.format !== 'ingot-bundle' || body.formatVersion !== 1 || !Array.isArray(body.images)) {
+      throw malformed('bundle', 'unknown format');
+    }
+    const offers = body.images.map((raw) => {
+      const meta = parseOffer('bundle', raw);
+      const manifest = Buffer.from(String((raw as { manifest?: unknown }).manifest ?? ''), 'base64');
+      if (manifestDigest(manifest) !== meta.digest)
+        throw malformed('bundle', `the manifest of ${meta.name} does not match its digest`);
+      return { ...meta, manifest };
+    });
+    return { sender, offers };
+  }
+
+  private async knownChunks(relativeTo: { base?: string; have?: unknown }): Promise<Set<Digest>> {
+    const known = new Set<Digest>();
+    const held: ImageRecord[] = [];
+    if (relativeTo.base) held.push(await this.deps.catalog.getImage(relativeTo.base));
+    if (relativeTo.have !== undefined) {
+      for (const { digest } of parseInventory(relativeTo.have).images) {
+        const image = (await this.deps.catalog.listImages()).find((i) => i.digest === digest);
+        if (image) held.push(image);
+      }
+    }
+    for (const image of held) {
+      const { manifest } = await this.deps.images.manifest(image.name);
+      for (const c of manifest.chunks) if (c.kind === 'data') known.add(c.digest);
+    }
+    return known;
+  }
+
+  private now(): string {
+    return (this.deps.clock ?? systemClock).now().toISOString();
+  }
+}
+
+function vouch(offer: ImageOffer) {
+  return { kind: 'vouched' as const, digest: offer.digest };
+}
+
+function bundleCreator(document: SignedDocument): string {
+  try {
+    const by = (JSON.parse(document.body) as { createdBy?: unknown }).createdBy;
+    if (typeof by === 'string') return by;
+  } catch {
+    // reported below
+  }
+  throw malformed('bundle', 'its header names no creator');
+}
+
+export function parseInventory(value: unknown): Inventory {
+  const v = (value ?? {}) as Partial<Inventory>;
+  if (v.format !== 'ingot-inventory' || !Array.isArray(v.images)) {
+    throw new IngotError('INVALID_ARGUMENT', 'not an inventory file', {
+      hint: 'make one with `ingot inventory --out FILE` on the site',
+    });
+  }
+  return v as Inventory;
+}

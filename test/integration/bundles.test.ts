@@ -1,0 +1,205 @@
+/**
+ * Bundles, the offline way: made on HQ, imported on a site, full, relative to a base or to
+ * the site's inventory, split into parts; and refused whole when truncated, tampered with
+ * or made by a server the site does not trust.
+ */
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
+import { pair, workDir } from '../support/peers.js';
+import { pseudoRandom } from '../support/trees.js';
+
+const SIZE = 3 * 1024 * 1024;
+let hq: IngotServer;
+let site: IngotServer;
+let other: IngotServer;
+
+async function ok(server: IngotServer, args: string[]): Promise<string> {
+  const r = await server.cli(args);
+  expect(r.code, `ingot ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+const contents = new Map<string, Buffer>();
+
+/** A disk image; `from` makes it a patch of that one: one 8 KiB write in the middle. */
+async function addDisk(server: IngotServer, name: string, from?: string): Promise<void> {
+  const file = join(workDir(), `${name}.img`);
+  const data = Buffer.from(from ? (contents.get(from) as Buffer) : pseudoRandom(name, SIZE));
+  if (from) pseudoRandom(name, 8192).copy(data, SIZE / 2);
+  contents.set(name, data);
+  writeFileSync(file, data);
+  await ok(server, [
+    'image',
+    'add',
+    name,
+    '--file',
+    file,
+    '--type',
+    'DISKIMAGE',
+    ...(from ? ['--from', from] : []),
+  ]);
+}
+
+async function names(server: IngotServer): Promise<string[]> {
+  return (await server.json<{ name: string }[]>(['image', 'list'])).map((i) => i.name).sort();
+}
+
+function files(dir: string): string[] {
+  return readdirSync(dir).sort();
+}
+
+beforeAll(async () => {
+  [hq, site, other] = await Promise.all([
+    startIngot({ name: 'HQ' }),
+    startIngot({ name: 'SITE' }),
+    startIngot({ name: 'OTHER' }),
+  ]);
+  await pair({ server: hq, name: 'HQ' }, { server: site, name: 'SITE' });
+  await addDisk(hq, 'WIN_1');
+});
+
+afterAll(async () => {
+  await Promise.all([hq?.stop(), site?.stop(), other?.stop()]);
+});
+
+describe('bundles', () => {
+  it('seeds a site from a USB stick; the template sync then moves no bytes', async () => {
+    const usb = tempDir('ingot-usb-');
+    const made = await hq.json<{ files: string[]; chunks: number }>([
+      'bundle',
+      'create',
+      '--image',
+      'WIN_1',
+      '--out',
+      usb,
+    ]);
+    expect(files(usb)).toEqual(['WIN_1.ingot']);
+    expect(statSync(join(usb, 'WIN_1.ingot')).size).toBeGreaterThan(SIZE);
+    const imported = await site.json<{ createdBy: string; images: { name: string; status: string }[] }>([
+      'bundle',
+      'import',
+      join(usb, 'WIN_1.ingot'),
+    ]);
+    expect(imported).toMatchObject({ createdBy: 'HQ', images: [{ name: 'WIN_1', status: 'needed' }] });
+    expect(
+      await site.json<{ origin: string; receivedFrom: string }>(['image', 'show', 'WIN_1']),
+    ).toMatchObject({
+      origin: 'HQ',
+      receivedFrom: 'HQ',
+    });
+    expect((await site.cli(['image', 'verify', 'WIN_1'])).code).toBe(0);
+    expect(made.chunks).toBeGreaterThan(0);
+
+    await ok(hq, ['template', 'create', 'STORE_PCS']);
+    await ok(hq, ['template', 'add', 'STORE_PCS', '--image', 'WIN_1']);
+    await ok(hq, ['template', 'publish', 'STORE_PCS']);
+    await ok(site, ['follow', '--upstream', 'HQ', '--template', 'STORE_PCS', '--every', '1h']);
+    const [sync] = await site.json<{ wireBytes: number; images: { outcome: string }[] }[]>(['sync', '--now']);
+    expect(sync).toMatchObject({ wireBytes: 0, images: [{ outcome: 'present' }] });
+  });
+
+  it('carries only what a base image lacks, or what a site inventory lacks', async () => {
+    await addDisk(hq, 'WIN_1_P1', 'WIN_1');
+    const usb = tempDir('ingot-usb-');
+    const rel = await hq.json<{ rawBytes: number; logicalBytes: number }>([
+      'bundle',
+      'create',
+      '--image',
+      'WIN_1_P1',
+      '--base',
+      'WIN_1',
+      '--out',
+      usb,
+    ]);
+    expect(rel.rawBytes).toBeLessThan(SIZE / 4);
+    await ok(site, ['bundle', 'import', join(usb, 'WIN_1_P1.ingot')]);
+    expect((await site.cli(['image', 'verify', 'WIN_1_P1'])).code).toBe(0);
+
+    await addDisk(hq, 'WIN_1_P2', 'WIN_1_P1');
+    const inventory = join(workDir(), 'site-inventory.json');
+    await ok(site, ['inventory', '--out', inventory]);
+    const usb2 = tempDir('ingot-usb-');
+    const min = await hq.json<{ rawBytes: number }>([
+      'bundle',
+      'create',
+      '--image',
+      'WIN_1_P2',
+      '--have',
+      inventory,
+      '--out',
+      usb2,
+    ]);
+    expect(min.rawBytes).toBeLessThan(SIZE / 4);
+    await ok(site, ['bundle', 'import', join(usb2, 'WIN_1_P2.ingot')]);
+    expect((await site.cli(['image', 'verify', 'WIN_1_P2'])).code).toBe(0);
+  });
+
+  it('splits into parts no larger than asked, and imports from the first part', async () => {
+    await addDisk(hq, 'WIN_2');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_2', '--out', usb, '--split', '1M']);
+    const parts = files(usb);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    expect(parts[0]).toBe('WIN_2.ingot.001');
+    for (const p of parts) expect(statSync(join(usb, p)).size).toBeLessThanOrEqual(1024 * 1024);
+    await ok(site, ['bundle', 'import', join(usb, 'WIN_2.ingot.001')]);
+    expect((await site.cli(['image', 'verify', 'WIN_2'])).code).toBe(0);
+  });
+
+  it('refuses a truncated or tampered bundle whole, changing nothing', async () => {
+    await addDisk(hq, 'WIN_3');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_3', '--out', usb]);
+    const file = join(usb, 'WIN_3.ingot');
+    const before = await names(site);
+
+    const cut = join(tempDir('ingot-usb-'), 'WIN_3.ingot');
+    copyFileSync(file, cut);
+    truncateSync(cut, statSync(cut).size - 1000);
+    const r1 = await site.cli(['bundle', 'import', cut]);
+    expect(r1.code).toBe(65);
+    expect(r1.stderr).toMatch(/TRUNCATED|truncated|cut|short/i);
+
+    const bad = join(tempDir('ingot-usb-'), 'WIN_3.ingot');
+    copyFileSync(file, bad);
+    const fd = openSync(bad, 'r+');
+    writeSync(fd, Buffer.from([0x5a]), 0, 1, Math.floor(statSync(bad).size / 2));
+    closeSync(fd);
+    const r2 = await site.cli(['bundle', 'import', bad]);
+    expect(r2.code).toBe(74);
+    expect(await names(site)).toEqual(before);
+  });
+
+  it('refuses a bundle made by a server it does not trust', async () => {
+    await addDisk(other, 'FOREIGN_1');
+    const usb = tempDir('ingot-usb-');
+    await ok(other, ['bundle', 'create', '--image', 'FOREIGN_1', '--out', usb]);
+    const before = await names(site);
+    const r = await site.cli(['bundle', 'import', join(usb, 'FOREIGN_1.ingot')]);
+    expect(r.code).toBe(77);
+    expect(r.stderr).toMatch(/does not trust/);
+    expect(await names(site)).toEqual(before);
+  });
+
+  it('refuses a bundle relative to a base the site lacks, listing nothing', async () => {
+    await addDisk(hq, 'WIN_4');
+    await addDisk(hq, 'WIN_4_P1', 'WIN_4');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_4_P1', '--base', 'WIN_4', '--out', usb]);
+    const r = await site.cli(['bundle', 'import', join(usb, 'WIN_4_P1.ingot')]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/lacks chunks/);
+    expect(await names(site)).not.toContain('WIN_4_P1');
+  });
+});
