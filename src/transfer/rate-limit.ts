@@ -53,9 +53,12 @@ export class RateLimits {
 export async function* throttled<T extends { readonly encoded: { readonly payload: Buffer } }>(
   chunks: AsyncIterable<T>,
   limiter: RateLimiter | undefined,
+  onBytes?: (n: number) => void,
 ): AsyncGenerator<T> {
   for await (const c of chunks) {
-    await limiter?.take(c.encoded.payload.length + FRAME_OVERHEAD);
+    const n = c.encoded.payload.length + FRAME_OVERHEAD;
+    await limiter?.take(n);
+    onBytes?.(n);
     yield c;
   }
 }

@@ -99,14 +99,12 @@ export function peerRoutes(app: PeerApp): void {
   app.put('/peer/v1/chunks', async (request) => {
     const peer = me(request.peer);
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
+    const received = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'received' });
+    const frames = decodeFrames(request.body as AsyncIterable<Buffer>);
     const totals = await receiveChunks(
       deps.local.store,
-      throttled(decodeFrames(request.body as AsyncIterable<Buffer>), limiter),
+      throttled(frames, limiter, (n) => received.inc(n)),
       deps.local.counter,
-    );
-    deps.metrics.peerBytes.inc(
-      { peer: peer.name, direction: 'received' },
-      Number(request.headers['content-length'] ?? 0),
     );
     return { received: totals.received, stored: totals.stored, storedBytes: totals.storedBytes };
   });
@@ -117,7 +115,9 @@ export function peerRoutes(app: PeerApp): void {
       deps.metrics.chunksServed.inc(),
     );
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
-    return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(encodeFrames(throttled(chunks, limiter))));
+    const sent = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'sent' });
+    const counted = throttled(chunks, limiter, (n) => sent.inc(n));
+    return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(encodeFrames(counted)));
   });
 
   /** A push this server asked for (an instantiation) keeps its state; an unasked one is an upload. */
