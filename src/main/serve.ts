@@ -83,6 +83,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     logger,
     pollMs: 500,
     concurrency: 4,
+    // Progress is written with each heartbeat: often enough for `job show` and progress bars.
+    heartbeatMs: 1000,
     handlers: {
       verify: (job, ctx) =>
         verifyImage({ images, store }, (job.payload as { image: string }).image, ctx.progress),

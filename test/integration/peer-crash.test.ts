@@ -118,4 +118,50 @@ describe('kill -9 mid-transfer', () => {
     ]);
     expect(again.bytesMissing).toBe(0);
   }, 120_000);
+
+  it('a template sync resumes after the follower is killed mid-way', async () => {
+    await bigImage('BIG_SYNC');
+    expect((await sender.cli(['template', 'create', 'T'])).code).toBe(0);
+    expect((await sender.cli(['template', 'add', 'T', '--image', 'BIG_SYNC'])).code).toBe(0);
+    expect((await sender.cli(['template', 'publish', 'T'])).code).toBe(0);
+    const f = await receiver.cli([
+      'follow',
+      '--upstream',
+      'SEND',
+      '--template',
+      'T',
+      '--every',
+      '1h',
+      '--max-rate',
+      '4M',
+    ]);
+    expect(f.code, f.stderr).toBe(0);
+    await waitFor(
+      'the sync a quarter done',
+      async () =>
+        (await receiver.json<{ kind: string; progressDone: number }[]>(['job', 'list'])).find(
+          (j) => j.kind === 'sync',
+        ),
+      (j) => (j?.progressDone ?? 0) > SIZE / 4,
+    );
+    await receiver.kill9();
+    receiver = await receiver.restart();
+    const done = await waitFor(
+      'the sync to succeed',
+      async () => (await receiver.json<{ lastStatus: string | null }[]>(['following']))[0],
+      (x) => x?.lastStatus === 'ok' || x?.lastStatus === 'failed',
+      90_000,
+    );
+    expect(done?.lastStatus).toBe('ok');
+    const job = (
+      await receiver.json<
+        { kind: string; attempts: number; result: { images: { bytesMissing: number }[] } }[]
+      >(['job', 'list'])
+    ).find((j) => j.kind === 'sync');
+    expect(job?.attempts).toBeGreaterThanOrEqual(2);
+    // The resumed attempt fetched only what the first had not stored.
+    expect(job?.result.images[0]?.bytesMissing).toBeLessThan(SIZE * 0.8);
+    expect(await resent(receiver)).toBe(0);
+    expect((await receiver.cli(['image', 'verify', 'BIG_SYNC'])).code).toBe(0);
+  }, 120_000);
 });
