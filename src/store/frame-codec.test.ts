@@ -2,7 +2,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { encodeChunk } from './compression.js';
-import { decodeFrames, encodeFrames, type FramedChunk } from './frame-codec.js';
+import { coalesced, decodeFrames, encodeFrames, type FramedChunk } from './frame-codec.js';
 
 const digestOf = (b: Buffer) => createHash('sha256').update(b).digest('hex') as Digest;
 
@@ -127,5 +127,17 @@ describe('frame codec', () => {
       { digest: digestOf(raw), encoded: { encoding: 'raw', payload: raw }, rawLength: 4 },
     ]);
     expect((await decodeAll(bytes)).error?.code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('coalesced', () => {
+  it('joins small buffers into writes of at least the target, bytes unchanged', async () => {
+    async function* parts() {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(300, i);
+    }
+    const out: Buffer[] = [];
+    for await (const b of coalesced(parts(), 1000)) out.push(b);
+    expect(out.map((b) => b.length)).toEqual([1200, 1200, 600]);
+    expect(Buffer.concat(out)).toEqual(Buffer.concat([...Array(10).keys()].map((i) => Buffer.alloc(300, i))));
   });
 });

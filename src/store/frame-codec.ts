@@ -178,3 +178,26 @@ class ByteQueue {
     }
   }
 }
+
+/**
+ * Frames as ~1 MiB writes for a socket: every yielded Buffer becomes its own write (and,
+ * over TLS, its own record), so 42-byte headers between 64 KiB payloads cost more than
+ * copying them together does.
+ */
+export async function* coalesced(
+  buffers: AsyncIterable<Buffer>,
+  target = 1024 * 1024,
+): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  for await (const b of buffers) {
+    parts.push(b);
+    size += b.length;
+    if (size >= target) {
+      yield parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield Buffer.concat(parts, size);
+}
