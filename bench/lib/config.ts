@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
 
+/** The inputs a benchmark can run; each script says which it knows and which run by default. */
+export type InputName = 'file' | 'tree' | 'ext4';
+
 /** Benchmark settings from the environment, read once. */
 export interface BenchConfig {
   /** The repository root (where bin/ingot.js lives). */
@@ -17,8 +20,8 @@ export interface BenchConfig {
   readonly mirror: string;
   /** Time box for debootstrap, seconds. */
   readonly debootstrapTimeout: number;
-  /** Inputs to run: BENCH_INPUTS=file,tree (default both). */
-  readonly inputs: readonly ('file' | 'tree')[];
+  /** Inputs to run: BENCH_INPUTS, a comma list (default: the script's own). */
+  readonly inputs: readonly InputName[];
 }
 
 function num(name: string, fallback: number): number {
@@ -29,7 +32,10 @@ function num(name: string, fallback: number): number {
   return n;
 }
 
-export function loadConfig(): BenchConfig {
+export function loadConfig(
+  known: readonly InputName[] = ['file', 'tree'],
+  defaults: readonly InputName[] = known,
+): BenchConfig {
   const repo = resolve(import.meta.dirname, '..', '..');
   const sizeGiB = num('BENCH_SIZE_GIB', 2);
   // Whole 4 KiB blocks, so "1% of the blocks" is well defined.
@@ -38,9 +44,10 @@ export function loadConfig(): BenchConfig {
   if (rootfs !== 'auto' && rootfs !== 'debootstrap' && rootfs !== 'generated') {
     throw new Error(`BENCH_ROOTFS must be auto, debootstrap or generated, got ${rootfs}`);
   }
-  const inputs = (process.env.BENCH_INPUTS ?? 'file,tree').split(',').map((s) => s.trim());
+  const inputs = (process.env.BENCH_INPUTS ?? defaults.join(',')).split(',').map((s) => s.trim());
   for (const i of inputs)
-    if (i !== 'file' && i !== 'tree') throw new Error(`unknown input in BENCH_INPUTS: ${i}`);
+    if (!(known as readonly string[]).includes(i))
+      throw new Error(`unknown input in BENCH_INPUTS: ${i} (this benchmark knows ${known.join(', ')})`);
   return {
     repo,
     dir: resolve(repo, process.env.BENCH_DIR ?? '.bench'),
@@ -50,6 +57,6 @@ export function loadConfig(): BenchConfig {
     rootfs,
     mirror: process.env.BENCH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian',
     debootstrapTimeout: num('BENCH_DEBOOTSTRAP_TIMEOUT', 900),
-    inputs: inputs as ('file' | 'tree')[],
+    inputs: inputs as InputName[],
   };
 }

@@ -1,0 +1,185 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ingotCli } from './ingot.js';
+import { LinkMeter } from './link-meter.js';
+import { freePort, type RunResult, removeTree, run, sleep, vmHwm } from './proc.js';
+
+/**
+ * Two (or more) Ingot servers on loopback that know each other as peers, each a real
+ * `ingot serve` process with its own INGOT_HOME, driven by the CLI as an administrator would.
+ *
+ * A server keeps its peer port across restarts: the other side registered that endpoint.
+ * Restarting is how a case gets its own VmHWM (the kernel's high-water mark never goes down).
+ * With a meter, the server advertises a counting relay in front of its peer port, so every
+ * byte its peers exchange with it is counted (see link-meter.ts).
+ */
+
+/** The transfer record `ingot image pull --json` prints. */
+export interface TransferJson {
+  readonly jobId: number;
+  readonly direction: string;
+  readonly image: string;
+  readonly digest: string;
+  readonly bytesTotal: number;
+  readonly bytesDone: number;
+  readonly bytesPresent: number;
+  readonly wireBytes: number;
+  readonly chunksTotal: number;
+  readonly chunksSent: number;
+  readonly outcome: string | null;
+  readonly state: string;
+  readonly attempts: number;
+  readonly rate: number | null;
+  readonly startedAt: string | null;
+  readonly updatedAt: string;
+  readonly [k: string]: unknown;
+}
+
+/** USER_HZ: /proc reports CPU time in these units; 100 on every Linux port in use. */
+const CLOCK_TICKS = 100;
+
+interface ServerJson {
+  readonly url: string;
+  readonly peerUrl: string;
+  readonly pid: number;
+}
+
+export class PeerServer {
+  private child: ChildProcess | undefined;
+  private starts = 0;
+
+  private constructor(
+    readonly repo: string,
+    readonly home: string,
+    readonly name: string,
+    readonly peerPort: number,
+    readonly meter: LinkMeter | undefined,
+  ) {}
+
+  /** A fresh home (whatever was there is removed) and a running server. */
+  static async create(repo: string, home: string, name: string, metered: boolean): Promise<PeerServer> {
+    await removeTree(home);
+    await mkdir(home, { recursive: true });
+    const peerPort = await freePort();
+    const meter = metered ? await LinkMeter.start(peerPort) : undefined;
+    const server = new PeerServer(repo, home, name, peerPort, meter);
+    try {
+      await server.start();
+    } catch (err) {
+      await meter?.close();
+      throw err;
+    }
+    return server;
+  }
+
+  get pid(): number {
+    return this.child?.pid ?? -1;
+  }
+
+  async start(): Promise<void> {
+    this.starts++;
+    const logPath = join(this.home, `bench-server-${this.starts}.log`);
+    const log = createWriteStream(logPath);
+    const args = ['serve', '--name', this.name, '--listen', '127.0.0.1:0'];
+    args.push('--peer-listen', `127.0.0.1:${this.peerPort}`);
+    if (this.meter) args.push('--advertise', `https://127.0.0.1:${this.meter.port}`);
+    const child = spawn(join(this.repo, 'bin/ingot.js'), args, {
+      env: { ...process.env, INGOT_HOME: this.home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.child = child;
+    let exited: number | null | undefined;
+    child.on('exit', (code) => {
+      exited = code;
+    });
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (exited !== undefined)
+        throw new Error(`ingot serve (${this.name}) exited ${exited}; see ${logPath}`);
+      // server.json survives a stop: only the one this process wrote counts.
+      const info = await readServerJson(this.home);
+      if (info && info.pid === child.pid) {
+        try {
+          const res = await fetch(`${info.url}/healthz`);
+          if (res.status === 200) return;
+        } catch {
+          // not answering yet
+        }
+      }
+      await sleep(100);
+    }
+    child.kill('SIGKILL');
+    throw new Error(`ingot serve (${this.name}) did not come up within 60s; see ${logPath}`);
+  }
+
+  peakRss(): Promise<number | undefined> {
+    return vmHwm(this.pid);
+  }
+
+  /** User + system CPU seconds the server process has used since it started. */
+  async cpuSeconds(): Promise<number | undefined> {
+    try {
+      const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
+      // Fields after the command name, which may hold spaces: utime and stime are 14 and 15.
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(rest[11]) + Number(rest[12]);
+      return Number.isFinite(ticks) ? ticks / CLOCK_TICKS : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await done;
+    clearTimeout(timer);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Stops the server and its meter. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    await this.meter?.close();
+  }
+
+  cli(args: readonly string[]): Promise<RunResult> {
+    return ingotCli(this.repo, this.home, args);
+  }
+
+  /** The CLI under `timeout`, so a transfer that never ends fails the case instead of the run. */
+  cliWithin(seconds: number, args: readonly string[]): Promise<RunResult> {
+    return run('timeout', [String(seconds), join(this.repo, 'bin/ingot.js'), ...args], {
+      env: { ...process.env, INGOT_HOME: this.home },
+    });
+  }
+}
+
+async function readServerJson(home: string): Promise<ServerJson | undefined> {
+  try {
+    return JSON.parse(await readFile(join(home, 'server.json'), 'utf8')) as ServerJson;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each side exports its server data and registers the other's, as two administrators would. */
+export async function pairUp(a: PeerServer, b: PeerServer, scratch: string): Promise<void> {
+  const fileA = join(scratch, `${a.name}.serverdata.json`);
+  const fileB = join(scratch, `${b.name}.serverdata.json`);
+  await a.cli(['export', 'server', '--serverdata', fileA]);
+  await b.cli(['export', 'server', '--serverdata', fileB]);
+  await b.cli(['register', 'server', '--server', a.name, '--serverdata', fileA]);
+  await a.cli(['register', 'server', '--server', b.name, '--serverdata', fileB]);
+}

@@ -1,0 +1,135 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { freePort, removeTree, run, sleep } from './proc.js';
+
+/**
+ * The reference for moving bytes between hosts: an rsync daemon on loopback and the rsync
+ * client pushing to it, so both ends are separate processes talking over TCP as ingot's
+ * servers do (a local `rsync SRC DEST` would switch to whole-file copies and skip the
+ * delta algorithm).
+ */
+
+export interface RsyncSample {
+  readonly seconds: number;
+  /** Peak RSS of the client (/usr/bin/time). */
+  readonly peakRss: number | undefined;
+  /** From --stats, the client's view: literal data, checksums and protocol both ways. */
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly wireBytes: number;
+  /** Literal data rsync had to send (the part its delta algorithm did not match). */
+  readonly literalBytes: number | undefined;
+}
+
+export class RsyncDaemon {
+  private constructor(
+    readonly port: number,
+    /** Local path of the module, where the pushed files land. */
+    readonly root: string,
+    private readonly child: ChildProcess,
+  ) {}
+
+  static async start(dir: string): Promise<RsyncDaemon> {
+    await removeTree(dir);
+    const root = join(dir, 'module');
+    await mkdir(root, { recursive: true });
+    const port = await freePort();
+    const conf = join(dir, 'rsyncd.conf');
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    // uid/gid: a daemon started by root would otherwise write as nobody. munge symlinks is on
+    // by default without chroot and would rewrite every symlink of the trees.
+    await writeFile(
+      conf,
+      [
+        `port = ${port}`,
+        'address = 127.0.0.1',
+        'use chroot = no',
+        `log file = ${join(dir, 'rsyncd.log')}`,
+        `pid file = ${join(dir, 'rsyncd.pid')}`,
+        '',
+        '[bench]',
+        `  path = ${root}`,
+        '  read only = no',
+        `  uid = ${uid}`,
+        `  gid = ${gid}`,
+        '  munge symlinks = no',
+        '  numeric ids = yes',
+        '',
+      ].join('\n'),
+    );
+    const log = createWriteStream(join(dir, 'daemon.out'));
+    const child = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    let exited: number | null | undefined;
+    child.on('exit', (code) => {
+      exited = code;
+    });
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (exited !== undefined) throw new Error(`rsync --daemon exited ${exited}; see ${dir}/daemon.out`);
+      if (await canConnect(port)) return new RsyncDaemon(port, root, child);
+      await sleep(100);
+    }
+    child.kill('SIGKILL');
+    throw new Error(`rsync --daemon did not listen on ${port} within 20s`);
+  }
+
+  url(path: string): string {
+    return `rsync://127.0.0.1:${this.port}/bench/${path}`;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const done = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGTERM');
+    await done;
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** `rsync FLAGS --stats SRC DEST`, timed, with the client's peak RSS and the --stats byte counts. */
+export async function rsyncPush(
+  flags: readonly string[],
+  src: string,
+  dest: string,
+  rssFile: string,
+): Promise<RsyncSample> {
+  const r = await run('rsync', [...flags, '--stats', src, dest], { measureRss: true, rssFile });
+  const sent = statNumber(r.stdout, 'Total bytes sent');
+  const received = statNumber(r.stdout, 'Total bytes received');
+  if (sent === undefined || received === undefined)
+    throw new Error(`rsync --stats printed no byte totals:\n${r.stdout.slice(-2000)}`);
+  return {
+    seconds: r.seconds,
+    peakRss: r.peakRss,
+    bytesSent: sent,
+    bytesReceived: received,
+    wireBytes: sent + received,
+    literalBytes: statNumber(r.stdout, 'Literal data'),
+  };
+}
+
+function statNumber(stats: string, label: string): number | undefined {
+  // Newer rsync groups digits with commas (or the locale's separator).
+  const m = new RegExp(`^${label}:\\s+([\\d,.]+)`, 'm').exec(stats);
+  if (!m?.[1]) return undefined;
+  const n = Number(m[1].replace(/[,.]/g, ''));
+  return Number.isFinite(n) ? n : undefined;
+}

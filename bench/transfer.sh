@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Transfer benchmark entry point: ingot pull between two local servers against rsync (to a
+# loopback daemon) and cp. Settings come from the environment:
+#   BENCH_DIR       work dir for data, scratch homes and results (default: <repo>/.bench;
+#                   the ingest benchmark's generated inputs there are reused)
+#   BENCH_SIZE_GIB  size of the pseudo-random file input (default 2; fractions allowed)
+#   BENCH_REPS      repetitions; medians are reported (default 3)
+#   BENCH_ROOTFS    auto | debootstrap | generated (default auto: debootstrap, else generated)
+#   BENCH_INPUTS    file,tree,ext4 (default all three)
+#   BENCH_SKIP_INGOT=1  measure only the reference tools
+# Output: tables on stdout, progress on stderr, JSON in $BENCH_DIR/results-transfer.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in rsync mkfs.ext4 openssl cp sync tar timeout /usr/bin/time; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  echo "bench: missing tools: ${missing[*]} (apt-get install rsync e2fsprogs openssl time)" >&2
+  exit 2
+fi
+if [[ ! -x node_modules/.bin/tsx ]]; then
+  echo "bench: node_modules/.bin/tsx not found; run npm install first" >&2
+  exit 2
+fi
+if [[ ! -f dist/main/cli.js ]]; then
+  echo "bench: dist/ is not built; the ingot rows need 'npm run build' (reference tools still run)" >&2
+fi
+
+exec node_modules/.bin/tsx bench/transfer.ts "$@"

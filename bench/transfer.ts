@@ -1,0 +1,433 @@
+/**
+ * Transfer benchmark: how fast and how lean Ingot moves an image from one server to another
+ * (a new image, a new version of one already there, and an image whose bytes the receiver
+ * already holds under another name), next to rsync over a loopback daemon and a local cp on
+ * the same bytes. See bench/README.md.
+ *
+ *   bash bench/transfer.sh
+ *   BENCH_SIZE_GIB=0.25 BENCH_REPS=1 bash bench/transfer.sh
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { type IngotBuild, snapshotBuild } from './lib/build.js';
+import { loadConfig } from './lib/config.js';
+import { type Ext4Input, makeExt4Input } from './lib/ext4.js';
+import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
+import { bash, removeTree, run, sync, warm } from './lib/proc.js';
+import { type FileInput, makeFileInput } from './lib/random-file.js';
+import { makeTreeInput, type TreeInput } from './lib/rootfs.js';
+import { RsyncDaemon, rsyncPush } from './lib/rsync.js';
+import { fmtBytes } from './lib/stats.js';
+import {
+  type IngotCase,
+  type IngotRep,
+  type RsyncCase,
+  type RsyncRep,
+  type TransferInput,
+  type TransferMeasured,
+  type TransferRep,
+  transferReport,
+} from './lib/transfer-report.js';
+
+const cfg = loadConfig(['file', 'tree', 'ext4']);
+const t0 = Date.now();
+const log = (s: string) =>
+  process.stderr.write(`[transfer ${((Date.now() - t0) / 1000).toFixed(0).padStart(5)}s] ${s}\n`);
+
+/** A pull that has not finished in this time is a failure of the case, not a slow result. */
+const PULL_TIMEOUT_SECONDS = 3600;
+const RSYNC_FLAGS = ['-a'];
+const RSYNC_ZSTD_FLAGS = ['-az', '--compress-choice=zstd'];
+/** BENCH_TCP_METER=0 reaches the servers directly (to see what the counting relay costs). */
+const METERED = process.env.BENCH_TCP_METER !== '0';
+const workDir = join(cfg.dir, 'work', 'transfer');
+let build: IngotBuild | undefined;
+
+function fromFile(f: FileInput): TransferInput {
+  return {
+    label: 'file',
+    isTree: false,
+    v1: f.v1,
+    v2: f.v2,
+    v1Bytes: f.v1Bytes,
+    v2Bytes: f.v2Bytes,
+    trueChange: f.trueChange,
+    description:
+      `v1 ${fmtBytes(f.v1Bytes)} pseudo-random; v2 = ${f.rewrittenBlocks} 4 KiB blocks rewritten + ` +
+      `${fmtBytes(f.insertedBytes)} inserted; true change ${fmtBytes(f.trueChange)}`,
+    details: { ...f },
+  };
+}
+
+function fromTree(t: TreeInput): TransferInput {
+  const s = t.v1Stats;
+  return {
+    label: `tree(${t.source})`,
+    isTree: true,
+    v1: t.v1,
+    v2: t.v2,
+    v1Bytes: t.v1Stats.bytes,
+    v2Bytes: t.v2Stats.bytes,
+    trueChange: t.trueChange,
+    description:
+      `v1 ${s.files} files, ${s.symlinks} symlinks, ${s.dirs} dirs, ${fmtBytes(s.bytes)}; ` +
+      `v2 = ${t.changedFiles} files replaced + ${t.newFiles} new; true change ${fmtBytes(t.trueChange)}`,
+    details: { ...t },
+  };
+}
+
+function fromExt4(e: Ext4Input): TransferInput {
+  return {
+    label: `ext4(${e.source})`,
+    isTree: false,
+    v1: e.v1,
+    v2: e.v2,
+    v1Bytes: e.v1Bytes,
+    v2Bytes: e.v2Bytes,
+    trueChange: e.trueChange,
+    description:
+      `mkfs.ext4 -d of each tree, ${fmtBytes(e.v1Bytes)} raw images (${e.sizeFactor}x the tree, sparse on disk); ` +
+      `${e.blockSize}-byte blocks: ${e.changedBlocks} differ in place, ${e.newBlocks} hold content v1 lacks ` +
+      `(true change ${fmtBytes(e.trueChange)})`,
+    details: { ...e },
+  };
+}
+
+async function ingotUsable(): Promise<string | undefined> {
+  if (process.env.BENCH_SKIP_INGOT === '1') return 'BENCH_SKIP_INGOT=1';
+  const ref = process.env.BENCH_INGOT_REF || undefined;
+  if (!ref && !existsSync(join(cfg.repo, 'dist/main/cli.js'))) return 'dist/ is not built (npm run build)';
+  try {
+    build = await snapshotBuild(cfg.repo, join(workDir, 'build'), ref, log);
+  } catch (err) {
+    return `no ingot build to run: ${(err as Error).message.split('\n')[0]}`;
+  }
+  try {
+    await run(process.execPath, [join(build.root, 'bin/ingot.js'), '--help']);
+    return undefined;
+  } catch (err) {
+    return `node bin/ingot.js --help fails: ${(err as Error).message.split('\n')[0]}`;
+  }
+}
+
+async function timedSync(): Promise<number> {
+  return (await run('sync', [])).seconds;
+}
+
+async function digestOf(server: PeerServer, image: string): Promise<string | undefined> {
+  try {
+    const r = await server.cli(['image', 'show', image, '--json']);
+    return (JSON.parse(r.stdout) as { digest?: string }).digest;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One pull, measured. Both servers are restarted first, so each VmHWM read afterwards is this
+ * pull's alone; both stores are read once so neither side starts from a cold page cache.
+ */
+async function pullCase(sender: PeerServer, receiver: PeerServer, image: string): Promise<IngotCase> {
+  const linked = () =>
+    sender.meter && receiver.meter ? sender.meter.bytes + receiver.meter.bytes : Number.NaN;
+  const plan = JSON.parse(
+    (await receiver.cli(['image', 'pull', image, '--server', sender.name, '--dry-run', '--json'])).stdout,
+  ) as { bytesMissing: number; chunksMissing: number };
+  await sender.restart();
+  await receiver.restart();
+  await warm(join(sender.home, 'store'));
+  await warm(join(receiver.home, 'store'));
+  await sync();
+  const linkBefore = linked();
+  const cpuBefore = [await sender.cpuSeconds(), await receiver.cpuSeconds()];
+  const r = await receiver.cliWithin(PULL_TIMEOUT_SECONDS, [
+    'image',
+    'pull',
+    image,
+    '--server',
+    sender.name,
+    '--json',
+  ]);
+  const linkBytes = linked() - linkBefore;
+  const cpuAfter = [await sender.cpuSeconds(), await receiver.cpuSeconds()];
+  const cpu = cpuAfter.map((a, i) => {
+    const b = cpuBefore[i];
+    return a === undefined || b === undefined ? undefined : a - b;
+  });
+  const senderPeakRss = await sender.peakRss();
+  const receiverPeakRss = await receiver.peakRss();
+  const syncAfterSeconds = await timedSync();
+  const transfer = JSON.parse(r.stdout) as TransferJson;
+  if (transfer.state !== 'succeeded')
+    throw new Error(`pull of ${image} ended ${transfer.state}: ${String(transfer.error)}`);
+  const [want, got] = [await digestOf(sender, image), await digestOf(receiver, image)];
+  return {
+    seconds: r.seconds,
+    syncAfterSeconds,
+    dryRun: { bytesMissing: plan.bytesMissing, chunksMissing: plan.chunksMissing },
+    transfer,
+    linkBytes: Number.isFinite(linkBytes) ? linkBytes : undefined,
+    senderPeakRss,
+    receiverPeakRss,
+    senderCpuSeconds: cpu[0],
+    receiverCpuSeconds: cpu[1],
+    digestMatches: want !== undefined && want === got,
+  };
+}
+
+async function ingotRep(input: TransferInput, scratch: string, tag: string): Promise<IngotRep> {
+  const root = build?.root;
+  if (!root) throw new Error('no ingot build');
+  const base = join(scratch, 'ingot');
+  await removeTree(base);
+  await mkdir(base, { recursive: true });
+  const servers: PeerServer[] = [];
+  const server = async (dir: string, name: string) => {
+    const s = await PeerServer.create(root, join(base, dir), name, METERED);
+    servers.push(s);
+    return s;
+  };
+  try {
+    const sender = await server('sender', 'FPPS_1');
+    const receiver = await server('receiver', 'FPPS_2');
+    await pairUp(sender, receiver, base);
+    const type = input.isTree ? 'OSIMAGE' : 'DISKIMAGE';
+    const src = input.isTree ? '--path' : '--file';
+    log(`${tag}: ingot: image add V1, V2 --from V1 on the sender (not timed)`);
+    await sender.cli(['image', 'add', 'V1', src, input.v1, '--type', type]);
+    await sender.cli(['image', 'add', 'V2', src, input.v2, '--type', type, '--from', 'V1']);
+    log(`${tag}: ingot: pull V1 into an empty receiver (full)`);
+    const full = await pullCase(sender, receiver, 'V1');
+    log(`${tag}: ingot: pull V2 with V1 there (delta)`);
+    const delta = await pullCase(sender, receiver, 'V2');
+    await receiver.dispose();
+    await removeTree(receiver.home);
+    const seededReceiver = await server('seeded', 'FPPS_3');
+    await pairUp(sender, seededReceiver, base);
+    log(`${tag}: ingot: the same bytes as LOCAL_COPY on a third server (not timed), then pull V1 (seeded)`);
+    await seededReceiver.cli(['image', 'add', 'LOCAL_COPY', src, input.v1, '--type', type]);
+    const seeded = await pullCase(sender, seededReceiver, 'V1');
+    for (const s of servers) await s.dispose();
+    await removeTree(base);
+    await sync();
+    return { full, delta, seeded };
+  } catch (err) {
+    for (const s of servers) await s.dispose();
+    // The homes keep the server logs and stores for a look; the next rep starts afresh.
+    const kept = `${base}.failed`;
+    await removeTree(kept);
+    await rename(base, kept);
+    throw new Error(`${(err as Error).message}\n(ingot homes kept in ${kept})`);
+  }
+}
+
+/**
+ * Where a tree input's finished copies go until the run is done. On ext4, creating files
+ * within minutes of deleting thousands is several times slower (on the VM of the published
+ * numbers, `cp -a` + `sync` of the 5.3k-file tree: about 1 s with no deletions nearby, 6-7 s
+ * after deleting copies of it; the kernel time goes to inode allocation passing over
+ * recently freed inodes), so deleting one tool's copy would slow whichever tool runs next.
+ * A rename frees nothing. Single-file copies are deleted at once: they free a handful of
+ * inodes, and keeping them would fill the disk.
+ */
+class Trash {
+  private count = 0;
+
+  constructor(readonly dir: string) {}
+
+  async retire(path: string, isTree: boolean): Promise<void> {
+    if (!isTree) return removeTree(path);
+    if (!existsSync(path)) return;
+    await mkdir(this.dir, { recursive: true });
+    await rename(path, join(this.dir, `${process.pid}-${this.count++}`));
+  }
+
+  async empty(): Promise<void> {
+    await removeTree(this.dir);
+    await sync();
+  }
+}
+
+/**
+ * rsync pushing to the daemon. Full: into an empty directory. Delta: onto a copy of v1 (made
+ * untimed); a single file keeps one name on the receiver so rsync's delta algorithm has v1
+ * as its basis, a tree is synced onto the v1 tree with --delete.
+ */
+async function rsyncRep(
+  daemon: RsyncDaemon,
+  input: TransferInput,
+  flags: readonly string[],
+  scratch: string,
+  trash: Trash,
+): Promise<RsyncRep> {
+  const rssFile = join(scratch, 'rsync.rss');
+  const fullDir = join(daemon.root, 'full');
+  await removeTree(fullDir);
+  await mkdir(fullDir, { recursive: true });
+  await warm(input.v1);
+  await sync();
+  const f = input.isTree
+    ? await rsyncPush(flags, `${input.v1}/`, daemon.url('full/'), rssFile)
+    : await rsyncPush(flags, input.v1, daemon.url('full/image.bin'), rssFile);
+  const full: RsyncCase = { ...f, syncAfterSeconds: await timedSync() };
+  await trash.retire(fullDir, input.isTree);
+  await sync();
+
+  const deltaDir = join(daemon.root, 'delta');
+  await removeTree(deltaDir);
+  if (input.isTree) await bash('cp -a "$1" "$2"', [input.v1, deltaDir]);
+  else {
+    await mkdir(deltaDir, { recursive: true });
+    await bash('cp -a "$1" "$2"', [input.v1, join(deltaDir, 'image.bin')]);
+  }
+  await sync();
+  await warm(input.v2);
+  await warm(deltaDir);
+  const d = input.isTree
+    ? await rsyncPush([...flags, '--delete'], `${input.v2}/`, daemon.url('delta/'), rssFile)
+    : await rsyncPush(flags, input.v2, daemon.url('delta/image.bin'), rssFile);
+  const delta: RsyncCase = { ...d, syncAfterSeconds: await timedSync() };
+  await trash.retire(deltaDir, input.isTree);
+  await sync();
+  return { full, delta };
+}
+
+async function cpRep(input: TransferInput, scratch: string, trash: Trash): Promise<{ seconds: number }> {
+  const dest = join(scratch, 'cp-dest');
+  await removeTree(dest);
+  await mkdir(dest, { recursive: true });
+  await warm(input.v1);
+  await sync();
+  const r = await bash('cp -a "$1" "$2/" && sync', [input.v1, dest]);
+  await trash.retire(dest, input.isTree);
+  await sync();
+  return { seconds: r.seconds };
+}
+
+async function measure(
+  input: TransferInput,
+  daemon: RsyncDaemon,
+  trash: Trash,
+  ingotMissing: string | undefined,
+): Promise<TransferMeasured> {
+  const scratch = join(workDir, `input-${input.label.replace(/[^a-z0-9]+/gi, '-')}`);
+  await mkdir(scratch, { recursive: true });
+  const m: TransferMeasured = { input, reps: [], ingotSkipped: ingotMissing };
+  for (let rep = 1; rep <= cfg.reps; rep++) {
+    const tag = `${input.label} rep ${rep}/${cfg.reps}`;
+    // Tools interleaved per rep, so drift on a noisy machine spreads over all of them.
+    let ingot: IngotRep | undefined;
+    let ingotError: string | undefined;
+    if (!ingotMissing) {
+      try {
+        ingot = await ingotRep(input, scratch, tag);
+      } catch (err) {
+        ingotError = (err as Error).message;
+        log(`${tag}: ingot failed: ${ingotError}`);
+      }
+    }
+    log(`${tag}: rsync -a (full, delta)`);
+    const rsync = await rsyncRep(daemon, input, RSYNC_FLAGS, scratch, trash);
+    log(`${tag}: rsync -az --compress-choice=zstd (full, delta)`);
+    const rsyncZstd = await rsyncRep(daemon, input, RSYNC_ZSTD_FLAGS, scratch, trash);
+    log(`${tag}: cp -a + sync`);
+    const cp = await cpRep(input, scratch, trash);
+    const r: TransferRep = { ingot, ingotError, rsync, rsyncZstd, cp };
+    m.reps.push(r);
+  }
+  return m;
+}
+
+function machine(): Record<string, unknown> {
+  const v = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .trim()
+        .split('\n')[0];
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memBytes: totalmem(),
+    kernel: v('uname', ['-r']),
+    node: process.version,
+    rsync: v('rsync', ['--version']),
+    mke2fs: v('bash', ['-c', 'mke2fs -V 2>&1']),
+    // The tree is often uncommitted while the benchmark runs: say which build was measured.
+    ingotBuild: build?.describe,
+    gitHead: v('git', ['-C', cfg.repo, 'rev-parse', '--short', 'HEAD']),
+    fileSystem: v('bash', ['-c', `df -T "${cfg.dir}" | tail -1 | awk '{print $2}'`]),
+  };
+}
+
+/** Newest mtime under dist/ (tsc rewrites every file), to notice a rebuild during the run. */
+function buildStamp(): string | undefined {
+  try {
+    return execFileSync(
+      'bash',
+      ['-c', `find "${join(cfg.repo, 'dist')}" -type f -printf '%T@\\n' | sort -n | tail -1`],
+      { encoding: 'utf8' },
+    ).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const loadAtStart = loadavg();
+  const stampAtStart = buildStamp();
+  await mkdir(cfg.dir, { recursive: true });
+  log(`work dir ${cfg.dir}, file input ${cfg.sizeGiB} GiB, ${cfg.reps} reps, inputs ${cfg.inputs.join(',')}`);
+  const ingotMissing = await ingotUsable();
+  if (ingotMissing) log(`ingot rows skipped: ${ingotMissing}`);
+  const inputs: TransferInput[] = [];
+  const dataDir = join(cfg.dir, 'data');
+  if (cfg.inputs.includes('file')) inputs.push(fromFile(await makeFileInput(dataDir, cfg.sizeBytes, log)));
+  if (cfg.inputs.includes('tree') || cfg.inputs.includes('ext4')) {
+    const tree = await makeTreeInput(cfg, log);
+    if (cfg.inputs.includes('tree')) inputs.push(fromTree(tree));
+    if (cfg.inputs.includes('ext4')) inputs.push(fromExt4(await makeExt4Input(dataDir, tree, log)));
+  }
+  const daemon = await RsyncDaemon.start(join(workDir, 'rsyncd'));
+  log(`rsync daemon on 127.0.0.1:${daemon.port}`);
+  const measured: TransferMeasured[] = [];
+  // Emptied once at the end: the slowdown after a mass delete lasts minutes, not seconds.
+  const trash = new Trash(join(workDir, 'trash'));
+  try {
+    for (const input of inputs) measured.push(await measure(input, daemon, trash, ingotMissing));
+  } finally {
+    await daemon.stop();
+    await trash.empty();
+  }
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  const notes = [
+    `machine: ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}; ` +
+      `load average ${load(loadAtStart)} at start, ${load(loadavg())} at end`,
+  ];
+  if (build) notes.push(`ingot measured: ${build.describe}`);
+  if (build && !process.env.BENCH_INGOT_REF && buildStamp() !== stampAtStart) {
+    notes.push(
+      "note: the repository's dist/ was rebuilt during the run; this run used its copy from the start.",
+    );
+  }
+  if (!METERED) notes.push('BENCH_TCP_METER=0: ingot servers reached directly, link bytes not counted.');
+  const { text, json } = transferReport(cfg, measured, notes);
+  process.stdout.write(`${text}\n`);
+  const out = join(cfg.dir, 'results-transfer.json');
+  await writeFile(
+    out,
+    `${JSON.stringify({ date: new Date().toISOString(), config: cfg, machine: machine(), ...json }, null, 2)}\n`,
+  );
+  log(`results written to ${out}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`transfer bench: ${err?.stack ?? err}\n`);
+  process.exitCode = 1;
+});
