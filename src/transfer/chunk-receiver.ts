@@ -80,7 +80,9 @@ export async function serveChunks(
   digests: readonly Digest[],
   onServed?: () => void,
 ): Promise<AsyncIterable<WireChunk>> {
-  const absent = await store.missing(digests);
+  // stat, not missing(): serving must not write (missing() refreshes touch times for gc).
+  const absent: Digest[] = [];
+  for (const d of digests) if (!(await store.stat(d))) absent.push(d);
   if (absent.length > 0) {
     throw new IngotError('MISSING_CHUNKS', `${absent.length} of the chunks asked for are not stored here`, {
       details: { missing: absent.slice(0, 10) },
