@@ -13,7 +13,7 @@ import type {
   SinkStatus,
 } from '../transfer/image-transfer.js';
 import { CHUNK_STREAM_TYPE, type WireChunk } from '../transfer/ports.js';
-import type { SignedDocument } from './signed-document.js';
+import { offerToJson, type SignedDocument } from './signed-document.js';
 import type { TlsIdentity } from './tls-identity.js';
 import type { PeerRecord } from './types.js';
 
@@ -118,17 +118,9 @@ export class PeerClient {
   }
 }
 
+/** Only the offer's fields, never the manifest bytes or anything else riding along. */
 function metaOf(m: OfferMeta): OfferMeta {
-  return {
-    name: m.name,
-    digest: m.digest,
-    origin: m.origin,
-    signature: m.signature,
-    state: m.state,
-    imageType: m.imageType,
-    baseType: m.baseType,
-    size: m.size,
-  };
+  return offerToJson(m) as unknown as OfferMeta;
 }
 
 function describe(err: unknown): string {

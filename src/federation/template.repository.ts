@@ -1,6 +1,6 @@
 /** Queries on templates, their members and their published versions. */
-import type { Kysely } from 'kysely';
-import type { Schema } from '../db/schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { Schema, TemplateVersionTable } from '../db/schema.js';
 
 export interface TemplateRow {
   name: string;
@@ -76,15 +76,7 @@ export class TemplateRepository {
       .where('template_name', '=', name)
       .orderBy('version', 'desc')
       .executeTakeFirst();
-    return (
-      r && {
-        template: r.template_name,
-        version: Number(r.version),
-        body: r.body,
-        signature: r.signature,
-        publishedAt: r.published_at,
-      }
-    );
+    return r && toVersion(r);
   }
 
   async version(name: string, version: number): Promise<VersionRow | undefined> {
@@ -94,15 +86,7 @@ export class TemplateRepository {
       .where('template_name', '=', name)
       .where('version', '=', version)
       .executeTakeFirst();
-    return (
-      r && {
-        template: r.template_name,
-        version: Number(r.version),
-        body: r.body,
-        signature: r.signature,
-        publishedAt: r.published_at,
-      }
-    );
+    return r && toVersion(r);
   }
 
   async insertVersion(v: VersionRow): Promise<void> {
@@ -133,4 +117,14 @@ export class TemplateRepository {
     }
     return out;
   }
+}
+
+function toVersion(r: Selectable<TemplateVersionTable>): VersionRow {
+  return {
+    template: r.template_name,
+    version: Number(r.version),
+    body: r.body,
+    signature: r.signature,
+    publishedAt: r.published_at,
+  };
 }
