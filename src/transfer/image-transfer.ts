@@ -1,6 +1,6 @@
 import { chunkLengths } from '../catalog/chunk-check.js';
 import { IngotError } from '../core/errors.js';
-import type { Digest, Manifest } from '../core/manifest.js';
+import type { Digest } from '../core/manifest.js';
 import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import type { ImageState } from '../core/states.js';
 import { inOrder } from './chunk-receiver.js';
@@ -82,8 +82,8 @@ export async function transferImage(
   opts: TransferOptions = {},
 ): Promise<TransferResult> {
   const offer = await source.offer(name);
-  const manifest = readOffer(offer);
-  const progress = emptyProgress(manifest);
+  const lengths = readOffer(offer);
+  const progress = { ...NO_PROGRESS, bytesTotal: sumOf(lengths), chunksTotal: lengths.size };
   if ((await sink.prepare(offer)) === 'present') {
     return {
       ...progress,
@@ -93,7 +93,6 @@ export async function transferImage(
       digest: offer.digest,
     };
   }
-  const lengths = chunkLengths(manifest.chunks);
   const batches = batchesOf([...lengths.keys()]);
   const moveBatch = async (batch: Digest[]) => {
     opts.signal?.throwIfAborted();
@@ -138,10 +137,9 @@ export async function planTransfers(
   let bytesMissing = 0;
   for (const name of names) {
     const offer = await source.offer(name);
-    const lengths = chunkLengths(readOffer(offer).chunks);
+    const lengths = readOffer(offer);
     const { manifest: _bytes, ...meta } = offer;
-    let bytesTotal = 0;
-    for (const n of lengths.values()) bytesTotal += n;
+    const bytesTotal = sumOf(lengths);
     const status = await sink.prepare(offer);
     let own = 0;
     let ownChunks = 0;
@@ -163,8 +161,11 @@ export async function planTransfers(
   return { images, bytesMissing, chunksMissing: counted.size };
 }
 
-/** The manifest must be the one the offer names, and say the same name and origin. */
-function readOffer(offer: ImageOffer): Manifest {
+/**
+ * The manifest must be the one the offer names, and say the same name and origin.
+ * Returns each distinct chunk with its length: all a transfer needs of the manifest.
+ */
+function readOffer(offer: ImageOffer): Map<Digest, number> {
   const digest = manifestDigest(offer.manifest);
   if (digest !== offer.digest) {
     throw new IngotError('DIGEST_MISMATCH', `the manifest of ${offer.name} does not match its digest`, {
@@ -178,21 +179,22 @@ function readOffer(offer: ImageOffer): Manifest {
       `the manifest describes ${manifest.origin}/${manifest.name}, not ${offer.origin}/${offer.name}`,
     );
   }
-  return manifest;
+  return chunkLengths(manifest.chunks);
 }
 
-function emptyProgress(manifest: Manifest): TransferProgress {
-  const lengths = chunkLengths(manifest.chunks);
-  let bytesTotal = 0;
-  for (const n of lengths.values()) bytesTotal += n;
-  return {
-    bytesTotal,
-    bytesDone: 0,
-    bytesPresent: 0,
-    wireBytes: 0,
-    chunksTotal: lengths.size,
-    chunksSent: 0,
-  };
+export const NO_PROGRESS: Readonly<TransferProgress> = {
+  bytesTotal: 0,
+  bytesDone: 0,
+  bytesPresent: 0,
+  wireBytes: 0,
+  chunksTotal: 0,
+  chunksSent: 0,
+};
+
+function sumOf(lengths: ReadonlyMap<Digest, number>): number {
+  let n = 0;
+  for (const v of lengths.values()) n += v;
+  return n;
 }
 
 async function* metered(

@@ -5,7 +5,12 @@ import { type LocalSideDeps, localSink, localSource, ownImages } from '../../fed
 import type { PeerService } from '../../federation/peer.service.js';
 import type { PeerLinks } from '../../federation/peer-links.js';
 import type { TransferJobPayload } from '../../federation/replication.service.js';
-import { type TransferProgress, type TransferResult, transferImage } from '../../transfer/image-transfer.js';
+import {
+  NO_PROGRESS,
+  type TransferProgress,
+  type TransferResult,
+  transferImage,
+} from '../../transfer/image-transfer.js';
 import type { RateLimits } from '../../transfer/rate-limit.js';
 import { TransferRepository } from '../../transfer/transfer.repository.js';
 import type { JobHandler } from '../job-runner.js';
@@ -45,7 +50,7 @@ export function transferJob(deps: TransferJobDeps): JobHandler {
       last = Date.now();
       await transfers.progress(job.id, progress, now());
     };
-    await transfers.started(job.id, zero, now());
+    await transfers.started(job.id, NO_PROGRESS, now());
     const result = await transferImage(source, sink, p.image, {
       limiter: deps.limits.forPeer(peer.name, peer.maxRate),
       signal: ctx.signal,
@@ -57,12 +62,3 @@ export function transferJob(deps: TransferJobDeps): JobHandler {
     return result;
   };
 }
-
-const zero: TransferProgress = {
-  bytesTotal: 0,
-  bytesDone: 0,
-  bytesPresent: 0,
-  wireBytes: 0,
-  chunksTotal: 0,
-  chunksSent: 0,
-};
