@@ -174,8 +174,9 @@ export class BundleService {
     const held: ImageRecord[] = [];
     if (relativeTo.base) held.push(await this.deps.catalog.getImage(relativeTo.base));
     if (relativeTo.have !== undefined) {
+      const byDigest = new Map((await this.deps.catalog.listImages()).map((i) => [i.digest as string, i]));
       for (const { digest } of parseInventory(relativeTo.have).images) {
-        const image = (await this.deps.catalog.listImages()).find((i) => i.digest === digest);
+        const image = byDigest.get(digest);
         if (image) held.push(image);
       }
     }
