@@ -105,14 +105,9 @@ export class FollowService {
     }
     const started: { upstream: string; template: string; job: number | null; waitingFor?: string }[] = [];
     for (const f of followings) {
-      const closed = f.window && !opts.now && !inWindow(parseWindow(f.window), this.now());
-      if (closed) {
-        const at = nextOpening(parseWindow(f.window as string), this.now()).toISOString();
-        await this.repo.update(f.upstream, f.template, { next_run_at: at });
-        started.push({ upstream: f.upstream, template: f.template, job: null, waitingFor: at });
-      } else {
-        started.push({ upstream: f.upstream, template: f.template, job: (await this.enqueue(f)).id });
-      }
+      const waitingFor = opts.now ? undefined : await this.deferIfClosed(f, this.now());
+      if (waitingFor) started.push({ upstream: f.upstream, template: f.template, job: null, waitingFor });
+      else started.push({ upstream: f.upstream, template: f.template, job: (await this.enqueue(f)).id });
     }
     return { dryRun: false as const, started };
   }
@@ -122,16 +117,21 @@ export class FollowService {
     const now = this.now();
     let n = 0;
     for (const f of await this.repo.due(now.toISOString())) {
-      if (f.window && !inWindow(parseWindow(f.window), now)) {
-        await this.repo.update(f.upstream, f.template, {
-          next_run_at: nextOpening(parseWindow(f.window), now).toISOString(),
-        });
-        continue;
-      }
+      if (await this.deferIfClosed(f, now)) continue;
       await this.enqueue(f);
       n++;
     }
     return n;
+  }
+
+  /** Outside its window a following waits for the next opening; returns when, or undefined. */
+  private async deferIfClosed(f: FollowingRecord, now: Date): Promise<string | undefined> {
+    if (!f.window) return undefined;
+    const window = parseWindow(f.window);
+    if (inWindow(window, now)) return undefined;
+    const at = nextOpening(window, now).toISOString();
+    await this.repo.update(f.upstream, f.template, { next_run_at: at });
+    return at;
   }
 
   async run(

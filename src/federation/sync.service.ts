@@ -4,7 +4,13 @@ import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { decodeManifest } from '../core/manifest-codec.js';
 import type { ManifestStore } from '../store/manifest-store.js';
-import { planTransfers, type TransferProgress, transferImage } from '../transfer/image-transfer.js';
+import {
+  type ImageSink,
+  type ImageSource,
+  planTransfers,
+  type TransferOptions,
+  transferImage,
+} from '../transfer/image-transfer.js';
 import type { RateLimits } from '../transfer/rate-limit.js';
 import { type LocalSideDeps, localSink } from './local-sides.js';
 import type { PeerService } from './peer.service.js';
@@ -122,8 +128,8 @@ async function present(deps: SyncDeps, name: string, digest: string): Promise<Im
 }
 
 async function plan(
-  source: Parameters<typeof planTransfers>[0],
-  sink: Parameters<typeof planTransfers>[1],
+  source: ImageSource,
+  sink: ImageSink,
   name: string,
   digest: string,
 ): Promise<ImageSyncResult> {
@@ -132,14 +138,14 @@ async function plan(
 }
 
 async function fetchOne(
-  source: Parameters<typeof transferImage>[0],
-  sink: Parameters<typeof transferImage>[1],
+  source: ImageSource,
+  sink: ImageSink,
   name: string,
   digest: string,
-  opts: Parameters<typeof transferImage>[3],
+  opts: TransferOptions,
 ): Promise<ImageSyncResult> {
   try {
-    const r: TransferProgress & { outcome: string } = await transferImage(source, sink, name, opts);
+    const r = await transferImage(source, sink, name, opts);
     return {
       name,
       digest,
