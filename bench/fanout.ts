@@ -1,14 +1,3 @@
-/**
- * Fan-out benchmark: one image from HQ to many servers, the way sites get it. Four followers
- * pulling from HQ at once; two sites that then serve two edges each; and the offline way, a
- * bundle written on HQ and imported on a site, next to tar and cp. What it measures is the
- * wall clock until every server holds the image and how many bytes left HQ. See
- * bench/README.md.
- *
- *   bash bench/fanout.sh
- *   BENCH_SIZE_GIB=0.25 bash bench/fanout.sh
- */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -28,6 +17,7 @@ import {
   type TieredRep,
 } from './lib/fanout-report.js';
 import { ingotCli } from './lib/ingot.js';
+import { firstLine, machineFacts } from './lib/machine.js';
 import { PeerServer, pairUp } from './lib/peers.js';
 import { bash, removeTree, run, sync, warm } from './lib/proc.js';
 import { makeFileInput } from './lib/random-file.js';
@@ -359,26 +349,7 @@ async function rep(root: string, file: string, n: number): Promise<FanoutRep> {
 }
 
 function machine(build: IngotBuild): Record<string, unknown> {
-  const first = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-        .trim()
-        .split('\n')[0];
-    } catch {
-      return undefined;
-    }
-  };
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    memBytes: totalmem(),
-    kernel: first('uname', ['-r']),
-    node: process.version,
-    tar: first('tar', ['--version']),
-    ingotBuild: build.describe,
-    gitHead: first('git', ['-C', cfg.repo, 'rev-parse', '--short', 'HEAD']),
-    fileSystem: first('bash', ['-c', `df -T "${cfg.dir}" | tail -1 | awk '{print $2}'`]),
-  };
+  return { ...machineFacts(cfg), tar: firstLine('tar', ['--version']), ingotBuild: build.describe };
 }
 
 async function main(): Promise<void> {

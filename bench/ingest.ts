@@ -1,12 +1,3 @@
-/**
- * Ingest benchmark: how fast Ingot takes in a new image and a new version of it, against the
- * floors on this machine (sha256 with openssl, cp + sync) and an established chunking tool
- * (casync make), and how much memory it needs while doing so. See bench/README.md.
- *
- *   npm run bench                    # = bash bench/ingest.sh
- *   BENCH_SIZE_GIB=8 BENCH_REPS=3 npm run bench
- */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -14,6 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from './lib/config.js';
 import { casyncRep, copyAndSync, opensslSha256 } from './lib/floors.js';
 import { ingotRep } from './lib/ingot.js';
+import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
 import { run, sync, warm } from './lib/proc.js';
 import { type FileInput, makeFileInput } from './lib/random-file.js';
 import { type Measured, report } from './lib/report.js';
@@ -90,46 +82,18 @@ async function measure(input: FileInput | TreeInput, ingotMissing: string | unde
 }
 
 function machine(): Record<string, unknown> {
-  const v = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0];
-    } catch {
-      return undefined;
-    }
-  };
   return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    memBytes: totalmem(),
-    kernel: v('uname', ['-r']),
-    node: process.version,
-    openssl: v('openssl', ['version']),
-    casync: v('casync', ['--version']),
+    ...machineFacts(cfg),
+    openssl: firstLine('openssl', ['version']),
+    casync: firstLine('casync', ['--version']),
     // The tree is often uncommitted while the benchmark runs: say which build was measured.
-    ingotBuiltAt: v('bash', ['-c', `date -u -r "${join(cfg.repo, 'dist/main/cli.js')}" +%FT%TZ`]),
-    gitHead: v('git', ['-C', cfg.repo, 'rev-parse', '--short', 'HEAD']),
-    fileSystem: v('bash', ['-c', `df -T "${cfg.dir}" | tail -1 | awk '{print $2}'`]),
+    ingotBuiltAt: firstLine('bash', ['-c', `date -u -r "${join(cfg.repo, 'dist/main/cli.js')}" +%FT%TZ`]),
   };
-}
-
-/** Newest mtime under dist/ (tsc rewrites every file), to notice a rebuild during the run. */
-function buildStamp(): string | undefined {
-  try {
-    return execFileSync(
-      'bash',
-      ['-c', `find "${join(cfg.repo, 'dist')}" -type f -printf '%T@\\n' | sort -n | tail -1`],
-      {
-        encoding: 'utf8',
-      },
-    ).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg();
-  const stampAtStart = buildStamp();
+  const stampAtStart = buildStamp(cfg.repo);
   await mkdir(cfg.dir, { recursive: true });
   log(`work dir ${cfg.dir}, file input ${cfg.sizeGiB} GiB, ${cfg.reps} reps, inputs ${cfg.inputs.join(',')}`);
   const ingotMissing = await ingotUsable();
@@ -145,7 +109,7 @@ async function main(): Promise<void> {
     `machine: ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}; ` +
       `load average ${load(loadAtStart)} at start, ${load(loadavg())} at end`,
   ];
-  if (buildStamp() !== stampAtStart) {
+  if (buildStamp(cfg.repo) !== stampAtStart) {
     notes.push('WARNING: dist/ was rebuilt during this run; the ingot rows may mix two builds.');
   }
   const { text, json } = report(cfg, measured, notes);

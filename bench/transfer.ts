@@ -1,13 +1,3 @@
-/**
- * Transfer benchmark: how fast and how lean Ingot moves an image from one server to another
- * (a new image, a new version of one already there, and an image whose bytes the receiver
- * already holds under another name), next to rsync over a loopback daemon and a local cp on
- * the same bytes. See bench/README.md.
- *
- *   bash bench/transfer.sh
- *   BENCH_SIZE_GIB=0.25 BENCH_REPS=1 bash bench/transfer.sh
- */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -15,6 +5,7 @@ import { join } from 'node:path';
 import { type IngotBuild, snapshotBuild } from './lib/build.js';
 import { loadConfig } from './lib/config.js';
 import { type Ext4Input, makeExt4Input } from './lib/ext4.js';
+import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
 import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
 import { bash, removeTree, run, sync, warm } from './lib/proc.js';
 import { type FileInput, makeFileInput } from './lib/random-file.js';
@@ -342,46 +333,18 @@ async function measure(
 }
 
 function machine(): Record<string, unknown> {
-  const v = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-        .trim()
-        .split('\n')[0];
-    } catch {
-      return undefined;
-    }
-  };
   return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    memBytes: totalmem(),
-    kernel: v('uname', ['-r']),
-    node: process.version,
-    rsync: v('rsync', ['--version']),
-    mke2fs: v('bash', ['-c', 'mke2fs -V 2>&1']),
+    ...machineFacts(cfg),
+    rsync: firstLine('rsync', ['--version']),
+    mke2fs: firstLine('bash', ['-c', 'mke2fs -V 2>&1']),
     // The tree is often uncommitted while the benchmark runs: say which build was measured.
     ingotBuild: build?.describe,
-    gitHead: v('git', ['-C', cfg.repo, 'rev-parse', '--short', 'HEAD']),
-    fileSystem: v('bash', ['-c', `df -T "${cfg.dir}" | tail -1 | awk '{print $2}'`]),
   };
-}
-
-/** Newest mtime under dist/ (tsc rewrites every file), to notice a rebuild during the run. */
-function buildStamp(): string | undefined {
-  try {
-    return execFileSync(
-      'bash',
-      ['-c', `find "${join(cfg.repo, 'dist')}" -type f -printf '%T@\\n' | sort -n | tail -1`],
-      { encoding: 'utf8' },
-    ).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg();
-  const stampAtStart = buildStamp();
+  const stampAtStart = buildStamp(cfg.repo);
   await mkdir(cfg.dir, { recursive: true });
   log(`work dir ${cfg.dir}, file input ${cfg.sizeGiB} GiB, ${cfg.reps} reps, inputs ${cfg.inputs.join(',')}`);
   const ingotMissing = await ingotUsable();
@@ -411,7 +374,7 @@ async function main(): Promise<void> {
       `load average ${load(loadAtStart)} at start, ${load(loadavg())} at end`,
   ];
   if (build) notes.push(`ingot measured: ${build.describe}`);
-  if (build && !process.env.BENCH_INGOT_REF && buildStamp() !== stampAtStart) {
+  if (build && !process.env.BENCH_INGOT_REF && buildStamp(cfg.repo) !== stampAtStart) {
     notes.push(
       "note: the repository's dist/ was rebuilt during the run; this run used its copy from the start.",
     );
