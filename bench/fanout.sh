@@ -12,18 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-for tool in openssl cp sync tar timeout /usr/bin/time; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  echo "bench: missing tools: ${missing[*]} (apt-get install openssl tar coreutils time)" >&2
-  exit 2
-fi
-if [[ ! -x node_modules/.bin/tsx ]]; then
-  echo "bench: node_modules/.bin/tsx not found; run npm install first" >&2
-  exit 2
-fi
+source bench/lib/preflight.sh
+bench_require "apt-get install openssl tar coreutils time" openssl cp sync tar timeout /usr/bin/time
 if [[ -z "${BENCH_INGOT_REF:-}" && ! -f dist/main/cli.js ]]; then
   echo "bench: dist/ is not built; run 'npm run build' first" >&2
   exit 2

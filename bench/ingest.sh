@@ -10,18 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-for tool in openssl casync tar cp sync du /usr/bin/time; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  echo "bench: missing tools: ${missing[*]} (apt-get install openssl casync time)" >&2
-  exit 2
-fi
-if [[ ! -x node_modules/.bin/tsx ]]; then
-  echo "bench: node_modules/.bin/tsx not found; run npm install first" >&2
-  exit 2
-fi
+source bench/lib/preflight.sh
+bench_require "apt-get install openssl casync time" openssl casync tar cp sync du /usr/bin/time
 if [[ ! -f dist/main/cli.js ]]; then
   echo "bench: dist/ is not built; the ingot rows need 'npm run build' (reference tools still run)" >&2
 fi

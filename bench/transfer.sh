@@ -12,18 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-for tool in rsync mkfs.ext4 openssl cp sync tar timeout /usr/bin/time; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  echo "bench: missing tools: ${missing[*]} (apt-get install rsync e2fsprogs openssl time)" >&2
-  exit 2
-fi
-if [[ ! -x node_modules/.bin/tsx ]]; then
-  echo "bench: node_modules/.bin/tsx not found; run npm install first" >&2
-  exit 2
-fi
+source bench/lib/preflight.sh
+bench_require "apt-get install rsync e2fsprogs openssl time" rsync mkfs.ext4 openssl cp sync tar timeout /usr/bin/time
 if [[ ! -f dist/main/cli.js ]]; then
   echo "bench: dist/ is not built; the ingot rows need 'npm run build' (reference tools still run)" >&2
 fi
