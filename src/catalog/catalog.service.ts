@@ -278,7 +278,7 @@ export class CatalogService {
     }
     if (!(await new ImageRepository(this.db.kysely).setState(name, valid))) throw imageNotFound(name);
     this.changed(name);
-    return this.getImage(name);
+    return { ...current, state: valid };
   }
 
   /**
