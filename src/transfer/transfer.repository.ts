@@ -34,32 +34,27 @@ export class TransferRepository {
   }
 
   /** Figures are per attempt: a resumed attempt starts its counts again, the rest is `bytesPresent`. */
-  async started(jobId: number, p: TransferProgress, at: string): Promise<void> {
-    await this.db
-      .updateTable('transfers')
-      .set({ started_at: at, outcome: null, ...columns(p), updated_at: at })
-      .where('job_id', '=', jobId)
-      .execute();
+  started(jobId: number, p: TransferProgress, at: string): Promise<void> {
+    return this.record(jobId, p, at, { started_at: at, outcome: null });
   }
 
-  async progress(jobId: number, p: TransferProgress, at: string): Promise<void> {
-    await this.db
-      .updateTable('transfers')
-      .set({ ...columns(p), updated_at: at })
-      .where('job_id', '=', jobId)
-      .execute();
+  progress(jobId: number, p: TransferProgress, at: string): Promise<void> {
+    return this.record(jobId, p, at, {});
   }
 
-  async finished(
+  finished(jobId: number, p: TransferProgress, at: string, outcome: string, digest: string): Promise<void> {
+    return this.record(jobId, p, at, { outcome, digest });
+  }
+
+  private async record(
     jobId: number,
     p: TransferProgress,
     at: string,
-    outcome: string,
-    digest: string,
+    extra: Partial<Pick<TransferTable, 'started_at' | 'outcome' | 'digest'>>,
   ): Promise<void> {
     await this.db
       .updateTable('transfers')
-      .set({ ...columns(p), updated_at: at, outcome, digest })
+      .set({ ...columns(p), updated_at: at, ...extra })
       .where('job_id', '=', jobId)
       .execute();
   }
