@@ -1,4 +1,20 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
+// The runtime is pinned to one Node major, in package.json's engines (npm installs that
+// Node beside our dependencies, and `npx ingot` runs on it). Started by any other Node, stop
+// at once, before loading code that needs it.
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const major = Number(/\d+/.exec(pkg.engines.node)[0]);
+if (Number(process.versions.node.split('.')[0]) !== major) {
+  const { ERROR_CODES } = await import('../dist/core/errors.js');
+  process.stderr.write(
+    `ingot: needs Node.js ${major}; this is Node.js ${process.versions.node} (${process.execPath}).\n` +
+      `  hint: run it through npm, which brings Node.js ${major} with the package (npx ingot ...),\n` +
+      `        or install Node.js ${major} LTS and put it first on the PATH\n`,
+  );
+  process.exit(ERROR_CODES.UNSUPPORTED_RUNTIME.exit);
+}
 // Hashing, zstd, file I/O and fdatasync share libuv's pool; 4 threads starve a busy server.
 // It must be set before anything uses the pool, hence before the import below.
 process.env.UV_THREADPOOL_SIZE ??= '8';

@@ -15,6 +15,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-[ -d node_modules ] || npm install --no-audit --no-fund
+[ -d node_modules ] || npm run setup
 npm run build --silent
 npx vitest run "$@"

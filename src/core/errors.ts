@@ -28,6 +28,11 @@ export const ERROR_CODES = {
   UNAVAILABLE: { http: 503, exit: 69, summary: 'the server cannot be reached or is not ready' },
   PAYLOAD_TOO_LARGE: { http: 413, exit: 65, summary: 'a request body is larger than allowed' },
   INTERNAL: { http: 500, exit: 70, summary: 'an unexpected failure; see the server log' },
+  UNSUPPORTED_RUNTIME: {
+    http: 500,
+    exit: 78,
+    summary: 'started by a Node.js other than the one Ingot runs on',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -3,14 +3,13 @@
  * This is the only module that knows which driver sits under Kysely; everything above it
  * sees a `Db` and writes portable queries.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
-import { type Dialect, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { type Dialect, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { IngotError } from '../core/errors.js';
 import { migrationProvider } from './migrations/index.js';
 import type { DialectName, Schema } from './schema.js';
+import { kyselySqlite, openSqlite } from './sqlite-driver.js';
 import { makeTransaction, SQLITE_BUSY_TIMEOUT_MS } from './transaction.js';
 
 export interface Db {
@@ -73,18 +72,13 @@ export function parseUrl(url: string): Target {
 
 /** Opened here, not lazily by Kysely, so a bad path fails now with a clear error. */
 function sqliteDialect(url: string, path: string): Dialect {
-  let db: BetterSqlite3.Database;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    db = new BetterSqlite3(path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+    return new SqliteDialect({
+      database: kyselySqlite(openSqlite(path, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS })),
+    });
   } catch (err) {
     throw unavailable(url, err);
   }
-  return new SqliteDialect({ database: db });
 }
 
 function postgresDialect(url: string, opts: OpenDatabaseOptions): Dialect {

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { DialectName, Schema } from './schema.js';
+import { isSqliteBusy } from './sqlite-driver.js';
 
 export type TransactionFn = <T>(fn: (tx: Kysely<Schema>) => Promise<T>) => Promise<T>;
 
@@ -32,7 +33,7 @@ function sqliteImmediate<T>(kysely: Kysely<Schema>, fn: (tx: Kysely<Schema>) => 
 }
 
 /**
- * better-sqlite3 is synchronous, so its busy_timeout blocks the whole event loop: a second
+ * node:sqlite is synchronous, so its busy_timeout blocks the whole event loop: a second
  * handle in the same process would wait on a lock the first can never release while the
  * thread sleeps. So for BEGIN we wait asynchronously instead, which serves other processes
  * and other handles in this one alike.
@@ -46,7 +47,7 @@ async function beginImmediate(conn: Kysely<Schema>): Promise<void> {
         await sql`begin immediate`.execute(conn);
         return;
       } catch (err) {
-        if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+        if (!isSqliteBusy(err) || Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
       }
     }

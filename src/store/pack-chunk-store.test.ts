@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compress } from '@mongodb-js/zstd';
+import { zstdCompressSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { chunkStoreSuite, digestOf, expectCode, textChunk } from './chunk-store.suite.js';
@@ -109,7 +109,7 @@ describe('PackChunkStore', () => {
     const store = await openStore(root);
     const big = Buffer.alloc(MAX_RAW_LENGTH + 1, 1);
     await expectCode(store.put(digestOf(big), big), 'PAYLOAD_TOO_LARGE');
-    const bomb = await compress(Buffer.alloc(64 * 2 ** 20), 3);
+    const bomb = zstdCompressSync(Buffer.alloc(64 * 2 ** 20));
     expect(bomb.length).toBeLessThan(100_000);
     const bombDigest = digestOf(Buffer.alloc(64 * 2 ** 20));
     const r = await store.putManyEncoded([
@@ -128,7 +128,7 @@ describe('PackChunkStore', () => {
 
   it('bounds zstd output from the block headers, never below the real size', async () => {
     for (const raw of [Buffer.alloc(0), textChunk(1000), textChunk(300_000), randomBytes(200_000)]) {
-      const z = await compress(raw, 3);
+      const z = zstdCompressSync(raw);
       expect(zstdDecodedBound(z)).toBeGreaterThanOrEqual(raw.length);
     }
     expect(zstdDecodedBound(randomBytes(50))).toBeUndefined();

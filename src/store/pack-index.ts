@@ -1,4 +1,4 @@
-import BetterSqlite3 from 'better-sqlite3';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Digest } from '../core/manifest.js';
 import { recordSize } from './pack-file.js';
 
@@ -71,12 +71,22 @@ export function digestKey(d: Digest | string): Buffer {
   return Buffer.from(d, 'hex');
 }
 
-export class PackIndex {
-  private readonly db: BetterSqlite3.Database;
-  private readonly s;
-  private readonly inStmts = new Map<string, BetterSqlite3.Statement>();
+/** node:sqlite hands BLOBs back as plain Uint8Arrays; the rest of the store wants Buffers. */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
 
-  private constructor(db: BetterSqlite3.Database) {
+function chunkRow(r: unknown): ChunkRow {
+  const row = r as ChunkRow;
+  return { ...row, digest: asBuffer(row.digest) };
+}
+
+export class PackIndex {
+  private readonly db: DatabaseSync;
+  private readonly s;
+  private readonly inStmts = new Map<string, StatementSync>();
+
+  private constructor(db: DatabaseSync) {
     this.db = db;
     this.s = {
       get: db.prepare(`SELECT ${COLUMNS} FROM chunks WHERE digest = ?`),
@@ -111,12 +121,12 @@ export class PackIndex {
   }
 
   static open(path: string): PackIndex {
-    const db = new BetterSqlite3(path);
+    const db = new DatabaseSync(path);
     try {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
-      db.pragma('cache_size = -16384');
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = NORMAL');
+      db.exec('PRAGMA busy_timeout = 5000');
+      db.exec('PRAGMA cache_size = -16384');
       db.exec(SCHEMA);
       return new PackIndex(db);
     } catch (err) {
@@ -131,16 +141,31 @@ export class PackIndex {
 
   /** Runs `fn` in one transaction committed with synchronous=FULL (WAL fsynced). */
   durably<T>(fn: () => T): T {
-    this.db.pragma('synchronous = FULL');
+    this.db.exec('PRAGMA synchronous = FULL');
     try {
-      return this.db.transaction(fn)();
+      return this.transaction(fn);
     } finally {
-      this.db.pragma('synchronous = NORMAL');
+      this.db.exec('PRAGMA synchronous = NORMAL');
+    }
+  }
+
+  /** `fn` in one transaction, or in a savepoint of the one already open. */
+  private transaction<T>(fn: () => T): T {
+    const nested = this.db.isTransaction;
+    this.db.exec(nested ? 'SAVEPOINT nested' : 'BEGIN');
+    try {
+      const result = fn();
+      this.db.exec(nested ? 'RELEASE nested' : 'COMMIT');
+      return result;
+    } catch (err) {
+      this.db.exec(nested ? 'ROLLBACK TO nested; RELEASE nested' : 'ROLLBACK');
+      throw err;
     }
   }
 
   get(digest: Buffer): ChunkRow | undefined {
-    return this.s.get.get(digest) as ChunkRow | undefined;
+    const row = this.s.get.get(digest);
+    return row === undefined ? undefined : chunkRow(row);
   }
 
   /**
@@ -156,25 +181,26 @@ export class PackIndex {
       const part = digests.slice(i, i + QUERY_BATCH);
       const rows = this.inStmt('SELECT digest, touched_at FROM chunks WHERE digest IN', part.length).all(
         ...part.map(digestKey),
-      ) as { digest: Buffer; touched_at: number }[];
+      ) as unknown as { digest: Uint8Array; touched_at: number }[];
       for (const r of rows) {
-        present.add(r.digest.toString('hex'));
-        if (r.touched_at < staleBefore) stale.push(r.digest);
+        const digest = asBuffer(r.digest);
+        present.add(digest.toString('hex'));
+        if (r.touched_at < staleBefore) stale.push(digest);
       }
     }
     if (stale.length > 0) {
-      this.db.transaction(() => {
+      this.transaction(() => {
         for (let i = 0; i < stale.length; i += QUERY_BATCH) {
           const part = stale.slice(i, i + QUERY_BATCH);
           this.inStmt('UPDATE chunks SET touched_at = ? WHERE digest IN', part.length).run(now, ...part);
         }
-      })();
+      });
     }
     return present;
   }
 
   /** `${prefix} (?, ?, ...)` with n placeholders, prepared once per (prefix, n). */
-  private inStmt(prefix: string, n: number): BetterSqlite3.Statement {
+  private inStmt(prefix: string, n: number): StatementSync {
     const key = `${prefix}/${n}`;
     let stmt = this.inStmts.get(key);
     if (!stmt) {
@@ -190,7 +216,7 @@ export class PackIndex {
    * `end`. Digests already indexed are left alone. Returns the number of rows inserted.
    */
   commit(pack: number, end: number, records: readonly RecordLocation[], now: number): number {
-    return this.db.transaction(() => {
+    return this.transaction(() => {
       let inserted = 0;
       let live = 0;
       for (const r of records) {
@@ -210,25 +236,25 @@ export class PackIndex {
       }
       this.s.grow.run(end, live, pack);
       return inserted;
-    })();
+    });
   }
 
   /** Removes a row; returns whether there was one. */
   delete(digest: Buffer, ifTouchedBefore?: number): boolean {
-    return this.db.transaction(() => {
+    return this.transaction(() => {
       const row = (
         ifTouchedBefore === undefined ? this.s.del.get(digest) : this.s.delIfOld.get(digest, ifTouchedBefore)
       ) as { pack: number; length: number } | undefined;
       if (row) this.s.live.run(-recordSize(row.length), row.pack);
       return row !== undefined;
-    })();
+    });
   }
 
   /** Removes a row only if it still points at (pack, offset). */
   deleteAt(digest: Buffer, pack: number, offset: number, length: number): void {
-    this.db.transaction(() => {
+    this.transaction(() => {
       if (this.s.delAt.run(digest, pack, offset).changes > 0) this.s.live.run(-recordSize(length), pack);
-    })();
+    });
   }
 
   /**
@@ -258,7 +284,7 @@ export class PackIndex {
 
   /** Up to `limit` rows of one pack at or past `fromOffset`, in offset order. */
   rowsInPack(pack: number, fromOffset: number, limit: number): ChunkRow[] {
-    return this.s.inPack.all(pack, fromOffset, limit) as ChunkRow[];
+    return this.s.inPack.all(pack, fromOffset, limit).map(chunkRow);
   }
 
   hasRowsInPack(pack: number): boolean {
@@ -267,13 +293,13 @@ export class PackIndex {
 
   /** Rows ordered by digest, strictly after `after` (keyset paging). */
   page(after: Buffer, limit: number): ChunkRow[] {
-    return this.s.page.all(after, limit) as ChunkRow[];
+    return this.s.page.all(after, limit).map(chunkRow);
   }
 
   packs(): PackRow[] {
-    return (this.s.packs.all() as { id: number; size: number; liveBytes: number; sealed: number }[]).map(
-      (p) => ({ ...p, sealed: p.sealed !== 0 }),
-    );
+    return (
+      this.s.packs.all() as unknown as { id: number; size: number; liveBytes: number; sealed: number }[]
+    ).map((p) => ({ ...p, sealed: p.sealed !== 0 }));
   }
 
   addPack(id: number, size: number): void {
@@ -301,8 +327,8 @@ export class PackIndex {
   }
 
   totals(): { chunks: number; packs: number; size: number; live: number } {
-    const { n } = this.s.count.get() as { n: number };
-    const t = this.s.totals.get() as { packs: number; size: number; live: number };
+    const { n } = this.s.count.get() as unknown as { n: number };
+    const t = this.s.totals.get() as unknown as { packs: number; size: number; live: number };
     return { chunks: n, ...t };
   }
 }

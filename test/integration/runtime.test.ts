@@ -1,0 +1,55 @@
+/**
+ * The runtime: one Node major, named in package.json's engines, brought by npm; nothing
+ * compiled at install; and a clear stop when the CLI is started by another Node.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, REPO } from '../support/ingot.js';
+
+const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+  engines: { node: string };
+  dependencies: Record<string, string>;
+};
+const MAJOR = Number(/\d+/.exec(pkg.engines.node)?.[0]);
+
+/** Every package directory under node_modules (scoped ones included), once. */
+function packages(root = join(REPO, 'node_modules')): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(root)) {
+    if (name.startsWith('.')) continue;
+    const dir = join(root, name);
+    if (name.startsWith('@')) out.push(...packages(dir));
+    else {
+      out.push(dir);
+      if (existsSync(join(dir, 'node_modules'))) out.push(...packages(join(dir, 'node_modules')));
+    }
+  }
+  return out;
+}
+
+describe('runtime', () => {
+  it('runs the tests and the servers they spawn on the pinned major, brought by the node package', () => {
+    expect(Number(process.versions.node.split('.')[0])).toBe(MAJOR);
+    expect(pkg.dependencies.node).toMatch(new RegExp(`^[~^]?${MAJOR}\\.`));
+    expect(process.execPath.startsWith(join(REPO, 'node_modules'))).toBe(true);
+  });
+
+  it('builds no native addon at install: no package has a binding.gyp', () => {
+    const compiled = packages().filter((dir) => existsSync(join(dir, 'binding.gyp')));
+    expect(compiled).toEqual([]);
+    expect(pkg.dependencies).not.toHaveProperty('better-sqlite3');
+  });
+
+  const older = ['/usr/bin/node', '/usr/local/bin/node'].find(
+    (p) => existsSync(p) && !execFileSync(p, ['--version'], { encoding: 'utf8' }).startsWith(`v${MAJOR}.`),
+  );
+  it.skipIf(!older)('stops at once under another Node, saying which one it needs and how to get it', () => {
+    const r = spawnSync(older as string, [BIN, 'image', 'list'], { encoding: 'utf8' });
+    expect(r.status).toBe(78);
+    expect(r.stderr).toContain(`needs Node.js ${MAJOR}`);
+    expect(r.stderr).toContain('npx ingot');
+    expect(r.stdout).toBe('');
+  });
+});
