@@ -1,11 +1,11 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
-// The runtime is pinned to one Node major, in package.json's engines (npm installs that
-// Node beside our dependencies, and `npx ingot` runs on it). Started by any other Node, stop
-// at once, before loading code that needs it.
+// The runtime is pinned to one Node major in one place, package.json's `node` dependency:
+// npm installs that Node beside the others, and `npx ingot` runs on it. Started by any
+// other Node, stop at once, before loading code that needs it.
 import { readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const major = Number(/\d+/.exec(pkg.engines.node)[0]);
+const major = Number(/\d+/.exec(pkg.dependencies.node)[0]);
 if (Number(process.versions.node.split('.')[0]) !== major) {
   const { ERROR_CODES } = await import('../dist/core/errors.js');
   process.stderr.write(
