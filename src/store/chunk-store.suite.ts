@@ -75,6 +75,24 @@ export function chunkStoreSuite(
       expect((await store.stat(digestOf(text2)))?.storedBytes).toBe(zstd.payload.length);
     });
 
+    it('reads stored forms in the order asked, as stored, and refuses before reading when one is absent', async () => {
+      const random = randomBytes(70_000);
+      const text = textChunk(60_000);
+      await store.put(digestOf(random), random);
+      await store.put(digestOf(text), text);
+      const asked = [digestOf(text), digestOf(random), digestOf(text)];
+      const got = [];
+      for await (const c of store.readStored(asked)) got.push(c);
+      expect(got.map((c) => c.digest)).toEqual(asked);
+      expect(got.map((c) => c.rawLength)).toEqual([60_000, 70_000, 60_000]);
+      expect(got[0]?.encoded.encoding).toBe('zstd');
+      expect(got[1]?.encoded).toEqual({ encoding: 'raw', payload: random });
+      const absent = digestOf(randomBytes(10));
+      const it = store.readStored([digestOf(text), absent])[Symbol.asyncIterator]();
+      const err = await expectCode(it.next(), 'MISSING_CHUNKS');
+      expect(err.details).toMatchObject({ missing: [absent] });
+    });
+
     it('treats a second put of the same chunk as success that writes nothing', async () => {
       const b = randomBytes(10_000);
       expect(await store.put(digestOf(b), b)).toBe(b.length);

@@ -1,3 +1,4 @@
+import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 
 /**
@@ -15,8 +16,22 @@ export interface EncodedChunk {
   readonly payload: Buffer;
 }
 
+/** A chunk as stored, with the length it decodes to: what goes on the wire as it is. */
+export interface StoredChunk {
+  readonly digest: Digest;
+  readonly encoded: EncodedChunk;
+  readonly rawLength: number;
+}
+
 export interface ChunkReader {
   has(digest: Digest): Promise<boolean>;
+  /**
+   * The stored forms of `digests`, in that order, for sending on: the store checks its own
+   * structure (a pack record's CRC and the digest it holds) but does not decode or re-hash,
+   * since every receiver verifies what it stores and verify and scrub re-check data at rest.
+   * MISSING_CHUNKS before anything is read when any is absent.
+   */
+  readStored(digests: readonly Digest[]): AsyncIterable<StoredChunk>;
   /** The stored form, after decoding and re-hashing it: throws CORRUPT on a mismatch. */
   getEncoded(digest: Digest): Promise<EncodedChunk & { readonly raw: Buffer }>;
   /** The plain bytes, verified. Throws NOT_FOUND when absent, CORRUPT when damaged. */
@@ -83,4 +98,11 @@ export interface CompactableStore {
 
 export function isCompactable(store: object): store is CompactableStore {
   return typeof (store as Partial<CompactableStore>).compact === 'function';
+}
+
+/** What readStored throws when asked for chunks the store does not hold. */
+export function missingChunks(absent: readonly Digest[]): IngotError {
+  return new IngotError('MISSING_CHUNKS', `${absent.length} of the chunks asked for are not stored here`, {
+    details: { missing: absent.slice(0, 10) },
+  });
 }

@@ -1,14 +1,14 @@
-import { promisify } from 'node:util';
-import { constants, zstdCompress, zstdDecompress } from 'node:zlib';
 import { IngotError } from '../core/errors.js';
 import type { EncodedChunk } from './chunk-store.js';
 import { zstdDecodedBound } from './zstd-bound.js';
+import { ZSTD_LEVEL, zstdFrame, zstdUnframe } from './zstd-lanes.js';
 
 /**
  * The one transform between a chunk's plain bytes and its stored/wire form.
  *
- * zstd is node:zlib's (libzstd inside Node); its async calls run on libuv's thread pool,
- * so keeping several chunks in flight (e.g. via mapConcurrent) compresses on several cores.
+ * zstd is node:zlib's (libzstd inside Node), through a few long-lived streams
+ * (zstd-lanes.ts, which says why); they run on libuv's thread pool, so keeping several
+ * chunks in flight (e.g. via mapConcurrent) compresses on several cores.
  *
  * Choices, measured on this machine (2 vCPU VM, noisy) with 64 KiB-average chunks of a
  * 128 MiB corpus of /usr/bin, /usr/lib and JavaScript:
@@ -24,10 +24,8 @@ import { zstdDecodedBound } from './zstd-bound.js';
  *     per chunk, half of compressing the whole random chunk, so it was not used.
  */
 
-export const ZSTD_LEVEL = 3;
-const compress = promisify(zstdCompress);
-const decompress = promisify(zstdDecompress);
-const COMPRESS_OPTIONS = { params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } };
+export { ZSTD_LEVEL };
+
 const MIN_SAVING_SHIFT = 4; // 1/16
 const ENTROPY_SKIP_BITS = 7.8;
 const SAMPLE_SLICES = 16;
@@ -35,7 +33,7 @@ const SLICE = 256;
 
 export async function encodeChunk(raw: Buffer): Promise<EncodedChunk> {
   if (raw.length < 64 || looksIncompressible(raw)) return { encoding: 'raw', payload: raw };
-  const z = await compress(raw, COMPRESS_OPTIONS);
+  const z = await zstdFrame(raw);
   if (z.length > raw.length - (raw.length >>> MIN_SAVING_SHIFT)) return { encoding: 'raw', payload: raw };
   return { encoding: 'zstd', payload: z };
 }
@@ -61,7 +59,7 @@ export async function decodeChunk(c: EncodedChunk, expectedLength?: number): Pro
       throw new IngotError('PAYLOAD_TOO_LARGE', `a zstd chunk payload may decode to ${bound} bytes`);
     }
     try {
-      raw = await decompress(c.payload, { maxOutputLength: MAX_DECODED + ZSTD_BLOCK_SLACK });
+      raw = await zstdUnframe(c.payload, MAX_DECODED + ZSTD_BLOCK_SLACK);
     } catch (cause) {
       throw new IngotError('CORRUPT', 'a zstd chunk payload does not decompress', { cause });
     }

@@ -9,8 +9,10 @@ import type {
   ChunkStore,
   EncodedChunk,
   PutManyResult,
+  StoredChunk,
   StoredChunkInfo,
 } from './chunk-store.js';
+import { missingChunks } from './chunk-store.js';
 import { decodeChunk, encodeChunk } from './compression.js';
 import { mapConcurrent } from './concurrency.js';
 import { type StorePaths, storePaths } from './paths.js';
@@ -64,6 +66,21 @@ export class LocalChunkStore implements ChunkStore {
 
   async get(digest: Digest): Promise<Buffer> {
     return (await this.getEncoded(digest)).raw;
+  }
+
+  async *readStored(digests: readonly Digest[]): AsyncIterable<StoredChunk> {
+    const absent: Digest[] = [];
+    for (const d of digests) if (!(await this.stat(d))) absent.push(d);
+    if (absent.length > 0) throw missingChunks(absent);
+    for (const digest of digests) {
+      const file = await this.readChunkFile(digest);
+      if (file.length < 1 || file[0]! >= BYTE_ENCODING.length) throw corrupt(digest, 'bad encoding byte');
+      const encoded = { encoding: BYTE_ENCODING[file[0]!]!, payload: file.subarray(1) };
+      // One file per chunk keeps no raw length beside it: decoding tells it (no hashing).
+      const rawLength =
+        encoded.encoding === 'raw' ? encoded.payload.length : (await decodeChunk(encoded)).length;
+      yield { digest, encoded, rawLength };
+    }
   }
 
   async putEncoded(digest: Digest, chunk: EncodedChunk): Promise<number> {

@@ -104,6 +104,29 @@ describe('PackChunkStore', () => {
     await store.close();
   });
 
+  it('serves back-to-back records in runs, checking each header: a flipped header byte is CORRUPT', async () => {
+    const root = await tempRoot();
+    let store = await openStore(root);
+    const items = Array.from({ length: 200 }, () => rawItem(40_000));
+    await store.putManyEncoded(items);
+    const digests = items.map((i) => i.digest);
+    const back: Buffer[] = [];
+    for await (const c of store.readStored(digests)) back.push(c.encoded.payload);
+    expect(back).toEqual(items.map((i) => i.chunk.payload));
+    await store.close();
+    const [file] = await packFiles(root);
+    const fh = await open(join(storePaths(root).packsDir, file as string), 'r+');
+    const at = 16 + 7 * (RECORD_HEADER_SIZE + 40_000) + 10; // inside the 8th record's digest
+    await fh.write(Buffer.from([0x5a]), 0, 1, at);
+    await fh.close();
+    store = await openStore(root);
+    const read = async () => {
+      for await (const _ of store.readStored(digests));
+    };
+    const err = await expectCode(read(), 'CORRUPT');
+    expect(err.details).toMatchObject({ expected: items[7]?.digest });
+  });
+
   it('rejects chunks over 16 MiB, also a small zstd payload that would inflate past it', async () => {
     const root = await tempRoot();
     const store = await openStore(root);

@@ -3,7 +3,14 @@ import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import { type Digest, isDigest } from '../core/manifest.js';
-import type { ChunkStore, EncodedChunk, PutManyResult, StoredChunkInfo } from './chunk-store.js';
+import {
+  type ChunkStore,
+  type EncodedChunk,
+  missingChunks,
+  type PutManyResult,
+  type StoredChunk,
+  type StoredChunkInfo,
+} from './chunk-store.js';
 import { encodeChunk } from './compression.js';
 import { sha256Hex } from './digest.js';
 import { type CompactResult, compactPacks } from './pack-compaction.js';
@@ -11,8 +18,9 @@ import { MAX_RAW_LENGTH } from './pack-file.js';
 import { PackHandles } from './pack-handles.js';
 import { type ChunkRow, digestKey, PackIndex } from './pack-index.js';
 import { AsyncMutex, acquirePidLock } from './pack-lock.js';
+import { readRuns, runsOf } from './pack-reader.js';
 import { type RecoveryReport, recoverPacks } from './pack-recovery.js';
-import { corruptChunk, readVerified, type Verified, verifyEncoded } from './pack-verify.js';
+import { corruptChunk, readVerified, type Verified, verifyMany } from './pack-verify.js';
 import { type AppendResult, MAX_PACK_BYTES, PackWriter, type WriteItem } from './pack-writer.js';
 import { type StorePaths, storePaths } from './paths.js';
 
@@ -153,7 +161,7 @@ export class PackChunkStore implements ChunkStore {
     for (const { digest, chunk, v } of checked) {
       if (!v.ok) rejected.push({ digest, found: v.found });
       else if (unique.has(digest)) duplicates++;
-      else unique.set(digest, { digest, chunk, rawLength: v.raw.length });
+      else unique.set(digest, { digest, chunk, rawLength: v.rawLength });
     }
     const r = await this.append([...unique.values()]);
     return { stored: r.stored, present: r.present + duplicates, storedBytes: r.bytes, rejected };
@@ -167,7 +175,7 @@ export class PackChunkStore implements ChunkStore {
       if (c.v.reason === 'too-large') throw tooLarge(digest, c.v.found);
       throw mismatch(digest, c.v.found);
     }
-    return (await this.append([{ digest, chunk, rawLength: c.v.raw.length }])).bytes;
+    return (await this.append([{ digest, chunk, rawLength: c.v.rawLength }])).bytes;
   }
 
   async put(digest: Digest, raw: Buffer): Promise<number> {
@@ -179,10 +187,11 @@ export class PackChunkStore implements ChunkStore {
     return (await this.append([{ digest, chunk, rawLength: raw.length }])).bytes;
   }
 
-  private verifyAll<T extends { digest: Digest; chunk: EncodedChunk }>(
+  private async verifyAll<T extends { digest: Digest; chunk: EncodedChunk }>(
     items: readonly T[],
   ): Promise<(T & { v: Verified })[]> {
-    return Promise.all(items.map(async (it) => ({ ...it, v: await verifyEncoded(it.digest, it.chunk) })));
+    const verdicts = await verifyMany(items);
+    return items.map((it, i) => ({ ...it, v: verdicts[i] as Verified }));
   }
 
   private append(items: readonly WriteItem[]): Promise<AppendResult> {
@@ -215,6 +224,21 @@ export class PackChunkStore implements ChunkStore {
         if (this.retired.has(row.pack)) this.handles.evict(row.pack);
       }
     }
+  }
+
+  async *readStored(digests: readonly Digest[]): AsyncIterable<StoredChunk> {
+    const rows = digests.map((digest) => ({ digest, row: this.row(digest) }));
+    const absent = rows.filter((r) => !r.row).map((r) => r.digest);
+    if (absent.length > 0) throw missingChunks(absent);
+    const located = rows as { digest: Digest; row: ChunkRow }[];
+    yield* readRuns(runsOf(located), (pack, fn) =>
+      this.handles.with(pack, fn).catch((err: unknown) => {
+        // A compaction moved the run's records and unlinked the pack meanwhile.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        this.handles.evict(pack);
+        throw new IngotError('UNAVAILABLE', `pack ${pack} was compacted while being read; ask again`);
+      }),
+    );
   }
 
   async stat(digest: Digest): Promise<StoredChunkInfo | undefined> {

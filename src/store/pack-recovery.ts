@@ -12,7 +12,7 @@ import {
   scanRecords,
 } from './pack-file.js';
 import type { PackIndex, RecordLocation } from './pack-index.js';
-import { verifyEncoded } from './pack-verify.js';
+import { type Verified, verifyMany } from './pack-verify.js';
 import type { StorePaths } from './paths.js';
 
 /**
@@ -114,7 +114,7 @@ async function recoverPack(
       const { digest, encoding, rawLength, payloadLength } = rec.header;
       const hex = digest.toString('hex') as Digest;
       const chunk = { encoding: encodingName(encoding) ?? 'raw', payload: rec.payload };
-      const v = await verifyEncoded(hex, chunk, rawLength);
+      const [v] = (await verifyMany([{ digest: hex, chunk, rawLength }])) as [Verified];
       if (!v.ok) break;
       rows.push({ digest, offset: rec.offset, length: payloadLength, rawLength, encoding });
       end = rec.offset + recordSize(payloadLength);

@@ -2,8 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
-import { decodeChunk } from './compression.js';
-import { sha256Hex } from './digest.js';
+import { cpuPool, type Verification } from './cpu-pool.js';
 import { ZSTD_BLOCK_MAX, zstdDecodedBound } from './zstd-bound.js';
 
 export { zstdDecodedBound };
@@ -17,21 +16,51 @@ import type { ChunkRow } from './pack-index.js';
  */
 
 export type Verified =
-  | { readonly ok: true; readonly raw: Buffer }
+  | { readonly ok: true; readonly raw: Buffer; readonly rawLength: number }
+  | { readonly ok: true; readonly raw?: undefined; readonly rawLength: number }
   | { readonly ok: false; readonly found: string; readonly reason: 'mismatch' | 'too-large' | 'undecodable' };
 
+export interface VerifyItem {
+  readonly digest: string;
+  readonly chunk: EncodedChunk;
+  /** When known, a different decoded length is not ok either. */
+  readonly rawLength?: number;
+}
+
 /**
- * Decodes and hashes `chunk`. Not ok (with what was found instead, for `rejected` or an
- * error's details) when the digest differs, the payload does not decode, or it is, or
- * would decode to, more than MAX_RAW_LENGTH bytes; a zstd payload's decoded size is bounded
- * from its block headers before it is decompressed, so a small payload cannot make the
- * store allocate gigabytes. With `rawLength`, a different decoded length is not ok either.
+ * Decodes and hashes `chunk` (see verifyMany); the decoded bytes come back with it.
  */
 export async function verifyEncoded(
   digest: string,
   chunk: EncodedChunk,
   rawLength?: number,
 ): Promise<Verified> {
+  const [v] = await verifyMany([{ digest, chunk, ...(rawLength === undefined ? {} : { rawLength }) }], true);
+  return v as Verified;
+}
+
+/**
+ * Checks each item against its digest, in one batch on the CPU pool. Not ok (with what was
+ * found instead, for `rejected` or an error's details) when the digest differs, the payload
+ * does not decode, or it is, or would decode to, more than MAX_RAW_LENGTH bytes; a zstd
+ * payload's decoded size is bounded from its block headers before it is decompressed, so
+ * a small payload cannot make the store allocate gigabytes. With `keepRaw` the decoded
+ * bytes of the good ones come back (reads); writes need only their length.
+ */
+export async function verifyMany(items: readonly VerifyItem[], keepRaw = false): Promise<Verified[]> {
+  const out: (Verified | undefined)[] = items.map((it) => precheck(it.chunk));
+  const todo = items.flatMap((_, i) => (out[i] ? [] : [i]));
+  if (todo.length > 0) {
+    const chunks = todo.map((i) => (items[i] as VerifyItem).chunk);
+    const results = await cpuPool().verify(chunks, { maxRaw: MAX_RAW_LENGTH, keepRaw });
+    todo.forEach((i, k) => {
+      out[i] = judge(items[i] as VerifyItem, results[k] as Verification);
+    });
+  }
+  return out as Verified[];
+}
+
+function precheck(chunk: EncodedChunk): Verified | undefined {
   const { payload } = chunk;
   if (payload.length > MAX_PAYLOAD_LENGTH)
     return { ok: false, found: `payload of ${payload.length} bytes`, reason: 'too-large' };
@@ -44,16 +73,21 @@ export async function verifyEncoded(
   } else if (!isEncoding(chunk.encoding)) {
     return { ok: false, found: `unknown encoding ${String(chunk.encoding)}`, reason: 'undecodable' };
   }
-  let raw: Buffer;
-  try {
-    raw = await decodeChunk(chunk, rawLength);
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return { ok: false, found: `undecodable: ${message}`, reason: 'undecodable' };
+  return undefined;
+}
+
+function judge(item: VerifyItem, r: Verification): Verified {
+  if (r.error !== undefined) return { ok: false, found: r.error, reason: 'undecodable' };
+  if (r.rawLength > MAX_RAW_LENGTH) return { ok: false, found: `${r.rawLength} bytes`, reason: 'too-large' };
+  if (item.rawLength !== undefined && r.rawLength !== item.rawLength) {
+    return {
+      ok: false,
+      found: `undecodable: a chunk decoded to ${r.rawLength} bytes, expected ${item.rawLength}`,
+      reason: 'undecodable',
+    };
   }
-  if (raw.length > MAX_RAW_LENGTH) return { ok: false, found: `${raw.length} bytes`, reason: 'too-large' };
-  const found = await sha256Hex(raw);
-  return found === digest ? { ok: true, raw } : { ok: false, found, reason: 'mismatch' };
+  if (r.digest !== item.digest) return { ok: false, found: r.digest, reason: 'mismatch' };
+  return r.raw ? { ok: true, raw: r.raw, rawLength: r.rawLength } : { ok: true, rawLength: r.rawLength };
 }
 
 function isEncoding(e: unknown): e is ChunkEncoding {
@@ -74,7 +108,8 @@ export async function readVerified(
   const encoding = encodingName(row.encoding);
   if (!encoding || rec.header.encoding !== row.encoding) throw corruptChunk(digest, row, 'encoding differs');
   const v = await verifyEncoded(digest, { encoding, payload: rec.payload }, row.rawLength);
-  if (!v.ok) throw corruptChunk(digest, row, 'the bytes do not match the digest', v.found);
+  if (!v.ok || !v.raw)
+    throw corruptChunk(digest, row, 'the bytes do not match the digest', v.ok ? '' : v.found);
   return { encoding, payload: rec.payload, raw: v.raw };
 }
 

@@ -9,7 +9,7 @@ import {
   streamLength,
 } from '../core/manifest.js';
 import { type ChunkerParams, chunkStream, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
-import { createHashPool, type HashPool } from './hash-pool.js';
+import { type CpuPool, cpuPool } from './cpu-pool.js';
 import { treeContent } from './tree-scan.js';
 
 /**
@@ -38,8 +38,8 @@ const ZEROS = Buffer.alloc(DEFAULT_CHUNKER_PARAMS.max);
 
 export async function* chunksOf(source: IngestSource, params?: ChunkerParams): AsyncGenerator<SourceChunk> {
   const zeros = params && params.max > ZEROS.length ? Buffer.alloc(params.max) : ZEROS;
-  const pool = createHashPool();
-  // Batches of chunks are hashed on the worker while the chunker cuts the next ones; a
+  const pool = cpuPool();
+  // Batches of chunks are hashed on the pool while the chunker cuts the next ones; a
   // few batches in flight keep both cores busy and memory bounded.
   const inFlight: Promise<SourceChunk[]>[] = [];
   let batch: Buffer[] = [];
@@ -61,14 +61,13 @@ export async function* chunksOf(source: IngestSource, params?: ChunkerParams): A
     while (inFlight.length > 0) yield* await (inFlight.shift() as Promise<SourceChunk[]>);
   } finally {
     await Promise.allSettled(inFlight);
-    await pool.close();
   }
 }
 
 const HASH_BATCH_BYTES = 1024 * 1024;
 const HASH_BATCHES_IN_FLIGHT = 3;
 
-async function describe(pool: HashPool, raws: Buffer[], zeros: Buffer): Promise<SourceChunk[]> {
+async function describe(pool: CpuPool, raws: Buffer[], zeros: Buffer): Promise<SourceChunk[]> {
   const data = raws.filter((r) => !isZero(r, zeros));
   const digests = await pool.hash(data);
   let i = 0;

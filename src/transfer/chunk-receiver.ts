@@ -6,10 +6,14 @@ import type { WireChunk } from './ports.js';
 
 /**
  * Frames are stored in groups so one fsync covers many chunks; on a slow link a group is
- * also closed after a while, so a crash loses at most that long of received chunks.
+ * also closed after a while, so a crash loses at most that long of received chunks. A
+ * closed group is verified (on the CPU pool) and appended while the next one arrives, with
+ * at most GROUPS_IN_FLIGHT being stored at once: the stream is read without waiting on
+ * fsync, and memory stays bounded (~3 groups per stream).
  */
-const STORE_GROUP_BYTES = 8 * 1024 * 1024;
+const STORE_GROUP_BYTES = 4 * 1024 * 1024;
 const STORE_GROUP_MS = 500;
+const GROUPS_IN_FLIGHT = 2;
 
 export interface ReceiveTotals {
   received: number;
@@ -38,12 +42,13 @@ export async function receiveChunks(
 ): Promise<ReceiveTotals> {
   const totals: ReceiveTotals = { received: 0, stored: 0, present: 0, storedBytes: 0 };
   const rejected: { digest: string; found: string }[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
   let group: { digest: Digest; chunk: EncodedChunk }[] = [];
   let groupBytes = 0;
   let groupStarted = 0;
-  const flush = async () => {
-    if (group.length === 0) return;
-    const r = await store.putManyEncoded(group);
+  const store_ = async (items: { digest: Digest; chunk: EncodedChunk }[]) => {
+    const r = await store.putManyEncoded(items);
     totals.stored += r.stored;
     totals.present += r.present;
     totals.storedBytes += r.storedBytes;
@@ -51,8 +56,18 @@ export async function receiveChunks(
     count?.('stored', r.stored, r.storedBytes);
     count?.('present', r.present, 0);
     count?.('rejected', r.rejected.length, 0);
+  };
+  const close = async () => {
+    if (group.length === 0) return;
+    const p = store_(group).catch((err: unknown) => {
+      failure ??= err;
+    });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
     group = [];
     groupBytes = 0;
+    while (inFlight.size >= GROUPS_IN_FLIGHT) await Promise.race(inFlight);
+    if (failure !== undefined) throw failure;
   };
   try {
     for await (const c of chunks) {
@@ -60,11 +75,13 @@ export async function receiveChunks(
       if (group.length === 0) groupStarted = Date.now();
       group.push({ digest: c.digest, chunk: c.encoded });
       groupBytes += c.encoded.payload.length;
-      if (groupBytes >= STORE_GROUP_BYTES || Date.now() - groupStarted >= STORE_GROUP_MS) await flush();
+      if (groupBytes >= STORE_GROUP_BYTES || Date.now() - groupStarted >= STORE_GROUP_MS) await close();
     }
   } finally {
-    await flush();
+    await close().catch(() => {});
+    await Promise.all(inFlight);
   }
+  if (failure !== undefined) throw failure;
   if (rejected.length > 0) {
     throw new IngotError('DIGEST_MISMATCH', `${rejected.length} chunk(s) did not match their digest`, {
       details: { rejected: rejected.slice(0, 10) },
@@ -74,25 +91,23 @@ export async function receiveChunks(
   return totals;
 }
 
-/** The store's chunks as a stream, in the order asked; refuses up front when any is absent. */
+/**
+ * The store's chunks as a stream, in the order asked, as stored (not re-hashed: the
+ * receiver verifies); refuses up front when any is absent. Serving never writes (no touch
+ * times refreshed), so a busy upstream does not write its index while it serves.
+ */
 export async function serveChunks(
   store: ChunkStore,
   digests: readonly Digest[],
   onServed?: () => void,
 ): Promise<AsyncIterable<WireChunk>> {
-  // stat, not missing(): serving must not write (missing() refreshes touch times for gc).
-  const absent: Digest[] = [];
-  for (const d of digests) if (!(await store.stat(d))) absent.push(d);
-  if (absent.length > 0) {
-    throw new IngotError('MISSING_CHUNKS', `${absent.length} of the chunks asked for are not stored here`, {
-      details: { missing: absent.slice(0, 10) },
-    });
-  }
+  const it = store.readStored(digests)[Symbol.asyncIterator]();
+  // The first step runs the presence check, so MISSING_CHUNKS comes before any answer.
+  const first = await it.next();
   return (async function* () {
-    for (const digest of digests) {
-      const c = await store.getEncoded(digest);
+    for (let r = first; !r.done; r = await it.next()) {
       onServed?.();
-      yield { digest, encoded: { encoding: c.encoding, payload: c.payload }, rawLength: c.raw.length };
+      yield r.value;
     }
   })();
 }

@@ -3,8 +3,9 @@ import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import type { ImageState } from '../core/states.js';
+import { AsyncQueue } from './async-queue.js';
 import { inOrder } from './chunk-receiver.js';
-import { BATCH_CHUNKS, type ChunkSink, type ChunkSource, type WireChunk } from './ports.js';
+import { type ChunkSink, type ChunkSource, MAX_DIGESTS_PER_QUERY, type WireChunk } from './ports.js';
 import { FRAME_OVERHEAD, type RateLimiter } from './rate-limit.js';
 
 /**
@@ -74,6 +75,82 @@ export interface TransferResult extends TransferProgress {
 }
 
 const DEFAULT_STREAMS = 4;
+/** A data request carries at most this many chunks, or this many raw bytes. */
+const FETCH_CHUNKS = 1024;
+const FETCH_BYTES = 32 * 2 ** 20;
+
+/**
+ * The pipeline: one asker works out what the receiver lacks in large batches, ahead of the
+ * data; `streams` lanes each move one slice at a time (one long request: the sender reads
+ * its packs in runs, the receiver stores while it reads). At most two slices per lane wait
+ * ahead of the lanes, so the receiver's answers are never far ahead of what moved.
+ */
+async function moveChunks(
+  source: ChunkSource,
+  sink: ChunkSink,
+  lengths: ReadonlyMap<Digest, number>,
+  progress: TransferProgress,
+  opts: TransferOptions,
+): Promise<void> {
+  const streams = Math.max(1, opts.streams ?? DEFAULT_STREAMS);
+  const slices = new AsyncQueue<Digest[]>(2 * streams);
+  const ask = async () => {
+    try {
+      for (const batch of batchesOf([...lengths.keys()], MAX_DIGESTS_PER_QUERY)) {
+        opts.signal?.throwIfAborted();
+        const wanted = new Set(await sink.missing(batch));
+        for (const d of batch) {
+          if (wanted.has(d)) continue;
+          progress.bytesPresent += lengths.get(d) ?? 0;
+          progress.bytesDone += lengths.get(d) ?? 0;
+        }
+        opts.onProgress?.(progress);
+        for (const slice of slicesOf(
+          batch.filter((d) => wanted.has(d)),
+          lengths,
+        ))
+          await slices.put(slice);
+      }
+      slices.end();
+    } catch (err) {
+      slices.fail(err);
+      throw err;
+    }
+  };
+  const lane = async () => {
+    for (let slice = await slices.take(); slice; slice = await slices.take()) {
+      opts.signal?.throwIfAborted();
+      const chunks = inOrder(await source.fetch(slice), slice);
+      await sink.put(metered(chunks, progress, opts));
+    }
+  };
+  const lanes = Array.from({ length: streams }, () =>
+    lane().catch((err: unknown) => {
+      slices.fail(err);
+      throw err;
+    }),
+  );
+  await Promise.all([ask(), ...lanes]);
+}
+
+/** Cuts a batch of wanted digests into data requests of FETCH_CHUNKS / FETCH_BYTES. */
+function slicesOf(wanted: readonly Digest[], lengths: ReadonlyMap<Digest, number>): Digest[][] {
+  const out: Digest[][] = [];
+  let cur: Digest[] = [];
+  let bytes = 0;
+  for (const d of wanted) {
+    const n = lengths.get(d) ?? 0;
+    if (cur.length > 0 && (cur.length >= FETCH_CHUNKS || bytes + n > FETCH_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(d);
+    bytes += n;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
 
 export async function transferImage(
   source: ImageSource,
@@ -93,23 +170,7 @@ export async function transferImage(
       digest: offer.digest,
     };
   }
-  const batches = batchesOf([...lengths.keys()]);
-  const moveBatch = async (batch: Digest[]) => {
-    opts.signal?.throwIfAborted();
-    const missing = await sink.missing(batch);
-    const wanted = new Set(missing);
-    for (const d of batch) {
-      if (wanted.has(d)) continue;
-      progress.bytesPresent += lengths.get(d) ?? 0;
-      progress.bytesDone += lengths.get(d) ?? 0;
-    }
-    opts.onProgress?.(progress);
-    if (missing.length > 0) {
-      const chunks = inOrder(await source.fetch(missing), missing);
-      await sink.put(metered(chunks, progress, opts));
-    }
-  };
-  await runPool(batches, opts.streams ?? DEFAULT_STREAMS, moveBatch);
+  await moveChunks(source, sink, lengths, progress, opts);
   const outcome = await sink.commit(offer);
   return { ...progress, outcome: outcome === 'present' ? 'present' : 'created', digest: offer.digest };
 }
@@ -144,7 +205,7 @@ export async function planTransfers(
     let own = 0;
     let ownChunks = 0;
     if (status === 'needed') {
-      for (const batch of batchesOf([...lengths.keys()])) {
+      for (const batch of batchesOf([...lengths.keys()], MAX_DIGESTS_PER_QUERY)) {
         for (const d of await sink.missing(batch)) {
           const n = lengths.get(d) ?? 0;
           own += n;
@@ -214,30 +275,8 @@ async function* metered(
   }
 }
 
-function batchesOf(digests: readonly Digest[]): Digest[][] {
+function batchesOf(digests: readonly Digest[], size: number): Digest[][] {
   const out: Digest[][] = [];
-  for (let i = 0; i < digests.length; i += BATCH_CHUNKS) out.push(digests.slice(i, i + BATCH_CHUNKS));
+  for (let i = 0; i < digests.length; i += size) out.push(digests.slice(i, i + size));
   return out;
-}
-
-/** Runs `work` over `items` with at most `width` at once; the first failure stops the rest. */
-async function runPool<T>(
-  items: readonly T[],
-  width: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lane = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, width) }, lane));
 }

@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { zstdUnframe } from './zstd-lanes.js';
+
+/**
+ * The CPU-heavy work on chunks, as plain functions over one buffer that holds a batch back
+ * to back: what the pool's workers run (cpu-worker.ts), and what runs in-thread where no
+ * compiled worker exists (tests from TypeScript sources). Same results either way.
+ */
+
+export interface CpuTask {
+  readonly op: 'hash' | 'verify';
+  readonly bytes: Uint8Array;
+  readonly lengths: readonly number[];
+  /** verify: 0 raw, 1 zstd per item. */
+  readonly encodings?: readonly number[];
+  /** verify: decoding stops past this many bytes (a zstd bomb costs nothing). */
+  readonly maxRaw?: number;
+  /** verify: send the decoded bytes back, back to back in `raw`. */
+  readonly keepRaw?: boolean;
+}
+
+export interface CpuResult {
+  readonly digests: string[];
+  readonly rawLengths: number[];
+  /** Per item: why it could not be decoded, or null. */
+  readonly errors: (string | null)[];
+  readonly raw?: Uint8Array;
+}
+
+export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
+  const digests: string[] = [];
+  const rawLengths: number[] = [];
+  const errors: (string | null)[] = [];
+  const raws: Uint8Array[] = [];
+  const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  let offset = 0;
+  for (const [i, n] of t.lengths.entries()) {
+    const item = bytes.subarray(offset, offset + n);
+    offset += n;
+    let raw: Uint8Array = item;
+    if (t.op === 'verify' && t.encodings?.[i] === 1) {
+      try {
+        raw = await zstdUnframe(item, t.maxRaw ?? 2 ** 24);
+      } catch (err) {
+        digests.push('');
+        rawLengths.push(0);
+        errors.push(`undecodable: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+    }
+    digests.push(createHash('sha256').update(raw).digest('hex'));
+    rawLengths.push(raw.length);
+    errors.push(null);
+    if (t.keepRaw) raws.push(raw);
+  }
+  if (!t.keepRaw) return { digests, rawLengths, errors };
+  return { digests, rawLengths, errors, raw: backToBack(raws) };
+}
+
+/** A buffer of its own (never a slice of Node's shared pool), so it can be transferred. */
+export function backToBack(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,98 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { Digest } from '../core/manifest.js';
+import type { StoredChunk } from './chunk-store.js';
+import {
+  encodingName,
+  isInvalid,
+  parseRecordHeader,
+  preadFully,
+  RECORD_HEADER_SIZE,
+  recordSize,
+} from './pack-file.js';
+import type { ChunkRow } from './pack-index.js';
+import { corruptChunk } from './pack-verify.js';
+
+/**
+ * Reading many stored records for sending on (the pack store's readStored): records that lie
+ * back to back in one pack, as an ingest or a transfer wrote them, are read with one pread
+ * of up to RUN_BYTES, with a few runs read ahead, instead of a pread per chunk (which cost
+ * ~150 us of event-loop time each here, most of a sender's time). Each record's header is
+ * checked (marker, CRC, the digest it holds, lengths); payloads are views of the run buffer.
+ */
+
+/** One pread covers at most this much (or one record, if larger). */
+export const RUN_BYTES = 4 * 2 ** 20;
+/** Runs read ahead of the one being sent. */
+const READ_AHEAD = 3;
+
+export interface Run {
+  readonly pack: number;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly rows: readonly { readonly digest: Digest; readonly row: ChunkRow }[];
+}
+
+/** Consecutive rows that lie back to back in one pack, in the order asked. Pure. */
+export function runsOf(rows: readonly { digest: Digest; row: ChunkRow }[], maxBytes = RUN_BYTES): Run[] {
+  const runs: Run[] = [];
+  let cur:
+    | { pack: number; offset: number; bytes: number; rows: { digest: Digest; row: ChunkRow }[] }
+    | undefined;
+  for (const r of rows) {
+    const size = recordSize(r.row.length);
+    const follows = cur && cur.pack === r.row.pack && cur.offset + cur.bytes === r.row.offset;
+    if (cur && follows && cur.bytes + size <= maxBytes) {
+      cur.rows.push(r);
+      cur.bytes += size;
+    } else {
+      cur = { pack: r.row.pack, offset: r.row.offset, bytes: size, rows: [r] };
+      runs.push(cur);
+    }
+  }
+  return runs;
+}
+
+export type WithPack = <T>(pack: number, fn: (fh: FileHandle) => Promise<T>) => Promise<T>;
+
+/** The chunks of `runs` in order, reading up to READ_AHEAD runs ahead. */
+export async function* readRuns(runs: readonly Run[], withPack: WithPack): AsyncGenerator<StoredChunk> {
+  const ahead: Promise<StoredChunk[]>[] = [];
+  let next = 0;
+  const fill = () => {
+    while (ahead.length < READ_AHEAD && next < runs.length) {
+      const run = runs[next++] as Run;
+      const p = withPack(run.pack, (fh) => readRun(fh, run));
+      p.catch(() => {}); // awaited in order below; a failure surfaces there
+      ahead.push(p);
+    }
+  };
+  try {
+    for (fill(); ahead.length > 0; fill()) {
+      const chunks = await (ahead.shift() as Promise<StoredChunk[]>);
+      fill();
+      yield* chunks;
+    }
+  } finally {
+    await Promise.allSettled(ahead);
+  }
+}
+
+async function readRun(fh: FileHandle, run: Run): Promise<StoredChunk[]> {
+  const buf = await preadFully(fh, run.bytes, run.offset);
+  return run.rows.map(({ digest, row }) => {
+    const at = row.offset - run.offset;
+    if (at + recordSize(row.length) > buf.length)
+      throw corruptChunk(digest, row, 'record cut short by the end of the pack');
+    const header = parseRecordHeader(buf.subarray(at, at + RECORD_HEADER_SIZE));
+    if (isInvalid(header)) throw corruptChunk(digest, row, header.invalid);
+    if (!header.digest.equals(row.digest)) {
+      throw corruptChunk(digest, row, 'the record holds another chunk', header.digest.toString('hex'));
+    }
+    const encoding = encodingName(row.encoding);
+    if (!encoding || header.encoding !== row.encoding || header.payloadLength !== row.length) {
+      throw corruptChunk(digest, row, 'the record differs from the index');
+    }
+    const payload = buf.subarray(at + RECORD_HEADER_SIZE, at + recordSize(row.length));
+    return { digest, encoded: { encoding, payload }, rawLength: header.rawLength };
+  });
+}
