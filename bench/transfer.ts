@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { type IngotBuild, snapshotBuild } from './lib/build.js';
+import { type IngotBuild, usableBuild } from './lib/build.js';
 import { loadConfig } from './lib/config.js';
 import { type Ext4Input, makeExt4Input } from './lib/ext4.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
@@ -89,20 +89,9 @@ function fromExt4(e: Ext4Input): TransferInput {
 }
 
 async function ingotUsable(): Promise<string | undefined> {
-  if (process.env.BENCH_SKIP_INGOT === '1') return 'BENCH_SKIP_INGOT=1';
-  const ref = process.env.BENCH_INGOT_REF || undefined;
-  if (!ref && !existsSync(join(cfg.repo, 'dist/main/cli.js'))) return 'dist/ is not built (npm run build)';
-  try {
-    build = await snapshotBuild(cfg.repo, join(workDir, 'build'), ref, log);
-  } catch (err) {
-    return `no ingot build to run: ${(err as Error).message.split('\n')[0]}`;
-  }
-  try {
-    await run(process.execPath, [join(build.root, 'bin/ingot.js'), '--help']);
-    return undefined;
-  } catch (err) {
-    return `node bin/ingot.js --help fails: ${(err as Error).message.split('\n')[0]}`;
-  }
+  const r = await usableBuild(cfg.repo, join(workDir, 'build'), log);
+  build = r.build;
+  return r.missing;
 }
 
 async function timedSync(): Promise<number> {

@@ -1,13 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { NodeService, nodeCommand } from './node-service.js';
 import { run } from './proc.js';
 
 /**
  * The machine's floor for a link: bytes from one Node process to another over plain TCP or
  * mutual TLS 1.3, no application on top, measured at the receiver (stream-probe.ts). Run with
- * the Node that runs the benchmark (its execPath and loader flags), optionally behind a
- * command prefix such as `ip netns exec NS`.
+ * the Node that runs the benchmark, optionally behind a command prefix (node-service.ts).
  */
 
 const PROBE = join(import.meta.dirname, 'stream-probe.ts');
@@ -29,11 +28,11 @@ export interface StreamSample {
   readonly cipher: string;
 }
 
+const withTls = (where: ProbeWhere, args: readonly string[]) =>
+  where.tls ? [...args, '--tls', where.tls] : args;
+
 function command(where: ProbeWhere, args: readonly string[]): [string, string[]] {
-  const node = [process.execPath, ...process.execArgv, PROBE, ...args];
-  if (where.tls) node.push('--tls', where.tls);
-  const [file, ...argv] = [...(where.prefix ?? []), ...node];
-  return [file as string, argv];
+  return nodeCommand(where.prefix ?? [], PROBE, withTls(where, args));
 }
 
 /** Two throwaway self-signed ECDSA P-256 certificates (server and client) in `dir`. */
@@ -62,45 +61,9 @@ export async function makeCertPair(dir: string): Promise<string> {
 }
 
 /** The receiving end, a process of its own, until stop(). */
-export class ProbeServer {
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly port: number,
-  ) {}
-
-  static start(where: ProbeWhere, host: string): Promise<ProbeServer> {
-    const [file, argv] = command(where, ['serve', '--host', host, '--port', '0']);
-    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    return new Promise((resolve, reject) => {
-      let out = '';
-      let err = '';
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`stream probe server did not listen within 20 s: ${err}`));
-      }, 20_000);
-      child.stderr?.on('data', (b: Buffer) => {
-        err += b.toString();
-      });
-      child.stdout?.on('data', (b: Buffer) => {
-        out += b.toString();
-        const nl = out.indexOf('\n');
-        if (nl < 0) return;
-        clearTimeout(timer);
-        resolve(new ProbeServer(child, (JSON.parse(out.slice(0, nl)) as { port: number }).port));
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`stream probe server exited ${code}: ${err}`));
-      });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const done = new Promise((r) => this.child.once('exit', r));
-    this.child.kill('SIGTERM');
-    await done;
-  }
+export function startProbeServer(where: ProbeWhere, host: string): Promise<NodeService> {
+  const args = ['serve', '--host', host, '--port', '0'];
+  return NodeService.start(where.prefix ?? [], PROBE, withTls(where, args), 'stream probe server');
 }
 
 /** `bytes` split over `streams` parallel connections to host:port, rate at the receiver. */
@@ -153,7 +116,7 @@ export interface TlsFloor {
 /** Node mutual TLS 1.3 on loopback between two processes: one stream, then four in parallel. */
 export async function tlsFloor(certDir: string, bytes: number): Promise<TlsFloor> {
   const where = { tls: certDir };
-  const server = await ProbeServer.start(where, '127.0.0.1');
+  const server = await startProbeServer(where, '127.0.0.1');
   try {
     const one = await probeSend(where, '127.0.0.1', server.port, bytes, 1);
     const four = await probeSend(where, '127.0.0.1', server.port, bytes, 4);
