@@ -3,6 +3,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type IngotBuild, usableBuild } from './lib/build.js';
 import { loadConfig } from './lib/config.js';
+import { type CpuShare, cpuSample, cpuShare } from './lib/cpu-share.js';
 import { firstLine, machineFacts } from './lib/machine.js';
 import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
 import { removeTree, sync, warm } from './lib/proc.js';
@@ -40,10 +41,20 @@ const LINK_CHECK_BYTES = Math.min(imageBytes, 64 * 2 ** 20);
 const TIMEOUT_SECONDS = Math.max(300, Math.ceil((4 * imageBytes) / 1e6 / link.mbPerSec));
 const workDir = join(cfg.dir, 'work', 'wan');
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; packets: PacketCount }> {
+/**
+ * Runs a timed part, with the packets that arrived at B meanwhile and the CPU the rest of the
+ * machine took (our running helpers are `pids`; `parents` also count their reaped children).
+ */
+async function timed<T>(
+  fn: () => Promise<T>,
+  pids: readonly number[],
+  parents: readonly number[] = [],
+): Promise<{ value: T; packets: PacketCount; cpu: CpuShare }> {
   const before = await packetCount(link.b);
+  const cpu0 = await cpuSample(pids, parents);
   const value = await fn();
-  return { value, packets: countSince(before, await packetCount(link.b)) };
+  const cpu = cpuShare(cpu0, await cpuSample(pids, parents));
+  return { value, packets: countSince(before, await packetCount(link.b)), cpu };
 }
 
 /** RTT and plain TCP throughput A -> B through a relay on B: the link as the others see it. */
@@ -54,8 +65,9 @@ async function linkCheck(): Promise<LinkCheck> {
     relay = await startRelay(link, link.b, server.port);
     const a = { prefix: link.a.prefix };
     const rttMs = await probePing(a, relay.host, relay.port, 20);
-    const r = await timed(() => probeSend(a, relay?.host ?? '', relay?.port ?? 0, LINK_CHECK_BYTES, 1));
-    return { rttMs, one: { ...r.value, packets: r.packets } };
+    const via = relay;
+    const r = await timed(() => probeSend(a, via.host, via.port, LINK_CHECK_BYTES, 1), [server.pid, via.pid]);
+    return { rttMs, one: { ...r.value, packets: r.packets, cpu: r.cpu } };
   } finally {
     await relay?.close();
     await server.stop();
@@ -72,12 +84,17 @@ async function ingotRep(build: IngotBuild, v1: string, tag: string): Promise<Non
   await removeTree(base);
   await mkdir(base, { recursive: true });
   const servers: PeerServer[] = [];
+  const relays: Relay[] = [];
   try {
     for (const [side, dir, name] of [
       [link.a, 'sender', 'FPPS_1'],
       [link.b, 'receiver', 'FPPS_2'],
     ] as const) {
-      const front = (port: number) => startRelay(link, side, port);
+      const front = async (port: number) => {
+        const r = await startRelay(link, side, port);
+        relays.push(r);
+        return r;
+      };
       servers.push(
         await PeerServer.create(build.root, join(base, dir), name, false, { prefix: side.prefix, front }),
       );
@@ -89,9 +106,16 @@ async function ingotRep(build: IngotBuild, v1: string, tag: string): Promise<Non
     await warm(join(sender.home, 'store'));
     await sync();
     log(`${tag}: ingot: pull V1 into an empty receiver on B`);
-    const r = await timed(() =>
-      receiver.cliWithin(TIMEOUT_SECONDS, ['image', 'pull', 'V1', '--server', sender.name, '--json']),
+    const cpu0 = [await sender.cpuSeconds(), await receiver.cpuSeconds()];
+    const r = await timed(
+      () => receiver.cliWithin(TIMEOUT_SECONDS, ['image', 'pull', 'V1', '--server', sender.name, '--json']),
+      [sender.pid, receiver.pid, ...relays.map((x) => x.pid)],
     );
+    const cpu1 = [await sender.cpuSeconds(), await receiver.cpuSeconds()];
+    const used = (i: number) => {
+      const [a, b] = [cpu0[i], cpu1[i]];
+      return a === undefined || b === undefined ? undefined : b - a;
+    };
     const transfer = JSON.parse(r.value.stdout) as TransferJson;
     if (transfer.state !== 'succeeded')
       throw new Error(`pull ended ${transfer.state}: ${String(transfer.error)}`);
@@ -99,6 +123,9 @@ async function ingotRep(build: IngotBuild, v1: string, tag: string): Promise<Non
     return {
       seconds: r.value.seconds,
       packets: r.packets,
+      cpu: r.cpu,
+      senderCpuSeconds: used(0),
+      receiverCpuSeconds: used(1),
       rate: transfer.rate,
       digestMatches: want !== undefined && want === got,
     };
@@ -114,17 +141,20 @@ async function rsyncRep(daemon: RsyncDaemon, via: Relay, v1: string): Promise<Wa
   await mkdir(dest, { recursive: true });
   await warm(v1);
   await sync();
-  const r = await timed(() =>
-    rsyncPush(
-      ['-a'],
-      v1,
-      daemon.url('full/image.bin', `${via.host}:${via.port}`),
-      join(workDir, 'rsync.rss'),
-      [...link.a.prefix, 'timeout', String(TIMEOUT_SECONDS)],
-    ),
+  const r = await timed(
+    () =>
+      rsyncPush(
+        ['-a'],
+        v1,
+        daemon.url('full/image.bin', `${via.host}:${via.port}`),
+        join(workDir, 'rsync.rss'),
+        [...link.a.prefix, 'timeout', String(TIMEOUT_SECONDS)],
+      ),
+    [via.pid],
+    [daemon.pid],
   );
   await removeTree(dest);
-  return { seconds: r.value.seconds, packets: r.packets, wireBytes: r.value.wireBytes };
+  return { seconds: r.value.seconds, packets: r.packets, cpu: r.cpu, wireBytes: r.value.wireBytes };
 }
 
 async function main(): Promise<void> {
@@ -166,7 +196,7 @@ async function main(): Promise<void> {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const notes = [
     `load average ${load(loadAtStart)} at start, ${load(loadavg())} at end; node ${process.version}`,
-    'delay by a user-space relay on the receiving side of each connection (no netem): TCP across the',
+    'delay by a user-space relay in front of each service on the link (no netem): TCP across the',
     'veth sees the rate and the loss with a sub-millisecond RTT, the applications see the 50 ms.',
   ];
   if (build) notes.push(`ingot measured: ${build.describe}`);

@@ -54,6 +54,10 @@ export class NodeService {
     });
   }
 
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const done = new Promise((r) => this.child.once('exit', r));

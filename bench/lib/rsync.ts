@@ -84,6 +84,10 @@ export class RsyncDaemon {
     throw new Error(`rsync --daemon did not listen on ${port} within 20s`);
   }
 
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
   /** The module's URL, directly or through a relay at `via` (host:port) in front of the daemon. */
   url(path: string, via = `127.0.0.1:${this.port}`): string {
     return `rsync://${via}/bench/${path}`;

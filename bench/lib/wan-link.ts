@@ -57,6 +57,7 @@ export function wanLinkFromEnv(): WanLink {
 export interface Relay extends PeerFront {
   readonly host: string;
   readonly port: number;
+  readonly pid: number;
 }
 
 /** A relay on `side`'s link address in front of `targetPort` on that side's loopback. */
@@ -70,7 +71,13 @@ export async function startRelay(link: WanLink, side: WanSide, targetPort: numbe
     String(link.rttMs / 2),
   ];
   const s = await NodeService.start(side.prefix, RELAY, args, `WAN relay on ${side.name}`);
-  return { host: side.addr, port: s.port, url: `https://${side.addr}:${s.port}`, close: () => s.stop() };
+  return {
+    host: side.addr,
+    port: s.port,
+    pid: s.pid,
+    url: `https://${side.addr}:${s.port}`,
+    close: () => s.stop(),
+  };
 }
 
 export interface PacketCount {

@@ -1,3 +1,4 @@
+import type { CpuShare } from './cpu-share.js';
 import { fmtBytes, median, table } from './stats.js';
 import type { StreamSample } from './stream-floor.js';
 import type { PacketCount, WanLink } from './wan-link.js';
@@ -8,17 +9,28 @@ export interface TimedCase {
   readonly seconds: number;
   /** Packets arriving at the receiving side during the case, and how many the loss rule dropped. */
   readonly packets: PacketCount;
+  /** CPU the rest of the machine (not this benchmark) took meanwhile. */
+  readonly cpu: CpuShare;
 }
 
 export interface LinkCheck {
   /** Round trips of a one-byte request/response through the relay, milliseconds. */
   readonly rttMs: readonly number[];
-  readonly one: StreamSample & { readonly packets: PacketCount };
+  readonly one: StreamSample & Omit<TimedCase, 'seconds'>;
+}
+
+export interface IngotWanCase extends TimedCase {
+  readonly digestMatches: boolean;
+  /** The transfer's own figure: wire bytes / transfer time. */
+  readonly rate: number | null;
+  /** CPU (user + system) each server used during the pull. */
+  readonly senderCpuSeconds: number | undefined;
+  readonly receiverCpuSeconds: number | undefined;
 }
 
 export interface WanRep {
   readonly link: LinkCheck;
-  readonly ingot: (TimedCase & { readonly digestMatches: boolean; readonly rate: number | null }) | undefined;
+  readonly ingot: IngotWanCase | undefined;
   readonly ingotError: string | undefined;
   readonly rsync: TimedCase & { readonly wireBytes: number };
 }
@@ -37,11 +49,12 @@ interface Row {
   readonly seconds: readonly number[];
   readonly mbPerSec: number;
   readonly packets: readonly PacketCount[];
+  readonly cpu: readonly CpuShare[];
 }
 
 const TARGET = 0.8;
 
-function row(what: string, bytes: number, cases: readonly { seconds: number; packets: PacketCount }[]): Row {
+function row(what: string, bytes: number, cases: readonly TimedCase[]): Row {
   const seconds = cases.map((c) => c.seconds);
   return {
     what,
@@ -49,7 +62,14 @@ function row(what: string, bytes: number, cases: readonly { seconds: number; pac
     seconds,
     mbPerSec: bytes / 1e6 / median(seconds),
     packets: cases.map((c) => c.packets),
+    cpu: cases.map((c) => c.cpu),
   };
+}
+
+/** The median share of the machine's CPU that other processes took during the row's runs. */
+function othersText(cs: readonly CpuShare[]): string {
+  const shares = cs.filter((c) => c.availableSeconds > 0).map((c) => c.otherSeconds / c.availableSeconds);
+  return shares.length ? `${(100 * median(shares)).toFixed(0)}%` : '-';
 }
 
 function lossText(ps: readonly PacketCount[]): string {
@@ -68,7 +88,7 @@ export function wanReport(
     row(
       'link: plain TCP through the relay',
       m.linkCheckBytes,
-      m.reps.map((r) => ({ seconds: r.link.one.seconds, packets: r.link.one.packets })),
+      m.reps.map((r) => r.link.one),
     ),
     row(
       'rsync -a (full)',
@@ -94,13 +114,14 @@ export function wanReport(
   lines.push('');
   lines.push(
     table(
-      ['what', 'median s (min-max)', 'MB/s', 'x link rate', 'loss seen at B (packets/rep)'],
+      ['what', 'median s (min-max)', 'MB/s', 'x link rate', 'loss seen at B (packets/rep)', 'others CPU'],
       rows.map((r) => [
         r.what,
         `${median(r.seconds).toFixed(2)} (${Math.min(...r.seconds).toFixed(2)}-${Math.max(...r.seconds).toFixed(2)})`,
         r.mbPerSec.toFixed(1),
         `${(r.mbPerSec / link.mbPerSec).toFixed(2)}x`,
         lossText(r.packets),
+        othersText(r.cpu),
       ]),
     ),
   );
@@ -118,6 +139,16 @@ export function wanReport(
   lines.push(
     "  loss seen = packets B's loss rule dropped / packets that arrived at B (data; A sees the ACKs).",
   );
+  lines.push(
+    "  others CPU = the machine's busy time outside this benchmark's processes / (wall x CPUs), median (cpu-share.ts).",
+  );
+  const sCpu = ingotCases.flatMap((c) => (c.senderCpuSeconds === undefined ? [] : [c.senderCpuSeconds]));
+  const rCpu = ingotCases.flatMap((c) => (c.receiverCpuSeconds === undefined ? [] : [c.receiverCpuSeconds]));
+  if (sCpu.length && rCpu.length)
+    lines.push(
+      `  ingot CPU (sender + receiver, during the pull): ${median(sCpu).toFixed(1)} + ${median(rCpu).toFixed(1)} s ` +
+        `in ${median(ingotCases.map((c) => c.seconds)).toFixed(1)} s`,
+    );
   const rates = ingotCases.flatMap((c) => (c.rate === null ? [] : [c.rate]));
   if (rates.length)
     lines.push(`  ingot transfer rate (the server's figure): ${(median(rates) / 1e6).toFixed(1)} MB/s`);
