@@ -57,6 +57,8 @@ function serve(o: Opts): void {
     let got = 0;
     let first = 0n;
     s.on('error', () => s.destroy());
+    // Echoes go out at once: Nagle's wait for the delayed ACK would add up to 200 ms to a round trip.
+    s.setNoDelay(true);
     s.on('data', (b: Buffer) => {
       if (mode === 'E') {
         s.write(b);
@@ -184,7 +186,10 @@ async function ping(o: Opts): Promise<void> {
   s.setNoDelay(true);
   const rttMs: number[] = [];
   const echo = () => new Promise<void>((r) => s.once('data', () => r()));
-  s.write('E');
+  // One untimed round trip first: it also carries the mode byte and any relay's own connect.
+  const warm = echo();
+  s.write('Ew');
+  await warm;
   for (let i = 0; i < o.count; i++) {
     const t = process.hrtime.bigint();
     const back = echo();
