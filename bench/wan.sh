@@ -25,10 +25,23 @@ export BENCH_WAN_MBIT="${BENCH_WAN_MBIT:-200}"
 export BENCH_WAN_LOSS="${BENCH_WAN_LOSS:-0.01}"
 export BENCH_WAN_RTT_MS="${BENCH_WAN_RTT_MS:-50}"
 source bench/lib/wan-link.sh
-# Removed however the run ends: normal exit, error, Ctrl-C or kill.
+BENCH_PID=
+# Stops the benchmark process (what it started runs in the namespaces: wan_link_down ends it).
+stop_bench() {
+  [[ -n $BENCH_PID ]] || return 0
+  kill -TERM "$BENCH_PID" 2>/dev/null || return 0
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    kill -0 "$BENCH_PID" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  kill -KILL "$BENCH_PID" 2>/dev/null || true
+}
+# The link is removed however the run ends: normal exit, error, Ctrl-C or kill.
 trap wan_link_down EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'stop_bench; exit 130' INT
+trap 'stop_bench; exit 143' TERM
 wan_link_up "$BENCH_WAN_MBIT" "$BENCH_WAN_LOSS"
-# Not exec: the trap must outlive the benchmark process.
-node_modules/.bin/tsx bench/wan.ts "$@"
+# In the background and waited for, so a signal reaches the traps at once, not when it ends.
+node_modules/.bin/tsx bench/wan.ts "$@" &
+BENCH_PID=$!
+wait "$BENCH_PID"

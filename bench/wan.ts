@@ -102,7 +102,7 @@ async function ingotRep(build: IngotBuild, v1: string, tag: string): Promise<Non
     const [sender, receiver] = servers as [PeerServer, PeerServer];
     await pairUp(sender, receiver, base);
     log(`${tag}: ingot: image add V1 on A (not timed)`);
-    await sender.cli(['image', 'add', 'V1', '--file', v1, '--type', 'DISKIMAGE']);
+    await sender.cliWithin(TIMEOUT_SECONDS, ['image', 'add', 'V1', '--file', v1, '--type', 'DISKIMAGE']);
     await warm(join(sender.home, 'store'));
     await sync();
     log(`${tag}: ingot: pull V1 into an empty receiver on B`);
