@@ -7,6 +7,7 @@ import type { PeeringService } from '../federation/peering.service.js';
 import type { TemplateService } from '../federation/template.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import type { LocalIngestService } from '../transfer/local-ingest.js';
 import type { Metrics } from './metrics.js';
 
 /** Everything the HTTP layer calls; wired in src/main/serve.ts and nowhere else. */
@@ -18,6 +19,7 @@ export interface ApiDeps {
   readonly gcGraceSeconds: number;
   readonly store: ChunkStore;
   readonly images: ImageService;
+  readonly ingest: LocalIngestService;
   readonly catalog: CatalogService;
   readonly jobs: JobQueue;
   readonly metrics: Metrics;

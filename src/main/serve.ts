@@ -28,6 +28,7 @@ import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
+import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../transfer/local-ingest.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { VERSION } from './version.js';
 
@@ -74,6 +75,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     wake: () => wake(),
     sync: { peers, links, local, catalog, manifests, templates, limits },
   });
+  const ingest = new LocalIngestService({ images, catalog, store, jobs, wake: () => wake() });
   const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
@@ -102,6 +104,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         limits,
         onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
       }),
+      [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
       [SYNC_JOB_KIND]: (job, ctx) => follows.run(job.payload as SyncJobPayload, ctx, job),
     },
     onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
@@ -145,6 +148,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       gcGraceSeconds: config.gcGraceSeconds,
       store,
       images,
+      ingest,
       catalog,
       jobs,
       metrics,
