@@ -1,6 +1,7 @@
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { ImageService } from '../catalog/image.service.js';
 import type { BundleService } from '../federation/bundle.service.js';
+import type { LocalBundleImport } from '../federation/bundle-import.js';
 import type { FollowService } from '../federation/follow.service.js';
 import type { PeerService } from '../federation/peer.service.js';
 import type { PeeringService } from '../federation/peering.service.js';
@@ -28,6 +29,7 @@ export interface ApiDeps {
   readonly templates: TemplateService;
   readonly follows: FollowService;
   readonly bundles: BundleService;
+  readonly bundleImport: LocalBundleImport;
   /** Tells this node's job runner to look for work now (after an enqueue). */
   wakeJobs(): void;
   /** Throws when the database does not answer. */
