@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Transfer benchmark entry point: ingot pull between two local servers against rsync (to a
-# loopback daemon) and cp. Settings come from the environment:
+# loopback daemon), cp, and node mutual TLS between two processes on loopback (the floor).
+# Settings come from the environment:
 #   BENCH_DIR       work dir for data, scratch homes and results (default: <repo>/.bench;
 #                   the ingest benchmark's generated inputs there are reused)
 #   BENCH_SIZE_GIB  size of the pseudo-random file input (default 2; fractions allowed)

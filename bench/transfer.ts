@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { type IngotBuild, snapshotBuild } from './lib/build.js';
+import { type IngotBuild, usableBuild } from './lib/build.js';
 import { loadConfig } from './lib/config.js';
 import { type Ext4Input, makeExt4Input } from './lib/ext4.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
@@ -12,6 +12,7 @@ import { type FileInput, makeFileInput } from './lib/random-file.js';
 import { makeTreeInput, type TreeInput } from './lib/rootfs.js';
 import { RsyncDaemon, rsyncPush } from './lib/rsync.js';
 import { fmtBytes } from './lib/stats.js';
+import { makeCertPair, type TlsFloor, tlsFloor } from './lib/stream-floor.js';
 import {
   type IngotCase,
   type IngotRep,
@@ -88,20 +89,9 @@ function fromExt4(e: Ext4Input): TransferInput {
 }
 
 async function ingotUsable(): Promise<string | undefined> {
-  if (process.env.BENCH_SKIP_INGOT === '1') return 'BENCH_SKIP_INGOT=1';
-  const ref = process.env.BENCH_INGOT_REF || undefined;
-  if (!ref && !existsSync(join(cfg.repo, 'dist/main/cli.js'))) return 'dist/ is not built (npm run build)';
-  try {
-    build = await snapshotBuild(cfg.repo, join(workDir, 'build'), ref, log);
-  } catch (err) {
-    return `no ingot build to run: ${(err as Error).message.split('\n')[0]}`;
-  }
-  try {
-    await run(process.execPath, [join(build.root, 'bin/ingot.js'), '--help']);
-    return undefined;
-  } catch (err) {
-    return `node bin/ingot.js --help fails: ${(err as Error).message.split('\n')[0]}`;
-  }
+  const r = await usableBuild(cfg.repo, join(workDir, 'build'), log);
+  build = r.build;
+  return r.missing;
 }
 
 async function timedSync(): Promise<number> {
@@ -303,6 +293,7 @@ async function measure(
   daemon: RsyncDaemon,
   trash: Trash,
   ingotMissing: string | undefined,
+  certs: string,
 ): Promise<TransferMeasured> {
   const scratch = join(workDir, `input-${input.label.replace(/[^a-z0-9]+/gi, '-')}`);
   await mkdir(scratch, { recursive: true });
@@ -326,7 +317,16 @@ async function measure(
     const rsyncZstd = await rsyncRep(daemon, input, RSYNC_ZSTD_FLAGS, scratch, trash);
     log(`${tag}: cp -a + sync`);
     const cp = await cpRep(input, scratch, trash);
-    const r: TransferRep = { ingot, ingotError, rsync, rsyncZstd, cp };
+    log(`${tag}: floor: node mutual TLS 1.3 on loopback, 1 stream and 4 streams`);
+    let floor: TlsFloor | undefined;
+    let floorError: string | undefined;
+    try {
+      floor = await tlsFloor(certs, input.v1Bytes);
+    } catch (err) {
+      floorError = (err as Error).message;
+      log(`${tag}: floor failed: ${floorError}`);
+    }
+    const r: TransferRep = { ingot, ingotError, rsync, rsyncZstd, cp, floor, floorError };
     m.reps.push(r);
   }
   return m;
@@ -357,13 +357,14 @@ async function main(): Promise<void> {
     if (cfg.inputs.includes('tree')) inputs.push(fromTree(tree));
     if (cfg.inputs.includes('ext4')) inputs.push(fromExt4(await makeExt4Input(dataDir, tree, log)));
   }
+  const certs = await makeCertPair(join(workDir, 'floor-certs'));
   const daemon = await RsyncDaemon.start(join(workDir, 'rsyncd'));
   log(`rsync daemon on 127.0.0.1:${daemon.port}`);
   const measured: TransferMeasured[] = [];
   // Emptied once at the end: the slowdown after a mass delete lasts minutes, not seconds.
   const trash = new Trash(join(workDir, 'trash'));
   try {
-    for (const input of inputs) measured.push(await measure(input, daemon, trash, ingotMissing));
+    for (const input of inputs) measured.push(await measure(input, daemon, trash, ingotMissing, certs));
   } finally {
     await daemon.stop();
     await trash.empty();

@@ -52,3 +52,31 @@ export async function snapshotBuild(
       (dirty.length ? `; uncommitted changes in ${dirty.join(', ')}` : ', src/ clean'),
   };
 }
+
+/**
+ * The build a benchmark's ingot rows run, or why there is none (BENCH_SKIP_INGOT=1, dist/ not
+ * built, a BENCH_INGOT_REF that does not compile, a CLI that does not start): the reference
+ * tools run either way.
+ */
+export async function usableBuild(
+  repo: string,
+  dir: string,
+  log: (s: string) => void,
+): Promise<{ build?: IngotBuild; missing?: string }> {
+  if (process.env.BENCH_SKIP_INGOT === '1') return { missing: 'BENCH_SKIP_INGOT=1' };
+  const ref = process.env.BENCH_INGOT_REF || undefined;
+  if (!ref && !existsSync(join(repo, 'dist/main/cli.js')))
+    return { missing: 'dist/ is not built (npm run build)' };
+  let build: IngotBuild;
+  try {
+    build = await snapshotBuild(repo, dir, ref, log);
+  } catch (err) {
+    return { missing: `no ingot build to run: ${(err as Error).message.split('\n')[0]}` };
+  }
+  try {
+    await run(process.execPath, [join(build.root, 'bin/ingot.js'), '--help']);
+    return { build };
+  } catch (err) {
+    return { build, missing: `node bin/ingot.js --help fails: ${(err as Error).message.split('\n')[0]}` };
+  }
+}

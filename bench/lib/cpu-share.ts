@@ -59,9 +59,14 @@ async function processTicks(pid: number, withChildren: boolean): Promise<number>
   }
 }
 
-export async function cpuSample(serverPids: readonly number[]): Promise<CpuSample> {
+/** `parentPids`: running processes of ours whose own reaped children are ours too (a daemon that forks). */
+export async function cpuSample(
+  serverPids: readonly number[],
+  parentPids: readonly number[] = [],
+): Promise<CpuSample> {
   let ours = await processTicks(process.pid, true);
   for (const pid of serverPids) if (pid > 0) ours += await processTicks(pid, false);
+  for (const pid of parentPids) if (pid > 0) ours += await processTicks(pid, true);
   return { busy: await machineBusyTicks(), ours, at: process.hrtime.bigint() };
 }
 

@@ -109,11 +109,13 @@ export function ingotCli(
   home: string,
   args: readonly string[],
   measureRss = false,
+  prefix: readonly string[] = [],
 ): Promise<RunResult> {
   return run(join(repo, 'bin/ingot.js'), args, {
     env: { ...process.env, INGOT_HOME: home },
     measureRss,
     rssFile: join(home, 'bench-cli.rss'),
+    prefix,
   });
 }
 

@@ -13,7 +13,9 @@ import { freePort, type RunResult, removeTree, run, sleep, vmHwm } from './proc.
  * A server keeps its peer port across restarts: the other side registered that endpoint.
  * Restarting is how a case gets its own VmHWM (the kernel's high-water mark never goes down).
  * With a meter, the server advertises a counting relay in front of its peer port, so every
- * byte its peers exchange with it is counted (see link-meter.ts).
+ * byte its peers exchange with it is counted (see link-meter.ts). With a placement, the server
+ * and its CLI run elsewhere (a network namespace) and advertise what the placement puts in front
+ * of the peer port (a relay across an emulated link, see wan.ts).
  */
 
 /** The transfer record `ingot image pull --json` prints. */
@@ -37,6 +39,19 @@ export interface TransferJson {
   readonly [k: string]: unknown;
 }
 
+/** What peers reach a placed server's peer port through; its URL is advertised. */
+export interface PeerFront {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Where a server runs when it is not beside the benchmark on its loopback. */
+export interface PeerPlacement {
+  /** Words that run the server and its CLI there, e.g. `ip netns exec NS`. */
+  readonly prefix: readonly string[];
+  readonly front: (peerPort: number) => Promise<PeerFront>;
+}
+
 /** USER_HZ: /proc reports CPU time in these units; 100 on every Linux port in use. */
 const CLOCK_TICKS = 100;
 
@@ -56,19 +71,30 @@ export class PeerServer {
     readonly name: string,
     readonly peerPort: number,
     readonly meter: LinkMeter | undefined,
+    private readonly prefix: readonly string[] = [],
+    private readonly front: PeerFront | undefined = undefined,
   ) {}
 
   /** A fresh home (whatever was there is removed) and a running server. */
-  static async create(repo: string, home: string, name: string, metered: boolean): Promise<PeerServer> {
+  static async create(
+    repo: string,
+    home: string,
+    name: string,
+    metered: boolean,
+    placement?: PeerPlacement,
+  ): Promise<PeerServer> {
     await removeTree(home);
     await mkdir(home, { recursive: true });
+    // A namespace of the benchmark's own has nothing listening: a port free here is free there.
     const peerPort = await freePort();
-    const meter = metered ? await LinkMeter.start(peerPort) : undefined;
-    const server = new PeerServer(repo, home, name, peerPort, meter);
+    const meter = metered && !placement ? await LinkMeter.start(peerPort) : undefined;
+    const front = await placement?.front(peerPort);
+    const server = new PeerServer(repo, home, name, peerPort, meter, placement?.prefix, front);
     try {
       await server.start();
     } catch (err) {
       await meter?.close();
+      await front?.close();
       throw err;
     }
     return server;
@@ -84,8 +110,10 @@ export class PeerServer {
     const log = createWriteStream(logPath);
     const args = ['serve', '--name', this.name, '--listen', '127.0.0.1:0'];
     args.push('--peer-listen', `127.0.0.1:${this.peerPort}`);
-    if (this.meter) args.push('--advertise', `https://127.0.0.1:${this.meter.port}`);
-    const child = spawn(join(this.repo, 'bin/ingot.js'), args, {
+    if (this.front) args.push('--advertise', this.front.url);
+    else if (this.meter) args.push('--advertise', `https://127.0.0.1:${this.meter.port}`);
+    const [file, ...argv] = [...this.prefix, join(this.repo, 'bin/ingot.js'), ...args];
+    const child = spawn(file as string, argv, {
       env: { ...process.env, INGOT_HOME: this.home },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -102,6 +130,9 @@ export class PeerServer {
         throw new Error(`ingot serve (${this.name}) exited ${exited}; see ${logPath}`);
       // server.json survives a stop: only the one this process wrote counts.
       const info = await readServerJson(this.home);
+      // Placed elsewhere, its API is out of this namespace's reach; server.json is written
+      // only once both ports listen (src/main/serve.ts), which is as good a sign.
+      if (info && info.pid === child.pid && this.prefix.length) return;
       if (info && info.pid === child.pid) {
         try {
           const res = await fetch(`${info.url}/healthz`);
@@ -148,20 +179,22 @@ export class PeerServer {
     await this.start();
   }
 
-  /** Stops the server and its meter. */
+  /** Stops the server and its meter or front. */
   async dispose(): Promise<void> {
     await this.stop();
     await this.meter?.close();
+    await this.front?.close();
   }
 
   cli(args: readonly string[]): Promise<RunResult> {
-    return ingotCli(this.repo, this.home, args);
+    return ingotCli(this.repo, this.home, args, false, this.prefix);
   }
 
   /** The CLI under `timeout`, so a transfer that never ends fails the case instead of the run. */
   cliWithin(seconds: number, args: readonly string[]): Promise<RunResult> {
     return run('timeout', [String(seconds), join(this.repo, 'bin/ingot.js'), ...args], {
       env: { ...process.env, INGOT_HOME: this.home },
+      prefix: this.prefix,
     });
   }
 }

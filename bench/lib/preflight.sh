@@ -1,5 +1,10 @@
 # Sourced by the bench entry scripts. bench_require "apt hint" tool...: every tool must be
 # on the PATH, and tsx installed, or the benchmark stops before it starts (exit 2).
+
+# The project's own Node (the `node` package) first on the PATH, as `npm run` does, so the
+# benchmark and every `ingot` it starts run on it even when started as `bash bench/x.sh`.
+PATH="$(pwd)/node_modules/.bin:$PATH"
+export PATH
 bench_require() {
   local hint="$1"
   shift

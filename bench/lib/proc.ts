@@ -20,15 +20,18 @@ export interface RunOptions {
   readonly measureRss?: boolean;
   /** Where /usr/bin/time writes; needed when measureRss. */
   readonly rssFile?: string;
+  /** Runs the command through these words first, e.g. `ip netns exec NS` (inside /usr/bin/time). */
+  readonly prefix?: readonly string[];
 }
 
 /** Runs a command to completion, timing its wall clock. Throws with its stderr on failure. */
 export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const rssFile = opts.rssFile;
+  const line = [...(opts.prefix ?? []), cmd, ...args];
   const [file, argv] =
     opts.measureRss && rssFile
-      ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...args]]
-      : [cmd, [...args]];
+      ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, ...line]]
+      : [line[0] as string, line.slice(1)];
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const start = process.hrtime.bigint();

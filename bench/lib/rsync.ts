@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, removeTree, run, sleep } from './proc.js';
+import { bash, freePort, removeTree, run, sleep } from './proc.js';
 
 /**
  * The reference for moving bytes between hosts: an rsync daemon on loopback and the rsync
@@ -32,7 +32,8 @@ export class RsyncDaemon {
     private readonly child: ChildProcess,
   ) {}
 
-  static async start(dir: string): Promise<RsyncDaemon> {
+  /** With a prefix (`ip netns exec NS`), the daemon runs there, on that namespace's loopback. */
+  static async start(dir: string, prefix: readonly string[] = []): Promise<RsyncDaemon> {
     await removeTree(dir);
     const root = join(dir, 'module');
     await mkdir(root, { recursive: true });
@@ -62,7 +63,8 @@ export class RsyncDaemon {
       ].join('\n'),
     );
     const log = createWriteStream(join(dir, 'daemon.out'));
-    const child = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`], {
+    const [file, ...argv] = [...prefix, 'rsync', '--daemon', '--no-detach', `--config=${conf}`];
+    const child = spawn(file as string, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.pipe(log);
@@ -74,15 +76,21 @@ export class RsyncDaemon {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (exited !== undefined) throw new Error(`rsync --daemon exited ${exited}; see ${dir}/daemon.out`);
-      if (await canConnect(port)) return new RsyncDaemon(port, root, child);
+      if (await (prefix.length ? canConnectIn(prefix, port) : canConnect(port)))
+        return new RsyncDaemon(port, root, child);
       await sleep(100);
     }
     child.kill('SIGKILL');
     throw new Error(`rsync --daemon did not listen on ${port} within 20s`);
   }
 
-  url(path: string): string {
-    return `rsync://127.0.0.1:${this.port}/bench/${path}`;
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** The module's URL, directly or through a relay at `via` (host:port) in front of the daemon. */
+  url(path: string, via = `127.0.0.1:${this.port}`): string {
+    return `rsync://${via}/bench/${path}`;
   }
 
   async stop(): Promise<void> {
@@ -104,14 +112,24 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+async function canConnectIn(prefix: readonly string[], port: number): Promise<boolean> {
+  try {
+    await bash('exec 3<>"/dev/tcp/127.0.0.1/$1"', [String(port)], { prefix });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `rsync FLAGS --stats SRC DEST`, timed, with the client's peak RSS and the --stats byte counts. */
 export async function rsyncPush(
   flags: readonly string[],
   src: string,
   dest: string,
   rssFile: string,
+  prefix: readonly string[] = [],
 ): Promise<RsyncSample> {
-  const r = await run('rsync', [...flags, '--stats', src, dest], { measureRss: true, rssFile });
+  const r = await run('rsync', [...flags, '--stats', src, dest], { measureRss: true, rssFile, prefix });
   const sent = statNumber(r.stdout, 'Total bytes sent');
   const received = statNumber(r.stdout, 'Total bytes received');
   if (sent === undefined || received === undefined)

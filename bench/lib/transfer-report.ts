@@ -2,6 +2,7 @@ import type { BenchConfig } from './config.js';
 import type { TransferJson } from './peers.js';
 import type { RsyncSample } from './rsync.js';
 import { fmtBytes, MiB, maxOf, median, table } from './stats.js';
+import type { TlsFloor } from './stream-floor.js';
 
 /** Turns the transfer benchmark's raw samples into tables, target checks and the JSON summary. */
 
@@ -66,6 +67,9 @@ export interface TransferRep {
   readonly rsyncZstd: RsyncRep;
   /** `cp -a` + `sync` of v1 into an empty directory, timed together. */
   readonly cp: { readonly seconds: number };
+  /** Node mutual TLS 1.3 between two processes on loopback, v1's byte count (stream-floor.ts). */
+  readonly floor: TlsFloor | undefined;
+  readonly floorError: string | undefined;
 }
 
 export interface TransferMeasured {
@@ -74,7 +78,13 @@ export interface TransferMeasured {
   readonly ingotSkipped: string | undefined;
 }
 
-type Tool = 'ingot pull' | 'rsync -a' | 'rsync -az zstd' | 'cp -a + sync';
+type Tool =
+  | 'ingot pull'
+  | 'rsync -a'
+  | 'rsync -az zstd'
+  | 'cp -a + sync'
+  | 'floor: node mTLS 1 stream'
+  | 'floor: node mTLS 4 streams';
 
 interface Cell {
   readonly bytes: number;
@@ -168,15 +178,34 @@ function rows(m: TransferMeasured): Row[] {
       ),
     });
   }
-  out.push({
+  const fullOnly = (tool: Tool, seconds: readonly number[]): Row => ({
     input: label,
-    tool: 'cp -a + sync',
+    tool,
     full: cell(
       v1Bytes,
-      m.reps.map((r) => ({ seconds: r.cp.seconds, rss: [] })),
+      seconds.map((s) => ({ seconds: s, rss: [] })),
     ),
     delta: undefined,
   });
+  out.push(
+    fullOnly(
+      'cp -a + sync',
+      m.reps.map((r) => r.cp.seconds),
+    ),
+  );
+  const floors = m.reps.flatMap((r) => (r.floor ? [r.floor] : []));
+  out.push(
+    fullOnly(
+      'floor: node mTLS 1 stream',
+      floors.map((f) => f.one.seconds),
+    ),
+  );
+  out.push(
+    fullOnly(
+      'floor: node mTLS 4 streams',
+      floors.map((f) => f.four.seconds),
+    ),
+  );
   return out;
 }
 
@@ -268,6 +297,29 @@ function rateText(cs: readonly IngotCase[]): string {
   return rates.length ? `${(median(rates) / 1e6).toFixed(1)} MB/s` : '-';
 }
 
+/** Full copies as a share of what bare Node mutual TLS moves on this machine in the same run. */
+function floorLines(m: TransferMeasured, rs: readonly Row[]): string[] {
+  const full = (tool: Tool) => rs.find((r) => r.tool === tool)?.full;
+  const one = full('floor: node mTLS 1 stream');
+  const four = full('floor: node mTLS 4 streams');
+  const lines: string[] = [];
+  if (one && four) {
+    const share = (tool: Tool) => {
+      const c = full(tool);
+      return c
+        ? `${tool} ${(c.mbPerSec / one.mbPerSec).toFixed(2)}x / ${(c.mbPerSec / four.mbPerSec).toFixed(2)}x`
+        : undefined;
+    };
+    const cipher = m.reps.find((r) => r.floor)?.floor?.one.cipher;
+    lines.push(
+      `  full vs the floor (node mTLS 1 stream / 4 streams, ${cipher}): ` +
+        (['ingot pull', 'rsync -a'] as const).flatMap((t) => share(t) ?? []).join(', '),
+    );
+  }
+  for (const r of m.reps) if (r.floorError) lines.push(`  floor failed: ${r.floorError.split('\n')[0]}`);
+  return lines;
+}
+
 function section(m: TransferMeasured, rs: readonly Row[]): string[] {
   const i = m.input;
   const lines: string[] = [];
@@ -335,6 +387,7 @@ function section(m: TransferMeasured, rs: readonly Row[]): string[] {
     .filter((r) => r.full?.syncAfterSeconds !== undefined)
     .map((r) => `${r.tool} ${r.full?.syncAfterSeconds?.toFixed(2)} s`);
   if (syncs.length) lines.push(`  sync after a full copy (not in the times above): ${syncs.join(', ')}`);
+  lines.push(...floorLines(m, rs));
   if (m.ingotSkipped) lines.push(`  ingot rows skipped: ${m.ingotSkipped}`);
   for (const r of m.reps) if (r.ingotError) lines.push(`  ingot failed: ${r.ingotError.split('\n')[0]}`);
   return lines;
@@ -370,6 +423,12 @@ export function transferReport(
   );
   lines.push(
     '  peak RSS: ingot = VmHWM of sender / receiver server (restarted before each case); rsync = the client.',
+  );
+  lines.push(
+    "  floor: v1's byte count of random buffers from one node process to another over mutual TLS 1.3 on",
+  );
+  lines.push(
+    '  loopback, rate at the receiver (1 stream, then 4 in parallel): what the machine allows a Node peer.',
   );
   lines.push('');
   lines.push(`Targets (file input ${cfg.sizeGiB} GiB):`);

@@ -1,12 +1,14 @@
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { ImageService } from '../catalog/image.service.js';
 import type { BundleService } from '../federation/bundle.service.js';
+import type { LocalBundleImport } from '../federation/bundle-import.js';
 import type { FollowService } from '../federation/follow.service.js';
 import type { PeerService } from '../federation/peer.service.js';
 import type { PeeringService } from '../federation/peering.service.js';
 import type { TemplateService } from '../federation/template.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import type { LocalIngestService } from '../transfer/local-ingest.js';
 import type { Metrics } from './metrics.js';
 
 /** Everything the HTTP layer calls; wired in src/main/serve.ts and nowhere else. */
@@ -18,6 +20,7 @@ export interface ApiDeps {
   readonly gcGraceSeconds: number;
   readonly store: ChunkStore;
   readonly images: ImageService;
+  readonly ingest: LocalIngestService;
   readonly catalog: CatalogService;
   readonly jobs: JobQueue;
   readonly metrics: Metrics;
@@ -26,6 +29,7 @@ export interface ApiDeps {
   readonly templates: TemplateService;
   readonly follows: FollowService;
   readonly bundles: BundleService;
+  readonly bundleImport: LocalBundleImport;
   /** Tells this node's job runner to look for work now (after an enqueue). */
   wakeJobs(): void;
   /** Throws when the database does not answer. */

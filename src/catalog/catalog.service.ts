@@ -196,7 +196,15 @@ export class CatalogService {
     return record;
   }
 
-  private async checkPayloadFitsType(tx: Kysely<Schema>, input: NewImage): Promise<void> {
+  /** Refuses an unknown image type, or one whose base takes the other payload kind. */
+  checkImageType(imageType: string, kind: NewImage['kind']): Promise<void> {
+    return this.checkPayloadFitsType(this.db.kysely, { imageType, kind });
+  }
+
+  private async checkPayloadFitsType(
+    tx: Kysely<Schema>,
+    input: Pick<NewImage, 'imageType' | 'kind'>,
+  ): Promise<void> {
     const type = await new ImageTypeRepository(tx).get(input.imageType);
     if (!type) throw typeNotFound(input.imageType);
     const wanted = BASE_TYPES[type.baseType];

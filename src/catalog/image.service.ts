@@ -87,6 +87,20 @@ export class ImageService {
     );
   }
 
+  /**
+   * What commit would refuse about everything but the chunks, checked before an ingest
+   * reads a byte: the name (free, valid), the state, the parent, the type against the
+   * payload kind, the series. Commit checks them all again; this only fails earlier.
+   */
+  async preflight(req: Omit<CommitRequest, 'draft'> & { readonly kind: 'tree' | 'file' }): Promise<void> {
+    checkName('image', req.name);
+    if (req.state !== undefined) parseImageState(req.state);
+    await this.refuseDuplicate(req.name);
+    await this.resolveParent(req);
+    await this.deps.catalog.checkImageType(req.type ?? DEFAULT_TYPE[req.kind], req.kind);
+    if (req.series !== undefined) await this.deps.catalog.showSeries(checkName('series', req.series));
+  }
+
   /** The sealed manifest of an image, checked against the digest the catalog holds. */
   async manifest(name: string): Promise<{ image: ImageRecord; bytes: Buffer; manifest: Manifest }> {
     const image = await this.deps.catalog.getImage(name);
@@ -103,7 +117,9 @@ export class ImageService {
     }
   }
 
-  private async resolveParent(req: CommitRequest): Promise<{ name: string; digest: Digest } | undefined> {
+  private async resolveParent(
+    req: Omit<CommitRequest, 'draft'>,
+  ): Promise<{ name: string; digest: Digest } | undefined> {
     if (req.from !== undefined) {
       const p = await this.deps.catalog.getImage(checkName('image', req.from));
       return { name: p.name, digest: p.digest as Digest };

@@ -23,16 +23,43 @@ export async function connect(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
   return createApiClient(url, token);
 }
 
-async function localServerUrl(serverInfo: string): Promise<string> {
-  const text = await readOptional(serverInfo);
-  if (text) {
-    try {
-      const info = JSON.parse(text) as { url?: unknown };
-      if (typeof info.url === 'string') return info.url;
-    } catch {
-      // fall through to the error below
-    }
+/**
+ * Whether `baseUrl` is the server of this INGOT_HOME on this host: a loopback URL that its
+ * server.json names, written by a process that still runs. Only then does the server see
+ * the paths this CLI sees; a loopback URL alone may be a tunnel to another host.
+ */
+export async function isOwnServer(baseUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  const info = await readServerInfo(homePaths(resolveHome(env)).serverInfo);
+  if (!info || typeof info.pid !== 'number') return false;
+  const a = new URL(baseUrl);
+  const b = new URL(info.url);
+  if (a.host !== b.host || !LOOPBACK.has(a.hostname)) return false;
+  try {
+    process.kill(info.pid, 0);
+    return true;
+  } catch (err) {
+    // Alive but another user's: the server runs as its own user, which is fine.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+async function readServerInfo(serverInfo: string): Promise<{ url: string; pid?: unknown } | undefined> {
+  const text = await readOptional(serverInfo);
+  if (!text) return undefined;
+  try {
+    const info = JSON.parse(text) as { url?: unknown; pid?: unknown };
+    if (typeof info.url === 'string') return { url: info.url, pid: info.pid };
+  } catch {
+    // unreadable: as if absent
+  }
+  return undefined;
+}
+
+async function localServerUrl(serverInfo: string): Promise<string> {
+  const info = await readServerInfo(serverInfo);
+  if (info) return info.url;
   throw new IngotError(
     'UNAVAILABLE',
     `no running Ingot server found for this INGOT_HOME (${serverInfo} is missing)`,

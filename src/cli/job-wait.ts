@@ -1,4 +1,4 @@
-import { IngotError } from '../core/errors.js';
+import { type ErrorCode, IngotError, isErrorCode } from '../core/errors.js';
 import type { ApiClient } from '../transfer/http-client.js';
 
 export interface JobView {
@@ -39,9 +39,9 @@ export async function waitForJob(
   }
 }
 
-/** Job errors are stored as the error body JSON when they were IngotErrors. */
+/** Job errors are stored as the error body JSON when they were IngotErrors; codes survive. */
 function parseJobError(text: string | null): {
-  code: 'CORRUPT' | 'INTERNAL';
+  code: ErrorCode;
   message: string;
   hint?: string;
 } {
@@ -49,7 +49,7 @@ function parseJobError(text: string | null): {
   try {
     const body = JSON.parse(text) as { code?: string; message?: string; hint?: string };
     return {
-      code: body.code === 'CORRUPT' ? 'CORRUPT' : 'INTERNAL',
+      code: isErrorCode(body.code) ? body.code : 'INTERNAL',
       message: body.message ?? text,
       ...(body.hint ? { hint: body.hint } : {}),
     };

@@ -10,6 +10,7 @@ import { ImageService } from '../catalog/image.service.js';
 import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
 import { openDatabase } from '../db/index.js';
 import { BundleService } from '../federation/bundle.service.js';
+import { BUNDLE_IMPORT_JOB_KIND, LocalBundleImport } from '../federation/bundle-import.js';
 import { FollowService, SYNC_JOB_KIND, type SyncJobPayload } from '../federation/follow.service.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
@@ -28,6 +29,7 @@ import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
+import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../transfer/local-ingest.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { VERSION } from './version.js';
 
@@ -74,6 +76,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     wake: () => wake(),
     sync: { peers, links, local, catalog, manifests, templates, limits },
   });
+  const ingest = new LocalIngestService({ images, catalog, store, jobs, wake: () => wake() });
+  const bundles = new BundleService({ self: config.clusterName, identity, images, catalog, peers, local });
+  const bundleImport = new LocalBundleImport({ bundles, store, jobs, wake: () => wake() });
   const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
@@ -102,6 +107,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         limits,
         onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
       }),
+      [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
+      [BUNDLE_IMPORT_JOB_KIND]: (job, ctx) => bundleImport.run(job.payload as { path: string }, ctx),
       [SYNC_JOB_KIND]: (job, ctx) => follows.run(job.payload as SyncJobPayload, ctx, job),
     },
     onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
@@ -145,6 +152,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       gcGraceSeconds: config.gcGraceSeconds,
       store,
       images,
+      ingest,
       catalog,
       jobs,
       metrics,
@@ -152,7 +160,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       peering,
       templates,
       follows,
-      bundles: new BundleService({ self, identity, images, catalog, peers, local }),
+      bundles,
+      bundleImport,
       wakeJobs: () => runner.wake(),
       ping: async () => {
         await sql`select 1`.execute(db.kysely);

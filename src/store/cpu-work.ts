@@ -7,9 +7,8 @@ import { zstdUnframe } from './zstd-lanes.js';
  * compiled worker exists (tests from TypeScript sources). Same results either way.
  */
 
-export interface CpuTask {
+export interface CpuJob {
   readonly op: 'hash' | 'verify';
-  readonly bytes: Uint8Array;
   readonly lengths: readonly number[];
   /** verify: 0 raw, 1 zstd per item. */
   readonly encodings?: readonly number[];
@@ -17,6 +16,10 @@ export interface CpuTask {
   readonly maxRaw?: number;
   /** verify: send the decoded bytes back, back to back in `raw`. */
   readonly keepRaw?: boolean;
+}
+
+export interface CpuTask extends CpuJob {
+  readonly bytes: Uint8Array;
 }
 
 export interface CpuResult {

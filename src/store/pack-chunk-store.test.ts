@@ -49,6 +49,30 @@ function rawItem(size: number): { digest: Digest; chunk: { encoding: 'raw'; payl
   return { digest: digestOf(payload), chunk: { encoding: 'raw', payload } };
 }
 
+describe('PackChunkStore.putManyHashed', () => {
+  it('stores chunks hashed by the caller once each, and still verifies them when read', async () => {
+    const store = await openStore(await tempRoot());
+    const a = rawItem(70_000);
+    const b = rawItem(1000);
+    const hashed = [a, b, a].map((i) => ({ ...i, rawLength: i.chunk.payload.length }));
+    expect(await store.putManyHashed(hashed)).toMatchObject({ stored: 2, present: 1, rejected: [] });
+    expect((await store.get(a.digest)).equals(a.chunk.payload)).toBe(true);
+    expect(await store.missing([a.digest, b.digest])).toEqual([]);
+    // A wrong digest is the caller's bug, not a peer's lie; the read path still catches it.
+    const wrong = { digest: digestOf(Buffer.from('other')), chunk: b.chunk, rawLength: 1000 };
+    await store.putManyHashed([wrong]);
+    await expectCode(store.get(wrong.digest), 'CORRUPT');
+  });
+
+  it('refuses chunks past the store bounds and writes nothing of them', async () => {
+    const store = await openStore(await tempRoot());
+    const big = rawItem(16);
+    const r = await store.putManyHashed([{ ...big, rawLength: MAX_RAW_LENGTH + 1 }]);
+    expect(r).toMatchObject({ stored: 0, rejected: [{ digest: big.digest }] });
+    expect(await store.has(big.digest)).toBe(false);
+  });
+});
+
 async function packFiles(root: string): Promise<string[]> {
   return (await readdir(storePaths(root).packsDir)).filter((n) => n.endsWith('.pack')).sort();
 }

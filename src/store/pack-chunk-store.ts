@@ -6,6 +6,8 @@ import { type Digest, isDigest } from '../core/manifest.js';
 import {
   type ChunkStore,
   type EncodedChunk,
+  type HashedChunk,
+  type HashedChunkWriter,
   missingChunks,
   type PutManyResult,
   type StoredChunk,
@@ -14,7 +16,7 @@ import {
 import { encodeChunk } from './compression.js';
 import { sha256Hex } from './digest.js';
 import { type CompactResult, compactPacks } from './pack-compaction.js';
-import { MAX_RAW_LENGTH } from './pack-file.js';
+import { MAX_PAYLOAD_LENGTH, MAX_RAW_LENGTH } from './pack-file.js';
 import { PackHandles } from './pack-handles.js';
 import { type ChunkRow, digestKey, PackIndex } from './pack-index.js';
 import { AsyncMutex, acquirePidLock } from './pack-lock.js';
@@ -84,7 +86,7 @@ export interface PackStoreStats {
   readonly liveBytes: number;
 }
 
-export class PackChunkStore implements ChunkStore {
+export class PackChunkStore implements ChunkStore, HashedChunkWriter {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly compactLock = new AsyncMutex();
@@ -155,13 +157,34 @@ export class PackChunkStore implements ChunkStore {
   async putManyEncoded(items: readonly { digest: Digest; chunk: EncodedChunk }[]): Promise<PutManyResult> {
     this.assertOpen();
     const checked = await this.verifyAll(items);
-    const rejected: { digest: Digest; found: string }[] = [];
+    return this.appendEach(
+      checked.map(({ digest, chunk, v }) =>
+        v.ok ? { digest, chunk, rawLength: v.rawLength } : { digest, found: v.found },
+      ),
+    );
+  }
+
+  /** See HashedChunkWriter: the bounds are still checked, the hash is not recomputed. */
+  async putManyHashed(items: readonly HashedChunk[]): Promise<PutManyResult> {
+    this.assertOpen();
+    return this.appendEach(
+      items.map((it) => {
+        assertDigest(it.digest);
+        const fits = it.rawLength <= MAX_RAW_LENGTH && it.chunk.payload.length <= MAX_PAYLOAD_LENGTH;
+        return fits ? it : { digest: it.digest, found: `${it.rawLength} bytes` };
+      }),
+    );
+  }
+
+  /** Appends each chunk once (a batch may name one twice); refused ones are only reported. */
+  private async appendEach(items: readonly (WriteItem | Refused)[]): Promise<PutManyResult> {
+    const rejected: Refused[] = [];
     const unique = new Map<string, WriteItem>();
     let duplicates = 0;
-    for (const { digest, chunk, v } of checked) {
-      if (!v.ok) rejected.push({ digest, found: v.found });
-      else if (unique.has(digest)) duplicates++;
-      else unique.set(digest, { digest, chunk, rawLength: v.rawLength });
+    for (const it of items) {
+      if ('found' in it) rejected.push(it);
+      else if (unique.has(it.digest)) duplicates++;
+      else unique.set(it.digest, it);
     }
     const r = await this.append([...unique.values()]);
     return { stored: r.stored, present: r.present + duplicates, storedBytes: r.bytes, rejected };
@@ -322,6 +345,8 @@ export class PackChunkStore implements ChunkStore {
     if (this.closed) throw new IngotError('UNAVAILABLE', 'the chunk store is closed');
   }
 }
+
+type Refused = { digest: Digest; found: string };
 
 function info(row: ChunkRow): StoredChunkInfo {
   return {

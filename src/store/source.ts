@@ -1,16 +1,17 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
 import {
   type ChunkRef,
   type Digest,
   type Entry,
   type ManifestDraft,
+  type Payload,
   streamLength,
 } from '../core/manifest.js';
 import { type ChunkerParams, chunkStream, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
 import { type CpuPool, cpuPool } from './cpu-pool.js';
-import { treeContent } from './tree-scan.js';
+import { scanTree, treeContent } from './tree-scan.js';
 
 /**
  * The client-side ingest pipeline: local bytes -> content-defined chunks -> refs.
@@ -144,4 +145,51 @@ export async function buildDraft(
     );
   }
   return { payload: { kind: 'file', size, mode: st.mode & 0o7777 }, chunks };
+}
+
+export type SourceKind = 'tree' | 'file';
+
+/**
+ * The one way into an ingest, for the CLI's upload and the server's local ingest alike:
+ * checks that `path` is a readable directory (tree) or file, describes it (a tree is
+ * scanned whole, so the payload is known up front) and returns its chunk stream.
+ * Refusals come before any content is read.
+ */
+export async function openSource(
+  path: string,
+  kind: SourceKind,
+): Promise<{ payload: Payload; chunks: AsyncGenerator<SourceChunk>; warnings: string[] }> {
+  await requireSource(path, kind);
+  if (kind === 'tree') {
+    const { entries, warnings } = await scanTree(path);
+    return { payload: { kind: 'tree', entries }, chunks: chunksOf({ kind, root: path, entries }), warnings };
+  }
+  const st = await stat(path);
+  const payload: Payload = { kind: 'file', size: st.size, mode: st.mode & 0o7777 };
+  return { payload, chunks: chunksOf({ kind, path }), warnings: [] };
+}
+
+export async function requireSource(path: string, kind: SourceKind): Promise<void> {
+  const noun = kind === 'tree' ? 'directory' : 'file';
+  const unreadable = (cause: unknown) =>
+    new IngotError('PATH_NOT_FOUND', `${path} does not exist or cannot be read`, {
+      cause,
+      details: { path },
+      hint: `give the ${noun} to add as an image`,
+    });
+  const st = await stat(path).catch((cause: unknown) => {
+    throw unreadable(cause);
+  });
+  const ok = kind === 'tree' ? st.isDirectory() : st.isFile();
+  if (!ok) {
+    throw new IngotError('INVALID_ARGUMENT', `${path} is not a ${noun}`, {
+      hint: kind === 'tree' ? 'use --file for a single file' : 'use --path for a directory',
+    });
+  }
+  // A directory must be listable as well as readable to be scanned.
+  await access(path, kind === 'tree' ? constants.R_OK | constants.X_OK : constants.R_OK).catch(
+    (cause: unknown) => {
+      throw unreadable(cause);
+    },
+  );
 }

@@ -26,7 +26,7 @@ export interface PendingChunk {
 export async function uploadChunks(
   sink: ChunkSink,
   chunks: AsyncIterable<PendingChunk>,
-  opts: { inFlight?: number; onBytes?: (n: number) => void } = {},
+  opts: { inFlight?: number; batchChunks?: number; onBytes?: (n: number) => void } = {},
 ): Promise<{ refs: ChunkRef[]; stats: UploadStats }> {
   const refs: ChunkRef[] = [];
   const seen = new Set<string>();
@@ -41,6 +41,7 @@ export async function uploadChunks(
   };
   const running = new Set<Promise<void>>();
   const limit = opts.inFlight ?? 3;
+  const batchChunks = opts.batchChunks ?? BATCH_CHUNKS;
   let batch: { digest: Digest; raw: Buffer }[] = [];
   let failure: unknown;
 
@@ -71,7 +72,7 @@ export async function uploadChunks(
     stats.uniqueChunks++;
     if (!c.raw) throw new Error(`chunk ${c.ref.digest} has no bytes`);
     batch.push({ digest: c.ref.digest, raw: c.raw });
-    if (batch.length >= BATCH_CHUNKS) {
+    if (batch.length >= batchChunks) {
       await launch(batch);
       batch = [];
     }

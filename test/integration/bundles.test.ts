@@ -202,4 +202,37 @@ describe('bundles', () => {
     expect(r.stderr).toMatch(/lacks chunks/);
     expect(await names(site)).not.toContain('WIN_4_P1');
   });
+
+  it('is read by the server of its own host as a job, or sent by the CLI with --upload', async () => {
+    const importJobs = async () =>
+      (await site.json<{ kind: string; state: string }[]>(['job', 'list'])).filter(
+        (j) => j.kind === 'bundle-import',
+      );
+    const before = (await importJobs()).length;
+    await addDisk(hq, 'WIN_5');
+    await addDisk(hq, 'WIN_6');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_5', '--out', usb]);
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_6', '--out', usb]);
+    const sent = await site.json<{ images: { status: string }[]; stored: number }>([
+      'bundle',
+      'import',
+      join(usb, 'WIN_5.ingot'),
+      '--upload',
+    ]);
+    expect(sent).toMatchObject({ images: [{ status: 'needed' }] });
+    expect((await importJobs()).length).toBe(before);
+    const read = await site.json<{ images: { status: string }[]; stored: number }>([
+      'bundle',
+      'import',
+      join(usb, 'WIN_6.ingot'),
+    ]);
+    expect(read).toMatchObject({ images: [{ status: 'needed' }] });
+    expect(read.stored).toBeGreaterThan(0);
+    expect(await importJobs()).toHaveLength(before + 1);
+    expect((await importJobs())[0]).toMatchObject({ state: 'succeeded' });
+    const missing = await site.cli(['bundle', 'import', join(usb, 'NOPE.ingot')]);
+    expect(missing.code).toBe(66);
+    expect((await site.cli(['image', 'verify', 'WIN_6'])).code).toBe(0);
+  });
 });

@@ -17,7 +17,8 @@ async function chunksReceived(server: IngotServer): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-describe('kill -9 mid-ingest', () => {
+/** The have/want upload (`--upload`); a server-side ingest has its own in local-ingest.test.ts. */
+describe('kill -9 mid-upload', () => {
   let server: IngotServer;
   const work = tempDir('ingot-crash-');
   const big = join(work, 'big.img');
@@ -32,7 +33,7 @@ describe('kill -9 mid-ingest', () => {
   afterAll(() => server?.stop());
 
   it('of the server lists nothing, and the retry sends no verified chunk again', async () => {
-    const add = spawn(process.execPath, [BIN, 'image', 'add', 'BIG', '--file', big], {
+    const add = spawn(process.execPath, [BIN, 'image', 'add', 'BIG', '--file', big, '--upload'], {
       env: { ...process.env, INGOT_HOME: server.home },
       stdio: 'ignore',
     });
@@ -43,7 +44,7 @@ describe('kill -9 mid-ingest', () => {
 
     server = await server.restart();
     expect(await server.json<unknown[]>(['image', 'list'])).toEqual([]);
-    const retry = await server.json<AddJson>(['image', 'add', 'BIG', '--file', big]);
+    const retry = await server.json<AddJson>(['image', 'add', 'BIG', '--file', big, '--upload']);
     expect(retry.upload.knownBytes).toBeGreaterThan(0);
     expect(retry.upload.sentChunks).toBeLessThan(retry.upload.uniqueChunks);
     expect((await server.cli(['image', 'verify', 'BIG'])).code).toBe(0);
@@ -56,7 +57,7 @@ describe('kill -9 mid-ingest', () => {
       Buffer.concat([pseudoRandom('other-head', 64 * 1024 * 1024), pseudoRandom('o2', 64 * 1024 * 1024)]),
     );
     const before = await chunksReceived(server);
-    const add = spawn(process.execPath, [BIN, 'image', 'add', 'OTHER', '--file', other], {
+    const add = spawn(process.execPath, [BIN, 'image', 'add', 'OTHER', '--file', other, '--upload'], {
       env: { ...process.env, INGOT_HOME: server.home },
       stdio: 'ignore',
     });
@@ -64,7 +65,7 @@ describe('kill -9 mid-ingest', () => {
     add.kill('SIGKILL');
     await new Promise((r) => add.on('exit', r));
     expect((await server.json<{ name: string }[]>(['image', 'list'])).map((i) => i.name)).toEqual(['BIG']);
-    const retry = await server.json<AddJson>(['image', 'add', 'OTHER', '--file', other]);
+    const retry = await server.json<AddJson>(['image', 'add', 'OTHER', '--file', other, '--upload']);
     expect(retry.upload.sentChunks).toBeLessThan(retry.upload.uniqueChunks);
   });
 });

@@ -9,7 +9,7 @@ const Document = Type.Object({
 
 /** The offline route: the CLI writes and reads the bundle files, the server signs and checks. */
 export function bundleRoutes(app: ApiApp): void {
-  const { bundles } = app.deps;
+  const { bundles, bundleImport } = app.deps;
 
   app.get(
     '/api/v1/inventory',
@@ -71,5 +71,29 @@ export function bundleRoutes(app: ApiApp): void {
       },
     },
     async (request) => bundles.commit(request.body.document),
+  );
+
+  app.post(
+    '/api/v1/bundles/import',
+    {
+      schema: {
+        summary: "Start a job that imports a bundle file on the server's own host (read by the server)",
+        description:
+          'The server opens the file with its own permissions and checks its header (trusted creator, ' +
+          'signature, names) before the job is queued; the job verifies the whole bundle, stores the chunks ' +
+          'this server lacks and lists every image or none. The job result is {createdBy, images, chunks, ' +
+          'stored, storedBytes}.',
+        tags: ['bundles'],
+        body: Type.Object({
+          path: Type.String({
+            minLength: 1,
+            maxLength: 4096,
+            description: 'absolute path of the .ingot file or its .001 part',
+          }),
+        }),
+        response: { 202: Type.Ref('Job'), ...errorResponses },
+      },
+    },
+    async (request, reply) => reply.status(202).send(await bundleImport.start(request.body.path)),
   );
 }

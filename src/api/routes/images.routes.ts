@@ -7,7 +7,7 @@ import { errorResponses, NameSchema } from '../schemas.js';
 const NameParams = Type.Object({ name: NameSchema });
 
 export function imageRoutes(app: ApiApp): void {
-  const { images, catalog, jobs, metrics } = app.deps;
+  const { images, catalog, jobs, metrics, ingest } = app.deps;
 
   app.get(
     '/api/v1/images',
@@ -63,6 +63,46 @@ export function imageRoutes(app: ApiApp): void {
       metrics.imagesCommitted.inc();
       request.log.info({ image: image.name, digest: image.digest }, 'image committed');
       return reply.status(201).send(image);
+    },
+  );
+
+  app.post(
+    '/api/v1/images/ingest',
+    {
+      schema: {
+        summary:
+          "Start a job that ingests a path on the server's own host: read once, chunked, hashed, stored, then committed",
+        description:
+          'The server reads the path with its own permissions. Name, path, type, parent and series are checked ' +
+          'before the job is queued; the image is listed only when the job has stored every chunk. ' +
+          'The job result is {image, upload, warnings}.',
+        tags: ['images'],
+        body: Type.Object({
+          name: NameSchema,
+          path: Type.String({
+            minLength: 1,
+            maxLength: 4096,
+            description: 'absolute path on the server host',
+          }),
+          kind: Type.Union([Type.Literal('tree'), Type.Literal('file')], {
+            description: 'tree: a directory; file: one regular file',
+          }),
+          type: Type.Optional(NameSchema),
+          series: Type.Optional(NameSchema),
+          from: Type.Optional(NameSchema),
+          state: Type.Optional(Type.String()),
+          private: Type.Optional(Type.Boolean({ description: 'never offered to peers' })),
+        }),
+        response: { 202: Type.Ref('Job'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const job = await ingest.start(request.body);
+      request.log.info(
+        { image: request.body.name, path: request.body.path, job: job.id },
+        'local ingest queued',
+      );
+      return reply.status(202).send(job);
     },
   );
 

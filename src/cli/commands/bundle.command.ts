@@ -1,16 +1,21 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
+import { type BundleImportResult, bundleDocument } from '../../federation/bundle-import.js';
 import type { SignedDocument } from '../../federation/signed-document.js';
 import { decodeFrames, type FramedChunk } from '../../store/frame-codec.js';
 import { FAT32_SPLIT_BYTES, openBundle, writeBundle } from '../../transfer/bundle-format.js';
+import { uploadBundleChunks } from '../../transfer/bundle-upload.js';
 import { inOrder } from '../../transfer/chunk-receiver.js';
 import type { ApiClient } from '../../transfer/http-client.js';
-import { BATCH_CHUNKS, MAX_DIGESTS_PER_QUERY } from '../../transfer/ports.js';
+import { MAX_DIGESTS_PER_QUERY } from '../../transfer/ports.js';
 import { parseRate } from '../../transfer/rate-limit.js';
 import { examples, withClient } from '../command-kit.js';
+import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
+import { type JobView, waitForJob } from '../job-wait.js';
 import { formatBytes, printJson, printTable } from '../output.js';
 import { createProgress } from '../progress.js';
 
@@ -117,25 +122,19 @@ function bundleImport(group: Command): void {
     .description(
       'Import a bundle (its .ingot file, or the .001 part): verified whole first; nothing half-imported is listed',
     )
+    .option('--upload', "read the bundle here and send what the server lacks, even to this host's own server")
     .option('--json', 'print JSON')
-    .action(async (file: string, _o: unknown, self: Command) => {
-      const bundle = await openBundle(file);
-      const document = (bundle.header as { document?: SignedDocument }).document;
-      if (!document || typeof document.body !== 'string') {
-        throw new IngotError('INVALID_ARGUMENT', `${file} has no signed bundle header`);
-      }
-      await bundle.verify();
+    .action(async (file: string, opts: { upload?: boolean }, self: Command) => {
       await withClient(self, async (client, g) => {
-        await client.json<Outcome>('POST', '/api/v1/bundles/check', { document });
-        const sent = await upload(client, bundle.chunks());
-        const r = await client.json<Outcome>('POST', '/api/v1/bundles/commit', { document });
-        if (g.json) return printJson({ ...r, ...sent });
+        const local = !opts.upload && (await isOwnServer(client.baseUrl));
+        const r = local ? await importOnServer(client, resolve(file)) : await importHere(client, file);
+        if (g.json) return printJson(r);
         printTable(
           ['IMAGE', 'RESULT'],
           r.images.map((i) => [i.name, i.status === 'present' ? 'already present' : 'imported']),
         );
         process.stdout.write(
-          `bundle from ${r.createdBy}: ${sent.chunks} chunks read, ${sent.stored} new (${formatBytes(sent.storedBytes)} stored)\n`,
+          `bundle from ${r.createdBy}: ${r.chunks} chunks read, ${r.stored} new (${formatBytes(r.storedBytes)} stored)\n`,
         );
       });
     });
@@ -161,32 +160,21 @@ async function* fetchAll(
   }
 }
 
-/** Have/want over the bundle's chunks: only those the server lacks are sent. */
-async function upload(client: ApiClient, chunks: AsyncIterable<FramedChunk>) {
-  const remote = httpChunkRemote(client);
-  const totals = { chunks: 0, stored: 0, storedBytes: 0 };
-  let batch: FramedChunk[] = [];
-  const flush = async () => {
-    const missing = new Set(await remote.missing(batch.map((c) => c.digest)));
-    const wanted = batch.filter((c) => missing.has(c.digest));
-    if (wanted.length > 0) {
-      const r = await remote.put(list(wanted));
-      totals.stored += r.stored;
-      totals.storedBytes += r.storedBytes;
-    }
-    batch = [];
-  };
-  for await (const c of chunks) {
-    totals.chunks++;
-    batch.push(c);
-    if (batch.length >= BATCH_CHUNKS) await flush();
-  }
-  if (batch.length > 0) await flush();
-  return totals;
+/** The CLI reads the bundle and sends the server the chunks it lacks. */
+async function importHere(client: ApiClient, file: string): Promise<BundleImportResult> {
+  const bundle = await openBundle(file);
+  const document = bundleDocument(bundle, file);
+  await bundle.verify();
+  await client.json<Outcome>('POST', '/api/v1/bundles/check', { document });
+  const sent = await uploadBundleChunks(httpChunkRemote(client), bundle.chunks());
+  const r = await client.json<Outcome>('POST', '/api/v1/bundles/commit', { document });
+  return { ...r, ...sent };
 }
 
-async function* list<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
+/** The server of this INGOT_HOME reads the file itself, with its own permissions. */
+async function importOnServer(client: ApiClient, path: string): Promise<BundleImportResult> {
+  const job = await client.json<JobView>('POST', '/api/v1/bundles/import', { path });
+  return (await waitForJob(client, job.id)).result as BundleImportResult;
 }
 
 function splitSize(value: string | true): number {

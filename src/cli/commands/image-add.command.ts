@@ -1,18 +1,18 @@
-import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { ImageRecord } from '../../catalog/types.js';
 import { IngotError } from '../../core/errors.js';
-import type { ManifestDraft, Payload } from '../../core/manifest.js';
+import { type ManifestDraft, payloadSize } from '../../core/manifest.js';
 import { draftToJson } from '../../core/manifest-codec.js';
 import { checkName } from '../../core/names.js';
-import { chunksOf } from '../../store/source.js';
-import { scanTree } from '../../store/tree-scan.js';
+import { openSource, requireSource, type SourceKind } from '../../store/source.js';
 import type { ApiClient } from '../../transfer/http-client.js';
 import { type UploadStats, uploadChunks } from '../../transfer/uploader.js';
 import { examples, withClient } from '../command-kit.js';
+import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
+import { type JobView, waitForJob } from '../job-wait.js';
 import { formatBytes, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 
@@ -24,13 +24,16 @@ interface AddOptions {
   from?: string;
   state?: string;
   private?: boolean;
+  upload?: boolean;
 }
 
 export function imageAddCommand(image: Command): void {
   const cmd = image
     .command('add <name>')
     .description(
-      'Add a gold image from a directory (--path) or a single file (--file): chunked here, only new chunks sent',
+      'Add a gold image from a directory (--path) or a single file (--file). To the server of this INGOT_HOME ' +
+        'on this host, the server reads the path itself (with its own permissions) as a job; to any other, ' +
+        'the CLI chunks it and sends only the chunks the server lacks',
     )
     .option('--path <dir>', 'a directory tree: a software home or an OS root file system')
     .option('--file <file>', 'one file: an ISO, a raw disk image, a zip')
@@ -42,6 +45,7 @@ export function imageAddCommand(image: Command): void {
     )
     .option('--state <state>', 'PUBLISHED (default), RESTRICTED or TESTABLE')
     .option('--private', 'keep it private to this server: never offered to peers')
+    .option('--upload', "chunk here and send what the server lacks, even to this host's own server")
     .option('--json', 'print the image record as JSON')
     .action(async (name: string, opts: AddOptions, self: Command) => {
       await withClient(self, async (client, g) => {
@@ -62,20 +66,64 @@ export function imageAddCommand(image: Command): void {
   ]);
 }
 
-export async function addImage(
-  client: ApiClient,
-  name: string,
-  opts: AddOptions,
-): Promise<{ image: ImageRecord; upload: UploadStats }> {
+export interface AddResult {
+  image: ImageRecord;
+  upload: UploadStats;
+}
+
+/**
+ * The server of this INGOT_HOME on this host is handed the path and reads it itself, once;
+ * any other server (or `--upload`) gets the have/want upload of chunks made here.
+ */
+export async function addImage(client: ApiClient, name: string, opts: AddOptions): Promise<AddResult> {
   checkName('image', name);
   if (Boolean(opts.path) === Boolean(opts.file)) {
     throw new IngotError('INVALID_ARGUMENT', 'give exactly one of --path DIR or --file FILE');
   }
-  const source = resolve((opts.path ?? opts.file) as string);
-  await requireSource(source, opts.path ? 'directory' : 'file');
+  const path = resolve((opts.path ?? opts.file) as string);
+  const kind: SourceKind = opts.path ? 'tree' : 'file';
+  if (!opts.upload && (await isOwnServer(client.baseUrl)))
+    return ingestOnServer(client, name, path, kind, opts);
+  return uploadImage(client, name, path, kind, opts);
+}
+
+async function ingestOnServer(
+  client: ApiClient,
+  name: string,
+  path: string,
+  kind: SourceKind,
+  opts: AddOptions,
+): Promise<AddResult> {
+  const job = await client.json<JobView>('POST', '/api/v1/images/ingest', {
+    name,
+    path,
+    kind,
+    ...commitOptions(opts),
+  });
+  const progress = createProgress(`add ${name}`, 0);
+  let done: JobView;
+  try {
+    done = await waitForJob(client, job.id, (j) => progress.update(j.progressDone, j.progressTotal));
+  } finally {
+    progress.stop();
+  }
+  const result = done.result as AddResult & { warnings: string[] };
+  for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  return { image: result.image, upload: result.upload };
+}
+
+async function uploadImage(
+  client: ApiClient,
+  name: string,
+  source: string,
+  kind: SourceKind,
+  opts: AddOptions,
+): Promise<AddResult> {
+  await requireSource(source, kind);
   await refuseExisting(client, name);
-  const { payload, chunks } = await readSource(source, Boolean(opts.path));
-  const progress = createProgress(`add ${name}`, payloadBytes(payload));
+  const { payload, chunks, warnings } = await openSource(source, kind);
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  const progress = createProgress(`add ${name}`, payloadSize(payload));
   let refsAndStats: Awaited<ReturnType<typeof uploadChunks>>;
   try {
     refsAndStats = await uploadChunks(httpChunkRemote(client), chunks, {
@@ -87,49 +135,21 @@ export async function addImage(
   const draft: ManifestDraft = { payload, chunks: refsAndStats.refs };
   const image = await client.json<ImageRecord>('POST', '/api/v1/images', {
     name,
-    ...(opts.type ? { type: opts.type } : {}),
-    ...(opts.series ? { series: opts.series } : {}),
-    ...(opts.from ? { from: opts.from } : {}),
-    ...(opts.state ? { state: opts.state } : {}),
-    ...(opts.private ? { private: true } : {}),
+    ...commitOptions(opts),
     source: { host: hostname(), path: source },
     draft: draftToJson(draft),
   });
   return { image, upload: refsAndStats.stats };
 }
 
-async function readSource(source: string, isTree: boolean) {
-  if (isTree) {
-    const { entries, warnings } = await scanTree(source);
-    for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
-    const payload: Payload = { kind: 'tree', entries };
-    return { payload, chunks: chunksOf({ kind: 'tree', root: source, entries }) };
-  }
-  const st = await stat(source);
-  const payload: Payload = { kind: 'file', size: st.size, mode: st.mode & 0o7777 };
-  return { payload, chunks: chunksOf({ kind: 'file', path: source }) };
-}
-
-function payloadBytes(payload: Payload): number {
-  if (payload.kind === 'file') return payload.size;
-  return payload.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-}
-
-async function requireSource(path: string, kind: 'directory' | 'file'): Promise<void> {
-  let st: Awaited<ReturnType<typeof stat>>;
-  try {
-    st = await stat(path);
-  } catch {
-    throw new IngotError('PATH_NOT_FOUND', `${path} does not exist or cannot be read`, {
-      hint: `give the ${kind} to add as an image`,
-    });
-  }
-  const ok = kind === 'directory' ? st.isDirectory() : st.isFile();
-  if (!ok) {
-    throw new IngotError('INVALID_ARGUMENT', `${path} is not a ${kind}`, {
-      hint: kind === 'directory' ? 'use --file for a single file' : 'use --path for a directory',
-    });
-  }
+function commitOptions(opts: AddOptions) {
+  return {
+    ...(opts.type ? { type: opts.type } : {}),
+    ...(opts.series ? { series: opts.series } : {}),
+    ...(opts.from ? { from: opts.from } : {}),
+    ...(opts.state ? { state: opts.state } : {}),
+    ...(opts.private ? { private: true } : {}),
+  };
 }
 
 async function refuseExisting(client: ApiClient, name: string): Promise<void> {
