@@ -56,24 +56,53 @@ type Run = (job: CpuJob, parts: readonly Uint8Array[]) => Promise<CpuResult>;
 function poolOver(run: Run): CpuPool {
   return {
     async hash(chunks) {
-      const r = await run({ op: 'hash', lengths: chunks.map((c) => c.length) }, chunks);
-      return r.digests as Digest[];
+      const parts = await inPieces(chunks, (piece) =>
+        run({ op: 'hash', lengths: piece.map((c) => c.length) }, piece),
+      );
+      return parts.flatMap((r) => r.digests) as Digest[];
     },
     async verify(chunks, opts) {
-      const payloads = chunks.map((c) => c.payload);
-      const r = await run(
-        {
-          op: 'verify',
-          lengths: payloads.map((p) => p.length),
-          encodings: chunks.map((c) => (c.encoding === 'zstd' ? 1 : 0)),
-          maxRaw: opts.maxRaw,
-          keepRaw: opts.keepRaw ?? false,
-        },
-        payloads,
-      );
-      return verifications(r);
+      const parts = await inPieces(chunks, (piece) => {
+        const payloads = piece.map((c) => c.payload);
+        return run(
+          {
+            op: 'verify',
+            lengths: payloads.map((p) => p.length),
+            encodings: piece.map((c) => (c.encoding === 'zstd' ? 1 : 0)),
+            maxRaw: opts.maxRaw,
+            keepRaw: opts.keepRaw ?? false,
+          },
+          payloads,
+        );
+      });
+      return parts.flatMap(verifications);
     },
   };
+}
+
+/**
+ * A batch cut into pieces of at most SLOT_BYTES (a single larger chunk alone), run at once:
+ * each fits a shared slot, and the workers share a large batch between them.
+ */
+function inPieces<T extends Uint8Array | EncodedChunk>(
+  items: readonly T[],
+  run: (piece: T[]) => Promise<CpuResult>,
+): Promise<CpuResult[]> {
+  const pieces: T[][] = [];
+  let cur: T[] = [];
+  let bytes = 0;
+  for (const it of items) {
+    const n = it instanceof Uint8Array ? it.length : it.payload.length;
+    if (cur.length > 0 && bytes + n > SLOT_BYTES) {
+      pieces.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(it);
+    bytes += n;
+  }
+  if (cur.length > 0 || pieces.length === 0) pieces.push(cur);
+  return Promise.all(pieces.map(run));
 }
 
 function verifications(r: CpuResult): Verification[] {

@@ -1,0 +1,34 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { zstdCompressSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { cpuPool } from './cpu-pool.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('cpuPool', () => {
+  it('hashes a batch larger than a slot in pieces, answering in the order asked', async () => {
+    const chunks = [randomBytes(1_500_000), randomBytes(10), randomBytes(1_500_000), randomBytes(3_000_000)];
+    expect(await cpuPool().hash(chunks)).toEqual(chunks.map(sha));
+    expect(await cpuPool().hash([])).toEqual([]);
+  });
+
+  it('verifies raw and zstd chunks, names the undecodable one, and stops at the output bound', async () => {
+    const text = Buffer.alloc(200_000, 'gold image ');
+    const z = zstdCompressSync(text);
+    const raw = randomBytes(5000);
+    const [a, b, c, d] = await cpuPool().verify(
+      [
+        { encoding: 'zstd', payload: z },
+        { encoding: 'raw', payload: raw },
+        { encoding: 'zstd', payload: Buffer.concat([z.subarray(0, 8), randomBytes(40)]) },
+        { encoding: 'zstd', payload: zstdCompressSync(Buffer.alloc(300_000)) },
+      ],
+      { maxRaw: 250_000, keepRaw: true },
+    );
+    expect(a).toMatchObject({ digest: sha(text), rawLength: text.length });
+    expect(a?.error === undefined && a.raw?.equals(text)).toBe(true);
+    expect(b).toMatchObject({ digest: sha(raw), rawLength: 5000 });
+    expect(c?.error).toMatch(/undecodable/);
+    expect(d?.error).toMatch(/undecodable/);
+  });
+});
