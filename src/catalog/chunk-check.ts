@@ -1,3 +1,4 @@
+import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
 import type { ChunkRef, Digest } from '../core/manifest.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -44,17 +45,4 @@ export async function requireChunks(store: ChunkStore, chunks: readonly ChunkRef
     stored += info?.storedBytes ?? 0;
   }
   return stored;
-}
-
-/** Each distinct data chunk once, in first-seen order, with its one length. */
-export function chunkLengths(chunks: readonly ChunkRef[]): Map<Digest, number> {
-  const lengths = new Map<Digest, number>();
-  for (const c of chunks) {
-    if (c.kind !== 'data') continue;
-    if ((lengths.get(c.digest) ?? c.length) !== c.length) {
-      throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${c.digest} two different lengths`);
-    }
-    lengths.set(c.digest, c.length);
-  }
-  return lengths;
 }

@@ -15,9 +15,9 @@ import { jobCommand } from '../cli/commands/job.command.js';
 import { peerCommands } from '../cli/commands/peer.command.js';
 import { imagePushCommand, replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
-import { serveCommand } from '../cli/commands/serve.command.js';
 import { templateCommand } from '../cli/commands/template.command.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
+import { serveCommand } from './serve.command.js';
 import { VERSION } from './version.js';
 
 /** The composition root of the `ingot` command. Returns the process exit code. */

@@ -22,8 +22,8 @@ import { ReplicationService, TRANSFER_JOB_KIND } from '../federation/replication
 import type { ServerData } from '../federation/server-data.js';
 import { TemplateService } from '../federation/template.service.js';
 import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
+import { transferJob } from '../federation/transfer.job.js';
 import { collectGarbage } from '../jobs/handlers/gc.job.js';
-import { transferJob } from '../jobs/handlers/transfer.job.js';
 import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';

@@ -26,7 +26,7 @@ describe('cpuPool', () => {
       { maxRaw: 250_000, keepRaw: true },
     );
     expect(a).toMatchObject({ digest: sha(text), rawLength: text.length });
-    expect(a?.error === undefined && a.raw?.equals(text)).toBe(true);
+    expect(a?.error === undefined && a?.raw?.equals(text)).toBe(true);
     expect(b).toMatchObject({ digest: sha(raw), rawLength: 5000 });
     expect(c?.error).toMatch(/undecodable/);
     expect(d?.error).toMatch(/undecodable/);

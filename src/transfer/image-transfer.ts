@@ -1,4 +1,4 @@
-import { chunkLengths } from '../catalog/chunk-check.js';
+import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';

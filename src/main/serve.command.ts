@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { resolveHome } from '../../config/home.js';
-import { DEFAULT_LISTEN, DEFAULT_PEER_LISTEN } from '../../config/server-config.js';
-import { homePaths } from '../../store/paths.js';
-import { examples } from '../command-kit.js';
+import { examples } from '../cli/command-kit.js';
+import { resolveHome } from '../config/home.js';
+import { DEFAULT_LISTEN, DEFAULT_PEER_LISTEN } from '../config/server-config.js';
+import { homePaths } from '../store/paths.js';
 
 export function serveCommand(program: Command): void {
   const cmd = program
@@ -36,7 +36,7 @@ export function serveCommand(program: Command): void {
       }) => {
         const home = resolveHome();
         // Loaded here so other commands start without the server's dependencies.
-        const { startServer } = await import('../../main/serve.js');
+        const { startServer } = await import('./serve.js');
         const server = await startServer({
           home,
           ...(opts.name ? { name: opts.name } : {}),

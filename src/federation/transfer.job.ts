@@ -1,19 +1,19 @@
-import type { Clock } from '../../core/clock.js';
-import { systemClock } from '../../core/clock.js';
-import type { Db } from '../../db/database.js';
-import { type LocalSideDeps, localSink, localSource, ownImages } from '../../federation/local-sides.js';
-import type { PeerService } from '../../federation/peer.service.js';
-import type { PeerLinks } from '../../federation/peer-links.js';
-import type { TransferJobPayload } from '../../federation/replication.service.js';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import type { Db } from '../db/database.js';
+import type { JobHandler } from '../jobs/job-runner.js';
 import {
   NO_PROGRESS,
   type TransferProgress,
   type TransferResult,
   transferImage,
-} from '../../transfer/image-transfer.js';
-import type { RateLimits } from '../../transfer/rate-limit.js';
-import { TransferRepository } from '../../transfer/transfer.repository.js';
-import type { JobHandler } from '../job-runner.js';
+} from '../transfer/image-transfer.js';
+import type { RateLimits } from '../transfer/rate-limit.js';
+import { TransferRepository } from '../transfer/transfer.repository.js';
+import { type LocalSideDeps, localSink, localSource, ownImages } from './local-sides.js';
+import type { PeerService } from './peer.service.js';
+import type { PeerLinks } from './peer-links.js';
+import type { TransferJobPayload } from './replication.service.js';
 
 /** How often a running transfer writes its figures to the database. */
 const PROGRESS_EVERY_MS = 1000;
