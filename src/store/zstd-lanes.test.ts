@@ -1,0 +1,26 @@
+import { randomBytes } from 'node:crypto';
+import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { zstdFrame, zstdUnframe } from './zstd-lanes.js';
+
+describe('zstd lanes', () => {
+  it('gives one independent frame per chunk, many at once', async () => {
+    const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(70_000 + i, `chunk ${i} `));
+    const frames = await Promise.all(chunks.map((c) => zstdFrame(c)));
+    frames.forEach((f, i) => expect(zstdDecompressSync(f).equals(chunks[i] as Buffer)).toBe(true));
+    const back = await Promise.all(frames.map((f) => zstdUnframe(f, 1 << 20)));
+    back.forEach((b, i) => expect(b.equals(chunks[i] as Buffer)).toBe(true));
+  });
+
+  it('refuses a bad frame or one past its bound, and the lanes go on working', async () => {
+    const good = zstdCompressSync(Buffer.alloc(100_000, 'x'));
+    const bad = Buffer.concat([good.subarray(0, 12), randomBytes(64)]);
+    const results = await Promise.allSettled(
+      [bad, good, bad, good].flatMap((f) => [zstdUnframe(f, 200_000), zstdUnframe(good, 1000)]),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => r.value.length)).toEqual([
+      100_000, 100_000,
+    ]);
+    for (let i = 0; i < 8; i++) expect((await zstdUnframe(good, 200_000)).length).toBe(100_000);
+  });
+});
