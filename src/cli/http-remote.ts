@@ -1,5 +1,5 @@
 import type { Digest } from '../core/manifest.js';
-import { coalesced, decodeFrames, encodeFrames } from '../store/frame-codec.js';
+import { decodeFrames, frameBody } from '../store/frame-codec.js';
 import type { ApiClient } from '../transfer/http-client.js';
 import { CHUNK_STREAM_TYPE, type ChunkSink, type ChunkSource, type WireChunk } from '../transfer/ports.js';
 
@@ -13,7 +13,7 @@ export function httpChunkRemote(client: ApiClient): ChunkSink & ChunkSource {
     async put(chunks: AsyncIterable<WireChunk>) {
       return client.upload<{ stored: number; storedBytes: number }>(
         '/api/v1/chunks',
-        coalesced(encodeFrames(chunks)),
+        frameBody(chunks),
         CHUNK_STREAM_TYPE,
       );
     },

@@ -3,7 +3,7 @@ import { Agent } from 'undici';
 import { IngotError } from '../core/errors.js';
 import type { InstantiationFilter } from '../core/filters.js';
 import type { Digest } from '../core/manifest.js';
-import { coalesced, decodeFrames, encodeFrames } from '../store/frame-codec.js';
+import { decodeFrames, frameBody } from '../store/frame-codec.js';
 import { type ApiClient, createHttpClient } from '../transfer/http-client.js';
 import type {
   ImageOffer,
@@ -108,7 +108,7 @@ export class PeerClient {
       missing: async (digests) =>
         (await this.http.json<{ missing: Digest[] }>('POST', '/peer/v1/chunks/missing', { digests })).missing,
       put: (chunks: AsyncIterable<WireChunk>) =>
-        this.http.upload('/peer/v1/chunks', coalesced(encodeFrames(chunks)), CHUNK_STREAM_TYPE),
+        this.http.upload('/peer/v1/chunks', frameBody(chunks), CHUNK_STREAM_TYPE),
     };
   }
 

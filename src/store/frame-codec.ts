@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
@@ -200,4 +201,12 @@ export async function* coalesced(
     }
   }
   if (size > 0) yield Buffer.concat(parts, size);
+}
+
+/**
+ * A chunk stream as a body for a socket: frames in ~1 MiB writes, read ahead by at most two
+ * writes, so a slow link holds ~2 MiB per stream rather than Readable.from's default 16.
+ */
+export function frameBody(chunks: AsyncIterable<FramedChunk> | Iterable<FramedChunk>): Readable {
+  return Readable.from(coalesced(encodeFrames(chunks)), { highWaterMark: 2 });
 }

@@ -15,7 +15,7 @@ import { corruptChunk } from './pack-verify.js';
 /**
  * Reading many stored records for sending on (the pack store's readStored): records that lie
  * back to back in one pack, as an ingest or a transfer wrote them, are read with one pread
- * of up to RUN_BYTES, with a few runs read ahead, instead of a pread per chunk (which cost
+ * of up to RUN_BYTES, with two runs read ahead, instead of a pread per chunk (which cost
  * ~150 us of event-loop time each here, most of a sender's time). Each record's header is
  * checked (marker, CRC, the digest it holds, lengths); payloads are views of the run buffer.
  */
@@ -23,7 +23,7 @@ import { corruptChunk } from './pack-verify.js';
 /** One pread covers at most this much (or one record, if larger). */
 export const RUN_BYTES = 4 * 2 ** 20;
 /** Runs read ahead of the one being sent. */
-const READ_AHEAD = 3;
+const READ_AHEAD = 2;
 
 export interface Run {
   readonly pack: number;

@@ -9,11 +9,11 @@ import type { WireChunk } from './ports.js';
  * also closed after a while, so a crash loses at most that long of received chunks. A
  * closed group is verified (on the CPU pool) and appended while the next one arrives, with
  * at most GROUPS_IN_FLIGHT being stored at once: the stream is read without waiting on
- * fsync, and memory stays bounded (~3 groups per stream).
+ * fsync, and memory stays bounded (~2 groups per stream).
  */
 const STORE_GROUP_BYTES = 4 * 1024 * 1024;
 const STORE_GROUP_MS = 500;
-const GROUPS_IN_FLIGHT = 2;
+const GROUPS_IN_FLIGHT = 1;
 
 export interface ReceiveTotals {
   received: number;

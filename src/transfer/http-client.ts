@@ -62,7 +62,7 @@ export function createHttpClient(baseUrl: string, opts: ClientOptions): ApiClien
     async upload<T>(path: string, body: AsyncIterable<Buffer>, contentType: string): Promise<T> {
       const res = await send('PUT', path, {
         headers: headers({ 'content-type': contentType }),
-        body: Readable.from(body),
+        body: body instanceof Readable ? body : Readable.from(body),
       });
       return (await readJson(res)) as T;
     },

@@ -74,10 +74,10 @@ export interface TransferResult extends TransferProgress {
   readonly digest: Digest;
 }
 
-const DEFAULT_STREAMS = 4;
+const DEFAULT_STREAMS = 2;
 /** A data request carries at most this many chunks, or this many raw bytes. */
 const FETCH_CHUNKS = 1024;
-const FETCH_BYTES = 32 * 2 ** 20;
+const FETCH_BYTES = 16 * 2 ** 20;
 
 /**
  * The pipeline: one asker works out what the receiver lacks in large batches, ahead of the

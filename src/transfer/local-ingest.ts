@@ -45,9 +45,9 @@ export interface LocalIngestResult {
   readonly warnings: string[];
 }
 
-/** 256 chunks of ~64 KiB: 16 MiB per have/want question and per store append. */
-const BATCH_CHUNKS = 256;
-const BATCHES_IN_FLIGHT = 3;
+/** 128 chunks of ~64 KiB: 8 MiB per have/want question and per store append. */
+const BATCH_CHUNKS = 128;
+const BATCHES_IN_FLIGHT = 2;
 
 export class LocalIngestService {
   private readonly host: string;

@@ -1,7 +1,6 @@
-import { Readable } from 'node:stream';
 import { Type } from '@fastify/type-provider-typebox';
 import type { Digest } from '../../core/manifest.js';
-import { coalesced, decodeFrames, encodeFrames } from '../../store/frame-codec.js';
+import { decodeFrames, frameBody } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
@@ -60,7 +59,7 @@ export function chunkRoutes(app: ApiApp): void {
       const chunks = await serveChunks(store, request.body.digests as Digest[], () =>
         metrics.chunksServed.inc(),
       );
-      return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(coalesced(encodeFrames(chunks))));
+      return reply.type(CHUNK_STREAM_TYPE).send(frameBody(chunks));
     },
   );
 }

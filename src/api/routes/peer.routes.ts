@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import { Type } from '@fastify/type-provider-typebox';
 import { IngotError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filters.js';
@@ -13,7 +12,7 @@ import {
 } from '../../federation/local-sides.js';
 import type { Admission } from '../../federation/replica.service.js';
 import type { PeerRecord } from '../../federation/types.js';
-import { coalesced, decodeFrames, encodeFrames } from '../../store/frame-codec.js';
+import { decodeFrames, frameBody } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
 import type { OfferMeta } from '../../transfer/image-transfer.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
@@ -117,7 +116,7 @@ export function peerRoutes(app: PeerApp): void {
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const sent = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'sent' });
     const counted = throttled(chunks, limiter, (n) => sent.inc(n));
-    return reply.type(CHUNK_STREAM_TYPE).send(Readable.from(coalesced(encodeFrames(counted))));
+    return reply.type(CHUNK_STREAM_TYPE).send(frameBody(counted));
   });
 
   /** A push this server asked for (an instantiation) keeps its state; an unasked one is an upload. */
