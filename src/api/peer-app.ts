@@ -14,6 +14,7 @@ import type { PeerService } from '../federation/peer.service.js';
 import type { ReplicationService } from '../federation/replication.service.js';
 import type { TemplateService } from '../federation/template.service.js';
 import type { TlsIdentity } from '../federation/tls-identity.js';
+import type { TransferGrants } from '../federation/transfer-grants.js';
 import type { PeerRecord } from '../federation/types.js';
 import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
 import type { RateLimits } from '../transfer/rate-limit.js';
@@ -38,6 +39,8 @@ export interface PeerApiDeps {
   readonly metrics: Metrics;
   /** The same per-peer caps the dialling side uses, so a cap holds whoever dials. */
   readonly limits: RateLimits;
+  /** Which chunks each peer may read or write: those of the images in transfers with it. */
+  readonly grants: TransferGrants;
 }
 
 export type PeerApp = FastifyInstance<

@@ -77,27 +77,41 @@ export class PeerClient {
     return this.http.json('GET', `/peer/v1/templates/${encodeURIComponent(name)}`);
   }
 
-  /** The peer as the sending end (pull). */
+  /**
+   * The peer as the sending end (pull). One per transfer: the offer it fetched names the
+   * image that every chunk request then names (the peer grants only that image's chunks).
+   */
   source(): ImageSource {
+    let image: Digest | undefined;
     return {
       offer: async (name) => {
         const r = await this.http.json<OfferMeta & { manifest: string }>(
           'GET',
           `/peer/v1/images/${encodeURIComponent(name)}`,
         );
+        image = r.digest;
         return { ...r, manifest: Buffer.from(r.manifest, 'base64') } satisfies ImageOffer;
       },
       fetch: async (digests: readonly Digest[]) =>
-        decodeFrames(await this.http.download('/peer/v1/chunks/fetch', { digests })),
+        decodeFrames(await this.http.download('/peer/v1/chunks/fetch', { image, digests })),
     };
   }
 
-  /** The peer as the receiving end (push). */
+  /**
+   * The peer as the receiving end (push). One per transfer: the offer it checked (manifest
+   * included, so the peer knows which chunks to expect) names the image of every request.
+   */
   sink(): ImageSink {
+    let image: Digest | undefined;
     return {
-      prepare: async (meta) =>
-        (await this.http.json<{ status: SinkStatus }>('POST', '/peer/v1/replicas/check', metaOf(meta)))
-          .status,
+      prepare: async (offer) => {
+        const r = await this.http.json<{ status: SinkStatus }>('POST', '/peer/v1/replicas/check', {
+          ...metaOf(offer),
+          manifest: offer.manifest.toString('base64'),
+        });
+        image = offer.digest;
+        return r.status;
+      },
       commit: async (offer) =>
         (
           await this.http.json<{ status: SinkStatus }>('POST', '/peer/v1/replicas', {
@@ -106,9 +120,10 @@ export class PeerClient {
           })
         ).status,
       missing: async (digests) =>
-        (await this.http.json<{ missing: Digest[] }>('POST', '/peer/v1/chunks/missing', { digests })).missing,
+        (await this.http.json<{ missing: Digest[] }>('POST', '/peer/v1/chunks/missing', { image, digests }))
+          .missing,
       put: (chunks: AsyncIterable<WireChunk>) =>
-        this.http.upload('/peer/v1/chunks', frameBody(chunks), CHUNK_STREAM_TYPE),
+        this.http.upload(`/peer/v1/chunks?image=${image ?? ''}`, frameBody(chunks), CHUNK_STREAM_TYPE),
     };
   }
 

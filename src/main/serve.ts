@@ -23,6 +23,7 @@ import type { ServerData } from '../federation/server-data.js';
 import { TemplateService } from '../federation/template.service.js';
 import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { transferJob } from '../federation/transfer.job.js';
+import { TransferGrants } from '../federation/transfer-grants.js';
 import { collectGarbage } from '../jobs/handlers/gc.job.js';
 import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobQueue } from '../jobs/job-queue.js';
@@ -120,7 +121,18 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }, SCHEDULER_TICK_MS);
 
   const peerApi = await buildPeerApi(
-    { clusterName: self, version: VERSION, tls, peers, replication, templates, local, metrics, limits },
+    {
+      clusterName: self,
+      version: VERSION,
+      tls,
+      peers,
+      replication,
+      templates,
+      local,
+      metrics,
+      limits,
+      grants: new TransferGrants(),
+    },
     { logger },
   );
   await peerApi.app.listen({ host: config.peerHost, port: config.peerPort });

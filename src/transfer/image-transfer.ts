@@ -41,8 +41,11 @@ export interface ImageSource extends ChunkSource {
 export type SinkStatus = 'present' | 'needed';
 
 export interface ImageSink extends ChunkSink {
-  /** Refuses an offer it would not accept (signature, origin, name) before anything moves. */
-  prepare(meta: OfferMeta): Promise<SinkStatus>;
+  /**
+   * Refuses an offer it would not accept (signature, origin, name) before anything moves;
+   * a peer also learns from the manifest which chunks the transfer may bring.
+   */
+  prepare(offer: ImageOffer): Promise<SinkStatus>;
   commit(offer: ImageOffer): Promise<SinkStatus>;
 }
 

@@ -3,6 +3,7 @@
  * expired and revoked certificates, manifests that are not what their origin signed,
  * images relayed from another origin, chunks that do not match, cut streams.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -58,8 +59,17 @@ function fakeImage(overrides: Record<string, unknown> = {}) {
 }
 
 async function missing(list: Digest[]): Promise<Digest[]> {
-  const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/chunks/missing', { digests: list });
+  const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/chunks/missing', {
+    image: fakeImage().digest,
+    digests: list,
+  });
+  expect(r.status, JSON.stringify(r.json)).toBe(200);
   return r.json.missing as Digest[];
+}
+
+/** Where the fake peer pushes FAKE_1's chunks: the transfer s2 granted when it took the offer. */
+function chunksPath(): string {
+  return `/peer/v1/chunks?image=${fakeImage().digest}`;
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -163,19 +173,30 @@ describe('peer API trust', () => {
 
 describe('what a peer sends', () => {
   it('refuses an unasked push unless uploads from that peer are allowed', async () => {
-    const { meta } = fakeImage();
-    const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', meta);
+    const { bytes, meta } = fakeImage();
+    const offer = { ...meta, manifest: bytes.toString('base64') };
+    const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', offer);
     expect(r).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
     expect(String(r.json.message)).toMatch(/takes no uploads/);
+    // No accepted offer, no chunk questions either.
+    const early = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/chunks/missing', {
+      image: meta.digest,
+      digests,
+    });
+    expect(early).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
     const on = await s2.cli(['modify', 'peerserver', '--server', 'FPPS_F', '--allow-uploads', 'on']);
     expect(on.code, on.stderr).toBe(0);
-    const again = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', meta);
+    const again = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', offer);
     expect(again).toMatchObject({ status: 200, json: { status: 'needed' } });
   });
 
   it('refuses an offer whose signature does not check', async () => {
-    const { meta } = fakeImage();
-    const wrong = { ...meta, signature: fake.sign(manifestDigest(Buffer.from('something else'))) };
+    const { bytes, meta } = fakeImage();
+    const wrong = {
+      ...meta,
+      manifest: bytes.toString('base64'),
+      signature: fake.sign(manifestDigest(Buffer.from('something else'))),
+    };
     const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', wrong);
     expect(r).toMatchObject({ status: 422, json: { code: 'BAD_SIGNATURE' } });
   });
@@ -211,6 +232,43 @@ describe('what a peer sends', () => {
     expect((await s2.cli(['image', 'show', 'FAKE_1'])).code).toBe(3);
   });
 
+  it('binds every chunk to a transfer: nothing outside the offered image is read, asked about or stored', async () => {
+    const stranger = pseudoRandom('stranger', 70_000);
+    const strangerDigest = createHash('sha256').update(stranger).digest('hex') as Digest;
+    const body = Buffer.concat(
+      await collect(
+        encodeFrames([
+          {
+            digest: strangerDigest,
+            encoded: { encoding: 'raw', payload: stranger },
+            rawLength: stranger.length,
+          },
+        ]),
+      ),
+    );
+    const put = await fake.call(s2.peerUrl, cert2, 'PUT', chunksPath(), body);
+    expect(put).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    const unnamed = await fake.call(s2.peerUrl, cert2, 'PUT', '/peer/v1/chunks', body);
+    expect(unnamed.status).toBe(400);
+    const asked = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/chunks/missing', {
+      image: fakeImage().digest,
+      digests: [strangerDigest],
+    });
+    expect(asked).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    // s2 holds SMALL's chunks (it is paired with s1), yet offered the fake peer nothing to read.
+    const read = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/chunks/fetch', {
+      image: fakeImage().digest,
+      digests: digests.slice(0, 1),
+    });
+    expect(read).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    const admin2 = await request(`${s2.url}/api/v1/chunks/missing`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s2.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ digests: [strangerDigest] }),
+    });
+    expect(((await admin2.body.json()) as { missing: string[] }).missing).toEqual([strangerDigest]);
+  });
+
   it('stores nothing of a chunk whose bytes do not match its digest', async () => {
     const target = digests[0] as Digest;
     const body = Buffer.concat(
@@ -220,7 +278,7 @@ describe('what a peer sends', () => {
         ]),
       ),
     );
-    const r = await fake.call(s2.peerUrl, cert2, 'PUT', '/peer/v1/chunks', body);
+    const r = await fake.call(s2.peerUrl, cert2, 'PUT', chunksPath(), body);
     expect(r).toMatchObject({ status: 422, json: { code: 'DIGEST_MISMATCH' } });
     expect(await missing([target])).toEqual([target]);
   });
@@ -229,13 +287,13 @@ describe('what a peer sends', () => {
     const parsed = await collect(decodeFrames(one(frames)));
     const upTo = parsed.slice(0, 3).reduce((n: number, c) => n + 42 + c.encoded.payload.length, 5);
     const cut = frames.subarray(0, upTo + 42 + 100);
-    const r = await fake.call(s2.peerUrl, cert2, 'PUT', '/peer/v1/chunks', cut);
+    const r = await fake.call(s2.peerUrl, cert2, 'PUT', chunksPath(), cut);
     expect(r).toMatchObject({ status: 400, json: { code: 'TRUNCATED' } });
     expect(await missing(digests)).toEqual(digests.slice(3));
   });
 
   it('lists the image once every chunk is there and the manifest is the signed one', async () => {
-    const put = await fake.call(s2.peerUrl, cert2, 'PUT', '/peer/v1/chunks', frames);
+    const put = await fake.call(s2.peerUrl, cert2, 'PUT', chunksPath(), frames);
     expect(put.status).toBe(200);
     expect(put.json.stored).toBe(digests.length - 3);
     const { bytes, meta } = fakeImage();
@@ -257,9 +315,18 @@ describe('what a peer sends', () => {
   });
 
   it('unregister cuts a live connection at once and refuses the next handshake', async () => {
+    // A second upload, accepted, so its chunks may come; FAKE_1's transfer ended with it.
+    const second = encodeManifest({ ...decodeManifest(fakeImage().bytes), name: 'FAKE_2' });
+    const digest2 = manifestDigest(second);
+    const offer2 = { ...fakeImage().meta, name: 'FAKE_2', digest: digest2, signature: fake.sign(digest2) };
+    const check = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', {
+      ...offer2,
+      manifest: second.toString('base64'),
+    });
+    expect(check).toMatchObject({ status: 200, json: { status: 'needed' } });
     const body = new Readable({ read() {} });
     body.push(frames.subarray(0, 5));
-    const upload = request(`${s2.peerUrl}/peer/v1/chunks`, {
+    const upload = request(`${s2.peerUrl}/peer/v1/chunks?image=${digest2}`, {
       method: 'PUT',
       dispatcher: fake.agent(cert2),
       headers: { 'content-type': 'application/vnd.ingot.chunks' },

@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { type Static, Type } from '@fastify/type-provider-typebox';
 import { IngotError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filters.js';
 import type { Digest } from '../../core/manifest.js';
@@ -44,6 +44,13 @@ const OfferMetaBody = Type.Object({
   size: Type.Integer({ minimum: 0 }),
 });
 
+const OfferBodySchema = Type.Intersect([OfferMetaBody, Type.Object({ manifest: Type.String() })]);
+type OfferBody = Static<typeof OfferBodySchema>;
+
+/** A chunk request names the image whose transfer it belongs to (see TransferGrants). */
+const BoundDigestList = Type.Intersect([DigestList, Type.Object({ image: DigestSchema })]);
+const ImageQuery = Type.Object({ image: DigestSchema });
+
 /** What a peer may pull: this server's own published images, and whatever its templates name. */
 function pullPolicy(app: PeerApp): OfferPolicy {
   const own = ownImages(app.deps.clusterName, ['PUBLISHED']);
@@ -87,19 +94,26 @@ export function peerRoutes(app: PeerApp): void {
     { schema: { params: Type.Object({ name: Type.String() }) } },
     async (request) => {
       const offer = await localSource(deps.local, pullPolicy(app)).offer(request.params.name);
+      deps.grants.grant(me(request.peer).name, 'read', offer.digest, offer.manifest);
       return { ...offer, manifest: offer.manifest.toString('base64') };
     },
   );
 
-  app.post('/peer/v1/chunks/missing', { schema: { body: DigestList } }, async (request) => ({
-    missing: await deps.local.store.missing(request.body.digests as Digest[]),
-  }));
+  app.post('/peer/v1/chunks/missing', { schema: { body: BoundDigestList } }, async (request) => {
+    const digests = request.body.digests as Digest[];
+    deps.grants.check(me(request.peer).name, 'write', request.body.image, digests);
+    return { missing: await deps.local.store.missing(digests) };
+  });
 
-  app.put('/peer/v1/chunks', async (request) => {
+  app.put('/peer/v1/chunks', { schema: { querystring: ImageQuery } }, async (request) => {
     const peer = me(request.peer);
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const received = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'received' });
-    const frames = decodeFrames(request.body as AsyncIterable<Buffer>);
+    const frames = deps.grants.checked(
+      peer.name,
+      request.query.image,
+      decodeFrames(request.body as AsyncIterable<Buffer>),
+    );
     const totals = await receiveChunks(
       deps.local.store,
       throttled(frames, limiter, (n) => received.inc(n)),
@@ -108,8 +122,9 @@ export function peerRoutes(app: PeerApp): void {
     return { received: totals.received, stored: totals.stored, storedBytes: totals.storedBytes };
   });
 
-  app.post('/peer/v1/chunks/fetch', { schema: { body: DigestList } }, async (request, reply) => {
+  app.post('/peer/v1/chunks/fetch', { schema: { body: BoundDigestList } }, async (request, reply) => {
     const peer = me(request.peer);
+    deps.grants.check(peer.name, 'read', request.body.image, request.body.digests as Digest[]);
     const chunks = await serveChunks(deps.local.store, request.body.digests as Digest[], () =>
       deps.metrics.chunksServed.inc(),
     );
@@ -138,24 +153,27 @@ export function peerRoutes(app: PeerApp): void {
     async (request) => deps.templates.latestDocument(request.params.name),
   );
 
-  app.post('/peer/v1/replicas/check', { schema: { body: OfferMetaBody } }, async (request) => {
+  /** A peer's offer (meta and manifest) and the sink that judges it as that peer's. */
+  const offered = async (request: { peer?: PeerRecord | undefined; body: OfferBody }) => {
+    const { manifest, ...meta } = request.body;
     const peer = me(request.peer);
     const how = await admission(peer);
-    return { status: await localSink(deps.local, peer, () => how).prepare(metaOf(request.body)) };
+    const offer = { ...metaOf(meta), manifest: Buffer.from(manifest, 'base64') };
+    return { peer, offer, sink: localSink(deps.local, peer, () => how) };
+  };
+
+  app.post('/peer/v1/replicas/check', { schema: { body: OfferBodySchema } }, async (request) => {
+    const { peer, offer, sink } = await offered(request);
+    const status = await sink.prepare(offer);
+    // Offer checked (origin, signature, name): its chunks may now come, and only they.
+    if (status === 'needed') deps.grants.grant(peer.name, 'write', offer.digest, offer.manifest);
+    return { status };
   });
 
-  app.post(
-    '/peer/v1/replicas',
-    { schema: { body: Type.Intersect([OfferMetaBody, Type.Object({ manifest: Type.String() })]) } },
-    async (request) => {
-      const { manifest, ...meta } = request.body;
-      const peer = me(request.peer);
-      const how = await admission(peer);
-      const status = await localSink(deps.local, peer, () => how).commit({
-        ...metaOf(meta),
-        manifest: Buffer.from(manifest, 'base64'),
-      });
-      return { status };
-    },
-  );
+  app.post('/peer/v1/replicas', { schema: { body: OfferBodySchema } }, async (request) => {
+    const { peer, offer, sink } = await offered(request);
+    const status = await sink.commit(offer);
+    deps.grants.revoke(peer.name, 'write', offer.digest);
+    return { status };
+  });
 }

@@ -1,0 +1,96 @@
+import { chunkLengths } from '../core/chunk-lengths.js';
+import { IngotError } from '../core/errors.js';
+import type { Digest } from '../core/manifest.js';
+import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
+
+/**
+ * What a peer may read or write of this server's chunks: only the chunks of an image in a
+ * transfer with it. Offering an image to a peer (a pull) grants it reading that image's
+ * chunks; accepting its offer (a push) grants it asking about and sending that image's
+ * chunks. Every chunk request on the peer API names the image and is checked against the
+ * grant of its direction. A peer that knows a digest gets nothing by naming it,
+ * and cannot drop chunks nobody asked for. Grants live in memory (a restarted server's
+ * peers re-offer when they retry), the most recent GRANTS of them, each for GRANT_TTL_MS
+ * after its last use.
+ */
+const GRANTS = 32;
+const GRANT_TTL_MS = 60 * 60 * 1000;
+
+/** read: the peer pulls from us; write: the peer pushes to us. */
+export type GrantKind = 'read' | 'write';
+
+interface Grant {
+  readonly chunks: ReadonlySet<Digest>;
+  usedAt: number;
+}
+
+export class TransferGrants {
+  private readonly grants = new Map<string, Grant>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Grants `peer` the chunks of the image whose manifest is `manifest` (named `digest`). */
+  grant(peer: string, kind: GrantKind, digest: Digest, manifest: Buffer): void {
+    if (manifestDigest(manifest) !== digest) {
+      throw new IngotError('DIGEST_MISMATCH', 'the manifest sent is not the one the offer names', {
+        details: { expected: digest, found: manifestDigest(manifest) },
+      });
+    }
+    const chunks = new Set(chunkLengths(decodeManifest(manifest).chunks).keys());
+    const key = keyOf(peer, kind, digest);
+    this.grants.delete(key);
+    this.grants.set(key, { chunks, usedAt: this.now() });
+    while (this.grants.size > GRANTS) this.grants.delete(this.grants.keys().next().value as string);
+  }
+
+  /** FORBIDDEN unless every digest is a chunk of `image`, granted to `peer`. */
+  check(peer: string, kind: GrantKind, image: string | undefined, digests: Iterable<Digest>): void {
+    const grant = this.live(peer, kind, image);
+    for (const d of digests) {
+      if (!grant.chunks.has(d)) {
+        throw new IngotError(
+          'FORBIDDEN',
+          `chunk ${d} is not part of image ${image} in a transfer with ${peer}`,
+        );
+      }
+    }
+  }
+
+  /** Checks each chunk of a pushed stream as it comes, before anything of it is stored. */
+  async *checked<T extends { readonly digest: Digest }>(
+    peer: string,
+    image: string | undefined,
+    chunks: AsyncIterable<T>,
+  ): AsyncGenerator<T> {
+    const grant = this.live(peer, 'write', image);
+    for await (const c of chunks) {
+      if (!grant.chunks.has(c.digest)) this.check(peer, 'write', image, [c.digest]);
+      yield c;
+    }
+  }
+
+  revoke(peer: string, kind: GrantKind, digest: Digest): void {
+    this.grants.delete(keyOf(peer, kind, digest));
+  }
+
+  private live(peer: string, kind: GrantKind, image: string | undefined): Grant {
+    const key = keyOf(peer, kind, image ?? '');
+    const grant = this.grants.get(key);
+    if (!grant || this.now() - grant.usedAt > GRANT_TTL_MS) {
+      this.grants.delete(key);
+      throw new IngotError(
+        'FORBIDDEN',
+        `${peer} has no ${kind} transfer of image ${image ?? '(none named)'} here`,
+        {
+          hint: 'chunks move only within a transfer: offer the image (replicas/check) or fetch its offer first',
+        },
+      );
+    }
+    grant.usedAt = this.now();
+    return grant;
+  }
+}
+
+function keyOf(peer: string, kind: GrantKind, digest: string): string {
+  return `${peer}\n${kind}\n${digest}`;
+}
