@@ -59,6 +59,9 @@ export async function receiveChunks(
   };
   const close = async () => {
     if (group.length === 0) return;
+    // Wait for room first, then hand this group over: the next one fills while it is stored.
+    while (inFlight.size >= GROUPS_IN_FLIGHT) await Promise.race(inFlight);
+    if (failure !== undefined) throw failure;
     const p = store_(group).catch((err: unknown) => {
       failure ??= err;
     });
@@ -66,8 +69,6 @@ export async function receiveChunks(
     void p.finally(() => inFlight.delete(p));
     group = [];
     groupBytes = 0;
-    while (inFlight.size >= GROUPS_IN_FLIGHT) await Promise.race(inFlight);
-    if (failure !== undefined) throw failure;
   };
   try {
     for await (const c of chunks) {
