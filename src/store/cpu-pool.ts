@@ -15,9 +15,9 @@ import { backToBack, type CpuJob, type CpuResult, runCpuTask } from './cpu-work.
  * shared with that worker (a fresh buffer moved per batch cost ~0.9 s of main-thread time
  * per GiB: allocation, page faults and the GCs external memory churn sets off; cloning
  * views cost more than hashing them). A batch too big for a slot, or finding none free,
- * goes in a buffer of its own, moved. The least-loaded worker (pending bytes) takes it. Workers keep the process alive only while
- * they have work. Without a compiled worker (running from TypeScript sources) the same
- * functions run in-thread.
+ * goes in a buffer of its own, moved. The least-loaded worker (pending bytes) takes it.
+ * Workers keep the process alive only while they have work. Without a compiled worker
+ * (running from TypeScript sources) the same functions run in-thread.
  *
  * zstd compression stays on libuv's pool (node:zlib's async calls): it needs no copy to
  * get there and runs in parallel already.
@@ -62,9 +62,9 @@ function poolOver(run: Run): CpuPool {
       return parts.flatMap((r) => r.digests) as Digest[];
     },
     async verify(chunks, opts) {
-      const parts = await inPieces(chunks, (piece) => {
+      const parts = await inPieces(chunks, async (piece) => {
         const payloads = piece.map((c) => c.payload);
-        return run(
+        const r = await run(
           {
             op: 'verify',
             lengths: payloads.map((p) => p.length),
@@ -74,8 +74,9 @@ function poolOver(run: Run): CpuPool {
           },
           payloads,
         );
+        return verifications(r, piece);
       });
-      return parts.flatMap(verifications);
+      return parts.flat();
     },
   };
 }
@@ -84,10 +85,10 @@ function poolOver(run: Run): CpuPool {
  * A batch cut into pieces of at most SLOT_BYTES (a single larger chunk alone), run at once:
  * each fits a shared slot, and the workers share a large batch between them.
  */
-function inPieces<T extends Uint8Array | EncodedChunk>(
+function inPieces<T extends Uint8Array | EncodedChunk, R>(
   items: readonly T[],
-  run: (piece: T[]) => Promise<CpuResult>,
-): Promise<CpuResult[]> {
+  run: (piece: T[]) => Promise<R>,
+): Promise<R[]> {
   const pieces: T[][] = [];
   let cur: T[] = [];
   let bytes = 0;
@@ -105,18 +106,20 @@ function inPieces<T extends Uint8Array | EncodedChunk>(
   return Promise.all(pieces.map(run));
 }
 
-function verifications(r: CpuResult): Verification[] {
+/** Per chunk, its verdict; with keepRaw, its plain bytes (a raw chunk's are its payload). */
+function verifications(r: CpuResult, chunks: readonly EncodedChunk[]): Verification[] {
   let offset = 0;
-  const raw = r.raw && Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength);
+  const decoded = r.raw && Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength);
   return r.digests.map((digest, i) => {
     const error = r.errors[i];
     if (error) return { error };
     const rawLength = r.rawLengths[i] as number;
-    const slice = raw?.subarray(offset, offset + rawLength);
+    const chunk = chunks[i] as EncodedChunk;
+    if (!decoded) return { digest: digest as Digest, rawLength };
+    if (chunk.encoding === 'raw') return { digest: digest as Digest, rawLength, raw: chunk.payload };
+    const raw = decoded.subarray(offset, offset + rawLength);
     offset += rawLength;
-    return slice
-      ? { digest: digest as Digest, rawLength, raw: slice }
-      : { digest: digest as Digest, rawLength };
+    return { digest: digest as Digest, rawLength, raw };
   });
 }
 

@@ -14,7 +14,7 @@ export interface CpuJob {
   readonly encodings?: readonly number[];
   /** verify: decoding stops past this many bytes (a zstd bomb costs nothing). */
   readonly maxRaw?: number;
-  /** verify: send the decoded bytes back, back to back in `raw`. */
+  /** verify: send the bytes zstd decoded back, back to back in `raw` (raw items have theirs). */
   readonly keepRaw?: boolean;
 }
 
@@ -41,7 +41,8 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
     const item = bytes.subarray(offset, offset + n);
     offset += n;
     let raw: Uint8Array = item;
-    if (t.op === 'verify' && t.encodings?.[i] === 1) {
+    const decoded = t.op === 'verify' && t.encodings?.[i] === 1;
+    if (decoded) {
       try {
         raw = await zstdUnframe(item, t.maxRaw ?? 2 ** 24);
       } catch (err) {
@@ -54,7 +55,7 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
     digests.push(createHash('sha256').update(raw).digest('hex'));
     rawLengths.push(raw.length);
     errors.push(null);
-    if (t.keepRaw) raws.push(raw);
+    if (t.keepRaw && decoded) raws.push(raw);
   }
   if (!t.keepRaw) return { digests, rawLengths, errors };
   return { digests, rawLengths, errors, raw: backToBack(raws) };
