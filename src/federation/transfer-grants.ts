@@ -46,14 +46,7 @@ export class TransferGrants {
   /** FORBIDDEN unless every digest is a chunk of `image`, granted to `peer`. */
   check(peer: string, kind: GrantKind, image: string | undefined, digests: Iterable<Digest>): void {
     const grant = this.live(peer, kind, image);
-    for (const d of digests) {
-      if (!grant.chunks.has(d)) {
-        throw new IngotError(
-          'FORBIDDEN',
-          `chunk ${d} is not part of image ${image} in a transfer with ${peer}`,
-        );
-      }
-    }
+    for (const d of digests) if (!grant.chunks.has(d)) throw outside(peer, image, d);
   }
 
   /** Checks each chunk of a pushed stream as it comes, before anything of it is stored. */
@@ -64,7 +57,7 @@ export class TransferGrants {
   ): AsyncGenerator<T> {
     const grant = this.live(peer, 'write', image);
     for await (const c of chunks) {
-      if (!grant.chunks.has(c.digest)) this.check(peer, 'write', image, [c.digest]);
+      if (!grant.chunks.has(c.digest)) throw outside(peer, image, c.digest);
       yield c;
     }
   }
@@ -89,6 +82,13 @@ export class TransferGrants {
     grant.usedAt = this.now();
     return grant;
   }
+}
+
+function outside(peer: string, image: string | undefined, digest: Digest): IngotError {
+  return new IngotError(
+    'FORBIDDEN',
+    `chunk ${digest} is not part of image ${image} in a transfer with ${peer}`,
+  );
 }
 
 function keyOf(peer: string, kind: GrantKind, digest: string): string {

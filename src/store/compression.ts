@@ -1,7 +1,7 @@
 import { IngotError } from '../core/errors.js';
 import type { EncodedChunk } from './chunk-store.js';
 import { zstdDecodedBound } from './zstd-bound.js';
-import { ZSTD_LEVEL, zstdFrame, zstdUnframe } from './zstd-lanes.js';
+import { zstdFrame, zstdUnframe } from './zstd-lanes.js';
 
 /**
  * The one transform between a chunk's plain bytes and its stored/wire form.
@@ -23,8 +23,6 @@ import { ZSTD_LEVEL, zstdFrame, zstdUnframe } from './zstd-lanes.js';
  *     no ratio there. A 4 KiB zstd sample instead costs a thread-pool round trip (~80 us)
  *     per chunk, half of compressing the whole random chunk, so it was not used.
  */
-
-export { ZSTD_LEVEL };
 
 const MIN_SAVING_SHIFT = 4; // 1/16
 const ENTROPY_SKIP_BITS = 7.8;

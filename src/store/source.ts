@@ -1,4 +1,4 @@
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, type Stats } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
 import {
@@ -159,17 +159,17 @@ export async function openSource(
   path: string,
   kind: SourceKind,
 ): Promise<{ payload: Payload; chunks: AsyncGenerator<SourceChunk>; warnings: string[] }> {
-  await requireSource(path, kind);
+  const st = await requireSource(path, kind);
   if (kind === 'tree') {
     const { entries, warnings } = await scanTree(path);
     return { payload: { kind: 'tree', entries }, chunks: chunksOf({ kind, root: path, entries }), warnings };
   }
-  const st = await stat(path);
   const payload: Payload = { kind: 'file', size: st.size, mode: st.mode & 0o7777 };
   return { payload, chunks: chunksOf({ kind, path }), warnings: [] };
 }
 
-export async function requireSource(path: string, kind: SourceKind): Promise<void> {
+/** The path's stat, once it is known to be a readable directory (tree) or file. */
+export async function requireSource(path: string, kind: SourceKind): Promise<Stats> {
   const noun = kind === 'tree' ? 'directory' : 'file';
   const unreadable = (cause: unknown) =>
     new IngotError('PATH_NOT_FOUND', `${path} does not exist or cannot be read`, {
@@ -192,4 +192,5 @@ export async function requireSource(path: string, kind: SourceKind): Promise<voi
       throw unreadable(cause);
     },
   );
+  return st;
 }
