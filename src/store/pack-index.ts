@@ -149,16 +149,15 @@ export class PackIndex {
     }
   }
 
-  /** `fn` in one transaction, or in a savepoint of the one already open. */
+  /** `fn` in one transaction (the bodies here never nest one). */
   private transaction<T>(fn: () => T): T {
-    const nested = this.db.isTransaction;
-    this.db.exec(nested ? 'SAVEPOINT nested' : 'BEGIN');
+    this.db.exec('BEGIN');
     try {
       const result = fn();
-      this.db.exec(nested ? 'RELEASE nested' : 'COMMIT');
+      this.db.exec('COMMIT');
       return result;
     } catch (err) {
-      this.db.exec(nested ? 'ROLLBACK TO nested; RELEASE nested' : 'ROLLBACK');
+      this.db.exec('ROLLBACK');
       throw err;
     }
   }
