@@ -30,8 +30,11 @@ export interface ChunkReader {
    * structure (a pack record's CRC and the digest it holds) but does not decode or re-hash,
    * since every receiver verifies what it stores and verify and scrub re-check data at rest.
    * MISSING_CHUNKS before anything is read when any is absent.
+   *
+   * With `lend`, a chunk's payload is lent: its bytes may be reused once the next chunk is
+   * asked for, so a consumer copies what it keeps (sockets and receivers do; see ports.ts).
    */
-  readStored(digests: readonly Digest[]): AsyncIterable<StoredChunk>;
+  readStored(digests: readonly Digest[], opts?: { readonly lend?: boolean }): AsyncIterable<StoredChunk>;
   /** The stored form, after decoding and re-hashing it: throws CORRUPT on a mismatch. */
   getEncoded(digest: Digest): Promise<EncodedChunk & { readonly raw: Buffer }>;
   /** The plain bytes, verified. Throws NOT_FOUND when absent, CORRUPT when damaged. */
@@ -51,9 +54,14 @@ export interface ChunkWriter extends ChunkReader {
    * A batch of encoded chunks, made durable together (one fsync for the batch, which is
    * what makes small chunks cheap). Every chunk that verifies is stored even when others
    * in the batch do not; the ones that do not are listed in `rejected` and nothing of
-   * them is written.
+   * them is written. It resolves once the chunks are durable and indexed; `onWritten` is
+   * called earlier, once the store no longer needs the payload buffers (so a receiver can
+   * reuse them and read on while the disk catches up).
    */
-  putManyEncoded(items: readonly { digest: Digest; chunk: EncodedChunk }[]): Promise<PutManyResult>;
+  putManyEncoded(
+    items: readonly { digest: Digest; chunk: EncodedChunk }[],
+    opts?: PutOptions,
+  ): Promise<PutManyResult>;
   /**
    * Of `digests`, the ones not present. Present ones are touched so a concurrent gc
    * (which spares recently touched chunks) keeps them for the ingest that asked.
@@ -76,7 +84,11 @@ export interface HashedChunk {
  * putManyEncoded. Durability and the batch semantics are putManyEncoded's.
  */
 export interface HashedChunkWriter {
-  putManyHashed(items: readonly HashedChunk[]): Promise<PutManyResult>;
+  putManyHashed(items: readonly HashedChunk[], opts?: PutOptions): Promise<PutManyResult>;
+}
+
+export interface PutOptions {
+  readonly onWritten?: () => void;
 }
 
 export interface PutManyResult {

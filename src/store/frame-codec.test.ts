@@ -131,13 +131,31 @@ describe('frame codec', () => {
 });
 
 describe('coalesced', () => {
-  it('joins small buffers into writes of at least the target, bytes unchanged', async () => {
+  it('joins and splits buffers into writes of exactly the target, bytes unchanged', async () => {
     async function* parts() {
       for (let i = 0; i < 10; i++) yield Buffer.alloc(300, i);
+      yield Buffer.alloc(2500, 10);
     }
     const out: Buffer[] = [];
     for await (const b of coalesced(parts(), 1000)) out.push(b);
-    expect(out.map((b) => b.length)).toEqual([1200, 1200, 600]);
-    expect(Buffer.concat(out)).toEqual(Buffer.concat([...Array(10).keys()].map((i) => Buffer.alloc(300, i))));
+    expect(out.map((b) => b.length)).toEqual([1000, 1000, 1000, 1000, 1000, 500]);
+    const want = Buffer.concat([
+      ...[...Array(10).keys()].map((i) => Buffer.alloc(300, i)),
+      Buffer.alloc(2500, 10),
+    ]);
+    expect(Buffer.concat(out)).toEqual(want);
+  });
+
+  it('has copied each input before it asks for the next, so a lent buffer may be reused', async () => {
+    const lent = Buffer.alloc(700);
+    async function* parts() {
+      for (let i = 0; i < 5; i++) {
+        lent.fill(i);
+        yield lent;
+      }
+    }
+    const out: Buffer[] = [];
+    for await (const b of coalesced(parts(), 1000)) out.push(b);
+    expect(Buffer.concat(out)).toEqual(Buffer.concat([...Array(5).keys()].map((i) => Buffer.alloc(700, i))));
   });
 });

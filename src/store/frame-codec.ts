@@ -183,25 +183,34 @@ class ByteQueue {
 /**
  * Frames as ~1 MiB writes for a socket: every yielded Buffer becomes its own write (and,
  * over TLS, its own record), so 42-byte headers between 64 KiB payloads cost more than
- * copying them together does.
+ * copying them together does. Every input is copied before the next is asked for, so
+ * lent payloads (ports.ts) are safe to reuse behind it. Writes come from `alloc` (a pool's
+ * blocks, given back by whoever writes them).
  */
 export async function* coalesced(
   buffers: AsyncIterable<Buffer>,
-  target = 1024 * 1024,
+  target = SOCKET_WRITE_BYTES,
+  alloc: (n: number) => Buffer = Buffer.allocUnsafe,
 ): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
+  let out = alloc(target);
   let size = 0;
   for await (const b of buffers) {
-    parts.push(b);
-    size += b.length;
-    if (size >= target) {
-      yield parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
-      parts = [];
-      size = 0;
+    for (let at = 0; at < b.length; ) {
+      const n = b.copy(out, size, at);
+      size += n;
+      at += n;
+      if (size === out.length) {
+        yield out;
+        out = alloc(target);
+        size = 0;
+      }
     }
   }
-  if (size > 0) yield Buffer.concat(parts, size);
+  if (size > 0) yield out.subarray(0, size);
 }
+
+/** The size of one socket write of a chunk stream. */
+export const SOCKET_WRITE_BYTES = 2 ** 20;
 
 /**
  * A chunk stream as a body for a socket: frames in ~1 MiB writes, read ahead by at most two

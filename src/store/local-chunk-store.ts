@@ -9,6 +9,7 @@ import type {
   ChunkStore,
   EncodedChunk,
   PutManyResult,
+  PutOptions,
   StoredChunk,
   StoredChunkInfo,
 } from './chunk-store.js';
@@ -98,7 +99,10 @@ export class LocalChunkStore implements ChunkStore {
    * Each chunk is verified and written like putEncoded, several at a time. Concurrent
    * fsyncs on one file system share journal commits, which is where the batch saves.
    */
-  async putManyEncoded(items: readonly { digest: Digest; chunk: EncodedChunk }[]): Promise<PutManyResult> {
+  async putManyEncoded(
+    items: readonly { digest: Digest; chunk: EncodedChunk }[],
+    opts: PutOptions = {},
+  ): Promise<PutManyResult> {
     let stored = 0;
     let present = 0;
     let storedBytes = 0;
@@ -115,6 +119,7 @@ export class LocalChunkStore implements ChunkStore {
         storedBytes += n;
       } else present++;
     });
+    opts.onWritten?.();
     return { stored, present, storedBytes, rejected };
   }
 

@@ -3,6 +3,7 @@ import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import { type Digest, isDigest } from '../core/manifest.js';
+import { dataBuffers } from './buffer-pool.js';
 import {
   type ChunkStore,
   type EncodedChunk,
@@ -10,6 +11,7 @@ import {
   type HashedChunkWriter,
   missingChunks,
   type PutManyResult,
+  type PutOptions,
   type StoredChunk,
   type StoredChunkInfo,
 } from './chunk-store.js';
@@ -20,7 +22,7 @@ import { MAX_PAYLOAD_LENGTH, MAX_RAW_LENGTH } from './pack-file.js';
 import { PackHandles } from './pack-handles.js';
 import { type ChunkRow, digestKey, PackIndex } from './pack-index.js';
 import { AsyncMutex, acquirePidLock } from './pack-lock.js';
-import { readRuns, runsOf } from './pack-reader.js';
+import { readRuns, runsOf, type WithPack } from './pack-reader.js';
 import { type RecoveryReport, recoverPacks } from './pack-recovery.js';
 import { corruptChunk, readVerified, type Verified, verifyMany } from './pack-verify.js';
 import { type AppendResult, MAX_PACK_BYTES, PackWriter, type WriteItem } from './pack-writer.js';
@@ -154,18 +156,22 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
 
   // ---- write path -------------------------------------------------------------------
 
-  async putManyEncoded(items: readonly { digest: Digest; chunk: EncodedChunk }[]): Promise<PutManyResult> {
+  async putManyEncoded(
+    items: readonly { digest: Digest; chunk: EncodedChunk }[],
+    opts: PutOptions = {},
+  ): Promise<PutManyResult> {
     this.assertOpen();
     const checked = await this.verifyAll(items);
     return this.appendEach(
       checked.map(({ digest, chunk, v }) =>
         v.ok ? { digest, chunk, rawLength: v.rawLength } : { digest, found: v.found },
       ),
+      opts,
     );
   }
 
   /** See HashedChunkWriter: the bounds are still checked, the hash is not recomputed. */
-  async putManyHashed(items: readonly HashedChunk[]): Promise<PutManyResult> {
+  async putManyHashed(items: readonly HashedChunk[], opts: PutOptions = {}): Promise<PutManyResult> {
     this.assertOpen();
     return this.appendEach(
       items.map((it) => {
@@ -173,11 +179,15 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
         const fits = it.rawLength <= MAX_RAW_LENGTH && it.chunk.payload.length <= MAX_PAYLOAD_LENGTH;
         return fits ? it : { digest: it.digest, found: `${it.rawLength} bytes` };
       }),
+      opts,
     );
   }
 
   /** Appends each chunk once (a batch may name one twice); refused ones are only reported. */
-  private async appendEach(items: readonly (WriteItem | Refused)[]): Promise<PutManyResult> {
+  private async appendEach(
+    items: readonly (WriteItem | Refused)[],
+    opts: PutOptions,
+  ): Promise<PutManyResult> {
     const rejected: Refused[] = [];
     const unique = new Map<string, WriteItem>();
     let duplicates = 0;
@@ -186,7 +196,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
       else if (unique.has(it.digest)) duplicates++;
       else unique.set(it.digest, it);
     }
-    const r = await this.append([...unique.values()]);
+    const r = await this.writer.append([...unique.values()], opts.onWritten);
     return { stored: r.stored, present: r.present + duplicates, storedBytes: r.bytes, rejected };
   }
 
@@ -249,19 +259,19 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     }
   }
 
-  async *readStored(digests: readonly Digest[]): AsyncIterable<StoredChunk> {
+  async *readStored(digests: readonly Digest[], opts: { lend?: boolean } = {}): AsyncIterable<StoredChunk> {
     const rows = digests.map((digest) => ({ digest, row: this.row(digest) }));
     const absent = rows.filter((r) => !r.row).map((r) => r.digest);
     if (absent.length > 0) throw missingChunks(absent);
     const located = rows as { digest: Digest; row: ChunkRow }[];
-    yield* readRuns(runsOf(located), (pack, fn) =>
+    const withPack: WithPack = (pack, fn) =>
       this.handles.with(pack, fn).catch((err: unknown) => {
         // A compaction moved the run's records and unlinked the pack meanwhile.
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         this.handles.evict(pack);
         throw new IngotError('UNAVAILABLE', `pack ${pack} was compacted while being read; ask again`);
-      }),
-    );
+      });
+    yield* readRuns(runsOf(located), withPack, opts.lend ? dataBuffers : undefined);
   }
 
   async stat(digest: Digest): Promise<StoredChunkInfo | undefined> {

@@ -131,9 +131,17 @@ export interface PackRecord {
   readonly payload: Buffer;
 }
 
-/** Reads exactly `length` bytes at `position`, or fewer only at the end of the file. */
-export async function preadFully(fh: FileHandle, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+/**
+ * Reads exactly `length` bytes at `position`, or fewer only at the end of the file, into
+ * `into` when given (at least `length` bytes long), else into a new buffer.
+ */
+export async function preadFully(
+  fh: FileHandle,
+  length: number,
+  position: number,
+  into?: Buffer,
+): Promise<Buffer> {
+  const buf = into ?? Buffer.allocUnsafe(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(buf, done, length - done, position + done);

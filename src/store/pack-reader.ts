@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Digest } from '../core/manifest.js';
+import type { BufferPool } from './buffer-pool.js';
 import type { StoredChunk } from './chunk-store.js';
 import {
   encodingName,
@@ -54,32 +55,49 @@ export function runsOf(rows: readonly { digest: Digest; row: ChunkRow }[], maxBy
 
 export type WithPack = <T>(pack: number, fn: (fh: FileHandle) => Promise<T>) => Promise<T>;
 
-/** The chunks of `runs` in order, reading up to READ_AHEAD runs ahead. */
-export async function* readRuns(runs: readonly Run[], withPack: WithPack): AsyncGenerator<StoredChunk> {
-  const ahead: Promise<StoredChunk[]>[] = [];
+/**
+ * The chunks of `runs` in order, reading up to READ_AHEAD runs ahead. With a pool, runs are
+ * read into its blocks and each block goes back once the consumer asks past the run's last
+ * chunk: payloads are lent (ChunkReader.readStored's `lend`).
+ */
+export async function* readRuns(
+  runs: readonly Run[],
+  withPack: WithPack,
+  pool?: BufferPool,
+): AsyncGenerator<StoredChunk> {
+  const ahead: Promise<ReadRun>[] = [];
   let next = 0;
   const fill = () => {
     while (ahead.length < READ_AHEAD && next < runs.length) {
       const run = runs[next++] as Run;
-      const p = withPack(run.pack, (fh) => readRun(fh, run));
+      const p = withPack(run.pack, (fh) => readRun(fh, run, pool));
       p.catch(() => {}); // awaited in order below; a failure surfaces there
       ahead.push(p);
     }
   };
   try {
     for (fill(); ahead.length > 0; fill()) {
-      const chunks = await (ahead.shift() as Promise<StoredChunk[]>);
+      const { buf, chunks } = await (ahead.shift() as Promise<ReadRun>);
       fill();
       yield* chunks;
+      pool?.give(buf);
     }
   } finally {
-    await Promise.allSettled(ahead);
+    // Runs read ahead were never lent: their blocks go back. One cut short mid-run may
+    // still be referenced by the consumer, so it is left to the collector.
+    for (const r of await Promise.allSettled(ahead)) if (r.status === 'fulfilled') pool?.give(r.value.buf);
   }
 }
 
-async function readRun(fh: FileHandle, run: Run): Promise<StoredChunk[]> {
-  const buf = await preadFully(fh, run.bytes, run.offset);
-  return run.rows.map(({ digest, row }) => {
+interface ReadRun {
+  readonly buf: Buffer;
+  readonly chunks: StoredChunk[];
+}
+
+async function readRun(fh: FileHandle, run: Run, pool?: BufferPool): Promise<ReadRun> {
+  const into = pool?.take(run.bytes);
+  const buf = await preadFully(fh, run.bytes, run.offset, into);
+  const chunks = run.rows.map(({ digest, row }) => {
     const at = row.offset - run.offset;
     if (at + recordSize(row.length) > buf.length)
       throw corruptChunk(digest, row, 'record cut short by the end of the pack');
@@ -95,4 +113,5 @@ async function readRun(fh: FileHandle, run: Run): Promise<StoredChunk[]> {
     const payload = buf.subarray(at + RECORD_HEADER_SIZE, at + recordSize(row.length));
     return { digest, encoded: { encoding, payload }, rawLength: header.rawLength };
   });
+  return { buf, chunks };
 }

@@ -22,9 +22,9 @@ import type { StorePaths } from './paths.js';
 
 /** A pack is sealed once a batch would take it past this size. */
 export const MAX_PACK_BYTES = 256 * 2 ** 20;
-/** Group commit: at most about this many bytes of queued batches per write + fdatasync. */
+/** Group commit: at most about this many bytes of queued batches per write. */
 const GROUP_BYTES = 64 * 2 ** 20;
-/** Writes are cut into slices of about this size, each flushed while the next is written. */
+/** Writes are cut into slices of about this size (and at most 1024 buffers). */
 const SLICE_BYTES = 2 * 2 ** 20;
 
 /** A chunk that has been verified against its digest. */
@@ -45,13 +45,31 @@ export interface AppendResult {
 
 interface AppendRequest {
   readonly items: readonly WriteItem[];
-  outcome?: AppendResult | { readonly error: unknown };
+  /** Called once the request's records are written (the caller's buffers are free again). */
+  readonly onWritten: (() => void) | undefined;
+  /** Settled when its records are durable and indexed, or have failed. */
+  readonly durable: PromiseWithResolvers<AppendResult>;
+  written: boolean;
+  outcome?: AppendResult;
 }
 
 interface OpenPack {
   readonly id: number;
   readonly fh: FileHandle;
+  /** Where the next record goes: the committed end plus what is written and not yet indexed. */
   size: number;
+}
+
+/**
+ * Records written but not yet durable: indexed once an fdatasync begun after them returns.
+ * Without a pack, requests whose records other requests wrote (they settle with those).
+ */
+interface Unsynced {
+  readonly pack: OpenPack | undefined;
+  readonly end: number;
+  readonly rows: readonly RecordLocation[];
+  readonly requests: readonly AppendRequest[];
+  readonly now: number;
 }
 
 export class PackWriter {
@@ -61,6 +79,14 @@ export class PackWriter {
   private readonly lock = new AsyncMutex();
   /** Append requests not yet written, in arrival order (see `append`). */
   private readonly pending: AppendRequest[] = [];
+  /** Written, waiting for the next fdatasync, in write order. */
+  private unsynced: Unsynced[] = [];
+  /** Digests (hex) written but not yet indexed: a second copy is not written. */
+  private readonly unindexed = new Set<string>();
+  /** The fdatasync in progress and the index commit after it, if any. */
+  private syncing: Promise<void> | undefined;
+  /** Set when an fdatasync failed: what reached the disk is unknown until the store reopens. */
+  private broken: unknown;
 
   private readonly maxPackBytes: number;
   private readonly touchResolutionMs: number;
@@ -77,14 +103,18 @@ export class PackWriter {
     this.nextId = Math.max(0, ...index.packs().map((p) => p.id)) + 1;
   }
 
-  /** Runs `fn` with no append in progress. */
+  /** Runs `fn` with no append in progress and every written record durable and indexed. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.lock.run(fn);
+    return this.lock.run(async () => {
+      await this.drain();
+      return fn();
+    });
   }
 
-  /** Waits for appends in flight and closes the open pack; later appends fail. */
+  /** Waits for appends in flight, makes them durable and closes the open pack; later appends fail. */
   close(): Promise<void> {
     return this.lock.run(async () => {
+      await this.drain().catch(() => {});
       this.closed = true;
       await this.current?.fh.close();
       this.current = undefined;
@@ -94,15 +124,22 @@ export class PackWriter {
   /**
    * Appends verified, distinct items that are not yet indexed; touches the others.
    * Group commit: whoever holds the append lock writes every request queued so far (up to
-   * GROUP_BYTES) in one appendDurably (one final fdatasync) and one index transaction;
-   * the others then find theirs done.
+   * GROUP_BYTES) and releases the lock without waiting for the disk; fdatasync runs beside
+   * the next writes, one at a time, each covering everything written before it began, and
+   * the index commit after it is the commit point (§8.2). `onWritten` is called once the
+   * items are written, so the caller may reuse their buffers and send more; the promise
+   * settles once they are durable and indexed (the acknowledged durable point).
    */
-  append(items: readonly WriteItem[]): Promise<AppendResult> {
-    if (items.length === 0) return Promise.resolve({ stored: 0, present: 0, bytes: 0 });
-    const req: AppendRequest = { items };
+  append(items: readonly WriteItem[], onWritten?: () => void): Promise<AppendResult> {
+    if (items.length === 0) {
+      onWritten?.();
+      return Promise.resolve({ stored: 0, present: 0, bytes: 0 });
+    }
+    const req: AppendRequest = { items, onWritten, durable: Promise.withResolvers(), written: false };
     this.pending.push(req);
-    return this.lock.run(async () => {
-      if (!req.outcome) {
+    void this.lock
+      .run(async () => {
+        if (req.written) return;
         let take = 0;
         let bytes = 0;
         while (take < this.pending.length && (take === 0 || bytes < GROUP_BYTES)) {
@@ -112,30 +149,41 @@ export class PackWriter {
         }
         const group = this.pending.splice(0, take);
         try {
-          this.settleGroup(group, await this.appendGroup(group));
+          await this.writeGroup(group);
         } catch (error) {
-          for (const r of group) r.outcome = { error };
+          for (const r of group) r.durable.reject(error);
         }
-      }
-      const outcome = req.outcome as NonNullable<AppendRequest['outcome']>;
-      if ('error' in outcome) throw outcome.error;
-      return outcome;
-    });
+        for (const r of group) {
+          r.written = true;
+          r.onWritten?.();
+        }
+      })
+      .then(() => this.syncSoon());
+    return req.durable.promise;
   }
 
-  /** Writes a group's new chunks durably and indexes them; returns the digests written. */
-  private async appendGroup(group: readonly AppendRequest[]): Promise<Set<string>> {
+  /**
+   * Writes a group's new chunks at the open pack's end and queues them for the next
+   * fdatasync. A request that wrote nothing new is settled at once unless it counted on
+   * records another request wrote that are not durable yet.
+   */
+  private async writeGroup(group: readonly AppendRequest[]): Promise<void> {
     this.assertOpen();
     const now = this.now();
     const digests = group.flatMap((r) => r.items.map((i) => i.digest));
     const present = this.index.touch(digests, now, now - this.touchResolutionMs);
     const written = new Set<string>();
+    let waitsOnOthers = false;
     const buffers: Buffer[] = [];
     const rows: RecordLocation[] = [];
     let total = 0;
     for (const r of group) {
       for (const { digest, chunk, rawLength } of r.items) {
         if (present.has(digest) || written.has(digest)) continue;
+        if (this.unindexed.has(digest)) {
+          waitsOnOthers = true;
+          continue;
+        }
         written.add(digest);
         const key = digestKey(digest);
         const encoding = encodingCode(chunk.encoding);
@@ -148,42 +196,82 @@ export class PackWriter {
         total += recordSize(length);
       }
     }
-    if (rows.length === 0) return written;
+    const requests = this.settleGroup(group, written);
+    if (rows.length === 0) {
+      if (!waitsOnOthers) for (const r of requests) r.durable.resolve(r.outcome as AppendResult);
+      else this.unsynced.push({ pack: undefined, end: 0, rows, requests, now });
+      return;
+    }
     const pack = await this.writablePack(total);
     const start = pack.size;
-    const located = rows.map((r) => ({ ...r, offset: start + r.offset }));
-    await this.appendDurably(pack, buffers, start + total);
-    this.index.commit(pack.id, start + total, located, now);
+    await this.writeAt(pack, buffers, start, start + total);
     pack.size = start + total;
-    return written;
+    for (const d of written) this.unindexed.add(d);
+    const located = rows.map((r) => ({ ...r, offset: start + r.offset }));
+    this.unsynced.push({ pack, end: pack.size, rows: located, requests, now });
+  }
+
+  /** Starts an fdatasync for what is written, unless one is running (it starts the next). */
+  private syncSoon(): void {
+    if (this.syncing || this.unsynced.length === 0) return;
+    const batch = this.unsynced;
+    this.unsynced = [];
+    this.syncing = this.syncBatch(batch).finally(() => {
+      this.syncing = undefined;
+      this.syncSoon();
+    });
+  }
+
+  /** Makes a batch durable, then indexes it in write order and settles its requests. */
+  private async syncBatch(batch: readonly Unsynced[]): Promise<void> {
+    try {
+      if (this.broken !== undefined) throw this.broken;
+      for (const pack of new Set(batch.map((u) => u.pack))) await pack?.fh.datasync();
+      for (const u of batch) if (u.pack) this.index.commit(u.pack.id, u.end, u.rows, u.now);
+    } catch (cause) {
+      // Unknown what reached the disk: refuse appends until the store reopens (§8.5 then
+      // re-verifies every record past the committed end).
+      this.broken ??= new IngotError('INTERNAL', 'could not make pack writes durable', { cause });
+      for (const u of batch) for (const r of u.requests) r.durable.reject(this.broken);
+      return;
+    } finally {
+      for (const u of batch) for (const r of u.rows) this.unindexed.delete(r.digest.toString('hex'));
+    }
+    for (const u of batch) for (const r of u.requests) r.durable.resolve(r.outcome as AppendResult);
+  }
+
+  /** Until nothing written waits for the disk (callers hold the append lock). */
+  private async drain(): Promise<void> {
+    for (;;) {
+      if (this.syncing) await this.syncing;
+      else if (this.unsynced.length > 0) this.syncSoon();
+      else break;
+    }
+    if (this.broken !== undefined) throw this.broken;
   }
 
   /** Each request's share: a digest counts as stored for the first request that wrote it. */
-  private settleGroup(group: readonly AppendRequest[], written: Set<string>): void {
+  private settleGroup(group: readonly AppendRequest[], written: ReadonlySet<string>): AppendRequest[] {
+    const unclaimed = new Set(written);
     for (const r of group) {
       let stored = 0;
       let bytes = 0;
       for (const i of r.items) {
-        if (!written.delete(i.digest)) continue;
+        if (!unclaimed.delete(i.digest)) continue;
         stored++;
         bytes += i.chunk.payload.length;
       }
       r.outcome = { stored, present: r.items.length - stored, bytes };
     }
+    return [...group];
   }
 
   /**
-   * Writes `buffers` at the committed end and makes them durable; on failure the tail is
-   * cut off again. The writes go in slices of SLICE_BYTES, each followed by an fdatasync
-   * that is not awaited at once (at most two in flight), so the disk flushes one slice
-   * while the next is copied in: ~1.5-2x one writev + one fdatasync here. The last
-   * fdatasync starts after the last write completed, so it covers the whole batch.
+   * Writes `buffers` at `pos`, in slices of SLICE_BYTES; on failure the tail is cut off
+   * again (fdatasynced), or the pack is sealed when even that fails.
    */
-  private async appendDurably(pack: OpenPack, buffers: Buffer[], end: number): Promise<void> {
+  private async writeAt(pack: OpenPack, buffers: Buffer[], pos: number, end: number): Promise<void> {
     try {
-      let pos = pack.size;
-      let syncError: unknown;
-      const syncs: Promise<void>[] = [];
       for (let i = 0; i < buffers.length; ) {
         const slice: Buffer[] = [];
         let n = 0;
@@ -195,27 +283,36 @@ export class PackWriter {
         const { bytesWritten } = await pack.fh.writev(slice, pos);
         if (bytesWritten !== n) throw new Error(`short write: ${bytesWritten} of ${n} bytes`);
         pos += n;
-        if (syncs.length >= 2) await syncs.shift();
-        syncs.push(
-          pack.fh.datasync().catch((err: unknown) => {
-            syncError ??= err;
-          }),
-        );
       }
-      await Promise.all(syncs);
-      if (syncError !== undefined) throw syncError;
       if (pos !== end) throw new Error(`wrote up to ${pos}, expected ${end}`);
     } catch (cause) {
-      try {
-        await pack.fh.truncate(pack.size);
-        await pack.fh.datasync();
-      } catch {
-        // The pack's tail is in an unknown state: stop appending to it. Recovery at the
-        // next open does not look at sealed packs; the tail is dead bytes for compaction.
-        this.index.sealPack(pack.id);
-        this.current = undefined;
-        await pack.fh.close().catch(() => {});
-      }
+      await this.cutTail(pack);
+      throw new IngotError('INTERNAL', `could not write to pack ${pack.id}`, { cause });
+    }
+  }
+
+  /** Back to the pack's written end after a failed write; sealed when that fails too. */
+  private async cutTail(pack: OpenPack): Promise<void> {
+    try {
+      await pack.fh.truncate(pack.size);
+      await pack.fh.datasync();
+    } catch {
+      // The pack's tail is in an unknown state: stop appending to it. Recovery at the
+      // next open does not look at sealed packs; the tail is dead bytes for compaction.
+      await this.drain().catch(() => {});
+      this.index.sealPack(pack.id);
+      this.current = undefined;
+      await pack.fh.close().catch(() => {});
+    }
+  }
+
+  /** For compaction's copies: written and fdatasynced before the caller moves rows. */
+  private async appendDurably(pack: OpenPack, buffers: Buffer[], end: number): Promise<void> {
+    await this.writeAt(pack, buffers, pack.size, end);
+    try {
+      await pack.fh.datasync();
+    } catch (cause) {
+      await this.cutTail(pack);
       throw new IngotError('INTERNAL', `could not write to pack ${pack.id}`, { cause });
     }
   }
@@ -225,6 +322,8 @@ export class PackWriter {
     const cur = this.current;
     if (cur && (cur.size === PACK_HEADER_SIZE || cur.size + bytes <= this.maxPackBytes)) return cur;
     if (cur) {
+      // A sealed pack's records are all indexed (§8.5 does not scan sealed packs).
+      await this.drain();
       this.index.sealPack(cur.id);
       this.current = undefined;
       await cur.fh.close();
@@ -273,6 +372,7 @@ export class PackWriter {
   copy(from: number, records: readonly { row: ChunkRow; payload: Buffer }[]): Promise<number> {
     return this.lock.run(async () => {
       this.assertOpen();
+      await this.drain();
       let bytes = 0;
       for (const { row } of records) bytes += recordSize(row.length);
       const pack = await this.writablePack(bytes);
@@ -294,5 +394,6 @@ export class PackWriter {
 
   private assertOpen(): void {
     if (this.closed) throw new IngotError('UNAVAILABLE', 'the chunk store is closed');
+    if (this.broken !== undefined) throw this.broken;
   }
 }

@@ -1,19 +1,22 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
+import { DATA_BLOCK_BYTES, dataBuffers } from '../store/buffer-pool.js';
 import type { ChunkStore, EncodedChunk } from '../store/chunk-store.js';
 import type { FramedChunk } from '../store/frame-codec.js';
 import type { WireChunk } from './ports.js';
 
 /**
- * Frames are stored in groups so one fsync covers many chunks; on a slow link a group is
- * also closed after a while, so a crash loses at most that long of received chunks. A
- * closed group is verified (on the CPU pool) and appended while the next one arrives, with
- * at most GROUPS_IN_FLIGHT being stored at once: the stream is read without waiting on
- * fsync, and memory stays bounded (~2 groups per stream).
+ * Frames are stored in groups of about a block (buffer-pool.ts): each closed group is
+ * verified (on the CPU pool) and written while the next one arrives, with at most
+ * GROUPS_IN_FLIGHT not yet written, so the stream is read without waiting on the disk and
+ * memory stays bounded (~3 blocks per stream). On a slow link a group also closes after a
+ * while. The call returns once every group is durable (the store's fdatasync runs beside
+ * the writes): that answer is the acknowledged durable point, and a crash before it loses
+ * at most what the store's recovery cannot re-index (§8.5), never a chunk it answered for.
  */
-const STORE_GROUP_BYTES = 4 * 1024 * 1024;
+const STORE_GROUP_BYTES = DATA_BLOCK_BYTES;
 const STORE_GROUP_MS = 500;
-const GROUPS_IN_FLIGHT = 1;
+const GROUPS_IN_FLIGHT = 2;
 
 export interface ReceiveTotals {
   received: number;
@@ -42,13 +45,14 @@ export async function receiveChunks(
 ): Promise<ReceiveTotals> {
   const totals: ReceiveTotals = { received: 0, stored: 0, present: 0, storedBytes: 0 };
   const rejected: { digest: string; found: string }[] = [];
-  const inFlight = new Set<Promise<void>>();
+  /** Groups handed to the store and not yet written (their slot is taken). */
+  const unwritten = new Set<Promise<void>>();
+  /** Every group's durable point; the call answers once all are reached. */
+  const durable: Promise<void>[] = [];
   let failure: unknown;
-  let group: { digest: Digest; chunk: EncodedChunk }[] = [];
-  let groupBytes = 0;
-  let groupStarted = 0;
-  const store_ = async (items: { digest: Digest; chunk: EncodedChunk }[]) => {
-    const r = await store.putManyEncoded(items);
+  let group = new Group();
+  const store_ = async (g: Group, onWritten: () => void) => {
+    const r = await store.putManyEncoded(g.items, { onWritten });
     totals.stored += r.stored;
     totals.present += r.present;
     totals.storedBytes += r.storedBytes;
@@ -58,29 +62,36 @@ export async function receiveChunks(
     count?.('rejected', r.rejected.length, 0);
   };
   const close = async () => {
-    if (group.length === 0) return;
+    if (group.items.length === 0) return;
     // Wait for room first, then hand this group over: the next one fills while it is stored.
-    while (inFlight.size >= GROUPS_IN_FLIGHT) await Promise.race(inFlight);
+    while (unwritten.size >= GROUPS_IN_FLIGHT) await Promise.race(unwritten);
     if (failure !== undefined) throw failure;
-    const p = store_(group).catch((err: unknown) => {
+    const closing = group;
+    group = new Group();
+    const written = Promise.withResolvers<void>();
+    // Its block goes back once written: the store keeps no view of it after that.
+    const done = store_(closing, () => {
+      closing.release();
+      written.resolve();
+    }).catch((err: unknown) => {
       failure ??= err;
     });
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-    group = [];
-    groupBytes = 0;
+    const slot = Promise.race([written.promise, done]);
+    unwritten.add(slot);
+    void slot.finally(() => unwritten.delete(slot));
+    durable.push(done);
   };
   try {
     for await (const c of chunks) {
       totals.received++;
-      if (group.length === 0) groupStarted = Date.now();
-      group.push({ digest: c.digest, chunk: c.encoded });
-      groupBytes += c.encoded.payload.length;
-      if (groupBytes >= STORE_GROUP_BYTES || Date.now() - groupStarted >= STORE_GROUP_MS) await close();
+      if (!group.fits(c.encoded.payload.length)) await close();
+      group.add(c.digest, c.encoded);
+      if (group.full() || Date.now() - group.started >= STORE_GROUP_MS) await close();
     }
   } finally {
     await close().catch(() => {});
-    await Promise.all(inFlight);
+    await Promise.all(durable);
+    group.release();
   }
   if (failure !== undefined) throw failure;
   if (rejected.length > 0) {
@@ -93,16 +104,57 @@ export async function receiveChunks(
 }
 
 /**
+ * One store group: each payload is copied into a pooled block as it arrives, so lent
+ * payloads (ports.ts) may be reused behind it and the stream's own buffers die young.
+ * A payload larger than a block has a buffer of its own (and a group of its own).
+ */
+class Group {
+  readonly items: { digest: Digest; chunk: EncodedChunk }[] = [];
+  /** When its first chunk arrived. */
+  started = 0;
+  private block: Buffer | undefined;
+  private used = 0;
+
+  fits(n: number): boolean {
+    return this.items.length === 0 || this.used + n <= STORE_GROUP_BYTES;
+  }
+
+  full(): boolean {
+    return this.used >= STORE_GROUP_BYTES;
+  }
+
+  add(digest: Digest, chunk: EncodedChunk): void {
+    if (this.items.length === 0) this.started = Date.now();
+    const n = chunk.payload.length;
+    let copy: Buffer;
+    if (n > STORE_GROUP_BYTES) copy = Buffer.from(chunk.payload);
+    else {
+      this.block ??= dataBuffers.take(STORE_GROUP_BYTES);
+      copy = this.block.subarray(this.used, this.used + n);
+      chunk.payload.copy(copy);
+    }
+    this.used += n;
+    this.items.push({ digest, chunk: { encoding: chunk.encoding, payload: copy } });
+  }
+
+  release(): void {
+    if (this.block) dataBuffers.give(this.block);
+    this.block = undefined;
+  }
+}
+
+/**
  * The store's chunks as a stream, in the order asked, as stored (not re-hashed: the
- * receiver verifies); refuses up front when any is absent. Serving never writes (no touch
- * times refreshed), so a busy upstream does not write its index while it serves.
+ * receiver verifies), payloads lent (ports.ts); refuses up front when any is absent. Serving
+ * never writes (no touch times refreshed), so a busy upstream does not write its index
+ * while it serves.
  */
 export async function serveChunks(
   store: ChunkStore,
   digests: readonly Digest[],
   onServed?: () => void,
 ): Promise<AsyncIterable<WireChunk>> {
-  const it = store.readStored(digests)[Symbol.asyncIterator]();
+  const it = store.readStored(digests, { lend: true })[Symbol.asyncIterator]();
   // The first step runs the presence check, so MISSING_CHUNKS comes before any answer.
   const first = await it.next();
   return (async function* () {

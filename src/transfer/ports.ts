@@ -14,7 +14,12 @@ export interface ChunkSink {
   put(chunks: AsyncIterable<WireChunk>): Promise<{ stored: number; storedBytes: number }>;
 }
 
-/** The sending end: streams the named chunks, in the order asked. */
+/**
+ * The sending end: streams the named chunks, in the order asked. Payloads may be lent: a
+ * chunk's bytes are valid until the next chunk is asked for, so whatever keeps one (a
+ * receiver's store group, a socket's write buffer) copies it first. Sources then read into
+ * reused buffers instead of a fresh one per read (see store/buffer-pool.ts).
+ */
 export interface ChunkSource {
   fetch(digests: readonly Digest[]): Promise<AsyncIterable<WireChunk>>;
 }

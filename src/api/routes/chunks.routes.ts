@@ -1,9 +1,10 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { Digest } from '../../core/manifest.js';
-import { decodeFrames, frameBody } from '../../store/frame-codec.js';
+import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
+import { sendChunkStream } from '../chunk-stream.js';
 import { receiveCounter } from '../metrics.js';
 import { DigestList, DigestSchema, errorResponses } from '../schemas.js';
 
@@ -59,7 +60,7 @@ export function chunkRoutes(app: ApiApp): void {
       const chunks = await serveChunks(store, request.body.digests as Digest[], () =>
         metrics.chunksServed.inc(),
       );
-      return reply.type(CHUNK_STREAM_TYPE).send(frameBody(chunks));
+      await sendChunkStream(reply, chunks);
     },
   );
 }

@@ -12,11 +12,11 @@ import {
 } from '../../federation/local-sides.js';
 import type { Admission } from '../../federation/replica.service.js';
 import type { PeerRecord } from '../../federation/types.js';
-import { decodeFrames, frameBody } from '../../store/frame-codec.js';
+import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
 import type { OfferMeta } from '../../transfer/image-transfer.js';
-import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import { throttled } from '../../transfer/rate-limit.js';
+import { sendChunkStream } from '../chunk-stream.js';
 import type { PeerApp } from '../peer-app.js';
 import { DigestList, DigestSchema } from '../schemas.js';
 
@@ -131,7 +131,7 @@ export function peerRoutes(app: PeerApp): void {
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const sent = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'sent' });
     const counted = throttled(chunks, limiter, (n) => sent.inc(n));
-    return reply.type(CHUNK_STREAM_TYPE).send(frameBody(counted));
+    await sendChunkStream(reply, counted);
   });
 
   /** A push this server asked for (an instantiation) keeps its state; an unasked one is an upload. */

@@ -1,0 +1,51 @@
+/**
+ * Reused blocks for the data path's large, short-lived buffers: the runs a sender reads from
+ * its packs and the groups a receiver stores. A fresh multi-megabyte Buffer per read set off
+ * a full garbage collection every ~50 MB moved (V8 counts such memory as external pressure),
+ * which cost each side of a pull ~2 s of CPU per GiB; blocks that come back are used again.
+ *
+ * A caller gives a block back only when nothing refers to its bytes any more; one it never
+ * gives back is simply collected. Blocks are whole ArrayBuffers of their own (never the
+ * shared 8 KiB pool), so giving back a view of another allocation is refused by its size.
+ */
+export class BufferPool {
+  private readonly idle: Buffer[] = [];
+
+  constructor(
+    readonly blockBytes: number,
+    private readonly maxIdle: number,
+  ) {}
+
+  /** `n` bytes, of a pooled block when `n` fits one. The contents are not cleared. */
+  take(n: number): Buffer {
+    if (n > this.blockBytes) return Buffer.allocUnsafeSlow(n);
+    const block = this.idle.pop() ?? Buffer.allocUnsafeSlow(this.blockBytes);
+    return block.subarray(0, n);
+  }
+
+  /** Returns the block `b` is a view of; anything else is ignored. */
+  give(b: Buffer): void {
+    const ab = b.buffer;
+    if (!(ab instanceof ArrayBuffer) || ab.byteLength !== this.blockBytes) return;
+    if (this.idle.length < this.maxIdle) this.idle.push(Buffer.from(ab, 0, this.blockBytes));
+  }
+
+  get idleBlocks(): number {
+    return this.idle.length;
+  }
+}
+
+/**
+ * Socket writes of chunk streams (1 MiB, see frame-codec.ts): a stream has two in flight
+ * (one in the socket, one being filled); at most 16 wait idle.
+ */
+export const socketBuffers = new BufferPool(2 ** 20, 16);
+
+/** Block size of the process's data pool: a pack run read, a receiver's group. */
+export const DATA_BLOCK_BYTES = 4 * 2 ** 20;
+
+/**
+ * The process's pool: a pull or push in flight uses ~3 blocks per stream at each end; at most
+ * 8 wait idle (32 MiB), fewer than the dead buffers the collector used to leave behind.
+ */
+export const dataBuffers = new BufferPool(DATA_BLOCK_BYTES, 8);
