@@ -7,7 +7,7 @@ import { loadConfig } from './lib/config.js';
 import { type Ext4Input, makeExt4Input } from './lib/ext4.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
 import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
-import { bash, removeTree, run, sync, warm } from './lib/proc.js';
+import { bash, removeTree, run, sync, warm, warmPages } from './lib/proc.js';
 import { type FileInput, makeFileInput } from './lib/random-file.js';
 import { makeTreeInput, type TreeInput } from './lib/rootfs.js';
 import { RsyncDaemon, rsyncPush } from './lib/rsync.js';
@@ -119,6 +119,7 @@ async function pullCase(sender: PeerServer, receiver: PeerServer, image: string)
   ) as { bytesMissing: number; chunksMissing: number };
   await sender.restart();
   await receiver.restart();
+  await warmPages(receiver.home, plan.bytesMissing);
   await warm(join(sender.home, 'store'));
   await warm(join(receiver.home, 'store'));
   await sync();
@@ -248,6 +249,7 @@ async function rsyncRep(
   const fullDir = join(daemon.root, 'full');
   await removeTree(fullDir);
   await mkdir(fullDir, { recursive: true });
+  await warmPages(scratch, input.v1Bytes);
   await warm(input.v1);
   await sync();
   const f = input.isTree
@@ -265,6 +267,7 @@ async function rsyncRep(
     await bash('cp -a "$1" "$2"', [input.v1, join(deltaDir, 'image.bin')]);
   }
   await sync();
+  await warmPages(scratch, input.v2Bytes);
   await warm(input.v2);
   await warm(deltaDir);
   const d = input.isTree
@@ -280,6 +283,7 @@ async function cpRep(input: TransferInput, scratch: string, trash: Trash): Promi
   const dest = join(scratch, 'cp-dest');
   await removeTree(dest);
   await mkdir(dest, { recursive: true });
+  await warmPages(scratch, input.v1Bytes);
   await warm(input.v1);
   await sync();
   const r = await bash('cp -a "$1" "$2/" && sync', [input.v1, dest]);
@@ -317,11 +321,12 @@ async function measure(
     const rsyncZstd = await rsyncRep(daemon, input, RSYNC_ZSTD_FLAGS, scratch, trash);
     log(`${tag}: cp -a + sync`);
     const cp = await cpRep(input, scratch, trash);
-    log(`${tag}: floor: node mutual TLS 1.3 on loopback, 1 stream and 4 streams`);
+    log(`${tag}: floor: node mutual TLS 1.3 on loopback, 1 stream, 4 streams, 1 into a verifying receiver`);
     let floor: TlsFloor | undefined;
     let floorError: string | undefined;
     try {
-      floor = await tlsFloor(certs, input.v1Bytes);
+      await warmPages(scratch, input.v1Bytes);
+      floor = await tlsFloor(certs, input.v1Bytes, join(scratch, 'floor-sink'));
     } catch (err) {
       floorError = (err as Error).message;
       log(`${tag}: floor failed: ${floorError}`);

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bash, fileBytes, removeTree, run, sync } from './proc.js';
+import { bash, duBytes, fileBytes, removeTree, run, sync, warmPages } from './proc.js';
 
 /**
  * The reference measurements ("floors") for one input path: what reading, hashing, copying
@@ -31,7 +31,7 @@ export async function copyAndSync(path: string, isTree: boolean, scratch: string
   const dest = join(scratch, 'cp-dest');
   await removeTree(dest);
   await mkdir(dest, { recursive: true });
-  await sync();
+  await warmPages(scratch, await duBytes(path));
   const r = await bash(isTree ? 'cp -a "$1" "$2/" && sync' : 'cp "$1" "$2/" && sync', [path, dest]);
   await removeTree(dest);
   await sync();

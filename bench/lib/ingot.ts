@@ -13,6 +13,7 @@ import {
   sleep,
   sync,
   vmHwm,
+  warmPages,
 } from './proc.js';
 
 /**
@@ -152,7 +153,7 @@ export async function ingotRep(
     const add = async (name: string, path: string, extra: string[]): Promise<IngotAdd> => {
       const beforeFiles = await chunkData();
       const beforeDu = await duBytes(store);
-      await sync();
+      await warmPages(scratch, await duBytes(path));
       const r = await ingotCli(repo, home, ['image', 'add', name, src, path, '--type', type, ...extra], true);
       const serverPeakRss = await server.peakRss();
       const serverRss = await rssBreakdown(server.pid);

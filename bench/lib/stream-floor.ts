@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeService, nodeCommand } from './node-service.js';
 import { run } from './proc.js';
@@ -61,8 +61,8 @@ export async function makeCertPair(dir: string): Promise<string> {
 }
 
 /** The receiving end, a process of its own, until stop(). */
-export function startProbeServer(where: ProbeWhere, host: string): Promise<NodeService> {
-  const args = ['serve', '--host', host, '--port', '0'];
+export function startProbeServer(where: ProbeWhere, host: string, sink?: string): Promise<NodeService> {
+  const args = ['serve', '--host', host, '--port', '0', ...(sink ? ['--sink', sink] : [])];
   return NodeService.start(where.prefix ?? [], PROBE, withTls(where, args), 'stream probe server');
 }
 
@@ -111,17 +111,32 @@ export async function probePing(
 export interface TlsFloor {
   readonly one: StreamSample;
   readonly four: StreamSample;
+  /** One stream into a receiver that hashes (SHA-256) and writes every byte, then fdatasyncs. */
+  readonly verified: StreamSample;
 }
 
-/** Node mutual TLS 1.3 on loopback between two processes: one stream, then four in parallel. */
-export async function tlsFloor(certDir: string, bytes: number): Promise<TlsFloor> {
+/**
+ * Node mutual TLS 1.3 on loopback between two processes: one stream, then four in parallel,
+ * then one into a verifying receiver (`sinkFile`, removed after): the least any receiver
+ * that checks what it stores does in Node on this machine.
+ */
+export async function tlsFloor(certDir: string, bytes: number, sinkFile: string): Promise<TlsFloor> {
   const where = { tls: certDir };
   const server = await startProbeServer(where, '127.0.0.1');
+  let one: StreamSample;
+  let four: StreamSample;
   try {
-    const one = await probeSend(where, '127.0.0.1', server.port, bytes, 1);
-    const four = await probeSend(where, '127.0.0.1', server.port, bytes, 4);
-    return { one, four };
+    one = await probeSend(where, '127.0.0.1', server.port, bytes, 1);
+    four = await probeSend(where, '127.0.0.1', server.port, bytes, 4);
   } finally {
     await server.stop();
+  }
+  const verifying = await startProbeServer(where, '127.0.0.1', sinkFile);
+  try {
+    const verified = await probeSend(where, '127.0.0.1', verifying.port, bytes, 1);
+    return { one, four, verified };
+  } finally {
+    await verifying.stop();
+    await rm(sinkFile, { force: true });
   }
 }

@@ -2,7 +2,8 @@
  * A process at one end of a measured stream (run by stream-floor.ts, never imported): plain
  * TCP or mutual TLS 1.3, so a link can be measured without any Ingot or rsync code on it.
  *
- *   serve --host H [--port P] [--tls DIR]   listens, prints {"port":N}, serves until killed
+ *   serve --host H [--port P] [--tls DIR] [--sink FILE]
+ *                                           listens, prints {"port":N}, serves until killed
  *   send  --host H --port P [--tls DIR] --bytes N [--streams K]
  *   ping  --host H --port P [--tls DIR] [--count C]
  *
@@ -12,10 +13,12 @@
  * receiver's. 'E': the server echoes every byte (a one-byte request/response times the round
  * trip). With --tls DIR, DIR holds server.{crt,key} and client.{crt,key}: the server requires
  * the client's certificate and each side trusts only the other's, pinned, as Ingot's peers do.
+ * With --sink FILE the server does what any verifying receiver must, on its event loop: SHA-256
+ * of every byte, written to FILE, fdatasync at the end (inside the measured time).
  * `send` prints {"bytes","seconds","streams","cipher"}; `ping` prints {"rttMs":[...]}.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { connect as netConnect, createServer as netServer, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect, createServer as tlsServer } from 'node:tls';
 
@@ -28,6 +31,7 @@ interface Opts {
   readonly bytes: number;
   readonly streams: number;
   readonly count: number;
+  readonly sink: string | undefined;
 }
 
 function parse(argv: readonly string[]): Opts {
@@ -42,6 +46,7 @@ function parse(argv: readonly string[]): Opts {
     bytes: Number(get('bytes') ?? 0),
     streams: Number(get('streams') ?? 1),
     count: Number(get('count') ?? 20),
+    sink: get('sink'),
   };
 }
 
@@ -56,6 +61,12 @@ function serve(o: Opts): void {
     let want = 0;
     let got = 0;
     let first = 0n;
+    const sink = o.sink ? { fd: openSync(o.sink, 'w'), hash: createHash('sha256') } : undefined;
+    const consume = (b: Buffer) => {
+      if (!sink || b.length === 0) return;
+      sink.hash.update(b);
+      writeSync(sink.fd, b);
+    };
     s.on('error', () => s.destroy());
     // Echoes go out at once: Nagle's wait for the delayed ACK would add up to 200 ms to a round trip.
     s.setNoDelay(true);
@@ -66,6 +77,7 @@ function serve(o: Opts): void {
       }
       if (mode === 'S') {
         got += b.length;
+        consume(b);
       } else {
         head = Buffer.concat([head, b]);
         if (head[0] === 0x45) {
@@ -77,9 +89,15 @@ function serve(o: Opts): void {
         mode = 'S';
         want = Number(head.readBigUInt64BE(1));
         got = head.length - 9;
+        consume(head.subarray(9));
       }
       if (first === 0n && got > 0) first = process.hrtime.bigint();
       if (got >= want) {
+        if (sink) {
+          sink.hash.digest();
+          fdatasyncSync(sink.fd);
+          closeSync(sink.fd);
+        }
         const last = process.hrtime.bigint();
         s.end(`${JSON.stringify({ bytes: got, firstNs: String(first), lastNs: String(last) })}\n`);
         mode = 'E';

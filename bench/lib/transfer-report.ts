@@ -84,7 +84,8 @@ type Tool =
   | 'rsync -az zstd'
   | 'cp -a + sync'
   | 'floor: node mTLS 1 stream'
-  | 'floor: node mTLS 4 streams';
+  | 'floor: node mTLS 4 streams'
+  | 'floor: mTLS + SHA-256 + write';
 
 interface Cell {
   readonly bytes: number;
@@ -206,6 +207,8 @@ function rows(m: TransferMeasured): Row[] {
       floors.map((f) => f.four.seconds),
     ),
   );
+  const verified = floors.flatMap((f) => (f.verified ? [f.verified.seconds] : []));
+  if (verified.length > 0) out.push(fullOnly('floor: mTLS + SHA-256 + write', verified));
   return out;
 }
 
@@ -302,6 +305,7 @@ function floorLines(m: TransferMeasured, rs: readonly Row[]): string[] {
   const full = (tool: Tool) => rs.find((r) => r.tool === tool)?.full;
   const one = full('floor: node mTLS 1 stream');
   const four = full('floor: node mTLS 4 streams');
+  const verified = full('floor: mTLS + SHA-256 + write');
   const lines: string[] = [];
   if (one && four) {
     const share = (tool: Tool) => {
@@ -314,6 +318,16 @@ function floorLines(m: TransferMeasured, rs: readonly Row[]): string[] {
     lines.push(
       `  full vs the floor (node mTLS 1 stream / 4 streams, ${cipher}): ` +
         (['ingot pull', 'rsync -a'] as const).flatMap((t) => share(t) ?? []).join(', '),
+    );
+  }
+  const ingot = full('ingot pull');
+  const rsync = full('rsync -a');
+  if (verified && rsync) {
+    lines.push(
+      `  a verifying receiver's floor (mTLS + SHA-256 + write, 1 stream) is ${(verified.mbPerSec / rsync.mbPerSec).toFixed(2)}x rsync -a` +
+        (ingot
+          ? `; ingot pull reaches ${(ingot.mbPerSec / verified.mbPerSec).toFixed(2)}x of that floor`
+          : ''),
     );
   }
   for (const r of m.reps) if (r.floorError) lines.push(`  floor failed: ${r.floorError.split('\n')[0]}`);
@@ -428,7 +442,16 @@ export function transferReport(
     "  floor: v1's byte count of random buffers from one node process to another over mutual TLS 1.3 on",
   );
   lines.push(
-    '  loopback, rate at the receiver (1 stream, then 4 in parallel): what the machine allows a Node peer.',
+    '  loopback, rate at the receiver (1 stream, then 4 in parallel): what the machine allows a Node peer;',
+  );
+  lines.push(
+    '  then 1 stream into a receiver that SHA-256es and writes every byte and fdatasyncs (stream-probe.ts).',
+  );
+  lines.push(
+    '  Before each timed copy a file of the image size is written and removed (warmPages): on this VM the',
+  );
+  lines.push(
+    '  first write into never-used memory costs ~3 s of kernel time per GiB, and whoever ran first paid it.',
   );
   lines.push('');
   lines.push(`Targets (file input ${cfg.sizeGiB} GiB):`);
