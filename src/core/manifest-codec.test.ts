@@ -73,6 +73,17 @@ describe('manifest codec', () => {
     expect(manifestDigest(bytes)).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('hands back the manifest it decoded last for the same bytes, and checks other bytes afresh', () => {
+    const bytes = encodeManifest(tree(good));
+    const first = decodeManifest(bytes);
+    expect(decodeManifest(Buffer.from(bytes))).toBe(first);
+    const other = encodeManifest({ ...tree(good), name: 'OTHER' });
+    expect(decodeManifest(other)).not.toBe(first);
+    expect(decodeManifest(other).name).toBe('OTHER');
+    const spaced = Buffer.from(`${bytes.toString()} `);
+    expect(() => decodeManifest(spaced)).toThrow(IngotError);
+  });
+
   it('round-trips a file manifest with holes', () => {
     const m: Manifest = {
       ...tree([]),
