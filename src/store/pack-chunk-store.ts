@@ -196,7 +196,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
       else if (unique.has(it.digest)) duplicates++;
       else unique.set(it.digest, it);
     }
-    const r = await this.writer.append([...unique.values()], opts.onWritten);
+    const r = await this.append([...unique.values()], opts.onWritten);
     return { stored: r.stored, present: r.present + duplicates, storedBytes: r.bytes, rejected };
   }
 
@@ -227,8 +227,8 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     return items.map((it, i) => ({ ...it, v: verdicts[i] as Verified }));
   }
 
-  private append(items: readonly WriteItem[]): Promise<AppendResult> {
-    return this.writer.append(items);
+  private append(items: readonly WriteItem[], onWritten?: () => void): Promise<AppendResult> {
+    return this.writer.append(items, onWritten);
   }
 
   // ---- read path --------------------------------------------------------------------

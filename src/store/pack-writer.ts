@@ -49,7 +49,6 @@ interface AppendRequest {
   readonly onWritten: (() => void) | undefined;
   /** Settled when its records are durable and indexed, or have failed. */
   readonly durable: PromiseWithResolvers<AppendResult>;
-  written: boolean;
   outcome?: AppendResult;
 }
 
@@ -135,11 +134,12 @@ export class PackWriter {
       onWritten?.();
       return Promise.resolve({ stored: 0, present: 0, bytes: 0 });
     }
-    const req: AppendRequest = { items, onWritten, durable: Promise.withResolvers(), written: false };
+    const req: AppendRequest = { items, onWritten, durable: Promise.withResolvers() };
     this.pending.push(req);
     void this.lock
       .run(async () => {
-        if (req.written) return;
+        // Already written in the group of a request that held the lock before this one.
+        if (!this.pending.includes(req)) return;
         let take = 0;
         let bytes = 0;
         while (take < this.pending.length && (take === 0 || bytes < GROUP_BYTES)) {
@@ -153,10 +153,7 @@ export class PackWriter {
         } catch (error) {
           for (const r of group) r.durable.reject(error);
         }
-        for (const r of group) {
-          r.written = true;
-          r.onWritten?.();
-        }
+        for (const r of group) r.onWritten?.();
       })
       .then(() => this.syncSoon());
     return req.durable.promise;
@@ -196,10 +193,10 @@ export class PackWriter {
         total += recordSize(length);
       }
     }
-    const requests = this.settleGroup(group, written);
+    this.settleGroup(group, written);
     if (rows.length === 0) {
-      if (!waitsOnOthers) for (const r of requests) r.durable.resolve(r.outcome as AppendResult);
-      else this.unsynced.push({ pack: undefined, end: 0, rows, requests, now });
+      if (!waitsOnOthers) for (const r of group) r.durable.resolve(r.outcome as AppendResult);
+      else this.unsynced.push({ pack: undefined, end: 0, rows, requests: group, now });
       return;
     }
     const pack = await this.writablePack(total);
@@ -208,7 +205,7 @@ export class PackWriter {
     pack.size = start + total;
     for (const d of written) this.unindexed.add(d);
     const located = rows.map((r) => ({ ...r, offset: start + r.offset }));
-    this.unsynced.push({ pack, end: pack.size, rows: located, requests, now });
+    this.unsynced.push({ pack, end: pack.size, rows: located, requests: group, now });
   }
 
   /** Starts an fdatasync for what is written, unless one is running (it starts the next). */
@@ -251,7 +248,7 @@ export class PackWriter {
   }
 
   /** Each request's share: a digest counts as stored for the first request that wrote it. */
-  private settleGroup(group: readonly AppendRequest[], written: ReadonlySet<string>): AppendRequest[] {
+  private settleGroup(group: readonly AppendRequest[], written: ReadonlySet<string>): void {
     const unclaimed = new Set(written);
     for (const r of group) {
       let stored = 0;
@@ -263,7 +260,6 @@ export class PackWriter {
       }
       r.outcome = { stored, present: r.items.length - stored, bytes };
     }
-    return [...group];
   }
 
   /**
