@@ -19,7 +19,9 @@ export { comparePaths } from './manifest-paths.js';
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
+/** The version 1 encoding: one document holding everything (version 2: manifest-v2.ts). */
 export function encodeManifest(m: Manifest): Buffer {
+  if (m.version !== 1) throw new IngotError('INTERNAL', 'encodeManifest writes version 1 only');
   return Buffer.from(canonicalJson(manifestToJson(m)), 'utf8');
 }
 
@@ -40,21 +42,22 @@ export function decodeManifest(bytes: Buffer): Manifest {
 }
 
 function decodeFresh(bytes: Buffer): Manifest {
-  let text: string;
-  let json: unknown;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw bad('manifest is not valid UTF-8 JSON', { cause });
-  }
-  const m = parseManifestJson(json);
+  const m = parseManifestJson(parseCanonicalText(bytes));
   if (!encodeManifest(m).equals(bytes)) {
     throw bad('manifest is not in canonical form', {
       hint: 'encode it with encodeManifest (sorted keys, no whitespace, integers only)',
     });
   }
   return m;
+}
+
+/** Strict UTF-8, then JSON: the first step of decoding either version. */
+export function parseCanonicalText(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
+  } catch (cause) {
+    throw bad('manifest is not valid UTF-8 JSON', { cause });
+  }
 }
 
 export function manifestDigest(bytes: Buffer): Digest {
@@ -101,7 +104,7 @@ function chunkToJson(c: ChunkRef): Json {
   return c.kind === 'data' ? [c.length, c.digest] : [c.length];
 }
 
-function entryToJson(e: Entry): JsonObject {
+export function entryToJson(e: Entry): JsonObject {
   const o: JsonObject = {
     path: e.path,
     type: e.type,

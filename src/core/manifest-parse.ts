@@ -5,9 +5,9 @@ import {
   type Entry,
   isDigest,
   MANIFEST_FORMAT,
-  MANIFEST_VERSION,
   type Manifest,
   type ManifestDraft,
+  type ManifestVersion,
   type Payload,
   payloadSize,
   streamLength,
@@ -40,10 +40,18 @@ const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function parseManifestJson(json: unknown): Manifest {
   const o = obj(json, 'manifest', MANIFEST_KEYS, []);
+  const facts = parseFacts(o, 1);
+  return { ...facts, ...checkedDraft(parsePayload(o.payload), parseChunks(o.chunks)) };
+}
+
+/** What a manifest says besides its content, in either version. */
+export type ManifestFacts = Omit<Manifest, 'payload' | 'chunks'>;
+
+export function parseFacts(o: Record<string, unknown>, version: ManifestVersion): ManifestFacts {
   if (o.format !== MANIFEST_FORMAT) throw bad(`unknown manifest format ${JSON.stringify(o.format)}`);
-  if (o.version !== MANIFEST_VERSION) {
+  if (o.version !== version) {
     throw bad(`unknown manifest version ${JSON.stringify(o.version)}`, {
-      hint: `this Ingot reads version ${MANIFEST_VERSION}; upgrade it to read newer manifests`,
+      hint: 'this Ingot reads versions 1 and 2; upgrade it to read newer manifests',
     });
   }
   const created = str(o.created, 'created');
@@ -51,16 +59,14 @@ export function parseManifestJson(json: unknown): Manifest {
     throw bad(`created is not an ISO 8601 UTC time with milliseconds: ${JSON.stringify(created)}`);
   }
   if (o.parent !== null && !isDigest(o.parent)) throw bad('parent is neither null nor a digest');
-  const draft = checkedDraft(parsePayload(o.payload), parseChunks(o.chunks));
   return {
     format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+    version,
     name: name(o.name, 'name'),
     origin: name(o.origin, 'origin'),
     imageType: name(o.imageType, 'imageType'),
     parent: o.parent as Digest | null,
     created,
-    ...draft,
   };
 }
 
@@ -256,14 +262,14 @@ export function obj(
   return o;
 }
 
-function int(v: unknown, what: string, min: number, max: number): number {
+export function int(v: unknown, what: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
     throw bad(`${what} must be an integer in ${min}..${max}, not ${JSON.stringify(v)}`);
   }
   return v;
 }
 
-const size = (v: unknown, what: string) => int(v, what, 0, Number.MAX_SAFE_INTEGER);
+export const size = (v: unknown, what: string) => int(v, what, 0, Number.MAX_SAFE_INTEGER);
 const mode = (v: unknown, what: string) => int(v, what, 0, 0o7777);
 
 function str(v: unknown, what: string): string {

@@ -8,7 +8,9 @@
  */
 
 export const MANIFEST_FORMAT = 'ingot-manifest';
-export const MANIFEST_VERSION = 1;
+/** Versions this code reads; a sealed manifest is written as MANIFEST_VERSION. */
+export type ManifestVersion = 1 | 2;
+export const MANIFEST_VERSION: ManifestVersion = 1;
 
 /** 64 lowercase hex characters of a SHA-256. */
 export type Digest = string & { readonly __brand: 'Digest' };
@@ -66,7 +68,7 @@ export interface ManifestDraft {
 /** What the origin server seals and signs; its digest is the image's identity. */
 export interface Manifest extends ManifestDraft {
   readonly format: typeof MANIFEST_FORMAT;
-  readonly version: typeof MANIFEST_VERSION;
+  readonly version: ManifestVersion;
   readonly name: string;
   readonly origin: string;
   readonly imageType: string;

@@ -1,0 +1,182 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { IngotError } from './errors.js';
+import type { ChunkRef, Digest, Entry, Manifest } from './manifest.js';
+import { canonicalJson, encodeManifest } from './manifest-codec.js';
+import {
+  assembleManifestV2,
+  CHUNK_RECORD,
+  decodeChunkRecords,
+  decodeRoot,
+  encodeManifestV2,
+  type Part,
+  partsOf,
+  type RootV2,
+} from './manifest-v2.js';
+
+const T = { sec: 1_700_000_000, nsec: 5 };
+const base = { mode: 0o644, uid: 0, gid: 0, mtime: T };
+
+function digestOf(i: number): Digest {
+  return createHash('sha256').update(`chunk ${i}`).digest('hex') as Digest;
+}
+
+function refs(n: number, from = 0): ChunkRef[] {
+  return Array.from({ length: n }, (_, i) =>
+    (from + i) % 97 === 96
+      ? { kind: 'hole', length: 4096 }
+      : { kind: 'data', digest: digestOf(from + i), length: 1000 },
+  );
+}
+
+function fileManifest(chunks: ChunkRef[]): Manifest {
+  let size = 0;
+  for (const c of chunks) size += c.length;
+  return {
+    format: 'ingot-manifest',
+    version: 2,
+    name: 'DISK_1',
+    origin: 'hq',
+    imageType: 'DISKIMAGE',
+    parent: null,
+    created: '2026-12-02T12:00:00.000Z',
+    payload: { kind: 'file', size, mode: 0o600 },
+    chunks,
+  };
+}
+
+function treeManifest(files: number): Manifest {
+  const entries: Entry[] = [{ ...base, path: '.', type: 'dir', mode: 0o755 }];
+  for (let i = 0; i < files; i++)
+    entries.push({ ...base, path: `f${String(i).padStart(6, '0')}`, type: 'file', size: 1000 });
+  return {
+    ...fileManifest(refs(files).map((c) => ({ ...c, length: 1000 }))),
+    payload: { kind: 'tree', entries },
+  };
+}
+
+function store(parts: readonly Part[]): (d: Digest) => Buffer {
+  const m = new Map(parts.map((p) => [p.digest, p.bytes]));
+  return (d) => {
+    const b = m.get(d);
+    if (!b) throw new IngotError('NOT_FOUND', `no part ${d}`);
+    return b;
+  };
+}
+
+function rootOf(bytes: Buffer): RootV2 {
+  const d = decodeRoot(bytes);
+  if (d.version !== 2) throw new Error('not a v2 root');
+  return d.root;
+}
+
+function code(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(IngotError);
+    return (e as IngotError).code;
+  }
+  return undefined;
+}
+
+describe('manifest v2', () => {
+  it('round-trips a file image through a root and its chunk list parts', () => {
+    const m = fileManifest(refs(10_000));
+    const { root, parts } = encodeManifestV2(m);
+    const r = rootOf(root);
+    expect(r.chunks.count).toBe(10_000);
+    expect(partsOf(r).map((p) => p.digest)).toEqual(parts.map((p) => p.digest));
+    expect(parts.length).toBeGreaterThan(3);
+    for (const p of parts) expect(p.bytes.length % CHUNK_RECORD).toBe(0);
+    expect(assembleManifestV2(r, store(parts))).toEqual(m);
+    expect(root.length).toBeLessThan(encodeManifest({ ...m, version: 1 }).length / 50);
+  });
+
+  it('round-trips a tree through its entry table parts', () => {
+    const m = treeManifest(3000);
+    const { root, parts } = encodeManifestV2(m);
+    const r = rootOf(root);
+    expect(r.payload.kind === 'tree' && r.payload.entries.count).toBe(3001);
+    expect(assembleManifestV2(r, store(parts))).toEqual(m);
+  });
+
+  it('holds an empty file as a root with no parts', () => {
+    const m = fileManifest([]);
+    const { root, parts } = encodeManifestV2(m);
+    expect(parts).toEqual([]);
+    expect(assembleManifestV2(rootOf(root), store([]))).toEqual(m);
+  });
+
+  it('cuts where the content says, so an insertion changes only the parts around it', () => {
+    const before = encodeManifestV2(fileManifest(refs(20_000))).parts.map((p) => p.digest);
+    const list = refs(20_000);
+    list.splice(100, 0, { kind: 'data', digest: digestOf(-1), length: 1000 });
+    const after = encodeManifestV2(fileManifest(list)).parts.map((p) => p.digest);
+    const shared = after.filter((d) => before.includes(d)).length;
+    expect(before.length).toBeGreaterThan(8);
+    expect(shared).toBeGreaterThanOrEqual(before.length - 2);
+  });
+
+  it('reads holes as all-zero digests and refuses a length of zero', () => {
+    const [hole] = decodeChunkRecords(Buffer.concat([Buffer.from([0, 0, 16, 0]), Buffer.alloc(32)]), 'p');
+    expect(hole).toEqual({ kind: 'hole', length: 4096 });
+    expect(code(() => decodeChunkRecords(Buffer.alloc(CHUNK_RECORD), 'p'))).toBe('INVALID_MANIFEST');
+    expect(code(() => decodeChunkRecords(Buffer.alloc(35), 'p'))).toBe('INVALID_MANIFEST');
+  });
+
+  it('refuses a part whose bytes do not match the digest the root names', () => {
+    const { root, parts } = encodeManifestV2(fileManifest(refs(20_000)));
+    const swapped = parts.map((p, i) => (i === 1 ? { ...p, bytes: Buffer.from(p.bytes).fill(1, 0, 4) } : p));
+    expect(code(() => assembleManifestV2(rootOf(root), store(swapped)))).toBe('DIGEST_MISMATCH');
+  });
+
+  it('refuses a root whose counts or lengths disagree with its parts', () => {
+    const { root } = encodeManifestV2(fileManifest(refs(3000)));
+    const json = JSON.parse(root.toString()) as { chunks: { count: number; parts: number[][] } };
+    const recount = (f: (j: typeof json) => void) => {
+      const j = structuredClone(json);
+      f(j);
+      return Buffer.from(canonicalJson(j as never));
+    };
+    expect(code(() => decodeRoot(recount((j) => (j.chunks.count += 1))))).toBe('INVALID_MANIFEST');
+    expect(code(() => decodeRoot(recount((j) => ((j.chunks.parts[0] as number[])[1] = 35))))).toBe(
+      'INVALID_MANIFEST',
+    );
+    expect(code(() => decodeRoot(Buffer.from(`${root.toString().slice(0, -1)} }`)))).toBe('INVALID_MANIFEST');
+  });
+
+  it('refuses parts cut anywhere but where the rule says', () => {
+    const m = fileManifest(refs(20_000));
+    const { root } = encodeManifestV2(m);
+    const r = rootOf(root);
+    expect(r.chunks.parts.length).toBeGreaterThan(1);
+    const one = Buffer.concat(encodeManifestV2(m).parts.map((p) => p.bytes));
+    const digest = createHash('sha256').update(one).digest('hex') as Digest;
+    const merged: RootV2 = {
+      ...r,
+      chunks: { ...r.chunks, parts: [{ count: 20_000, length: one.length, digest }] },
+    };
+    expect(code(() => assembleManifestV2(merged, store([{ digest, bytes: one }])))).toBe('INVALID_MANIFEST');
+  });
+
+  it('applies the version 1 tree rules to the assembled entries', () => {
+    const m = treeManifest(10);
+    const entries = m.payload.kind === 'tree' ? m.payload.entries : [];
+    const unsafe = {
+      ...m,
+      payload: {
+        kind: 'tree' as const,
+        entries: [...entries.slice(0, 10), { ...base, path: 'a/../../x', type: 'file' as const, size: 1000 }],
+      },
+    };
+    const { root, parts } = encodeManifestV2(unsafe);
+    expect(code(() => assembleManifestV2(rootOf(root), store(parts)))).toBe('UNSAFE_PATH');
+  });
+
+  it('still reads version 1 manifests whole', () => {
+    const m = { ...fileManifest(refs(5)), version: 1 as const };
+    const d = decodeRoot(encodeManifest(m));
+    expect(d.version === 1 && d.manifest).toEqual(m);
+  });
+});
