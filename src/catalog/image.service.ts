@@ -1,12 +1,12 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest, Manifest } from '../core/manifest.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, payloadSize } from '../core/manifest.js';
-import { decodeManifest, encodeManifest, manifestDigest, parseDraft } from '../core/manifest-codec.js';
+import { parseDraft } from '../core/manifest-codec.js';
 import { checkName } from '../core/names.js';
 import { type ImageState, parseImageState } from '../core/states.js';
 import type { SigningIdentity } from '../federation/identity.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import type { ManifestStore } from '../store/manifest-store.js';
+import type { LoadedManifest, ManifestStore } from '../store/manifest-store.js';
 import type { CatalogService } from './catalog.service.js';
 import { requireChunks } from './chunk-check.js';
 import type { ImageRecord } from './types.js';
@@ -62,9 +62,7 @@ export class ImageService {
       payload: draft.payload,
       chunks: draft.chunks,
     };
-    const bytes = encodeManifest(manifest);
-    const digest = manifestDigest(bytes);
-    await manifests.writeManifest(digest, bytes);
+    const { digest } = await manifests.seal(manifest);
     return catalog.insertImage(
       {
         name: manifest.name,
@@ -102,10 +100,14 @@ export class ImageService {
   }
 
   /** The sealed manifest of an image, checked against the digest the catalog holds. */
-  async manifest(name: string): Promise<{ image: ImageRecord; bytes: Buffer; manifest: Manifest }> {
+  async manifest(name: string): Promise<LoadedManifest & { image: ImageRecord }> {
     const image = await this.deps.catalog.getImage(name);
-    const bytes = await this.deps.manifests.readManifest(image.digest as Digest);
-    return { image, bytes, manifest: decodeManifest(bytes) };
+    return { image, ...(await this.deps.manifests.load(image.digest as Digest)) };
+  }
+
+  /** An offered manifest, whole, a root's parts read from the store (MISSING_CHUNKS until they arrive). */
+  expand(bytes: Buffer): Promise<LoadedManifest> {
+    return this.deps.manifests.expand(bytes);
   }
 
   private async refuseDuplicate(name: string): Promise<void> {

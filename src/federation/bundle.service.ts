@@ -5,7 +5,8 @@ import type { ImageRecord } from '../catalog/types.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import { manifestDigest } from '../core/manifest-codec.js';
+import { namedChunks } from '../store/manifest-store.js';
 import type { ImageOffer, SinkStatus } from '../transfer/image-transfer.js';
 import type { SigningIdentity } from './identity.js';
 import { type LocalSideDeps, offerMeta } from './local-sides.js';
@@ -72,15 +73,15 @@ export class BundleService {
     const digests = new Map<Digest, number>();
     let imageBytes = 0;
     for (const name of names) {
-      const { image, bytes, manifest } = await this.deps.images.manifest(name);
+      const loaded = await this.deps.images.manifest(name);
+      const { image, bytes } = loaded;
       if (image.private) throw new IngotError('CONFLICT', `image ${name} is private to this server`);
       listed.push({
         ...(offerToJson(await offerMeta(this.deps.local, image)) as object),
         manifest: bytes.toString('base64'),
       });
       imageBytes += image.size;
-      for (const c of manifest.chunks)
-        if (c.kind === 'data' && !known.has(c.digest)) digests.set(c.digest, c.length);
+      for (const [d, n] of namedChunks(loaded)) if (!known.has(d)) digests.set(d, n);
     }
     const document = signDocument(this.deps.identity, 'bundle', {
       format: 'ingot-bundle',
@@ -116,7 +117,8 @@ export class BundleService {
     const { sender, offers } = await this.open(document);
     for (const offer of offers) {
       try {
-        await requireChunks(this.deps.local.store, decodeManifest(offer.manifest).chunks);
+        const { manifest } = await this.deps.images.expand(offer.manifest);
+        await requireChunks(this.deps.local.store, manifest.chunks);
       } catch (err) {
         if (err instanceof IngotError && err.code === 'MISSING_CHUNKS') {
           throw new IngotError(
@@ -181,8 +183,7 @@ export class BundleService {
       }
     }
     for (const image of held) {
-      const { manifest } = await this.deps.images.manifest(image.name);
-      for (const c of manifest.chunks) if (c.kind === 'data') known.add(c.digest);
+      for (const d of namedChunks(await this.deps.images.manifest(image.name)).keys()) known.add(d);
     }
     return known;
   }

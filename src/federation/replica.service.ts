@@ -4,7 +4,7 @@ import { BASE_TYPES, isBaseType } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { payloadSize } from '../core/manifest.js';
-import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import { manifestDigest } from '../core/manifest-codec.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ManifestStore } from '../store/manifest-store.js';
 import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-transfer.js';
@@ -102,7 +102,8 @@ export class ReplicaService {
         },
       );
     }
-    const manifest = decodeManifest(offer.manifest);
+    // A version 2 root's parts travelled as chunks and are read (and checked) from the store.
+    const { manifest } = await this.deps.manifests.expand(offer.manifest);
     if (
       manifest.name !== offer.name ||
       manifest.origin !== offer.origin ||

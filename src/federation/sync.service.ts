@@ -2,7 +2,6 @@ import type { CatalogService } from '../catalog/catalog.service.js';
 import { requireChunks } from '../catalog/chunk-check.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import { decodeManifest } from '../core/manifest-codec.js';
 import type { ManifestStore } from '../store/manifest-store.js';
 import {
   type ImageSink,
@@ -122,7 +121,7 @@ async function present(deps: SyncDeps, name: string, digest: string): Promise<Im
     };
   }
   // Same digest: verify every chunk is here before calling it done.
-  const manifest = decodeManifest(await deps.manifests.readManifest(held.digest));
+  const { manifest } = await deps.manifests.load(held.digest);
   await requireChunks(deps.local.store, manifest.chunks);
   return { name, digest, outcome: 'present', bytesMissing: 0, wireBytes: 0 };
 }

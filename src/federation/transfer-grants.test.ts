@@ -1,17 +1,22 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { IngotError } from '../core/errors.js';
 import type { Digest, Manifest } from '../core/manifest.js';
 import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import { ManifestStore } from '../store/manifest-store.js';
+import { PackChunkStore } from '../store/pack-chunk-store.js';
 import { TransferGrants } from './transfer-grants.js';
 
 const A = 'a'.repeat(64) as Digest;
 const B = 'b'.repeat(64) as Digest;
 const C = 'c'.repeat(64) as Digest;
 
-function image(name: string, chunks: Digest[]): { digest: Digest; bytes: Buffer } {
-  const m: Manifest = {
+function model(name: string, chunks: Digest[], version: 1 | 2 = 1): Manifest {
+  return {
     format: 'ingot-manifest',
-    version: 1,
+    version,
     name,
     origin: 'HQ',
     imageType: 'DISKIMAGE',
@@ -20,13 +25,30 @@ function image(name: string, chunks: Digest[]): { digest: Digest; bytes: Buffer 
     payload: { kind: 'file', size: chunks.length * 10, mode: 0o644 },
     chunks: chunks.map((digest) => ({ kind: 'data' as const, digest, length: 10 })),
   };
-  const bytes = encodeManifest(m);
+}
+
+function image(name: string, chunks: Digest[]): { digest: Digest; bytes: Buffer } {
+  const bytes = encodeManifest(model(name, chunks));
   return { digest: manifestDigest(bytes), bytes };
 }
 
-function code(fn: () => void): string | undefined {
+const stores: PackChunkStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
+
+async function manifestStore(): Promise<{ manifests: ManifestStore; chunks: PackChunkStore }> {
+  const root = await mkdtemp(join(tmpdir(), 'ingot-grants-'));
+  const chunks = await PackChunkStore.open(root);
+  stores.push(chunks);
+  return { manifests: new ManifestStore(root, chunks), chunks };
+}
+
+const noParts = () => Promise.reject(new IngotError('MISSING_CHUNKS', 'no store here'));
+
+async function code(fn: () => Promise<void>): Promise<string | undefined> {
   try {
-    fn();
+    await fn();
     return undefined;
   } catch (err) {
     return err instanceof IngotError ? err.code : 'not an IngotError';
@@ -34,37 +56,37 @@ function code(fn: () => void): string | undefined {
 }
 
 describe('TransferGrants', () => {
-  it('lets a peer touch only the chunks of the image granted to it, in that direction', () => {
-    const grants = new TransferGrants();
+  it('lets a peer touch only the chunks of the image granted to it, in that direction', async () => {
+    const grants = new TransferGrants(noParts);
     const img = image('V1', [A, B]);
-    grants.grant('SITE', 'read', img.digest, img.bytes);
-    expect(code(() => grants.check('SITE', 'read', img.digest, [A, B]))).toBeUndefined();
-    expect(code(() => grants.check('SITE', 'read', img.digest, [A, C]))).toBe('FORBIDDEN');
-    expect(code(() => grants.check('SITE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
-    expect(code(() => grants.check('EDGE', 'read', img.digest, [A]))).toBe('FORBIDDEN');
-    expect(code(() => grants.check('SITE', 'read', undefined, [A]))).toBe('FORBIDDEN');
+    await grants.grant('SITE', 'read', img.digest, img.bytes);
+    expect(await code(() => grants.check('SITE', 'read', img.digest, [A, B]))).toBeUndefined();
+    expect(await code(() => grants.check('SITE', 'read', img.digest, [A, C]))).toBe('FORBIDDEN');
+    expect(await code(() => grants.check('SITE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
+    expect(await code(() => grants.check('EDGE', 'read', img.digest, [A]))).toBe('FORBIDDEN');
+    expect(await code(() => grants.check('SITE', 'read', undefined, [A]))).toBe('FORBIDDEN');
     grants.revoke('SITE', 'read', img.digest);
-    expect(code(() => grants.check('SITE', 'read', img.digest, [A]))).toBe('FORBIDDEN');
+    expect(await code(() => grants.check('SITE', 'read', img.digest, [A]))).toBe('FORBIDDEN');
   });
 
-  it('refuses a manifest that is not the one named, and forgets grants unused for an hour', () => {
+  it('refuses a manifest that is not the one named, and forgets grants unused for an hour', async () => {
     let now = 0;
-    const grants = new TransferGrants(() => now);
+    const grants = new TransferGrants(noParts, () => now);
     const img = image('V1', [A]);
-    expect(code(() => grants.grant('SITE', 'write', image('V2', [B]).digest, img.bytes))).toBe(
+    expect(await code(() => grants.grant('SITE', 'write', image('V2', [B]).digest, img.bytes))).toBe(
       'DIGEST_MISMATCH',
     );
-    grants.grant('SITE', 'write', img.digest, img.bytes);
+    await grants.grant('SITE', 'write', img.digest, img.bytes);
     now = 59 * 60_000;
-    expect(code(() => grants.check('SITE', 'write', img.digest, [A]))).toBeUndefined();
+    expect(await code(() => grants.check('SITE', 'write', img.digest, [A]))).toBeUndefined();
     now += 61 * 60_000;
-    expect(code(() => grants.check('SITE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
+    expect(await code(() => grants.check('SITE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
   });
 
   it('checks a pushed stream chunk by chunk, stopping at the first stranger', async () => {
-    const grants = new TransferGrants();
+    const grants = new TransferGrants(noParts);
     const img = image('V1', [A, B]);
-    grants.grant('SITE', 'write', img.digest, img.bytes);
+    await grants.grant('SITE', 'write', img.digest, img.bytes);
     const passed: Digest[] = [];
     const stream = grants.checked(
       'SITE',
@@ -79,5 +101,21 @@ describe('TransferGrants', () => {
       })(),
     ).rejects.toMatchObject({ code: 'FORBIDDEN' });
     expect(passed).toEqual([A, B]);
+  });
+
+  it('grants a version 2 root its parts first, and its data once the parts are held here', async () => {
+    const origin = await manifestStore();
+    const sealed = await origin.manifests.seal(model('V2', [A, B], 2));
+    const [part] = sealed.parts;
+    const receiver = await manifestStore();
+    const grants = new TransferGrants((bytes) => receiver.manifests.expand(bytes));
+    await grants.grant('HQ', 'write', sealed.digest, sealed.bytes);
+    expect(
+      await code(() => grants.check('HQ', 'write', sealed.digest, [part?.digest as Digest])),
+    ).toBeUndefined();
+    expect(await code(() => grants.check('HQ', 'write', sealed.digest, [A]))).toBe('FORBIDDEN');
+    await receiver.chunks.put(part?.digest as Digest, await origin.chunks.get(part?.digest as Digest));
+    expect(await code(() => grants.check('HQ', 'write', sealed.digest, [A, B]))).toBeUndefined();
+    expect(await code(() => grants.check('HQ', 'write', sealed.digest, [C]))).toBe('FORBIDDEN');
   });
 });

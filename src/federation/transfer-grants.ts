@@ -1,7 +1,9 @@
 import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import { manifestDigest } from '../core/manifest-codec.js';
+import { decodeRoot, partsOf } from '../core/manifest-v2.js';
+import { type LoadedManifest, namedChunks } from '../store/manifest-store.js';
 
 /**
  * What a peer may read or write of this server's chunks: only the chunks of an image in a
@@ -12,6 +14,11 @@ import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
  * and cannot drop chunks nobody asked for. Grants live in memory (a restarted server's
  * peers re-offer when they retry), the most recent GRANTS of them, each for GRANT_TTL_MS
  * after its last use.
+ *
+ * A version 2 root names only its parts; the data chunks are named inside them. So a
+ * pushed image's grant starts as its parts and widens to the whole image once the parts
+ * are stored here (verified against the root the origin signed), which is why a pusher
+ * moves the parts first.
  */
 const GRANTS = 32;
 const GRANT_TTL_MS = 60 * 60 * 1000;
@@ -19,34 +26,60 @@ const GRANT_TTL_MS = 60 * 60 * 1000;
 /** read: the peer pulls from us; write: the peer pushes to us. */
 export type GrantKind = 'read' | 'write';
 
+/** A manifest from its bytes, parts read from this server's store (MISSING_CHUNKS until held). */
+export type ExpandManifest = (bytes: Buffer) => Promise<LoadedManifest>;
+
 interface Grant {
-  readonly chunks: ReadonlySet<Digest>;
+  chunks: ReadonlySet<Digest>;
+  /** The root, while the grant holds only its parts. */
+  narrow: Buffer | undefined;
   usedAt: number;
 }
 
 export class TransferGrants {
   private readonly grants = new Map<string, Grant>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly expand: ExpandManifest,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Grants `peer` the chunks of the image whose manifest is `manifest` (named `digest`). */
-  grant(peer: string, kind: GrantKind, digest: Digest, manifest: Buffer): void {
+  async grant(peer: string, kind: GrantKind, digest: Digest, manifest: Buffer): Promise<void> {
     if (manifestDigest(manifest) !== digest) {
       throw new IngotError('DIGEST_MISMATCH', 'the manifest sent is not the one the offer names', {
         details: { expected: digest, found: manifestDigest(manifest) },
       });
     }
-    const chunks = new Set(chunkLengths(decodeManifest(manifest).chunks).keys());
+    const decoded = decodeRoot(manifest);
+    const grant: Grant =
+      decoded.version === 1
+        ? {
+            chunks: new Set(chunkLengths(decoded.manifest.chunks).keys()),
+            narrow: undefined,
+            usedAt: this.now(),
+          }
+        : {
+            chunks: new Set(partsOf(decoded.root).map((p) => p.digest)),
+            narrow: manifest,
+            usedAt: this.now(),
+          };
+    await this.widen(grant);
     const key = keyOf(peer, kind, digest);
     this.grants.delete(key);
-    this.grants.set(key, { chunks, usedAt: this.now() });
+    this.grants.set(key, grant);
     while (this.grants.size > GRANTS) this.grants.delete(this.grants.keys().next().value as string);
   }
 
   /** FORBIDDEN unless every digest is a chunk of `image`, granted to `peer`. */
-  check(peer: string, kind: GrantKind, image: string | undefined, digests: Iterable<Digest>): void {
+  async check(
+    peer: string,
+    kind: GrantKind,
+    image: string | undefined,
+    digests: Iterable<Digest>,
+  ): Promise<void> {
     const grant = this.live(peer, kind, image);
-    for (const d of digests) if (!grant.chunks.has(d)) throw outside(peer, image, d);
+    for (const d of digests) if (!(await this.covers(grant, d))) throw outside(peer, image, d);
   }
 
   /** Checks each chunk of a pushed stream as it comes, before anything of it is stored. */
@@ -57,8 +90,26 @@ export class TransferGrants {
   ): AsyncGenerator<T> {
     const grant = this.live(peer, 'write', image);
     for await (const c of chunks) {
-      if (!grant.chunks.has(c.digest)) throw outside(peer, image, c.digest);
+      if (!(await this.covers(grant, c.digest))) throw outside(peer, image, c.digest);
       yield c;
+    }
+  }
+
+  private async covers(grant: Grant, digest: Digest): Promise<boolean> {
+    if (grant.chunks.has(digest)) return true;
+    return (await this.widen(grant)) && grant.chunks.has(digest);
+  }
+
+  /** The whole image once a narrow grant's parts are all here; false while they are not. */
+  private async widen(grant: Grant): Promise<boolean> {
+    if (!grant.narrow) return false;
+    try {
+      grant.chunks = new Set(namedChunks(await this.expand(grant.narrow)).keys());
+      grant.narrow = undefined;
+      return true;
+    } catch (err) {
+      if (err instanceof IngotError && err.code === 'MISSING_CHUNKS') return false;
+      throw err;
     }
   }
 

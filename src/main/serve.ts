@@ -51,7 +51,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const identity = await loadOrCreateIdentity(config.paths.signingKey, config.paths.signingPub);
   await mkdir(config.paths.store, { recursive: true, mode: 0o700 });
   const store = await PackChunkStore.open(config.paths.store);
-  const manifests = new ManifestStore(config.paths.store);
+  const manifests = new ManifestStore(config.paths.store, store);
   // The pack store's lock is held now, so nothing else writes here.
   const staleTemp = await manifests.removeTempFiles();
   const db = await openDatabase({ url: config.dbUrl });
@@ -131,7 +131,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       local,
       metrics,
       limits,
-      grants: new TransferGrants(),
+      grants: new TransferGrants((bytes) => images.expand(bytes)),
     },
     { logger },
   );

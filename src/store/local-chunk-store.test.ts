@@ -91,7 +91,8 @@ describe('ManifestStore', () => {
   const digest = manifestDigest(bytes);
 
   it('writes atomically, reads verified, refuses a mismatch', async () => {
-    const m = new ManifestStore(await freshRoot());
+    const root = await freshRoot();
+    const m = new ManifestStore(root, new LocalChunkStore(root));
     await expect(m.writeManifest(digestOf(text), bytes)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
     expect(await m.hasManifest(digestOf(text))).toBe(false);
     await m.writeManifest(digest, bytes);

@@ -1,14 +1,62 @@
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { IngotError } from '../core/errors.js';
+import type { ChunkRef, Digest, Entry, Manifest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
-import { ManifestStore } from './manifest-store.js';
+import { ManifestStore, namedChunks } from './manifest-store.js';
+import { PackChunkStore } from './pack-chunk-store.js';
+
+const opened: PackChunkStore[] = [];
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close();
+});
+
+async function fresh(): Promise<{ root: string; chunks: PackChunkStore; store: ManifestStore }> {
+  const root = await mkdtemp(join(tmpdir(), 'ingot-ms-'));
+  const chunks = await PackChunkStore.open(root);
+  opened.push(chunks);
+  return { root, chunks, store: new ManifestStore(root, chunks) };
+}
+
+function tree(version: 1 | 2, files: number): Manifest {
+  const t = { sec: 1_700_000_000, nsec: 0 };
+  const entries: Entry[] = [{ path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: t }];
+  const chunks: ChunkRef[] = [];
+  for (let i = 0; i < files; i++) {
+    entries.push({
+      path: `f${String(i).padStart(5, '0')}`,
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: t,
+      size: 10,
+    });
+    chunks.push({
+      kind: 'data',
+      digest: createHash('sha256').update(`c${i}`).digest('hex') as Digest,
+      length: 10,
+    });
+  }
+  return {
+    format: 'ingot-manifest',
+    version,
+    name: 'HOME_1',
+    origin: 'hq',
+    imageType: 'SOFTWARE',
+    parent: null,
+    created: '2026-12-02T00:00:00.000Z',
+    payload: { kind: 'tree', entries },
+    chunks,
+  };
+}
 
 describe('ManifestStore', () => {
   it('stores bytes under their digest and refuses bytes that do not match', async () => {
-    const store = new ManifestStore(await mkdtemp(join(tmpdir(), 'ingot-ms-')));
+    const { store } = await fresh();
     const bytes = Buffer.from('{"a":1}');
     const digest = manifestDigest(bytes);
     await store.writeManifest(digest, bytes);
@@ -18,8 +66,40 @@ describe('ManifestStore', () => {
     expect(await store.hasManifest(other)).toBe(false);
   });
 
+  it('seals a version 2 manifest as a root plus parts in the chunk store, and loads it whole', async () => {
+    const { root, chunks, store } = await fresh();
+    const m = tree(2, 5000);
+    const sealed = await store.seal(m);
+    expect(sealed.parts.length).toBeGreaterThan(1);
+    expect(await chunks.missing(sealed.parts.map((p) => p.digest))).toEqual([]);
+    const again = await new ManifestStore(root, chunks).load(sealed.digest);
+    expect(again.manifest).toEqual(m);
+    expect(again.bytes.length).toBeLessThan(4096);
+    const named = namedChunks(again);
+    expect(named.size).toBe(5000 + sealed.parts.length);
+  });
+
+  it('loads version 1 manifests whole, with no parts', async () => {
+    const { store } = await fresh();
+    const m = tree(1, 10);
+    const sealed = await store.seal(m);
+    expect(sealed.parts).toEqual([]);
+    expect((await store.load(sealed.digest)).manifest).toEqual(m);
+  });
+
+  it('says MISSING_CHUNKS for a root whose parts have not arrived, and CORRUPT for a damaged root', async () => {
+    const a = await fresh();
+    const sealed = await a.store.seal(tree(2, 3000));
+    const b = await fresh();
+    await expect(b.store.expand(sealed.bytes)).rejects.toMatchObject({ code: 'MISSING_CHUNKS' });
+    await writeFile(a.store.paths.manifest(sealed.digest), Buffer.concat([sealed.bytes, Buffer.from(' ')]));
+    await expect(new ManifestStore(a.root, a.chunks).load(sealed.digest)).rejects.toMatchObject({
+      code: 'CORRUPT',
+    });
+  });
+
   it('prunes only unlisted manifests older than the cutoff', async () => {
-    const store = new ManifestStore(await mkdtemp(join(tmpdir(), 'ingot-ms-')));
+    const { store } = await fresh();
     const keep = Buffer.from('keep');
     const old = Buffer.from('old');
     await store.writeManifest(manifestDigest(keep), keep);
@@ -31,8 +111,7 @@ describe('ManifestStore', () => {
   });
 
   it('removes temp files a crash left behind', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'ingot-ms-'));
-    const store = new ManifestStore(root);
+    const { store } = await fresh();
     await mkdir(store.paths.tmpDir, { recursive: true });
     await writeFile(join(store.paths.tmpDir, 'half-written.tmp'), 'x');
     expect(await store.removeTempFiles()).toBe(1);

@@ -1,22 +1,111 @@
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
-import { type Digest, isDigest } from '../core/manifest.js';
-import { manifestDigest } from '../core/manifest-codec.js';
+import { type Digest, isDigest, type Manifest } from '../core/manifest.js';
+import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import {
+  assembleManifestV2,
+  decodeRoot,
+  encodeManifestV2,
+  type PartRef,
+  partsOf,
+} from '../core/manifest-v2.js';
 import { writeFileAtomic } from './atomic-write.js';
+import type { ChunkWriter } from './chunk-store.js';
+import { encodeChunk } from './compression.js';
 import { type StorePaths, storePaths } from './paths.js';
 
+/** A manifest as stored and as offered: its bytes (a v2 root), the whole model, its parts. */
+export interface LoadedManifest {
+  readonly digest: Digest;
+  readonly bytes: Buffer;
+  readonly manifest: Manifest;
+  /** The chunks a version 2 root names besides data (none in version 1). */
+  readonly parts: readonly PartRef[];
+}
+
+/** Every chunk a manifest names, each once, with its length: its parts, then its data. */
+export function namedChunks(m: LoadedManifest): Map<Digest, number> {
+  const out = new Map<Digest, number>();
+  for (const p of m.parts) out.set(p.digest, p.length);
+  for (const [d, n] of chunkLengths(m.manifest.chunks)) out.set(d, n);
+  return out;
+}
+
 /**
- * Canonical manifest bytes under `manifests-v1/ab/<digest>.json`, named by their SHA-256.
- * Written atomically after the digest is checked; verified again on every read. Decoding
- * (and signature checks) are the caller's business: this layer only keeps bytes intact.
+ * Canonical manifest bytes under `manifests-v1/ab/<digest>.json`, named by their SHA-256:
+ * a whole version 1 manifest, or a version 2 root whose parts live in the chunk store.
+ * Written atomically after the digest is checked; verified again on every read. Signature
+ * checks are the caller's business.
  */
 export class ManifestStore {
   readonly paths: StorePaths;
   private tmpReady: Promise<unknown> | undefined;
+  /** One transfer loads the same manifest at several steps; a weak reference keeps nothing alive. */
+  private last: { readonly digest: Digest; readonly loaded: WeakRef<LoadedManifest> } | undefined;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    private readonly chunks: ChunkWriter,
+  ) {
     this.paths = storePaths(root);
+  }
+
+  /** Writes a sealed manifest: its parts first (durable), then the root that names them. */
+  async seal(m: Manifest): Promise<LoadedManifest> {
+    if (m.version === 1) {
+      const bytes = encodeManifest(m);
+      const digest = manifestDigest(bytes);
+      await this.writeManifest(digest, bytes);
+      return { digest, bytes, manifest: m, parts: [] };
+    }
+    const { root, parts } = encodeManifestV2(m);
+    const items = await Promise.all(
+      parts.map(async (p) => ({ digest: p.digest, chunk: await encodeChunk(p.bytes) })),
+    );
+    const put = await this.chunks.putManyEncoded(items);
+    if (put.rejected.length > 0) throw new IngotError('INTERNAL', 'a manifest part failed its own digest');
+    const digest = manifestDigest(root);
+    await this.writeManifest(digest, root);
+    return this.expand(root);
+  }
+
+  /** The stored manifest `digest`, whole: NOT_FOUND, CORRUPT or MISSING_CHUNKS when it cannot be. */
+  async load(digest: Digest): Promise<LoadedManifest> {
+    return this.expand(await this.readManifest(digest));
+  }
+
+  /**
+   * A manifest from its bytes (an offer's, a bundle's), whole, reading a root's parts from
+   * the chunk store: MISSING_CHUNKS while any has not arrived.
+   */
+  async expand(bytes: Buffer): Promise<LoadedManifest> {
+    const digest = manifestDigest(bytes);
+    const held = this.last?.digest === digest ? this.last.loaded.deref() : undefined;
+    if (held) return held;
+    const decoded = decodeRoot(bytes);
+    if (decoded.version === 1) return this.remember({ digest, bytes, manifest: decoded.manifest, parts: [] });
+    const parts = partsOf(decoded.root);
+    const absent = await this.chunks.missing(parts.map((p) => p.digest));
+    if (absent.length > 0) {
+      throw new IngotError(
+        'MISSING_CHUNKS',
+        `${absent.length} part(s) of manifest ${digest} are not stored here`,
+        {
+          details: { missing: absent.slice(0, 10) },
+        },
+      );
+    }
+    const read = new Map<Digest, Buffer>();
+    for (const p of parts) read.set(p.digest, await this.chunks.get(p.digest));
+    const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer);
+    return this.remember({ digest, bytes, manifest, parts });
+  }
+
+  private remember(loaded: LoadedManifest): LoadedManifest {
+    this.last = { digest: loaded.digest, loaded: new WeakRef(loaded) };
+    return loaded;
   }
 
   async hasManifest(digest: Digest): Promise<boolean> {

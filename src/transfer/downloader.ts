@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { IngotError } from '../core/errors.js';
-import type { Digest } from '../core/manifest.js';
+import type { Digest, Manifest } from '../core/manifest.js';
+import { assembleManifestV2, type DecodedRoot, partsOf } from '../core/manifest-v2.js';
 import { decodeChunk } from '../store/compression.js';
 import type { ChunkSource } from './ports.js';
 
@@ -30,4 +31,14 @@ export function verifiedFetcher(source: ChunkSource) {
       throw new IngotError('TRUNCATED', `the server sent ${i} of ${expected.length} chunks`);
     }
   };
+}
+
+/** A version 2 root made whole: its parts fetched, verified and checked against the root. */
+export async function fetchWholeManifest(decoded: DecodedRoot, source: ChunkSource): Promise<Manifest> {
+  if (decoded.version === 1) return decoded.manifest;
+  const wanted = partsOf(decoded.root).map((p) => p.digest);
+  const held = new Map<Digest, Buffer>();
+  // Payloads may be lent (ports.ts): keep a copy of each.
+  for await (const c of verifiedFetcher(source)(wanted)) held.set(c.digest, Buffer.from(c.raw));
+  return assembleManifestV2(decoded.root, (d) => held.get(d) ?? Buffer.alloc(0));
 }

@@ -1,10 +1,12 @@
 import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
-import type { Digest } from '../core/manifest.js';
-import { decodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import type { ChunkRef, Digest } from '../core/manifest.js';
+import { manifestDigest } from '../core/manifest-codec.js';
+import { decodeChunkRecords, decodeRoot, partsOf, type RootV2, rootFacts } from '../core/manifest-v2.js';
 import type { ImageState } from '../core/states.js';
 import { AsyncQueue } from './async-queue.js';
 import { inOrder } from './chunk-receiver.js';
+import { verifiedFetcher } from './downloader.js';
 import { type ChunkSink, type ChunkSource, MAX_DIGESTS_PER_QUERY, type WireChunk } from './ports.js';
 import { FRAME_OVERHEAD, type RateLimiter } from './rate-limit.js';
 
@@ -162,8 +164,12 @@ export async function transferImage(
   opts: TransferOptions = {},
 ): Promise<TransferResult> {
   const offer = await source.offer(name);
-  const lengths = readOffer(offer);
-  const progress = { ...NO_PROGRESS, bytesTotal: sumOf(lengths), chunksTotal: lengths.size };
+  const { parts, data } = await offerChunks(source, offer);
+  const progress = {
+    ...NO_PROGRESS,
+    bytesTotal: sumOf(parts) + sumOf(data),
+    chunksTotal: parts.size + data.size,
+  };
   if ((await sink.prepare(offer)) === 'present') {
     return {
       ...progress,
@@ -173,7 +179,9 @@ export async function transferImage(
       digest: offer.digest,
     };
   }
-  await moveChunks(source, sink, lengths, progress, opts);
+  // Parts first: a receiver learns which data chunks the image names from them.
+  await moveChunks(source, sink, parts, progress, opts);
+  await moveChunks(source, sink, data, progress, opts);
   const outcome = await sink.commit(offer);
   return { ...progress, outcome: outcome === 'present' ? 'present' : 'created', digest: offer.digest };
 }
@@ -201,24 +209,28 @@ export async function planTransfers(
   let bytesMissing = 0;
   for (const name of names) {
     const offer = await source.offer(name);
-    const lengths = readOffer(offer);
+    const { parts, data } = await offerChunks(source, offer);
     const { manifest: _bytes, ...meta } = offer;
-    const bytesTotal = sumOf(lengths);
+    const bytesTotal = sumOf(parts) + sumOf(data);
     const status = await sink.prepare(offer);
     let own = 0;
     let ownChunks = 0;
     if (status === 'needed') {
-      for (const batch of batchesOf([...lengths.keys()], MAX_DIGESTS_PER_QUERY)) {
-        for (const d of await sink.missing(batch)) {
-          const n = lengths.get(d) ?? 0;
-          own += n;
-          ownChunks++;
-          if (!counted.has(d)) {
-            counted.add(d);
-            bytesMissing += n;
-          }
+      const count = (d: Digest, n: number) => {
+        own += n;
+        ownChunks++;
+        if (!counted.has(d)) {
+          counted.add(d);
+          bytesMissing += n;
         }
-      }
+      };
+      for (const batch of batchesOf([...parts.keys()], MAX_DIGESTS_PER_QUERY))
+        for (const d of await sink.missing(batch)) count(d, parts.get(d) ?? 0);
+      // A receiver answers for data only once it holds the parts that name it: a dry run
+      // moves those (a small fraction of the image, counted above) before asking.
+      await moveChunks(source, sink, parts, { ...NO_PROGRESS }, {});
+      for (const batch of batchesOf([...data.keys()], MAX_DIGESTS_PER_QUERY))
+        for (const d of await sink.missing(batch)) count(d, data.get(d) ?? 0);
     }
     images.push({ meta, status, bytesTotal, bytesMissing: own, chunksMissing: ownChunks });
   }
@@ -227,23 +239,48 @@ export async function planTransfers(
 
 /**
  * The manifest must be the one the offer names, and say the same name and origin.
- * Returns each distinct chunk with its length: all a transfer needs of the manifest.
+ * Returns each distinct chunk with its length, a version 2 root's parts apart from the
+ * data they name: all a transfer needs of the manifest. A root's chunk list is read from
+ * the source (its parts are ~0.06% of the image), checked against the digests the root gives.
  */
-function readOffer(offer: ImageOffer): Map<Digest, number> {
+async function offerChunks(
+  source: ChunkSource,
+  offer: ImageOffer,
+): Promise<{ parts: Map<Digest, number>; data: Map<Digest, number> }> {
   const digest = manifestDigest(offer.manifest);
   if (digest !== offer.digest) {
     throw new IngotError('DIGEST_MISMATCH', `the manifest of ${offer.name} does not match its digest`, {
       details: { expected: offer.digest, found: digest },
     });
   }
-  const manifest = decodeManifest(offer.manifest);
-  if (manifest.name !== offer.name || manifest.origin !== offer.origin) {
+  const decoded = decodeRoot(offer.manifest);
+  const facts = rootFacts(decoded);
+  if (facts.name !== offer.name || facts.origin !== offer.origin) {
     throw new IngotError(
       'INVALID_MANIFEST',
-      `the manifest describes ${manifest.origin}/${manifest.name}, not ${offer.origin}/${offer.name}`,
+      `the manifest describes ${facts.origin}/${facts.name}, not ${offer.origin}/${offer.name}`,
     );
   }
-  return chunkLengths(manifest.chunks);
+  if (decoded.version === 1) return { parts: new Map(), data: chunkLengths(decoded.manifest.chunks) };
+  return {
+    parts: new Map(partsOf(decoded.root).map((p) => [p.digest, p.length])),
+    data: await chunkListOf(source, decoded.root),
+  };
+}
+
+async function chunkListOf(source: ChunkSource, root: RootV2): Promise<Map<Digest, number>> {
+  const refs: ChunkRef[] = [];
+  let i = 0;
+  for await (const part of verifiedFetcher(source)(root.chunks.parts.map((p) => p.digest))) {
+    for (const r of decodeChunkRecords(part.raw, `chunk list part ${i++}`)) refs.push(r);
+  }
+  if (refs.length !== root.chunks.count) {
+    throw new IngotError(
+      'INVALID_MANIFEST',
+      `the chunk list holds ${refs.length} refs, not ${root.chunks.count}`,
+    );
+  }
+  return chunkLengths(refs);
 }
 
 export const NO_PROGRESS: Readonly<TransferProgress> = {

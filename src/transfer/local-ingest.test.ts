@@ -39,7 +39,7 @@ describe.each(DIALECTS)('local ingest (%s)', (dialect) => {
     store = await PackChunkStore.open(join(work, 'store'));
     catalog = new CatalogService(db);
     const identity = await loadOrCreateIdentity(join(work, 'key'), join(work, 'key.pub'));
-    const manifests = new ManifestStore(join(work, 'store'));
+    const manifests = new ManifestStore(join(work, 'store'), store);
     images = new ImageService({ origin: 'HQ', catalog, store, manifests, identity });
     jobs = new JobQueue(db);
     ingest = new LocalIngestService({ images, catalog, store, jobs, wake: () => {}, host: 'h1' });

@@ -94,14 +94,14 @@ export function peerRoutes(app: PeerApp): void {
     { schema: { params: Type.Object({ name: Type.String() }) } },
     async (request) => {
       const offer = await localSource(deps.local, pullPolicy(app)).offer(request.params.name);
-      deps.grants.grant(me(request.peer).name, 'read', offer.digest, offer.manifest);
+      await deps.grants.grant(me(request.peer).name, 'read', offer.digest, offer.manifest);
       return { ...offer, manifest: offer.manifest.toString('base64') };
     },
   );
 
   app.post('/peer/v1/chunks/missing', { schema: { body: BoundDigestList } }, async (request) => {
     const digests = request.body.digests as Digest[];
-    deps.grants.check(me(request.peer).name, 'write', request.body.image, digests);
+    await deps.grants.check(me(request.peer).name, 'write', request.body.image, digests);
     return { missing: await deps.local.store.missing(digests) };
   });
 
@@ -124,7 +124,7 @@ export function peerRoutes(app: PeerApp): void {
 
   app.post('/peer/v1/chunks/fetch', { schema: { body: BoundDigestList } }, async (request, reply) => {
     const peer = me(request.peer);
-    deps.grants.check(peer.name, 'read', request.body.image, request.body.digests as Digest[]);
+    await deps.grants.check(peer.name, 'read', request.body.image, request.body.digests as Digest[]);
     const chunks = await serveChunks(deps.local.store, request.body.digests as Digest[], () =>
       deps.metrics.chunksServed.inc(),
     );
@@ -166,7 +166,7 @@ export function peerRoutes(app: PeerApp): void {
     const { peer, offer, sink } = await offered(request);
     const status = await sink.prepare(offer);
     // Offer checked (origin, signature, name): its chunks may now come, and only they.
-    if (status === 'needed') deps.grants.grant(peer.name, 'write', offer.digest, offer.manifest);
+    if (status === 'needed') await deps.grants.grant(peer.name, 'write', offer.digest, offer.manifest);
     return { status };
   });
 

@@ -5,10 +5,10 @@ import type { Command } from 'commander';
 import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
 import { payloadSize } from '../../core/manifest.js';
-import { decodeManifest } from '../../core/manifest-codec.js';
+import { decodeRoot, rootFacts } from '../../core/manifest-v2.js';
 import { verifyDigestSignature } from '../../federation/identity.js';
 import { materialise } from '../../store/materialise.js';
-import { verifiedFetcher } from '../../transfer/downloader.js';
+import { fetchWholeManifest, verifiedFetcher } from '../../transfer/downloader.js';
 import type { ApiClient } from '../../transfer/http-client.js';
 import { examples, withClient } from '../command-kit.js';
 import { httpChunkRemote } from '../http-remote.js';
@@ -76,8 +76,8 @@ async function fetchVerifiedManifest(client: ApiClient, name: string) {
     });
   }
   const server = await client.json<{ name: string; signingKey: string }>('GET', '/api/v1/server');
-  const manifest = decodeManifest(body);
-  if (manifest.origin === server.name) {
+  const decoded = decodeRoot(body);
+  if (rootFacts(decoded).origin === server.name) {
     const signature = String(headers['x-ingot-signature'] ?? '');
     if (!verifyDigestSignature(server.signingKey, digest, signature)) {
       throw new IngotError('CORRUPT', `the signature on ${name}'s manifest does not check`, {
@@ -85,5 +85,5 @@ async function fetchVerifiedManifest(client: ApiClient, name: string) {
       });
     }
   }
-  return manifest;
+  return fetchWholeManifest(decoded, httpChunkRemote(client));
 }

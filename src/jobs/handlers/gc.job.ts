@@ -1,8 +1,7 @@
 import type { CatalogService } from '../../catalog/catalog.service.js';
 import type { Digest } from '../../core/manifest.js';
-import { decodeManifest } from '../../core/manifest-codec.js';
 import { type ChunkStore, isCompactable } from '../../store/chunk-store.js';
-import type { ManifestStore } from '../../store/manifest-store.js';
+import { type ManifestStore, namedChunks } from '../../store/manifest-store.js';
 
 export interface GcResult {
   images: number;
@@ -14,7 +13,8 @@ export interface GcResult {
 }
 
 /**
- * Mark and sweep. The mark is every chunk named by a listed image's manifest; the sweep
+ * Mark and sweep. The mark is every chunk named by a listed image's manifest (a version 2
+ * root's parts among them: a manifest that cannot be loaded whole stops gc); the sweep
  * deletes the rest, except chunks touched within the grace period: an ingest in progress
  * touches every chunk it uploads or is told is present, and commits only after checking
  * they are all still there, so gc never pulls a chunk from under it.
@@ -29,8 +29,7 @@ export async function collectGarbage(
   const digests = await deps.catalog.listDigests();
   const referenced = new Set<string>();
   for (const d of digests) {
-    const manifest = decodeManifest(await deps.manifests.readManifest(d as Digest));
-    for (const c of manifest.chunks) if (c.kind === 'data') referenced.add(c.digest);
+    for (const c of namedChunks(await deps.manifests.load(d as Digest)).keys()) referenced.add(c);
   }
   const result: GcResult = {
     images: digests.length,

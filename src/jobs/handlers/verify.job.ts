@@ -2,6 +2,7 @@ import type { ImageService } from '../../catalog/image.service.js';
 import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
+import { namedChunks } from '../../store/manifest-store.js';
 
 export interface VerifyResult {
   image: string;
@@ -13,7 +14,8 @@ export interface VerifyResult {
 }
 
 /**
- * Reads every chunk of an image back and re-hashes it (the store's read path verifies).
+ * Reads every chunk of an image back, its manifest's parts too, and re-hashes it (the
+ * store's read path verifies).
  * A job that finds damage fails and says which chunks; success means every byte checked.
  */
 export async function verifyImage(
@@ -21,8 +23,9 @@ export async function verifyImage(
   imageName: string,
   progress: (done: number, total: number) => Promise<void> | void,
 ): Promise<VerifyResult> {
-  const { image, manifest } = await deps.images.manifest(imageName);
-  const unique = [...new Set(manifest.chunks.flatMap((c) => (c.kind === 'data' ? [c.digest] : [])))];
+  const loaded = await deps.images.manifest(imageName);
+  const { image } = loaded;
+  const unique = [...namedChunks(loaded).keys()];
   const result: VerifyResult = {
     image: image.name,
     digest: image.digest,
