@@ -10,7 +10,7 @@
 export const MANIFEST_FORMAT = 'ingot-manifest';
 /** Versions this code reads; a sealed manifest is written as MANIFEST_VERSION. */
 export type ManifestVersion = 1 | 2;
-export const MANIFEST_VERSION: ManifestVersion = 1;
+export const MANIFEST_VERSION: ManifestVersion = 2;
 
 /** 64 lowercase hex characters of a SHA-256. */
 export type Digest = string & { readonly __brand: 'Digest' };

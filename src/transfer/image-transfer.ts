@@ -165,11 +165,7 @@ export async function transferImage(
 ): Promise<TransferResult> {
   const offer = await source.offer(name);
   const { parts, data } = await offerChunks(source, offer);
-  const progress = {
-    ...NO_PROGRESS,
-    bytesTotal: sumOf(parts) + sumOf(data),
-    chunksTotal: parts.size + data.size,
-  };
+  const progress = { ...NO_PROGRESS, bytesTotal: sumOf(data), chunksTotal: data.size };
   if ((await sink.prepare(offer)) === 'present') {
     return {
       ...progress,
@@ -179,8 +175,11 @@ export async function transferImage(
       digest: offer.digest,
     };
   }
-  // Parts first: a receiver learns which data chunks the image names from them.
-  await moveChunks(source, sink, parts, progress, opts);
+  // Parts first: a receiver learns from them which data chunks the image names. They are
+  // the manifest, not the image: counted on the wire, not in the image's bytes.
+  const partProgress = { ...NO_PROGRESS };
+  await moveChunks(source, sink, parts, partProgress, { ...opts, onProgress: undefined });
+  progress.wireBytes = partProgress.wireBytes;
   await moveChunks(source, sink, data, progress, opts);
   const outcome = await sink.commit(offer);
   return { ...progress, outcome: outcome === 'present' ? 'present' : 'created', digest: offer.digest };
@@ -211,7 +210,7 @@ export async function planTransfers(
     const offer = await source.offer(name);
     const { parts, data } = await offerChunks(source, offer);
     const { manifest: _bytes, ...meta } = offer;
-    const bytesTotal = sumOf(parts) + sumOf(data);
+    const bytesTotal = sumOf(data);
     const status = await sink.prepare(offer);
     let own = 0;
     let ownChunks = 0;
@@ -224,10 +223,8 @@ export async function planTransfers(
           bytesMissing += n;
         }
       };
-      for (const batch of batchesOf([...parts.keys()], MAX_DIGESTS_PER_QUERY))
-        for (const d of await sink.missing(batch)) count(d, parts.get(d) ?? 0);
       // A receiver answers for data only once it holds the parts that name it: a dry run
-      // moves those (a small fraction of the image, counted above) before asking.
+      // moves those (the manifest, a small fraction of the image) before asking.
       await moveChunks(source, sink, parts, { ...NO_PROGRESS }, {});
       for (const batch of batchesOf([...data.keys()], MAX_DIGESTS_PER_QUERY))
         for (const d of await sink.missing(batch)) count(d, data.get(d) ?? 0);

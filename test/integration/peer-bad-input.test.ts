@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Digest } from '../../src/core/manifest.js';
+import type { Digest, Manifest } from '../../src/core/manifest.js';
 import { decodeManifest, encodeManifest, manifestDigest } from '../../src/core/manifest-codec.js';
+import { decodeRoot } from '../../src/core/manifest-v2.js';
 import { decodeFrames, encodeFrames } from '../../src/store/frame-codec.js';
+import { fetchWholeManifest } from '../../src/transfer/downloader.js';
 import { type FakePeer, fakePeer } from '../support/fake-peer.js';
 import { type IngotServer, startIngot } from '../support/ingot.js';
 import { pair, replicasFrom, workDir, writeJson } from '../support/peers.js';
@@ -21,7 +23,7 @@ let s1: IngotServer;
 let s2: IngotServer;
 let cert2: string;
 let fake: FakePeer;
-let manifest: Buffer;
+let whole: Manifest;
 let frames: Buffer;
 let digests: Digest[];
 
@@ -40,10 +42,12 @@ async function admin(
   return Buffer.from(await res.body.arrayBuffer());
 }
 
-/** FAKE_1: the sealed manifest of a real image, renamed and re-signed as the fake peer's own. */
+/**
+ * FAKE_1: the sealed manifest of a real image, renamed and re-signed as the fake peer's own
+ * (written whole, as version 1: a peer may still send those).
+ */
 function fakeImage(overrides: Record<string, unknown> = {}) {
-  const m = decodeManifest(manifest);
-  const bytes = encodeManifest({ ...m, name: 'FAKE_1', origin: fake.name, ...overrides });
+  const bytes = encodeManifest({ ...whole, version: 1, name: 'FAKE_1', origin: fake.name, ...overrides });
   const digest = manifestDigest(bytes);
   const meta = {
     name: 'FAKE_1',
@@ -99,10 +103,12 @@ beforeAll(async () => {
   const file = join(workDir(), 'small.img');
   writeFileSync(file, pseudoRandom('small', 1024 * 1024));
   expect((await s1.cli(['image', 'add', 'SMALL', '--file', file])).code).toBe(0);
-  manifest = await admin(s1, 'GET', '/api/v1/images/SMALL/manifest');
-  digests = [
-    ...new Set(decodeManifest(manifest).chunks.flatMap((c) => (c.kind === 'data' ? [c.digest] : []))),
-  ];
+  const root = decodeRoot(await admin(s1, 'GET', '/api/v1/images/SMALL/manifest'));
+  whole = await fetchWholeManifest(root, {
+    fetch: async (wanted) =>
+      decodeFrames(Readable.from([await admin(s1, 'POST', '/api/v1/chunks/fetch', { digests: wanted })])),
+  });
+  digests = [...new Set(whole.chunks.flatMap((c) => (c.kind === 'data' ? [c.digest] : [])))];
   frames = await admin(s1, 'POST', '/api/v1/chunks/fetch', { digests });
   expect(digests.length).toBeGreaterThanOrEqual(6);
 });
