@@ -73,14 +73,14 @@ export class ManifestStore {
 
   /** The stored manifest `digest`, whole: NOT_FOUND, CORRUPT or MISSING_CHUNKS when it cannot be. */
   async load(digest: Digest): Promise<LoadedManifest> {
-    return this.expand(await this.readManifest(digest));
+    return this.expand(await this.readManifest(digest), { stored: true });
   }
 
   /**
    * A manifest from its bytes (an offer's, a bundle's), whole, reading a root's parts from
    * the chunk store: MISSING_CHUNKS while any has not arrived.
    */
-  async expand(bytes: Buffer): Promise<LoadedManifest> {
+  async expand(bytes: Buffer, opts: { readonly stored?: boolean } = {}): Promise<LoadedManifest> {
     const digest = manifestDigest(bytes);
     const held = this.last?.digest === digest ? this.last.loaded.deref() : undefined;
     if (held) return held;
@@ -99,7 +99,7 @@ export class ManifestStore {
     }
     const read = new Map<Digest, Buffer>();
     for (const p of parts) read.set(p.digest, await this.chunks.get(p.digest));
-    const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer);
+    const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer, opts);
     return this.remember({ digest, bytes, manifest, parts });
   }
 
