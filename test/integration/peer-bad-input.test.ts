@@ -10,8 +10,13 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Digest, Manifest } from '../../src/core/manifest.js';
-import { decodeManifest, encodeManifest, manifestDigest } from '../../src/core/manifest-codec.js';
-import { decodeRoot } from '../../src/core/manifest-v2.js';
+import {
+  canonicalJson,
+  decodeManifest,
+  encodeManifest,
+  manifestDigest,
+} from '../../src/core/manifest-codec.js';
+import { decodeRoot, encodeManifestV2 } from '../../src/core/manifest-v2.js';
 import { decodeFrames, encodeFrames } from '../../src/store/frame-codec.js';
 import { fetchWholeManifest } from '../../src/transfer/downloader.js';
 import { type FakePeer, fakePeer } from '../support/fake-peer.js';
@@ -320,6 +325,78 @@ describe('what a peer sends', () => {
     expect(again).toMatchObject({ status: 200, json: { status: 'present' } });
   });
 
+  it('takes a version 2 root part first: data only once its parts are held, parts cut any other way refused', async () => {
+    const offerOf = (name: string, root: Buffer) => {
+      const digest = manifestDigest(root);
+      return {
+        ...fakeImage().meta,
+        name,
+        digest,
+        signature: fake.sign(digest),
+        manifest: root.toString('base64'),
+      };
+    };
+    const framesOf = async (parts: readonly { digest: Digest; bytes: Buffer }[]) =>
+      Buffer.concat(
+        await collect(
+          encodeFrames(
+            parts.map((p) => ({
+              digest: p.digest,
+              encoded: { encoding: 'raw' as const, payload: p.bytes },
+              rawLength: p.bytes.length,
+            })),
+          ),
+        ),
+      );
+    const model: Manifest = { ...whole, version: 2, origin: fake.name, name: 'FAKE_V2' };
+    const v2 = encodeManifestV2(model);
+    const offer = offerOf('FAKE_V2', v2.root);
+    expect(await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', offer)).toMatchObject({
+      status: 200,
+      json: { status: 'needed' },
+    });
+    const ask = (list: Digest[]) =>
+      fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/chunks/missing', { image: offer.digest, digests: list });
+    expect(await ask(v2.parts.map((p) => p.digest))).toMatchObject({ status: 200 });
+    // The root names only its parts: until they are here, its data is nobody's to send.
+    expect(await ask(digests.slice(0, 1))).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    const path = `/peer/v1/chunks?image=${offer.digest}`;
+    expect((await fake.call(s2.peerUrl, cert2, 'PUT', path, await framesOf(v2.parts))).status).toBe(200);
+    expect(await ask(digests.slice(0, 1))).toMatchObject({ status: 200 });
+    const listed = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', offer);
+    expect(listed).toMatchObject({ status: 200, json: { status: 'needed' } });
+    expect((await s2.cli(['image', 'verify', 'FAKE_V2'])).code).toBe(0);
+
+    // The same chunk list cut in two: every digest checks, but the cut is not the rule's.
+    const whole3 = encodeManifestV2({ ...model, name: 'FAKE_V3' });
+    const [list] = whole3.parts;
+    const half = Math.floor((list?.bytes.length ?? 0) / 72) * 36;
+    const split = [list?.bytes.subarray(0, half), list?.bytes.subarray(half)].map((bytes) => ({
+      digest: createHash('sha256')
+        .update(bytes as Buffer)
+        .digest('hex') as Digest,
+      bytes: bytes as Buffer,
+    }));
+    const json = JSON.parse(whole3.root.toString()) as { chunks: { parts: unknown[] } };
+    json.chunks.parts = split.map((p) => [p.bytes.length / 36, p.bytes.length, p.digest]);
+    const bad = offerOf('FAKE_V3', Buffer.from(canonicalJson(json as never)));
+    expect(await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', bad)).toMatchObject({
+      status: 200,
+    });
+    expect(whole3.parts).toHaveLength(1);
+    const put = await fake.call(
+      s2.peerUrl,
+      cert2,
+      'PUT',
+      `/peer/v1/chunks?image=${bad.digest}`,
+      await framesOf(split),
+    );
+    expect(put.status, JSON.stringify(put.json)).toBe(200);
+    const refused = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', bad);
+    expect(refused).toMatchObject({ status: 400, json: { code: 'INVALID_MANIFEST' } });
+    expect((await s2.cli(['image', 'show', 'FAKE_V3'])).code).toBe(3);
+  });
+
   it('unregister cuts a live connection at once and refuses the next handshake', async () => {
     // A second upload, accepted, so its chunks may come; FAKE_1's transfer ended with it.
     const second = encodeManifest({ ...decodeManifest(fakeImage().bytes), name: 'FAKE_2' });
@@ -348,7 +425,7 @@ describe('what a peer sends', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(outcome).toHaveProperty('error');
     await expect(fake.call(s2.peerUrl, cert2, 'GET', '/peer/v1/hello')).rejects.toThrow();
-    // Its replica stays.
-    expect(await replicasFrom(s2, 'FPPS_F')).toEqual(['FAKE_1']);
+    // Its replicas stay.
+    expect(await replicasFrom(s2, 'FPPS_F')).toEqual(['FAKE_1', 'FAKE_V2']);
   });
 });
