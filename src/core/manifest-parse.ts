@@ -25,7 +25,8 @@ import { NAME_PATTERN } from './names.js';
 /** Largest chunk the format allows (the chunker's max is far below it). */
 export const MAX_CHUNK_LENGTH = 16 * 1024 * 1024;
 
-const MANIFEST_KEYS = [
+/** The top-level keys of a manifest, and of a version 2 root (their values differ). */
+export const MANIFEST_KEYS = [
   'chunks',
   'created',
   'format',

@@ -13,6 +13,7 @@ import {
   bad,
   checkedDraft,
   int,
+  MANIFEST_KEYS,
   MAX_CHUNK_LENGTH,
   type ManifestFacts,
   obj,
@@ -63,17 +64,6 @@ const TABLE_MIN_BYTES = 8 * 1024;
 const TABLE_MAX_BYTES = 1024 * 1024;
 const TABLE_MASK = 0x1ff;
 const ZERO_DIGEST = Buffer.alloc(32);
-const ROOT_KEYS = [
-  'chunks',
-  'created',
-  'format',
-  'imageType',
-  'name',
-  'origin',
-  'parent',
-  'payload',
-  'version',
-];
 
 // ---- writing ---------------------------------------------------------------------------
 
@@ -192,7 +182,7 @@ function partJson(p: PartRef): Json {
 
 /** Validates a decoded root (the caller has checked the bytes are canonical JSON). */
 export function parseRootV2(json: unknown): RootV2 {
-  const o = obj(json, 'manifest', ROOT_KEYS, []);
+  const o = obj(json, 'manifest', MANIFEST_KEYS, []);
   const facts = parseFacts(o, 2);
   const c = obj(o.chunks, 'chunks', ['count', 'length', 'parts'], []);
   const chunks = {
