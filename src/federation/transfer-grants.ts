@@ -52,18 +52,15 @@ export class TransferGrants {
       });
     }
     const decoded = decodeRoot(manifest);
-    const grant: Grant =
-      decoded.version === 1
-        ? {
-            chunks: new Set(chunkLengths(decoded.manifest.chunks).keys()),
-            narrow: undefined,
-            usedAt: this.now(),
-          }
-        : {
-            chunks: new Set(partsOf(decoded.root).map((p) => p.digest)),
-            narrow: manifest,
-            usedAt: this.now(),
-          };
+    const grant: Grant = {
+      chunks: new Set(
+        decoded.version === 1
+          ? chunkLengths(decoded.manifest.chunks).keys()
+          : partsOf(decoded.root).map((p) => p.digest),
+      ),
+      narrow: decoded.version === 2 ? manifest : undefined,
+      usedAt: this.now(),
+    };
     await this.widen(grant);
     const key = keyOf(peer, kind, digest);
     this.grants.delete(key);
