@@ -53,10 +53,20 @@ function decodeFresh(bytes: Buffer): Manifest {
 
 /** Strict UTF-8, then JSON: the first step of decoding either version. */
 export function parseCanonicalText(bytes: Buffer): unknown {
+  const text = strictUtf8(bytes, 'manifest');
   try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
+    return JSON.parse(text);
   } catch (cause) {
     throw bad('manifest is not valid UTF-8 JSON', { cause });
+  }
+}
+
+/** The text of `bytes`, refusing anything that is not UTF-8 (no BOM stripped). */
+export function strictUtf8(bytes: Buffer, what: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (cause) {
+    throw bad(`${what} is not valid UTF-8`, { cause });
   }
 }
 

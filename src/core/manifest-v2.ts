@@ -8,6 +8,7 @@ import {
   entryToJson,
   type Json,
   parseCanonicalText,
+  strictUtf8,
 } from './manifest-codec.js';
 import {
   bad,
@@ -55,6 +56,9 @@ export interface Part {
   readonly bytes: Buffer;
 }
 
+/** A part as the encoder cuts it: its bytes and its ref. */
+export interface CutPart extends Part, PartRef {}
+
 /** A chunk list record: u32 big-endian length, then the digest (all zeros for a hole). */
 export const CHUNK_RECORD = 36;
 const LIST_MIN = 128;
@@ -68,7 +72,7 @@ const ZERO_DIGEST = Buffer.alloc(32);
 // ---- writing ---------------------------------------------------------------------------
 
 /** The root's canonical bytes and the parts it names (entry parts first, then chunk parts). */
-export function encodeManifestV2(m: Manifest): { root: Buffer; parts: Part[] } {
+export function encodeManifestV2(m: Manifest): { root: Buffer; parts: CutPart[] } {
   const chunkParts = cutChunkList(m.chunks);
   const entryParts = m.payload.kind === 'tree' ? cutEntryTable(m.payload.entries) : [];
   const { payload: _p, chunks: _c, ...facts } = m;
@@ -81,10 +85,7 @@ export function encodeManifestV2(m: Manifest): { root: Buffer; parts: Part[] } {
         : { kind: 'tree', entries: { count: m.payload.entries.length, parts: entryParts.map(refOf) } },
     chunks: { count: m.chunks.length, length: payloadSize(m.payload), parts: chunkParts.map(refOf) },
   };
-  return {
-    root: encodeRootV2(root),
-    parts: [...entryParts, ...chunkParts].map(({ digest, bytes }) => ({ digest, bytes })),
-  };
+  return { root: encodeRootV2(root), parts: [...entryParts, ...chunkParts] };
 }
 
 export function encodeRootV2(r: RootV2): Buffer {
@@ -108,9 +109,8 @@ export function encodeRootV2(r: RootV2): Buffer {
   return Buffer.from(canonicalJson(json), 'utf8');
 }
 
-const refOf = ({ count, length, digest }: PartRef): PartRef => ({ count, length, digest });
-
-interface CutPart extends Part, PartRef {}
+/** A part's ref alone, without its bytes. */
+export const refOf = ({ count, length, digest }: PartRef): PartRef => ({ count, length, digest });
 
 function cutChunkList(chunks: readonly ChunkRef[]): CutPart[] {
   const out: CutPart[] = [];
@@ -258,13 +258,7 @@ export function decodeChunkRecords(bytes: Buffer, where: string): ChunkRef[] {
 
 function decodeEntryLines(bytes: Buffer, where: string): unknown[] {
   if (bytes.at(-1) !== 0x0a) throw bad(`${where} does not end with a newline`);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch (cause) {
-    throw bad(`${where} is not UTF-8`, { cause });
-  }
-  return text
+  return strictUtf8(bytes, where)
     .slice(0, -1)
     .split('\n')
     .map((line, i) => {

@@ -10,6 +10,7 @@ import {
   encodeManifestV2,
   type PartRef,
   partsOf,
+  refOf,
 } from '../core/manifest-v2.js';
 import { writeFileAtomic } from './atomic-write.js';
 import type { ChunkWriter } from './chunk-store.js';
@@ -68,7 +69,7 @@ export class ManifestStore {
     if (put.rejected.length > 0) throw new IngotError('INTERNAL', 'a manifest part failed its own digest');
     const digest = manifestDigest(root);
     await this.writeManifest(digest, root);
-    return this.expand(root);
+    return this.remember({ digest, bytes: root, manifest: m, parts: parts.map(refOf) });
   }
 
   /** The stored manifest `digest`, whole: NOT_FOUND, CORRUPT or MISSING_CHUNKS when it cannot be. */
@@ -82,12 +83,14 @@ export class ManifestStore {
    */
   async expand(bytes: Buffer, opts: { readonly stored?: boolean } = {}): Promise<LoadedManifest> {
     const digest = manifestDigest(bytes);
-    const held = this.last?.digest === digest ? this.last.loaded.deref() : undefined;
-    if (held) return held;
+    const cached = this.last?.digest === digest ? this.last.loaded.deref() : undefined;
+    if (cached) return cached;
     const decoded = decodeRoot(bytes);
     if (decoded.version === 1) return this.remember({ digest, bytes, manifest: decoded.manifest, parts: [] });
     const parts = partsOf(decoded.root);
-    const absent = await this.chunks.missing(parts.map((p) => p.digest));
+    // `has`, not `missing`: reading a manifest (an offer, gc's mark) writes no touch times.
+    const held = await Promise.all(parts.map((p) => this.chunks.has(p.digest)));
+    const absent = parts.filter((_, i) => !held[i]).map((p) => p.digest);
     if (absent.length > 0) {
       throw new IngotError(
         'MISSING_CHUNKS',
@@ -97,8 +100,8 @@ export class ManifestStore {
         },
       );
     }
-    const read = new Map<Digest, Buffer>();
-    for (const p of parts) read.set(p.digest, await this.chunks.get(p.digest));
+    const bytesOf = await Promise.all(parts.map((p) => this.chunks.get(p.digest)));
+    const read = new Map(parts.map((p, i) => [p.digest, bytesOf[i] as Buffer]));
     const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer, opts);
     return this.remember({ digest, bytes, manifest, parts });
   }
