@@ -1,4 +1,4 @@
-import { chunkLengths } from '../core/chunk-lengths.js';
+import { DigestTable } from '../core/digest-table.js';
 import { IngotError } from '../core/errors.js';
 import type { ChunkRef, Digest } from '../core/manifest.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -7,19 +7,46 @@ const QUERY_BATCH = 4096;
 
 /**
  * The last check before an image is listed, whether made here or received from a peer:
- * every chunk the manifest names is stored, with the length the manifest gives it.
+ * every chunk the manifest names is stored, with the length the manifest gives it. The
+ * list may come part by part (a version 2 chunk list); each chunk is checked once.
  * Returns the bytes those chunks take in the store.
  */
-export async function requireChunks(store: ChunkStore, chunks: readonly ChunkRef[]): Promise<number> {
-  const lengths = chunkLengths(chunks);
-  const all = [...lengths.keys()];
+export async function requireChunks(
+  store: ChunkStore,
+  chunks: readonly ChunkRef[] | AsyncIterable<readonly ChunkRef[]>,
+): Promise<number> {
+  const seen = new DigestTable();
   let missing = 0;
+  let stored = 0;
   const sample: Digest[] = [];
-  for (let i = 0; i < all.length; i += QUERY_BATCH) {
-    const absent = await store.missing(all.slice(i, i + QUERY_BATCH));
+  const check = async (batch: Digest[]) => {
+    const absent = await store.missing(batch);
     missing += absent.length;
     sample.push(...absent.slice(0, 10 - sample.length));
+    if (absent.length > 0) return;
+    for (const d of batch) {
+      const info = await store.stat(d);
+      const claimed = seen.lengthOf(d);
+      if (info?.rawLength !== undefined && info.rawLength !== claimed) {
+        throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${d} a length of ${claimed}`, {
+          details: { digest: d, stored: info.rawLength, claimed },
+        });
+      }
+      stored += info?.storedBytes ?? 0;
+    }
+  };
+  let batch: Digest[] = [];
+  for await (const refs of Symbol.asyncIterator in chunks ? chunks : [chunks as readonly ChunkRef[]]) {
+    for (const c of refs) {
+      if (c.kind !== 'data' || !seen.add(c.digest, c.length)) continue;
+      batch.push(c.digest);
+      if (batch.length === QUERY_BATCH) {
+        await check(batch);
+        batch = [];
+      }
+    }
   }
+  if (batch.length > 0) await check(batch);
   if (missing > 0) {
     throw new IngotError(
       'MISSING_CHUNKS',
@@ -29,20 +56,6 @@ export async function requireChunks(store: ChunkStore, chunks: readonly ChunkRef
         hint: 'upload them first (`ingot image add` does this); nothing was listed',
       },
     );
-  }
-  let stored = 0;
-  for (const d of all) {
-    const info = await store.stat(d);
-    if (info?.rawLength !== undefined && info.rawLength !== lengths.get(d)) {
-      throw new IngotError(
-        'INVALID_MANIFEST',
-        `the manifest gives chunk ${d} a length of ${lengths.get(d)}`,
-        {
-          details: { digest: d, stored: info.rawLength, claimed: lengths.get(d) },
-        },
-      );
-    }
-    stored += info?.storedBytes ?? 0;
   }
   return stored;
 }

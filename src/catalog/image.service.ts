@@ -6,7 +6,7 @@ import { checkName } from '../core/names.js';
 import { type ImageState, parseImageState } from '../core/states.js';
 import type { SigningIdentity } from '../federation/identity.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import type { LoadedManifest, ManifestStore } from '../store/manifest-store.js';
+import type { LoadedManifest, ManifestStore, ManifestSummary } from '../store/manifest-store.js';
 import type { CatalogService } from './catalog.service.js';
 import { requireChunks } from './chunk-check.js';
 import type { ImageRecord } from './types.js';
@@ -103,6 +103,21 @@ export class ImageService {
   async manifest(name: string): Promise<LoadedManifest & { image: ImageRecord }> {
     const image = await this.deps.catalog.getImage(name);
     return { image, ...(await this.deps.manifests.load(image.digest as Digest)) };
+  }
+
+  /**
+   * The image and its manifest's bytes alone (for a version 2 root, the root), checked
+   * against the digest the catalog holds: what an offer or a download sends, without
+   * reading the parts.
+   */
+  async manifestBytes(name: string): Promise<{ image: ImageRecord; bytes: Buffer }> {
+    const image = await this.deps.catalog.getImage(name);
+    return { image, bytes: await this.deps.manifests.readManifest(image.digest as Digest) };
+  }
+
+  /** What a commit checks of a manifest, its chunk list streamed (see ManifestStore.summary). */
+  summary(bytes: Buffer): Promise<ManifestSummary> {
+    return this.deps.manifests.summary(bytes);
   }
 
   /** An offered manifest, whole, a root's parts read from the store (MISSING_CHUNKS until they arrive). */

@@ -12,6 +12,7 @@ import {
   type Part,
   partsOf,
   type RootV2,
+  streamChunkList,
 } from './manifest-v2.js';
 
 const T = { sec: 1_700_000_000, nsec: 5 };
@@ -68,6 +69,25 @@ function rootOf(bytes: Buffer): RootV2 {
   const d = decodeRoot(bytes);
   if (d.version !== 2) throw new Error('not a v2 root');
   return d.root;
+}
+
+async function streamed(root: RootV2, parts: readonly Buffer[]): Promise<ChunkRef[]> {
+  const out: ChunkRef[] = [];
+  for await (const refs of streamChunkList(
+    root,
+    (async function* () {
+      yield* parts;
+    })(),
+  ))
+    out.push(...refs);
+  return out;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => (e instanceof IngotError ? e.code : 'not an IngotError'),
+  );
 }
 
 function code(f: () => unknown): string | undefined {
@@ -158,6 +178,26 @@ describe('manifest v2', () => {
       chunks: { ...r.chunks, parts: [{ count: 20_000, length: one.length, digest }] },
     };
     expect(code(() => assembleManifestV2(merged, store([{ digest, bytes: one }])))).toBe('INVALID_MANIFEST');
+  });
+
+  it('streams a chunk list part by part with the checks assembling makes', async () => {
+    const m = fileManifest(refs(20_000));
+    const { root, parts } = encodeManifestV2(m);
+    const r = rootOf(root);
+    const bytes = parts.map((p) => p.bytes);
+    expect(await streamed(r, bytes)).toEqual(m.chunks);
+    expect(await codeOf(streamed(r, bytes.slice(0, -1)))).toBe('INVALID_MANIFEST');
+    expect(await codeOf(streamed(r, [...bytes, bytes[0] as Buffer]))).toBe('INVALID_MANIFEST');
+    const flipped = bytes.map((b, i) => (i === 2 ? Buffer.from(b).fill(7, 4, 8) : b));
+    expect(await codeOf(streamed(r, flipped))).toBe('DIGEST_MISMATCH');
+    // One part holding the whole list: each record is valid, the cut is not.
+    const one = Buffer.concat(bytes);
+    const digest = createHash('sha256').update(one).digest('hex') as Digest;
+    const merged: RootV2 = {
+      ...r,
+      chunks: { ...r.chunks, parts: [{ count: 20_000, length: one.length, digest }] },
+    };
+    expect(await codeOf(streamed(merged, [one]))).toBe('INVALID_MANIFEST');
   });
 
   it('applies the version 1 tree rules to the assembled entries', () => {

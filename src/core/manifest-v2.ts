@@ -240,6 +240,52 @@ export function partsOf(root: RootV2): readonly PartRef[] {
     : root.chunks.parts;
 }
 
+/**
+ * A root's chunk list part by part, never whole: each part's bytes (in the root's order,
+ * from wherever they are held) checked against its ref and the cut rule, which is what
+ * R5 asks of the list taken one part at a time, and the lengths summed against the root.
+ */
+export async function* streamChunkList(
+  root: RootV2,
+  partBytes: AsyncIterable<Buffer>,
+): AsyncGenerator<ChunkRef[]> {
+  const parts = root.chunks.parts;
+  let i = 0;
+  let length = 0;
+  for await (const bytes of partBytes) {
+    const ref = parts[i];
+    if (!ref) throw bad(`the chunk list has more than the ${parts.length} parts its root names`);
+    const refs = chunkListPart(bytes, ref, `chunk list part ${i}`, i === parts.length - 1);
+    for (const r of refs) length += r.length;
+    i++;
+    yield refs;
+  }
+  if (i !== parts.length) throw bad(`the chunk list has ${i} of the ${parts.length} parts its root names`);
+  if (length !== root.chunks.length)
+    throw bad(`the chunk list holds ${length} bytes, not ${root.chunks.length}`);
+}
+
+function chunkListPart(bytes: Buffer, ref: PartRef, where: string, last: boolean): ChunkRef[] {
+  const found = createHash('sha256').update(bytes).digest('hex');
+  if (found !== ref.digest) {
+    throw new IngotError('DIGEST_MISMATCH', `${where} does not match its digest`, {
+      details: { expected: ref.digest, found },
+    });
+  }
+  const refs = decodeChunkRecords(bytes, where);
+  if (refs.length !== ref.count) throw bad(`${where} holds ${refs.length} refs, not ${ref.count}`);
+  refs.forEach((c, j) => {
+    const n = j + 1;
+    const cut = n >= LIST_MAX || (n >= LIST_MIN && c.kind === 'data' && listCutAt(c.digest));
+    if (cut !== (j === refs.length - 1) && !(last && j === refs.length - 1)) {
+      throw bad(`${where} is not cut where the chunk list rule cuts`, {
+        hint: 'write version 2 manifests with encodeManifestV2',
+      });
+    }
+  });
+  return refs;
+}
+
 export function decodeChunkRecords(bytes: Buffer, where: string): ChunkRef[] {
   if (bytes.length % CHUNK_RECORD !== 0) throw bad(`${where} is not a whole number of records`);
   const out: ChunkRef[] = [];

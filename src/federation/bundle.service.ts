@@ -117,8 +117,8 @@ export class BundleService {
     const { sender, offers } = await this.open(document);
     for (const offer of offers) {
       try {
-        const { manifest } = await this.deps.images.expand(offer.manifest);
-        await requireChunks(this.deps.local.store, manifest.chunks);
+        const { chunks } = await this.deps.images.summary(offer.manifest);
+        await requireChunks(this.deps.local.store, chunks);
       } catch (err) {
         if (err instanceof IngotError && err.code === 'MISSING_CHUNKS') {
           throw new IngotError(

@@ -56,7 +56,7 @@ export async function offerMeta(deps: LocalSideDeps, image: ImageRecord): Promis
 export function localSource(deps: LocalSideDeps, policy: OfferPolicy): ImageSource {
   return {
     async offer(name) {
-      const { image, bytes } = await deps.images.manifest(name);
+      const { image, bytes } = await deps.images.manifestBytes(name);
       await checkOfferable(image, policy);
       return { ...(await offerMeta(deps, image)), manifest: bytes };
     },

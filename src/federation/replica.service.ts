@@ -3,7 +3,6 @@ import { requireChunks } from '../catalog/chunk-check.js';
 import { BASE_TYPES, isBaseType } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import { payloadSize } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ManifestStore } from '../store/manifest-store.js';
@@ -103,32 +102,28 @@ export class ReplicaService {
       );
     }
     // A version 2 root's parts travelled as chunks and are read (and checked) from the store.
-    const { manifest } = await this.deps.manifests.expand(offer.manifest);
-    if (
-      manifest.name !== offer.name ||
-      manifest.origin !== offer.origin ||
-      manifest.imageType !== offer.imageType
-    ) {
+    const m = await this.deps.manifests.summary(offer.manifest);
+    if (m.name !== offer.name || m.origin !== offer.origin || m.imageType !== offer.imageType) {
       throw new IngotError('INVALID_MANIFEST', `the manifest of ${offer.name} disagrees with its offer`);
     }
-    await this.ensureImageType(manifest.imageType, offer.baseType, manifest.payload.kind);
-    const storedBytes = await requireChunks(this.deps.store, manifest.chunks);
+    await this.ensureImageType(m.imageType, offer.baseType, m.kind);
+    const storedBytes = await requireChunks(this.deps.store, m.chunks);
     await this.deps.manifests.writeManifest(digest, offer.manifest);
     try {
       await this.deps.catalog.insertImage({
-        name: manifest.name,
+        name: m.name,
         digest,
-        kind: manifest.payload.kind,
-        imageType: manifest.imageType,
+        kind: m.kind,
+        imageType: m.imageType,
         state: admission.kind === 'upload' ? 'TESTABLE' : offer.state,
-        parentDigest: manifest.parent,
-        origin: manifest.origin,
-        size: payloadSize(manifest.payload),
+        parentDigest: m.parent,
+        origin: m.origin,
+        size: m.size,
         storedBytes,
-        chunkCount: manifest.chunks.length,
-        fileCount: manifest.payload.kind === 'tree' ? manifest.payload.entries.length : 1,
+        chunkCount: m.chunkCount,
+        fileCount: m.fileCount,
         signature: offer.signature,
-        createdAt: manifest.created,
+        createdAt: m.created,
         receivedFrom: peer.name,
         uploaded: admission.kind === 'upload',
       });

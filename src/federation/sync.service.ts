@@ -121,8 +121,8 @@ async function present(deps: SyncDeps, name: string, digest: string): Promise<Im
     };
   }
   // Same digest: verify every chunk is here before calling it done.
-  const { manifest } = await deps.manifests.load(held.digest);
-  await requireChunks(deps.local.store, manifest.chunks);
+  const { chunks } = await deps.manifests.summary(await deps.manifests.readManifest(held.digest));
+  await requireChunks(deps.local.store, chunks);
   return { name, digest, outcome: 'present', bytesMissing: 0, wireBytes: 0 };
 }
 

@@ -131,7 +131,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       local,
       metrics,
       limits,
-      grants: new TransferGrants((bytes) => images.expand(bytes)),
+      grants: new TransferGrants((bytes) => manifests.chunkList(bytes)),
     },
     { logger },
   );

@@ -2,8 +2,9 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
-import { type Digest, isDigest, type Manifest } from '../core/manifest.js';
+import { type ChunkRef, type Digest, isDigest, type Manifest, payloadSize } from '../core/manifest.js';
 import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import type { ManifestFacts } from '../core/manifest-parse.js';
 import {
   assembleManifestV2,
   decodeRoot,
@@ -11,6 +12,7 @@ import {
   type PartRef,
   partsOf,
   refOf,
+  streamChunkList,
 } from '../core/manifest-v2.js';
 import { writeFileAtomic } from './atomic-write.js';
 import type { ChunkWriter } from './chunk-store.js';
@@ -32,6 +34,15 @@ export function namedChunks(m: LoadedManifest): Map<Digest, number> {
   for (const p of m.parts) out.set(p.digest, p.length);
   for (const [d, n] of chunkLengths(m.manifest.chunks)) out.set(d, n);
   return out;
+}
+
+/** What a commit checks and records of a manifest; `chunks` is read once. */
+export interface ManifestSummary extends ManifestFacts {
+  readonly kind: 'file' | 'tree';
+  readonly size: number;
+  readonly chunkCount: number;
+  readonly fileCount: number;
+  readonly chunks: AsyncIterable<readonly ChunkRef[]>;
 }
 
 /**
@@ -88,6 +99,67 @@ export class ManifestStore {
     const decoded = decodeRoot(bytes);
     if (decoded.version === 1) return this.remember({ digest, bytes, manifest: decoded.manifest, parts: [] });
     const parts = partsOf(decoded.root);
+    await this.requireParts(digest, parts);
+    const bytesOf = await Promise.all(parts.map((p) => this.chunks.get(p.digest)));
+    const read = new Map(parts.map((p, i) => [p.digest, bytesOf[i] as Buffer]));
+    const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer, opts);
+    return this.remember({ digest, bytes, manifest, parts });
+  }
+
+  /**
+   * The chunk list of a manifest (an offer's, a stored one's) part by part, a root's parts
+   * read from the chunk store one at a time and checked as they come: what a grant or a
+   * commit needs of a manifest, without the whole of it in memory. MISSING_CHUNKS first
+   * when any part (an entry table's too) is not stored here.
+   */
+  async *chunkList(bytes: Buffer): AsyncGenerator<readonly ChunkRef[]> {
+    const decoded = decodeRoot(bytes);
+    if (decoded.version === 1) {
+      yield decoded.manifest.chunks;
+      return;
+    }
+    await this.requireParts(manifestDigest(bytes), partsOf(decoded.root));
+    const chunks = this.chunks;
+    yield* streamChunkList(
+      decoded.root,
+      (async function* () {
+        for (const p of decoded.root.chunks.parts) yield await chunks.get(p.digest);
+      })(),
+    );
+  }
+
+  /**
+   * A manifest's facts and its chunk list for a commit. A version 2 file image is read part
+   * by part, never whole; a tree is assembled, since its entries are checked against the
+   * list as a whole (a tree's manifest grows with its files, not its bytes).
+   */
+  async summary(bytes: Buffer): Promise<ManifestSummary> {
+    const decoded = decodeRoot(bytes);
+    if (decoded.version === 2 && decoded.root.payload.kind === 'file') {
+      const { chunks, payload, ...facts } = decoded.root;
+      return {
+        ...facts,
+        kind: 'file',
+        size: payload.size,
+        chunkCount: chunks.count,
+        fileCount: 1,
+        chunks: this.chunkList(bytes),
+      };
+    }
+    const { chunks, payload, ...facts } = (await this.expand(bytes)).manifest;
+    return {
+      ...facts,
+      kind: payload.kind,
+      size: payloadSize(payload),
+      chunkCount: chunks.length,
+      fileCount: payload.kind === 'tree' ? payload.entries.length : 1,
+      chunks: (async function* () {
+        yield chunks;
+      })(),
+    };
+  }
+
+  private async requireParts(digest: Digest, parts: readonly PartRef[]): Promise<void> {
     // `has`, not `missing`: reading a manifest (an offer, gc's mark) writes no touch times.
     const held = await Promise.all(parts.map((p) => this.chunks.has(p.digest)));
     const absent = parts.filter((_, i) => !held[i]).map((p) => p.digest);
@@ -100,10 +172,6 @@ export class ManifestStore {
         },
       );
     }
-    const bytesOf = await Promise.all(parts.map((p) => this.chunks.get(p.digest)));
-    const read = new Map(parts.map((p, i) => [p.digest, bytesOf[i] as Buffer]));
-    const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer, opts);
-    return this.remember({ digest, bytes, manifest, parts });
   }
 
   private remember(loaded: LoadedManifest): LoadedManifest {

@@ -45,7 +45,8 @@ class Lane<E extends Engine> {
     let size = 0;
     let rest = input;
     do {
-      const engine = (this.engine ??= this.make());
+      this.engine ??= this.make();
+      const engine = this.engine;
       const before = engine.bytesWritten;
       const out = await this.step(engine, rest, flush, maxOutput - size);
       parts.push(out);

@@ -1,8 +1,8 @@
-import { chunkLengths } from '../core/chunk-lengths.js';
+import { DigestTable } from '../core/digest-table.js';
 import { IngotError } from '../core/errors.js';
 import type { ChunkRef, Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
-import { decodeChunkRecords, decodeRoot, partsOf, type RootV2, rootFacts } from '../core/manifest-v2.js';
+import { decodeRoot, partsOf, type RootV2, rootFacts, streamChunkList } from '../core/manifest-v2.js';
 import type { ImageState } from '../core/states.js';
 import { AsyncQueue } from './async-queue.js';
 import { inOrder } from './chunk-receiver.js';
@@ -93,7 +93,7 @@ const FETCH_BYTES = 16 * 2 ** 20;
 async function moveChunks(
   source: ChunkSource,
   sink: ChunkSink,
-  lengths: ReadonlyMap<Digest, number>,
+  chunks: ChunkSet,
   progress: TransferProgress,
   opts: TransferOptions,
 ): Promise<void> {
@@ -101,18 +101,18 @@ async function moveChunks(
   const slices = new AsyncQueue<Digest[]>(2 * streams);
   const ask = async () => {
     try {
-      for (const batch of batchesOf([...lengths.keys()], MAX_DIGESTS_PER_QUERY)) {
+      for await (const batch of chunks.batches()) {
         opts.signal?.throwIfAborted();
         const wanted = new Set(await sink.missing(batch));
         for (const d of batch) {
           if (wanted.has(d)) continue;
-          progress.bytesPresent += lengths.get(d) ?? 0;
-          progress.bytesDone += lengths.get(d) ?? 0;
+          progress.bytesPresent += chunks.lengthOf(d);
+          progress.bytesDone += chunks.lengthOf(d);
         }
         opts.onProgress?.(progress);
         for (const slice of slicesOf(
           batch.filter((d) => wanted.has(d)),
-          lengths,
+          chunks,
         ))
           await slices.put(slice);
       }
@@ -139,12 +139,12 @@ async function moveChunks(
 }
 
 /** Cuts a batch of wanted digests into data requests of FETCH_CHUNKS / FETCH_BYTES. */
-function slicesOf(wanted: readonly Digest[], lengths: ReadonlyMap<Digest, number>): Digest[][] {
+function slicesOf(wanted: readonly Digest[], chunks: ChunkSet): Digest[][] {
   const out: Digest[][] = [];
   let cur: Digest[] = [];
   let bytes = 0;
   for (const d of wanted) {
-    const n = lengths.get(d) ?? 0;
+    const n = chunks.lengthOf(d);
     if (cur.length > 0 && (cur.length >= FETCH_CHUNKS || bytes + n > FETCH_BYTES)) {
       out.push(cur);
       cur = [];
@@ -165,7 +165,7 @@ export async function transferImage(
 ): Promise<TransferResult> {
   const offer = await source.offer(name);
   const { parts, data } = await offerChunks(source, offer);
-  const progress = { ...NO_PROGRESS, bytesTotal: sumOf(data), chunksTotal: data.size };
+  const progress = { ...NO_PROGRESS, bytesTotal: data.bytes, chunksTotal: data.size };
   if ((await sink.prepare(offer)) === 'present') {
     return {
       ...progress,
@@ -204,46 +204,53 @@ export async function planTransfers(
   names: readonly string[],
 ): Promise<{ images: ImagePlan[]; bytesMissing: number; chunksMissing: number }> {
   const images: ImagePlan[] = [];
-  const counted = new Set<Digest>();
-  let bytesMissing = 0;
+  const counted = new DigestTable();
   for (const name of names) {
     const offer = await source.offer(name);
     const { parts, data } = await offerChunks(source, offer);
     const { manifest: _bytes, ...meta } = offer;
-    const bytesTotal = sumOf(data);
     const status = await sink.prepare(offer);
     let own = 0;
     let ownChunks = 0;
     if (status === 'needed') {
-      const count = (d: Digest, n: number) => {
-        own += n;
-        ownChunks++;
-        if (!counted.has(d)) {
-          counted.add(d);
-          bytesMissing += n;
-        }
-      };
       // A receiver answers for data only once it holds the parts that name it: a dry run
       // moves those (the manifest, a small fraction of the image) before asking.
       await moveChunks(source, sink, parts, { ...NO_PROGRESS }, {});
-      for (const batch of batchesOf([...data.keys()], MAX_DIGESTS_PER_QUERY))
-        for (const d of await sink.missing(batch)) count(d, data.get(d) ?? 0);
+      for await (const batch of data.batches()) {
+        for (const d of await sink.missing(batch)) {
+          own += data.lengthOf(d);
+          ownChunks++;
+          counted.add(d, data.lengthOf(d));
+        }
+      }
     }
-    images.push({ meta, status, bytesTotal, bytesMissing: own, chunksMissing: ownChunks });
+    images.push({ meta, status, bytesTotal: data.bytes, bytesMissing: own, chunksMissing: ownChunks });
   }
-  return { images, bytesMissing, chunksMissing: counted.size };
+  return { images, bytesMissing: counted.bytes, chunksMissing: counted.size };
+}
+
+/**
+ * Distinct chunks to move, each with its length: `batches` hands them out in the image's
+ * order, each once, and is read once.
+ */
+interface ChunkSet {
+  readonly size: number;
+  readonly bytes: number;
+  lengthOf(d: Digest): number;
+  batches(): AsyncIterable<Digest[]>;
 }
 
 /**
  * The manifest must be the one the offer names, and say the same name and origin.
- * Returns each distinct chunk with its length, a version 2 root's parts apart from the
- * data they name: all a transfer needs of the manifest. A root's chunk list is read from
- * the source (its parts are ~0.06% of the image), checked against the digests the root gives.
+ * Returns a version 2 root's parts apart from the data they name: all a transfer needs of
+ * the manifest. A root's chunk list is read from the source (its parts are ~0.06% of the
+ * image) part by part, checked against the root: once here for the totals, into a
+ * DigestTable, and again as the data moves, so no whole list is ever held.
  */
 async function offerChunks(
   source: ChunkSource,
   offer: ImageOffer,
-): Promise<{ parts: Map<Digest, number>; data: Map<Digest, number> }> {
+): Promise<{ parts: ChunkSet; data: ChunkSet }> {
   const digest = manifestDigest(offer.manifest);
   if (digest !== offer.digest) {
     throw new IngotError('DIGEST_MISMATCH', `the manifest of ${offer.name} does not match its digest`, {
@@ -258,26 +265,61 @@ async function offerChunks(
       `the manifest describes ${facts.origin}/${facts.name}, not ${offer.origin}/${offer.name}`,
     );
   }
-  if (decoded.version === 1) return { parts: new Map(), data: chunkLengths(decoded.manifest.chunks) };
+  if (decoded.version === 1) {
+    const { chunks } = decoded.manifest;
+    return { parts: await chunkSetOf(listOf([])), data: await chunkSetOf(listOf(chunks)) };
+  }
+  const root = decoded.root;
+  const parts = partsOf(root).map((p): ChunkRef => ({ kind: 'data', digest: p.digest, length: p.length }));
   return {
-    parts: new Map(partsOf(decoded.root).map((p) => [p.digest, p.length])),
-    data: await chunkListOf(source, decoded.root),
+    parts: await chunkSetOf(listOf(parts)),
+    data: await chunkSetOf(() => chunkListFrom(source, root)),
   };
 }
 
-async function chunkListOf(source: ChunkSource, root: RootV2): Promise<Map<Digest, number>> {
-  const refs: ChunkRef[] = [];
-  let i = 0;
-  for await (const part of verifiedFetcher(source)(root.chunks.parts.map((p) => p.digest))) {
-    for (const r of decodeChunkRecords(part.raw, `chunk list part ${i++}`)) refs.push(r);
-  }
-  if (refs.length !== root.chunks.count) {
-    throw new IngotError(
-      'INVALID_MANIFEST',
-      `the chunk list holds ${refs.length} refs, not ${root.chunks.count}`,
-    );
-  }
-  return chunkLengths(refs);
+type ChunkList = () => AsyncIterable<readonly ChunkRef[]>;
+
+const listOf = (refs: readonly ChunkRef[]): ChunkList =>
+  async function* () {
+    yield refs;
+  };
+
+function chunkListFrom(source: ChunkSource, root: RootV2): AsyncIterable<readonly ChunkRef[]> {
+  return streamChunkList(
+    root,
+    (async function* () {
+      for await (const part of verifiedFetcher(source)(root.chunks.parts.map((p) => p.digest)))
+        yield part.raw;
+    })(),
+  );
+}
+
+async function chunkSetOf(list: ChunkList): Promise<ChunkSet> {
+  const table = new DigestTable();
+  for await (const refs of list()) for (const r of refs) if (r.kind === 'data') table.add(r.digest, r.length);
+  return setOver(table, list);
+}
+
+function setOver(table: DigestTable, list: ChunkList): ChunkSet {
+  return {
+    size: table.size,
+    bytes: table.bytes,
+    lengthOf: (d) => table.lengthOf(d) ?? 0,
+    async *batches() {
+      let batch: Digest[] = [];
+      for await (const refs of list()) {
+        for (const r of refs) {
+          if (r.kind !== 'data' || !table.mark(r.digest)) continue;
+          batch.push(r.digest);
+          if (batch.length === MAX_DIGESTS_PER_QUERY) {
+            yield batch;
+            batch = [];
+          }
+        }
+      }
+      if (batch.length > 0) yield batch;
+    },
+  };
 }
 
 export const NO_PROGRESS: Readonly<TransferProgress> = {
@@ -288,12 +330,6 @@ export const NO_PROGRESS: Readonly<TransferProgress> = {
   chunksTotal: 0,
   chunksSent: 0,
 };
-
-function sumOf(lengths: ReadonlyMap<Digest, number>): number {
-  let n = 0;
-  for (const v of lengths.values()) n += v;
-  return n;
-}
 
 async function* metered(
   chunks: AsyncIterable<WireChunk>,
@@ -310,10 +346,4 @@ async function* metered(
     opts.onProgress?.(progress);
     yield c;
   }
-}
-
-function batchesOf(digests: readonly Digest[], size: number): Digest[][] {
-  const out: Digest[][] = [];
-  for (let i = 0; i < digests.length; i += size) out.push(digests.slice(i, i + size));
-  return out;
 }

@@ -148,7 +148,7 @@ export function imageRoutes(app: ApiApp): void {
       },
     },
     async (request, reply) => {
-      const { image, bytes } = await images.manifest(checkName('image', request.params.name));
+      const { image, bytes } = await images.manifestBytes(checkName('image', request.params.name));
       return reply
         .header('x-ingot-digest', image.digest)
         .header('x-ingot-signature', image.signature ?? '')
