@@ -24,8 +24,9 @@ export async function requireChunks(
     missing += absent.length;
     sample.push(...absent.slice(0, 10 - sample.length));
     if (absent.length > 0) return;
-    for (const d of batch) {
-      const info = await store.stat(d);
+    const infos = await store.statMany(batch);
+    for (const [i, d] of batch.entries()) {
+      const info = infos[i];
       const claimed = seen.lengthOf(d);
       if (info?.rawLength !== undefined && info.rawLength !== claimed) {
         throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${d} a length of ${claimed}`, {

@@ -73,6 +73,10 @@ export function chunkStoreSuite(
       expect(e2.raw.equals(text2)).toBe(true);
       expect(await store.has(digestOf(text2))).toBe(true);
       expect((await store.stat(digestOf(text2)))?.storedBytes).toBe(zstd.payload.length);
+      const absent = digestOf(Buffer.from('never stored'));
+      const many = await store.statMany([digestOf(text2), absent, digestOf(raw)]);
+      expect(many.map((i) => i?.storedBytes)).toEqual([zstd.payload.length, undefined, 1000]);
+      expect(many[2]?.digest).toBe(digestOf(raw));
     });
 
     it('reads stored forms in the order asked, as stored, and refuses before reading when one is absent', async () => {

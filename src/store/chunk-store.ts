@@ -113,6 +113,8 @@ export interface ChunkStore extends ChunkWriter {
   list(): AsyncIterable<StoredChunkInfo>;
   /** Size on disk of one chunk, or undefined when absent. */
   stat(digest: Digest): Promise<StoredChunkInfo | undefined>;
+  /** `stat` of many at once, in their order: a pack store answers a batch with one query. */
+  statMany(digests: readonly Digest[]): Promise<(StoredChunkInfo | undefined)[]>;
   /**
    * Removes a chunk. With `ifTouchedBefore`, only when it was last touched before that time
    * (ms since the epoch), checked atomically with the delete: gc's guard against an ingest

@@ -186,6 +186,12 @@ export class LocalChunkStore implements ChunkStore {
     }
   }
 
+  async statMany(digests: readonly Digest[]): Promise<(StoredChunkInfo | undefined)[]> {
+    const out: (StoredChunkInfo | undefined)[] = [];
+    for (const d of digests) out.push(await this.stat(d));
+    return out;
+  }
+
   /** `ifTouchedBefore` is checked just before the unlink: files have no atomic conditional delete. */
   async delete(digest: Digest, opts: { ifTouchedBefore?: number } = {}): Promise<void> {
     checkDigest(digest);

@@ -279,6 +279,16 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     return row && info(row);
   }
 
+  async statMany(digests: readonly Digest[]): Promise<(StoredChunkInfo | undefined)[]> {
+    for (const d of digests) assertDigest(d);
+    this.assertOpen();
+    const rows = this.index.getMany(digests.map(digestKey));
+    return digests.map((d) => {
+      const row = rows.get(d);
+      return row && info(row);
+    });
+  }
+
   async missing(digests: readonly Digest[]): Promise<Digest[]> {
     this.assertOpen();
     for (const d of digests) assertDigest(d);

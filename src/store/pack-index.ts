@@ -167,6 +167,21 @@ export class PackIndex {
     return row === undefined ? undefined : chunkRow(row);
   }
 
+  /** The rows of those of `digests` that are indexed, by lowercase hex digest; one SELECT per QUERY_BATCH. */
+  getMany(digests: readonly Buffer[]): Map<string, ChunkRow> {
+    const found = new Map<string, ChunkRow>();
+    for (let i = 0; i < digests.length; i += QUERY_BATCH) {
+      const part = digests.slice(i, i + QUERY_BATCH);
+      for (const r of this.inStmt(`SELECT ${COLUMNS} FROM chunks WHERE digest IN`, part.length).all(
+        ...part,
+      )) {
+        const row = chunkRow(r);
+        found.set(row.digest.toString('hex'), row);
+      }
+    }
+    return found;
+  }
+
   /**
    * Of `digests`, the indexed ones (lowercase hex); those whose touched_at is older than
    * `staleBefore` get touched_at = now. One SELECT per QUERY_BATCH digests, and an UPDATE
