@@ -126,7 +126,7 @@ export class PackIndex {
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
       db.exec('PRAGMA busy_timeout = 5000');
-      db.exec('PRAGMA cache_size = -16384');
+      db.exec('PRAGMA cache_size = -4096');
       db.exec(SCHEMA);
       return new PackIndex(db);
     } catch (err) {
