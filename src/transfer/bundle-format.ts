@@ -98,7 +98,7 @@ export interface OpenedBundle {
    * `consume` returned. A payload is lent (ports.ts): valid until the next chunk is asked for.
    * Throws TRUNCATED, CORRUPT or INVALID_ARGUMENT with a message naming the file; when the
    * frames or `consume` fail on bad data, the rest is still read and a failing trailer is the
-   * answer (it says what happened to the file). Call it once.
+   * answer (it says what happened to the file). Each call reads the file anew.
    */
   read<T>(
     consume: (chunks: AsyncIterable<FramedChunk>) => Promise<T>,
