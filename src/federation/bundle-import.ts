@@ -7,13 +7,14 @@ import type { ChunkStore } from '../store/chunk-store.js';
 import { type OpenedBundle, openBundle } from '../transfer/bundle-format.js';
 import { type BundleUploadTotals, uploadBundleChunks } from '../transfer/bundle-upload.js';
 import { receiveChunks } from '../transfer/chunk-receiver.js';
+import type { ChunkSink } from '../transfer/ports.js';
 import type { BundleService } from './bundle.service.js';
 import type { SignedDocument } from './signed-document.js';
 
 /**
  * `bundle import` of a file on the server's own host, as a durable job: the server reads
- * the bundle itself (verify pass, then the frames) instead of the CLI streaming it over
- * loopback. The checks and the all-or-none commit are BundleService's, as for the CLI's
+ * the bundle itself (one pass: the frames, hashed for the trailer as they go) instead of the
+ * CLI streaming it over loopback. The checks and the all-or-none commit are BundleService's, as for the CLI's
  * route; chunks go through the store's verifying put, since the bundle was made elsewhere.
  */
 export const BUNDLE_IMPORT_JOB_KIND = 'bundle-import';
@@ -59,19 +60,24 @@ export class LocalBundleImport {
   async run(payload: { path: string }, ctx: JobContext): Promise<BundleImportResult> {
     const bundle = await openBundle(payload.path);
     const document = bundleDocument(bundle, payload.path);
-    await bundle.verify();
     await this.deps.bundles.check(document);
     ctx.signal.throwIfAborted();
     let done = 0;
     const store = this.deps.store;
-    const sent = await uploadBundleChunks(
-      { missing: (d) => store.missing(d), put: (chunks) => receiveChunks(store, chunks) },
-      bundle.chunks(),
-      (c) => {
-        ctx.signal.throwIfAborted();
-        done += c.rawLength;
-        ctx.progress(done, 0);
-      },
+    const sink: ChunkSink = {
+      missing: (d) => store.missing(d),
+      put: (chunks) => receiveChunks(store, chunks),
+    };
+    // One read: the chunks are stored as they come; the trailer's verdict comes at the end,
+    // before the commit, so a bad bundle lists nothing (what it stored is gc's).
+    const sent = await bundle.read(
+      (chunks) =>
+        uploadBundleChunks(sink, chunks, (c) => {
+          ctx.signal.throwIfAborted();
+          done += c.rawLength;
+          ctx.progress(done, 0);
+        }),
+      { signal: ctx.signal },
     );
     const r = await this.deps.bundles.commit(document);
     return { ...r, ...sent };

@@ -36,6 +36,38 @@ export class BufferPool {
 }
 
 /**
+ * Copies of lent bytes (ports.ts) kept in pooled blocks, filled one after another: what a
+ * receiver's store group or an upload batch holds past the next chunk. Bytes larger than a
+ * block get a buffer of their own. release() gives every block back; call it only once
+ * nothing refers to the copies any more.
+ */
+export class PooledCopies {
+  private readonly blocks: Buffer[] = [];
+  private used = 0;
+
+  constructor(private readonly pool: BufferPool) {}
+
+  copy(bytes: Buffer): Buffer {
+    if (bytes.length > this.pool.blockBytes) return Buffer.from(bytes);
+    let block = this.blocks.at(-1);
+    if (block === undefined || this.used + bytes.length > block.length) {
+      block = this.pool.take(this.pool.blockBytes);
+      this.blocks.push(block);
+      this.used = 0;
+    }
+    const out = block.subarray(this.used, this.used + bytes.length);
+    bytes.copy(out);
+    this.used += bytes.length;
+    return out;
+  }
+
+  release(): void {
+    for (const b of this.blocks.splice(0)) this.pool.give(b);
+    this.used = 0;
+  }
+}
+
+/**
  * Socket writes of chunk streams (1 MiB, see frame-codec.ts): a stream has two in flight
  * (one in the socket, one being filled); at most 16 wait idle.
  */

@@ -31,4 +31,16 @@ describe('cpuPool', () => {
     expect(c?.error).toMatch(/undecodable/);
     expect(d?.error).toMatch(/undecodable/);
   });
+
+  it('hashes a stream given in pieces, larger than a slot too, in the order given', async () => {
+    const parts = [randomBytes(3_000_000), randomBytes(10), Buffer.alloc(0), randomBytes(4 * 2 ** 20 + 1)];
+    const h = cpuPool().sha256Stream();
+    const other = cpuPool().sha256Stream();
+    const pending = parts.map((p) => h.update(Buffer.from(p)));
+    await other.update(parts[1] as Buffer);
+    await Promise.all(pending);
+    expect((await h.digest()).toString('hex')).toBe(sha(Buffer.concat(parts)));
+    expect((await other.digest()).toString('hex')).toBe(sha(parts[1] as Buffer));
+    expect((await cpuPool().sha256Stream().digest()).toString('hex')).toBe(sha(Buffer.alloc(0)));
+  });
 });

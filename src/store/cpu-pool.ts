@@ -7,7 +7,8 @@ import type { EncodedChunk } from './chunk-store.js';
 import { backToBack, type CpuJob, type CpuResult, runCpuTask } from './cpu-work.js';
 
 /**
- * The one pool for CPU-heavy chunk work (SHA-256, zstd decoding for verification): a worker
+ * The one pool for CPU-heavy chunk work (SHA-256, zstd decoding for verification, and the
+ * running SHA-256 of a whole bundle file): a worker
  * thread per core, shared by everything in the process, so hashing never runs on the event
  * loop and an ingest, a transfer and a verify together use every core and no more.
  *
@@ -32,6 +33,19 @@ export interface CpuPool {
     chunks: readonly EncodedChunk[],
     opts: { maxRaw: number; keepRaw?: boolean },
   ): Promise<Verification[]>;
+  /** A SHA-256 over bytes given in order, such as a whole file read block by block. */
+  sha256Stream(): StreamHash;
+}
+
+/**
+ * One running SHA-256. Every update goes to one worker, so they are hashed in the order
+ * given. update copies the bytes before it returns (the caller may reuse its buffer at once)
+ * and resolves once they are hashed: a reader keeps a few pending, no more.
+ */
+export interface StreamHash {
+  update(bytes: Uint8Array): Promise<void>;
+  /** The digest of everything given; the stream ends (call it on failure too, to free it). */
+  digest(): Promise<Buffer>;
 }
 
 export type Verification =
@@ -53,8 +67,27 @@ export function cpuPool(): CpuPool {
 /** Runs a job over `parts`, laid back to back. */
 type Run = (job: CpuJob, parts: readonly Uint8Array[]) => Promise<CpuResult>;
 
+let nextStream = 0;
+
 function poolOver(run: Run): CpuPool {
   return {
+    sha256Stream() {
+      const stream = nextStream++;
+      return {
+        update(bytes) {
+          const pieces: Promise<CpuResult>[] = [];
+          for (let at = 0; at < bytes.length; at += SLOT_BYTES) {
+            const piece = bytes.subarray(at, at + SLOT_BYTES);
+            pieces.push(run({ op: 'stream', lengths: [piece.length], stream }, [piece]));
+          }
+          return Promise.all(pieces).then(() => {});
+        },
+        async digest() {
+          const r = await run({ op: 'stream', lengths: [0], stream, end: true }, []);
+          return Buffer.from(r.digests[0] as string, 'hex');
+        },
+      };
+    },
     async hash(chunks) {
       const parts = await inPieces(chunks, (piece) =>
         run({ op: 'hash', lengths: piece.map((c) => c.length) }, piece),
@@ -172,7 +205,11 @@ function workerPool(size: number): CpuPool {
   return poolOver(
     (job, parts) =>
       new Promise((resolve, reject) => {
-        const lane = lanes.reduce((a, b) => (b.pendingBytes < a.pendingBytes ? b : a));
+        // A stream stays on one worker (its running hash lives there); the rest go where least is queued.
+        const lane =
+          job.stream === undefined
+            ? lanes.reduce((a, b) => (b.pendingBytes < a.pendingBytes ? b : a))
+            : (lanes[job.stream % lanes.length] as Lane);
         const id = nextId++;
         const bytes = parts.reduce((n, p) => n + p.length, 0);
         const slot = bytes <= SLOT_BYTES ? lane.free.pop() : undefined;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { zstdUnframe } from './zstd-lanes.js';
 
 /**
@@ -8,7 +8,7 @@ import { zstdUnframe } from './zstd-lanes.js';
  */
 
 export interface CpuJob {
-  readonly op: 'hash' | 'verify';
+  readonly op: 'hash' | 'verify' | 'stream';
   readonly lengths: readonly number[];
   /** verify: 0 raw, 1 zstd per item. */
   readonly encodings?: readonly number[];
@@ -16,6 +16,10 @@ export interface CpuJob {
   readonly maxRaw?: number;
   /** verify: send the bytes zstd decoded back, back to back in `raw` (raw items have theirs). */
   readonly keepRaw?: boolean;
+  /** stream: which running SHA-256 the bytes continue (one item, in the order sent). */
+  readonly stream?: number;
+  /** stream: the last bytes; the digest comes back and the stream is gone. */
+  readonly end?: boolean;
 }
 
 export interface CpuTask extends CpuJob {
@@ -31,6 +35,8 @@ export interface CpuResult {
 }
 
 export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
+  // Before any await: a worker runs the updates of one stream in the order they came.
+  if (t.op === 'stream') return streamStep(t);
   const digests: string[] = [];
   const rawLengths: number[] = [];
   const errors: (string | null)[] = [];
@@ -59,6 +65,22 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   }
   if (!t.keepRaw) return { digests, rawLengths, errors };
   return { digests, rawLengths, errors, raw: backToBack(raws) };
+}
+
+/** The running hashes of this thread's streams (one worker holds each stream, see cpu-pool.ts). */
+const streams = new Map<number, Hash>();
+
+function streamStep(t: CpuTask): CpuResult {
+  const id = t.stream as number;
+  let h = streams.get(id);
+  if (!h) {
+    h = createHash('sha256');
+    streams.set(id, h);
+  }
+  h.update(t.bytes);
+  if (!t.end) return { digests: [], rawLengths: [], errors: [] };
+  streams.delete(id);
+  return { digests: [h.digest('hex')], rawLengths: [], errors: [] };
 }
 
 /** A buffer of its own (never a slice of Node's shared pool), so it can be transferred. */

@@ -27,7 +27,9 @@ export const MAX_FRAME_PAYLOAD = 17 * 1024 * 1024;
 const MAX_RAW_LENGTH = 16 * 1024 * 1024;
 const CHUNK_FRAME = 1;
 const END_FRAME = 2;
-const CHUNK_HEADER = 1 + 32 + 1 + 4 + 4;
+/** The bytes before a chunk frame's payload; the stream header is "IGCK" and its version. */
+export const CHUNK_HEADER = 1 + 32 + 1 + 4 + 4;
+export const STREAM_HEADER = 5;
 const ENCODINGS: readonly ChunkEncoding[] = ['raw', 'zstd'];
 
 export async function* encodeFrames(

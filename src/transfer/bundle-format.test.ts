@@ -16,7 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { encodeChunk } from '../store/compression.js';
 import type { FramedChunk } from '../store/frame-codec.js';
-import { openBundle, writeBundle } from './bundle-format.js';
+import { type OpenedBundle, openBundle, writeBundle } from './bundle-format.js';
 
 const MiB = 1024 * 1024;
 const header = { manifests: [{ name: 'gold/base', signature: 'c2ln', note: 'ünïcödé' }], created: 1 };
@@ -49,9 +49,20 @@ function expectSameChunks(got: FramedChunk[], want: FramedChunk[]): void {
   for (const [i, c] of got.entries()) expect(c.encoded.payload.equals(want[i]!.encoded.payload)).toBe(true);
 }
 
+/** Every chunk of one read, payloads copied (they are lent). */
+function readAll(b: OpenedBundle): Promise<FramedChunk[]> {
+  return b.read(async (chunks) => {
+    const out: FramedChunk[] = [];
+    for await (const c of chunks) {
+      out.push({ ...c, encoded: { encoding: c.encoded.encoding, payload: Buffer.from(c.encoded.payload) } });
+    }
+    return out;
+  });
+}
+
 async function openAndVerify(path: string) {
   const b = await openBundle(path);
-  await b.verify();
+  await readAll(b);
   return b;
 }
 
@@ -86,7 +97,7 @@ describe('bundle format: round trips', () => {
     const b = await openAndVerify(r.files[0]!);
     expect(b.header).toEqual(header);
     expect(b.files).toEqual(r.files);
-    const got = await collect(b.chunks());
+    const got = await readAll(b);
     expectSameChunks(got, chunks);
     expect(new Set(got.map((c) => c.encoded.encoding))).toEqual(new Set(['raw', 'zstd']));
   });
@@ -95,7 +106,7 @@ describe('bundle format: round trips', () => {
     const r = await writeBundle({ dir, name: 'empty', header: [], chunks: (async function* () {})() });
     const b = await openAndVerify(r.files[0]!);
     expect(b.header).toEqual([]);
-    expect(await collect(b.chunks())).toEqual([]);
+    expect(await readAll(b)).toEqual([]);
   });
 
   it('splits into .001, .002, ... parts no larger than splitBytes and reads them back', async () => {
@@ -109,9 +120,9 @@ describe('bundle format: round trips', () => {
     expect(sizes.reduce((n, s) => n + s - 40, 0)).toBe(r.logicalBytes);
 
     for (const entry of [r.files[0]!, r.files[1]!]) {
-      const b = await openAndVerify(entry);
+      const b = await openBundle(entry);
       expect(b.header).toEqual(header);
-      expectSameChunks(await collect(b.chunks()), chunks);
+      expectSameChunks(await readAll(b), chunks);
     }
   });
 
@@ -127,18 +138,17 @@ describe('bundle format: damage is caught before anything is trusted', () => {
     return writeBundle({ dir, name, splitBytes: MiB, header, chunks: await sampleChunks(5 * MiB) });
   }
 
-  it('a cut last part: verify throws TRUNCATED naming that part', async () => {
+  it('a cut last part: read throws TRUNCATED naming that part', async () => {
     for (const splitBytes of [undefined, MiB]) {
       const name = `cut${splitBytes ?? ''}`;
       const r = await writeBundle({ dir, name, splitBytes, header, chunks: await sampleChunks(3 * MiB) });
       const last = r.files.at(-1)!;
       await truncate(last, (await stat(last)).size - 1000);
       const b = await openBundle(r.files[0]!);
-      await expect(b.verify()).rejects.toMatchObject({
+      await expect(readAll(b)).rejects.toMatchObject({
         code: 'TRUNCATED',
         message: expect.stringContaining(last),
       });
-      await expect(collect(b.chunks())).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
   });
 
@@ -151,7 +161,7 @@ describe('bundle format: damage is caught before anything is trusted', () => {
     });
   });
 
-  it('a flipped byte in the middle: verify throws CORRUPT', async () => {
+  it('a flipped byte in the middle: read throws CORRUPT', async () => {
     const one = await writeBundle({ dir, name: 'one', header, chunks: await sampleChunks(2 * MiB) });
     const many = await split();
     for (const file of [one.files[0]!, many.files[2]!]) {
@@ -163,6 +173,45 @@ describe('bundle format: damage is caught before anything is trusted', () => {
     for (const entry of [one.files[0]!, many.files[0]!]) {
       await expect(openAndVerify(entry)).rejects.toMatchObject({ code: 'CORRUPT' });
     }
+  });
+
+  it('a wrong trailer over valid chunks: every chunk is handed out, then read throws CORRUPT', async () => {
+    const chunks = await sampleChunks(2 * MiB);
+    for (const splitBytes of [undefined, MiB]) {
+      const r = await writeBundle({ dir, name: `trailer${splitBytes ?? ''}`, splitBytes, header, chunks });
+      const last = r.files.at(-1)!;
+      const bytes = await readFile(last);
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01;
+      await writeFile(last, bytes);
+      const seen: FramedChunk[] = [];
+      const b = await openBundle(r.files[0]!);
+      await expect(
+        b.read(async (it) => {
+          for await (const c of it)
+            seen.push({ ...c, encoded: { ...c.encoded, payload: Buffer.from(c.encoded.payload) } });
+          return 'stored';
+        }),
+      ).rejects.toMatchObject({
+        code: 'CORRUPT',
+        message: expect.stringContaining('SHA-256 in its trailer'),
+      });
+      expectSameChunks(seen, chunks);
+    }
+  });
+
+  it('a failure of the consumer that is not about the bytes is passed on as it is', async () => {
+    const r = await writeBundle({ dir, name: 'sink', header, chunks: await sampleChunks(MiB) });
+    const b = await openBundle(r.files[0]!);
+    await expect(
+      b.read(async (it) => {
+        for await (const _ of it) throw new Error('sink down');
+      }),
+    ).rejects.toThrow('sink down');
+    const aborted = AbortSignal.abort();
+    await expect(b.read((it) => collect(it), { signal: aborted })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect((await readAll(b)).length).toBeGreaterThan(0);
   });
 
   it('a missing part, middle or last: TRUNCATED naming the missing file', async () => {

@@ -2,7 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IngotError } from '../core/errors.js';
-import { decodeFrames, encodeFrames, type FramedChunk } from '../store/frame-codec.js';
+import { DATA_BLOCK_BYTES, dataBuffers } from '../store/buffer-pool.js';
+import { cpuPool } from '../store/cpu-pool.js';
+import {
+  CHUNK_HEADER,
+  decodeFrames,
+  encodeFrames,
+  type FramedChunk,
+  STREAM_HEADER,
+} from '../store/frame-codec.js';
 import {
   locateParts,
   MIN_SPLIT_BYTES,
@@ -49,10 +57,14 @@ import {
  * bytes) and the last holds the rest, between 1 and s - 40 logical bytes. Every file is
  * written as `<final name>.partial` and renamed once fsynced, the .001 part last.
  *
- * What catches what, before anything in the bundle is trusted:
+ * What catches what:
  * - a missing part, a part of another bundle, renamed parts, a part other than the last cut
- *   short, an unfinished write: openBundle, from part headers and file sizes alone;
- * - a cut last part, any changed byte: verify(), from the trailer.
+ *   short, an unfinished write: openBundle, from part headers and file sizes alone, before
+ *   any chunk is read;
+ * - a cut last part, any changed byte: read(), from the trailer, once the last byte is read.
+ *   read() reads the file once: it hashes every block (on the CPU pool) as it hands out the
+ *   chunks, so the chunks are out before the verdict; the caller must commit nothing
+ *   (list no image) until read() has resolved.
  * The trailer guards against accidents (cut copies, bit rot, mixups), not forgery: trust comes
  * from the signatures on the manifests and the digests of the chunks, which the caller checks.
  */
@@ -77,16 +89,21 @@ export interface BundleWriteResult {
 }
 
 export interface OpenedBundle {
-  /** Parsed JSON, untrusted until verify() resolves (the caller validates its content). */
+  /** Parsed JSON, untrusted (the caller checks its signature and validates its content). */
   readonly header: unknown;
   readonly files: string[];
   /**
-   * First pass: reads every byte once and checks the trailer (length + SHA-256) and every part
-   * header; throws TRUNCATED, CORRUPT or INVALID_ARGUMENT with a message naming the file.
+   * The one pass: hands the chunk frames to `consume`, in order, while every byte is hashed
+   * for the trailer, then checks the trailer (length + SHA-256) and resolves with what
+   * `consume` returned. A payload is lent (ports.ts): valid until the next chunk is asked for.
+   * Throws TRUNCATED, CORRUPT or INVALID_ARGUMENT with a message naming the file; when the
+   * frames or `consume` fail on bad data, the rest is still read and a failing trailer is the
+   * answer (it says what happened to the file). Each call reads the file anew.
    */
-  verify(): Promise<void>;
-  /** Second pass: the chunk frames, streamed; refuses to start before verify() has passed. */
-  chunks(): AsyncIterable<FramedChunk>;
+  read<T>(
+    consume: (chunks: AsyncIterable<FramedChunk>) => Promise<T>,
+    opts?: { signal?: AbortSignal },
+  ): Promise<T>;
 }
 
 /** Writes header + chunks; files are written as <name>.ingot(.NNN).partial then renamed once complete and fsynced, so a crash never leaves a file that looks finished. */
@@ -201,9 +218,24 @@ export async function openBundle(path: string): Promise<OpenedBundle> {
   return new BundleReader(parts, header, framesStart, total);
 }
 
+/** Hash updates a read keeps pending: the file is read ahead of the hashing by this much. */
+const HASHES_IN_FLIGHT = 2;
+
+/** Errors that say the bytes are bad, for which the trailer's verdict is the better answer. */
+const DATA_ERRORS: ReadonlySet<string> = new Set([
+  'TRUNCATED',
+  'CORRUPT',
+  'INVALID_ARGUMENT',
+  'DIGEST_MISMATCH',
+  'PAYLOAD_TOO_LARGE',
+]);
+
+function isDataError(err: unknown): boolean {
+  return err instanceof IngotError && DATA_ERRORS.has(err.code);
+}
+
 class BundleReader implements OpenedBundle {
   readonly files: string[];
-  private verified = false;
 
   constructor(
     private readonly parts: PartSet,
@@ -214,33 +246,83 @@ class BundleReader implements OpenedBundle {
     this.files = [...parts.files];
   }
 
-  async verify(): Promise<void> {
+  async read<T>(
+    consume: (chunks: AsyncIterable<FramedChunk>) => Promise<T>,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<T> {
     const body = this.total - TRAILER_LEN;
-    const hash = createHash('sha256');
+    const hash = cpuPool().sha256Stream();
+    const hashing: Promise<void>[] = [];
     const tail: Buffer[] = [];
-    let off = 0;
-    for await (const b of readLogical(this.parts, 0, this.total)) {
-      const cut = Math.min(b.length, Math.max(0, body - off));
-      hash.update(b.subarray(0, cut));
-      if (cut < b.length) tail.push(b.subarray(cut));
-      off += b.length;
+    /** Blocks the frame decoder may still hold, each with the logical offset it ends at. */
+    const lent: { block: Buffer; end: number }[] = [];
+    /** Logical offset up to which the decoder and `consume` are done with the bytes. */
+    let consumed = this.framesStart + STREAM_HEADER;
+    const release = () => {
+      while (lent.length > 0 && (lent[0] as { end: number }).end <= consumed) {
+        dataBuffers.give((lent.shift() as { block: Buffer }).block);
+      }
+    };
+    const { framesStart, total, parts } = this;
+    const signal = opts.signal;
+    async function* blocks(): AsyncGenerator<Buffer> {
+      let off = 0;
+      for await (const b of readLogical(parts, 0, total, () => dataBuffers.take(DATA_BLOCK_BYTES))) {
+        signal?.throwIfAborted();
+        const start = off;
+        off += b.length;
+        const cut = (at: number) => Math.min(b.length, Math.max(0, at - start));
+        if (cut(body) > 0) {
+          // update copies the bytes at once; waiting on the oldest bounds the read-ahead.
+          hashing.push(hash.update(b.subarray(0, cut(body))));
+          if (hashing.length > HASHES_IN_FLIGHT) await hashing.shift();
+        }
+        if (off > body) tail.push(Buffer.from(b.subarray(cut(body))));
+        const frames = b.subarray(cut(framesStart), cut(body));
+        if (frames.length === 0) {
+          dataBuffers.give(b);
+          continue;
+        }
+        lent.push({ block: b, end: start + cut(body) });
+        yield frames;
+      }
     }
-    checkTrailer(Buffer.concat(tail), body, hash.digest(), this.parts);
-    this.verified = true;
-  }
-
-  chunks(): AsyncIterable<FramedChunk> {
-    return this.streamChunks();
-  }
-
-  private async *streamChunks(): AsyncGenerator<FramedChunk> {
-    if (!this.verified) {
-      throw new IngotError(
-        'INVALID_ARGUMENT',
-        `${describe(this.parts)}: read its chunks only after verify()`,
-      );
+    const source = blocks();
+    async function* chunks(): AsyncGenerator<FramedChunk> {
+      for await (const c of decodeFrames(source)) {
+        yield c;
+        consumed += CHUNK_HEADER + c.encoded.payload.length;
+        release();
+      }
     }
-    yield* decodeFrames(readLogical(this.parts, this.framesStart, this.total - TRAILER_LEN));
+    let result: T | undefined;
+    let failure: { err: unknown } | undefined;
+    let digested = false;
+    try {
+      result = await consume(chunks());
+    } catch (err) {
+      failure = { err };
+    }
+    try {
+      if (failure && (!isDataError(failure.err) || signal?.aborted)) throw failure.err;
+      // Whatever is left (nothing, unless the frames or `consume` failed) is read for the hash.
+      consumed = Number.POSITIVE_INFINITY;
+      release();
+      for (let r = await source.next(); !r.done; r = await source.next()) release();
+      await Promise.all(hashing);
+      digested = true;
+      checkTrailer(Buffer.concat(tail), body, await hash.digest(), parts);
+    } catch (err) {
+      failure = { err };
+    } finally {
+      await source.return(undefined).catch(() => {});
+      await Promise.allSettled(hashing);
+      if (!digested) await hash.digest().catch(() => {});
+      consumed = Number.POSITIVE_INFINITY;
+      release();
+    }
+    if (failure) throw failure.err;
+    return result as T;
   }
 }
 

@@ -302,33 +302,45 @@ function missingPart(file: string, index: number, count: number): IngotError {
   });
 }
 
-/** Logical bytes [start, end) across the parts, each part's header re-checked as it is opened. */
-export async function* readLogical(set: PartSet, start: number, end: number): AsyncGenerator<Buffer> {
+/**
+ * Logical bytes [start, end) across the parts, each part's header re-checked as it is opened.
+ * Each read fills a buffer from `take` (at most 1 MiB unless `take` gives more); whoever
+ * passes a pool's blocks gives them back.
+ */
+export async function* readLogical(
+  set: PartSet,
+  start: number,
+  end: number,
+  take: () => Buffer = () => Buffer.allocUnsafe(IO_BYTES),
+): AsyncGenerator<Buffer> {
   let partStart = 0;
   for (const [i, file] of set.files.entries()) {
     const len = (set.sizes[i] as number) - PART_HEADER_LEN;
     const from = Math.max(start, partStart);
     const to = Math.min(end, partStart + len);
-    if (from < to) yield* readPart(file, i + 1, set, from - partStart, to - partStart);
+    if (from < to) yield* readPart(file, i + 1, set, from - partStart, to - partStart, take);
     partStart += len;
   }
 }
 
-async function* readPart(file: string, index: number, set: PartSet, from: number, to: number) {
+async function* readPart(
+  file: string,
+  index: number,
+  set: PartSet,
+  from: number,
+  to: number,
+  take: () => Buffer,
+): AsyncGenerator<Buffer> {
   const { fh } = await openChecked(file, index, set.ref, set.sizes[index - 1]);
-  const stream = fh.createReadStream({
-    start: PART_HEADER_LEN + from,
-    end: PART_HEADER_LEN + to - 1,
-    highWaterMark: IO_BYTES,
-  });
-  let got = 0;
   try {
-    for await (const b of stream) {
-      got += (b as Buffer).length;
-      yield b as Buffer;
+    for (let pos = from; pos < to; ) {
+      const buf = take();
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - pos), PART_HEADER_LEN + pos);
+      if (bytesRead === 0) throw new IngotError('TRUNCATED', `${file} shrank while it was read`);
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
     }
   } finally {
-    stream.destroy();
+    await fh.close();
   }
-  if (got !== to - from) throw new IngotError('TRUNCATED', `${file} shrank while it was read`);
 }

@@ -1,4 +1,6 @@
+import { dataBuffers, PooledCopies } from '../store/buffer-pool.js';
 import type { FramedChunk } from '../store/frame-codec.js';
+import { InFlight } from './in-flight.js';
 import { BATCH_CHUNKS, type ChunkSink } from './ports.js';
 
 export interface BundleUploadTotals {
@@ -7,11 +9,15 @@ export interface BundleUploadTotals {
   storedBytes: number;
 }
 
+/** Batches in flight: while one is stored (or sent) and made durable, the next is read. */
+const BATCHES_IN_FLIGHT = 3;
+
 /**
  * Have/want over a bundle's frames: in batches, the sink says which chunks it lacks and
  * takes only those. The CLI's sink is the server's chunk API; a server importing a bundle
  * on its own host uses its chunk store. Either way the sink verifies every chunk, since a
- * bundle's digests are claims made elsewhere.
+ * bundle's digests are claims made elsewhere. The frames' payloads may be lent (ports.ts):
+ * a batch keeps copies in pooled blocks, given back once the sink has it.
  */
 export async function uploadBundleChunks(
   sink: ChunkSink,
@@ -19,24 +25,43 @@ export async function uploadBundleChunks(
   onChunk?: (c: FramedChunk) => void,
 ): Promise<BundleUploadTotals> {
   const totals: BundleUploadTotals = { chunks: 0, stored: 0, storedBytes: 0 };
-  let batch: FramedChunk[] = [];
-  const flush = async () => {
-    const missing = new Set(await sink.missing(batch.map((c) => c.digest)));
-    const wanted = batch.filter((c) => missing.has(c.digest));
-    if (wanted.length > 0) {
-      const r = await sink.put(list(wanted));
-      totals.stored += r.stored;
-      totals.storedBytes += r.storedBytes;
+  const inFlight = new InFlight(BATCHES_IN_FLIGHT);
+  const send = async (batch: FramedChunk[], copies: PooledCopies) => {
+    try {
+      const missing = new Set(await sink.missing(batch.map((c) => c.digest)));
+      const wanted = batch.filter((c) => missing.has(c.digest));
+      if (wanted.length > 0) {
+        const r = await sink.put(list(wanted));
+        totals.stored += r.stored;
+        totals.storedBytes += r.storedBytes;
+      }
+      for (const c of batch) onChunk?.(c);
+    } finally {
+      copies.release();
     }
-    for (const c of batch) onChunk?.(c);
-    batch = [];
   };
-  for await (const c of chunks) {
-    totals.chunks++;
-    batch.push(c);
-    if (batch.length >= BATCH_CHUNKS) await flush();
+  let batch: FramedChunk[] = [];
+  let copies = new PooledCopies(dataBuffers);
+  try {
+    for await (const c of chunks) {
+      totals.chunks++;
+      const payload = copies.copy(c.encoded.payload);
+      batch.push({ ...c, encoded: { encoding: c.encoded.encoding, payload } });
+      if (batch.length >= BATCH_CHUNKS) {
+        const [b, k] = [batch, copies];
+        batch = [];
+        copies = new PooledCopies(dataBuffers);
+        await inFlight.launch(() => send(b, k));
+      }
+    }
+    if (batch.length > 0) await inFlight.launch(() => send(batch, copies));
+    else copies.release();
+    await inFlight.drain();
+  } catch (err) {
+    // The batches still running give their blocks back as they end.
+    await inFlight.drain().catch(() => {});
+    throw err;
   }
-  if (batch.length > 0) await flush();
   return totals;
 }
 

@@ -1,6 +1,6 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import { DATA_BLOCK_BYTES, dataBuffers } from '../store/buffer-pool.js';
+import { DATA_BLOCK_BYTES, dataBuffers, PooledCopies } from '../store/buffer-pool.js';
 import type { ChunkStore, EncodedChunk } from '../store/chunk-store.js';
 import type { FramedChunk } from '../store/frame-codec.js';
 import type { WireChunk } from './ports.js';
@@ -112,7 +112,7 @@ class Group {
   readonly items: { digest: Digest; chunk: EncodedChunk }[] = [];
   /** When its first chunk arrived. */
   started = 0;
-  private block: Buffer | undefined;
+  private readonly copies = new PooledCopies(dataBuffers);
   private used = 0;
 
   fits(n: number): boolean {
@@ -125,21 +125,15 @@ class Group {
 
   add(digest: Digest, chunk: EncodedChunk): void {
     if (this.items.length === 0) this.started = Date.now();
-    const n = chunk.payload.length;
-    let copy: Buffer;
-    if (n > STORE_GROUP_BYTES) copy = Buffer.from(chunk.payload);
-    else {
-      this.block ??= dataBuffers.take(STORE_GROUP_BYTES);
-      copy = this.block.subarray(this.used, this.used + n);
-      chunk.payload.copy(copy);
-    }
-    this.used += n;
-    this.items.push({ digest, chunk: { encoding: chunk.encoding, payload: copy } });
+    this.used += chunk.payload.length;
+    this.items.push({
+      digest,
+      chunk: { encoding: chunk.encoding, payload: this.copies.copy(chunk.payload) },
+    });
   }
 
   release(): void {
-    if (this.block) dataBuffers.give(this.block);
-    this.block = undefined;
+    this.copies.release();
   }
 }
 

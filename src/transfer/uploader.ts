@@ -1,5 +1,6 @@
 import type { ChunkRef, Digest } from '../core/manifest.js';
 import { encodeChunk } from '../store/compression.js';
+import { InFlight } from './in-flight.js';
 import { BATCH_CHUNKS, type ChunkSink, type WireChunk } from './ports.js';
 
 /**
@@ -39,21 +40,11 @@ export async function uploadChunks(
     knownBytes: 0,
     holeBytes: 0,
   };
-  const running = new Set<Promise<void>>();
-  const limit = opts.inFlight ?? 3;
+  const inFlight = new InFlight(opts.inFlight ?? 3);
   const batchChunks = opts.batchChunks ?? BATCH_CHUNKS;
   let batch: { digest: Digest; raw: Buffer }[] = [];
-  let failure: unknown;
-
-  const launch = async (items: { digest: Digest; raw: Buffer }[]) => {
-    const p = sendBatch(sink, items, stats, opts.onBytes).catch((err) => {
-      failure ??= err;
-    });
-    running.add(p);
-    void p.finally(() => running.delete(p));
-    while (running.size >= limit) await Promise.race(running);
-    if (failure) throw failure;
-  };
+  const launch = (items: { digest: Digest; raw: Buffer }[]) =>
+    inFlight.launch(() => sendBatch(sink, items, stats, opts.onBytes));
 
   for await (const c of chunks) {
     refs.push(c.ref);
@@ -78,8 +69,7 @@ export async function uploadChunks(
     }
   }
   if (batch.length) await launch(batch);
-  await Promise.all(running);
-  if (failure) throw failure;
+  await inFlight.drain();
   return { refs, stats };
 }
 

@@ -8,6 +8,7 @@ import {
   copyFileSync,
   openSync,
   readdirSync,
+  readSync,
   statSync,
   truncateSync,
   writeFileSync,
@@ -179,6 +180,27 @@ describe('bundles', () => {
     const r2 = await site.cli(['bundle', 'import', bad]);
     expect(r2.code).toBe(74);
     expect(await names(site)).toEqual(before);
+  });
+
+  it('refuses a bundle whose chunks are valid but whose trailer is wrong, by either route', async () => {
+    await addDisk(hq, 'WIN_7');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_7', '--out', usb]);
+    const file = join(usb, 'WIN_7.ingot');
+    // The last byte of the trailer's SHA-256: every chunk and its digest are intact.
+    const last = statSync(file).size - 1;
+    const fd = openSync(file, 'r+');
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, last);
+    writeSync(fd, Buffer.from([(byte[0] as number) ^ 0x01]), 0, 1, last);
+    closeSync(fd);
+    const before = await names(site);
+    for (const extra of [[], ['--upload']]) {
+      const r = await site.cli(['bundle', 'import', file, ...extra]);
+      expect(r.code, r.stderr).toBe(74);
+      expect(r.stderr).toMatch(/trailer/);
+      expect(await names(site)).toEqual(before);
+    }
   });
 
   it('refuses a bundle made by a server it does not trust', async () => {

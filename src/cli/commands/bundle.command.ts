@@ -120,7 +120,7 @@ function bundleImport(group: Command): void {
   const cmd = group
     .command('import <file>')
     .description(
-      'Import a bundle (its .ingot file, or the .001 part): verified whole first; nothing half-imported is listed',
+      'Import a bundle (its .ingot file, or the .001 part): read once, verified whole before anything is listed',
     )
     .option('--upload', "read the bundle here and send what the server lacks, even to this host's own server")
     .option('--json', 'print JSON')
@@ -164,9 +164,9 @@ async function* fetchAll(
 async function importHere(client: ApiClient, file: string): Promise<BundleImportResult> {
   const bundle = await openBundle(file);
   const document = bundleDocument(bundle, file);
-  await bundle.verify();
   await client.json<Outcome>('POST', '/api/v1/bundles/check', { document });
-  const sent = await uploadBundleChunks(httpChunkRemote(client), bundle.chunks());
+  // The trailer's verdict comes once the last chunk is sent, before the commit.
+  const sent = await bundle.read((chunks) => uploadBundleChunks(httpChunkRemote(client), chunks));
   const r = await client.json<Outcome>('POST', '/api/v1/bundles/commit', { document });
   return { ...r, ...sent };
 }
