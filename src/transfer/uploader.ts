@@ -21,7 +21,11 @@ export interface UploadStats {
 export interface PendingChunk {
   readonly ref: ChunkRef;
   readonly raw?: Buffer;
+  /** Called once the upload is done with `raw` (sent, known or a duplicate). */
+  readonly release?: () => void;
 }
+
+type Item = { digest: Digest; raw: Buffer; release?: (() => void) | undefined };
 
 export async function uploadChunks(
   sink: ChunkSink,
@@ -42,13 +46,18 @@ export async function uploadChunks(
   const running = new Set<Promise<void>>();
   const limit = opts.inFlight ?? 3;
   const batchChunks = opts.batchChunks ?? BATCH_CHUNKS;
-  let batch: { digest: Digest; raw: Buffer }[] = [];
+  let batch: Item[] = [];
   let failure: unknown;
 
-  const launch = async (items: { digest: Digest; raw: Buffer }[]) => {
-    const p = sendBatch(sink, items, stats, opts.onBytes).catch((err) => {
-      failure ??= err;
-    });
+  const launch = async (items: Item[]) => {
+    const p = sendBatch(sink, items, stats, opts.onBytes).then(
+      () => {
+        for (const i of items) i.release?.();
+      },
+      (err) => {
+        failure ??= err;
+      },
+    );
     running.add(p);
     void p.finally(() => running.delete(p));
     while (running.size >= limit) await Promise.race(running);
@@ -64,6 +73,7 @@ export async function uploadChunks(
       continue;
     }
     if (seen.has(c.ref.digest)) {
+      c.release?.();
       stats.knownBytes += c.ref.length;
       opts.onBytes?.(c.ref.length);
       continue;
@@ -71,7 +81,7 @@ export async function uploadChunks(
     seen.add(c.ref.digest);
     stats.uniqueChunks++;
     if (!c.raw) throw new Error(`chunk ${c.ref.digest} has no bytes`);
-    batch.push({ digest: c.ref.digest, raw: c.raw });
+    batch.push({ digest: c.ref.digest, raw: c.raw, release: c.release });
     if (batch.length >= batchChunks) {
       await launch(batch);
       batch = [];
@@ -85,7 +95,7 @@ export async function uploadChunks(
 
 async function sendBatch(
   sink: ChunkSink,
-  items: { digest: Digest; raw: Buffer }[],
+  items: Item[],
   stats: UploadStats,
   onBytes?: (n: number) => void,
 ): Promise<void> {
