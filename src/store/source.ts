@@ -88,7 +88,9 @@ export async function* chunksOf(source: IngestSource, params?: ChunkerParams): A
         if (inFlight.length >= HASH_BATCHES_IN_FLIGHT)
           yield* await (inFlight.shift() as Promise<SourceChunk[]>);
       }
-      held = held.filter((l) => chunker.holds(l.block.buffer) || (l.release(), false));
+      const past = held.filter((l) => !chunker.holds(l.block.buffer));
+      for (const l of past) l.release();
+      if (past.length > 0) held = held.filter((l) => !past.includes(l));
     }
     const last = chunker.finish();
     if (last) add(cut(last));
