@@ -3,12 +3,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from './lib/config.js';
-import { casyncRep, copyAndSync, opensslSha256 } from './lib/floors.js';
+import { casyncRep, copyAndSync, ingestFloor, opensslSha256 } from './lib/floors.js';
 import { ingotRep } from './lib/ingot.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
 import { run, sync, warm } from './lib/proc.js';
 import { type FileInput, makeFileInput } from './lib/random-file.js';
-import { type Measured, report } from './lib/report.js';
+import { type Measured, type RepResult, report } from './lib/report.js';
 import { makeTreeInput, type TreeInput } from './lib/rootfs.js';
 
 const cfg = loadConfig();
@@ -52,6 +52,16 @@ async function measure(input: FileInput | TreeInput, ingotMissing: string | unde
     const cpV1 = await copyAndSync(input.v1, isTree, scratch);
     await warm(input.v2);
     const cpV2 = await copyAndSync(input.v2, isTree, scratch);
+    let floor: RepResult['floor'];
+    if (!isTree) {
+      log(
+        `${input.kind} rep ${rep}/${cfg.reps}: ingest floor (read, sha256 on 2 workers, write + fdatasync)`,
+      );
+      await warm(input.v1);
+      const f1 = await ingestFloor(input.v1, scratch, true);
+      await warm(input.v2);
+      floor = { v1: f1, v2: await ingestFloor(input.v2, scratch, false) };
+    }
     log(`${input.kind} rep ${rep}/${cfg.reps}: casync make`);
     await warm(input.v1);
     await warm(input.v2);
@@ -72,6 +82,7 @@ async function measure(input: FileInput | TreeInput, ingotMissing: string | unde
     m.reps.push({
       openssl: { v1: sslV1, v2: sslV2 },
       cp: { v1: cpV1, v2: cpV2 },
+      floor,
       casync: ca,
       ingot,
       ingotError,

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bash, duBytes, fileBytes, removeTree, run, sync, warmPages } from './proc.js';
 
 /**
@@ -83,4 +84,24 @@ export async function casyncRep(
     storeAfterV1,
     storeAfterV2,
   };
+}
+
+const PROBE = fileURLToPath(new URL('./ingest-probe.ts', import.meta.url));
+
+/**
+ * The ingest floor of a file (ingest-probe.ts): one read, SHA-256 of every byte on two worker
+ * threads, and with `write` a copy into a fresh file with fdatasync at the end (v1); without it
+ * read + hash only (v2, whose chunks are mostly known). Plain Node, timed from its start, as
+ * the CLI is; the pages it writes into are warmed first, as for cp.
+ */
+export async function ingestFloor(path: string, scratch: string, write: boolean): Promise<Sample> {
+  const dest = join(scratch, 'floor-dest');
+  await removeTree(dest);
+  await mkdir(dest, { recursive: true });
+  if (write) await warmPages(scratch, await duBytes(path));
+  const args = [PROBE, path, ...(write ? [join(dest, 'copy')] : [])];
+  const r = await run(process.execPath, args, { measureRss: true, rssFile: join(scratch, 'floor.rss') });
+  await removeTree(dest);
+  await sync();
+  return { seconds: r.seconds, peakRss: r.peakRss };
 }

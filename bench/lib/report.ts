@@ -10,6 +10,8 @@ import { fmtBytes, MiB, maxOf, median, table } from './stats.js';
 export interface RepResult {
   readonly openssl: { readonly v1: Sample; readonly v2: Sample };
   readonly cp: { readonly v1: Sample; readonly v2: Sample };
+  /** File inputs: ingest-probe.ts (v1 read + hash + write + fdatasync; v2 read + hash). */
+  readonly floor: { readonly v1: Sample; readonly v2: Sample } | undefined;
   readonly casync: CasyncRep;
   readonly ingot: IngotRep | undefined;
   readonly ingotError: string | undefined;
@@ -22,7 +24,7 @@ export interface Measured {
   readonly ingotSkipped: string | undefined;
 }
 
-type Tool = 'openssl sha256' | 'cp + sync' | 'casync make' | 'ingot image add';
+type Tool = 'openssl sha256' | 'cp + sync' | 'ingest floor' | 'casync make' | 'ingot image add';
 type Version = 'v1' | 'v2';
 
 interface Row {
@@ -86,6 +88,16 @@ function rows(m: Measured): Row[] {
         m.reps.map((r) => r.cp[version].seconds),
       ),
     );
+    const floors = m.reps.flatMap((r) => (r.floor ? [r.floor[version]] : []));
+    if (floors.length > 0) {
+      out.push(
+        mk(
+          'ingest floor',
+          floors.map((f) => f.seconds),
+          { cliPeakRss: maxOf(floors.map((f) => f.peakRss)) },
+        ),
+      );
+    }
     out.push(
       mk(
         'casync make',
@@ -196,6 +208,7 @@ export function report(
     'vs cp+sync',
     'vs openssl',
     'vs casync',
+    'vs floor',
     'stored',
     'stored/(v1: input, v2: true chg)',
     'RSS tool/CLI',
@@ -216,6 +229,7 @@ export function report(
       ok ? x(ratio(r, same('cp + sync'))) : '-',
       ok ? x(ratio(r, same('openssl sha256'))) : '-',
       ok ? x(ratio(r, same('casync make'))) : '-',
+      ok ? x(ratio(r, same('ingest floor'))) : '-',
       fmtBytes(r.stored),
       r.storedVs === undefined ? '-' : `${r.storedVs.toFixed(3)}x`,
       fmtBytes(r.cliPeakRss),
@@ -232,6 +246,26 @@ export function report(
     '  stored = chunk bytes added (ingot: files under store/chunks-v1 + store/packs-v1; casync: its .castr store).',
   );
   lines.push('  casync make is timed without a sync (it does not fsync); cp is timed with its sync.');
+  lines.push(
+    '  ingest floor = plain Node (bench/lib/ingest-probe.ts): v1 one read, SHA-256 of every byte on 2 worker',
+  );
+  lines.push(
+    '    threads, a write to a fresh file + fdatasync; v2 read + SHA-256 only (its chunks are known).',
+  );
+  for (const input of new Set(all.map((r) => r.input))) {
+    for (const v of ['v1', 'v2'] as const) {
+      const get = (tool: Tool) =>
+        all.find((r) => r.input === input && r.version === v && r.tool === tool && r.seconds.length > 0);
+      const fl = get('ingest floor');
+      if (!fl) continue;
+      const cp = get('cp + sync');
+      const ing = get('ingot image add');
+      lines.push(
+        `  ${input} ${v}: ingot/floor ${x(ing ? ratio(ing, fl) : Number.NaN)} of the floor's rate` +
+          ` (${ing ? (ing.medianSeconds / fl.medianSeconds).toFixed(2) : '-'}x its time); floor/cp+sync ${x(cp ? ratio(fl, cp) : Number.NaN)}`,
+      );
+    }
+  }
   for (const m of measured) {
     if (m.ingotSkipped) lines.push(`  ingot rows skipped for ${inputLabel(m)}: ${m.ingotSkipped}`);
     for (const r of m.reps)

@@ -26,3 +26,16 @@ describe('BufferPool', () => {
     expect(pool.idleBlocks).toBe(0);
   });
 });
+
+describe('BufferPool (shared)', () => {
+  it('makes SharedArrayBuffer blocks and takes back only those', () => {
+    const pool = new BufferPool(1024, 2, { shared: true });
+    const a = pool.take(10);
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
+    pool.give(a);
+    expect(pool.idleBlocks).toBe(1);
+    expect(pool.take(1024).buffer).toBe(a.buffer);
+    pool.give(Buffer.allocUnsafeSlow(1024));
+    expect(pool.idleBlocks).toBe(0);
+  });
+});

@@ -7,6 +7,7 @@
  * A caller gives a block back only when nothing refers to its bytes any more; one it never
  * gives back is simply collected. Blocks are whole ArrayBuffers of their own (never the
  * shared 8 KiB pool), so giving back a view of another allocation is refused by its size.
+ * A `shared` pool's blocks are SharedArrayBuffers, which worker threads read in place.
  */
 export class BufferPool {
   private readonly idle: Buffer[] = [];
@@ -14,20 +15,27 @@ export class BufferPool {
   constructor(
     readonly blockBytes: number,
     private readonly maxIdle: number,
+    private readonly opts: { readonly shared?: boolean } = {},
   ) {}
 
   /** `n` bytes, of a pooled block when `n` fits one. The contents are not cleared. */
   take(n: number): Buffer {
     if (n > this.blockBytes) return Buffer.allocUnsafeSlow(n);
-    const block = this.idle.pop() ?? Buffer.allocUnsafeSlow(this.blockBytes);
+    const block = this.idle.pop() ?? this.fresh();
     return block.subarray(0, n);
   }
 
   /** Returns the block `b` is a view of; anything else is ignored. */
   give(b: Buffer): void {
     const ab = b.buffer;
-    if (!(ab instanceof ArrayBuffer) || ab.byteLength !== this.blockBytes) return;
+    const kind = this.opts.shared ? SharedArrayBuffer : ArrayBuffer;
+    if (!(ab instanceof kind) || ab.byteLength !== this.blockBytes) return;
     if (this.idle.length < this.maxIdle) this.idle.push(Buffer.from(ab, 0, this.blockBytes));
+  }
+
+  private fresh(): Buffer {
+    if (this.opts.shared) return Buffer.from(new SharedArrayBuffer(this.blockBytes));
+    return Buffer.allocUnsafeSlow(this.blockBytes);
   }
 
   get idleBlocks(): number {
@@ -81,3 +89,10 @@ export const DATA_BLOCK_BYTES = 4 * 2 ** 20;
  * 8 wait idle (32 MiB), fewer than the dead buffers the collector used to leave behind.
  */
 export const dataBuffers = new BufferPool(DATA_BLOCK_BYTES, 8);
+
+/**
+ * Blocks a file is read into for ingest (block-reads.ts), shared with the CPU pool's workers,
+ * which hash the chunks cut from them in place. An ingest holds ~10 at once (the read ahead,
+ * the hashing in flight, two batches of 8 MiB being stored); at most 12 wait idle.
+ */
+export const sourceBlocks = new BufferPool(DATA_BLOCK_BYTES, 12, { shared: true });

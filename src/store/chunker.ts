@@ -127,6 +127,11 @@ export class Chunker {
     return out;
   }
 
+  /** Whether the chunk in progress holds a view of `buffer` (a caller may reuse it once not). */
+  holds(buffer: ArrayBufferLike): boolean {
+    return this.parts.some((p) => p.buffer === buffer);
+  }
+
   /** The final chunk, if any bytes are left. */
   finish(): Buffer | undefined {
     if (this.pending === 0) return undefined;

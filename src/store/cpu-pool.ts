@@ -16,7 +16,10 @@ import { backToBack, type CpuJob, type CpuResult, runCpuTask } from './cpu-work.
  * shared with that worker (a fresh buffer moved per batch cost ~0.9 s of main-thread time
  * per GiB: allocation, page faults and the GCs external memory churn sets off; cloning
  * views cost more than hashing them). A batch too big for a slot, or finding none free,
- * goes in a buffer of its own, moved. The least-loaded worker (pending bytes) takes it.
+ * goes in a buffer of its own, moved. A batch whose chunks all lie in one SharedArrayBuffer
+ * (the blocks a file is read into, block-reads.ts) is not copied at all: the message names
+ * that buffer and the chunks' offsets in it, and the worker hashes them where they are.
+ * The least-loaded worker (pending bytes) takes it.
  * Workers keep the process alive only while they have work. Without a compiled worker
  * (running from TypeScript sources) the same functions run in-thread.
  *
@@ -125,9 +128,14 @@ function inPieces<T extends Uint8Array | EncodedChunk, R>(
   const pieces: T[][] = [];
   let cur: T[] = [];
   let bytes = 0;
+  let backing: ArrayBufferLike | undefined;
   for (const it of items) {
-    const n = it instanceof Uint8Array ? it.length : it.payload.length;
-    if (cur.length > 0 && bytes + n > SLOT_BYTES) {
+    const view = it instanceof Uint8Array ? it : it.payload;
+    const n = view.length;
+    // A piece keeps to one shared block, so it can go to a worker without a copy.
+    const moved = cur.length > 0 && view.buffer !== backing && isShared(view.buffer, backing);
+    backing = view.buffer;
+    if (cur.length > 0 && (bytes + n > SLOT_BYTES || moved)) {
       pieces.push(cur);
       cur = [];
       bytes = 0;
@@ -137,6 +145,17 @@ function inPieces<T extends Uint8Array | EncodedChunk, R>(
   }
   if (cur.length > 0 || pieces.length === 0) pieces.push(cur);
   return Promise.all(pieces.map(run));
+}
+
+function isShared(a: ArrayBufferLike, b: ArrayBufferLike | undefined): boolean {
+  return a instanceof SharedArrayBuffer || b instanceof SharedArrayBuffer;
+}
+
+/** The one SharedArrayBuffer every part lies in, if there is one. */
+function sharedBacking(parts: readonly Uint8Array[]): SharedArrayBuffer | undefined {
+  const first = parts[0]?.buffer;
+  if (!(first instanceof SharedArrayBuffer)) return undefined;
+  return parts.every((p) => p.buffer === first) ? first : undefined;
 }
 
 /** Per chunk, its verdict; with keepRaw, its plain bytes (a raw chunk's are its payload). */
@@ -212,6 +231,15 @@ function workerPool(size: number): CpuPool {
             : (lanes[job.stream % lanes.length] as Lane);
         const id = nextId++;
         const bytes = parts.reduce((n, p) => n + p.length, 0);
+        const backing = sharedBacking(parts);
+        if (backing) {
+          waiting.set(id, { lane, bytes, resolve, reject });
+          lane.pendingBytes += bytes;
+          if (lane.pending++ === 0) lane.worker.ref();
+          const offsets = parts.map((p) => p.byteOffset);
+          lane.worker.postMessage({ id, ...job, shared: backing, offsets });
+          return;
+        }
         const slot = bytes <= SLOT_BYTES ? lane.free.pop() : undefined;
         waiting.set(id, { lane, bytes, ...(slot === undefined ? {} : { slot }), resolve, reject });
         lane.pendingBytes += bytes;

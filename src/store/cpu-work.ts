@@ -24,6 +24,8 @@ export interface CpuJob {
 
 export interface CpuTask extends CpuJob {
   readonly bytes: Uint8Array;
+  /** Where each item starts in `bytes`; without it the items lie back to back from 0. */
+  readonly offsets?: readonly number[] | undefined;
 }
 
 export interface CpuResult {
@@ -44,8 +46,9 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   let offset = 0;
   for (const [i, n] of t.lengths.entries()) {
-    const item = bytes.subarray(offset, offset + n);
-    offset += n;
+    const at = t.offsets ? (t.offsets[i] as number) : offset;
+    const item = bytes.subarray(at, at + n);
+    offset = at + n;
     let raw: Uint8Array = item;
     const decoded = t.op === 'verify' && t.encodings?.[i] === 1;
     if (decoded) {

@@ -76,4 +76,34 @@ describe('chunksOf / buildDraft', () => {
     expect(n).toBe(64 << 20);
     expect(process.memoryUsage().rss - before).toBeLessThan(48 << 20);
   });
+
+  it('reads a file into pooled blocks again only once every chunk cut from them is released', async () => {
+    const path = join(work, 'reuse.img');
+    const data = randomFillSync(Buffer.alloc(40 * 2 ** 20 + 12345));
+    await writeFile(path, data);
+    const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    // Hold ~10 MiB of chunks unreleased while reading on: a block read into too early would
+    // change their bytes under them.
+    const held: { digest: string; raw: Buffer; release?: () => void }[] = [];
+    let at = 0;
+    let released = 0;
+    for await (const c of chunksOf({ kind: 'file', path })) {
+      if (c.ref.kind !== 'data' || !c.raw) throw new Error('random data has no holes');
+      expect(c.raw.equals(data.subarray(at, at + c.ref.length))).toBe(true);
+      at += c.ref.length;
+      held.push({ digest: c.ref.digest, raw: c.raw, ...(c.release ? { release: c.release } : {}) });
+      while (held.reduce((n, h) => n + h.raw.length, 0) > 10 * 2 ** 20) {
+        const h = held.shift()!;
+        expect(hex(h.raw)).toBe(h.digest);
+        if (h.release) released++;
+        h.release?.();
+      }
+    }
+    for (const h of held) {
+      expect(hex(h.raw)).toBe(h.digest);
+      h.release?.();
+    }
+    expect(at).toBe(data.length);
+    expect(released).toBeGreaterThan(100);
+  });
 });

@@ -22,7 +22,11 @@ export interface UploadStats {
 export interface PendingChunk {
   readonly ref: ChunkRef;
   readonly raw?: Buffer;
+  /** Called once the upload is done with `raw` (sent, known or a duplicate). */
+  readonly release?: () => void;
 }
+
+type Item = { digest: Digest; raw: Buffer; release?: (() => void) | undefined };
 
 export async function uploadChunks(
   sink: ChunkSink,
@@ -42,9 +46,12 @@ export async function uploadChunks(
   };
   const inFlight = new InFlight(opts.inFlight ?? 3);
   const batchChunks = opts.batchChunks ?? BATCH_CHUNKS;
-  let batch: { digest: Digest; raw: Buffer }[] = [];
-  const launch = (items: { digest: Digest; raw: Buffer }[]) =>
-    inFlight.launch(() => sendBatch(sink, items, stats, opts.onBytes));
+  let batch: Item[] = [];
+  const launch = (items: Item[]) =>
+    inFlight.launch(async () => {
+      await sendBatch(sink, items, stats, opts.onBytes);
+      for (const i of items) i.release?.();
+    });
 
   for await (const c of chunks) {
     refs.push(c.ref);
@@ -55,6 +62,7 @@ export async function uploadChunks(
       continue;
     }
     if (seen.has(c.ref.digest)) {
+      c.release?.();
       stats.knownBytes += c.ref.length;
       opts.onBytes?.(c.ref.length);
       continue;
@@ -62,7 +70,7 @@ export async function uploadChunks(
     seen.add(c.ref.digest);
     stats.uniqueChunks++;
     if (!c.raw) throw new Error(`chunk ${c.ref.digest} has no bytes`);
-    batch.push({ digest: c.ref.digest, raw: c.raw });
+    batch.push({ digest: c.ref.digest, raw: c.raw, release: c.release });
     if (batch.length >= batchChunks) {
       await launch(batch);
       batch = [];
@@ -75,7 +83,7 @@ export async function uploadChunks(
 
 async function sendBatch(
   sink: ChunkSink,
-  items: { digest: Digest; raw: Buffer }[],
+  items: Item[],
   stats: UploadStats,
   onBytes?: (n: number) => void,
 ): Promise<void> {
