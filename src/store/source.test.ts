@@ -72,7 +72,10 @@ describe('chunksOf / buildDraft', () => {
     await fh.close();
     const before = process.memoryUsage().rss;
     let n = 0;
-    for await (const c of chunksOf({ kind: 'file', path })) n += c.ref.length;
+    for await (const c of chunksOf({ kind: 'file', path })) {
+      n += c.ref.length;
+      c.release?.();
+    }
     expect(n).toBe(64 << 20);
     expect(process.memoryUsage().rss - before).toBeLessThan(48 << 20);
   });
