@@ -164,15 +164,28 @@ export async function transferImage(
   opts: TransferOptions = {},
 ): Promise<TransferResult> {
   const offer = await source.offer(name);
+  const moved = await moveImage(source, sink, offer, opts);
+  if (moved.present) {
+    return { ...moved.progress, outcome: 'present', digest: offer.digest };
+  }
+  // The image's chunk sets are out of scope by now: the commit checks the image with a
+  // table of its own, and two tables of every chunk would double a large image's memory.
+  const outcome = await sink.commit(offer);
+  return { ...moved.progress, outcome: outcome === 'present' ? 'present' : 'created', digest: offer.digest };
+}
+
+async function moveImage(
+  source: ImageSource,
+  sink: ImageSink,
+  offer: ImageOffer,
+  opts: TransferOptions,
+): Promise<{ progress: TransferProgress; present: boolean }> {
   const { parts, data } = await offerChunks(source, offer);
   const progress = { ...NO_PROGRESS, bytesTotal: data.bytes, chunksTotal: data.size };
   if ((await sink.prepare(offer)) === 'present') {
     return {
-      ...progress,
-      bytesDone: progress.bytesTotal,
-      bytesPresent: progress.bytesTotal,
-      outcome: 'present',
-      digest: offer.digest,
+      progress: { ...progress, bytesDone: progress.bytesTotal, bytesPresent: progress.bytesTotal },
+      present: true,
     };
   }
   // Parts first: a receiver learns from them which data chunks the image names. They are
@@ -181,8 +194,7 @@ export async function transferImage(
   await moveChunks(source, sink, parts, partProgress, { ...opts, onProgress: undefined });
   progress.wireBytes = partProgress.wireBytes;
   await moveChunks(source, sink, data, progress, opts);
-  const outcome = await sink.commit(offer);
-  return { ...progress, outcome: outcome === 'present' ? 'present' : 'created', digest: offer.digest };
+  return { progress, present: false };
 }
 
 export interface ImagePlan {
