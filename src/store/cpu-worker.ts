@@ -16,15 +16,12 @@ type Message = CpuJob & {
 
 parentPort?.on('message', async (msg: Message) => {
   const size = msg.lengths.reduce((n, l) => n + l, 0);
-  const result = msg.shared
-    ? await runCpuTask({ ...msg, bytes: new Uint8Array(msg.shared), offsets: msg.offsets })
-    : await runCpuTask({
-        ...msg,
-        bytes:
-          msg.slot === undefined
-            ? (msg.bytes as Uint8Array)
-            : new Uint8Array(slots, msg.slot * slotBytes, size),
-      });
+  const bytes = msg.shared
+    ? new Uint8Array(msg.shared)
+    : msg.slot === undefined
+      ? (msg.bytes as Uint8Array)
+      : new Uint8Array(slots, msg.slot * slotBytes, size);
+  const result = await runCpuTask({ ...msg, bytes });
   const transfer = result.raw ? [result.raw.buffer as ArrayBuffer] : [];
   parentPort?.postMessage({ id: msg.id, ...result }, transfer);
 });

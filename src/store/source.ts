@@ -88,9 +88,12 @@ export async function* chunksOf(source: IngestSource, params?: ChunkerParams): A
         if (inFlight.length >= HASH_BATCHES_IN_FLIGHT)
           yield* await (inFlight.shift() as Promise<SourceChunk[]>);
       }
-      const past = held.filter((l) => !chunker.holds(l.block.buffer));
-      for (const l of past) l.release();
-      if (past.length > 0) held = held.filter((l) => !past.includes(l));
+      const kept: BlockLease[] = [];
+      for (const l of held) {
+        if (chunker.holds(l.block.buffer)) kept.push(l);
+        else l.release();
+      }
+      held = kept;
     }
     const last = chunker.finish();
     if (last) add(cut(last));
