@@ -93,7 +93,7 @@ export class PeerClient {
         return { ...r, manifest: Buffer.from(r.manifest, 'base64') } satisfies ImageOffer;
       },
       fetch: async (digests: readonly Digest[]) =>
-        decodeFrames(await this.http.download('/peer/v1/chunks/fetch', { image, digests })),
+        decodeFrames(await this.http.download('/peer/v1/chunks/fetch', { image, digests }), { lend: true }),
     };
   }
 

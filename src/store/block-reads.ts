@@ -1,11 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
-import { type BufferPool, sourceBlocks } from './buffer-pool.js';
+import { type BufferPool, dataBuffers } from './buffer-pool.js';
 
 /**
  * Reading a file once in large blocks that are used again: each read fills a 4 MiB block of
- * the source pool (SharedArrayBuffer-backed, so the CPU pool's workers hash chunks straight
+ * the data pool (SharedArrayBuffer-backed, so the CPU pool's workers hash chunks straight
  * out of it), with the next read already under way. createReadStream's fresh buffer per
  * read counted as external memory and set off full collections (~0.3 s per GiB ingested).
  *
@@ -44,7 +44,7 @@ export interface LeasedBytes {
 export async function* readBlocks(
   path: string,
   size: number,
-  pool: BufferPool = sourceBlocks,
+  pool: BufferPool = dataBuffers,
 ): AsyncGenerator<LeasedBytes> {
   const fh = await openForRead(path);
   let next: Promise<LeasedBytes | undefined> | undefined;

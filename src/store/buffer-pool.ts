@@ -81,18 +81,16 @@ export class PooledCopies {
  */
 export const socketBuffers = new BufferPool(2 ** 20, 16);
 
-/** Block size of the process's data pool: a pack run read, a receiver's group. */
+/** Block size of the process's data pool: a pack run read, a receiver's group, a file's read. */
 export const DATA_BLOCK_BYTES = 4 * 2 ** 20;
 
 /**
- * The process's pool: a pull or push in flight uses ~3 blocks per stream at each end; at most
- * 8 wait idle (32 MiB), fewer than the dead buffers the collector used to leave behind.
+ * The process's pool for chunk bytes: the runs a sender reads from its packs, the groups a
+ * receiver stores, the blocks a file is read into for ingest (block-reads.ts). Its blocks
+ * are SharedArrayBuffers, so the CPU pool's workers hash the chunks in them where they lie,
+ * with no copy into a slot of their own (that copy, ~0.5 s of a receiver's main thread per
+ * GiB, was its largest single cost). A pull or push in flight uses ~3 blocks per stream at
+ * each end, an ingest ~10; at most 12 wait idle (48 MiB), fewer than the dead buffers the
+ * collector used to leave behind.
  */
-export const dataBuffers = new BufferPool(DATA_BLOCK_BYTES, 8);
-
-/**
- * Blocks a file is read into for ingest (block-reads.ts), shared with the CPU pool's workers,
- * which hash the chunks cut from them in place. An ingest holds ~10 at once (the read ahead,
- * the hashing in flight, two batches of 8 MiB being stored); at most 12 wait idle.
- */
-export const sourceBlocks = new BufferPool(DATA_BLOCK_BYTES, 12, { shared: true });
+export const dataBuffers = new BufferPool(DATA_BLOCK_BYTES, 12, { shared: true });

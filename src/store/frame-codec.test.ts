@@ -57,6 +57,25 @@ describe('frame codec', () => {
     }
   });
 
+  it('lends payloads: bytes spanning buffers land in one scratch buffer, reused for the next', async () => {
+    const raws = [1, 2, 3].map(() => randomFillSync(Buffer.alloc(5000)));
+    const chunks = await Promise.all(
+      raws.map(async (r) => ({ digest: digestOf(r), encoded: await encodeChunk(r), rawLength: r.length })),
+    );
+    const bytes = await streamBytes(chunks);
+    for (const piece of [1, 41, 1000, bytes.length]) {
+      const backings = new Set<ArrayBufferLike>();
+      let i = 0;
+      for await (const c of decodeFrames(feed(bytes, piece), { lend: true })) {
+        // Checked before the next is asked for: that is all a lent payload promises.
+        expect(same(c, chunks[i++]!)).toBe(true);
+        if (c.encoded.payload.length > piece) backings.add(c.encoded.payload.buffer);
+      }
+      expect(i).toBe(3);
+      expect(backings.size).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('handles an empty batch', async () => {
     const bytes = await streamBytes([]);
     expect(bytes.length).toBe(10);

@@ -57,7 +57,17 @@ export async function* encodeFrames(
   yield end;
 }
 
-export async function* decodeFrames(source: AsyncIterable<Buffer>): AsyncGenerator<FramedChunk> {
+/**
+ * With `lend`, payloads are lent (ports.ts): a payload that spans several of the source's
+ * buffers is gathered into one scratch buffer used again for the next, valid until the next
+ * chunk is asked for. For consumers that copy each chunk at once (a receiver's store group):
+ * a fresh 64 KiB buffer per chunk was a GiB of external garbage per GiB received, which set
+ * off the collector's full marks.
+ */
+export async function* decodeFrames(
+  source: AsyncIterable<Buffer>,
+  opts: { readonly lend?: boolean } = {},
+): AsyncGenerator<FramedChunk> {
   const q = new ByteQueue();
   const it = source[Symbol.asyncIterator]();
   /** Pulls until `n` bytes are buffered; false when the source ended first. */
@@ -96,7 +106,7 @@ export async function* decodeFrames(source: AsyncIterable<Buffer>): AsyncGenerat
     const h = q.take(CHUNK_HEADER);
     const frame = parseHeader(h);
     if (!(await need(frame.payloadLength))) throw truncated(`inside the payload of chunk ${count + 1}`);
-    const payload = q.take(frame.payloadLength);
+    const payload = opts.lend ? q.lend(frame.payloadLength) : q.take(frame.payloadLength);
     count++;
     yield {
       digest: frame.digest,
@@ -152,15 +162,32 @@ class ByteQueue {
     return (this.bufs[0] as Buffer)[this.head] as number;
   }
 
+  private scratch = Buffer.alloc(0);
+
   take(n: number): Buffer {
+    return this.view(n) ?? this.gather(Buffer.allocUnsafe(n));
+  }
+
+  /** As take, but bytes that span buffers land in the scratch buffer, overwritten by the next. */
+  lend(n: number): Buffer {
+    const view = this.view(n);
+    if (view) return view;
+    if (this.scratch.length < n) this.scratch = Buffer.allocUnsafeSlow(2 ** Math.ceil(Math.log2(n)));
+    return this.gather(this.scratch.subarray(0, n));
+  }
+
+  /** The next `n` bytes as a view, when they lie in one buffer. */
+  private view(n: number): Buffer | undefined {
     const first = this.bufs[0];
     if (n === 0) return Buffer.alloc(0);
-    if (first && first.length - this.head >= n) {
-      const out = first.subarray(this.head, this.head + n);
-      this.advance(n);
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
+    if (!first || first.length - this.head < n) return undefined;
+    const out = first.subarray(this.head, this.head + n);
+    this.advance(n);
+    return out;
+  }
+
+  private gather(out: Buffer): Buffer {
+    const n = out.length;
     let filled = 0;
     while (filled < n) {
       const b = this.bufs[0] as Buffer;

@@ -40,7 +40,11 @@ export function chunkRoutes(app: ApiApp): void {
       },
     },
     async (request) => {
-      const totals = await receiveChunks(store, decodeFrames(request.body as AsyncIterable<Buffer>), counter);
+      const totals = await receiveChunks(
+        store,
+        decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true }),
+        counter,
+      );
       return { received: totals.received, stored: totals.stored, storedBytes: totals.storedBytes };
     },
   );

@@ -112,7 +112,7 @@ export function peerRoutes(app: PeerApp): void {
     const frames = deps.grants.checked(
       peer.name,
       request.query.image,
-      decodeFrames(request.body as AsyncIterable<Buffer>),
+      decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true }),
     );
     const totals = await receiveChunks(
       deps.local.store,
