@@ -43,4 +43,23 @@ describe('cpuPool', () => {
     expect((await other.digest()).toString('hex')).toBe(sha(parts[1] as Buffer));
     expect((await cpuPool().sha256Stream().digest()).toString('hex')).toBe(sha(Buffer.alloc(0)));
   });
+
+  it('hashes a piece of a shared block as given, and the block may be reused once update returns', async () => {
+    // The built pool runs on worker threads, where a shared block is seen whole.
+    const built = (await import(new URL('../../dist/store/cpu-pool.js', import.meta.url).href)) as {
+      cpuPool: typeof cpuPool;
+    };
+    for (const pool of [cpuPool(), built.cpuPool()]) await hashesSharedPiece(pool);
+  });
 });
+
+async function hashesSharedPiece(pool: ReturnType<typeof cpuPool>): Promise<void> {
+  const block = Buffer.from(new SharedArrayBuffer(1 << 20));
+  const first = randomBytes(block.length);
+  first.copy(block);
+  const h = pool.sha256Stream();
+  const done = h.update(block.subarray(100, 200_100));
+  block.fill(0);
+  await done;
+  expect((await h.digest()).toString('hex')).toBe(sha(first.subarray(100, 200_100)));
+}

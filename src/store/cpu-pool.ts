@@ -231,7 +231,8 @@ function workerPool(size: number): CpuPool {
             : (lanes[job.stream % lanes.length] as Lane);
         const id = nextId++;
         const bytes = parts.reduce((n, p) => n + p.length, 0);
-        const backing = sharedBacking(parts);
+        // A stream's update copies its bytes before it returns (callers reuse the block at once).
+        const backing = job.stream === undefined ? sharedBacking(parts) : undefined;
         if (backing) {
           waiting.set(id, { lane, bytes, resolve, reject });
           lane.pendingBytes += bytes;

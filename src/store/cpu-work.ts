@@ -43,12 +43,7 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   const rawLengths: number[] = [];
   const errors: (string | null)[] = [];
   const raws: Uint8Array[] = [];
-  const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
-  let offset = 0;
-  for (const [i, n] of t.lengths.entries()) {
-    const at = t.offsets ? (t.offsets[i] as number) : offset;
-    const item = bytes.subarray(at, at + n);
-    offset = at + n;
+  for (const [i, item] of items(t).entries()) {
     let raw: Uint8Array = item;
     const decoded = t.op === 'verify' && t.encodings?.[i] === 1;
     if (decoded) {
@@ -70,6 +65,17 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   return { digests, rawLengths, errors, raw: backToBack(raws) };
 }
 
+/** The task's items: back to back in `bytes`, or at `offsets` in it. */
+function items(t: CpuTask): Buffer[] {
+  const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  let offset = 0;
+  return t.lengths.map((n, i) => {
+    const at = t.offsets ? (t.offsets[i] as number) : offset;
+    offset = at + n;
+    return bytes.subarray(at, at + n);
+  });
+}
+
 /** The running hashes of this thread's streams (one worker holds each stream, see cpu-pool.ts). */
 const streams = new Map<number, Hash>();
 
@@ -80,7 +86,7 @@ function streamStep(t: CpuTask): CpuResult {
     h = createHash('sha256');
     streams.set(id, h);
   }
-  h.update(t.bytes);
+  for (const item of items(t)) h.update(item);
   if (!t.end) return { digests: [], rawLengths: [], errors: [] };
   streams.delete(id);
   return { digests: [h.digest('hex')], rawLengths: [], errors: [] };
