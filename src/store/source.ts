@@ -12,6 +12,7 @@ import {
 import { type BlockLease, readBlocks } from './block-reads.js';
 import { Chunker, type ChunkerParams, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
 import { type CpuPool, cpuPool } from './cpu-pool.js';
+import { segmentEnds } from './tree-cuts.js';
 import { scanTree, treeContent } from './tree-scan.js';
 
 /**
@@ -80,13 +81,30 @@ export async function* chunksOf(source: IngestSource, params?: ChunkerParams): A
     batch = [];
     batchBytes = 0;
   };
+  const ends =
+    source.kind === 'tree' ? segmentEnds(source.entries, (params ?? DEFAULT_CHUNKER_PARAMS).min) : [];
+  let at = 0;
+  let next = 0;
   try {
     for await (const piece of contentOf(source)) {
       if (piece.lease) held.push(piece.lease);
-      for (const raw of chunker.push(piece.bytes)) {
-        add(cut(raw));
-        if (inFlight.length >= HASH_BATCHES_IN_FLIGHT)
-          yield* await (inFlight.shift() as Promise<SourceChunk[]>);
+      let rest = piece.bytes;
+      while (rest.length > 0) {
+        const end = ends[next];
+        const part = end === undefined ? rest : rest.subarray(0, Math.min(rest.length, end - at));
+        rest = rest.subarray(part.length);
+        at += part.length;
+        const raws = chunker.push(part);
+        if (at === end) {
+          const last = chunker.finish();
+          if (last) raws.push(last);
+          next++;
+        }
+        for (const raw of raws) {
+          add(cut(raw));
+          if (inFlight.length >= HASH_BATCHES_IN_FLIGHT)
+            yield* await (inFlight.shift() as Promise<SourceChunk[]>);
+        }
       }
       const kept: BlockLease[] = [];
       for (const l of held) {

@@ -1,0 +1,22 @@
+// Where a tree's content stream is cut whatever the chunker finds (store-format §3.5).
+import type { Entry } from '../core/manifest.js';
+
+/**
+ * Offsets in the content stream where a segment ends: before and after every file of at
+ * least `min` bytes, so such a file starts and ends its own chunks and a change to it never
+ * moves its neighbours' cut points. A run of smaller files between them is one segment, so
+ * small files still share chunks. Offsets are increasing, none at 0 or at the stream's end.
+ */
+export function segmentEnds(entries: readonly Entry[], min: number): number[] {
+  const ends: number[] = [];
+  let at = 0;
+  let lastBig = false;
+  for (const e of entries) {
+    if (e.type !== 'file' || e.size === 0) continue;
+    const big = e.size >= min;
+    if ((big || lastBig) && at > 0 && ends.at(-1) !== at) ends.push(at);
+    at += e.size;
+    lastBig = big;
+  }
+  return ends;
+}
