@@ -1,4 +1,4 @@
-// Where a tree's content stream is cut whatever the chunker finds (store-format §3.5).
+// Where a tree's content stream is cut whatever the chunker finds (store-format §3.7).
 import type { Entry } from '../core/manifest.js';
 
 /**
