@@ -545,7 +545,12 @@ export function transferReport(
   return {
     text: lines.join('\n'),
     json: {
-      inputs: measured.map((m) => ({ ...m.input, ingotSkipped: m.ingotSkipped })),
+      inputs: measured.map((m) => ({
+        ...m.input,
+        ingotSkipped: m.ingotSkipped,
+        zsync: m.zsync,
+        zsyncSkipped: m.zsyncSkipped,
+      })),
       rows: allRows,
       deltaCosts: allCosts,
       targets: allTargets,
