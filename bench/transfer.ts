@@ -4,15 +4,12 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type IngotBuild, usableBuild } from './lib/build.js';
 import { loadConfig } from './lib/config.js';
-import { type Ext4Input, makeExt4Input } from './lib/ext4.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
 import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
 import { bash, removeTree, run, sync, warm, warmPages } from './lib/proc.js';
-import { type FileInput, makeFileInput } from './lib/random-file.js';
-import { makeTreeInput, type TreeInput } from './lib/rootfs.js';
 import { RsyncDaemon, rsyncPush } from './lib/rsync.js';
-import { fmtBytes } from './lib/stats.js';
 import { makeCertPair, type TlsFloor, tlsFloor } from './lib/stream-floor.js';
+import { makeTransferInputs } from './lib/transfer-inputs.js';
 import {
   type IngotCase,
   type IngotRep,
@@ -23,8 +20,15 @@ import {
   type TransferRep,
   transferReport,
 } from './lib/transfer-report.js';
+import { HttpServer, type ZsyncPublished, type ZsyncSample, zsyncPull } from './lib/zsync.js';
 
-const cfg = loadConfig(['file', 'tree', 'ext4']);
+// ext4-patched loop-mounts an image, so only root runs it unless BENCH_INPUTS names it.
+const cfg = loadConfig(
+  ['file', 'tree', 'ext4', 'ext4-patched', 'tar'],
+  process.getuid?.() === 0
+    ? ['file', 'tree', 'ext4', 'ext4-patched', 'tar']
+    : ['file', 'tree', 'ext4', 'tar'],
+);
 const t0 = Date.now();
 const log = (s: string) =>
   process.stderr.write(`[transfer ${((Date.now() - t0) / 1000).toFixed(0).padStart(5)}s] ${s}\n`);
@@ -37,56 +41,6 @@ const RSYNC_ZSTD_FLAGS = ['-az', '--compress-choice=zstd'];
 const METERED = process.env.BENCH_TCP_METER !== '0';
 const workDir = join(cfg.dir, 'work', 'transfer');
 let build: IngotBuild | undefined;
-
-function fromFile(f: FileInput): TransferInput {
-  return {
-    label: 'file',
-    isTree: false,
-    v1: f.v1,
-    v2: f.v2,
-    v1Bytes: f.v1Bytes,
-    v2Bytes: f.v2Bytes,
-    trueChange: f.trueChange,
-    description:
-      `v1 ${fmtBytes(f.v1Bytes)} pseudo-random; v2 = ${f.rewrittenBlocks} 4 KiB blocks rewritten + ` +
-      `${fmtBytes(f.insertedBytes)} inserted; true change ${fmtBytes(f.trueChange)}`,
-    details: { ...f },
-  };
-}
-
-function fromTree(t: TreeInput): TransferInput {
-  const s = t.v1Stats;
-  return {
-    label: `tree(${t.source})`,
-    isTree: true,
-    v1: t.v1,
-    v2: t.v2,
-    v1Bytes: t.v1Stats.bytes,
-    v2Bytes: t.v2Stats.bytes,
-    trueChange: t.trueChange,
-    description:
-      `v1 ${s.files} files, ${s.symlinks} symlinks, ${s.dirs} dirs, ${fmtBytes(s.bytes)}; ` +
-      `v2 = ${t.changedFiles} files replaced + ${t.newFiles} new; true change ${fmtBytes(t.trueChange)}`,
-    details: { ...t },
-  };
-}
-
-function fromExt4(e: Ext4Input): TransferInput {
-  return {
-    label: `ext4(${e.source})`,
-    isTree: false,
-    v1: e.v1,
-    v2: e.v2,
-    v1Bytes: e.v1Bytes,
-    v2Bytes: e.v2Bytes,
-    trueChange: e.trueChange,
-    description:
-      `mkfs.ext4 -d of each tree, ${fmtBytes(e.v1Bytes)} raw images (${e.sizeFactor}x the tree, sparse on disk); ` +
-      `${e.blockSize}-byte blocks: ${e.changedBlocks} differ in place, ${e.newBlocks} hold content v1 lacks ` +
-      `(true change ${fmtBytes(e.trueChange)})`,
-    details: { ...e },
-  };
-}
 
 async function ingotUsable(): Promise<string | undefined> {
   const r = await usableBuild(cfg.repo, join(workDir, 'build'), log);
@@ -253,8 +207,8 @@ async function rsyncRep(
   await warm(input.v1);
   await sync();
   const f = input.isTree
-    ? await rsyncPush(flags, `${input.v1}/`, daemon.url('full/'), rssFile)
-    : await rsyncPush(flags, input.v1, daemon.url('full/image.bin'), rssFile);
+    ? await rsyncPush(flags, `${input.v1}/`, daemon.url('full/'), rssFile, [], daemon)
+    : await rsyncPush(flags, input.v1, daemon.url('full/image.bin'), rssFile, [], daemon);
   const full: RsyncCase = { ...f, syncAfterSeconds: await timedSync() };
   await trash.retire(fullDir, input.isTree);
   await sync();
@@ -271,12 +225,26 @@ async function rsyncRep(
   await warm(input.v2);
   await warm(deltaDir);
   const d = input.isTree
-    ? await rsyncPush([...flags, '--delete'], `${input.v2}/`, daemon.url('delta/'), rssFile)
-    : await rsyncPush(flags, input.v2, daemon.url('delta/image.bin'), rssFile);
+    ? await rsyncPush([...flags, '--delete'], `${input.v2}/`, daemon.url('delta/'), rssFile, [], daemon)
+    : await rsyncPush(flags, input.v2, daemon.url('delta/image.bin'), rssFile, [], daemon);
   const delta: RsyncCase = { ...d, syncAfterSeconds: await timedSync() };
   await trash.retire(deltaDir, input.isTree);
   await sync();
   return { full, delta };
+}
+
+/** zsync of v2 with v1 as the seed, from nginx on loopback; the output is checked and removed. */
+async function zsyncRep(
+  http: HttpServer,
+  published: ZsyncPublished,
+  input: TransferInput,
+  scratch: string,
+): Promise<ZsyncSample> {
+  await warmPages(scratch, input.v2Bytes);
+  await warm(input.v1);
+  await warm(input.v2);
+  await sync();
+  return zsyncPull(http, published, input.v1, input.v2, join(scratch, 'zsync'));
 }
 
 async function cpRep(input: TransferInput, scratch: string, trash: Trash): Promise<{ seconds: number }> {
@@ -298,10 +266,23 @@ async function measure(
   trash: Trash,
   ingotMissing: string | undefined,
   certs: string,
+  http: HttpServer | undefined,
 ): Promise<TransferMeasured> {
-  const scratch = join(workDir, `input-${input.label.replace(/[^a-z0-9]+/gi, '-')}`);
+  const slug = input.label.replace(/[^a-z0-9]+/gi, '-');
+  const scratch = join(workDir, `input-${slug}`);
   await mkdir(scratch, { recursive: true });
-  const m: TransferMeasured = { input, reps: [], ingotSkipped: ingotMissing };
+  let published: ZsyncPublished | undefined;
+  let zsyncSkipped: string | undefined = http ? undefined : 'no HTTP server';
+  if (input.isTree) zsyncSkipped = 'a tree is not one file';
+  else if (http) {
+    log(`${input.label}: zsyncmake of v2 (the publisher's one-off cost, timed apart)`);
+    try {
+      published = await http.publish(input.v2, `${slug}-v2.img`);
+    } catch (err) {
+      zsyncSkipped = `zsyncmake failed: ${(err as Error).message.split('\n')[0]}`;
+    }
+  }
+  const m: TransferMeasured = { input, reps: [], ingotSkipped: ingotMissing, zsync: published, zsyncSkipped };
   for (let rep = 1; rep <= cfg.reps; rep++) {
     const tag = `${input.label} rep ${rep}/${cfg.reps}`;
     // Tools interleaved per rep, so drift on a noisy machine spreads over all of them.
@@ -319,6 +300,17 @@ async function measure(
     const rsync = await rsyncRep(daemon, input, RSYNC_FLAGS, scratch, trash);
     log(`${tag}: rsync -az --compress-choice=zstd (full, delta)`);
     const rsyncZstd = await rsyncRep(daemon, input, RSYNC_ZSTD_FLAGS, scratch, trash);
+    let zsync: ZsyncSample | undefined;
+    let zsyncError: string | undefined;
+    if (http && published) {
+      log(`${tag}: zsync -i v1 of v2 from nginx (delta)`);
+      try {
+        zsync = await zsyncRep(http, published, input, scratch);
+      } catch (err) {
+        zsyncError = (err as Error).message;
+        log(`${tag}: zsync failed: ${zsyncError}`);
+      }
+    }
     log(`${tag}: cp -a + sync`);
     const cp = await cpRep(input, scratch, trash);
     log(`${tag}: floor: node mutual TLS 1.3 on loopback, 1 stream, 4 streams, 1 into a verifying receiver`);
@@ -331,7 +323,7 @@ async function measure(
       floorError = (err as Error).message;
       log(`${tag}: floor failed: ${floorError}`);
     }
-    const r: TransferRep = { ingot, ingotError, rsync, rsyncZstd, cp, floor, floorError };
+    const r: TransferRep = { ingot, ingotError, rsync, rsyncZstd, zsync, zsyncError, cp, floor, floorError };
     m.reps.push(r);
   }
   return m;
@@ -342,6 +334,8 @@ function machine(): Record<string, unknown> {
     ...machineFacts(cfg),
     rsync: firstLine('rsync', ['--version']),
     mke2fs: firstLine('bash', ['-c', 'mke2fs -V 2>&1']),
+    zsync: firstLine('zsync', ['-V']),
+    nginx: firstLine('bash', ['-c', 'nginx -v 2>&1']),
     // The tree is often uncommitted while the benchmark runs: say which build was measured.
     ingotBuild: build?.describe,
   };
@@ -354,24 +348,20 @@ async function main(): Promise<void> {
   log(`work dir ${cfg.dir}, file input ${cfg.sizeGiB} GiB, ${cfg.reps} reps, inputs ${cfg.inputs.join(',')}`);
   const ingotMissing = await ingotUsable();
   if (ingotMissing) log(`ingot rows skipped: ${ingotMissing}`);
-  const inputs: TransferInput[] = [];
-  const dataDir = join(cfg.dir, 'data');
-  if (cfg.inputs.includes('file')) inputs.push(fromFile(await makeFileInput(dataDir, cfg.sizeBytes, log)));
-  if (cfg.inputs.includes('tree') || cfg.inputs.includes('ext4')) {
-    const tree = await makeTreeInput(cfg, log);
-    if (cfg.inputs.includes('tree')) inputs.push(fromTree(tree));
-    if (cfg.inputs.includes('ext4')) inputs.push(fromExt4(await makeExt4Input(dataDir, tree, log)));
-  }
+  const inputs = await makeTransferInputs(cfg, log);
   const certs = await makeCertPair(join(workDir, 'floor-certs'));
   const daemon = await RsyncDaemon.start(join(workDir, 'rsyncd'));
   log(`rsync daemon on 127.0.0.1:${daemon.port}`);
+  const http = inputs.some((i) => !i.isTree) ? await HttpServer.start(join(workDir, 'http')) : undefined;
+  if (http) log(`nginx for zsync at ${http.url('')}`);
   const measured: TransferMeasured[] = [];
   // Emptied once at the end: the slowdown after a mass delete lasts minutes, not seconds.
   const trash = new Trash(join(workDir, 'trash'));
   try {
-    for (const input of inputs) measured.push(await measure(input, daemon, trash, ingotMissing, certs));
+    for (const input of inputs) measured.push(await measure(input, daemon, trash, ingotMissing, certs, http));
   } finally {
     await daemon.stop();
+    await http?.stop();
     await trash.empty();
   }
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 
 /** The inputs a benchmark can run; each script says which it knows and which run by default. */
-export type InputName = 'file' | 'tree' | 'ext4';
+export type InputName = 'file' | 'tree' | 'ext4' | 'ext4-patched' | 'tar';
 
 /** Benchmark settings from the environment, read once. */
 export interface BenchConfig {

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { readMeta, writeMeta } from './meta.js';
+import { open, rm, stat } from 'node:fs/promises';
+import { compareBlocks } from './block-diff.js';
+import { treeDerived, writeMeta } from './meta.js';
 import { run } from './proc.js';
 import type { TreeInput } from './rootfs.js';
 import { MiB } from './stats.js';
@@ -55,21 +54,16 @@ export async function makeExt4Input(
   tree: TreeInput,
   log: (s: string) => void,
 ): Promise<Ext4Input> {
-  const dir = join(dataDir, `ext4-${tree.source}`);
-  await mkdir(dir, { recursive: true });
-  const metaPath = join(dir, 'meta.json');
-  const expect = {
-    generator: GENERATOR,
-    source: tree.source,
-    treeV1Bytes: tree.v1Stats.bytes,
-    treeV2Bytes: tree.v2Stats.bytes,
-  };
-  const v1 = join(dir, 'v1.img');
-  const v2 = join(dir, 'v2.img');
-  const cached = await readMeta<Ext4Input>(metaPath, expect);
+  const { dir, metaPath, expect, v1, v2, cached } = await treeDerived<Ext4Input>(
+    dataDir,
+    'ext4',
+    GENERATOR,
+    tree,
+    'img',
+  );
   if (cached) {
     log(`ext4 input: reusing ${dir}`);
-    return { ...cached, v1, v2 };
+    return cached;
   }
   const treeBytes = Math.max(tree.v1Stats.bytes, tree.v2Stats.bytes);
   let made: { factor: number; fakeroot: boolean } | undefined;
@@ -140,7 +134,7 @@ async function mkfs(tree: string, img: string, mib: number, useFakeroot = false)
 }
 
 /** s_log_block_size of the superblock (1024 bytes in, field at 24): block size = 1024 << it. */
-async function ext4BlockSize(img: string): Promise<number> {
+export async function ext4BlockSize(img: string): Promise<number> {
   const fh = await open(img, 'r');
   try {
     const sb = Buffer.alloc(1024);
@@ -149,46 +143,5 @@ async function ext4BlockSize(img: string): Promise<number> {
     return 1024 << sb.readUInt32LE(24);
   } finally {
     await fh.close();
-  }
-}
-
-async function compareBlocks(
-  a: string,
-  b: string,
-  block: number,
-): Promise<{ changedBlocks: number; newBlocks: number }> {
-  const blockKey = (buf: Buffer, off: number) =>
-    createHash('sha1')
-      .update(buf.subarray(off, off + block))
-      .digest('base64');
-  const seen = new Set<string>();
-  const fa = await open(a, 'r');
-  const fb = await open(b, 'r');
-  try {
-    const size = Math.max((await fa.stat()).size, (await fb.stat()).size);
-    const step = 4 * 1024 * 1024;
-    const ba = Buffer.alloc(step);
-    const bb = Buffer.alloc(step);
-    for (let pos = 0; pos < size; pos += step) {
-      const ra = (await fa.read(ba, 0, step, pos)).bytesRead;
-      ba.fill(0, ra);
-      for (let off = 0; off < ra; off += block) seen.add(blockKey(ba, off));
-    }
-    let changedBlocks = 0;
-    let newBlocks = 0;
-    for (let pos = 0; pos < size; pos += step) {
-      const ra = (await fa.read(ba, 0, step, pos)).bytesRead;
-      const rb = (await fb.read(bb, 0, step, pos)).bytesRead;
-      ba.fill(0, ra);
-      bb.fill(0, rb);
-      for (let off = 0; off < rb; off += block) {
-        if (ba.compare(bb, off, off + block, off, off + block) !== 0) changedBlocks++;
-        if (!seen.has(blockKey(bb, off))) newBlocks++;
-      }
-    }
-    return { changedBlocks, newBlocks };
-  } finally {
-    await fa.close();
-    await fb.close();
   }
 }

@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ingotCli } from './ingot.js';
 import { LinkMeter } from './link-meter.js';
-import { freePort, type RunResult, removeTree, run, sleep, vmHwm } from './proc.js';
+import { cpuSecondsOf, freePort, type RunResult, removeTree, run, sleep, vmHwm } from './proc.js';
 
 /**
  * Two (or more) Ingot servers on loopback that know each other as peers, each a real
@@ -51,9 +51,6 @@ export interface PeerPlacement {
   readonly prefix: readonly string[];
   readonly front: (peerPort: number) => Promise<PeerFront>;
 }
-
-/** USER_HZ: /proc reports CPU time in these units; 100 on every Linux port in use. */
-const CLOCK_TICKS = 100;
 
 interface ServerJson {
   readonly url: string;
@@ -152,16 +149,8 @@ export class PeerServer {
   }
 
   /** User + system CPU seconds the server process has used since it started. */
-  async cpuSeconds(): Promise<number | undefined> {
-    try {
-      const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
-      // Fields after the command name, which may hold spaces: utime and stime are 14 and 15.
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(rest[11]) + Number(rest[12]);
-      return Number.isFinite(ticks) ? ticks / CLOCK_TICKS : undefined;
-    } catch {
-      return undefined;
-    }
+  cpuSeconds(): Promise<number | undefined> {
+    return cpuSecondsOf(this.pid);
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ export interface RunResult {
   readonly seconds: number;
   /** Peak RSS in bytes from /usr/bin/time (undefined when not measured). */
   readonly peakRss: number | undefined;
+  /** User + system CPU seconds from /usr/bin/time, the command's reaped children included. */
+  readonly cpuSeconds: number | undefined;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -16,7 +19,7 @@ export interface RunResult {
 export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
-  /** Wrap in /usr/bin/time to get the peak RSS of the command (not of a pipeline's parts). */
+  /** Wrap in /usr/bin/time to get the peak RSS and CPU of the command (not of a pipeline's parts). */
   readonly measureRss?: boolean;
   /** Where /usr/bin/time writes; needed when measureRss. */
   readonly rssFile?: string;
@@ -30,7 +33,7 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
   const line = [...(opts.prefix ?? []), cmd, ...args];
   const [file, argv] =
     opts.measureRss && rssFile
-      ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, ...line]]
+      ? ['/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, ...line]]
       : [line[0] as string, line.slice(1)];
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -53,11 +56,17 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     throw new Error(`${cmd} ${args.join(' ')} exited ${code}\n${stderr.slice(-4000)}`);
   }
   let peakRss: number | undefined;
+  let cpuSeconds: number | undefined;
   if (opts.measureRss && rssFile) {
-    const kib = Number((await readFile(rssFile, 'utf8')).trim().split('\n').pop());
-    peakRss = Number.isFinite(kib) ? kib * 1024 : undefined;
+    // The last line: a command killed by a signal gets a "Command terminated" line first.
+    const [kib, user, sys] = ((await readFile(rssFile, 'utf8')).trim().split('\n').pop() ?? '')
+      .split(' ')
+      .map(Number);
+    peakRss = kib !== undefined && Number.isFinite(kib) ? kib * 1024 : undefined;
+    const cpu = (user ?? Number.NaN) + (sys ?? Number.NaN);
+    cpuSeconds = Number.isFinite(cpu) ? cpu : undefined;
   }
-  return { seconds, peakRss, stdout, stderr };
+  return { seconds, peakRss, cpuSeconds, stdout, stderr };
 }
 
 /** `bash -o pipefail -c script` with positional arguments $1..., timed. */
@@ -145,6 +154,66 @@ export async function vmHwm(pid: number): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** USER_HZ: /proc reports CPU time in these units; 100 on every Linux port in use. */
+const CLOCK_TICKS = 100;
+
+/**
+ * User + system CPU seconds of a live process (all its threads) from /proc/PID/stat; with
+ * `reaped`, the CPU of the children it has waited for is added (a forking daemon's work).
+ */
+export async function cpuSecondsOf(pid: number, reaped = false): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces: utime, stime, cutime, cstime are 14-17.
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    const ticks = (f[11] ?? 0) + (f[12] ?? 0) + (reaped ? (f[13] ?? 0) + (f[14] ?? 0) : 0);
+    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pids of a process's live children (empty when it has none or is gone). */
+export async function childPids(pid: number): Promise<number[]> {
+  try {
+    const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    return text.split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Starts a long-running tool (a daemon kept in the foreground), its output to `logPath`, and
+ * waits up to 20 s until `ready()` says it serves. Throws if it exits or never gets there.
+ */
+export async function startService(
+  argv: readonly string[],
+  logPath: string,
+  ready: () => Promise<boolean>,
+): Promise<ChildProcess> {
+  const [file, ...args] = argv;
+  const out = createWriteStream(logPath);
+  const child = spawn(file as string, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  let exited: number | null | undefined;
+  child.on('exit', (code) => {
+    exited = code;
+  });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (exited !== undefined) throw new Error(`${file} exited ${exited}; see ${logPath}`);
+    if (await ready()) return child;
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${file} did not serve within 20s; see ${logPath}`);
 }
 
 export function freePort(): Promise<number> {

@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { bash, freePort, removeTree, run, sleep } from './proc.js';
+import { bash, childPids, cpuSecondsOf, freePort, removeTree, run, sleep, startService } from './proc.js';
 
 /**
  * The reference for moving bytes between hosts: an rsync daemon on loopback and the rsync
@@ -22,6 +21,10 @@ export interface RsyncSample {
   readonly wireBytes: number;
   /** Literal data rsync had to send (the part its delta algorithm did not match). */
   readonly literalBytes: number | undefined;
+  /** User + system CPU of the client (the sender of a push), /usr/bin/time. */
+  readonly clientCpuSeconds: number | undefined;
+  /** The daemon's, its forked connection handler and that one's children included. */
+  readonly daemonCpuSeconds: number | undefined;
 }
 
 export class RsyncDaemon {
@@ -62,30 +65,27 @@ export class RsyncDaemon {
         '',
       ].join('\n'),
     );
-    const log = createWriteStream(join(dir, 'daemon.out'));
-    const [file, ...argv] = [...prefix, 'rsync', '--daemon', '--no-detach', `--config=${conf}`];
-    const child = spawn(file as string, argv, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    let exited: number | null | undefined;
-    child.on('exit', (code) => {
-      exited = code;
-    });
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (exited !== undefined) throw new Error(`rsync --daemon exited ${exited}; see ${dir}/daemon.out`);
-      if (await (prefix.length ? canConnectIn(prefix, port) : canConnect(port)))
-        return new RsyncDaemon(port, root, child);
-      await sleep(100);
-    }
-    child.kill('SIGKILL');
-    throw new Error(`rsync --daemon did not listen on ${port} within 20s`);
+    const child = await startService(
+      [...prefix, 'rsync', '--daemon', '--no-detach', `--config=${conf}`],
+      join(dir, 'daemon.out'),
+      () => (prefix.length ? canConnectIn(prefix, port) : canConnect(port)),
+    );
+    return new RsyncDaemon(port, root, child);
   }
 
   get pid(): number {
     return this.child.pid ?? -1;
+  }
+
+  /**
+   * CPU seconds of the daemon and every connection it has served. The daemon forks one
+   * process per connection, and a child's CPU reaches the parent's counters only once it is
+   * reaped, so this waits (up to 5 s) until no child is left.
+   */
+  async cpuSeconds(): Promise<number | undefined> {
+    const deadline = Date.now() + 5000;
+    while ((await childPids(this.pid)).length > 0 && Date.now() < deadline) await sleep(20);
+    return cpuSecondsOf(this.pid, true);
   }
 
   /** The module's URL, directly or through a relay at `via` (host:port) in front of the daemon. */
@@ -121,15 +121,21 @@ async function canConnectIn(prefix: readonly string[], port: number): Promise<bo
   }
 }
 
-/** `rsync FLAGS --stats SRC DEST`, timed, with the client's peak RSS and the --stats byte counts. */
+/**
+ * `rsync FLAGS --stats SRC DEST`, timed, with the client's peak RSS and CPU, the daemon's CPU
+ * when it is given, and the --stats byte counts.
+ */
 export async function rsyncPush(
   flags: readonly string[],
   src: string,
   dest: string,
   rssFile: string,
   prefix: readonly string[] = [],
+  daemon?: RsyncDaemon,
 ): Promise<RsyncSample> {
+  const daemonBefore = await daemon?.cpuSeconds();
   const r = await run('rsync', [...flags, '--stats', src, dest], { measureRss: true, rssFile, prefix });
+  const daemonAfter = await daemon?.cpuSeconds();
   const sent = statNumber(r.stdout, 'Total bytes sent');
   const received = statNumber(r.stdout, 'Total bytes received');
   if (sent === undefined || received === undefined)
@@ -141,6 +147,9 @@ export async function rsyncPush(
     bytesReceived: received,
     wireBytes: sent + received,
     literalBytes: statNumber(r.stdout, 'Literal data'),
+    clientCpuSeconds: r.cpuSeconds,
+    daemonCpuSeconds:
+      daemonBefore === undefined || daemonAfter === undefined ? undefined : daemonAfter - daemonBefore,
   };
 }
 

@@ -1,8 +1,10 @@
 import type { BenchConfig } from './config.js';
+import { type DeltaCost, deltaCosts, deltaTable, deltaTargets } from './delta-report.js';
 import type { TransferJson } from './peers.js';
 import type { RsyncSample } from './rsync.js';
 import { fmtBytes, MiB, maxOf, median, table } from './stats.js';
 import type { TlsFloor } from './stream-floor.js';
+import type { ZsyncPublished, ZsyncSample } from './zsync.js';
 
 /** Turns the transfer benchmark's raw samples into tables, target checks and the JSON summary. */
 
@@ -65,6 +67,9 @@ export interface TransferRep {
   readonly ingotError: string | undefined;
   readonly rsync: RsyncRep;
   readonly rsyncZstd: RsyncRep;
+  /** zsync of v2 seeded with v1 (file-like inputs only). */
+  readonly zsync: ZsyncSample | undefined;
+  readonly zsyncError: string | undefined;
   /** `cp -a` + `sync` of v1 into an empty directory, timed together. */
   readonly cp: { readonly seconds: number };
   /** Node mutual TLS 1.3 between two processes on loopback, v1's byte count (stream-floor.ts). */
@@ -76,12 +81,16 @@ export interface TransferMeasured {
   readonly input: TransferInput;
   readonly reps: TransferRep[];
   readonly ingotSkipped: string | undefined;
+  /** What zsyncmake made for v2, once for all reps; undefined with the reason when not run. */
+  readonly zsync: ZsyncPublished | undefined;
+  readonly zsyncSkipped: string | undefined;
 }
 
-type Tool =
+export type Tool =
   | 'ingot pull'
   | 'rsync -a'
   | 'rsync -az zstd'
+  | 'zsync'
   | 'cp -a + sync'
   | 'floor: node mTLS 1 stream'
   | 'floor: node mTLS 4 streams'
@@ -179,6 +188,17 @@ function rows(m: TransferMeasured): Row[] {
       ),
     });
   }
+  const zs = m.reps.flatMap((r) => (r.zsync ? [r.zsync] : []));
+  if (m.zsync)
+    out.push({
+      input: label,
+      tool: 'zsync',
+      full: undefined,
+      delta: cell(
+        v2Bytes,
+        zs.map((z) => ({ seconds: z.seconds, wire: z.linkBytes, rss: [z.peakRss] })),
+      ),
+    });
   const fullOnly = (tool: Tool, seconds: readonly number[]): Row => ({
     input: label,
     tool,
@@ -224,6 +244,11 @@ function rssText(tool: Tool, c: Cell | undefined): string {
 function cells(tool: Tool, c: Cell | undefined): string[] {
   if (!c) return ['-', '-', '-', '-'];
   return [secs(c), c.mbPerSec.toFixed(0), fmtBytes(c.wireBytes), rssText(tool, c)];
+}
+
+/** The delta's wire bytes as a multiple of the true change. */
+function timesTrue(c: Cell | undefined, trueChange: number): string {
+  return c?.wireBytes === undefined || trueChange <= 0 ? '-' : `${(c.wireBytes / trueChange).toFixed(2)}x`;
 }
 
 interface Target {
@@ -334,6 +359,22 @@ function floorLines(m: TransferMeasured, rs: readonly Row[]): string[] {
   return lines;
 }
 
+function zsyncLines(m: TransferMeasured): string[] {
+  const p = m.zsync;
+  if (!p) return m.zsyncSkipped && !m.input.isTree ? [`  zsync skipped: ${m.zsyncSkipped}`] : [];
+  const zs = m.reps.flatMap((r) => (r.zsync ? [r.zsync] : []));
+  const lines = [
+    `  zsync: zsyncmake default block size ${p.blockSize} B, control file ${fmtBytes(p.controlBytes)}, ` +
+      `zsyncmake ${p.makeSeconds.toFixed(2)} s (once, not in the delta time); the client fetched ` +
+      `${fmtBytes(medianOf(zs.map((z) => z.fetchedBytes)))} of ranges and took ${fmtBytes(medianOf(zs.map((z) => z.localBytes)))} ` +
+      'from v1 (wire = all link bytes, control file included)',
+  ];
+  const bad = zs.filter((z) => !z.matches);
+  if (bad.length) lines.push(`  WARNING: ${bad.length} zsync outputs differ from v2`);
+  for (const r of m.reps) if (r.zsyncError) lines.push(`  zsync failed: ${r.zsyncError.split('\n')[0]}`);
+  return lines;
+}
+
 function section(m: TransferMeasured, rs: readonly Row[]): string[] {
   const i = m.input;
   const lines: string[] = [];
@@ -347,12 +388,22 @@ function section(m: TransferMeasured, rs: readonly Row[]): string[] {
     'delta s (min-max)',
     'MB/s',
     'wire',
+    'x true',
     'peak RSS',
   ];
   lines.push(
     table(
       header,
-      rs.map((r) => [r.tool, ...cells(r.tool, r.full), ...cells(r.tool, r.delta)]),
+      rs.map((r) => {
+        const d = cells(r.tool, r.delta);
+        return [
+          r.tool,
+          ...cells(r.tool, r.full),
+          ...d.slice(0, 3),
+          timesTrue(r.delta, i.trueChange),
+          ...d.slice(3),
+        ];
+      }),
     ),
   );
   const ing = m.reps.flatMap((r) => (r.ingot ? [r.ingot] : []));
@@ -397,6 +448,7 @@ function section(m: TransferMeasured, rs: readonly Row[]): string[] {
     if (bad.length)
       lines.push(`  WARNING: ${bad.length} pulls left a copy whose digest differs from the sender's`);
   }
+  lines.push(...zsyncLines(m));
   const syncs = rs
     .filter((r) => r.full?.syncAfterSeconds !== undefined)
     .map((r) => `${r.tool} ${r.full?.syncAfterSeconds?.toFixed(2)} s`);
@@ -420,23 +472,42 @@ export function transferReport(
   for (const n of notes) lines.push(`  ${n}`);
   const allRows: Row[] = [];
   const allTargets: Target[] = [];
+  const allCosts: DeltaCost[] = [];
   for (const m of measured) {
     const rs = rows(m);
+    const costs = deltaCosts(m);
     allRows.push(...rs);
-    allTargets.push(...targets(m, rs));
+    allCosts.push(...costs);
+    allTargets.push(...targets(m, rs), ...deltaTargets(m, costs));
     lines.push('');
     lines.push(...section(m, rs));
   }
+  lines.push('');
+  lines.push('Delta pulls (v2 onto v1): bytes on the link against the true change, time, CPU of each end');
+  lines.push(deltaTable(allCosts));
+  lines.push(
+    '  delta bytes: ingot = link bytes (relay); rsync = --stats totals; zsync = link bytes (relay: control file,',
+  );
+  lines.push(
+    '  HTTP, ranges). Sender = the end with v2 (ingot sender server, rsync client, nginx); receiver = the end',
+  );
+  lines.push(
+    '  with v1 (ingot receiver server, rsync daemon and its forks, zsync client). CPU µs/MiB = (sender +',
+  );
+  lines.push('  receiver CPU) / delta bytes.');
   lines.push('');
   lines.push(
     '  full = v1 into an empty receiver; delta = v2 with v1 already there (times and bytes of v2 only).',
   );
   lines.push("  MB/s = the image's logical bytes (v1 for full, v2 for delta) / wall seconds.");
   lines.push(
-    '  wire: ingot = the transfer\'s wireBytes (chunk frames only); rsync = "Total bytes sent" + "Total bytes received" of --stats.',
+    '  wire: ingot = the transfer\'s wireBytes (chunk frames only); rsync = "Total bytes sent" + "Total bytes received" of --stats;',
   );
   lines.push(
-    '  peak RSS: ingot = VmHWM of sender / receiver server (restarted before each case); rsync = the client.',
+    "  zsync = all bytes through the relay in front of nginx. x true = delta wire / the input's true change.",
+  );
+  lines.push(
+    '  peak RSS: ingot = VmHWM of sender / receiver server (restarted before each case); rsync, zsync = the client.',
   );
   lines.push(
     "  floor: v1's byte count of random buffers from one node process to another over mutual TLS 1.3 on",
@@ -474,8 +545,14 @@ export function transferReport(
   return {
     text: lines.join('\n'),
     json: {
-      inputs: measured.map((m) => ({ ...m.input, ingotSkipped: m.ingotSkipped })),
+      inputs: measured.map((m) => ({
+        ...m.input,
+        ingotSkipped: m.ingotSkipped,
+        zsync: m.zsync,
+        zsyncSkipped: m.zsyncSkipped,
+      })),
       rows: allRows,
+      deltaCosts: allCosts,
       targets: allTargets,
       reps: measured.map((m) => ({ input: m.input.label, reps: m.reps })),
     },
