@@ -1,6 +1,6 @@
 import { IngotError } from '../core/errors.js';
 import type { EncodedChunk } from './chunk-store.js';
-import { zstdDecodedBound } from './zstd-bound.js';
+import { checkZstdBound } from './zstd-bound.js';
 import { zstdFrame, zstdUnframe } from './zstd-lanes.js';
 
 /**
@@ -40,24 +40,18 @@ export async function encodeChunk(raw: Buffer): Promise<EncodedChunk> {
  * The plain bytes of an encoded chunk. With `expectedLength`, a different length is CORRUPT
  * (callers hash afterwards, but the length check catches a truncated payload early).
  */
-/** Chunks never exceed 16 MiB; the bound may overshoot by one compressed block. */
+/** Chunks never exceed 16 MiB. */
 const MAX_DECODED = 16 * 1024 * 1024;
-const ZSTD_BLOCK_SLACK = 128 * 1024;
 
 export async function decodeChunk(c: EncodedChunk, expectedLength?: number): Promise<Buffer> {
   let raw: Buffer;
   if (c.encoding === 'raw') raw = c.payload;
   else if (c.encoding === 'zstd') {
-    // A frame need not state its content size, so a tiny payload could claim gigabytes:
-    // bound it from the block headers first (cheap, and says PAYLOAD_TOO_LARGE), then let
-    // zlib stop at the bound too.
-    const bound = zstdDecodedBound(c.payload);
-    if (bound === undefined) throw new IngotError('CORRUPT', 'a zstd chunk payload is malformed');
-    if (bound > MAX_DECODED + ZSTD_BLOCK_SLACK) {
-      throw new IngotError('PAYLOAD_TOO_LARGE', `a zstd chunk payload may decode to ${bound} bytes`);
-    }
+    // A frame need not state its content size: bound it from the block headers first
+    // (cheap), then let zlib stop at the bound too.
+    const limit = checkZstdBound(c.payload, MAX_DECODED, 'a zstd chunk payload');
     try {
-      raw = await zstdUnframe(c.payload, MAX_DECODED + ZSTD_BLOCK_SLACK);
+      raw = await zstdUnframe(c.payload, limit);
     } catch (cause) {
       throw new IngotError('CORRUPT', 'a zstd chunk payload does not decompress', { cause });
     }

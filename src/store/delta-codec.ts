@@ -4,7 +4,7 @@
 // of a 64 KiB random chunk gives a 4.1 KiB delta against 64 KiB whole).
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { IngotError } from '../core/errors.js';
-import { zstdDecodedBound } from './zstd-bound.js';
+import { checkZstdBound } from './zstd-bound.js';
 
 /** Level 3, as for whole chunks (compression.ts): the same speed, and a dictionary costs little more. */
 const LEVEL = 3;
@@ -24,14 +24,10 @@ export function encodeDelta(target: Uint8Array, reference: Uint8Array): Buffer {
  * reference can decode to other bytes without an error.
  */
 export function decodeDelta(delta: Buffer, reference: Uint8Array, maxRaw: number): Buffer {
-  const bound = zstdDecodedBound(delta);
-  if (bound === undefined) throw new IngotError('CORRUPT', 'a delta chunk payload is malformed');
-  if (bound > maxRaw + ZSTD_BLOCK_SLACK) {
-    throw new IngotError('PAYLOAD_TOO_LARGE', `a delta chunk payload may decode to ${bound} bytes`);
-  }
+  const limit = checkZstdBound(delta, maxRaw, 'a delta chunk payload');
   let raw: Buffer;
   try {
-    raw = zstdDecompressSync(delta, { dictionary: reference, maxOutputLength: maxRaw + ZSTD_BLOCK_SLACK });
+    raw = zstdDecompressSync(delta, { dictionary: reference, maxOutputLength: limit });
   } catch (cause) {
     throw new IngotError('CORRUPT', 'a delta chunk payload does not decode against its reference', { cause });
   }
@@ -40,6 +36,3 @@ export function decodeDelta(delta: Buffer, reference: Uint8Array, maxRaw: number
   }
   return raw;
 }
-
-/** The bound from block headers may overshoot by one compressed block. */
-const ZSTD_BLOCK_SLACK = 128 * 1024;

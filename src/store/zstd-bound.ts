@@ -1,4 +1,5 @@
 /** Bounding what a zstd payload may decode to, before spending memory on it. */
+import { IngotError } from '../core/errors.js';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 export const ZSTD_BLOCK_MAX = 128 * 1024;
@@ -54,4 +55,17 @@ export function zstdDecodedBound(b: Buffer): number | undefined {
     if (pos > b.length) return undefined;
   }
   return bound;
+}
+
+/**
+ * Refuses, before any decoding, a payload that is malformed (CORRUPT) or whose headers allow
+ * more than `maxRaw` bytes (PAYLOAD_TOO_LARGE: a tiny frame may claim gigabytes). Returns the
+ * output limit to give the decoder: the bound may overshoot by one compressed block.
+ */
+export function checkZstdBound(payload: Buffer, maxRaw: number, what: string): number {
+  const bound = zstdDecodedBound(payload);
+  if (bound === undefined) throw new IngotError('CORRUPT', `${what} is malformed`);
+  const limit = maxRaw + ZSTD_BLOCK_MAX;
+  if (bound > limit) throw new IngotError('PAYLOAD_TOO_LARGE', `${what} may decode to ${bound} bytes`);
+  return limit;
 }
