@@ -12,7 +12,7 @@ import {
 import { type BlockLease, readBlocks } from './block-reads.js';
 import { Chunker, type ChunkerParams, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
 import { type CpuPool, cpuPool } from './cpu-pool.js';
-import { segmentEnds } from './tree-cuts.js';
+import { atSegmentEnds, segmentEnds } from './tree-cuts.js';
 import { scanTree, treeContent } from './tree-scan.js';
 
 /**
@@ -48,6 +48,8 @@ const ZEROS = Buffer.alloc(DEFAULT_CHUNKER_PARAMS.max);
 interface Piece {
   readonly bytes: Buffer;
   readonly lease?: BlockLease;
+  /** A tree segment ends here: the chunk in progress ends with these bytes (tree-cuts.ts). */
+  readonly endsSegment?: boolean;
 }
 
 interface Cut {
@@ -81,30 +83,16 @@ export async function* chunksOf(source: IngestSource, params?: ChunkerParams): A
     batch = [];
     batchBytes = 0;
   };
-  const ends =
-    source.kind === 'tree' ? segmentEnds(source.entries, (params ?? DEFAULT_CHUNKER_PARAMS).min) : [];
-  let at = 0;
-  let next = 0;
   try {
-    for await (const piece of contentOf(source)) {
+    for await (const piece of contentOf(source, (params ?? DEFAULT_CHUNKER_PARAMS).min)) {
       if (piece.lease) held.push(piece.lease);
-      let rest = piece.bytes;
-      while (rest.length > 0) {
-        const end = ends[next];
-        const part = end === undefined ? rest : rest.subarray(0, Math.min(rest.length, end - at));
-        rest = rest.subarray(part.length);
-        at += part.length;
-        const raws = chunker.push(part);
-        if (at === end) {
-          const last = chunker.finish();
-          if (last) raws.push(last);
-          next++;
-        }
-        for (const raw of raws) {
-          add(cut(raw));
-          if (inFlight.length >= HASH_BATCHES_IN_FLIGHT)
-            yield* await (inFlight.shift() as Promise<SourceChunk[]>);
-        }
+      const raws = chunker.push(piece.bytes);
+      const last = piece.endsSegment ? chunker.finish() : undefined;
+      if (last) raws.push(last);
+      for (const raw of raws) {
+        add(cut(raw));
+        if (inFlight.length >= HASH_BATCHES_IN_FLIGHT)
+          yield* await (inFlight.shift() as Promise<SourceChunk[]>);
       }
       const kept: BlockLease[] = [];
       for (const l of held) {
@@ -146,9 +134,10 @@ function isZero(b: Buffer, zeros: Buffer): boolean {
   return b.equals(zeros.subarray(0, b.length));
 }
 
-async function* contentOf(source: IngestSource): AsyncGenerator<Piece> {
+/** The stream's pieces; a tree's end where its segments do (`min`: the chunker's minimum). */
+async function* contentOf(source: IngestSource, min: number): AsyncGenerator<Piece> {
   if (source.kind === 'tree') {
-    for await (const bytes of treeContent(source.root, source.entries)) yield { bytes };
+    yield* atSegmentEnds(treeContent(source.root, source.entries), segmentEnds(source.entries, min));
     return;
   }
   const st = await statFile(source.path);

@@ -20,3 +20,24 @@ export function segmentEnds(entries: readonly Entry[], min: number): number[] {
   }
   return ends;
 }
+
+/** `pieces` cut at `ends` (stream offsets): each part says whether a segment ends with it. */
+export async function* atSegmentEnds(
+  pieces: AsyncIterable<Buffer>,
+  ends: readonly number[],
+): AsyncGenerator<{ readonly bytes: Buffer; readonly endsSegment: boolean }> {
+  let at = 0;
+  let next = 0;
+  for await (const piece of pieces) {
+    let rest = piece;
+    while (rest.length > 0) {
+      const end = ends[next] ?? Number.POSITIVE_INFINITY;
+      const bytes = rest.subarray(0, Math.min(rest.length, end - at));
+      rest = rest.subarray(bytes.length);
+      at += bytes.length;
+      const endsSegment = at === end;
+      if (endsSegment) next++;
+      yield { bytes, endsSegment };
+    }
+  }
+}
