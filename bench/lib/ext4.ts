@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { open, rm, stat } from 'node:fs/promises';
 import { compareBlocks } from './block-diff.js';
-import { treeDerived, writeMeta } from './meta.js';
+import { treeDerived } from './meta.js';
 import { run } from './proc.js';
 import type { TreeInput } from './rootfs.js';
 import { MiB } from './stats.js';
@@ -54,17 +54,17 @@ export async function makeExt4Input(
   tree: TreeInput,
   log: (s: string) => void,
 ): Promise<Ext4Input> {
-  const { dir, metaPath, expect, v1, v2, cached } = await treeDerived<Ext4Input>(
-    dataDir,
-    'ext4',
-    GENERATOR,
-    tree,
-    'img',
+  return treeDerived(dataDir, { kind: 'ext4', generator: GENERATOR, ext: 'img' }, tree, log, ({ v1, v2 }) =>
+    buildExt4(tree, v1, v2, log),
   );
-  if (cached) {
-    log(`ext4 input: reusing ${dir}`);
-    return cached;
-  }
+}
+
+async function buildExt4(
+  tree: TreeInput,
+  v1: string,
+  v2: string,
+  log: (s: string) => void,
+): Promise<Ext4Input> {
   const treeBytes = Math.max(tree.v1Stats.bytes, tree.v2Stats.bytes);
   let made: { factor: number; fakeroot: boolean } | undefined;
   const errors: string[] = [];
@@ -99,7 +99,6 @@ export async function makeExt4Input(
     newBlocks,
     trueChange: newBlocks * blockSize,
   };
-  await writeMeta(metaPath, { ...expect, ...input });
   return input;
 }
 

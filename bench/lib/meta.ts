@@ -27,34 +27,33 @@ interface TreePair {
 }
 
 /**
- * The directory of an input made from the tree pair (`KIND-SOURCE/` with `v1.EXT`, `v2.EXT`),
- * the record to write once it is made, and the cached input when that record still matches.
+ * An input made from the tree pair, in `KIND-SOURCE/` as `v1.EXT` and `v2.EXT`: the cached one
+ * when its record still matches, else what `make` builds there, recorded for the next run.
  */
-export async function treeDerived<T>(
+export async function treeDerived<T extends object>(
   dataDir: string,
-  kind: string,
-  generator: string,
+  spec: { readonly kind: string; readonly generator: string; readonly ext: string },
   tree: TreePair,
-  ext: string,
-): Promise<{
-  dir: string;
-  metaPath: string;
-  expect: Record<string, unknown>;
-  v1: string;
-  v2: string;
-  cached: T | undefined;
-}> {
-  const dir = join(dataDir, `${kind}-${tree.source}`);
+  log: (s: string) => void,
+  make: (paths: { readonly v1: string; readonly v2: string }) => Promise<T>,
+): Promise<T> {
+  const dir = join(dataDir, `${spec.kind}-${tree.source}`);
   await mkdir(dir, { recursive: true });
   const metaPath = join(dir, 'meta.json');
   const expect = {
-    generator,
+    generator: spec.generator,
     source: tree.source,
     treeV1Bytes: tree.v1Stats.bytes,
     treeV2Bytes: tree.v2Stats.bytes,
   };
-  const v1 = join(dir, `v1.${ext}`);
-  const v2 = join(dir, `v2.${ext}`);
+  const v1 = join(dir, `v1.${spec.ext}`);
+  const v2 = join(dir, `v2.${spec.ext}`);
   const cached = await readMeta<T>(metaPath, expect);
-  return { dir, metaPath, expect, v1, v2, cached: cached && { ...cached, v1, v2 } };
+  if (cached) {
+    log(`${spec.kind} input: reusing ${dir}`);
+    return { ...cached, v1, v2 };
+  }
+  const input = await make({ v1, v2 });
+  await writeMeta(metaPath, { ...expect, ...input });
+  return input;
 }

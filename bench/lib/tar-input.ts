@@ -1,6 +1,6 @@
 import { rename, stat } from 'node:fs/promises';
 import { compareBlocks } from './block-diff.js';
-import { treeDerived, writeMeta } from './meta.js';
+import { treeDerived } from './meta.js';
 import { bash } from './proc.js';
 import type { TreeInput } from './rootfs.js';
 
@@ -35,37 +35,37 @@ export async function makeTarInput(
   tree: TreeInput,
   log: (s: string) => void,
 ): Promise<TarInput> {
-  const { dir, metaPath, expect, v1, v2, cached } = await treeDerived<TarInput>(
+  return treeDerived(
     dataDir,
-    'tar',
-    GENERATOR,
+    { kind: 'tar', generator: GENERATOR, ext: 'tar' },
     tree,
-    'tar',
+    log,
+    async ({ v1, v2 }) => {
+      log(`tar input: tar ${TAR_FLAGS.join(' ')} of the v1 and v2 trees`);
+      for (const [src, out] of [
+        [tree.v1, v1],
+        [tree.v2, v2],
+      ] as const) {
+        await bash('out="$1"; src="$2"; shift 2; tar "$@" -cf "$out.tmp" -C "$src" .', [
+          out,
+          src,
+          ...TAR_FLAGS,
+        ]);
+        await rename(`${out}.tmp`, out);
+      }
+      const { changedBlocks, newBlocks } = await compareBlocks(v1, v2, RECORD);
+      const input: TarInput = {
+        kind: 'tar',
+        source: tree.source,
+        v1,
+        v2,
+        v1Bytes: (await stat(v1)).size,
+        v2Bytes: (await stat(v2)).size,
+        changedRecords: changedBlocks,
+        newRecords: newBlocks,
+        trueChange: newBlocks * RECORD,
+      };
+      return input;
+    },
   );
-  if (cached) {
-    log(`tar input: reusing ${dir}`);
-    return cached;
-  }
-  log(`tar input: tar ${TAR_FLAGS.join(' ')} of the v1 and v2 trees`);
-  for (const [src, out] of [
-    [tree.v1, v1],
-    [tree.v2, v2],
-  ] as const) {
-    await bash('out="$1"; src="$2"; shift 2; tar "$@" -cf "$out.tmp" -C "$src" .', [out, src, ...TAR_FLAGS]);
-    await rename(`${out}.tmp`, out);
-  }
-  const { changedBlocks, newBlocks } = await compareBlocks(v1, v2, RECORD);
-  const input: TarInput = {
-    kind: 'tar',
-    source: tree.source,
-    v1,
-    v2,
-    v1Bytes: (await stat(v1)).size,
-    v2Bytes: (await stat(v2)).size,
-    changedRecords: changedBlocks,
-    newRecords: newBlocks,
-    trueChange: newBlocks * RECORD,
-  };
-  await writeMeta(metaPath, { ...expect, ...input });
-  return input;
 }
