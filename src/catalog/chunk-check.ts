@@ -19,35 +19,27 @@ export async function requireChunks(
   let missing = 0;
   let stored = 0;
   const sample: Digest[] = [];
-  const check = async (batch: Digest[]) => {
-    const absent = await store.missing(batch);
-    missing += absent.length;
-    sample.push(...absent.slice(0, 10 - sample.length));
-    if (absent.length > 0) return;
-    const infos = await store.statMany(batch);
-    for (const [i, d] of batch.entries()) {
-      const info = infos[i];
-      const claimed = seen.lengthOf(d);
-      if (info?.rawLength !== undefined && info.rawLength !== claimed) {
-        throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${d} a length of ${claimed}`, {
-          details: { digest: d, stored: info.rawLength, claimed },
-        });
-      }
-      stored += info?.storedBytes ?? 0;
-    }
+  const check = async (batch: Digest[], lengths: number[]) => {
+    const t = await store.tally(batch, lengths);
+    stored += t.storedBytes;
+    // Only a batch that fails is looked at chunk by chunk, to say what is wrong.
+    if (t.matched < batch.length) await explain(store, batch, seen, sample, (n) => (missing += n));
   };
   let batch: Digest[] = [];
+  let lengths: number[] = [];
   for await (const refs of Symbol.asyncIterator in chunks ? chunks : [chunks as readonly ChunkRef[]]) {
     for (const c of refs) {
       if (c.kind !== 'data' || !seen.add(c.digest, c.length)) continue;
       batch.push(c.digest);
+      lengths.push(c.length);
       if (batch.length === QUERY_BATCH) {
-        await check(batch);
+        await check(batch, lengths);
         batch = [];
+        lengths = [];
       }
     }
   }
-  if (batch.length > 0) await check(batch);
+  if (batch.length > 0) await check(batch, lengths);
   if (missing > 0) {
     throw new IngotError(
       'MISSING_CHUNKS',
@@ -59,4 +51,28 @@ export async function requireChunks(
     );
   }
   return stored;
+}
+
+/** Why a batch failed its tally: the chunks it lacks are counted; a wrong length throws. */
+async function explain(
+  store: ChunkStore,
+  batch: readonly Digest[],
+  seen: DigestTable,
+  sample: Digest[],
+  countMissing: (n: number) => void,
+): Promise<void> {
+  const absent = await store.missing(batch);
+  countMissing(absent.length);
+  sample.push(...absent.slice(0, 10 - sample.length));
+  if (absent.length > 0) return;
+  const infos = await store.statMany(batch);
+  for (const [i, d] of batch.entries()) {
+    const stored = infos[i]?.rawLength;
+    const claimed = seen.lengthOf(d);
+    if (stored !== undefined && stored !== claimed) {
+      throw new IngotError('INVALID_MANIFEST', `the manifest gives chunk ${d} a length of ${claimed}`, {
+        details: { digest: d, stored, claimed },
+      });
+    }
+  }
 }

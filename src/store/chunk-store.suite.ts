@@ -174,6 +174,27 @@ export function chunkStoreSuite(
       expect(after?.mtimeMs).toBeGreaterThan(before?.mtimeMs ?? Number.POSITIVE_INFINITY);
     });
 
+    it('tallies the chunks stored with their lengths, and touches them', async () => {
+      const a = randomBytes(1000);
+      const b = randomBytes(3000);
+      await store.put(digestOf(a), a);
+      await store.put(digestOf(b), b);
+      const before = await store.stat(digestOf(a));
+      await sleep(25);
+      const absent = digestOf(randomBytes(10));
+      const t = await store.tally([digestOf(a), digestOf(b), absent], [1000, 3000, 10]);
+      expect(t.matched).toBe(2);
+      const infos = await store.statMany([digestOf(a), digestOf(b)]);
+      expect(t.storedBytes).toBe(infos.reduce((n, i) => n + (i?.storedBytes ?? 0), 0));
+      expect((await store.stat(digestOf(a)))?.mtimeMs).toBeGreaterThan(
+        before?.mtimeMs ?? Number.POSITIVE_INFINITY,
+      );
+      // A wrong length does not match where the store knows lengths without reading.
+      const knowsLengths = before?.rawLength !== undefined;
+      expect((await store.tally([digestOf(a)], [999])).matched).toBe(knowsLengths ? 0 : 1);
+      expect(await store.tally([], [])).toEqual({ matched: 0, storedBytes: 0 });
+    });
+
     it('deletes a chunk', async () => {
       const a = randomBytes(1000);
       const d = digestOf(a);

@@ -109,12 +109,24 @@ export interface StoredChunkInfo {
   readonly rawLength?: number;
 }
 
+export interface ChunkTally {
+  readonly matched: number;
+  readonly storedBytes: number;
+}
+
 export interface ChunkStore extends ChunkWriter {
   list(): AsyncIterable<StoredChunkInfo>;
   /** Size on disk of one chunk, or undefined when absent. */
   stat(digest: Digest): Promise<StoredChunkInfo | undefined>;
   /** `stat` of many at once, in their order: a pack store answers a batch with one query. */
   statMany(digests: readonly Digest[]): Promise<(StoredChunkInfo | undefined)[]>;
+  /**
+   * Of these distinct chunks, how many are stored with the raw length given beside each
+   * (a store that cannot tell a chunk's length without reading it counts every present one),
+   * and the bytes those take; present ones are touched, as by `missing`. A whole image's
+   * check in one answer per batch, without an object per chunk.
+   */
+  tally(digests: readonly Digest[], rawLengths: readonly number[]): Promise<ChunkTally>;
   /**
    * Removes a chunk. With `ifTouchedBefore`, only when it was last touched before that time
    * (ms since the epoch), checked atomically with the delete: gc's guard against an ingest

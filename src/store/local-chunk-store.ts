@@ -7,6 +7,7 @@ import { writeFileAtomic } from './atomic-write.js';
 import type {
   ChunkEncoding,
   ChunkStore,
+  ChunkTally,
   EncodedChunk,
   PutManyResult,
   PutOptions,
@@ -190,6 +191,18 @@ export class LocalChunkStore implements ChunkStore {
     const out: (StoredChunkInfo | undefined)[] = [];
     for (const d of digests) out.push(await this.stat(d));
     return out;
+  }
+
+  async tally(digests: readonly Digest[]): Promise<ChunkTally> {
+    const absent = new Set(await this.missing(digests));
+    let matched = 0;
+    let storedBytes = 0;
+    for (const info of await this.statMany(digests.filter((d) => !absent.has(d)))) {
+      if (!info) continue;
+      matched++;
+      storedBytes += info.storedBytes;
+    }
+    return { matched, storedBytes };
   }
 
   /** `ifTouchedBefore` is checked just before the unlink: files have no atomic conditional delete. */

@@ -6,6 +6,7 @@ import { type Digest, isDigest } from '../core/manifest.js';
 import { dataBuffers } from './buffer-pool.js';
 import {
   type ChunkStore,
+  type ChunkTally,
   type EncodedChunk,
   type HashedChunk,
   type HashedChunkWriter,
@@ -310,6 +311,28 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
       }
     }
     return unique.filter((d) => !present.has(d));
+  }
+
+  async tally(digests: readonly Digest[], rawLengths: readonly number[]): Promise<ChunkTally> {
+    this.assertOpen();
+    for (const d of digests) assertDigest(d);
+    let matched = 0;
+    let storedBytes = 0;
+    for (let i = 0; i < digests.length; i += MISSING_SLICE) {
+      if (i > 0) await setImmediateP();
+      this.assertOpen();
+      const now = this.now();
+      const part = digests.slice(i, i + MISSING_SLICE);
+      const r = this.index.tally(
+        part.map(digestKey),
+        rawLengths.slice(i, i + MISSING_SLICE),
+        now,
+        now - this.touchResolutionMs,
+      );
+      matched += r.matched;
+      storedBytes += r.bytes;
+    }
+    return { matched, storedBytes };
   }
 
   async *list(): AsyncIterable<StoredChunkInfo> {

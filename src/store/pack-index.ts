@@ -213,14 +213,62 @@ export class PackIndex {
     return present;
   }
 
-  /** `${prefix} (?, ?, ...)` with n placeholders, prepared once per (prefix, n). */
+  /**
+   * Of the distinct chunks at `keys`, how many are indexed with exactly the raw length
+   * given beside each, and the record bytes those take; rows touched before `staleBefore`
+   * get touched_at = now. One aggregate row per QUERY_BATCH: a commit's check that had each
+   * row back as an object built ~12 objects a chunk, 74 MB of heap for 130k chunks.
+   */
+  tally(
+    keys: readonly Buffer[],
+    rawLengths: readonly number[],
+    now: number,
+    staleBefore = now,
+  ): { matched: number; bytes: number } {
+    let matched = 0;
+    let bytes = 0;
+    for (let i = 0; i < keys.length; i += QUERY_BATCH) {
+      const n = Math.min(QUERY_BATCH, keys.length - i);
+      const params: (Buffer | number)[] = [];
+      for (let j = i; j < i + n; j++) params.push(keys[j] as Buffer, rawLengths[j] as number);
+      const row = this.valuesStmt(
+        'SELECT count(*) AS n, coalesce(sum(c.length), 0) AS bytes FROM chunks c JOIN',
+        'AS v ON c.digest = v.column1 AND c.raw_length = v.column2',
+        n,
+      ).get(...params) as { n: number; bytes: number };
+      matched += row.n;
+      bytes += row.bytes;
+    }
+    this.transaction(() => {
+      for (let i = 0; i < keys.length; i += QUERY_BATCH) {
+        const part = keys.slice(i, i + QUERY_BATCH);
+        this.inStmt('UPDATE chunks SET touched_at = ? WHERE touched_at < ? AND digest IN', part.length).run(
+          now,
+          staleBefore,
+          ...part,
+        );
+      }
+    });
+    return { matched, bytes };
+  }
+
+  /** `${prefix} (?, ?, ...)` with n placeholders. */
   private inStmt(prefix: string, n: number): StatementSync {
-    const key = `${prefix}/${n}`;
-    let stmt = this.inStmts.get(key);
+    return this.prepared(`${prefix} (${new Array(n).fill('?').join(',')})`);
+  }
+
+  /** `${prefix} (VALUES (?, ?), ...) ${suffix}` with n pairs. */
+  private valuesStmt(prefix: string, suffix: string, n: number): StatementSync {
+    return this.prepared(`${prefix} (VALUES ${new Array(n).fill('(?, ?)').join(',')}) ${suffix}`);
+  }
+
+  /** Each statement prepared once (a batch's size varies only in its last part). */
+  private prepared(sql: string): StatementSync {
+    let stmt = this.inStmts.get(sql);
     if (!stmt) {
-      stmt = this.db.prepare(`${prefix} (${new Array(n).fill('?').join(',')})`);
+      stmt = this.db.prepare(sql);
       if (this.inStmts.size > 32) this.inStmts.clear();
-      this.inStmts.set(key, stmt);
+      this.inStmts.set(sql, stmt);
     }
     return stmt;
   }
