@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { zstdCompressSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { cpuPool } from './cpu-pool.js';
+import { type CpuPool, cpuPool } from './cpu-pool.js';
+import { encodeDelta } from './delta-codec.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -45,11 +46,80 @@ describe('cpuPool', () => {
   });
 
   it('hashes a piece of a shared block as given, and the block may be reused once update returns', async () => {
-    // The built pool runs on worker threads, where a shared block is seen whole.
-    const built = (await import(new URL('../../dist/store/cpu-pool.js', import.meta.url).href)) as {
-      cpuPool: typeof cpuPool;
-    };
-    for (const pool of [cpuPool(), built.cpuPool()]) await hashesSharedPiece(pool);
+    for (const pool of await bothPools()) await hashesSharedPiece(pool);
+  });
+});
+
+/** The in-thread pool, and the built one on worker threads (where a shared block is seen whole). */
+async function bothPools(): Promise<CpuPool[]> {
+  const built = (await import(new URL('../../dist/store/cpu-pool.js', import.meta.url).href)) as {
+    cpuPool: typeof cpuPool;
+  };
+  return [cpuPool(), built.cpuPool()];
+}
+
+/** A 64 KiB random chunk, and a copy with one 4 KiB block rewritten. */
+function editedPair(): { target: Buffer; reference: Buffer } {
+  const reference = randomBytes(65_536);
+  const target = Buffer.from(reference);
+  randomFillSync(target, 20_480, 4096);
+  return { target, reference };
+}
+
+describe('cpuPool deltas', () => {
+  it('makes a small delta of an edited chunk, and undelta gives back the target', async () => {
+    for (const pool of await bothPools()) {
+      const pair = editedPair();
+      const [delta] = await pool.delta([pair]);
+      expect(delta?.length).toBeLessThan(4096 + 512);
+      const [v] = await pool.undelta([{ delta: delta as Buffer, reference: pair.reference }], {
+        maxRaw: 65_536,
+      });
+      expect(v).toMatchObject({ digest: sha(pair.target), rawLength: 65_536 });
+      expect(v?.error === undefined && v?.raw?.equals(pair.target)).toBe(true);
+    }
+  });
+
+  it('gives no delta for a target unlike its reference', async () => {
+    for (const pool of await bothPools()) {
+      const unrelated = { target: randomBytes(65_536), reference: randomBytes(65_536) };
+      const empty = { target: Buffer.alloc(0), reference: randomBytes(10) };
+      expect(await pool.delta([unrelated, empty])).toEqual([undefined, undefined]);
+    }
+  });
+
+  it('never gives the target from another reference, and refuses a delta bomb before decoding', async () => {
+    const pair = editedPair();
+    const delta = encodeDelta(pair.target, pair.reference);
+    const bomb = encodeDelta(Buffer.alloc(16 * 2 ** 20), pair.reference);
+    for (const pool of await bothPools()) {
+      const [wrong, bombed, junk] = await pool.undelta(
+        [
+          { delta, reference: randomBytes(65_536) },
+          { delta: bomb, reference: pair.reference },
+          { delta: Buffer.from('not a zstd frame'), reference: pair.reference },
+        ],
+        { maxRaw: 65_536 },
+      );
+      expect(wrong?.error ?? wrong?.digest).not.toBe(sha(pair.target));
+      // Refused from its block headers: "may decode to", not a decoder's output limit.
+      expect(bombed?.error).toMatch(/undecodable: .*may decode to/);
+      expect(junk?.error).toMatch(/undecodable: .*malformed/);
+    }
+  });
+
+  it('runs a batch of pairs larger than a slot in pieces, answering in the order asked', async () => {
+    const pairs = Array.from({ length: 24 }, editedPair);
+    pairs.splice(5, 0, { target: randomBytes(1_500_000), reference: randomBytes(1_500_000) });
+    for (const pool of await bothPools()) {
+      const got = await pool.delta(pairs);
+      expect(got.map((d) => d === undefined)).toEqual(pairs.map((_, i) => i === 5));
+      const items = pairs.flatMap((p, i) => (got[i] ? [{ delta: got[i], reference: p.reference }] : []));
+      const back = await pool.undelta(items, { maxRaw: 65_536 });
+      expect(back.map((v) => v.error ?? v.digest)).toEqual(
+        pairs.filter((_, i) => i !== 5).map((p) => sha(p.target)),
+      );
+    }
   });
 });
 

@@ -7,8 +7,8 @@ import type { EncodedChunk } from './chunk-store.js';
 import { backToBack, type CpuJob, type CpuResult, runCpuTask } from './cpu-work.js';
 
 /**
- * The one pool for CPU-heavy chunk work (SHA-256, zstd decoding for verification, and the
- * running SHA-256 of a whole bundle file): a worker
+ * The one pool for CPU-heavy chunk work (SHA-256, zstd decoding for verification, deltas
+ * against a reference chunk, and the running SHA-256 of a whole bundle file): a worker
  * thread per core, shared by everything in the process, so hashing never runs on the event
  * loop and an ingest, a transfer and a verify together use every core and no more.
  *
@@ -38,6 +38,28 @@ export interface CpuPool {
   ): Promise<Verification[]>;
   /** A SHA-256 over bytes given in order, such as a whole file read block by block. */
   sha256Stream(): StreamHash;
+  /**
+   * Per pair, `target` as a delta against `reference` (delta-codec.ts), or undefined where
+   * the delta would save less than an eighth of the target (cpu-work.ts says why).
+   */
+  delta(pairs: readonly DeltaPair[]): Promise<(Buffer | undefined)[]>;
+  /**
+   * Per item, the delta decoded against its reference (at most `maxRaw` bytes) and hashed,
+   * with the decoded bytes. One that does not decode, or may decode past `maxRaw`, is an
+   * error for that item. The caller compares the digest with the one it expected: a delta
+   * decoded against another reference can give other bytes without an error.
+   */
+  undelta(items: readonly DeltaItem[], opts: { maxRaw: number }): Promise<Verification[]>;
+}
+
+export interface DeltaPair {
+  readonly target: Uint8Array;
+  readonly reference: Uint8Array;
+}
+
+export interface DeltaItem {
+  readonly delta: Uint8Array;
+  readonly reference: Uint8Array;
 }
 
 /**
@@ -92,37 +114,65 @@ function poolOver(run: Run): CpuPool {
       };
     },
     async hash(chunks) {
-      const parts = await inPieces(chunks, (piece) =>
+      const parts = await inPieces(chunks, alone, (piece) =>
         run({ op: 'hash', lengths: piece.map((c) => c.length) }, piece),
       );
       return parts.flatMap((r) => r.digests) as Digest[];
     },
-    async verify(chunks, opts) {
-      const parts = await inPieces(chunks, async (piece) => {
-        const payloads = piece.map((c) => c.payload);
-        const r = await run(
-          {
-            op: 'verify',
-            lengths: payloads.map((p) => p.length),
-            encodings: piece.map((c) => (c.encoding === 'zstd' ? 1 : 0)),
-            maxRaw: opts.maxRaw,
-            keepRaw: opts.keepRaw ?? false,
-          },
-          payloads,
-        );
-        return verifications(r, piece);
+    async delta(pairs) {
+      const views = (p: DeltaPair) => [p.target, p.reference];
+      const parts = await inPieces(pairs, views, async (piece) => {
+        const bytes = piece.flatMap(views);
+        return deltas(await run({ op: 'delta', lengths: bytes.map((b) => b.length) }, bytes));
       });
+      return parts.flat();
+    },
+    async undelta(items, opts) {
+      const views = (d: DeltaItem) => [d.delta, d.reference];
+      const parts = await inPieces(items, views, async (piece) => {
+        const bytes = piece.flatMap(views);
+        const job = { op: 'undelta', lengths: bytes.map((b) => b.length), maxRaw: opts.maxRaw } as const;
+        return verifications(await run(job, bytes), () => undefined);
+      });
+      return parts.flat();
+    },
+    async verify(chunks, opts) {
+      const parts = await inPieces(
+        chunks,
+        (c) => [c.payload],
+        async (piece) => {
+          const payloads = piece.map((c) => c.payload);
+          const r = await run(
+            {
+              op: 'verify',
+              lengths: payloads.map((p) => p.length),
+              encodings: piece.map((c) => (c.encoding === 'zstd' ? 1 : 0)),
+              maxRaw: opts.maxRaw,
+              keepRaw: opts.keepRaw ?? false,
+            },
+            payloads,
+          );
+          return verifications(r, (i) => {
+            const chunk = piece[i] as EncodedChunk;
+            return chunk.encoding === 'raw' ? chunk.payload : undefined;
+          });
+        },
+      );
       return parts.flat();
     },
   };
 }
 
+const alone = (b: Uint8Array) => [b];
+
 /**
- * A batch cut into pieces of at most SLOT_BYTES (a single larger chunk alone), run at once:
- * each fits a shared slot, and the workers share a large batch between them.
+ * A batch cut into pieces of at most SLOT_BYTES (a single larger item alone), run at once:
+ * each fits a shared slot, and the workers share a large batch between them. An item is
+ * the bytes `views` gives for it (a delta pair's target and reference count both).
  */
-function inPieces<T extends Uint8Array | EncodedChunk, R>(
+function inPieces<T, R>(
   items: readonly T[],
+  views: (it: T) => readonly Uint8Array[],
   run: (piece: T[]) => Promise<R>,
 ): Promise<R[]> {
   const pieces: T[][] = [];
@@ -130,11 +180,14 @@ function inPieces<T extends Uint8Array | EncodedChunk, R>(
   let bytes = 0;
   let backing: ArrayBufferLike | undefined;
   for (const it of items) {
-    const view = it instanceof Uint8Array ? it : it.payload;
-    const n = view.length;
-    // A piece keeps to one shared block, so it can go to a worker without a copy.
-    const moved = cur.length > 0 && view.buffer !== backing && isShared(view.buffer, backing);
-    backing = view.buffer;
+    let n = 0;
+    let moved = false;
+    for (const view of views(it)) {
+      n += view.length;
+      // A piece keeps to one shared block, so it can go to a worker without a copy.
+      moved ||= cur.length > 0 && view.buffer !== backing && isShared(view.buffer, backing);
+      backing = view.buffer;
+    }
     if (cur.length > 0 && (bytes + n > SLOT_BYTES || moved)) {
       pieces.push(cur);
       cur = [];
@@ -158,21 +211,39 @@ function sharedBacking(parts: readonly Uint8Array[]): SharedArrayBuffer | undefi
   return parts.every((p) => p.buffer === first) ? first : undefined;
 }
 
-/** Per chunk, its verdict; with keepRaw, its plain bytes (a raw chunk's are its payload). */
-function verifications(r: CpuResult, chunks: readonly EncodedChunk[]): Verification[] {
+/**
+ * Per item, its verdict; with the decoded bytes sent back, its plain bytes: those in `raw`,
+ * or the item's own where `ownRaw` gives them (a raw chunk's are its payload).
+ */
+function verifications(r: CpuResult, ownRaw: (i: number) => Buffer | undefined): Verification[] {
   let offset = 0;
-  const decoded = r.raw && Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength);
+  const decoded = r.raw && asBuffer(r.raw);
   return r.digests.map((digest, i) => {
     const error = r.errors[i];
     if (error) return { error };
     const rawLength = r.rawLengths[i] as number;
-    const chunk = chunks[i] as EncodedChunk;
     if (!decoded) return { digest: digest as Digest, rawLength };
-    if (chunk.encoding === 'raw') return { digest: digest as Digest, rawLength, raw: chunk.payload };
+    const own = ownRaw(i);
+    if (own) return { digest: digest as Digest, rawLength, raw: own };
     const raw = decoded.subarray(offset, offset + rawLength);
     offset += rawLength;
     return { digest: digest as Digest, rawLength, raw };
   });
+}
+
+/** Per pair, its delta cut from `raw`, or undefined where it was not worth it (length -1). */
+function deltas(r: CpuResult): (Buffer | undefined)[] {
+  const all = asBuffer(r.raw as Uint8Array);
+  let offset = 0;
+  return r.rawLengths.map((n) => {
+    if (n < 0) return undefined;
+    offset += n;
+    return all.subarray(offset - n, offset);
+  });
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 interface Lane {

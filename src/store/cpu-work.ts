@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { decodeDelta, encodeDelta } from './delta-codec.js';
 import { zstdUnframe } from './zstd-lanes.js';
 
 /**
@@ -8,11 +9,15 @@ import { zstdUnframe } from './zstd-lanes.js';
  */
 
 export interface CpuJob {
-  readonly op: 'hash' | 'verify' | 'stream';
+  readonly op: 'hash' | 'verify' | 'stream' | 'delta' | 'undelta';
+  /**
+   * Per item, its length. delta and undelta take their items in pairs: the target (or the
+   * delta) then its reference, so a pair is two items and the rest of the layout is as for hash.
+   */
   readonly lengths: readonly number[];
   /** verify: 0 raw, 1 zstd per item. */
   readonly encodings?: readonly number[];
-  /** verify: decoding stops past this many bytes (a zstd bomb costs nothing). */
+  /** verify, undelta: decoding stops past this many bytes (a zstd bomb costs nothing). */
   readonly maxRaw?: number;
   /** verify: send the bytes zstd decoded back, back to back in `raw` (raw items have theirs). */
   readonly keepRaw?: boolean;
@@ -30,6 +35,7 @@ export interface CpuTask extends CpuJob {
 
 export interface CpuResult {
   readonly digests: string[];
+  /** Per item, the decoded length; delta: per pair, the delta's length, or -1 (not worth it). */
   readonly rawLengths: number[];
   /** Per item: why it could not be decoded, or null. */
   readonly errors: (string | null)[];
@@ -39,6 +45,8 @@ export interface CpuResult {
 export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   // Before any await: a worker runs the updates of one stream in the order they came.
   if (t.op === 'stream') return streamStep(t);
+  if (t.op === 'delta') return deltaStep(t);
+  if (t.op === 'undelta') return undeltaStep(t);
   const digests: string[] = [];
   const rawLengths: number[] = [];
   const errors: (string | null)[] = [];
@@ -52,7 +60,7 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
       } catch (err) {
         digests.push('');
         rawLengths.push(0);
-        errors.push(`undecodable: ${err instanceof Error ? err.message : String(err)}`);
+        errors.push(undecodable(err));
         continue;
       }
     }
@@ -63,6 +71,60 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   }
   if (!t.keepRaw) return { digests, rawLengths, errors };
   return { digests, rawLengths, errors, raw: backToBack(raws) };
+}
+
+function undecodable(err: unknown): string {
+  return `undecodable: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/**
+ * A delta saving less than this part of the target is not sent: the receiver then reads and
+ * decodes a reference for little gain, the frame carries the reference's digest too, and
+ * plain zstd (which needs no reference) often gets most of that saving on its own.
+ */
+const DELTA_MIN_SAVING = 1 / 8;
+
+/** Per pair, the delta of its target against its reference, back to back in `raw`. */
+function deltaStep(t: CpuTask): CpuResult {
+  const [targets, references] = pairs(t);
+  const rawLengths: number[] = [];
+  const deltas: Uint8Array[] = [];
+  for (const [i, target] of targets.entries()) {
+    const delta = encodeDelta(target, references[i] as Buffer);
+    const worth = delta.length <= target.length * (1 - DELTA_MIN_SAVING);
+    rawLengths.push(worth ? delta.length : -1);
+    if (worth) deltas.push(delta);
+  }
+  return { digests: [], rawLengths, errors: [], raw: backToBack(deltas) };
+}
+
+/** Per pair, the delta decoded against its reference and hashed; the bytes back to back in `raw`. */
+function undeltaStep(t: CpuTask): CpuResult {
+  const [deltas, references] = pairs(t);
+  const result: CpuResult = { digests: [], rawLengths: [], errors: [] };
+  const raws: Uint8Array[] = [];
+  for (const [i, delta] of deltas.entries()) {
+    let raw: Buffer;
+    try {
+      raw = decodeDelta(delta, references[i] as Buffer, t.maxRaw ?? 2 ** 24);
+    } catch (err) {
+      result.digests.push('');
+      result.rawLengths.push(0);
+      result.errors.push(undecodable(err));
+      continue;
+    }
+    result.digests.push(createHash('sha256').update(raw).digest('hex'));
+    result.rawLengths.push(raw.length);
+    result.errors.push(null);
+    raws.push(raw);
+  }
+  return { ...result, raw: backToBack(raws) };
+}
+
+/** The task's items taken in pairs: the firsts and the seconds. */
+function pairs(t: CpuTask): [Buffer[], Buffer[]] {
+  const all = items(t);
+  return [all.filter((_, i) => i % 2 === 0), all.filter((_, i) => i % 2 === 1)];
 }
 
 /** The task's items: back to back in `bytes`, or at `offsets` in it. */

@@ -2,7 +2,8 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { encodeChunk } from './compression.js';
-import { coalesced, decodeFrames, encodeFrames, type FramedChunk } from './frame-codec.js';
+import { decodeDelta, encodeDelta } from './delta-codec.js';
+import { coalesced, decodeFrames, encodeFrames, type FramedChunk, type WireChunk } from './frame-codec.js';
 
 const digestOf = (b: Buffer) => createHash('sha256').update(b).digest('hex') as Digest;
 
@@ -146,6 +147,137 @@ describe('frame codec', () => {
       { digest: digestOf(raw), encoded: { encoding: 'raw', payload: raw }, rawLength: 4 },
     ]);
     expect((await decodeAll(bytes)).error?.code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+/** A 64 KiB chunk with one 4 KiB block rewritten, as a delta frame against the original. */
+function deltaFrame(): FramedChunk<WireChunk> {
+  const reference = randomFillSync(Buffer.alloc(65_536));
+  const target = Buffer.from(reference);
+  randomFillSync(target, 8192, 4096);
+  const payload = encodeDelta(target, reference);
+  return {
+    digest: digestOf(target),
+    encoded: { encoding: 'delta', reference: digestOf(reference), payload },
+    rawLength: 65_536,
+  };
+}
+
+async function v2Bytes(chunks: FramedChunk<WireChunk>[]): Promise<Buffer> {
+  return Buffer.concat(await collect(encodeFrames(chunks, { deltas: true })));
+}
+
+async function decodeDeltas(bytes: Buffer, piece = 1 << 20) {
+  const got: FramedChunk<WireChunk>[] = [];
+  try {
+    for await (const c of decodeFrames(feed(bytes, piece), { deltas: true })) got.push(c);
+  } catch (error) {
+    return { got, error: error as { code: string; message: string } };
+  }
+  return { got, error: undefined };
+}
+
+const sameWire = (a: FramedChunk<WireChunk>, b: FramedChunk<WireChunk>) =>
+  same(a as FramedChunk, b as FramedChunk) &&
+  (a.encoded.encoding !== 'delta' ||
+    b.encoded.encoding !== 'delta' ||
+    a.encoded.reference === b.encoded.reference);
+
+describe('frame codec, version 2 (deltas)', () => {
+  it('writes version 1 as before unless asked for deltas', async () => {
+    // The example of docs/store-format.md §7, byte for byte.
+    const welcome = Buffer.from('Welcome to the gold image.\n');
+    const example = {
+      digest: digestOf(welcome),
+      encoded: { encoding: 'raw', payload: welcome },
+      rawLength: 27,
+    } as const;
+    expect((await streamBytes([example])).toString('hex')).toBe(
+      `4947434b01 01${example.digest} 00 0000001b 0000001b ${welcome.toString('hex')} 0200000001`.replaceAll(
+        ' ',
+        '',
+      ),
+    );
+    const chunks = await sample();
+    const v1 = await streamBytes(chunks);
+    expect(Buffer.concat(await collect(encodeFrames(chunks, { deltas: false })))).toEqual(v1);
+    const v2 = await v2Bytes(chunks);
+    expect(v2[4]).toBe(2);
+    expect(v2.subarray(5)).toEqual(v1.subarray(5));
+  });
+
+  it('round-trips raw, zstd and delta frames, whatever the buffer boundaries', async () => {
+    const chunks: FramedChunk<WireChunk>[] = [...(await sample()), deltaFrame()];
+    chunks.splice(1, 0, deltaFrame());
+    const bytes = await v2Bytes(chunks);
+    const delta = chunks[1] as FramedChunk<WireChunk> & { encoded: { encoding: 'delta' } };
+    const at = 5 + 42 + chunks[0]!.encoded.payload.length;
+    expect(bytes[at + 33]).toBe(2);
+    expect(bytes.readUInt32BE(at + 38)).toBe(32 + delta.encoded.payload.length);
+    expect(bytes.toString('hex', at + 42, at + 74)).toBe(delta.encoded.reference);
+    for (const piece of [1, 43, 1000, bytes.length]) {
+      const { got, error } = await decodeDeltas(bytes, piece);
+      expect(error).toBeUndefined();
+      expect(got).toHaveLength(5);
+      for (const [i, c] of got.entries()) expect(sameWire(c, chunks[i]!)).toBe(true);
+    }
+  });
+
+  it('refuses version 2 unless the decoder asked for deltas, and a delta in a version 1 stream', async () => {
+    const bytes = await v2Bytes([deltaFrame()]);
+    const { got, error } = await decodeAll(bytes);
+    expect(got).toEqual([]);
+    expect(error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/unknown chunk stream version 2/),
+    });
+    await expect(collect(encodeFrames([deltaFrame()]))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const v1 = Buffer.from(bytes);
+    v1[4] = 1;
+    expect((await decodeDeltas(v1)).error?.message).toMatch(/unknown chunk encoding 2/);
+  });
+
+  it('decodes the delta example of docs/store-format.md §7 to its chunk', async () => {
+    const example = Buffer.from(
+      (
+        '4947434b02 01113d44717fe34405edeb1389dcd7539466e4dcb52a9bd9df25fe70851df67a29 02 00000026 0000003c ' +
+        '50b73f504e9009a32dd2427f31a029681ef83bac91527a53117e425efba756fd ' +
+        '28b52ffd20269d0000682c2076657273696f6e20322e0a0100be4c20 0200000001'
+      ).replaceAll(' ', ''),
+      'hex',
+    );
+    const [c] = (await decodeDeltas(example, 9)).got;
+    expect(c?.encoded.encoding === 'delta' && c.encoded.reference).toBe(
+      digestOf(Buffer.from('Welcome to the gold image.\n')),
+    );
+    const raw = decodeDelta(c!.encoded.payload, Buffer.from('Welcome to the gold image.\n'), 38);
+    expect([raw.toString(), digestOf(raw)]).toEqual(['Welcome to the gold image, version 2.\n', c?.digest]);
+  });
+
+  it('reports a cut inside a delta payload as TRUNCATED', async () => {
+    const bytes = await v2Bytes([deltaFrame()]);
+    for (const cut of [5 + 42 + 10, 5 + 42 + 40, bytes.length - 6]) {
+      expect((await decodeDeltas(bytes.subarray(0, cut), 7)).error?.code).toBe('TRUNCATED');
+    }
+  });
+
+  it('refuses a delta payload too short for a reference and a delta, and one naming itself', async () => {
+    const frame = deltaFrame();
+    const short = Buffer.from(
+      await v2Bytes([{ ...frame, encoded: { ...frame.encoded, payload: Buffer.alloc(0) } }]),
+    );
+    short.writeUInt32BE(20, 5 + 38);
+    const cut = Buffer.concat([short.subarray(0, 5 + 42 + 20), short.subarray(short.length - 5)]);
+    for (const b of [short, cut]) {
+      expect((await decodeDeltas(b)).error).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(/too short/),
+      });
+    }
+    const self = { ...frame, encoded: { ...frame.encoded, reference: frame.digest } };
+    const { got, error } = await decodeDeltas(await v2Bytes([self]));
+    expect(got).toEqual([]);
+    expect(error?.message).toMatch(/names itself/);
   });
 });
 

@@ -6,23 +6,42 @@ import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
 /**
  * The wire format for a batch of chunks: uploads, downloads, peer transfer and bundles.
  *
- *   stream = "IGCK" u8(version = 1) frame*
- *   chunk  = u8(1) digest[32] u8(encoding: 0 raw, 1 zstd) u32be(rawLength) u32be(payloadLength) payload
+ *   stream = "IGCK" u8(version: 1, or 2 with deltas) frame*
+ *   chunk  = u8(1) digest[32] u8(encoding: 0 raw, 1 zstd, 2 delta) u32be(rawLength) u32be(payloadLength) payload
  *   end    = u8(2) u32be(number of chunk frames)
+ *   delta payload = reference digest[32] zstd frame (delta-codec.ts), version 2 only
  *
  * The end frame is what tells a complete batch from a cut one. The decoder yields every
  * complete chunk frame as soon as it has it, so a receiver keeps (and verifies) whatever
  * arrived before a failure; it does not check digests (the store does, on put).
+ * Version 2 is written and read only where both ends asked for it (`deltas`), so a peer
+ * that knows only version 1 keeps getting exactly what it always got.
  */
 
-export interface FramedChunk {
+/**
+ * A chunk sent as a delta against another chunk (`reference`) the receiver holds. A wire
+ * form only: the receiver decodes it before storing, so stores never see it.
+ */
+export interface DeltaChunk {
+  readonly encoding: 'delta';
+  readonly reference: Digest;
+  /** The delta bytes: one zstd frame, without the reference digest. */
+  readonly payload: Buffer;
+}
+
+/** What a chunk frame may carry: a stored form, or (version 2) a delta. */
+export type WireChunk = EncodedChunk | DeltaChunk;
+
+export interface FramedChunk<E extends WireChunk = EncodedChunk> {
   readonly digest: Digest;
-  readonly encoded: EncodedChunk;
+  readonly encoded: E;
   readonly rawLength: number;
 }
 
 export const FRAME_MAGIC = Buffer.from('IGCK', 'ascii');
 export const FRAME_VERSION = 1;
+/** The stream version that may hold delta frames. */
+export const FRAME_VERSION_DELTAS = 2;
 export const MAX_FRAME_PAYLOAD = 17 * 1024 * 1024;
 const MAX_RAW_LENGTH = 16 * 1024 * 1024;
 const CHUNK_FRAME = 1;
@@ -30,22 +49,33 @@ const END_FRAME = 2;
 /** The bytes before a chunk frame's payload; the stream header is "IGCK" and its version. */
 export const CHUNK_HEADER = 1 + 32 + 1 + 4 + 4;
 export const STREAM_HEADER = 5;
-const ENCODINGS: readonly ChunkEncoding[] = ['raw', 'zstd'];
+const ENCODINGS: readonly (ChunkEncoding | 'delta')[] = ['raw', 'zstd', 'delta'];
+/** A delta payload's reference digest, before the delta itself. */
+const REFERENCE = 32;
 
+type Frames<E extends WireChunk> = AsyncIterable<FramedChunk<E>> | Iterable<FramedChunk<E>>;
+
+/** With `deltas`, a version 2 stream, which may hold delta frames; else version 1 as ever. */
 export async function* encodeFrames(
-  chunks: AsyncIterable<FramedChunk> | Iterable<FramedChunk>,
+  chunks: Frames<WireChunk>,
+  opts: { readonly deltas?: boolean } = {},
 ): AsyncGenerator<Buffer> {
-  yield Buffer.concat([FRAME_MAGIC, Buffer.of(FRAME_VERSION)]);
+  const version = opts.deltas ? FRAME_VERSION_DELTAS : FRAME_VERSION;
+  yield Buffer.concat([FRAME_MAGIC, Buffer.of(version)]);
   let count = 0;
   for await (const c of chunks) {
-    const h = Buffer.allocUnsafe(CHUNK_HEADER);
-    h[0] = CHUNK_FRAME;
-    if (h.write(c.digest, 1, 32, 'hex') !== 32 || c.digest.length !== 64) {
-      throw new IngotError('INVALID_ARGUMENT', `not a chunk digest: ${JSON.stringify(c.digest)}`);
+    const delta = c.encoded.encoding === 'delta' ? c.encoded : undefined;
+    if (delta && version === FRAME_VERSION) {
+      throw invalid(`chunk ${c.digest} is a delta, which a version 1 stream cannot hold`);
     }
+    const extra = delta ? REFERENCE : 0;
+    const h = Buffer.allocUnsafe(CHUNK_HEADER + extra);
+    h[0] = CHUNK_FRAME;
+    writeDigest(h, 1, c.digest);
     h[33] = ENCODINGS.indexOf(c.encoded.encoding);
     h.writeUInt32BE(c.rawLength, 34);
-    h.writeUInt32BE(c.encoded.payload.length, 38);
+    h.writeUInt32BE(extra + c.encoded.payload.length, 38);
+    if (delta) writeDigest(h, CHUNK_HEADER, delta.reference);
     yield h;
     // The payload goes out as its own buffer: no copy of chunk bytes.
     if (c.encoded.payload.length > 0) yield c.encoded.payload;
@@ -57,17 +87,48 @@ export async function* encodeFrames(
   yield end;
 }
 
+function writeDigest(h: Buffer, at: number, digest: Digest): void {
+  if (h.write(digest, at, 32, 'hex') !== 32 || digest.length !== 64) {
+    throw new IngotError('INVALID_ARGUMENT', `not a chunk digest: ${JSON.stringify(digest)}`);
+  }
+}
+
+interface DecodeOptions {
+  readonly lend?: boolean;
+  /** Accept version 2 streams, whose frames may be deltas; version 1 is always accepted. */
+  readonly deltas?: boolean;
+}
+
 /**
  * With `lend`, payloads are lent (ports.ts): a payload that spans several of the source's
  * buffers is gathered into one scratch buffer used again for the next, valid until the next
  * chunk is asked for. For consumers that copy each chunk at once (a receiver's store group):
  * a fresh 64 KiB buffer per chunk was a GiB of external garbage per GiB received, which set
- * off the collector's full marks.
+ * off the collector's full marks. Only with `deltas: true` may a chunk be a DeltaChunk.
  */
-export async function* decodeFrames(
+export function decodeFrames(
   source: AsyncIterable<Buffer>,
-  opts: { readonly lend?: boolean } = {},
-): AsyncGenerator<FramedChunk> {
+  opts: DecodeOptions & { readonly deltas: true },
+): AsyncGenerator<FramedChunk<WireChunk>>;
+export function decodeFrames(
+  source: AsyncIterable<Buffer>,
+  opts?: DecodeOptions & { readonly deltas?: false },
+): AsyncGenerator<FramedChunk>;
+export function decodeFrames(
+  source: AsyncIterable<Buffer>,
+  opts?: DecodeOptions,
+): AsyncGenerator<FramedChunk<WireChunk>>;
+export function decodeFrames(
+  source: AsyncIterable<Buffer>,
+  opts: DecodeOptions = {},
+): AsyncGenerator<FramedChunk<WireChunk>> {
+  return readFrames(source, opts);
+}
+
+async function* readFrames(
+  source: AsyncIterable<Buffer>,
+  opts: DecodeOptions,
+): AsyncGenerator<FramedChunk<WireChunk>> {
   const q = new ByteQueue();
   const it = source[Symbol.asyncIterator]();
   /** Pulls until `n` bytes are buffered; false when the source ended first. */
@@ -83,7 +144,10 @@ export async function* decodeFrames(
   if (!(await need(5))) throw truncated('before the stream header');
   const head = q.take(5);
   if (!head.subarray(0, 4).equals(FRAME_MAGIC)) throw invalid('not a chunk stream (bad magic)');
-  if (head[4] !== FRAME_VERSION) throw invalid(`unknown chunk stream version ${head[4]}`);
+  const version = head[4];
+  if (version !== FRAME_VERSION && !(opts.deltas && version === FRAME_VERSION_DELTAS)) {
+    throw invalid(`unknown chunk stream version ${version}`);
+  }
 
   let count = 0;
   for (;;) {
@@ -104,22 +168,28 @@ export async function* decodeFrames(
     if (type !== CHUNK_FRAME) throw invalid(`unknown frame type ${type}`);
     if (!(await need(CHUNK_HEADER))) throw truncated(`inside the header of chunk ${count + 1}`);
     const h = q.take(CHUNK_HEADER);
-    const frame = parseHeader(h);
+    const frame = parseHeader(h, version);
     if (!(await need(frame.payloadLength))) throw truncated(`inside the payload of chunk ${count + 1}`);
     const payload = opts.lend ? q.lend(frame.payloadLength) : q.take(frame.payloadLength);
     count++;
-    yield {
-      digest: frame.digest,
-      encoded: { encoding: frame.encoding, payload },
-      rawLength: frame.rawLength,
-    };
+    yield { digest: frame.digest, encoded: wireChunk(frame, payload), rawLength: frame.rawLength };
   }
 }
 
-function parseHeader(h: Buffer) {
+function wireChunk(frame: ReturnType<typeof parseHeader>, payload: Buffer): WireChunk {
+  if (frame.encoding !== 'delta') return { encoding: frame.encoding, payload };
+  const reference = payload.toString('hex', 0, REFERENCE) as Digest;
+  // A chunk cannot be rebuilt from itself: the receiver would need the chunk it is sent.
+  if (reference === frame.digest) throw invalid(`delta chunk ${frame.digest} names itself as its reference`);
+  return { encoding: 'delta', reference, payload: payload.subarray(REFERENCE) };
+}
+
+function parseHeader(h: Buffer, version: number) {
   const digest = h.toString('hex', 1, 33) as Digest;
   const encoding = ENCODINGS[h[33] as number];
-  if (encoding === undefined) throw invalid(`unknown chunk encoding ${h[33]}`);
+  if (encoding === undefined || (encoding === 'delta' && version === FRAME_VERSION)) {
+    throw invalid(`unknown chunk encoding ${h[33]}`);
+  }
   const rawLength = h.readUInt32BE(34);
   const payloadLength = h.readUInt32BE(38);
   if (payloadLength > MAX_FRAME_PAYLOAD || rawLength > MAX_RAW_LENGTH) {
@@ -129,6 +199,12 @@ function parseHeader(h: Buffer) {
   }
   if (encoding === 'raw' && payloadLength !== rawLength) {
     throw invalid(`a raw chunk frame with ${payloadLength} payload bytes for ${rawLength} raw bytes`);
+  }
+  // A reference digest and a zstd frame, which is never empty.
+  if (encoding === 'delta' && payloadLength <= REFERENCE) {
+    throw invalid(
+      `a delta chunk frame of ${payloadLength} payload bytes, too short for its reference and delta`,
+    );
   }
   return { digest, encoding, rawLength, payloadLength };
 }
