@@ -254,21 +254,26 @@ export class PackIndex {
 
   /** `${prefix} (?, ?, ...)` with n placeholders. */
   private inStmt(prefix: string, n: number): StatementSync {
-    return this.prepared(`${prefix} (${new Array(n).fill('?').join(',')})`);
+    return this.prepared(`${prefix}/${n}`, () => `${prefix} (${new Array(n).fill('?').join(',')})`);
   }
 
   /** `${prefix} (VALUES (?, ?), ...) ${suffix}` with n pairs. */
   private valuesStmt(prefix: string, suffix: string, n: number): StatementSync {
-    return this.prepared(`${prefix} (VALUES ${new Array(n).fill('(?, ?)').join(',')}) ${suffix}`);
+    return this.prepared(`${prefix}/${suffix}/${n}`, () => {
+      return `${prefix} (VALUES ${new Array(n).fill('(?, ?)').join(',')}) ${suffix}`;
+    });
   }
 
-  /** Each statement prepared once (a batch's size varies only in its last part). */
-  private prepared(sql: string): StatementSync {
-    let stmt = this.inStmts.get(sql);
+  /**
+   * Each statement prepared once, found again by a short key (a batch's size varies only in
+   * its last part): its text, hundreds of placeholders long, is written only to prepare it.
+   */
+  private prepared(key: string, sql: () => string): StatementSync {
+    let stmt = this.inStmts.get(key);
     if (!stmt) {
-      stmt = this.db.prepare(sql);
+      stmt = this.db.prepare(sql());
       if (this.inStmts.size > 32) this.inStmts.clear();
-      this.inStmts.set(sql, stmt);
+      this.inStmts.set(key, stmt);
     }
     return stmt;
   }
