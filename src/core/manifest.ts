@@ -1,3 +1,4 @@
+import { IngotError } from './errors.js';
 /**
  * The manifest model: what an image is, independent of how it is encoded or stored.
  * The canonical encoding lives in manifest-codec.ts and is specified in docs/store-format.md.
@@ -18,6 +19,12 @@ export type Digest = string & { readonly __brand: 'Digest' };
 const DIGEST_RE = /^[0-9a-f]{64}$/;
 export function isDigest(value: unknown): value is Digest {
   return typeof value === 'string' && DIGEST_RE.test(value);
+}
+
+/** Refuses anything but a chunk digest, as every store and codec does. */
+export function assertDigest(value: unknown): asserts value is Digest {
+  if (!isDigest(value))
+    throw new IngotError('INVALID_ARGUMENT', `not a chunk digest: ${JSON.stringify(value)}`);
 }
 
 /** A piece of the stream: stored bytes named by their digest, or a run of zeros (a hole). */

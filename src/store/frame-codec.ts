@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { IngotError } from '../core/errors.js';
-import type { Digest } from '../core/manifest.js';
+import { assertDigest, type Digest } from '../core/manifest.js';
 import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
 
 /**
@@ -88,9 +88,8 @@ export async function* encodeFrames(
 }
 
 function writeDigest(h: Buffer, at: number, digest: Digest): void {
-  if (h.write(digest, at, 32, 'hex') !== 32 || digest.length !== 64) {
-    throw new IngotError('INVALID_ARGUMENT', `not a chunk digest: ${JSON.stringify(digest)}`);
-  }
+  assertDigest(digest);
+  h.write(digest, at, 32, 'hex');
 }
 
 interface DecodeOptions {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, opendir, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IngotError } from '../core/errors.js';
-import { type Digest, isDigest } from '../core/manifest.js';
+import { assertDigest, type Digest, isDigest } from '../core/manifest.js';
 import { writeFileAtomic } from './atomic-write.js';
 import type {
   ChunkEncoding,
@@ -86,7 +86,7 @@ export class LocalChunkStore implements ChunkStore {
   }
 
   async putEncoded(digest: Digest, chunk: EncodedChunk): Promise<number> {
-    checkDigest(digest);
+    assertDigest(digest);
     const found = await digestOfEncoded(chunk);
     if (found !== digest) {
       throw new IngotError('DIGEST_MISMATCH', `chunk bytes do not match digest ${digest}`, {
@@ -125,7 +125,7 @@ export class LocalChunkStore implements ChunkStore {
   }
 
   async put(digest: Digest, raw: Buffer): Promise<number> {
-    checkDigest(digest);
+    assertDigest(digest);
     const found = sha256(raw);
     if (found !== digest) {
       throw new IngotError('DIGEST_MISMATCH', `chunk bytes do not match digest ${digest}`, {
@@ -207,7 +207,7 @@ export class LocalChunkStore implements ChunkStore {
 
   /** `ifTouchedBefore` is checked just before the unlink: files have no atomic conditional delete. */
   async delete(digest: Digest, opts: { ifTouchedBefore?: number } = {}): Promise<void> {
-    checkDigest(digest);
+    assertDigest(digest);
     if (opts.ifTouchedBefore !== undefined) {
       const info = await this.stat(digest);
       if (!info || info.mtimeMs >= opts.ifTouchedBefore) return;
@@ -245,7 +245,7 @@ export class LocalChunkStore implements ChunkStore {
   }
 
   private async readChunkFile(digest: Digest): Promise<Buffer> {
-    checkDigest(digest);
+    assertDigest(digest);
     try {
       return await readFile(this.paths.chunk(digest));
     } catch (err) {
@@ -268,10 +268,6 @@ async function digestOfEncoded(chunk: EncodedChunk): Promise<string> {
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-function checkDigest(d: string): asserts d is Digest {
-  if (!isDigest(d)) throw new IngotError('INVALID_ARGUMENT', `not a chunk digest: ${JSON.stringify(d)}`);
 }
 
 function corrupt(digest: Digest, why: string, cause?: unknown): IngotError {

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
-import { type Digest, isDigest } from '../core/manifest.js';
+import { assertDigest, type Digest } from '../core/manifest.js';
 import { dataBuffers } from './buffer-pool.js';
 import {
   type ChunkStore,
@@ -25,7 +25,7 @@ import { type ChunkRow, digestKey, PackIndex } from './pack-index.js';
 import { AsyncMutex, acquirePidLock } from './pack-lock.js';
 import { readRuns, runsOf, type WithPack } from './pack-reader.js';
 import { type RecoveryReport, recoverPacks } from './pack-recovery.js';
-import { corruptChunk, readVerified, type Verified, verifyMany } from './pack-verify.js';
+import { corruptChunk, mismatch, readVerified, tooLarge, type Verified, verifyMany } from './pack-verify.js';
 import { type AppendResult, MAX_PACK_BYTES, PackWriter, type WriteItem } from './pack-writer.js';
 import { type StorePaths, storePaths } from './paths.js';
 
@@ -291,48 +291,44 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
   }
 
   async missing(digests: readonly Digest[]): Promise<Digest[]> {
-    this.assertOpen();
-    for (const d of digests) assertDigest(d);
     const unique = [...new Set(digests)];
-    // Key order makes each statement touch one narrow stretch of the b-tree; slices with
-    // a yield between them keep the event loop responsive during a 32k-digest call.
+    // Key order makes each statement touch one narrow stretch of the b-tree.
     const sorted = [...unique].sort();
     const present = new Set<string>();
-    for (let i = 0; i < sorted.length; i += MISSING_SLICE) {
-      if (i > 0) await setImmediateP();
-      this.assertOpen();
-      const now = this.now();
-      for (const d of this.index.touch(
-        sorted.slice(i, i + MISSING_SLICE),
-        now,
-        now - this.touchResolutionMs,
-      )) {
-        present.add(d);
-      }
-    }
+    await this.inSlices(sorted, (part, _at, now, staleBefore) => {
+      for (const d of this.index.touch(part, now, staleBefore)) present.add(d);
+    });
     return unique.filter((d) => !present.has(d));
   }
 
   async tally(digests: readonly Digest[], rawLengths: readonly number[]): Promise<ChunkTally> {
-    this.assertOpen();
-    for (const d of digests) assertDigest(d);
     let matched = 0;
     let storedBytes = 0;
+    await this.inSlices(digests, (part, at, now, staleBefore) => {
+      const lengths = rawLengths.slice(at, at + part.length);
+      const r = this.index.tally(part.map(digestKey), lengths, now, staleBefore);
+      matched += r.matched;
+      storedBytes += r.bytes;
+    });
+    return { matched, storedBytes };
+  }
+
+  /**
+   * `ask` over slices of the digests (each checked first), each with its own time and the
+   * touch cut-off; a yield between slices keeps the event loop responsive on 32k digests.
+   */
+  private async inSlices(
+    digests: readonly Digest[],
+    ask: (part: Digest[], at: number, now: number, staleBefore: number) => void,
+  ): Promise<void> {
+    this.assertOpen();
+    for (const d of digests) assertDigest(d);
     for (let i = 0; i < digests.length; i += MISSING_SLICE) {
       if (i > 0) await setImmediateP();
       this.assertOpen();
       const now = this.now();
-      const part = digests.slice(i, i + MISSING_SLICE);
-      const r = this.index.tally(
-        part.map(digestKey),
-        rawLengths.slice(i, i + MISSING_SLICE),
-        now,
-        now - this.touchResolutionMs,
-      );
-      matched += r.matched;
-      storedBytes += r.bytes;
+      ask(digests.slice(i, i + MISSING_SLICE), i, now, now - this.touchResolutionMs);
     }
-    return { matched, storedBytes };
   }
 
   async *list(): AsyncIterable<StoredChunkInfo> {
@@ -398,20 +394,4 @@ function info(row: ChunkRow): StoredChunkInfo {
     mtimeMs: row.touchedAt,
     rawLength: row.rawLength,
   };
-}
-
-function assertDigest(d: unknown): asserts d is Digest {
-  if (!isDigest(d)) throw new IngotError('INVALID_ARGUMENT', `not a chunk digest: ${JSON.stringify(d)}`);
-}
-
-function mismatch(expected: Digest, found: string): IngotError {
-  return new IngotError('DIGEST_MISMATCH', `chunk bytes do not match digest ${expected}`, {
-    details: { expected, found },
-  });
-}
-
-function tooLarge(digest: Digest, found: string): IngotError {
-  return new IngotError('PAYLOAD_TOO_LARGE', `chunk ${digest} is larger than ${MAX_RAW_LENGTH} bytes`, {
-    details: { digest, found },
-  });
 }

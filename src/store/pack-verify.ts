@@ -118,3 +118,15 @@ export function corruptChunk(expected: Digest, row: ChunkRow, reason: string, fo
     details: { expected, found: found ?? null, pack: row.pack, offset: row.offset, reason },
   });
 }
+
+export function mismatch(expected: Digest, found: string): IngotError {
+  return new IngotError('DIGEST_MISMATCH', `chunk bytes do not match digest ${expected}`, {
+    details: { expected, found },
+  });
+}
+
+export function tooLarge(digest: Digest, found: string): IngotError {
+  return new IngotError('PAYLOAD_TOO_LARGE', `chunk ${digest} is larger than ${MAX_RAW_LENGTH} bytes`, {
+    details: { digest, found },
+  });
+}
