@@ -2,7 +2,13 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { IngotError } from '../core/errors.js';
 import { socketBuffers } from '../store/buffer-pool.js';
-import { coalesced, encodeFrames, type FramedChunk, SOCKET_WRITE_BYTES } from '../store/frame-codec.js';
+import {
+  coalesced,
+  encodeFrames,
+  type FramedChunk,
+  type FrameEncoding,
+  SOCKET_WRITE_BYTES,
+} from '../store/frame-codec.js';
 import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
 
 /**
@@ -11,16 +17,18 @@ import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
  * leave a gigabyte of dead write buffers for the collector. The reply is hijacked to get
  * those callbacks; onResponse hooks still run. A failure after the first byte cuts the
  * stream, which the receiver reports as truncated (it keeps the whole chunks before it).
+ * With `deltas` (the receiver asked for some) the stream is version 2 and may hold them.
  */
 export async function sendChunkStream(
   reply: FastifyReply,
-  chunks: AsyncIterable<FramedChunk> | Iterable<FramedChunk>,
+  chunks: AsyncIterable<FramedChunk<FrameEncoding>> | Iterable<FramedChunk<FrameEncoding>>,
+  opts: { readonly deltas?: boolean } = {},
 ): Promise<void> {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': CHUNK_STREAM_TYPE });
   try {
-    const blocks = coalesced(encodeFrames(chunks), SOCKET_WRITE_BYTES, (n) => socketBuffers.take(n));
+    const blocks = coalesced(encodeFrames(chunks, opts), SOCKET_WRITE_BYTES, (n) => socketBuffers.take(n));
     for await (const block of blocks) {
       const room = res.write(block, (err) => {
         if (!err) socketBuffers.give(block);

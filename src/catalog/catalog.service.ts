@@ -259,6 +259,10 @@ export class CatalogService {
     return new ImageRepository(this.db.kysely).get(name);
   }
 
+  findImageByDigest(digest: string): Promise<ImageRecord | undefined> {
+    return new ImageRepository(this.db.kysely).getByDigest(digest);
+  }
+
   async lineage(name: string): Promise<Lineage> {
     const images = new ImageRepository(this.db.kysely);
     const image = await this.getImage(name);

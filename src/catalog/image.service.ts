@@ -1,5 +1,5 @@
 import { IngotError } from '../core/errors.js';
-import type { Digest, Manifest } from '../core/manifest.js';
+import type { ChunkRef, Digest, Manifest } from '../core/manifest.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, payloadSize } from '../core/manifest.js';
 import { parseDraft } from '../core/manifest-codec.js';
 import { checkName } from '../core/names.js';
@@ -113,6 +113,11 @@ export class ImageService {
   async manifestBytes(name: string): Promise<{ image: ImageRecord; bytes: Buffer }> {
     const image = await this.deps.catalog.getImage(name);
     return { image, bytes: await this.deps.manifests.readManifest(image.digest as Digest) };
+  }
+
+  /** The chunk list of an image held here, part by part, from this server's store. */
+  async *chunkList(digest: Digest): AsyncGenerator<readonly ChunkRef[]> {
+    yield* this.deps.manifests.chunkList(await this.deps.manifests.readManifest(digest));
   }
 
   /** What a commit checks of a manifest, its chunk list streamed (see ManifestStore.summary). */

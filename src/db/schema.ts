@@ -114,6 +114,7 @@ export interface TransferTable {
   wire_bytes: Generated<number>;
   chunks_total: Generated<number>;
   chunks_sent: Generated<number>;
+  chunks_delta: Generated<number>;
   outcome: string | null;
   started_at: string | null;
   updated_at: string;

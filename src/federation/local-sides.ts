@@ -2,9 +2,11 @@ import type { CatalogService } from '../catalog/catalog.service.js';
 import type { ImageService } from '../catalog/image.service.js';
 import type { ImageRecord } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
+import { decodeRoot, rootFacts } from '../core/manifest-v2.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type ReceiveCounter, receiveChunks, serveChunks } from '../transfer/chunk-receiver.js';
-import type { ImageSink, ImageSource, OfferMeta } from '../transfer/image-transfer.js';
+import { deltaEncoded } from '../transfer/delta-chunks.js';
+import type { DeltaBase, ImageOffer, ImageSink, ImageSource, OfferMeta } from '../transfer/image-transfer.js';
 import type { Admission, ReplicaService } from './replica.service.js';
 import type { PeerRecord } from './types.js';
 
@@ -60,8 +62,50 @@ export function localSource(deps: LocalSideDeps, policy: OfferPolicy): ImageSour
       await checkOfferable(image, policy);
       return { ...(await offerMeta(deps, image)), manifest: bytes };
     },
-    fetch: (digests) => serveChunks(deps.store, digests),
+    fetch: async (digests, references) => {
+      const served = await serveChunks(deps.store, digests);
+      return references ? deltaEncoded(deps.store, served, references) : served;
+    },
+    deltaBase: (bases) => firstOffered(deps, bases, policy),
+    baseChunks: (base) => deps.images.chunkList(base.digest),
   };
+}
+
+/** Of a receiver's bases, the first held here under that name that `policy` would offer too. */
+export async function firstOffered(
+  deps: LocalSideDeps,
+  bases: readonly DeltaBase[],
+  policy: OfferPolicy,
+): Promise<DeltaBase | undefined> {
+  for (const b of bases) {
+    const image = await deps.catalog.findImage(b.name);
+    if (image?.digest === b.digest && (await policy(image)))
+      return { name: image.name, digest: image.digest };
+  }
+  return undefined;
+}
+
+/** How many bases a receiver names: the sender takes the first it holds. */
+const MAX_BASES = 3;
+
+/**
+ * The images held here that an offered image's chunks are most like, best first: its
+ * parent (a new version is usually made `--from` the one before), then the newest other
+ * images of the same origin and type (the one it replaces, when it has no parent here).
+ */
+export async function deltaBasesFor(deps: LocalSideDeps, offer: ImageOffer): Promise<DeltaBase[]> {
+  const { parent } = rootFacts(decodeRoot(offer.manifest));
+  const bases: DeltaBase[] = [];
+  const held = parent ? await deps.catalog.findImageByDigest(parent) : undefined;
+  if (held) bases.push({ name: held.name, digest: held.digest });
+  const kin = await deps.catalog.listImages({ origin: offer.origin, type: offer.imageType }).catch(() => []);
+  kin.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  for (const image of kin) {
+    if (bases.length >= MAX_BASES) break;
+    if (image.digest === offer.digest || bases.some((b) => b.digest === image.digest)) continue;
+    bases.push({ name: image.name, digest: image.digest });
+  }
+  return bases;
 }
 
 export function localSink(
@@ -75,7 +119,9 @@ export function localSink(
     missing: (digests) => deps.store.missing(digests),
     put: async (chunks) => {
       const r = await receiveChunks(deps.store, chunks, deps.counter);
-      return { stored: r.stored, storedBytes: r.storedBytes };
+      return { stored: r.stored, storedBytes: r.storedBytes, refused: r.refused.map((d) => d.digest) };
     },
+    deltaBases: (offer) => deltaBasesFor(deps, offer),
+    baseChunks: (base) => deps.images.chunkList(base.digest),
   };
 }

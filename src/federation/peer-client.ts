@@ -6,13 +6,14 @@ import type { Digest } from '../core/manifest.js';
 import { decodeFrames, frameBody } from '../store/frame-codec.js';
 import { type ApiClient, createHttpClient } from '../transfer/http-client.js';
 import type {
+  DeltaBase,
   ImageOffer,
   ImageSink,
   ImageSource,
   OfferMeta,
   SinkStatus,
 } from '../transfer/image-transfer.js';
-import { CHUNK_STREAM_TYPE, type WireChunk } from '../transfer/ports.js';
+import { CHUNK_STREAM_TYPE, type MovingChunk, type PutAnswer } from '../transfer/ports.js';
 import { offerToJson, type SignedDocument } from './signed-document.js';
 import type { TlsIdentity } from './tls-identity.js';
 import type { PeerRecord } from './types.js';
@@ -79,21 +80,40 @@ export class PeerClient {
 
   /**
    * The peer as the sending end (pull). One per transfer: the offer it fetched names the
-   * image that every chunk request then names (the peer grants only that image's chunks).
+   * image that every chunk request then names (the peer grants only that image's chunks),
+   * and says whether the peer sends deltas; the base it agrees to is granted likewise.
    */
   source(): ImageSource {
     let image: Digest | undefined;
+    let deltas = false;
+    let base: Digest | undefined;
     return {
       offer: async (name) => {
-        const r = await this.http.json<OfferMeta & { manifest: string }>(
-          'GET',
-          `/peer/v1/images/${encodeURIComponent(name)}`,
-        );
+        const { deltas: speaks, ...r } = await this.http.json<
+          OfferMeta & { manifest: string; deltas?: boolean }
+        >('GET', `/peer/v1/images/${encodeURIComponent(name)}`);
         image = r.digest;
+        deltas = speaks === true;
         return { ...r, manifest: Buffer.from(r.manifest, 'base64') } satisfies ImageOffer;
       },
-      fetch: async (digests: readonly Digest[]) =>
-        decodeFrames(await this.http.download('/peer/v1/chunks/fetch', { image, digests }), { lend: true }),
+      deltaBase: async (bases) => {
+        if (!deltas) return undefined;
+        const r = await this.http.json<{ base: DeltaBase | null }>('POST', '/peer/v1/bases', {
+          image,
+          bases,
+        });
+        base = r.base?.digest;
+        return r.base ?? undefined;
+      },
+      fetch: async (digests, references) => {
+        const body = references
+          ? { image, digests, base, references: references.map((d) => d ?? null) }
+          : { image, digests };
+        return decodeFrames(await this.http.download('/peer/v1/chunks/fetch', body), {
+          lend: true,
+          deltas: true,
+        });
+      },
     };
   }
 
@@ -103,15 +123,20 @@ export class PeerClient {
    */
   sink(): ImageSink {
     let image: Digest | undefined;
+    /** Named by a peer that takes deltas (one that does not names none). */
+    let bases: readonly DeltaBase[] = [];
     return {
       prepare: async (offer) => {
-        const r = await this.http.json<{ status: SinkStatus }>('POST', '/peer/v1/replicas/check', {
-          ...metaOf(offer),
-          manifest: offer.manifest.toString('base64'),
-        });
+        const r = await this.http.json<{ status: SinkStatus; bases?: DeltaBase[] }>(
+          'POST',
+          '/peer/v1/replicas/check',
+          { ...metaOf(offer), manifest: offer.manifest.toString('base64') },
+        );
         image = offer.digest;
+        bases = r.bases ?? [];
         return r.status;
       },
+      deltaBases: async () => bases,
       commit: async (offer) =>
         (
           await this.http.json<{ status: SinkStatus }>('POST', '/peer/v1/replicas', {
@@ -122,8 +147,12 @@ export class PeerClient {
       missing: async (digests) =>
         (await this.http.json<{ missing: Digest[] }>('POST', '/peer/v1/chunks/missing', { image, digests }))
           .missing,
-      put: (chunks: AsyncIterable<WireChunk>) =>
-        this.http.upload(`/peer/v1/chunks?image=${image ?? ''}`, frameBody(chunks), CHUNK_STREAM_TYPE),
+      put: (chunks: AsyncIterable<MovingChunk>) =>
+        this.http.upload<PutAnswer>(
+          `/peer/v1/chunks?image=${image ?? ''}`,
+          frameBody(chunks, { deltas: bases.length > 0 }),
+          CHUNK_STREAM_TYPE,
+        ),
     };
   }
 

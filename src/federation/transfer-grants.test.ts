@@ -7,11 +7,34 @@ import type { Digest, Manifest } from '../core/manifest.js';
 import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
+import type { MovingChunk } from '../transfer/ports.js';
 import { TransferGrants } from './transfer-grants.js';
 
 const A = 'a'.repeat(64) as Digest;
 const B = 'b'.repeat(64) as Digest;
 const C = 'c'.repeat(64) as Digest;
+
+const whole = (digest: Digest): MovingChunk => ({
+  digest,
+  rawLength: 10,
+  encoded: { encoding: 'raw', payload: Buffer.alloc(10) },
+});
+const delta = (digest: Digest, reference: Digest): MovingChunk => ({
+  digest,
+  rawLength: 10,
+  encoded: { encoding: 'delta', reference, payload: Buffer.alloc(3) },
+});
+
+/** Runs a pushed stream through the grant check; what passed, and the error code if it stopped. */
+async function drain(stream: AsyncIterable<MovingChunk>): Promise<{ passed: Digest[]; code?: string }> {
+  const passed: Digest[] = [];
+  try {
+    for await (const c of stream) passed.push(c.digest);
+    return { passed };
+  } catch (err) {
+    return { passed, code: (err as IngotError).code };
+  }
+}
 
 function model(name: string, chunks: Digest[], version: 1 | 2 = 1): Manifest {
   return {
@@ -95,7 +118,7 @@ describe('TransferGrants', () => {
       'SITE',
       img.digest,
       (async function* () {
-        yield* [{ digest: A }, { digest: B }, { digest: C }, { digest: A }];
+        yield* [A, B, C, A].map((digest) => whole(digest));
       })(),
     );
     await expect(
@@ -104,6 +127,29 @@ describe('TransferGrants', () => {
       })(),
     ).rejects.toMatchObject({ code: 'FORBIDDEN' });
     expect(passed).toEqual([A, B]);
+  });
+
+  it('takes a pushed delta only against a chunk of a base named in the grant', async () => {
+    const base = image('V0', [C]);
+    const grants = new TransferGrants(async function* (bytes) {
+      // The base's list, as this server's store would give it.
+      if (bytes.equals(base.bytes)) yield model('V0', [C]).chunks;
+    });
+    const img = image('V1', [A, B]);
+    await grants.grant('SITE', 'write', img.digest, img.bytes, [base.bytes]);
+    const from = (...chunks: MovingChunk[]) =>
+      grants.checked(
+        'SITE',
+        img.digest,
+        (async function* () {
+          yield* chunks;
+        })(),
+      );
+    expect(await drain(from(delta(A, C), whole(B)))).toEqual({ passed: [A, B] });
+    // B is a chunk of the image, not of the base: no delta may name it.
+    expect(await drain(from(delta(A, B)))).toEqual({ passed: [], code: 'FORBIDDEN' });
+    await grants.grant('SITE', 'write', img.digest, img.bytes);
+    expect(await drain(from(delta(A, C)))).toEqual({ passed: [], code: 'FORBIDDEN' });
   });
 
   it('grants a version 2 root its parts first, and its data once the parts are held here', async () => {

@@ -3,6 +3,7 @@ import { IngotError } from '../core/errors.js';
 import type { ChunkRef, Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
 import { decodeRoot, partsOf } from '../core/manifest-v2.js';
+import type { MovingChunk } from '../transfer/ports.js';
 
 /**
  * What a peer may read or write of this server's chunks: only the chunks of an image in a
@@ -19,6 +20,10 @@ import { decodeRoot, partsOf } from '../core/manifest-v2.js';
  * are stored here (verified against the root the origin signed), which is why a pusher
  * moves the parts first. A grant's chunks are a DigestTable, read from the chunk list
  * part by part: a grant costs ~52 bytes a chunk, outside the JS heap.
+ *
+ * A push grant also names the bases this server offered for deltas: a pushed delta must be
+ * made against one of their chunks, so a peer cannot make this server decode against, or
+ * confirm it holds, any other chunk.
  */
 const GRANTS = 32;
 const GRANT_TTL_MS = 60 * 60 * 1000;
@@ -31,6 +36,8 @@ export type ChunkListOf = (bytes: Buffer) => AsyncIterable<readonly ChunkRef[]>;
 
 interface Grant {
   chunks: DigestTable;
+  /** The chunks of the bases named for deltas (push). */
+  references: DigestTable;
   /** The root, while the grant holds only its parts. */
   narrow: Buffer | undefined;
   usedAt: number;
@@ -44,15 +51,30 @@ export class TransferGrants {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Grants `peer` the chunks of the image whose manifest is `manifest` (named `digest`). */
-  async grant(peer: string, kind: GrantKind, digest: Digest, manifest: Buffer): Promise<void> {
+  /**
+   * Grants `peer` the chunks of the image whose manifest is `manifest` (named `digest`), and
+   * deltas against the chunks of `bases` (manifests of images held here whole).
+   */
+  async grant(
+    peer: string,
+    kind: GrantKind,
+    digest: Digest,
+    manifest: Buffer,
+    bases: readonly Buffer[] = [],
+  ): Promise<void> {
     if (manifestDigest(manifest) !== digest) {
       throw new IngotError('DIGEST_MISMATCH', 'the manifest sent is not the one the offer names', {
         details: { expected: digest, found: manifestDigest(manifest) },
       });
     }
     const decoded = decodeRoot(manifest);
-    const grant: Grant = { chunks: new DigestTable(), narrow: undefined, usedAt: this.now() };
+    const grant: Grant = {
+      chunks: new DigestTable(),
+      references: new DigestTable(),
+      narrow: undefined,
+      usedAt: this.now(),
+    };
+    for (const base of bases) for await (const refs of this.chunkList(base)) addData(grant.references, refs);
     if (decoded.version === 1) {
       addData(grant.chunks, decoded.manifest.chunks);
     } else {
@@ -77,8 +99,11 @@ export class TransferGrants {
     for (const d of digests) if (!(await this.covers(grant, d))) throw outside(peer, image, d);
   }
 
-  /** Checks each chunk of a pushed stream as it comes, before anything of it is stored. */
-  async *checked<T extends { readonly digest: Digest }>(
+  /**
+   * Checks each chunk of a pushed stream as it comes, before anything of it is stored, and
+   * each delta's reference against the bases granted.
+   */
+  async *checked<T extends MovingChunk>(
     peer: string,
     image: string | undefined,
     chunks: AsyncIterable<T>,
@@ -86,6 +111,13 @@ export class TransferGrants {
     const grant = this.live(peer, 'write', image);
     for await (const c of chunks) {
       if (!(await this.covers(grant, c.digest))) throw outside(peer, image, c.digest);
+      if (c.encoded.encoding === 'delta' && !grant.references.has(c.encoded.reference)) {
+        throw new IngotError(
+          'FORBIDDEN',
+          `chunk ${c.digest} came as a delta against ${c.encoded.reference}, which is not a chunk of a base offered to ${peer}`,
+          { hint: 'deltas are made only against the bases the receiver named (replicas/check)' },
+        );
+      }
       yield c;
     }
   }

@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { encodeChunk } from './compression.js';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
-import { coalesced, decodeFrames, encodeFrames, type FramedChunk, type WireChunk } from './frame-codec.js';
+import {
+  coalesced,
+  decodeFrames,
+  encodeFrames,
+  type FramedChunk,
+  type FrameEncoding,
+} from './frame-codec.js';
 
 const digestOf = (b: Buffer) => createHash('sha256').update(b).digest('hex') as Digest;
 
@@ -151,7 +157,7 @@ describe('frame codec', () => {
 });
 
 /** A 64 KiB chunk with one 4 KiB block rewritten, as a delta frame against the original. */
-function deltaFrame(): FramedChunk<WireChunk> {
+function deltaFrame(): FramedChunk<FrameEncoding> {
   const reference = randomFillSync(Buffer.alloc(65_536));
   const target = Buffer.from(reference);
   randomFillSync(target, 8192, 4096);
@@ -163,12 +169,12 @@ function deltaFrame(): FramedChunk<WireChunk> {
   };
 }
 
-async function v2Bytes(chunks: FramedChunk<WireChunk>[]): Promise<Buffer> {
+async function v2Bytes(chunks: FramedChunk<FrameEncoding>[]): Promise<Buffer> {
   return Buffer.concat(await collect(encodeFrames(chunks, { deltas: true })));
 }
 
 async function decodeDeltas(bytes: Buffer, piece = 1 << 20) {
-  const got: FramedChunk<WireChunk>[] = [];
+  const got: FramedChunk<FrameEncoding>[] = [];
   try {
     for await (const c of decodeFrames(feed(bytes, piece), { deltas: true })) got.push(c);
   } catch (error) {
@@ -177,7 +183,7 @@ async function decodeDeltas(bytes: Buffer, piece = 1 << 20) {
   return { got, error: undefined };
 }
 
-const sameWire = (a: FramedChunk<WireChunk>, b: FramedChunk<WireChunk>) =>
+const sameWire = (a: FramedChunk<FrameEncoding>, b: FramedChunk<FrameEncoding>) =>
   same(a as FramedChunk, b as FramedChunk) &&
   (a.encoded.encoding !== 'delta' ||
     b.encoded.encoding !== 'delta' ||
@@ -207,10 +213,10 @@ describe('frame codec, version 2 (deltas)', () => {
   });
 
   it('round-trips raw, zstd and delta frames, whatever the buffer boundaries', async () => {
-    const chunks: FramedChunk<WireChunk>[] = [...(await sample()), deltaFrame()];
+    const chunks: FramedChunk<FrameEncoding>[] = [...(await sample()), deltaFrame()];
     chunks.splice(1, 0, deltaFrame());
     const bytes = await v2Bytes(chunks);
-    const delta = chunks[1] as FramedChunk<WireChunk> & { encoded: { encoding: 'delta' } };
+    const delta = chunks[1] as FramedChunk<FrameEncoding> & { encoded: { encoding: 'delta' } };
     const at = 5 + 42 + chunks[0]!.encoded.payload.length;
     expect(bytes[at + 33]).toBe(2);
     expect(bytes.readUInt32BE(at + 38)).toBe(32 + delta.encoded.payload.length);

@@ -30,9 +30,9 @@ export interface DeltaChunk {
 }
 
 /** What a chunk frame may carry: a stored form, or (version 2) a delta. */
-export type WireChunk = EncodedChunk | DeltaChunk;
+export type FrameEncoding = EncodedChunk | DeltaChunk;
 
-export interface FramedChunk<E extends WireChunk = EncodedChunk> {
+export interface FramedChunk<E extends FrameEncoding = EncodedChunk> {
   readonly digest: Digest;
   readonly encoded: E;
   readonly rawLength: number;
@@ -53,11 +53,11 @@ const ENCODINGS: readonly (ChunkEncoding | 'delta')[] = ['raw', 'zstd', 'delta']
 /** A delta payload's reference digest, before the delta itself. */
 const REFERENCE = 32;
 
-type Frames<E extends WireChunk> = AsyncIterable<FramedChunk<E>> | Iterable<FramedChunk<E>>;
+type Frames<E extends FrameEncoding> = AsyncIterable<FramedChunk<E>> | Iterable<FramedChunk<E>>;
 
 /** With `deltas`, a version 2 stream, which may hold delta frames; else version 1 as ever. */
 export async function* encodeFrames(
-  chunks: Frames<WireChunk>,
+  chunks: Frames<FrameEncoding>,
   opts: { readonly deltas?: boolean } = {},
 ): AsyncGenerator<Buffer> {
   const version = opts.deltas ? FRAME_VERSION_DELTAS : FRAME_VERSION;
@@ -108,7 +108,7 @@ interface DecodeOptions {
 export function decodeFrames(
   source: AsyncIterable<Buffer>,
   opts: DecodeOptions & { readonly deltas: true },
-): AsyncGenerator<FramedChunk<WireChunk>>;
+): AsyncGenerator<FramedChunk<FrameEncoding>>;
 export function decodeFrames(
   source: AsyncIterable<Buffer>,
   opts?: DecodeOptions & { readonly deltas?: false },
@@ -116,18 +116,18 @@ export function decodeFrames(
 export function decodeFrames(
   source: AsyncIterable<Buffer>,
   opts?: DecodeOptions,
-): AsyncGenerator<FramedChunk<WireChunk>>;
+): AsyncGenerator<FramedChunk<FrameEncoding>>;
 export function decodeFrames(
   source: AsyncIterable<Buffer>,
   opts: DecodeOptions = {},
-): AsyncGenerator<FramedChunk<WireChunk>> {
+): AsyncGenerator<FramedChunk<FrameEncoding>> {
   return readFrames(source, opts);
 }
 
 async function* readFrames(
   source: AsyncIterable<Buffer>,
   opts: DecodeOptions,
-): AsyncGenerator<FramedChunk<WireChunk>> {
+): AsyncGenerator<FramedChunk<FrameEncoding>> {
   const q = new ByteQueue();
   const it = source[Symbol.asyncIterator]();
   /** Pulls until `n` bytes are buffered; false when the source ended first. */
@@ -175,7 +175,7 @@ async function* readFrames(
   }
 }
 
-function wireChunk(frame: ReturnType<typeof parseHeader>, payload: Buffer): WireChunk {
+function wireChunk(frame: ReturnType<typeof parseHeader>, payload: Buffer): FrameEncoding {
   if (frame.encoding !== 'delta') return { encoding: frame.encoding, payload };
   const reference = payload.toString('hex', 0, REFERENCE) as Digest;
   // A chunk cannot be rebuilt from itself: the receiver would need the chunk it is sent.
@@ -320,6 +320,6 @@ export const SOCKET_WRITE_BYTES = 2 ** 20;
  * A chunk stream as a body for a socket: frames in ~1 MiB writes, read ahead by at most two
  * writes, so a slow link holds ~2 MiB per stream rather than Readable.from's default 16.
  */
-export function frameBody(chunks: AsyncIterable<FramedChunk> | Iterable<FramedChunk>): Readable {
-  return Readable.from(coalesced(encodeFrames(chunks)), { highWaterMark: 2 });
+export function frameBody(chunks: Frames<FrameEncoding>, opts: { readonly deltas?: boolean } = {}): Readable {
+  return Readable.from(coalesced(encodeFrames(chunks, opts)), { highWaterMark: 2 });
 }

@@ -1,9 +1,10 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { DATA_BLOCK_BYTES, dataBuffers, PooledCopies } from '../store/buffer-pool.js';
-import type { ChunkStore, EncodedChunk } from '../store/chunk-store.js';
-import type { FramedChunk } from '../store/frame-codec.js';
-import type { WireChunk } from './ports.js';
+import type { ChunkStore, EncodedChunk, HashedChunkWriter, PutManyResult } from '../store/chunk-store.js';
+import type { DeltaChunk } from '../store/frame-codec.js';
+import { type RefusedDelta, resolveDeltas } from './delta-chunks.js';
+import type { MovingChunk, WireChunk } from './ports.js';
 
 /**
  * Frames are stored in groups of about a block (buffer-pool.ts): each closed group is
@@ -23,6 +24,8 @@ export interface ReceiveTotals {
   stored: number;
   present: number;
   storedBytes: number;
+  /** Deltas not stored (delta-chunks.ts), for the sender to send whole. */
+  refused: RefusedDelta[];
 }
 
 /** What a receiver counts, for metrics: stored, already present (a resend) or rejected. */
@@ -40,10 +43,10 @@ export type ReceiveCounter = (
  */
 export async function receiveChunks(
   store: ChunkStore,
-  chunks: AsyncIterable<FramedChunk | WireChunk>,
+  chunks: AsyncIterable<MovingChunk>,
   count?: ReceiveCounter,
 ): Promise<ReceiveTotals> {
-  const totals: ReceiveTotals = { received: 0, stored: 0, present: 0, storedBytes: 0 };
+  const totals: ReceiveTotals = { received: 0, stored: 0, present: 0, storedBytes: 0, refused: [] };
   const rejected: { digest: string; found: string }[] = [];
   /** Groups handed to the store and not yet written (their slot is taken). */
   const unwritten = new Set<Promise<void>>();
@@ -52,7 +55,8 @@ export async function receiveChunks(
   let failure: unknown;
   let group = new Group();
   const store_ = async (g: Group, onWritten: () => void) => {
-    const r = await store.putManyEncoded(g.items, { onWritten });
+    const r = await storeGroup(store, g, onWritten);
+    totals.refused.push(...r.refused);
     totals.stored += r.stored;
     totals.present += r.present;
     totals.storedBytes += r.storedBytes;
@@ -62,7 +66,7 @@ export async function receiveChunks(
     count?.('rejected', r.rejected.length, 0);
   };
   const close = async () => {
-    if (group.items.length === 0) return;
+    if (group.size === 0) return;
     // Wait for room first, then hand this group over: the next one fills while it is stored.
     while (unwritten.size >= GROUPS_IN_FLIGHT) await Promise.race(unwritten);
     if (failure !== undefined) throw failure;
@@ -85,7 +89,7 @@ export async function receiveChunks(
     for await (const c of chunks) {
       totals.received++;
       if (!group.fits(c.encoded.payload.length)) await close();
-      group.add(c.digest, c.encoded);
+      group.add(c);
       if (group.full() || Date.now() - group.started >= STORE_GROUP_MS) await close();
     }
   } finally {
@@ -104,32 +108,71 @@ export async function receiveChunks(
 }
 
 /**
+ * A group's whole chunks are verified by the store; its deltas are decoded and checked
+ * first (delta-chunks.ts) and stored as the whole chunks they decode to. Written once both are.
+ */
+async function storeGroup(
+  store: ChunkStore,
+  g: Group,
+  onWritten: () => void,
+): Promise<PutManyResult & { refused: RefusedDelta[] }> {
+  if (g.deltas.length === 0) return { ...(await store.putManyEncoded(g.items, { onWritten })), refused: [] };
+  const { hashed, refused } = await resolveDeltas(store, g.deltas);
+  const both = [
+    store.putManyEncoded(g.items),
+    // Hashed here from the decoded bytes; a store without the hashed path verifies them again.
+    isHashedWriter(store) ? store.putManyHashed(hashed) : store.putManyEncoded(hashed),
+  ];
+  const [whole, decoded] = (await Promise.all(both)) as [PutManyResult, PutManyResult];
+  onWritten();
+  return {
+    stored: whole.stored + decoded.stored,
+    present: whole.present + decoded.present,
+    storedBytes: whole.storedBytes + decoded.storedBytes,
+    rejected: [...whole.rejected, ...decoded.rejected],
+    refused,
+  };
+}
+
+function isHashedWriter(store: object): store is HashedChunkWriter {
+  return typeof (store as Partial<HashedChunkWriter>).putManyHashed === 'function';
+}
+
+/**
  * One store group: each payload is copied into a pooled block as it arrives, so lent
  * payloads (ports.ts) may be reused behind it and the stream's own buffers die young.
  * A payload larger than a block has a buffer of its own (and a group of its own).
  */
 class Group {
   readonly items: { digest: Digest; chunk: EncodedChunk }[] = [];
+  readonly deltas: { digest: Digest; rawLength: number; encoded: DeltaChunk }[] = [];
   /** When its first chunk arrived. */
   started = 0;
   private readonly copies = new PooledCopies(dataBuffers);
   private used = 0;
 
+  get size(): number {
+    return this.items.length + this.deltas.length;
+  }
+
   fits(n: number): boolean {
-    return this.items.length === 0 || this.used + n <= STORE_GROUP_BYTES;
+    return this.size === 0 || this.used + n <= STORE_GROUP_BYTES;
   }
 
   full(): boolean {
     return this.used >= STORE_GROUP_BYTES;
   }
 
-  add(digest: Digest, chunk: EncodedChunk): void {
-    if (this.items.length === 0) this.started = Date.now();
-    this.used += chunk.payload.length;
-    this.items.push({
-      digest,
-      chunk: { encoding: chunk.encoding, payload: this.copies.copy(chunk.payload) },
-    });
+  add(c: MovingChunk): void {
+    if (this.size === 0) this.started = Date.now();
+    const { digest, encoded } = c;
+    this.used += encoded.payload.length;
+    const payload = this.copies.copy(encoded.payload);
+    if (encoded.encoding === 'delta') {
+      this.deltas.push({ digest, rawLength: c.rawLength, encoded: { ...encoded, payload } });
+    } else {
+      this.items.push({ digest, chunk: { encoding: encoded.encoding, payload } });
+    }
   }
 
   release(): void {
@@ -161,19 +204,28 @@ export async function serveChunks(
 
 /**
  * Checks that a sender answers exactly what was asked, in order: a stream that skips,
- * swaps or stops short is refused rather than trusted.
+ * swaps or stops short is refused rather than trusted, and so is a delta against any
+ * other reference than the one asked for with its chunk.
  */
-export async function* inOrder(
-  chunks: AsyncIterable<WireChunk>,
+export async function* inOrder<C extends MovingChunk>(
+  chunks: AsyncIterable<C>,
   asked: readonly Digest[],
-): AsyncGenerator<WireChunk> {
+  references?: readonly (Digest | undefined)[],
+): AsyncGenerator<C> {
   let i = 0;
   for await (const c of chunks) {
+    const reference = references?.[i];
     const want = asked[i++];
     if (c.digest !== want) {
       throw new IngotError(
         'CORRUPT',
         `the sender sent chunk ${c.digest} where ${want ?? 'nothing'} was asked for`,
+      );
+    }
+    if (c.encoded.encoding === 'delta' && c.encoded.reference !== reference) {
+      throw new IngotError(
+        'CORRUPT',
+        `the sender sent chunk ${c.digest} as a delta against ${c.encoded.reference}, which was not asked for`,
       );
     }
     yield c;

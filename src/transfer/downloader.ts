@@ -3,17 +3,19 @@ import { IngotError } from '../core/errors.js';
 import type { Digest, Manifest } from '../core/manifest.js';
 import { assembleManifestV2, type DecodedRoot, partsOf } from '../core/manifest-v2.js';
 import { decodeChunk } from '../store/compression.js';
-import type { ChunkSource } from './ports.js';
+import { wholeOnly } from './delta-chunks.js';
+import type { TransferSource } from './ports.js';
 
 /**
  * The receiving half for deploy: asks the source for chunks and checks every one against
  * its digest before handing it on, so nothing unverified reaches a working copy.
  */
-export function verifiedFetcher(source: ChunkSource) {
+export function verifiedFetcher(source: TransferSource) {
   return async function* fetch(digests: Digest[]): AsyncIterable<{ digest: Digest; raw: Buffer }> {
     const expected = [...digests];
     let i = 0;
-    for await (const chunk of await source.fetch(digests)) {
+    for await (const moving of await source.fetch(digests)) {
+      const chunk = wholeOnly(moving);
       const want = expected[i++];
       if (chunk.digest !== want) {
         throw new IngotError('CORRUPT', `the server sent chunk ${chunk.digest} where ${want} was asked for`);
@@ -34,7 +36,7 @@ export function verifiedFetcher(source: ChunkSource) {
 }
 
 /** A version 2 root made whole: its parts fetched, verified and checked against the root. */
-export async function fetchWholeManifest(decoded: DecodedRoot, source: ChunkSource): Promise<Manifest> {
+export async function fetchWholeManifest(decoded: DecodedRoot, source: TransferSource): Promise<Manifest> {
   if (decoded.version === 1) return decoded.manifest;
   const wanted = partsOf(decoded.root).map((p) => p.digest);
   const held = new Map<Digest, Buffer>();

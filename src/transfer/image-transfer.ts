@@ -6,9 +6,10 @@ import { decodeRoot, partsOf, type RootV2, rootFacts, streamChunkList } from '..
 import type { ImageState } from '../core/states.js';
 import { AsyncQueue } from './async-queue.js';
 import { inOrder } from './chunk-receiver.js';
+import { BaseIndex, ReferencePicker } from './delta-references.js';
 import { verifiedFetcher } from './downloader.js';
-import { type ChunkSink, type ChunkSource, MAX_DIGESTS_PER_QUERY, type WireChunk } from './ports.js';
-import { FRAME_OVERHEAD, type RateLimiter } from './rate-limit.js';
+import { MAX_DIGESTS_PER_QUERY, type MovingChunk, type TransferSink, type TransferSource } from './ports.js';
+import { frameBytes, type RateLimiter } from './rate-limit.js';
 
 /**
  * Moving one image between servers: the same code for push (the origin dials out), pull
@@ -16,7 +17,9 @@ import { FRAME_OVERHEAD, type RateLimiter } from './rate-limit.js';
  * moves; then batches of digests go round the have/want question on several streams at
  * once, only the missing chunks travel (rate-capped), the sink verifies and stores each,
  * and the image is committed when the last one lands. A rerun after any interruption asks
- * again, so chunks already verified and stored are never sent twice.
+ * again, so chunks already verified and stored are never sent twice. Where the receiver
+ * holds a base image the sender has too (the new image's parent, say), a missing chunk
+ * travels as a delta against the base's chunk in its place (delta-references.ts).
  */
 
 /** What a sender says about an image besides its manifest. */
@@ -36,19 +39,40 @@ export interface ImageOffer extends OfferMeta {
   readonly manifest: Buffer;
 }
 
-export interface ImageSource extends ChunkSource {
+/** An image both ends may hold, whose chunks deltas are made against. */
+export interface DeltaBase {
+  readonly name: string;
+  readonly digest: Digest;
+}
+
+/** The side in this process reads a base's chunk list from its own store. */
+export type BaseChunks = (base: DeltaBase) => AsyncIterable<readonly ChunkRef[]>;
+
+export interface ImageSource extends TransferSource {
   offer(name: string): Promise<ImageOffer>;
+  /**
+   * Of the receiver's bases (best first), the first this side holds too and will make
+   * deltas against. Undefined when none is, or when this side sends no deltas.
+   */
+  deltaBase?(bases: readonly DeltaBase[]): Promise<DeltaBase | undefined>;
+  baseChunks?: BaseChunks;
 }
 
 export type SinkStatus = 'present' | 'needed';
 
-export interface ImageSink extends ChunkSink {
+export interface ImageSink extends TransferSink {
   /**
    * Refuses an offer it would not accept (signature, origin, name) before anything moves;
    * a peer also learns from the manifest which chunks the transfer may bring.
    */
   prepare(offer: ImageOffer): Promise<SinkStatus>;
   commit(offer: ImageOffer): Promise<SinkStatus>;
+  /**
+   * After prepare: images held here whole that deltas of the offer's chunks may be made
+   * against, best first. Absent or empty: this side takes whole chunks only.
+   */
+  deltaBases?(offer: ImageOffer): Promise<readonly DeltaBase[]>;
+  baseChunks?: BaseChunks;
 }
 
 export interface TransferProgress {
@@ -62,6 +86,8 @@ export interface TransferProgress {
   wireBytes: number;
   chunksTotal: number;
   chunksSent: number;
+  /** Of the chunks sent, those that travelled as deltas. */
+  chunksDelta: number;
 }
 
 export interface TransferOptions {
@@ -91,14 +117,15 @@ const FETCH_BYTES = 16 * 2 ** 20;
  * ahead of the lanes, so the receiver's answers are never far ahead of what moved.
  */
 async function moveChunks(
-  source: ChunkSource,
-  sink: ChunkSink,
+  source: TransferSource,
+  sink: TransferSink,
   chunks: ChunkSet,
   progress: TransferProgress,
   opts: TransferOptions,
+  picker?: ReferencePicker,
 ): Promise<void> {
   const streams = Math.max(1, opts.streams ?? DEFAULT_STREAMS);
-  const slices = new AsyncQueue<Digest[]>(2 * streams);
+  const slices = new AsyncQueue<Slice>(2 * streams);
   const ask = async () => {
     try {
       for await (const batch of chunks.batches()) {
@@ -110,8 +137,10 @@ async function moveChunks(
           progress.bytesDone += chunks.lengthOf(d);
         }
         opts.onProgress?.(progress);
+        const references = picker?.pick(batch, wanted);
         for (const slice of slicesOf(
           batch.filter((d) => wanted.has(d)),
+          references,
           chunks,
         ))
           await slices.put(slice);
@@ -122,11 +151,20 @@ async function moveChunks(
       throw err;
     }
   };
+  const send = async (digests: readonly Digest[], references?: readonly (Digest | undefined)[]) => {
+    const moving = inOrder(await source.fetch(digests, references), digests, references);
+    return sink.put(metered(moving, progress, opts));
+  };
   const lane = async () => {
     for (let slice = await slices.take(); slice; slice = await slices.take()) {
       opts.signal?.throwIfAborted();
-      const chunks = inOrder(await source.fetch(slice), slice);
-      await sink.put(metered(chunks, progress, opts));
+      const answer = await send(slice.digests, slice.references);
+      // A delta the receiver would not store comes again whole (only ones it was sent).
+      const asked = new Set(slice.digests);
+      const again = (answer.refused ?? []).filter((d) => asked.delete(d));
+      if (again.length === 0) continue;
+      for (const d of again) progress.bytesDone -= chunks.lengthOf(d);
+      await send(again);
     }
   };
   const lanes = Array.from({ length: streams }, () =>
@@ -138,22 +176,33 @@ async function moveChunks(
   await Promise.all([ask(), ...lanes]);
 }
 
+/** One data request: digests, and per digest the reference a delta may be made against. */
+interface Slice {
+  readonly digests: Digest[];
+  readonly references: (Digest | undefined)[] | undefined;
+}
+
 /** Cuts a batch of wanted digests into data requests of FETCH_CHUNKS / FETCH_BYTES. */
-function slicesOf(wanted: readonly Digest[], chunks: ChunkSet): Digest[][] {
-  const out: Digest[][] = [];
-  let cur: Digest[] = [];
+function slicesOf(
+  wanted: readonly Digest[],
+  references: readonly (Digest | undefined)[] | undefined,
+  chunks: ChunkSet,
+): Slice[] {
+  const out: Slice[] = [];
+  let start = 0;
   let bytes = 0;
-  for (const d of wanted) {
+  const cut = (end: number) => {
+    const refs = references?.slice(start, end);
+    out.push({ digests: wanted.slice(start, end), references: refs?.some(Boolean) ? refs : undefined });
+    start = end;
+    bytes = 0;
+  };
+  for (const [i, d] of wanted.entries()) {
     const n = chunks.lengthOf(d);
-    if (cur.length > 0 && (cur.length >= FETCH_CHUNKS || bytes + n > FETCH_BYTES)) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(d);
+    if (i > start && (i - start >= FETCH_CHUNKS || bytes + n > FETCH_BYTES)) cut(i);
     bytes += n;
   }
-  if (cur.length > 0) out.push(cur);
+  if (start < wanted.length) cut(wanted.length);
   return out;
 }
 
@@ -193,8 +242,25 @@ async function moveImage(
   const partProgress = { ...NO_PROGRESS };
   await moveChunks(source, sink, parts, partProgress, { ...opts, onProgress: undefined });
   progress.wireBytes = partProgress.wireBytes;
-  await moveChunks(source, sink, data, progress, opts);
+  await moveChunks(source, sink, data, progress, opts, await deltaPicker(source, sink, offer));
   return { progress, present: false };
+}
+
+/**
+ * Deltas need a base both ends hold: the receiver names its candidates, the sender takes
+ * the first it has, and the side in this process reads that base's chunk list, once.
+ */
+async function deltaPicker(
+  source: ImageSource,
+  sink: ImageSink,
+  offer: ImageOffer,
+): Promise<ReferencePicker | undefined> {
+  const bases = (await sink.deltaBases?.(offer)) ?? [];
+  if (bases.length === 0 || !source.deltaBase) return undefined;
+  const base = await source.deltaBase(bases);
+  const list = sink.baseChunks ?? source.baseChunks;
+  if (!base || !list) return undefined;
+  return new ReferencePicker(await BaseIndex.of(list(base)));
 }
 
 export interface ImagePlan {
@@ -260,7 +326,7 @@ interface ChunkSet {
  * DigestTable, and again as the data moves, so no whole list is ever held.
  */
 async function offerChunks(
-  source: ChunkSource,
+  source: TransferSource,
   offer: ImageOffer,
 ): Promise<{ parts: ChunkSet; data: ChunkSet }> {
   const digest = manifestDigest(offer.manifest);
@@ -296,7 +362,7 @@ const listOf = (refs: readonly ChunkRef[]): ChunkList =>
     yield refs;
   };
 
-function chunkListFrom(source: ChunkSource, root: RootV2): AsyncIterable<readonly ChunkRef[]> {
+function chunkListFrom(source: TransferSource, root: RootV2): AsyncIterable<readonly ChunkRef[]> {
   return streamChunkList(
     root,
     (async function* () {
@@ -341,19 +407,21 @@ export const NO_PROGRESS: Readonly<TransferProgress> = {
   wireBytes: 0,
   chunksTotal: 0,
   chunksSent: 0,
+  chunksDelta: 0,
 };
 
 async function* metered(
-  chunks: AsyncIterable<WireChunk>,
+  chunks: AsyncIterable<MovingChunk>,
   progress: TransferProgress,
   opts: TransferOptions,
-): AsyncGenerator<WireChunk> {
+): AsyncGenerator<MovingChunk> {
   for await (const c of chunks) {
-    const n = c.encoded.payload.length + FRAME_OVERHEAD;
+    const n = frameBytes(c);
     await opts.limiter?.take(n, opts.signal);
     progress.wireBytes += n;
     progress.bytesDone += c.rawLength;
     progress.chunksSent++;
+    if (c.encoded.encoding === 'delta') progress.chunksDelta++;
     opts.onWireBytes?.(n);
     opts.onProgress?.(progress);
     yield c;

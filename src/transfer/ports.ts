@@ -1,5 +1,6 @@
 import type { Digest } from '../core/manifest.js';
 import type { EncodedChunk } from '../store/chunk-store.js';
+import type { FramedChunk, FrameEncoding } from '../store/frame-codec.js';
 
 /** One chunk on the wire: its name, its encoded bytes and the length they decode to. */
 export interface WireChunk {
@@ -22,6 +23,34 @@ export interface ChunkSink {
  */
 export interface ChunkSource {
   fetch(digests: readonly Digest[]): Promise<AsyncIterable<WireChunk>>;
+}
+
+/** A chunk moving in an image transfer: whole, or a delta against a chunk the receiver holds. */
+export type MovingChunk = FramedChunk<FrameEncoding>;
+
+/** What a receiver answers for a stream of chunks. */
+export interface PutAnswer {
+  readonly stored: number;
+  readonly storedBytes: number;
+  /** Deltas it would not store (delta-chunks.ts): the sender sends these whole. */
+  readonly refused?: readonly Digest[];
+}
+
+/** An image transfer's receiving end: a ChunkSink that also takes deltas. */
+export interface TransferSink {
+  missing(digests: readonly Digest[]): Promise<Digest[]>;
+  put(chunks: AsyncIterable<MovingChunk>): Promise<PutAnswer>;
+}
+
+/**
+ * An image transfer's sending end: a ChunkSource that, given a reference per chunk, may
+ * send a chunk as a delta against it. Without references every chunk comes whole.
+ */
+export interface TransferSource {
+  fetch(
+    digests: readonly Digest[],
+    references?: readonly (Digest | undefined)[],
+  ): Promise<AsyncIterable<MovingChunk>>;
 }
 
 export const CHUNK_STREAM_TYPE = 'application/vnd.ingot.chunks';

@@ -50,13 +50,13 @@ export class RateLimits {
 }
 
 /** Paces a chunk stream through `limiter` (none: unchanged), counting frame overhead too. */
-export async function* throttled<T extends { readonly encoded: { readonly payload: Buffer } }>(
+export async function* throttled<T extends Framed>(
   chunks: AsyncIterable<T>,
   limiter: RateLimiter | undefined,
   onBytes?: (n: number) => void,
 ): AsyncGenerator<T> {
   for await (const c of chunks) {
-    const n = c.encoded.payload.length + FRAME_OVERHEAD;
+    const n = frameBytes(c);
     await limiter?.take(n);
     onBytes?.(n);
     yield c;
@@ -65,6 +65,15 @@ export async function* throttled<T extends { readonly encoded: { readonly payloa
 
 /** Bytes a chunk frame adds to its payload on the wire (see the frame codec). */
 export const FRAME_OVERHEAD = 42;
+
+interface Framed {
+  readonly encoded: { readonly encoding: string; readonly payload: Buffer };
+}
+
+/** A chunk's bytes on the wire: its payload, its frame header, and a delta's reference. */
+export function frameBytes(c: Framed): number {
+  return c.encoded.payload.length + FRAME_OVERHEAD + (c.encoded.encoding === 'delta' ? 32 : 0);
+}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

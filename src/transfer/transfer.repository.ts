@@ -101,6 +101,7 @@ function columns(p: TransferProgress) {
     wire_bytes: p.wireBytes,
     chunks_total: p.chunksTotal,
     chunks_sent: p.chunksSent,
+    chunks_delta: p.chunksDelta,
   };
 }
 
@@ -117,6 +118,7 @@ function toRecord(r: Selectable<TransferTable>): TransferRecord {
     wireBytes: Number(r.wire_bytes),
     chunksTotal: Number(r.chunks_total),
     chunksSent: Number(r.chunks_sent),
+    chunksDelta: Number(r.chunks_delta),
     outcome: r.outcome,
     startedAt: r.started_at,
     updatedAt: r.updated_at,

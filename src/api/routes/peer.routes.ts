@@ -4,6 +4,8 @@ import { parseFilter } from '../../core/filters.js';
 import type { Digest } from '../../core/manifest.js';
 import { parseImageState } from '../../core/states.js';
 import {
+  deltaBasesFor,
+  firstOffered,
   localSink,
   localSource,
   type OfferPolicy,
@@ -14,6 +16,7 @@ import type { Admission } from '../../federation/replica.service.js';
 import type { PeerRecord } from '../../federation/types.js';
 import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
+import { deltaEncoded } from '../../transfer/delta-chunks.js';
 import type { OfferMeta } from '../../transfer/image-transfer.js';
 import { throttled } from '../../transfer/rate-limit.js';
 import { sendChunkStream } from '../chunk-stream.js';
@@ -49,6 +52,22 @@ type OfferBody = Static<typeof OfferBodySchema>;
 
 /** A chunk request names the image whose transfer it belongs to (see TransferGrants). */
 const BoundDigestList = Type.Intersect([DigestList, Type.Object({ image: DigestSchema })]);
+/**
+ * A data request may add, per digest, a chunk of the agreed base (`base`) to send it as a
+ * delta against (null: whole).
+ */
+const FetchBody = Type.Intersect([
+  BoundDigestList,
+  Type.Object({
+    base: Type.Optional(DigestSchema),
+    references: Type.Optional(Type.Array(Type.Union([DigestSchema, Type.Null()]), { maxItems: 4096 })),
+  }),
+]);
+const BaseRef = Type.Object({ name: Type.String({ maxLength: 64 }), digest: DigestSchema });
+const BasesBody = Type.Object({
+  image: DigestSchema,
+  bases: Type.Array(BaseRef, { maxItems: 8 }),
+});
 const ImageQuery = Type.Object({ image: DigestSchema });
 
 /** What a peer may pull: this server's own published images, and whatever its templates name. */
@@ -95,9 +114,22 @@ export function peerRoutes(app: PeerApp): void {
     async (request) => {
       const offer = await localSource(deps.local, pullPolicy(app)).offer(request.params.name);
       await deps.grants.grant(me(request.peer).name, 'read', offer.digest, offer.manifest);
-      return { ...offer, manifest: offer.manifest.toString('base64') };
+      // deltas: this server sends delta frames when asked (frame stream version 2).
+      return { ...offer, manifest: offer.manifest.toString('base64'), deltas: true };
     },
   );
+
+  /** Of the puller's bases, the first this server would offer too; its chunks are granted as references. */
+  app.post('/peer/v1/bases', { schema: { body: BasesBody } }, async (request) => {
+    const peer = me(request.peer);
+    await deps.grants.check(peer.name, 'read', request.body.image, []);
+    const bases = request.body.bases.map((b) => ({ name: b.name, digest: b.digest as Digest }));
+    const base = await firstOffered(deps.local, bases, pullPolicy(app));
+    if (!base) return { base: null };
+    const { bytes } = await deps.local.images.manifestBytes(base.name);
+    await deps.grants.grant(peer.name, 'read', base.digest, bytes);
+    return { base };
+  });
 
   app.post('/peer/v1/chunks/missing', { schema: { body: BoundDigestList } }, async (request) => {
     const digests = request.body.digests as Digest[];
@@ -112,26 +144,53 @@ export function peerRoutes(app: PeerApp): void {
     const frames = deps.grants.checked(
       peer.name,
       request.query.image,
-      decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true }),
+      decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true, deltas: true }),
     );
     const totals = await receiveChunks(
       deps.local.store,
       throttled(frames, limiter, (n) => received.inc(n)),
       deps.local.counter,
     );
-    return { received: totals.received, stored: totals.stored, storedBytes: totals.storedBytes };
+    if (totals.refused.length > 0) {
+      request.log.warn(
+        { peer: peer.name, refused: totals.refused.slice(0, 10), count: totals.refused.length },
+        'delta chunks refused; the sender sends them whole',
+      );
+    }
+    return {
+      received: totals.received,
+      stored: totals.stored,
+      storedBytes: totals.storedBytes,
+      refused: totals.refused.map((r) => r.digest),
+    };
   });
 
-  app.post('/peer/v1/chunks/fetch', { schema: { body: BoundDigestList } }, async (request, reply) => {
+  app.post('/peer/v1/chunks/fetch', { schema: { body: FetchBody } }, async (request, reply) => {
     const peer = me(request.peer);
-    await deps.grants.check(peer.name, 'read', request.body.image, request.body.digests as Digest[]);
-    const chunks = await serveChunks(deps.local.store, request.body.digests as Digest[], () =>
-      deps.metrics.chunksServed.inc(),
-    );
+    const { image, base } = request.body;
+    const digests = request.body.digests as Digest[];
+    const references = request.body.references?.map((d) => (d ?? undefined) as Digest | undefined);
+    await deps.grants.check(peer.name, 'read', image, digests);
+    if (references) {
+      if (references.length !== digests.length) {
+        throw new IngotError(
+          'INVALID_ARGUMENT',
+          `${references.length} references for ${digests.length} chunks`,
+        );
+      }
+      await deps.grants.check(
+        peer.name,
+        'read',
+        base,
+        references.filter((d) => d !== undefined),
+      );
+    }
+    const served = await serveChunks(deps.local.store, digests, () => deps.metrics.chunksServed.inc());
+    const chunks = references ? deltaEncoded(deps.local.store, served, references) : served;
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const sent = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'sent' });
     const counted = throttled(chunks, limiter, (n) => sent.inc(n));
-    await sendChunkStream(reply, counted);
+    await sendChunkStream(reply, counted, { deltas: references !== undefined });
   });
 
   /** A push this server asked for (an instantiation) keeps its state; an unasked one is an upload. */
@@ -165,9 +224,15 @@ export function peerRoutes(app: PeerApp): void {
   app.post('/peer/v1/replicas/check', { schema: { body: OfferBodySchema } }, async (request) => {
     const { peer, offer, sink } = await offered(request);
     const status = await sink.prepare(offer);
-    // Offer checked (origin, signature, name): its chunks may now come, and only they.
-    if (status === 'needed') await deps.grants.grant(peer.name, 'write', offer.digest, offer.manifest);
-    return { status };
+    if (status !== 'needed') return { status };
+    // Offer checked (origin, signature, name): its chunks may now come, and only they, as
+    // well as deltas against the bases named here (this server takes delta frames).
+    const bases = await deltaBasesFor(deps.local, offer);
+    const manifests = await Promise.all(
+      bases.map(async (b) => (await deps.local.images.manifestBytes(b.name)).bytes),
+    );
+    await deps.grants.grant(peer.name, 'write', offer.digest, offer.manifest, manifests);
+    return { status, bases };
   });
 
   app.post('/peer/v1/replicas', { schema: { body: OfferBodySchema } }, async (request) => {

@@ -7,12 +7,14 @@ import type { DialectName } from '../schema.js';
 import { initial } from './001_initial.js';
 import { federation } from './002_federation.js';
 import { sites } from './003_sites.js';
+import { deltaChunks } from './004_delta_chunks.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '001_initial': initial(dialect),
     '002_federation': federation(dialect),
     '003_sites': sites(dialect),
+    '004_delta_chunks': deltaChunks(dialect),
   };
 }
 

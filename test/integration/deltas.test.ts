@@ -1,0 +1,171 @@
+/**
+ * Delta chunks between real servers: a new version made `--from` the old one, pulled and
+ * pushed to servers that hold the old one, travels as deltas against its chunks and lands
+ * byte for byte; a peer that asks without references gets the version 1 stream it knows.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeRoot, partsOf } from '../../src/core/manifest-v2.js';
+import { decodeFrames } from '../../src/store/frame-codec.js';
+import { type FakePeer, fakePeer } from '../support/fake-peer.js';
+import { type IngotServer, startIngot } from '../support/ingot.js';
+import {
+  pair,
+  replicasFrom,
+  settled,
+  type TransferJson,
+  waitFor,
+  workDir,
+  writeJson,
+} from '../support/peers.js';
+import { pseudoRandom } from '../support/trees.js';
+
+const MIB = 1024 * 1024;
+const BLOCK = 4096;
+/** Blocks of V1 rewritten in V2, spread over the file. */
+const REWRITTEN = 24;
+
+let s1: IngotServer;
+let s2: IngotServer;
+let s3: IngotServer;
+let v1: Buffer;
+let v2: Buffer;
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function ok(server: IngotServer, args: string[]): Promise<string> {
+  const r = await server.cli(args);
+  expect(r.code, `ingot ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+/** The image's bytes as `server` deploys them. */
+async function deployed(server: IngotServer, image: string): Promise<Buffer> {
+  const out = join(workDir(), `${server.peerPort}-${image}.img`);
+  await ok(server, ['image', 'deploy', image, '--path', out]);
+  return readFileSync(out);
+}
+
+async function addFile(server: IngotServer, name: string, bytes: Buffer, ...args: string[]): Promise<void> {
+  const file = join(workDir(), `${name}.img`);
+  writeFileSync(file, bytes);
+  await ok(server, ['image', 'add', name, '--file', file, '--type', 'DELTADISK', ...args]);
+}
+
+/** V1 with `blocks` 4 KiB blocks rewritten at spread-out places. */
+function rewritten(base: Buffer, seed: string, blocks: number): Buffer {
+  const out = Buffer.from(base);
+  const stride = Math.floor(base.length / BLOCK / blocks);
+  for (let i = 0; i < blocks; i++) pseudoRandom(`${seed}${i}`, BLOCK).copy(out, (i * stride + 7) * BLOCK);
+  return out;
+}
+
+beforeAll(async () => {
+  [s1, s2, s3] = await Promise.all([
+    startIngot({ name: 'FPPS_1' }),
+    startIngot({ name: 'FPPS_2' }),
+    startIngot({ name: 'FPPS_3' }),
+  ]);
+  await pair({ server: s1, name: 'FPPS_1' }, { server: s2, name: 'FPPS_2' });
+  await pair({ server: s1, name: 'FPPS_1' }, { server: s3, name: 'FPPS_3' });
+  await ok(s1, ['imagetype', 'add', 'DELTADISK', '--basetype', 'DISKIMAGE']);
+  v1 = pseudoRandom('delta-v1', 8 * MIB);
+  v2 = rewritten(v1, 'v2-', REWRITTEN);
+  await addFile(s1, 'V1', v1);
+  await addFile(s1, 'V2', v2, '--from', 'V1');
+});
+
+afterAll(async () => {
+  await Promise.all([s1?.stop(), s2?.stop(), s3?.stop()]);
+});
+
+describe('delta chunks', () => {
+  it('a pull of V2 onto a server holding V1 sends the changed chunks as deltas', async () => {
+    const first = await s2.json<TransferJson & { chunksDelta: number }>([
+      'image',
+      'pull',
+      'V1',
+      '--server',
+      'FPPS_1',
+    ]);
+    expect(first.chunksDelta).toBe(0);
+    const t = await s2.json<TransferJson & { chunksDelta: number }>([
+      'image',
+      'pull',
+      'V2',
+      '--server',
+      'FPPS_1',
+    ]);
+    expect(t.outcome).toBe('created');
+    // Each rewritten block changes one chunk, or two where it straddles a cut.
+    expect(t.chunksDelta).toBeGreaterThanOrEqual(REWRITTEN);
+    expect(t.chunksDelta).toBe(t.chunksSent);
+    const missing = t.bytesTotal - t.bytesPresent;
+    // Whole, the changed chunks are ~64 KiB each; as deltas about the 4 KiB written into each.
+    expect(t.wireBytes).toBeLessThan(missing / 4);
+    expect(t.wireBytes).toBeLessThan(REWRITTEN * 3 * BLOCK + 64 * 1024);
+    expect(sha(await deployed(s2, 'V2'))).toBe(sha(v2));
+    await ok(s2, ['image', 'verify', 'V2']);
+  });
+
+  it('a push of a new version to a server holding its parent sends deltas too', async () => {
+    await ok(s3, ['instantiate', 'image', '--server', 'FPPS_1', '--imagetype', 'DELTADISK']);
+    await waitFor(
+      'V1 and V2',
+      () => replicasFrom(s3, 'FPPS_1'),
+      (r) => r.includes('V2'),
+    );
+    const v3 = rewritten(v2, 'v3-', REWRITTEN);
+    await addFile(s1, 'V3', v3, '--from', 'V2');
+    await waitFor(
+      'V3',
+      () => replicasFrom(s3, 'FPPS_1'),
+      (r) => r.includes('V3'),
+    );
+    const pushes = (await settled(s1)) as (TransferJson & { chunksDelta: number })[];
+    const push = pushes.find((p) => p.image === 'V3' && p.peer === 'FPPS_3');
+    expect(push?.outcome).toBe('created');
+    expect(push?.chunksDelta).toBeGreaterThanOrEqual(REWRITTEN);
+    expect(push?.wireBytes).toBeLessThan(REWRITTEN * 3 * BLOCK + 64 * 1024);
+    expect(sha(await deployed(s3, 'V3'))).toBe(sha(v3));
+  });
+});
+
+describe('a peer that knows only whole chunks', () => {
+  let fake: FakePeer;
+  let cert1: string;
+
+  beforeAll(async () => {
+    fake = fakePeer('FPPS_OLD');
+    cert1 = readFileSync(join(s1.home, 'keys', 'peer.crt'), 'utf8');
+    await ok(s1, ['register', 'server', '--server', 'FPPS_OLD', '--serverdata', writeJson(fake.serverData)]);
+  });
+
+  it('gets a version 1 stream when it asks without references', async () => {
+    const offer = await fake.call(s1.peerUrl, cert1, 'GET', '/peer/v1/images/V2');
+    expect(offer.status).toBe(200);
+    const image = offer.json.digest as string;
+    const root = decodeRoot(Buffer.from(offer.json.manifest as string, 'base64'));
+    if (root.version !== 2) throw new Error('expected a version 2 root');
+    const parts = partsOf(root.root);
+    const res = await fake.agent(cert1).request({
+      origin: s1.peerUrl,
+      path: '/peer/v1/chunks/fetch',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image, digests: parts.map((p) => p.digest) }),
+    });
+    expect(res.statusCode).toBe(200);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    expect(body.subarray(0, 5)).toEqual(Buffer.from('IGCK\x01', 'latin1'));
+    let n = 0;
+    for await (const c of decodeFrames(Readable.from([body]))) {
+      expect(c.encoded.encoding).not.toBe('delta');
+      n++;
+    }
+    expect(n).toBe(parts.length);
+  });
+});
