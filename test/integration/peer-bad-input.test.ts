@@ -17,6 +17,7 @@ import {
   manifestDigest,
 } from '../../src/core/manifest-codec.js';
 import { decodeRoot, encodeManifestV2 } from '../../src/core/manifest-v2.js';
+import { encodeDelta } from '../../src/store/delta-codec.js';
 import { decodeFrames, encodeFrames } from '../../src/store/frame-codec.js';
 import { fetchWholeManifest } from '../../src/transfer/downloader.js';
 import { type FakePeer, fakePeer } from '../support/fake-peer.js';
@@ -325,6 +326,75 @@ describe('what a peer sends', () => {
     expect(again).toMatchObject({ status: 200, json: { status: 'present' } });
   });
 
+  it('refuses a delta against a chunk outside its bases, one that decodes to other bytes, and a delta bomb', async () => {
+    const raws = new Map(
+      (await collect(decodeFrames(one(frames)))).map((c) => [c.digest, c.encoded.payload]),
+    );
+    const rawOf = (d: Digest) => raws.get(d) as Buffer;
+    // FAKE_D: FAKE_1 (held on s2) with a few bytes of its third chunk changed.
+    const [, , old, other] = digests as [Digest, Digest, Digest, Digest];
+    const changed = Buffer.from(rawOf(old));
+    changed.write('a few changed bytes', 1000);
+    const target = createHash('sha256').update(changed).digest('hex') as Digest;
+    const { digest: parent } = fakeImage();
+    const chunks = whole.chunks.map((c) =>
+      c.kind === 'data' && c.digest === old ? { ...c, digest: target } : c,
+    );
+    const { bytes, meta } = fakeImage({ name: 'FAKE_D', parent, chunks });
+    const offer = { ...meta, name: 'FAKE_D', manifest: bytes.toString('base64') };
+    const check = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas/check', offer);
+    expect(check).toMatchObject({
+      status: 200,
+      json: { status: 'needed', bases: [{ name: 'FAKE_1', digest: parent }] },
+    });
+    const push = async (delta: Buffer, reference: Digest, rawLength = changed.length) => {
+      const body = Buffer.concat(
+        await collect(
+          encodeFrames(
+            [{ digest: target, rawLength, encoded: { encoding: 'delta', reference, payload: delta } }],
+            {
+              deltas: true,
+            },
+          ),
+        ),
+      );
+      return fake.call(s2.peerUrl, cert2, 'PUT', `/peer/v1/chunks?image=${meta.digest}`, body);
+    };
+    const stillMissing = async () => {
+      const r = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/chunks/missing', {
+        image: meta.digest,
+        digests: [target],
+      });
+      return r.json.missing;
+    };
+    const stranger = createHash('sha256').update('never held').digest('hex') as Digest;
+    expect(await push(encodeDelta(changed, rawOf(old)), stranger)).toMatchObject({
+      status: 403,
+      json: { code: 'FORBIDDEN' },
+    });
+    expect(await stillMissing()).toEqual([target]);
+    // A real chunk of the base, but not the one this delta was made against.
+    expect(await push(encodeDelta(rawOf(other), rawOf(old)), old)).toMatchObject({
+      status: 200,
+      json: { stored: 0, refused: [target] },
+    });
+    expect(await stillMissing()).toEqual([target]);
+    // 17 MiB of zeros against the reference: a few hundred bytes that would decode past any chunk.
+    const bomb = encodeDelta(Buffer.alloc(17 * 1024 * 1024), rawOf(old));
+    expect(bomb.length).toBeLessThan(4096);
+    expect(await push(bomb, old)).toMatchObject({ status: 200, json: { stored: 0, refused: [target] } });
+    expect(await stillMissing()).toEqual([target]);
+    expect(s2.logs()).toContain('delta chunks refused');
+    // The honest delta: a few dozen bytes for a 64 KiB chunk, stored whole, and the image lists.
+    const good = encodeDelta(changed, rawOf(old));
+    expect(good.length).toBeLessThan(200);
+    expect(await push(good, old)).toMatchObject({ status: 200, json: { stored: 1, refused: [] } });
+    expect(await stillMissing()).toEqual([]);
+    const listed = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/replicas', offer);
+    expect(listed).toMatchObject({ status: 200, json: { status: 'needed' } });
+    expect((await s2.cli(['image', 'verify', 'FAKE_D'])).code).toBe(0);
+  });
+
   it('takes a version 2 root part first: data only once its parts are held, parts cut any other way refused', async () => {
     const offerOf = (name: string, root: Buffer) => {
       const digest = manifestDigest(root);
@@ -426,6 +496,6 @@ describe('what a peer sends', () => {
     expect(outcome).toHaveProperty('error');
     await expect(fake.call(s2.peerUrl, cert2, 'GET', '/peer/v1/hello')).rejects.toThrow();
     // Its replicas stay.
-    expect(await replicasFrom(s2, 'FPPS_F')).toEqual(['FAKE_1', 'FAKE_V2']);
+    expect(await replicasFrom(s2, 'FPPS_F')).toEqual(['FAKE_1', 'FAKE_D', 'FAKE_V2']);
   });
 });
