@@ -4,7 +4,7 @@ import type { ImageRecord } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
 import { decodeRoot, rootFacts } from '../core/manifest-v2.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import { type ReceiveCounter, receiveChunks, serveChunks } from '../transfer/chunk-receiver.js';
+import { type ReceiveCounter, receiveChunks, serveChunks, wireSizes } from '../transfer/chunk-receiver.js';
 import { deltaEncoded } from '../transfer/delta-chunks.js';
 import type { DeltaBase, ImageOffer, ImageSink, ImageSource, OfferMeta } from '../transfer/image-transfer.js';
 import type { Admission, ReplicaService } from './replica.service.js';
@@ -67,6 +67,7 @@ export function localSource(deps: LocalSideDeps, policy: OfferPolicy): ImageSour
       return references ? deltaEncoded(deps.store, served, references) : served;
     },
     deltaBase: (bases) => firstOffered(deps, bases, policy),
+    wireSizes: (digests, references) => wireSizes(deps.store, digests, references),
     baseChunks: (base) => deps.images.chunkList(base.digest),
   };
 }

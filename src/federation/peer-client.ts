@@ -12,6 +12,7 @@ import type {
   ImageSource,
   OfferMeta,
   SinkStatus,
+  WireSize,
 } from '../transfer/image-transfer.js';
 import { CHUNK_STREAM_TYPE, type MovingChunk, type PutAnswer } from '../transfer/ports.js';
 import { offerToJson, type SignedDocument } from './signed-document.js';
@@ -87,6 +88,10 @@ export class PeerClient {
     let image: Digest | undefined;
     let deltas = false;
     let base: Digest | undefined;
+    const bodyOf = (digests: readonly Digest[], references?: readonly (Digest | undefined)[]) =>
+      references
+        ? { image, digests, base, references: references.map((d) => d ?? null) }
+        : { image, digests };
     return {
       offer: async (name) => {
         const { deltas: speaks, ...r } = await this.http.json<
@@ -105,14 +110,20 @@ export class PeerClient {
         base = r.base?.digest;
         return r.base ?? undefined;
       },
-      fetch: async (digests, references) => {
-        const body = references
-          ? { image, digests, base, references: references.map((d) => d ?? null) }
-          : { image, digests };
-        return decodeFrames(await this.http.download('/peer/v1/chunks/fetch', body), {
+      fetch: async (digests, references) =>
+        decodeFrames(await this.http.download('/peer/v1/chunks/fetch', bodyOf(digests, references)), {
           lend: true,
           deltas: true,
-        });
+        }),
+      // A peer that sends no deltas predates this question too: it cannot say.
+      wireSizes: async (digests, references) => {
+        if (!deltas) return undefined;
+        const r = await this.http.json<{ sizes: WireSize[] }>(
+          'POST',
+          '/peer/v1/chunks/sizes',
+          bodyOf(digests, references),
+        );
+        return r.sizes;
       },
     };
   }

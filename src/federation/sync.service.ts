@@ -33,6 +33,7 @@ export interface ImageSyncResult {
   outcome: ImageSyncOutcome;
   /** Raw bytes this server lacked (fetched, or would fetch in a dry run). */
   bytesMissing: number;
+  /** Chunk-stream bytes that crossed the link (in a dry run: would, deltas included). */
   wireBytes: number;
   error?: string;
 }
@@ -133,7 +134,7 @@ async function plan(
   digest: string,
 ): Promise<ImageSyncResult> {
   const p = await planTransfers(source, sink, [name]);
-  return { name, digest, outcome: 'fetched', bytesMissing: p.bytesMissing, wireBytes: 0 };
+  return { name, digest, outcome: 'fetched', bytesMissing: p.bytesMissing, wireBytes: p.wireBytes ?? 0 };
 }
 
 async function fetchOne(

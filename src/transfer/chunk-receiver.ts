@@ -3,8 +3,9 @@ import type { Digest } from '../core/manifest.js';
 import { DATA_BLOCK_BYTES, dataBuffers, PooledCopies } from '../store/buffer-pool.js';
 import type { ChunkStore, EncodedChunk, HashedChunkWriter, PutManyResult } from '../store/chunk-store.js';
 import type { DeltaChunk } from '../store/frame-codec.js';
-import { type RefusedDelta, resolveDeltas } from './delta-chunks.js';
+import { deltaEncoded, type RefusedDelta, resolveDeltas } from './delta-chunks.js';
 import type { MovingChunk, WireChunk } from './ports.js';
+import { frameBytes } from './rate-limit.js';
 
 /**
  * Frames are stored in groups of about a block (buffer-pool.ts): each closed group is
@@ -200,6 +201,22 @@ export async function serveChunks(
       yield r.value;
     }
   })();
+}
+
+/**
+ * What serving `digests` (with `references`) would put on the wire, chunk by chunk: the
+ * same encoding as the real fetch, sent as numbers (a dry run's exact bytes).
+ */
+export async function wireSizes(
+  store: ChunkStore,
+  digests: readonly Digest[],
+  references?: readonly (Digest | undefined)[],
+): Promise<{ bytes: number; delta: boolean }[]> {
+  const served = await serveChunks(store, digests);
+  const chunks = references ? deltaEncoded(store, served, references) : served;
+  const out: { bytes: number; delta: boolean }[] = [];
+  for await (const c of chunks) out.push({ bytes: frameBytes(c), delta: c.encoded.encoding === 'delta' });
+  return out;
 }
 
 /**

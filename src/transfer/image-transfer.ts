@@ -39,6 +39,12 @@ export interface ImageOffer extends OfferMeta {
   readonly manifest: Buffer;
 }
 
+/** What one chunk would cost on the wire, and whether as a delta. */
+export interface WireSize {
+  readonly bytes: number;
+  readonly delta: boolean;
+}
+
 /** An image both ends may hold, whose chunks deltas are made against. */
 export interface DeltaBase {
   readonly name: string;
@@ -56,6 +62,15 @@ export interface ImageSource extends TransferSource {
    */
   deltaBase?(bases: readonly DeltaBase[]): Promise<DeltaBase | undefined>;
   baseChunks?: BaseChunks;
+  /**
+   * Per chunk, the bytes fetch would put on the wire for it (frame, payload, delta
+   * included), worked out at the sender and sent as numbers: what a dry run reports.
+   * Undefined: the sender cannot say (a peer older than this question).
+   */
+  wireSizes?(
+    digests: readonly Digest[],
+    references?: readonly (Digest | undefined)[],
+  ): Promise<WireSize[] | undefined>;
 }
 
 export type SinkStatus = 'present' | 'needed';
@@ -270,41 +285,76 @@ export interface ImagePlan {
   /** Raw bytes of this image's chunks the receiver lacks. */
   readonly bytesMissing: number;
   readonly chunksMissing: number;
+  /** Of those, how many would travel as deltas. */
+  readonly chunksDelta: number;
+  /** Chunk-stream bytes moving them would take (null: the sender cannot say, an older peer). */
+  readonly wireBytes: number | null;
+}
+
+export interface TransferPlan {
+  readonly images: ImagePlan[];
+  readonly bytesMissing: number;
+  readonly chunksMissing: number;
+  /** Chunks shared between the images counted once; null when any image's is. */
+  readonly wireBytes: number | null;
 }
 
 /**
  * What moving these images would cost, before anything moves: per image, and in total
  * with chunks shared between them counted once (v2 after v1 costs only its own chunks).
+ * The wire bytes are the sender's own count of what it would send, deltas included.
  */
 export async function planTransfers(
   source: ImageSource,
   sink: ImageSink,
   names: readonly string[],
-): Promise<{ images: ImagePlan[]; bytesMissing: number; chunksMissing: number }> {
+): Promise<TransferPlan> {
   const images: ImagePlan[] = [];
   const counted = new DigestTable();
+  let wireTotal: number | null = 0;
   for (const name of names) {
     const offer = await source.offer(name);
     const { parts, data } = await offerChunks(source, offer);
     const { manifest: _bytes, ...meta } = offer;
     const status = await sink.prepare(offer);
-    let own = 0;
-    let ownChunks = 0;
+    const own: { bytes: number; chunks: number; deltas: number; wire: number | null } = {
+      bytes: 0,
+      chunks: 0,
+      deltas: 0,
+      wire: 0,
+    };
     if (status === 'needed') {
       // A receiver answers for data only once it holds the parts that name it: a dry run
       // moves those (the manifest, a small fraction of the image) before asking.
       await moveChunks(source, sink, parts, { ...NO_PROGRESS }, {});
+      const picker = await deltaPicker(source, sink, offer);
       for await (const batch of data.batches()) {
-        for (const d of await sink.missing(batch)) {
-          own += data.lengthOf(d);
-          ownChunks++;
-          counted.add(d, data.lengthOf(d));
+        const wanted = await sink.missing(batch);
+        const references = picker?.pick(batch, new Set(wanted));
+        const sizes = await source.wireSizes?.(wanted, references);
+        if (!sizes) own.wire = null;
+        for (const [i, d] of wanted.entries()) {
+          own.bytes += data.lengthOf(d);
+          own.chunks++;
+          if (sizes?.[i]?.delta) own.deltas++;
+          const size = sizes?.[i]?.bytes ?? 0;
+          if (own.wire !== null) own.wire += size;
+          if (counted.add(d, data.lengthOf(d)) && wireTotal !== null) wireTotal += size;
         }
       }
     }
-    images.push({ meta, status, bytesTotal: data.bytes, bytesMissing: own, chunksMissing: ownChunks });
+    if (own.wire === null) wireTotal = null;
+    images.push({
+      meta,
+      status,
+      bytesTotal: data.bytes,
+      bytesMissing: own.bytes,
+      chunksMissing: own.chunks,
+      chunksDelta: own.deltas,
+      wireBytes: own.wire,
+    });
   }
-  return { images, bytesMissing: counted.bytes, chunksMissing: counted.size };
+  return { images, bytesMissing: counted.bytes, chunksMissing: counted.size, wireBytes: wireTotal };
 }
 
 /**

@@ -83,7 +83,7 @@ afterAll(async () => {
 });
 
 describe('delta chunks', () => {
-  it('a pull of V2 onto a server holding V1 sends the changed chunks as deltas', async () => {
+  it('a pull of V2 onto a server holding V1 sends the changed chunks as deltas, the bytes its dry run said', async () => {
     const first = await s2.json<TransferJson & { chunksDelta: number }>([
       'image',
       'pull',
@@ -92,6 +92,10 @@ describe('delta chunks', () => {
       'FPPS_1',
     ]);
     expect(first.chunksDelta).toBe(0);
+    type Plan = { wireBytes: number; images: { chunksDelta: number; wireBytes: number }[] };
+    const plan = await s2.json<Plan>(['image', 'pull', 'V2', '--server', 'FPPS_1', '--dry-run']);
+    expect(plan.images[0]?.chunksDelta).toBeGreaterThanOrEqual(REWRITTEN);
+    expect(plan.images[0]?.wireBytes).toBe(plan.wireBytes);
     const t = await s2.json<TransferJson & { chunksDelta: number }>([
       'image',
       'pull',
@@ -103,6 +107,9 @@ describe('delta chunks', () => {
     // Each rewritten block changes one chunk, or two where it straddles a cut.
     expect(t.chunksDelta).toBeGreaterThanOrEqual(REWRITTEN);
     expect(t.chunksDelta).toBe(t.chunksSent);
+    expect(t.chunksDelta).toBe(plan.images[0]?.chunksDelta);
+    // The dry run moved the manifest's parts already: the pull sent exactly the data it counted.
+    expect(t.wireBytes).toBe(plan.wireBytes);
     const missing = t.bytesTotal - t.bytesPresent;
     // Whole, the changed chunks are ~64 KiB each; as deltas about the 4 KiB written into each.
     expect(t.wireBytes).toBeLessThan(missing / 4);

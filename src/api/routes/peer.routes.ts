@@ -15,7 +15,7 @@ import {
 import type { Admission } from '../../federation/replica.service.js';
 import type { PeerRecord } from '../../federation/types.js';
 import { decodeFrames } from '../../store/frame-codec.js';
-import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
+import { receiveChunks, serveChunks, wireSizes } from '../../transfer/chunk-receiver.js';
 import { deltaEncoded } from '../../transfer/delta-chunks.js';
 import type { OfferMeta } from '../../transfer/image-transfer.js';
 import { throttled } from '../../transfer/rate-limit.js';
@@ -165,12 +165,11 @@ export function peerRoutes(app: PeerApp): void {
     };
   });
 
-  app.post('/peer/v1/chunks/fetch', { schema: { body: FetchBody } }, async (request, reply) => {
-    const peer = me(request.peer);
-    const { image, base } = request.body;
-    const digests = request.body.digests as Digest[];
-    const references = request.body.references?.map((d) => (d ?? undefined) as Digest | undefined);
-    await deps.grants.check(peer.name, 'read', image, digests);
+  /** A data request's chunks and references, each checked against the peer's read grants. */
+  const granted = async (peer: PeerRecord, body: Static<typeof FetchBody>) => {
+    const digests = body.digests as Digest[];
+    const references = body.references?.map((d) => (d ?? undefined) as Digest | undefined);
+    await deps.grants.check(peer.name, 'read', body.image, digests);
     if (references) {
       if (references.length !== digests.length) {
         throw new IngotError(
@@ -181,10 +180,22 @@ export function peerRoutes(app: PeerApp): void {
       await deps.grants.check(
         peer.name,
         'read',
-        base,
+        body.base,
         references.filter((d) => d !== undefined),
       );
     }
+    return { digests, references };
+  };
+
+  /** What a fetch of these would send, chunk by chunk, without sending it (a dry run). */
+  app.post('/peer/v1/chunks/sizes', { schema: { body: FetchBody } }, async (request) => {
+    const { digests, references } = await granted(me(request.peer), request.body);
+    return { sizes: await wireSizes(deps.local.store, digests, references) };
+  });
+
+  app.post('/peer/v1/chunks/fetch', { schema: { body: FetchBody } }, async (request, reply) => {
+    const peer = me(request.peer);
+    const { digests, references } = await granted(peer, request.body);
     const served = await serveChunks(deps.local.store, digests, () => deps.metrics.chunksServed.inc());
     const chunks = references ? deltaEncoded(deps.local.store, served, references) : served;
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);

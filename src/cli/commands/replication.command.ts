@@ -21,12 +21,15 @@ interface PlannedImage {
   bytesTotal: number;
   bytesMissing: number;
   chunksMissing: number;
+  chunksDelta: number;
+  wireBytes: number | null;
 }
 
 interface PlanView {
   images: PlannedImage[];
   bytesMissing: number;
   chunksMissing: number;
+  wireBytes: number | null;
 }
 
 function withFilterOptions(cmd: Command): Command {
@@ -227,20 +230,27 @@ function summary(t: TransferView): string {
   );
 }
 
+function wireText(bytes: number | null, deltas: number): string {
+  if (bytes === null) return 'unknown (older peer)';
+  return deltas > 0 ? `${formatBytes(bytes)} (${deltas} as deltas)` : formatBytes(bytes);
+}
+
 function printPlan(p: PlanView, peer: string): void {
   printTable(
-    ['IMAGE', 'STATE', 'SIZE', 'STATUS', 'MISSING HERE'],
+    ['IMAGE', 'STATE', 'SIZE', 'STATUS', 'MISSING HERE', 'ON THE WIRE'],
     p.images.map((i) => [
       i.meta.name,
       i.meta.state,
       formatBytes(i.meta.size),
       i.status === 'present' ? 'present' : 'to move',
       i.status === 'present' ? '0 B' : `${formatBytes(i.bytesMissing)} (${i.chunksMissing} chunks)`,
+      wireText(i.wireBytes, i.chunksDelta),
     ]),
   );
+  const wire = p.wireBytes === null ? '' : `, ${p.wireBytes} bytes (${formatBytes(p.wireBytes)}) on the wire`;
   process.stdout.write(
     `dry run: ${p.images.filter((i) => i.status === 'needed').length} image(s) would move from ${peer}; ` +
-      `${p.bytesMissing} bytes (${formatBytes(p.bytesMissing)}) in ${p.chunksMissing} chunks are missing here; nothing moved\n`,
+      `${p.bytesMissing} bytes (${formatBytes(p.bytesMissing)}) in ${p.chunksMissing} chunks are missing here${wire}; nothing moved\n`,
   );
 }
 
