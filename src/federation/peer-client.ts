@@ -14,7 +14,7 @@ import type {
   SinkStatus,
   WireSize,
 } from '../transfer/image-transfer.js';
-import { CHUNK_STREAM_TYPE, type MovingChunk, type PutAnswer } from '../transfer/ports.js';
+import { CHUNK_STREAM_TYPE, type MovingChunk, type PutAnswer, type References } from '../transfer/ports.js';
 import { offerToJson, type SignedDocument } from './signed-document.js';
 import type { TlsIdentity } from './tls-identity.js';
 import type { PeerRecord } from './types.js';
@@ -88,9 +88,9 @@ export class PeerClient {
     let image: Digest | undefined;
     let deltas = false;
     let base: Digest | undefined;
-    const bodyOf = (digests: readonly Digest[], references?: readonly (Digest | undefined)[]) =>
+    const bodyOf = (digests: readonly Digest[], references?: References) =>
       references
-        ? { image, digests, base, references: references.map((d) => d ?? null) }
+        ? { image, digests, base, references: references.map((refs) => refs ?? null) }
         : { image, digests };
     return {
       offer: async (name) => {

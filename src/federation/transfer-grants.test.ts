@@ -22,7 +22,7 @@ const whole = (digest: Digest): MovingChunk => ({
 const delta = (digest: Digest, reference: Digest): MovingChunk => ({
   digest,
   rawLength: 10,
-  encoded: { encoding: 'delta', reference, payload: Buffer.alloc(3) },
+  encoded: { encoding: 'delta', references: [reference], payload: Buffer.alloc(3) },
 });
 
 /** Runs a pushed stream through the grant check; what passed, and the error code if it stopped. */

@@ -111,10 +111,14 @@ export class TransferGrants {
     const grant = this.live(peer, 'write', image);
     for await (const c of chunks) {
       if (!(await this.covers(grant, c.digest))) throw outside(peer, image, c.digest);
-      if (c.encoded.encoding === 'delta' && !grant.references.has(c.encoded.reference)) {
+      const stranger =
+        c.encoded.encoding === 'delta'
+          ? c.encoded.references.find((r) => !grant.references.has(r))
+          : undefined;
+      if (stranger) {
         throw new IngotError(
           'FORBIDDEN',
-          `chunk ${c.digest} came as a delta against ${c.encoded.reference}, which is not a chunk of a base offered to ${peer}`,
+          `chunk ${c.digest} came as a delta against ${stranger}, which is not a chunk of a base offered to ${peer}`,
           { hint: 'deltas are made only against the bases the receiver named (replicas/check)' },
         );
       }

@@ -164,7 +164,7 @@ function deltaFrame(): FramedChunk<FrameEncoding> {
   const payload = encodeDelta(target, reference);
   return {
     digest: digestOf(target),
-    encoded: { encoding: 'delta', reference: digestOf(reference), payload },
+    encoded: { encoding: 'delta', references: [digestOf(reference)], payload },
     rawLength: 65_536,
   };
 }
@@ -187,7 +187,7 @@ const sameWire = (a: FramedChunk<FrameEncoding>, b: FramedChunk<FrameEncoding>) 
   same(a as FramedChunk, b as FramedChunk) &&
   (a.encoded.encoding !== 'delta' ||
     b.encoded.encoding !== 'delta' ||
-    a.encoded.reference === b.encoded.reference);
+    a.encoded.references.join() === b.encoded.references.join());
 
 describe('frame codec, version 2 (deltas)', () => {
   it('writes version 1 as before unless asked for deltas', async () => {
@@ -219,8 +219,9 @@ describe('frame codec, version 2 (deltas)', () => {
     const delta = chunks[1] as FramedChunk<FrameEncoding> & { encoded: { encoding: 'delta' } };
     const at = 5 + 42 + chunks[0]!.encoded.payload.length;
     expect(bytes[at + 33]).toBe(2);
-    expect(bytes.readUInt32BE(at + 38)).toBe(32 + delta.encoded.payload.length);
-    expect(bytes.toString('hex', at + 42, at + 74)).toBe(delta.encoded.reference);
+    expect(bytes.readUInt32BE(at + 38)).toBe(1 + 32 + delta.encoded.payload.length);
+    expect(bytes[at + 42]).toBe(1);
+    expect(bytes.toString('hex', at + 43, at + 75)).toBe(delta.encoded.references[0]);
     for (const piece of [1, 43, 1000, bytes.length]) {
       const { got, error } = await decodeDeltas(bytes, piece);
       expect(error).toBeUndefined();
@@ -246,16 +247,16 @@ describe('frame codec, version 2 (deltas)', () => {
   it('decodes the delta example of docs/store-format.md §7 to its chunk', async () => {
     const example = Buffer.from(
       (
-        '4947434b02 01113d44717fe34405edeb1389dcd7539466e4dcb52a9bd9df25fe70851df67a29 02 00000026 0000003c ' +
-        '50b73f504e9009a32dd2427f31a029681ef83bac91527a53117e425efba756fd ' +
+        '4947434b02 01113d44717fe34405edeb1389dcd7539466e4dcb52a9bd9df25fe70851df67a29 02 00000026 0000003d ' +
+        '01 50b73f504e9009a32dd2427f31a029681ef83bac91527a53117e425efba756fd ' +
         '28b52ffd20269d0000682c2076657273696f6e20322e0a0100be4c20 0200000001'
       ).replaceAll(' ', ''),
       'hex',
     );
     const [c] = (await decodeDeltas(example, 9)).got;
-    expect(c?.encoded.encoding === 'delta' && c.encoded.reference).toBe(
+    expect(c?.encoded.encoding === 'delta' && c.encoded.references).toEqual([
       digestOf(Buffer.from('Welcome to the gold image.\n')),
-    );
+    ]);
     const raw = decodeDelta(c!.encoded.payload, Buffer.from('Welcome to the gold image.\n'), 38);
     expect([raw.toString(), digestOf(raw)]).toEqual(['Welcome to the gold image, version 2.\n', c?.digest]);
   });
@@ -280,10 +281,28 @@ describe('frame codec, version 2 (deltas)', () => {
         message: expect.stringMatching(/too short/),
       });
     }
-    const self = { ...frame, encoded: { ...frame.encoded, reference: frame.digest } };
+    const self = { ...frame, encoded: { ...frame.encoded, references: [frame.digest] } };
     const { got, error } = await decodeDeltas(await v2Bytes([self]));
     expect(got).toEqual([]);
     expect(error?.message).toMatch(/names itself/);
+  });
+
+  it('takes one to three references, and refuses a count outside that', async () => {
+    const frame = deltaFrame();
+    const refs = [0, 1, 2, 3].map((i) => digestOf(Buffer.of(i)));
+    const three = { ...frame, encoded: { ...frame.encoded, references: refs.slice(0, 3) } };
+    const { got } = await decodeDeltas(await v2Bytes([three]));
+    expect(got[0]?.encoded.encoding === 'delta' && got[0].encoded.references).toEqual(refs.slice(0, 3));
+    for (const n of [0, 4]) {
+      const bad = { ...frame, encoded: { ...frame.encoded, references: refs.slice(0, n) } };
+      await expect(v2Bytes([bad])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    const bytes = await v2Bytes([three]);
+    for (const n of [0, 4]) {
+      const edited = Buffer.from(bytes);
+      edited[5 + 42] = n;
+      expect((await decodeDeltas(edited)).error?.message).toMatch(new RegExp(`naming ${n} references`));
+    }
   });
 });
 

@@ -9,7 +9,9 @@ import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
  *   stream = "IGCK" u8(version: 1, or 2 with deltas) frame*
  *   chunk  = u8(1) digest[32] u8(encoding: 0 raw, 1 zstd, 2 delta) u32be(rawLength) u32be(payloadLength) payload
  *   end    = u8(2) u32be(number of chunk frames)
- *   delta payload = reference digest[32] zstd frame (delta-codec.ts), version 2 only
+ *   delta payload = u8(n: 1..3) reference digest[32]{n} zstd frame (delta-codec.ts), version 2 only
+ *
+ * A delta's dictionary is its references' bytes back to back, in the order named.
  *
  * The end frame is what tells a complete batch from a cut one. The decoder yields every
  * complete chunk frame as soon as it has it, so a receiver keeps (and verifies) whatever
@@ -19,12 +21,13 @@ import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
  */
 
 /**
- * A chunk sent as a delta against another chunk (`reference`) the receiver holds. A wire
- * form only: the receiver decodes it before storing, so stores never see it.
+ * A chunk sent as a delta against chunks (`references`, up to MAX_REFERENCES, their bytes
+ * back to back) the receiver holds. A wire form only: the receiver decodes it before
+ * storing, so stores never see it.
  */
 export interface DeltaChunk {
   readonly encoding: 'delta';
-  readonly reference: Digest;
+  readonly references: readonly Digest[];
   /** The delta bytes: one zstd frame, without the reference digest. */
   readonly payload: Buffer;
 }
@@ -50,8 +53,13 @@ const END_FRAME = 2;
 export const CHUNK_HEADER = 1 + 32 + 1 + 4 + 4;
 export const STREAM_HEADER = 5;
 const ENCODINGS: readonly (ChunkEncoding | 'delta')[] = ['raw', 'zstd', 'delta'];
-/** A delta payload's reference digest, before the delta itself. */
-const REFERENCE = 32;
+/** References a delta may name. */
+export const MAX_REFERENCES = 3;
+
+/** The bytes a delta payload's reference list takes before the delta itself. */
+export function referenceBytes(n: number): number {
+  return 1 + 32 * n;
+}
 
 type Frames<E extends FrameEncoding> = AsyncIterable<FramedChunk<E>> | Iterable<FramedChunk<E>>;
 
@@ -68,14 +76,20 @@ export async function* encodeFrames(
     if (delta && version === FRAME_VERSION) {
       throw invalid(`chunk ${c.digest} is a delta, which a version 1 stream cannot hold`);
     }
-    const extra = delta ? REFERENCE : 0;
+    if (delta && (delta.references.length < 1 || delta.references.length > MAX_REFERENCES)) {
+      throw invalid(`chunk ${c.digest} is a delta with ${delta.references.length} references`);
+    }
+    const extra = delta ? referenceBytes(delta.references.length) : 0;
     const h = Buffer.allocUnsafe(CHUNK_HEADER + extra);
     h[0] = CHUNK_FRAME;
     writeDigest(h, 1, c.digest);
     h[33] = ENCODINGS.indexOf(c.encoded.encoding);
     h.writeUInt32BE(c.rawLength, 34);
     h.writeUInt32BE(extra + c.encoded.payload.length, 38);
-    if (delta) writeDigest(h, CHUNK_HEADER, delta.reference);
+    if (delta) {
+      h[CHUNK_HEADER] = delta.references.length;
+      delta.references.forEach((r, i) => writeDigest(h, CHUNK_HEADER + 1 + 32 * i, r));
+    }
     yield h;
     // The payload goes out as its own buffer: no copy of chunk bytes.
     if (c.encoded.payload.length > 0) yield c.encoded.payload;
@@ -177,10 +191,20 @@ async function* readFrames(
 
 function wireChunk(frame: ReturnType<typeof parseHeader>, payload: Buffer): FrameEncoding {
   if (frame.encoding !== 'delta') return { encoding: frame.encoding, payload };
-  const reference = payload.toString('hex', 0, REFERENCE) as Digest;
+  const n = payload[0] as number;
+  // The list and a zstd frame, which is never empty.
+  if (n < 1 || n > MAX_REFERENCES || payload.length <= referenceBytes(n)) {
+    throw invalid(`a delta chunk frame of ${payload.length} payload bytes naming ${n} references`);
+  }
+  const references = Array.from(
+    { length: n },
+    (_, i) => payload.toString('hex', 1 + 32 * i, 33 + 32 * i) as Digest,
+  );
   // A chunk cannot be rebuilt from itself: the receiver would need the chunk it is sent.
-  if (reference === frame.digest) throw invalid(`delta chunk ${frame.digest} names itself as its reference`);
-  return { encoding: 'delta', reference, payload: payload.subarray(REFERENCE) };
+  if (references.includes(frame.digest)) {
+    throw invalid(`delta chunk ${frame.digest} names itself as its reference`);
+  }
+  return { encoding: 'delta', references, payload: payload.subarray(referenceBytes(n)) };
 }
 
 function parseHeader(h: Buffer, version: number) {
@@ -199,8 +223,8 @@ function parseHeader(h: Buffer, version: number) {
   if (encoding === 'raw' && payloadLength !== rawLength) {
     throw invalid(`a raw chunk frame with ${payloadLength} payload bytes for ${rawLength} raw bytes`);
   }
-  // A reference digest and a zstd frame, which is never empty.
-  if (encoding === 'delta' && payloadLength <= REFERENCE) {
+  // A reference list of at least one digest and a zstd frame, which is never empty.
+  if (encoding === 'delta' && payloadLength <= referenceBytes(1)) {
     throw invalid(
       `a delta chunk frame of ${payloadLength} payload bytes, too short for its reference and delta`,
     );

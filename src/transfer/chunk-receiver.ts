@@ -4,7 +4,7 @@ import { DATA_BLOCK_BYTES, dataBuffers, PooledCopies } from '../store/buffer-poo
 import type { ChunkStore, EncodedChunk, HashedChunkWriter, PutManyResult } from '../store/chunk-store.js';
 import type { DeltaChunk } from '../store/frame-codec.js';
 import { deltaEncoded, type RefusedDelta, resolveDeltas } from './delta-chunks.js';
-import type { MovingChunk, WireChunk } from './ports.js';
+import type { MovingChunk, References, WireChunk } from './ports.js';
 import { frameBytes } from './rate-limit.js';
 
 /**
@@ -89,7 +89,7 @@ export async function receiveChunks(
   try {
     for await (const c of chunks) {
       totals.received++;
-      if (!group.fits(c.encoded.payload.length)) await close();
+      if (!group.fits(weightOf(c))) await close();
       group.add(c);
       if (group.full() || Date.now() - group.started >= STORE_GROUP_MS) await close();
     }
@@ -140,6 +140,15 @@ function isHashedWriter(store: object): store is HashedChunkWriter {
 }
 
 /**
+ * What a chunk weighs in its group: its payload, or for a delta the whole chunk it decodes
+ * to. Resolving a group's deltas holds each one's reference and result at once, and a group
+ * of 4 MiB of 4 KiB deltas would be a thousand of each (~128 MiB).
+ */
+function weightOf(c: MovingChunk): number {
+  return c.encoded.encoding === 'delta' ? c.rawLength : c.encoded.payload.length;
+}
+
+/**
  * One store group: each payload is copied into a pooled block as it arrives, so lent
  * payloads (ports.ts) may be reused behind it and the stream's own buffers die young.
  * A payload larger than a block has a buffer of its own (and a group of its own).
@@ -167,7 +176,7 @@ class Group {
   add(c: MovingChunk): void {
     if (this.size === 0) this.started = Date.now();
     const { digest, encoded } = c;
-    this.used += encoded.payload.length;
+    this.used += weightOf(c);
     const payload = this.copies.copy(encoded.payload);
     if (encoded.encoding === 'delta') {
       this.deltas.push({ digest, rawLength: c.rawLength, encoded: { ...encoded, payload } });
@@ -210,7 +219,7 @@ export async function serveChunks(
 export async function wireSizes(
   store: ChunkStore,
   digests: readonly Digest[],
-  references?: readonly (Digest | undefined)[],
+  references?: References,
 ): Promise<{ bytes: number; delta: boolean }[]> {
   const served = await serveChunks(store, digests);
   const chunks = references ? deltaEncoded(store, served, references) : served;
@@ -222,16 +231,16 @@ export async function wireSizes(
 /**
  * Checks that a sender answers exactly what was asked, in order: a stream that skips,
  * swaps or stops short is refused rather than trusted, and so is a delta against any
- * other reference than the one asked for with its chunk.
+ * other references than the ones asked for with its chunk.
  */
 export async function* inOrder<C extends MovingChunk>(
   chunks: AsyncIterable<C>,
   asked: readonly Digest[],
-  references?: readonly (Digest | undefined)[],
+  references?: References,
 ): AsyncGenerator<C> {
   let i = 0;
   for await (const c of chunks) {
-    const reference = references?.[i];
+    const refs = references?.[i];
     const want = asked[i++];
     if (c.digest !== want) {
       throw new IngotError(
@@ -239,13 +248,17 @@ export async function* inOrder<C extends MovingChunk>(
         `the sender sent chunk ${c.digest} where ${want ?? 'nothing'} was asked for`,
       );
     }
-    if (c.encoded.encoding === 'delta' && c.encoded.reference !== reference) {
+    if (c.encoded.encoding === 'delta' && !sameList(c.encoded.references, refs)) {
       throw new IngotError(
         'CORRUPT',
-        `the sender sent chunk ${c.digest} as a delta against ${c.encoded.reference}, which was not asked for`,
+        `the sender sent chunk ${c.digest} as a delta against ${c.encoded.references.join(', ')}, which was not asked for`,
       );
     }
     yield c;
   }
   if (i !== asked.length) throw new IngotError('TRUNCATED', `the sender sent ${i} of ${asked.length} chunks`);
+}
+
+function sameList(a: readonly Digest[], b: readonly Digest[] | undefined): boolean {
+  return b !== undefined && a.length === b.length && a.every((d, i) => d === b[i]);
 }

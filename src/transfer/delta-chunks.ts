@@ -4,7 +4,7 @@ import type { ChunkReader, HashedChunk } from '../store/chunk-store.js';
 import { decodeChunk, encodeChunk } from '../store/compression.js';
 import { type CpuPool, cpuPool } from '../store/cpu-pool.js';
 import type { DeltaChunk } from '../store/frame-codec.js';
-import type { MovingChunk, WireChunk } from './ports.js';
+import type { MovingChunk, References, WireChunk } from './ports.js';
 
 /**
  * Both ends of a delta: the sender turns a stored chunk into a delta against the reference
@@ -20,26 +20,26 @@ const WINDOW = 64;
 const MAX_RAW = 16 * 2 ** 20;
 
 /**
- * The sender's half: `chunks` as served (in the order asked), each with a reference
- * (`references[i]`, or undefined) sent as a delta against it when the pool finds one worth
- * it, else as stored. A reference this store lacks sends its chunks whole. Payloads are
- * lent as by the store (ports.ts): a chunk kept back for its window is copied first.
+ * The sender's half: `chunks` as served (in the order asked), each with its references
+ * (`references[i]`, or undefined) sent as a delta against them when the pool finds one
+ * worth it, else as stored. A reference this store lacks sends its chunk whole. Payloads
+ * are lent as by the store (ports.ts): a chunk kept back for its window is copied first.
  */
 export async function* deltaEncoded(
   store: ChunkReader,
   chunks: AsyncIterable<WireChunk>,
-  references: readonly (Digest | undefined)[],
+  references: References,
   pool: CpuPool = cpuPool(),
 ): AsyncGenerator<MovingChunk> {
   let i = 0;
-  let window: { chunk: WireChunk; reference: Digest | undefined }[] = [];
+  let window: Pending[] = [];
   for await (const c of chunks) {
-    const reference = references[i++];
-    if (reference === undefined && window.length === 0) {
+    const refs = references[i++];
+    if (refs === undefined && window.length === 0) {
       yield c;
       continue;
     }
-    window.push({ chunk: copied(c), reference });
+    window.push({ chunk: copied(c), references: refs });
     if (window.length >= WINDOW) {
       yield* await encodeWindow(store, window, pool);
       window = [];
@@ -48,40 +48,50 @@ export async function* deltaEncoded(
   if (window.length > 0) yield* await encodeWindow(store, window, pool);
 }
 
+interface Pending {
+  readonly chunk: WireChunk;
+  readonly references: readonly Digest[] | undefined;
+}
+
 function copied(c: WireChunk): WireChunk {
   return { ...c, encoded: { encoding: c.encoded.encoding, payload: Buffer.from(c.encoded.payload) } };
 }
 
 async function encodeWindow(
   store: ChunkReader,
-  window: readonly { chunk: WireChunk; reference: Digest | undefined }[],
+  window: readonly Pending[],
   pool: CpuPool,
 ): Promise<MovingChunk[]> {
-  const refs = await rawReferences(
+  const held = await rawReferences(
     store,
-    window.flatMap((w) => (w.reference ? [w.reference] : [])),
+    window.flatMap((w) => w.references ?? []),
   );
   const pairs = window.flatMap((w, i) => {
-    const reference = w.reference && refs.get(w.reference);
-    return reference ? [{ i, reference }] : [];
+    const dictionary = w.references && dictionaryOf(w.references, held);
+    return dictionary ? [{ i, dictionary, references: w.references as readonly Digest[] }] : [];
   });
   const targets = await Promise.all(
     pairs.map(({ i }) => {
-      const { chunk } = window[i] as { chunk: WireChunk };
+      const { chunk } = window[i] as Pending;
       return decodeChunk(chunk.encoded, chunk.rawLength);
     }),
   );
   const deltas = await pool.delta(
-    pairs.map((p, k) => ({ target: targets[k] as Buffer, reference: p.reference })),
+    pairs.map((p, k) => ({ target: targets[k] as Buffer, reference: p.dictionary })),
   );
   const out: MovingChunk[] = window.map((w) => w.chunk);
-  pairs.forEach(({ i }, k) => {
+  pairs.forEach(({ i, references }, k) => {
     const delta = deltas[k];
-    const w = window[i] as { chunk: WireChunk; reference: Digest };
-    if (delta)
-      out[i] = { ...w.chunk, encoded: { encoding: 'delta', reference: w.reference, payload: delta } };
+    const { chunk } = window[i] as Pending;
+    if (delta) out[i] = { ...chunk, encoded: { encoding: 'delta', references, payload: delta } };
   });
   return out;
+}
+
+/** A delta's dictionary: its references' bytes back to back; undefined if one is not held. */
+function dictionaryOf(references: readonly Digest[], held: ReadonlyMap<Digest, Buffer>): Buffer | undefined {
+  const parts = references.map((r) => held.get(r));
+  return parts.every((p) => p !== undefined) ? Buffer.concat(parts as Buffer[]) : undefined;
 }
 
 /** The plain bytes of each reference this store holds; absent ones are left out. */
@@ -113,18 +123,20 @@ export async function resolveDeltas(
   items: readonly { digest: Digest; rawLength: number; encoded: DeltaChunk }[],
   pool: CpuPool = cpuPool(),
 ): Promise<{ hashed: HashedChunk[]; refused: RefusedDelta[] }> {
-  const refs = await rawReferences(
+  const held = await rawReferences(
     store,
-    items.map((it) => it.encoded.reference),
+    items.flatMap((it) => it.encoded.references),
   );
   const refused: RefusedDelta[] = [];
-  const todo = items.filter((it) => {
-    if (refs.has(it.encoded.reference)) return true;
-    refused.push({ digest: it.digest, reason: `its reference ${it.encoded.reference} is not held here` });
-    return false;
+  const todo = items.flatMap((it) => {
+    const dictionary = dictionaryOf(it.encoded.references, held);
+    if (dictionary) return [{ ...it, dictionary }];
+    const absent = it.encoded.references.filter((r) => !held.has(r));
+    refused.push({ digest: it.digest, reason: `its reference ${absent.join(', ')} is not held here` });
+    return [];
   });
   const results = await pool.undelta(
-    todo.map((it) => ({ delta: it.encoded.payload, reference: refs.get(it.encoded.reference) as Buffer })),
+    todo.map((it) => ({ delta: it.encoded.payload, reference: it.dictionary })),
     { maxRaw: MAX_RAW },
   );
   const decoded: { digest: Digest; raw: Buffer }[] = [];

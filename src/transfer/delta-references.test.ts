@@ -11,12 +11,23 @@ async function* listOf(...parts: string[][]): AsyncGenerator<readonly ChunkRef[]
 }
 
 /** The references picked for `image` (names), where the receiver lacks `wanted`. */
-async function picks(base: string[][], image: string[][], wanted: string[]): Promise<(string | undefined)[]> {
+async function lists(
+  base: string[][],
+  image: string[][],
+  wanted: string[],
+): Promise<(string[] | undefined)[]> {
   const index = await BaseIndex.of(listOf(...base));
   const names = new Map([...base.flat(), ...image.flat()].map((n) => [d(n), n]));
   const picker = new ReferencePicker(index);
   const want = new Set(wanted.map(d));
-  return image.flatMap((batch) => picker.pick(batch.map(d), want).map((r) => r && names.get(r)));
+  return image.flatMap((batch) =>
+    picker.pick(batch.map(d), want).map((refs) => refs?.map((r) => names.get(r) as string)),
+  );
+}
+
+/** The chunk in each one's place, the first of its references. */
+async function picks(base: string[][], image: string[][], wanted: string[]): Promise<(string | undefined)[]> {
+  return (await lists(base, image, wanted)).map((refs) => refs?.[0]);
 }
 
 describe('BaseIndex', () => {
@@ -72,6 +83,17 @@ describe('ReferencePicker', () => {
     expect(await picks([['a', 'b']], [['X', 'Y']], ['X', 'Y'])).toEqual([undefined, undefined]);
     // b is wanted too (the receiver lost it): never a reference.
     expect(await picks([['a', 'b', 'c']], [['a', 'B', 'c']], ['B', 'b'])).toEqual([undefined]);
+  });
+
+  it('adds the neighbours of the chunk in its place, those held and not the chunk itself', async () => {
+    expect(await lists([['a', 'b', 'c', 'd']], [['a', 'B', 'c', 'd']], ['B'])).toEqual([['b', 'a', 'c']]);
+    // At the start the base has no chunk before.
+    expect(await lists([['a', 'b', 'c']], [['A', 'b', 'c']], ['A'])).toEqual([['a', 'b']]);
+    // d is wanted (the receiver lacks it): never a reference, not even as a neighbour.
+    expect(await lists([['a', 'b', 'c', 'd']], [['a', 'b', 'C', 'd']], ['C', 'd'])).toEqual([
+      ['c', 'b'],
+      undefined,
+    ]);
   });
 
   it('ignores held chunks the base does not have', async () => {

@@ -8,7 +8,13 @@ import type { ChunkRef, Digest } from '../core/manifest.js';
  * the receiver already holds and that the base has too; a wanted chunk k places after the
  * nearest anchor before it (at a in the image, b in the base) takes the base's chunk
  * b + k, unless that runs into the base's next anchor, and is then placed back from the
- * next anchor instead. Chunks before any anchor count back from the first one.
+ * next anchor instead. Chunks before any anchor count back from the first one. The delta
+ * is made against that chunk with its two neighbours in the base (the one before, the one
+ * after): a write that moves a cut point leaves part of the new chunk in a neighbour of
+ * its old self, and with the neighbours in the dictionary that part costs nothing.
+ * Measured on the benchmark's file (1 GiB, 2621 scattered 4 KiB writes and 8 MiB
+ * inserted, true change 18.2 MiB): the place alone 35.5 MiB of deltas, with the next
+ * chunk 26.9 MiB, with both neighbours 18.5 MiB.
  *
  * Why this rule and not a resemblance sketch: it needs nothing but the two chunk lists both
  * ends already have, costs one table lookup a chunk, and finds the right reference for the
@@ -73,8 +79,11 @@ export class ReferencePicker {
 
   constructor(private readonly base: BaseIndex) {}
 
-  /** Per wanted digest of `batch`, in the batch's order, its reference or undefined. */
-  pick(batch: readonly Digest[], wanted: ReadonlySet<Digest>): (Digest | undefined)[] {
+  /**
+   * Per wanted digest of `batch`, in the batch's order, its references (the base's chunk in
+   * its place first, then its neighbours), or undefined.
+   */
+  pick(batch: readonly Digest[], wanted: ReadonlySet<Digest>): (Digest[] | undefined)[] {
     const start = this.seen;
     this.seen += batch.length;
     const anchors = batch.map((d, i): Anchor | undefined => {
@@ -87,7 +96,7 @@ export class ReferencePicker {
       after = anchors[i] ?? after;
       next[i] = after;
     }
-    const out: (Digest | undefined)[] = [];
+    const out: (Digest[] | undefined)[] = [];
     for (const [i, d] of batch.entries()) {
       const anchor = anchors[i];
       if (anchor) {
@@ -95,10 +104,22 @@ export class ReferencePicker {
         continue;
       }
       if (!wanted.has(d)) continue;
-      const ref = this.base.digestAt(this.place(start + i, this.last, next[i]));
-      out.push(ref !== undefined && ref !== d && !wanted.has(ref) ? ref : undefined);
+      out.push(this.around(d, this.place(start + i, this.last, next[i]), wanted));
     }
     return out;
+  }
+
+  /** The base's chunk at `p` and its neighbours: those the receiver holds, never `d` itself. */
+  private around(d: Digest, p: number, wanted: ReadonlySet<Digest>): Digest[] | undefined {
+    const usable = (r: Digest | undefined): r is Digest => r !== undefined && r !== d && !wanted.has(r);
+    const at = this.base.digestAt(p);
+    if (!usable(at)) return undefined;
+    const refs = [at];
+    for (const q of [p - 1, p + 1]) {
+      const r = this.base.digestAt(q);
+      if (usable(r) && !refs.includes(r)) refs.push(r);
+    }
+    return refs;
   }
 
   private place(at: number, before: Anchor | undefined, after: Anchor | undefined): number {

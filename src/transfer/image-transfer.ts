@@ -8,7 +8,13 @@ import { AsyncQueue } from './async-queue.js';
 import { inOrder } from './chunk-receiver.js';
 import { BaseIndex, ReferencePicker } from './delta-references.js';
 import { verifiedFetcher } from './downloader.js';
-import { MAX_DIGESTS_PER_QUERY, type MovingChunk, type TransferSink, type TransferSource } from './ports.js';
+import {
+  MAX_DIGESTS_PER_QUERY,
+  type MovingChunk,
+  type References,
+  type TransferSink,
+  type TransferSource,
+} from './ports.js';
 import { frameBytes, type RateLimiter } from './rate-limit.js';
 
 /**
@@ -67,10 +73,7 @@ export interface ImageSource extends TransferSource {
    * included), worked out at the sender and sent as numbers: what a dry run reports.
    * Undefined: the sender cannot say (a peer older than this question).
    */
-  wireSizes?(
-    digests: readonly Digest[],
-    references?: readonly (Digest | undefined)[],
-  ): Promise<WireSize[] | undefined>;
+  wireSizes?(digests: readonly Digest[], references?: References): Promise<WireSize[] | undefined>;
 }
 
 export type SinkStatus = 'present' | 'needed';
@@ -166,7 +169,7 @@ async function moveChunks(
       throw err;
     }
   };
-  const send = async (digests: readonly Digest[], references?: readonly (Digest | undefined)[]) => {
+  const send = async (digests: readonly Digest[], references?: References) => {
     const moving = inOrder(await source.fetch(digests, references), digests, references);
     return sink.put(metered(moving, progress, opts));
   };
@@ -191,18 +194,14 @@ async function moveChunks(
   await Promise.all([ask(), ...lanes]);
 }
 
-/** One data request: digests, and per digest the reference a delta may be made against. */
+/** One data request: digests, and per digest the references a delta may be made against. */
 interface Slice {
   readonly digests: Digest[];
-  readonly references: (Digest | undefined)[] | undefined;
+  readonly references: References | undefined;
 }
 
 /** Cuts a batch of wanted digests into data requests of FETCH_CHUNKS / FETCH_BYTES. */
-function slicesOf(
-  wanted: readonly Digest[],
-  references: readonly (Digest | undefined)[] | undefined,
-  chunks: ChunkSet,
-): Slice[] {
+function slicesOf(wanted: readonly Digest[], references: References | undefined, chunks: ChunkSet): Slice[] {
   const out: Slice[] = [];
   let start = 0;
   let bytes = 0;

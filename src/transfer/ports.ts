@@ -25,8 +25,11 @@ export interface ChunkSource {
   fetch(digests: readonly Digest[]): Promise<AsyncIterable<WireChunk>>;
 }
 
-/** A chunk moving in an image transfer: whole, or a delta against a chunk the receiver holds. */
+/** A chunk moving in an image transfer: whole, or a delta against chunks the receiver holds. */
 export type MovingChunk = FramedChunk<FrameEncoding>;
+
+/** Per chunk of a data request, the chunks a delta of it may be made against (undefined: whole). */
+export type References = readonly (readonly Digest[] | undefined)[];
 
 /** What a receiver answers for a stream of chunks. */
 export interface PutAnswer {
@@ -47,10 +50,7 @@ export interface TransferSink {
  * send a chunk as a delta against it. Without references every chunk comes whole.
  */
 export interface TransferSource {
-  fetch(
-    digests: readonly Digest[],
-    references?: readonly (Digest | undefined)[],
-  ): Promise<AsyncIterable<MovingChunk>>;
+  fetch(digests: readonly Digest[], references?: References): Promise<AsyncIterable<MovingChunk>>;
 }
 
 export const CHUNK_STREAM_TYPE = 'application/vnd.ingot.chunks';

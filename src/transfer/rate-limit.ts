@@ -67,12 +67,13 @@ export async function* throttled<T extends Framed>(
 export const FRAME_OVERHEAD = 42;
 
 interface Framed {
-  readonly encoded: { readonly encoding: string; readonly payload: Buffer };
+  readonly encoded: { readonly payload: Buffer; readonly references?: readonly unknown[] };
 }
 
-/** A chunk's bytes on the wire: its payload, its frame header, and a delta's reference. */
+/** A chunk's bytes on the wire: its payload, its frame header, and a delta's reference list. */
 export function frameBytes(c: Framed): number {
-  return c.encoded.payload.length + FRAME_OVERHEAD + (c.encoded.encoding === 'delta' ? 32 : 0);
+  const refs = c.encoded.references;
+  return c.encoded.payload.length + FRAME_OVERHEAD + (refs ? 1 + 32 * refs.length : 0);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

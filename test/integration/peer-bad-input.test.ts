@@ -351,7 +351,13 @@ describe('what a peer sends', () => {
       const body = Buffer.concat(
         await collect(
           encodeFrames(
-            [{ digest: target, rawLength, encoded: { encoding: 'delta', reference, payload: delta } }],
+            [
+              {
+                digest: target,
+                rawLength,
+                encoded: { encoding: 'delta', references: [reference], payload: delta },
+              },
+            ],
             {
               deltas: true,
             },

@@ -14,7 +14,7 @@ import {
 } from '../../federation/local-sides.js';
 import type { Admission } from '../../federation/replica.service.js';
 import type { PeerRecord } from '../../federation/types.js';
-import { decodeFrames } from '../../store/frame-codec.js';
+import { decodeFrames, MAX_REFERENCES } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks, wireSizes } from '../../transfer/chunk-receiver.js';
 import { deltaEncoded } from '../../transfer/delta-chunks.js';
 import type { OfferMeta } from '../../transfer/image-transfer.js';
@@ -60,7 +60,14 @@ const FetchBody = Type.Intersect([
   BoundDigestList,
   Type.Object({
     base: Type.Optional(DigestSchema),
-    references: Type.Optional(Type.Array(Type.Union([DigestSchema, Type.Null()]), { maxItems: 4096 })),
+    references: Type.Optional(
+      Type.Array(
+        Type.Union([Type.Array(DigestSchema, { minItems: 1, maxItems: MAX_REFERENCES }), Type.Null()]),
+        {
+          maxItems: 4096,
+        },
+      ),
+    ),
   }),
 ]);
 const BaseRef = Type.Object({ name: Type.String({ maxLength: 64 }), digest: DigestSchema });
@@ -168,7 +175,7 @@ export function peerRoutes(app: PeerApp): void {
   /** A data request's chunks and references, each checked against the peer's read grants. */
   const granted = async (peer: PeerRecord, body: Static<typeof FetchBody>) => {
     const digests = body.digests as Digest[];
-    const references = body.references?.map((d) => (d ?? undefined) as Digest | undefined);
+    const references = body.references?.map((refs) => (refs ?? undefined) as Digest[] | undefined);
     await deps.grants.check(peer.name, 'read', body.image, digests);
     if (references) {
       if (references.length !== digests.length) {
@@ -181,7 +188,7 @@ export function peerRoutes(app: PeerApp): void {
         peer.name,
         'read',
         body.base,
-        references.filter((d) => d !== undefined),
+        references.flatMap((refs) => refs ?? []),
       );
     }
     return { digests, references };
