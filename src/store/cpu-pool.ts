@@ -52,15 +52,24 @@ export interface CpuPool {
   undelta(items: readonly DeltaItem[], opts: { maxRaw: number }): Promise<Verification[]>;
 }
 
+/**
+ * A reference given in parts is their bytes back to back (a dictionary of several chunks):
+ * they are laid out so in the worker's slot, with no copy made to join them first.
+ */
+export type Reference = Uint8Array | readonly Uint8Array[];
+
 export interface DeltaPair {
   readonly target: Uint8Array;
-  readonly reference: Uint8Array;
+  readonly reference: Reference;
 }
 
 export interface DeltaItem {
   readonly delta: Uint8Array;
-  readonly reference: Uint8Array;
+  readonly reference: Reference;
 }
+
+const partsOf = (r: Reference): readonly Uint8Array[] => (r instanceof Uint8Array ? [r] : r);
+const lengthOf = (r: Reference): number => partsOf(r).reduce((n, p) => n + p.length, 0);
 
 /**
  * One running SHA-256. Every update goes to one worker, so they are hashed in the order
@@ -120,19 +129,19 @@ function poolOver(run: Run): CpuPool {
       return parts.flatMap((r) => r.digests) as Digest[];
     },
     async delta(pairs) {
-      const views = (p: DeltaPair) => [p.target, p.reference];
+      const views = (p: DeltaPair) => [p.target, ...partsOf(p.reference)];
       const parts = await inPieces(pairs, views, async (piece) => {
-        const bytes = piece.flatMap(views);
-        return deltas(await run({ op: 'delta', lengths: bytes.map((b) => b.length) }, bytes));
+        const lengths = piece.flatMap((p) => [p.target.length, lengthOf(p.reference)]);
+        return deltas(await run({ op: 'delta', lengths }, piece.flatMap(views)));
       });
       return parts.flat();
     },
     async undelta(items, opts) {
-      const views = (d: DeltaItem) => [d.delta, d.reference];
+      const views = (d: DeltaItem) => [d.delta, ...partsOf(d.reference)];
       const parts = await inPieces(items, views, async (piece) => {
-        const bytes = piece.flatMap(views);
-        const job = { op: 'undelta', lengths: bytes.map((b) => b.length), maxRaw: opts.maxRaw } as const;
-        return verifications(await run(job, bytes), () => undefined);
+        const lengths = piece.flatMap((d) => [d.delta.length, lengthOf(d.reference)]);
+        const job = { op: 'undelta', lengths, maxRaw: opts.maxRaw } as const;
+        return verifications(await run(job, piece.flatMap(views)), () => undefined);
       });
       return parts.flat();
     },
@@ -303,7 +312,9 @@ function workerPool(size: number): CpuPool {
         const id = nextId++;
         const bytes = parts.reduce((n, p) => n + p.length, 0);
         // A stream's update copies its bytes before it returns (callers reuse the block at once).
-        const backing = job.stream === undefined ? sharedBacking(parts) : undefined;
+        // Named by offsets, items must be the parts themselves (not a reference's parts joined).
+        const byOffsets = job.stream === undefined && job.lengths.length === parts.length;
+        const backing = byOffsets ? sharedBacking(parts) : undefined;
         if (backing) {
           waiting.set(id, { lane, bytes, resolve, reject });
           lane.pendingBytes += bytes;

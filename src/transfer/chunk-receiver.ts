@@ -231,7 +231,7 @@ export async function wireSizes(
 /**
  * Checks that a sender answers exactly what was asked, in order: a stream that skips,
  * swaps or stops short is refused rather than trusted, and so is a delta against any
- * other references than the ones asked for with its chunk.
+ * chunk but the references asked for with it.
  */
 export async function* inOrder<C extends MovingChunk>(
   chunks: AsyncIterable<C>,
@@ -248,7 +248,7 @@ export async function* inOrder<C extends MovingChunk>(
         `the sender sent chunk ${c.digest} where ${want ?? 'nothing'} was asked for`,
       );
     }
-    if (c.encoded.encoding === 'delta' && !sameList(c.encoded.references, refs)) {
+    if (c.encoded.encoding === 'delta' && !within(c.encoded.references, refs)) {
       throw new IngotError(
         'CORRUPT',
         `the sender sent chunk ${c.digest} as a delta against ${c.encoded.references.join(', ')}, which was not asked for`,
@@ -259,6 +259,7 @@ export async function* inOrder<C extends MovingChunk>(
   if (i !== asked.length) throw new IngotError('TRUNCATED', `the sender sent ${i} of ${asked.length} chunks`);
 }
 
-function sameList(a: readonly Digest[], b: readonly Digest[] | undefined): boolean {
-  return b !== undefined && a.length === b.length && a.every((d, i) => d === b[i]);
+/** A delta may use some of the references asked for its chunk (the sender chooses), no others. */
+function within(used: readonly Digest[], asked: readonly Digest[] | undefined): boolean {
+  return asked !== undefined && used.every((d) => asked.includes(d));
 }

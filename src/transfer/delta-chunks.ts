@@ -1,6 +1,6 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import type { ChunkReader, HashedChunk } from '../store/chunk-store.js';
+import type { ChunkStore, HashedChunk } from '../store/chunk-store.js';
 import { decodeChunk, encodeChunk } from '../store/compression.js';
 import { type CpuPool, cpuPool } from '../store/cpu-pool.js';
 import type { DeltaChunk } from '../store/frame-codec.js';
@@ -24,27 +24,34 @@ const MAX_RAW = 16 * 2 ** 20;
  * (`references[i]`, or undefined) sent as a delta against them when the pool finds one
  * worth it, else as stored. A reference this store lacks sends its chunk whole. Payloads
  * are lent as by the store (ports.ts): a chunk kept back for its window is copied first.
+ * One window is encoded while the one before it is sent, so reading references, decoding
+ * and the pool's work overlap the socket.
  */
 export async function* deltaEncoded(
-  store: ChunkReader,
+  store: ChunkStore,
   chunks: AsyncIterable<WireChunk>,
   references: References,
   pool: CpuPool = cpuPool(),
 ): AsyncGenerator<MovingChunk> {
   let i = 0;
   let window: Pending[] = [];
+  let ahead: Promise<MovingChunk[]> | undefined;
   for await (const c of chunks) {
     const refs = references[i++];
-    if (refs === undefined && window.length === 0) {
+    if (refs === undefined && window.length === 0 && !ahead) {
       yield c;
       continue;
     }
     window.push({ chunk: copied(c), references: refs });
-    if (window.length >= WINDOW) {
-      yield* await encodeWindow(store, window, pool);
-      window = [];
-    }
+    if (window.length < WINDOW) continue;
+    const started = encodeWindow(store, window, pool);
+    // Its failure surfaces where it is awaited; until then it must not count as unhandled.
+    started.catch(() => {});
+    window = [];
+    if (ahead) yield* await ahead;
+    ahead = started;
   }
+  if (ahead) yield* await ahead;
   if (window.length > 0) yield* await encodeWindow(store, window, pool);
 }
 
@@ -58,50 +65,90 @@ function copied(c: WireChunk): WireChunk {
 }
 
 async function encodeWindow(
-  store: ChunkReader,
+  store: ChunkStore,
   window: readonly Pending[],
   pool: CpuPool,
 ): Promise<MovingChunk[]> {
-  const held = await rawReferences(
-    store,
-    window.flatMap((w) => w.references ?? []),
-  );
-  const pairs = window.flatMap((w, i) => {
-    const dictionary = w.references && dictionaryOf(w.references, held);
-    return dictionary ? [{ i, dictionary, references: w.references as readonly Digest[] }] : [];
-  });
-  const targets = await Promise.all(
-    pairs.map(({ i }) => {
-      const { chunk } = window[i] as Pending;
-      return decodeChunk(chunk.encoded, chunk.rawLength);
-    }),
-  );
-  const deltas = await pool.delta(
-    pairs.map((p, k) => ({ target: targets[k] as Buffer, reference: p.dictionary })),
-  );
   const out: MovingChunk[] = window.map((w) => w.chunk);
-  pairs.forEach(({ i, references }, k) => {
-    const delta = deltas[k];
-    const { chunk } = window[i] as Pending;
-    if (delta) out[i] = { ...chunk, encoded: { encoding: 'delta', references, payload: delta } };
+  const todo = window.flatMap((w, i) =>
+    w.references ? [{ i, chunk: w.chunk, references: w.references }] : [],
+  );
+  const targets = await Promise.all(todo.map(({ chunk }) => decodeChunk(chunk.encoded, chunk.rawLength)));
+  const items = todo.map((t, k) => ({ ...t, target: targets[k] as Buffer }));
+  // The chunk in its place alone first (the last reference): that is all most deltas need.
+  const first = await tryDeltas(store, pool, items, (refs) => refs.slice(-1));
+  const again = items.filter((it, k) => it.references.length > 1 && !smallEnough(first[k], it.target));
+  const wider = await tryDeltas(store, pool, again, (refs) => refs);
+  const best = new Map<number, DeltaChunk>();
+  items.forEach((it, k) => {
+    const d = first[k];
+    if (d) best.set(it.i, d);
+  });
+  again.forEach((it, k) => {
+    const d = wider[k];
+    const held = best.get(it.i);
+    if (d && (!held || d.payload.length < held.payload.length)) best.set(it.i, d);
+  });
+  for (const [i, encoded] of best) out[i] = { ...(window[i] as Pending).chunk, encoded };
+  return out;
+}
+
+/**
+ * A delta against the chunk in its place alone that is at most this part of its target is
+ * kept; a larger one is tried again with the neighbours. Measured on the benchmark's file:
+ * 653 of 2921 chunks tried twice, 18.8 MiB of deltas against 18.5 with every chunk tried
+ * against all three, at about half the encoding work and a third of the reference reads.
+ */
+const SMALL_DELTA = 1 / 8;
+
+function smallEnough(d: DeltaChunk | undefined, target: Buffer): boolean {
+  return d !== undefined && d.payload.length <= target.length * SMALL_DELTA;
+}
+
+/** Per item, a delta against the references `choose` takes of its own, where one is worth it. */
+async function tryDeltas(
+  store: ChunkStore,
+  pool: CpuPool,
+  items: readonly { target: Buffer; references: readonly Digest[] }[],
+  choose: (refs: readonly Digest[]) => readonly Digest[],
+): Promise<(DeltaChunk | undefined)[]> {
+  const chosen = items.map((it) => choose(it.references));
+  const held = await rawReferences(store, chosen.flat());
+  const pairs = items.flatMap((it, k) => {
+    const dictionary = dictionaryOf(chosen[k] as readonly Digest[], held);
+    return dictionary ? [{ k, target: it.target, reference: dictionary }] : [];
+  });
+  const deltas = await pool.delta(pairs);
+  const out: (DeltaChunk | undefined)[] = items.map(() => undefined);
+  pairs.forEach(({ k }, j) => {
+    const payload = deltas[j];
+    if (payload) out[k] = { encoding: 'delta', references: chosen[k] as readonly Digest[], payload };
   });
   return out;
 }
 
-/** A delta's dictionary: its references' bytes back to back; undefined if one is not held. */
-function dictionaryOf(references: readonly Digest[], held: ReadonlyMap<Digest, Buffer>): Buffer | undefined {
+/**
+ * A delta's dictionary: its references' bytes, in parts the pool lays back to back;
+ * undefined if one is not held.
+ */
+function dictionaryOf(
+  references: readonly Digest[],
+  held: ReadonlyMap<Digest, Buffer>,
+): Buffer[] | undefined {
   const parts = references.map((r) => held.get(r));
-  return parts.every((p) => p !== undefined) ? Buffer.concat(parts as Buffer[]) : undefined;
+  return parts.every((p) => p !== undefined) ? (parts as Buffer[]) : undefined;
 }
 
 /** The plain bytes of each reference this store holds; absent ones are left out. */
-async function rawReferences(store: ChunkReader, digests: readonly Digest[]): Promise<Map<Digest, Buffer>> {
+async function rawReferences(store: ChunkStore, digests: readonly Digest[]): Promise<Map<Digest, Buffer>> {
   const wanted = [...new Set(digests)];
-  const held: Digest[] = [];
-  for (const d of wanted) if (await store.has(d)) held.push(d);
-  const out = new Map<Digest, Buffer>();
-  for await (const c of store.readStored(held)) out.set(c.digest, await decodeChunk(c.encoded, c.rawLength));
-  return out;
+  const infos = await store.statMany(wanted);
+  const held = wanted.filter((_, i) => infos[i] !== undefined);
+  const decoding: Promise<[Digest, Buffer]>[] = [];
+  for await (const c of store.readStored(held)) {
+    decoding.push(decodeChunk(c.encoded, c.rawLength).then((raw) => [c.digest, raw]));
+  }
+  return new Map(await Promise.all(decoding));
 }
 
 /** A delta the receiver would not store, and why; the sender then sends the chunk whole. */
@@ -119,7 +166,7 @@ export interface RefusedDelta {
  * encoded for the store.
  */
 export async function resolveDeltas(
-  store: ChunkReader,
+  store: ChunkStore,
   items: readonly { digest: Digest; rawLength: number; encoded: DeltaChunk }[],
   pool: CpuPool = cpuPool(),
 ): Promise<{ hashed: HashedChunk[]; refused: RefusedDelta[] }> {

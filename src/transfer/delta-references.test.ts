@@ -25,9 +25,9 @@ async function lists(
   );
 }
 
-/** The chunk in each one's place, the first of its references. */
+/** The chunk in each one's place, the last of its references. */
 async function picks(base: string[][], image: string[][], wanted: string[]): Promise<(string | undefined)[]> {
-  return (await lists(base, image, wanted)).map((refs) => refs?.[0]);
+  return (await lists(base, image, wanted)).map((refs) => refs?.at(-1));
 }
 
 describe('BaseIndex', () => {
@@ -86,12 +86,12 @@ describe('ReferencePicker', () => {
   });
 
   it('adds the neighbours of the chunk in its place, those held and not the chunk itself', async () => {
-    expect(await lists([['a', 'b', 'c', 'd']], [['a', 'B', 'c', 'd']], ['B'])).toEqual([['b', 'a', 'c']]);
+    expect(await lists([['a', 'b', 'c', 'd']], [['a', 'B', 'c', 'd']], ['B'])).toEqual([['a', 'c', 'b']]);
     // At the start the base has no chunk before.
-    expect(await lists([['a', 'b', 'c']], [['A', 'b', 'c']], ['A'])).toEqual([['a', 'b']]);
+    expect(await lists([['a', 'b', 'c']], [['A', 'b', 'c']], ['A'])).toEqual([['b', 'a']]);
     // d is wanted (the receiver lacks it): never a reference, not even as a neighbour.
     expect(await lists([['a', 'b', 'c', 'd']], [['a', 'b', 'C', 'd']], ['C', 'd'])).toEqual([
-      ['c', 'b'],
+      ['b', 'c'],
       undefined,
     ]);
   });

@@ -80,8 +80,8 @@ export class ReferencePicker {
   constructor(private readonly base: BaseIndex) {}
 
   /**
-   * Per wanted digest of `batch`, in the batch's order, its references (the base's chunk in
-   * its place first, then its neighbours), or undefined.
+   * Per wanted digest of `batch`, in the batch's order, its references (the base's chunks
+   * before and after its place, then the one in its place), or undefined.
    */
   pick(batch: readonly Digest[], wanted: ReadonlySet<Digest>): (Digest[] | undefined)[] {
     const start = this.seen;
@@ -109,17 +109,20 @@ export class ReferencePicker {
     return out;
   }
 
-  /** The base's chunk at `p` and its neighbours: those the receiver holds, never `d` itself. */
+  /**
+   * The base's chunks before and after `p`, then the one at `p`: those the receiver holds,
+   * never `d` itself. The chunk in its place goes last, nearest the data in zstd's window.
+   */
   private around(d: Digest, p: number, wanted: ReadonlySet<Digest>): Digest[] | undefined {
     const usable = (r: Digest | undefined): r is Digest => r !== undefined && r !== d && !wanted.has(r);
     const at = this.base.digestAt(p);
     if (!usable(at)) return undefined;
-    const refs = [at];
+    const refs: Digest[] = [];
     for (const q of [p - 1, p + 1]) {
       const r = this.base.digestAt(q);
-      if (usable(r) && !refs.includes(r)) refs.push(r);
+      if (usable(r) && r !== at && !refs.includes(r)) refs.push(r);
     }
-    return refs;
+    return [...refs, at];
   }
 
   private place(at: number, before: Anchor | undefined, after: Anchor | undefined): number {
