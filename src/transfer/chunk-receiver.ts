@@ -140,12 +140,12 @@ function isHashedWriter(store: object): store is HashedChunkWriter {
 }
 
 /**
- * What a chunk weighs in its group: its payload, or for a delta the whole chunk it decodes
- * to. Resolving a group's deltas holds each one's reference and result at once, and a group
- * of 4 MiB of 4 KiB deltas would be a thousand of each (~128 MiB).
+ * What a chunk weighs in its group: its payload, or for a delta what resolving it holds at
+ * once, its references and the whole chunk it decodes to (a group of 4 MiB of 4 KiB deltas
+ * would otherwise be a thousand of each, ~256 MiB).
  */
 function weightOf(c: MovingChunk): number {
-  return c.encoded.encoding === 'delta' ? c.rawLength : c.encoded.payload.length;
+  return c.encoded.encoding === 'delta' ? c.rawLength * (1 + c.encoded.references.length) : c.encoded.payload.length;
 }
 
 /**

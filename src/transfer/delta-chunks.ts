@@ -15,7 +15,7 @@ import type { MovingChunk, References, WireChunk } from './ports.js';
  */
 
 /** Chunks with a reference are encoded this many at a time, so the pool's workers share them. */
-const WINDOW = 64;
+const WINDOW = 16;
 /** No chunk decodes past this (the store's bound): a delta that could is a bomb. */
 const MAX_RAW = 16 * 2 ** 20;
 
