@@ -1,5 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { ERROR_CODES } from '../core/errors.js';
+import { ERROR_CODES, IngotError } from '../core/errors.js';
+import type { Digest } from '../core/manifest.js';
+import { MAX_REFERENCES } from '../store/frame-codec.js';
 
 /** Schemas shared by several routes; each becomes a component of the OpenAPI document. */
 
@@ -26,6 +28,24 @@ export const errorResponses = {
 export const DigestList = Type.Object({
   digests: Type.Array(DigestSchema, { maxItems: 4096 }),
 });
+
+/** Per digest of a data request, 1 to 3 chunks to send it as a delta against, or null (whole). */
+export const ReferenceLists = Type.Array(
+  Type.Union([Type.Array(DigestSchema, { minItems: 1, maxItems: MAX_REFERENCES }), Type.Null()]),
+  { maxItems: 4096, description: 'docs/store-format.md §12.4' },
+);
+
+/** A data request's references, checked against its digests; undefined without them. */
+export function referencesOf(
+  digests: readonly string[],
+  references: readonly (readonly string[] | null)[] | undefined,
+): (Digest[] | undefined)[] | undefined {
+  if (!references) return undefined;
+  if (references.length !== digests.length) {
+    throw new IngotError('INVALID_ARGUMENT', `${references.length} references for ${digests.length} chunks`);
+  }
+  return references.map((refs) => (refs ?? undefined) as Digest[] | undefined);
+}
 
 export const ImageSchema = Type.Object(
   {

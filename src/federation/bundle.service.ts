@@ -2,12 +2,15 @@ import type { CatalogService } from '../catalog/catalog.service.js';
 import { requireChunks } from '../catalog/chunk-check.js';
 import type { ImageService } from '../catalog/image.service.js';
 import type { ImageRecord } from '../catalog/types.js';
+import { chunkLengths } from '../core/chunk-lengths.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
 import { namedChunks } from '../store/manifest-store.js';
+import { BaseIndex, ReferencePicker } from '../transfer/delta-references.js';
 import type { ImageOffer, SinkStatus } from '../transfer/image-transfer.js';
+import { MAX_DIGESTS_PER_QUERY } from '../transfer/ports.js';
 import type { SigningIdentity } from './identity.js';
 import { type LocalSideDeps, offerMeta } from './local-sides.js';
 import type { PeerService } from './peer.service.js';
@@ -26,12 +29,17 @@ import {
  * in a file. The server that makes one signs a header listing each image's offer and
  * manifest; an importer trusts it only if that server is itself or a registered peer, and
  * then every listed digest is vouched for, as with a template version. The bundle holds
- * the chunks of its images minus those of a base image or of a site's inventory.
+ * the chunks of its images minus those of a base image or of a site's inventory; where
+ * the receiver holds a base of an image (the `--base`, or the image's parent in the
+ * inventory), a chunk is carried as a delta against the base's chunks in its place, as
+ * between peers (store-format §12.4).
  */
 export interface BundlePlan {
   readonly document: SignedDocument;
   /** The chunks to put in the bundle, each once. */
   readonly digests: Digest[];
+  /** Per digest, the receiver's chunks a delta of it may be made against, or null. */
+  readonly references: (Digest[] | null)[];
   readonly rawBytes: number;
   readonly imageBytes: number;
 }
@@ -68,9 +76,10 @@ export class BundleService {
 
   async plan(names: readonly string[], relativeTo: { base?: string; have?: unknown }): Promise<BundlePlan> {
     if (names.length === 0) throw new IngotError('INVALID_ARGUMENT', 'a bundle needs at least one --image');
-    const known = await this.knownChunks(relativeTo);
+    const { known, held } = await this.knownChunks(relativeTo);
     const listed: unknown[] = [];
     const digests = new Map<Digest, number>();
+    const references = new Map<Digest, Digest[]>();
     let imageBytes = 0;
     for (const name of names) {
       const loaded = await this.deps.images.manifest(name);
@@ -81,7 +90,14 @@ export class BundleService {
         manifest: bytes.toString('base64'),
       });
       imageBytes += image.size;
-      for (const [d, n] of namedChunks(loaded)) if (!known.has(d)) digests.set(d, n);
+      const own = [...namedChunks(loaded)].filter(([d]) => !known.has(d) && !digests.has(d));
+      for (const [d, n] of own) digests.set(d, n);
+      const base =
+        held.find((h) => h.digest === image.parentDigest) ?? (relativeTo.base ? held[0] : undefined);
+      if (base) {
+        const order = [...chunkLengths(loaded.manifest.chunks).keys()];
+        await this.pickReferences(base, order, new Set(own.map(([d]) => d)), references);
+      }
     }
     const document = signDocument(this.deps.identity, 'bundle', {
       format: 'ingot-bundle',
@@ -92,7 +108,34 @@ export class BundleService {
     });
     let rawBytes = 0;
     for (const n of digests.values()) rawBytes += n;
-    return { document, digests: [...digests.keys()], rawBytes, imageBytes };
+    const carried = [...digests.keys()];
+    return {
+      document,
+      digests: carried,
+      references: carried.map((d) => references.get(d) ?? null),
+      rawBytes,
+      imageBytes,
+    };
+  }
+
+  /** The references of `wanted` chunks of an image (all its chunks, in order) against `base`. */
+  private async pickReferences(
+    base: ImageRecord,
+    chunks: readonly Digest[],
+    wanted: ReadonlySet<Digest>,
+    into: Map<Digest, Digest[]>,
+  ): Promise<void> {
+    const picker = new ReferencePicker(await BaseIndex.of(this.deps.images.chunkList(base.digest)));
+    for (let i = 0; i < chunks.length; i += MAX_DIGESTS_PER_QUERY) {
+      const batch = chunks.slice(i, i + MAX_DIGESTS_PER_QUERY);
+      const refs = picker.pick(batch, wanted);
+      batch
+        .filter((d) => wanted.has(d))
+        .forEach((d, k) => {
+          const r = refs[k];
+          if (r) into.set(d, r);
+        });
+    }
   }
 
   /** Refuses a bundle this server must not take, before any of its chunks is stored. */
@@ -171,7 +214,11 @@ export class BundleService {
     return { sender, offers };
   }
 
-  private async knownChunks(relativeTo: { base?: string; have?: unknown }): Promise<Set<Digest>> {
+  /** The chunks the receiver holds, and the images it holds them as. */
+  private async knownChunks(relativeTo: {
+    base?: string;
+    have?: unknown;
+  }): Promise<{ known: Set<Digest>; held: ImageRecord[] }> {
     const known = new Set<Digest>();
     const held: ImageRecord[] = [];
     if (relativeTo.base) held.push(await this.deps.catalog.getImage(relativeTo.base));
@@ -185,7 +232,7 @@ export class BundleService {
     for (const image of held) {
       for (const d of namedChunks(await this.deps.images.manifest(image.name)).keys()) known.add(d);
     }
-    return known;
+    return { known, held };
   }
 
   private now(): string {

@@ -8,7 +8,10 @@ import {
   CHUNK_HEADER,
   decodeFrames,
   encodeFrames,
+  FRAME_VERSION_DELTAS,
   type FramedChunk,
+  type FrameEncoding,
+  referenceBytes,
   STREAM_HEADER,
 } from '../store/frame-codec.js';
 import {
@@ -20,6 +23,7 @@ import {
   partFileName,
   readLogical,
 } from './bundle-parts.js';
+import type { MovingChunk } from './ports.js';
 
 /**
  * The offline bundle, version 1: a transfer carried on a USB stick. It holds one header
@@ -34,6 +38,7 @@ import {
  *     5        4  header length h, u32, at most 256 MiB
  *     9        h  header: JSON, UTF-8
  *     9+h      f  chunk frames, exactly as encodeFrames writes them: "IGCK" 01 frame* end frame
+ *                  (02 when some chunks are deltas, store-format §13.2)
  *     L-44     4  trailer magic "IGBE" (49 47 42 45)
  *     L-40     8  u64: L - 44, the number of bytes before the trailer
  *     L-32    32  SHA-256 of logical bytes 0 .. L-45 (everything before the trailer)
@@ -92,6 +97,8 @@ export interface OpenedBundle {
   /** Parsed JSON, untrusted (the caller checks its signature and validates its content). */
   readonly header: unknown;
   readonly files: string[];
+  /** Its frames are a version 2 stream: some chunks may be deltas (store-format §7). */
+  readonly deltas: boolean;
   /**
    * The one pass: hands the chunk frames to `consume`, in order, while every byte is hashed
    * for the trailer, then checks the trailer (length + SHA-256) and resolves with what
@@ -101,7 +108,7 @@ export interface OpenedBundle {
    * answer (it says what happened to the file). Each call reads the file anew.
    */
   read<T>(
-    consume: (chunks: AsyncIterable<FramedChunk>) => Promise<T>,
+    consume: (chunks: AsyncIterable<MovingChunk>) => Promise<T>,
     opts?: { signal?: AbortSignal },
   ): Promise<T>;
 }
@@ -112,7 +119,9 @@ export async function writeBundle(opts: {
   name: string;
   splitBytes?: number;
   header: unknown;
-  chunks: AsyncIterable<FramedChunk> | Iterable<FramedChunk>;
+  chunks: AsyncIterable<FramedChunk<FrameEncoding>> | Iterable<FramedChunk<FrameEncoding>>;
+  /** Deltas among the chunks: the frames are then a version 2 stream (store-format §7). */
+  deltas?: boolean;
 }): Promise<BundleWriteResult> {
   checkName(opts.name);
   checkSplit(opts.splitBytes);
@@ -122,7 +131,7 @@ export async function writeBundle(opts: {
   await refuseExisting(base);
   const writer = new PartWriter(base, opts.splitBytes, randomBytes(16));
   try {
-    const { length, sha } = await writeLogical(writer, header, opts.chunks);
+    const { length, sha } = await writeLogical(writer, header, opts.chunks, opts.deltas ?? false);
     const files = await writer.finish();
     return { files, logicalBytes: length + TRAILER_LEN, sha256: sha.toString('hex') };
   } catch (err) {
@@ -134,7 +143,8 @@ export async function writeBundle(opts: {
 async function writeLogical(
   writer: PartWriter,
   header: Buffer,
-  chunks: AsyncIterable<FramedChunk> | Iterable<FramedChunk>,
+  chunks: AsyncIterable<FramedChunk<FrameEncoding>> | Iterable<FramedChunk<FrameEncoding>>,
+  deltas: boolean,
 ): Promise<{ length: number; sha: Buffer }> {
   const hash = createHash('sha256');
   let length = 0;
@@ -149,7 +159,7 @@ async function writeLogical(
   prefix.writeUInt32BE(header.length, 5);
   await put(prefix);
   await put(header);
-  for await (const b of encodeFrames(chunks)) await put(b);
+  for await (const b of encodeFrames(chunks, { deltas })) await put(b);
   const sha = hash.digest();
   const trailer = Buffer.alloc(TRAILER_LEN);
   TRAILER_MAGIC.copy(trailer, 0);
@@ -215,7 +225,8 @@ export async function openBundle(path: string): Promise<OpenedBundle> {
     });
   }
   const header = parseHeader(await readRange(parts, PREFIX_LEN, framesStart), parts);
-  return new BundleReader(parts, header, framesStart, total);
+  const version = (await readRange(parts, framesStart + 4, framesStart + 5))[0];
+  return new BundleReader(parts, header, framesStart, total, version === FRAME_VERSION_DELTAS);
 }
 
 /** Hash updates a read keeps pending: the file is read ahead of the hashing by this much. */
@@ -242,12 +253,13 @@ class BundleReader implements OpenedBundle {
     readonly header: unknown,
     private readonly framesStart: number,
     private readonly total: number,
+    readonly deltas: boolean,
   ) {
     this.files = [...parts.files];
   }
 
   async read<T>(
-    consume: (chunks: AsyncIterable<FramedChunk>) => Promise<T>,
+    consume: (chunks: AsyncIterable<MovingChunk>) => Promise<T>,
     opts: { signal?: AbortSignal } = {},
   ): Promise<T> {
     const body = this.total - TRAILER_LEN;
@@ -288,10 +300,11 @@ class BundleReader implements OpenedBundle {
       }
     }
     const source = blocks();
-    async function* chunks(): AsyncGenerator<FramedChunk> {
-      for await (const c of decodeFrames(source)) {
+    async function* chunks(): AsyncGenerator<MovingChunk> {
+      for await (const c of decodeFrames(source, { deltas: true })) {
         yield c;
-        consumed += CHUNK_HEADER + c.encoded.payload.length;
+        const refs = c.encoded.encoding === 'delta' ? referenceBytes(c.encoded.references.length) : 0;
+        consumed += CHUNK_HEADER + refs + c.encoded.payload.length;
         release();
       }
     }

@@ -1,7 +1,7 @@
+import { IngotError } from '../core/errors.js';
 import { dataBuffers, PooledCopies } from '../store/buffer-pool.js';
-import type { FramedChunk } from '../store/frame-codec.js';
 import { InFlight } from './in-flight.js';
-import { BATCH_CHUNKS, type ChunkSink } from './ports.js';
+import { BATCH_CHUNKS, type MovingChunk, type TransferSink } from './ports.js';
 
 export interface BundleUploadTotals {
   chunks: number;
@@ -17,16 +17,18 @@ const BATCHES_IN_FLIGHT = 3;
  * takes only those. The CLI's sink is the server's chunk API; a server importing a bundle
  * on its own host uses its chunk store. Either way the sink verifies every chunk, since a
  * bundle's digests are claims made elsewhere. The frames' payloads may be lent (ports.ts):
- * a batch keeps copies in pooled blocks, given back once the sink has it.
+ * a batch keeps copies in pooled blocks, given back once the sink has it. A delta the sink
+ * cannot use (its references are not there: the bundle was made for another base) has no
+ * whole chunk in the bundle to fall back on, and fails the import.
  */
 export async function uploadBundleChunks(
-  sink: ChunkSink,
-  chunks: AsyncIterable<FramedChunk>,
-  onChunk?: (c: FramedChunk) => void,
+  sink: TransferSink,
+  chunks: AsyncIterable<MovingChunk>,
+  onChunk?: (c: MovingChunk) => void,
 ): Promise<BundleUploadTotals> {
   const totals: BundleUploadTotals = { chunks: 0, stored: 0, storedBytes: 0 };
   const inFlight = new InFlight(BATCHES_IN_FLIGHT);
-  const send = async (batch: FramedChunk[], copies: PooledCopies) => {
+  const send = async (batch: MovingChunk[], copies: PooledCopies) => {
     try {
       const missing = new Set(await sink.missing(batch.map((c) => c.digest)));
       const wanted = batch.filter((c) => missing.has(c.digest));
@@ -34,19 +36,20 @@ export async function uploadBundleChunks(
         const r = await sink.put(list(wanted));
         totals.stored += r.stored;
         totals.storedBytes += r.storedBytes;
+        if (r.refused && r.refused.length > 0) throw unusableDeltas(r.refused);
       }
       for (const c of batch) onChunk?.(c);
     } finally {
       copies.release();
     }
   };
-  let batch: FramedChunk[] = [];
+  let batch: MovingChunk[] = [];
   let copies = new PooledCopies(dataBuffers);
   try {
     for await (const c of chunks) {
       totals.chunks++;
       const payload = copies.copy(c.encoded.payload);
-      batch.push({ ...c, encoded: { encoding: c.encoded.encoding, payload } });
+      batch.push({ ...c, encoded: { ...c.encoded, payload } });
       if (batch.length >= BATCH_CHUNKS) {
         const [b, k] = [batch, copies];
         batch = [];
@@ -63,6 +66,17 @@ export async function uploadBundleChunks(
     throw err;
   }
   return totals;
+}
+
+function unusableDeltas(refused: readonly string[]): IngotError {
+  return new IngotError(
+    'MISSING_CHUNKS',
+    `${refused.length} chunk(s) of the bundle are deltas against chunks this server does not hold`,
+    {
+      details: { refused: refused.slice(0, 10) },
+      hint: 'the bundle was made against a base this server does not hold; import that base first, or make a full bundle',
+    },
+  );
 }
 
 async function* list<T>(items: readonly T[]): AsyncGenerator<T> {

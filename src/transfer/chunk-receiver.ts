@@ -145,7 +145,9 @@ function isHashedWriter(store: object): store is HashedChunkWriter {
  * would otherwise be a thousand of each, ~256 MiB).
  */
 function weightOf(c: MovingChunk): number {
-  return c.encoded.encoding === 'delta' ? c.rawLength * (1 + c.encoded.references.length) : c.encoded.payload.length;
+  return c.encoded.encoding === 'delta'
+    ? c.rawLength * (1 + c.encoded.references.length)
+    : c.encoded.payload.length;
 }
 
 /**

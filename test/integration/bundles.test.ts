@@ -8,6 +8,7 @@ import {
   copyFileSync,
   openSync,
   readdirSync,
+  readFileSync,
   readSync,
   statSync,
   truncateSync,
@@ -124,6 +125,8 @@ describe('bundles', () => {
       usb,
     ]);
     expect(rel.rawBytes).toBeLessThan(SIZE / 4);
+    // The changed chunks travel as deltas against the base's: a few KiB for 8 KiB written.
+    expect(rel.logicalBytes).toBeLessThan(rel.rawBytes / 4);
     await ok(site, ['bundle', 'import', join(usb, 'WIN_1_P1.ingot')]);
     expect((await site.cli(['image', 'verify', 'WIN_1_P1'])).code).toBe(0);
 
@@ -131,7 +134,7 @@ describe('bundles', () => {
     const inventory = join(workDir(), 'site-inventory.json');
     await ok(site, ['inventory', '--out', inventory]);
     const usb2 = tempDir('ingot-usb-');
-    const min = await hq.json<{ rawBytes: number }>([
+    const min = await hq.json<{ rawBytes: number; logicalBytes: number }>([
       'bundle',
       'create',
       '--image',
@@ -142,8 +145,13 @@ describe('bundles', () => {
       usb2,
     ]);
     expect(min.rawBytes).toBeLessThan(SIZE / 4);
-    await ok(site, ['bundle', 'import', join(usb2, 'WIN_1_P2.ingot')]);
+    // Against its parent, which the inventory lists; sent by the CLI, as deltas too.
+    expect(min.logicalBytes).toBeLessThan(min.rawBytes / 4);
+    await ok(site, ['bundle', 'import', join(usb2, 'WIN_1_P2.ingot'), '--upload']);
     expect((await site.cli(['image', 'verify', 'WIN_1_P2'])).code).toBe(0);
+    const out = join(workDir(), 'WIN_1_P2.deployed');
+    await ok(site, ['image', 'deploy', 'WIN_1_P2', '--path', out]);
+    expect(readFileSync(out).equals(contents.get('WIN_1_P2') as Buffer)).toBe(true);
   });
 
   it('splits into parts no larger than asked, and imports from the first part', async () => {
@@ -221,7 +229,9 @@ describe('bundles', () => {
     await ok(hq, ['bundle', 'create', '--image', 'WIN_4_P1', '--base', 'WIN_4', '--out', usb]);
     const r = await site.cli(['bundle', 'import', join(usb, 'WIN_4_P1.ingot')]);
     expect(r.code).toBe(65);
-    expect(r.stderr).toMatch(/lacks chunks/);
+    // Its changed chunks are deltas against WIN_4's, which the site does not hold.
+    expect(r.stderr).toMatch(/deltas against chunks this server does not hold/);
+    expect(r.stderr).toMatch(/import that base first/);
     expect(await names(site)).not.toContain('WIN_4_P1');
   });
 

@@ -2,11 +2,12 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { Digest } from '../../core/manifest.js';
 import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
+import { deltaEncoded } from '../../transfer/delta-chunks.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
 import { sendChunkStream } from '../chunk-stream.js';
 import { receiveCounter } from '../metrics.js';
-import { DigestList, DigestSchema, errorResponses } from '../schemas.js';
+import { DigestList, DigestSchema, errorResponses, ReferenceLists, referencesOf } from '../schemas.js';
 
 export function chunkRoutes(app: ApiApp): void {
   const { store, metrics } = app.deps;
@@ -34,7 +35,14 @@ export function chunkRoutes(app: ApiApp): void {
         tags: ['chunks'],
         consumes: [CHUNK_STREAM_TYPE],
         response: {
-          200: Type.Object({ received: Type.Integer(), stored: Type.Integer(), storedBytes: Type.Integer() }),
+          200: Type.Object({
+            received: Type.Integer(),
+            stored: Type.Integer(),
+            storedBytes: Type.Integer(),
+            refused: Type.Array(DigestSchema, {
+              description: 'delta chunks not stored (store-format §12.4)',
+            }),
+          }),
           ...errorResponses,
         },
       },
@@ -42,10 +50,15 @@ export function chunkRoutes(app: ApiApp): void {
     async (request) => {
       const totals = await receiveChunks(
         store,
-        decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true }),
+        decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true, deltas: true }),
         counter,
       );
-      return { received: totals.received, stored: totals.stored, storedBytes: totals.storedBytes };
+      return {
+        received: totals.received,
+        stored: totals.stored,
+        storedBytes: totals.storedBytes,
+        refused: totals.refused.map((r) => r.digest),
+      };
     },
   );
 
@@ -53,18 +66,20 @@ export function chunkRoutes(app: ApiApp): void {
     '/api/v1/chunks/fetch',
     {
       schema: {
-        summary: 'Download chunks as a framed stream, in the order asked',
+        summary:
+          'Download chunks as a framed stream, in the order asked; with references, as deltas against them where that saves enough',
         tags: ['chunks'],
-        body: DigestList,
+        body: Type.Intersect([DigestList, Type.Object({ references: Type.Optional(ReferenceLists) })]),
         produces: [CHUNK_STREAM_TYPE],
         response: { ...errorResponses },
       },
     },
     async (request, reply) => {
-      const chunks = await serveChunks(store, request.body.digests as Digest[], () =>
-        metrics.chunksServed.inc(),
-      );
-      await sendChunkStream(reply, chunks);
+      const digests = request.body.digests as Digest[];
+      const references = referencesOf(digests, request.body.references);
+      const served = await serveChunks(store, digests, () => metrics.chunksServed.inc());
+      const chunks = references ? deltaEncoded(store, served, references) : served;
+      await sendChunkStream(reply, chunks, { deltas: references !== undefined });
     },
   );
 }

@@ -14,14 +14,14 @@ import {
 } from '../../federation/local-sides.js';
 import type { Admission } from '../../federation/replica.service.js';
 import type { PeerRecord } from '../../federation/types.js';
-import { decodeFrames, MAX_REFERENCES } from '../../store/frame-codec.js';
+import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveChunks, wireSizes } from '../../transfer/chunk-receiver.js';
 import { deltaEncoded } from '../../transfer/delta-chunks.js';
 import type { OfferMeta } from '../../transfer/image-transfer.js';
 import { throttled } from '../../transfer/rate-limit.js';
 import { sendChunkStream } from '../chunk-stream.js';
 import type { PeerApp } from '../peer-app.js';
-import { DigestList, DigestSchema } from '../schemas.js';
+import { DigestList, DigestSchema, ReferenceLists, referencesOf } from '../schemas.js';
 
 const FilterBody = Type.Object({
   filter: Type.Object({
@@ -60,14 +60,7 @@ const FetchBody = Type.Intersect([
   BoundDigestList,
   Type.Object({
     base: Type.Optional(DigestSchema),
-    references: Type.Optional(
-      Type.Array(
-        Type.Union([Type.Array(DigestSchema, { minItems: 1, maxItems: MAX_REFERENCES }), Type.Null()]),
-        {
-          maxItems: 4096,
-        },
-      ),
-    ),
+    references: Type.Optional(ReferenceLists),
   }),
 ]);
 const BaseRef = Type.Object({ name: Type.String({ maxLength: 64 }), digest: DigestSchema });
@@ -175,15 +168,9 @@ export function peerRoutes(app: PeerApp): void {
   /** A data request's chunks and references, each checked against the peer's read grants. */
   const granted = async (peer: PeerRecord, body: Static<typeof FetchBody>) => {
     const digests = body.digests as Digest[];
-    const references = body.references?.map((refs) => (refs ?? undefined) as Digest[] | undefined);
+    const references = referencesOf(digests, body.references);
     await deps.grants.check(peer.name, 'read', body.image, digests);
     if (references) {
-      if (references.length !== digests.length) {
-        throw new IngotError(
-          'INVALID_ARGUMENT',
-          `${references.length} references for ${digests.length} chunks`,
-        );
-      }
       await deps.grants.check(
         peer.name,
         'read',

@@ -5,12 +5,12 @@ import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
 import { type BundleImportResult, bundleDocument } from '../../federation/bundle-import.js';
 import type { SignedDocument } from '../../federation/signed-document.js';
-import { decodeFrames, type FramedChunk } from '../../store/frame-codec.js';
+import { decodeFrames } from '../../store/frame-codec.js';
 import { FAT32_SPLIT_BYTES, openBundle, writeBundle } from '../../transfer/bundle-format.js';
 import { uploadBundleChunks } from '../../transfer/bundle-upload.js';
 import { inOrder } from '../../transfer/chunk-receiver.js';
 import type { ApiClient } from '../../transfer/http-client.js';
-import { MAX_DIGESTS_PER_QUERY } from '../../transfer/ports.js';
+import { MAX_DIGESTS_PER_QUERY, type MovingChunk } from '../../transfer/ports.js';
 import { parseRate } from '../../transfer/rate-limit.js';
 import { examples, withClient } from '../command-kit.js';
 import { isOwnServer } from '../context.js';
@@ -22,6 +22,8 @@ import { createProgress } from '../progress.js';
 interface Plan {
   document: SignedDocument;
   digests: Digest[];
+  /** Absent from a server older than deltas. */
+  references?: (Digest[] | null)[];
   rawBytes: number;
   imageBytes: number;
 }
@@ -92,7 +94,8 @@ function bundleCreate(group: Command): void {
             name: opts.name ?? (opts.image[0] as string),
             ...(opts.split ? { splitBytes: splitSize(opts.split) } : {}),
             header: { document: plan.document },
-            chunks: fetchAll(client, plan.digests, (n) => bar?.increment(n)),
+            chunks: fetchAll(client, plan, (n) => bar?.increment(n)),
+            deltas: plan.references?.some(Boolean) ?? false,
           });
           bar?.stop();
           const summary = {
@@ -144,16 +147,27 @@ function bundleImport(group: Command): void {
   ]);
 }
 
-/** The server's chunks, in the order asked, in batches of the largest query. */
+/**
+ * The server's chunks, in the order asked, in batches of the largest query; those the plan
+ * gave references come as deltas against them where that saves enough.
+ */
 async function* fetchAll(
   client: ApiClient,
-  digests: readonly Digest[],
+  plan: Pick<Plan, 'digests' | 'references'>,
   onBytes: (n: number) => void,
-): AsyncGenerator<FramedChunk> {
+): AsyncGenerator<MovingChunk> {
+  const { digests } = plan;
   for (let i = 0; i < digests.length; i += MAX_DIGESTS_PER_QUERY) {
     const batch = digests.slice(i, i + MAX_DIGESTS_PER_QUERY);
-    const frames = decodeFrames(await client.download('/api/v1/chunks/fetch', { digests: batch }));
-    for await (const c of inOrder(frames, batch)) {
+    const refs = plan.references?.slice(i, i + MAX_DIGESTS_PER_QUERY);
+    const references = refs?.some(Boolean) ? refs : undefined;
+    const body = references ? { digests: batch, references } : { digests: batch };
+    const frames = decodeFrames(await client.download('/api/v1/chunks/fetch', body), { deltas: true });
+    for await (const c of inOrder(
+      frames,
+      batch,
+      references?.map((r) => r ?? undefined),
+    )) {
       onBytes(c.rawLength);
       yield c;
     }
@@ -166,7 +180,9 @@ async function importHere(client: ApiClient, file: string): Promise<BundleImport
   const document = bundleDocument(bundle, file);
   await client.json<Outcome>('POST', '/api/v1/bundles/check', { document });
   // The trailer's verdict comes once the last chunk is sent, before the commit.
-  const sent = await bundle.read((chunks) => uploadBundleChunks(httpChunkRemote(client), chunks));
+  const sent = await bundle.read((chunks) =>
+    uploadBundleChunks(httpChunkRemote(client, { deltas: bundle.deltas }), chunks),
+  );
   const r = await client.json<Outcome>('POST', '/api/v1/bundles/commit', { document });
   return { ...r, ...sent };
 }
