@@ -1,5 +1,6 @@
-// A chunk encoded against a similar chunk the receiver already holds: one zstd frame made
-// with the reference chunk as a raw-content dictionary. A few changed KiB in a 64 KiB chunk
+// A chunk encoded against similar chunks the receiver already holds: one zstd frame made
+// with the reference chunks, back to back, as a raw-content dictionary (the caller joins
+// them; see the reference rule in delta-references.ts). A few changed KiB in a 64 KiB chunk
 // cost about that many bytes instead of the whole chunk (measured: one rewritten 4 KiB block
 // of a 64 KiB random chunk gives a 4.1 KiB delta against 64 KiB whole).
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';

@@ -28,7 +28,7 @@ import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
 export interface DeltaChunk {
   readonly encoding: 'delta';
   readonly references: readonly Digest[];
-  /** The delta bytes: one zstd frame, without the reference digest. */
+  /** The delta bytes: one zstd frame, without the reference list. */
   readonly payload: Buffer;
 }
 
@@ -226,7 +226,7 @@ function parseHeader(h: Buffer, version: number) {
   // A reference list of at least one digest and a zstd frame, which is never empty.
   if (encoding === 'delta' && payloadLength <= referenceBytes(1)) {
     throw invalid(
-      `a delta chunk frame of ${payloadLength} payload bytes, too short for its reference and delta`,
+      `a delta chunk frame of ${payloadLength} payload bytes, too short for a reference and a delta`,
     );
   }
   return { digest, encoding, rawLength, payloadLength };

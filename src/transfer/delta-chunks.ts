@@ -158,7 +158,7 @@ export interface RefusedDelta {
 }
 
 /**
- * The receiver's half: each delta decoded against this store's copy of its reference on
+ * The receiver's half: each delta decoded against this store's copies of its references on
  * the CPU pool, and checked. One whose reference is not held here, that does not decode,
  * that would decode past the chunk bound (a delta bomb, refused before any work), or that
  * decodes to other bytes than its digest names is refused; nothing of it is stored. The
@@ -179,7 +179,7 @@ export async function resolveDeltas(
     const dictionary = dictionaryOf(it.encoded.references, held);
     if (dictionary) return [{ ...it, dictionary }];
     const absent = it.encoded.references.filter((r) => !held.has(r));
-    refused.push({ digest: it.digest, reason: `its reference ${absent.join(', ')} is not held here` });
+    refused.push({ digest: it.digest, reason: `its references ${absent.join(', ')} are not held here` });
     return [];
   });
   const results = await pool.undelta(
