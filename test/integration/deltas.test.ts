@@ -4,7 +4,7 @@
  * byte for byte; a peer that asks without references gets the version 1 stream it knows.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,6 +138,42 @@ describe('delta chunks', () => {
     expect(push?.chunksDelta).toBeGreaterThanOrEqual(REWRITTEN);
     expect(push?.wireBytes).toBeLessThan(REWRITTEN * 3 * BLOCK + 64 * 1024);
     expect(sha(await deployed(s3, 'V3'))).toBe(sha(v3));
+  });
+});
+
+describe('a delta the receiver cannot use', () => {
+  it('is sent again whole: a reference damaged in the receiver’s store still gives the right image', async () => {
+    // V4: one block of V2 rewritten. Its chunk's reference is V2's chunk in that place,
+    // which FPPS_2 holds; damage FPPS_2's copy of it (a few bytes before the block).
+    const v4 = rewritten(v2, 'v4-', 1);
+    await addFile(s1, 'V4', v4, '--from', 'V2');
+    const at = 7 * BLOCK - 600;
+    const needle = v2.subarray(at, at + 64);
+    const packs = join(s2.home, 'store', 'packs-v1');
+    let damaged = 0;
+    for (const f of readdirSync(packs).filter((n) => n.endsWith('.pack'))) {
+      const bytes = readFileSync(join(packs, f));
+      const fd = openSync(join(packs, f), 'r+');
+      // V1's chunk in that place holds these bytes too: damage every copy.
+      for (let at = bytes.indexOf(needle); at >= 0; at = bytes.indexOf(needle, at + 1)) {
+        writeSync(fd, Buffer.alloc(64, 0x5a), 0, 64, at);
+        damaged++;
+      }
+      closeSync(fd);
+    }
+    expect(damaged).toBe(2);
+    const t = await s2.json<TransferJson & { chunksDelta: number }>([
+      'image',
+      'pull',
+      'V4',
+      '--server',
+      'FPPS_1',
+    ]);
+    expect(t.outcome).toBe('created');
+    // The delta decoded to other bytes against the damaged copy: refused, then sent whole.
+    expect(t.chunksDelta).toBeGreaterThanOrEqual(1);
+    expect(t.chunksSent).toBe(t.chunksDelta + 1);
+    expect(sha(await deployed(s2, 'V4'))).toBe(sha(v4));
   });
 });
 
