@@ -42,6 +42,11 @@ async function ok(server: IngotServer, args: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** `server` pulls `image` from FPPS_1; the transfer's record. */
+function pull(server: IngotServer, image: string): Promise<TransferJson & { chunksDelta: number }> {
+  return server.json(['image', 'pull', image, '--server', 'FPPS_1']);
+}
+
 /** The image's bytes as `server` deploys them. */
 async function deployed(server: IngotServer, image: string): Promise<Buffer> {
   const out = join(workDir(), `${server.peerPort}-${image}.img`);
@@ -84,25 +89,13 @@ afterAll(async () => {
 
 describe('delta chunks', () => {
   it('a pull of V2 onto a server holding V1 sends the changed chunks as deltas, the bytes its dry run said', async () => {
-    const first = await s2.json<TransferJson & { chunksDelta: number }>([
-      'image',
-      'pull',
-      'V1',
-      '--server',
-      'FPPS_1',
-    ]);
+    const first = await pull(s2, 'V1');
     expect(first.chunksDelta).toBe(0);
     type Plan = { wireBytes: number; images: { chunksDelta: number; wireBytes: number }[] };
     const plan = await s2.json<Plan>(['image', 'pull', 'V2', '--server', 'FPPS_1', '--dry-run']);
     expect(plan.images[0]?.chunksDelta).toBeGreaterThanOrEqual(REWRITTEN);
     expect(plan.images[0]?.wireBytes).toBe(plan.wireBytes);
-    const t = await s2.json<TransferJson & { chunksDelta: number }>([
-      'image',
-      'pull',
-      'V2',
-      '--server',
-      'FPPS_1',
-    ]);
+    const t = await pull(s2, 'V2');
     expect(t.outcome).toBe('created');
     // Each rewritten block changes one chunk, or two where it straddles a cut.
     expect(t.chunksDelta).toBeGreaterThanOrEqual(REWRITTEN);
@@ -162,13 +155,7 @@ describe('a delta the receiver cannot use', () => {
       closeSync(fd);
     }
     expect(damaged).toBe(2);
-    const t = await s2.json<TransferJson & { chunksDelta: number }>([
-      'image',
-      'pull',
-      'V4',
-      '--server',
-      'FPPS_1',
-    ]);
+    const t = await pull(s2, 'V4');
     expect(t.outcome).toBe('created');
     // The delta decoded to other bytes against the damaged copy: refused, then sent whole.
     expect(t.chunksDelta).toBeGreaterThanOrEqual(1);
