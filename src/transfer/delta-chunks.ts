@@ -7,14 +7,14 @@ import type { DeltaChunk } from '../store/frame-codec.js';
 import type { MovingChunk, References, WireChunk } from './ports.js';
 
 /**
- * Both ends of a delta: the sender turns a stored chunk into a delta against the reference
- * the transfer picked (delta-references.ts), where that saves enough; the receiver decodes
- * one against its own copy of the reference, checks the SHA-256 of the result and stores
- * the chunk whole. Stores keep whole chunks only: deploy and verify read a chunk without
+ * Both ends of a delta: the sender turns a stored chunk into a delta against references the
+ * transfer picked (delta-references.ts), where that saves enough; the receiver decodes one
+ * against its own copies of them, checks the SHA-256 of the result and stores the chunk
+ * whole. Stores keep whole chunks only: deploy and verify read a chunk without
  * following a chain of references, and gc needs no reference counts between chunks.
  */
 
-/** Chunks with a reference are encoded this many at a time, so the pool's workers share them. */
+/** Chunks with references are encoded this many at a time, so the pool's workers share them. */
 const WINDOW = 16;
 /** No chunk decodes past this (the store's bound): a delta that could is a bomb. */
 const MAX_RAW = 16 * 2 ** 20;
