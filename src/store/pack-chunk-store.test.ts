@@ -86,7 +86,10 @@ describe('PackChunkStore', () => {
     const [file] = await packFiles(root);
     const fh = await open(join(storePaths(root).packsDir, file as string), 'r+');
     const at = 16 + 7 * (RECORD_HEADER_SIZE + 40_000) + 10; // inside the 8th record's digest
-    await fh.write(Buffer.from([0x5a]), 0, 1, at);
+    // Flip the byte there (a fixed value would be the same byte one time in 256).
+    const byte = Buffer.alloc(1);
+    await fh.read(byte, 0, 1, at);
+    await fh.write(Buffer.from([(byte[0] as number) ^ 0xff]), 0, 1, at);
     await fh.close();
     store = await openStore(root);
     const read = async () => {

@@ -183,7 +183,10 @@ describe('bundles', () => {
     const bad = join(tempDir('ingot-usb-'), 'WIN_3.ingot');
     copyFileSync(file, bad);
     const fd = openSync(bad, 'r+');
-    writeSync(fd, Buffer.from([0x5a]), 0, 1, Math.floor(statSync(bad).size / 2));
+    const middle = Math.floor(statSync(bad).size / 2);
+    const was = Buffer.alloc(1);
+    readSync(fd, was, 0, 1, middle);
+    writeSync(fd, Buffer.from([(was[0] as number) ^ 0xff]), 0, 1, middle);
     closeSync(fd);
     const r2 = await site.cli(['bundle', 'import', bad]);
     expect(r2.code).toBe(74);
