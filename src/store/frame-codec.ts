@@ -88,7 +88,7 @@ export async function* encodeFrames(
     h.writeUInt32BE(extra + c.encoded.payload.length, 38);
     if (delta) {
       h[CHUNK_HEADER] = delta.references.length;
-      delta.references.forEach((r, i) => writeDigest(h, CHUNK_HEADER + 1 + 32 * i, r));
+      for (const [i, r] of delta.references.entries()) writeDigest(h, CHUNK_HEADER + 1 + 32 * i, r);
     }
     yield h;
     // The payload goes out as its own buffer: no copy of chunk bytes.
