@@ -9,7 +9,7 @@ import type { Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
 import { namedChunks } from '../store/manifest-store.js';
 import { BaseIndex, ReferencePicker } from '../transfer/delta-references.js';
-import type { ImageOffer, SinkStatus } from '../transfer/image-transfer.js';
+import type { ImageOffer, SinkStatus } from '../transfer/image-sides.js';
 import { MAX_DIGESTS_PER_QUERY } from '../transfer/ports.js';
 import type { SigningIdentity } from './identity.js';
 import { type LocalSideDeps, offerMeta } from './local-sides.js';

@@ -4,9 +4,8 @@ import type { ImageRecord } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
 import { decodeRoot, rootFacts } from '../core/manifest-v2.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import { type ReceiveCounter, receiveChunks, serveChunks, wireSizes } from '../transfer/chunk-receiver.js';
-import { deltaEncoded } from '../transfer/delta-chunks.js';
-import type { DeltaBase, ImageOffer, ImageSink, ImageSource, OfferMeta } from '../transfer/image-transfer.js';
+import { type ReceiveCounter, receiveChunks, serveMoving, wireSizes } from '../transfer/chunk-receiver.js';
+import type { DeltaBase, ImageOffer, ImageSink, ImageSource, OfferMeta } from '../transfer/image-sides.js';
 import type { Admission, ReplicaService } from './replica.service.js';
 import type { PeerRecord } from './types.js';
 
@@ -62,10 +61,7 @@ export function localSource(deps: LocalSideDeps, policy: OfferPolicy): ImageSour
       await checkOfferable(image, policy);
       return { ...(await offerMeta(deps, image)), manifest: bytes };
     },
-    fetch: async (digests, references) => {
-      const served = await serveChunks(deps.store, digests);
-      return references ? deltaEncoded(deps.store, served, references) : served;
-    },
+    fetch: (digests, references) => serveMoving(deps.store, digests, references),
     deltaBase: (bases) => firstOffered(deps, bases, policy),
     wireSizes: (digests, references) => wireSizes(deps.store, digests, references),
     baseChunks: (base) => deps.images.chunkList(base.digest),

@@ -12,9 +12,14 @@ import type {
   ImageSource,
   OfferMeta,
   SinkStatus,
-  WireSize,
-} from '../transfer/image-transfer.js';
-import { CHUNK_STREAM_TYPE, type MovingChunk, type PutAnswer, type References } from '../transfer/ports.js';
+} from '../transfer/image-sides.js';
+import {
+  CHUNK_STREAM_TYPE,
+  type MovingChunk,
+  type PutAnswer,
+  type References,
+  type WireSize,
+} from '../transfer/ports.js';
 import { offerToJson, type SignedDocument } from './signed-document.js';
 import type { TlsIdentity } from './tls-identity.js';
 import type { PeerRecord } from './types.js';

@@ -6,7 +6,7 @@ import type { Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ManifestStore } from '../store/manifest-store.js';
-import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-transfer.js';
+import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-sides.js';
 import { verifyDigestSignature } from './identity.js';
 
 /** Who sends: a peer, or the server that signed a bundle. */

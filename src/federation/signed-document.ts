@@ -4,7 +4,7 @@ import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { canonicalJson, type Json } from '../core/manifest-codec.js';
 import { parseImageState } from '../core/states.js';
-import type { OfferMeta } from '../transfer/image-transfer.js';
+import type { OfferMeta } from '../transfer/image-sides.js';
 import { type DocumentKind, type SigningIdentity, verifyDocumentSignature } from './identity.js';
 
 /**

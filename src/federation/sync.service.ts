@@ -3,13 +3,8 @@ import { requireChunks } from '../catalog/chunk-check.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { ManifestStore } from '../store/manifest-store.js';
-import {
-  type ImageSink,
-  type ImageSource,
-  planTransfers,
-  type TransferOptions,
-  transferImage,
-} from '../transfer/image-transfer.js';
+import type { ImageSink, ImageSource, TransferOptions } from '../transfer/image-sides.js';
+import { planTransfers, transferImage } from '../transfer/image-transfer.js';
 import type { RateLimits } from '../transfer/rate-limit.js';
 import { type LocalSideDeps, localSink } from './local-sides.js';
 import type { PeerService } from './peer.service.js';

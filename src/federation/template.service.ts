@@ -5,7 +5,7 @@ import type { Json } from '../core/manifest-codec.js';
 import { checkName } from '../core/names.js';
 import type { Db } from '../db/database.js';
 import { isUniqueViolation } from '../db/db-errors.js';
-import type { OfferMeta } from '../transfer/image-transfer.js';
+import type { OfferMeta } from '../transfer/image-sides.js';
 import type { SigningIdentity } from './identity.js';
 import { type LocalSideDeps, offerMeta } from './local-sides.js';
 import {

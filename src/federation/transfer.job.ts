@@ -2,12 +2,8 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import type { Db } from '../db/database.js';
 import type { JobHandler } from '../jobs/job-runner.js';
-import {
-  NO_PROGRESS,
-  type TransferProgress,
-  type TransferResult,
-  transferImage,
-} from '../transfer/image-transfer.js';
+import { NO_PROGRESS, type TransferProgress, type TransferResult } from '../transfer/image-sides.js';
+import { transferImage } from '../transfer/image-transfer.js';
 import type { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { type LocalSideDeps, localSink, localSource, ownImages } from './local-sides.js';

@@ -4,7 +4,7 @@ import { DATA_BLOCK_BYTES, dataBuffers, PooledCopies } from '../store/buffer-poo
 import type { ChunkStore, EncodedChunk, HashedChunkWriter, PutManyResult } from '../store/chunk-store.js';
 import type { DeltaChunk } from '../store/frame-codec.js';
 import { deltaEncoded, type RefusedDelta, resolveDeltas } from './delta-chunks.js';
-import type { MovingChunk, References, WireChunk } from './ports.js';
+import type { MovingChunk, References, WireChunk, WireSize } from './ports.js';
 import { frameBytes } from './rate-limit.js';
 
 /**
@@ -215,6 +215,20 @@ export async function serveChunks(
 }
 
 /**
+ * serveChunks for an image transfer: with `references` (one list per digest, or none) each
+ * chunk is sent as a delta against its references where that saves enough (delta-chunks.ts).
+ */
+export async function serveMoving(
+  store: ChunkStore,
+  digests: readonly Digest[],
+  references: References | undefined,
+  onServed?: () => void,
+): Promise<AsyncIterable<MovingChunk>> {
+  const served = await serveChunks(store, digests, onServed);
+  return references ? deltaEncoded(store, served, references) : served;
+}
+
+/**
  * What serving `digests` (with `references`) would put on the wire, chunk by chunk: the
  * same encoding as the real fetch, sent as numbers (a dry run's exact bytes).
  */
@@ -222,10 +236,9 @@ export async function wireSizes(
   store: ChunkStore,
   digests: readonly Digest[],
   references?: References,
-): Promise<{ bytes: number; delta: boolean }[]> {
-  const served = await serveChunks(store, digests);
-  const chunks = references ? deltaEncoded(store, served, references) : served;
-  const out: { bytes: number; delta: boolean }[] = [];
+): Promise<WireSize[]> {
+  const chunks = await serveMoving(store, digests, references);
+  const out: WireSize[] = [];
   for await (const c of chunks) out.push({ bytes: frameBytes(c), delta: c.encoded.encoding === 'delta' });
   return out;
 }

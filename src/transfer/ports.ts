@@ -31,6 +31,12 @@ export type MovingChunk = FramedChunk<FrameEncoding>;
 /** Per chunk of a data request, the chunks a delta of it may be made against (undefined: whole). */
 export type References = readonly (readonly Digest[] | undefined)[];
 
+/** What one chunk would cost on the wire, and whether as a delta. */
+export interface WireSize {
+  readonly bytes: number;
+  readonly delta: boolean;
+}
+
 /** What a receiver answers for a stream of chunks. */
 export interface PutAnswer {
   readonly stored: number;

@@ -1,7 +1,7 @@
 /** Queries on `transfers`: one row per push or pull job, with its running figures. */
 import type { Kysely, Selectable } from 'kysely';
 import type { Schema, TransferTable } from '../db/schema.js';
-import type { TransferProgress } from './image-transfer.js';
+import type { TransferProgress } from './image-sides.js';
 
 export type TransferDirection = 'push' | 'pull';
 

@@ -1,8 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { Digest } from '../../core/manifest.js';
 import { decodeFrames } from '../../store/frame-codec.js';
-import { receiveChunks, serveChunks } from '../../transfer/chunk-receiver.js';
-import { deltaEncoded } from '../../transfer/delta-chunks.js';
+import { receiveChunks, serveMoving } from '../../transfer/chunk-receiver.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
 import { sendChunkStream } from '../chunk-stream.js';
@@ -77,8 +76,7 @@ export function chunkRoutes(app: ApiApp): void {
     async (request, reply) => {
       const digests = request.body.digests as Digest[];
       const references = referencesOf(digests, request.body.references);
-      const served = await serveChunks(store, digests, () => metrics.chunksServed.inc());
-      const chunks = references ? deltaEncoded(store, served, references) : served;
+      const chunks = await serveMoving(store, digests, references, () => metrics.chunksServed.inc());
       await sendChunkStream(reply, chunks, { deltas: references !== undefined });
     },
   );

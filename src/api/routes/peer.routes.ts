@@ -15,9 +15,8 @@ import {
 import type { Admission } from '../../federation/replica.service.js';
 import type { PeerRecord } from '../../federation/types.js';
 import { decodeFrames } from '../../store/frame-codec.js';
-import { receiveChunks, serveChunks, wireSizes } from '../../transfer/chunk-receiver.js';
-import { deltaEncoded } from '../../transfer/delta-chunks.js';
-import type { OfferMeta } from '../../transfer/image-transfer.js';
+import { receiveChunks, serveMoving, wireSizes } from '../../transfer/chunk-receiver.js';
+import type { OfferMeta } from '../../transfer/image-sides.js';
 import { throttled } from '../../transfer/rate-limit.js';
 import { sendChunkStream } from '../chunk-stream.js';
 import type { PeerApp } from '../peer-app.js';
@@ -190,8 +189,9 @@ export function peerRoutes(app: PeerApp): void {
   app.post('/peer/v1/chunks/fetch', { schema: { body: FetchBody } }, async (request, reply) => {
     const peer = me(request.peer);
     const { digests, references } = await granted(peer, request.body);
-    const served = await serveChunks(deps.local.store, digests, () => deps.metrics.chunksServed.inc());
-    const chunks = references ? deltaEncoded(deps.local.store, served, references) : served;
+    const chunks = await serveMoving(deps.local.store, digests, references, () =>
+      deps.metrics.chunksServed.inc(),
+    );
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const sent = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'sent' });
     const counted = throttled(chunks, limiter, (n) => sent.inc(n));

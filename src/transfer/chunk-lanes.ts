@@ -1,0 +1,140 @@
+import type { Digest } from '../core/manifest.js';
+import { AsyncQueue } from './async-queue.js';
+import { inOrder } from './chunk-receiver.js';
+import type { ChunkSet } from './chunk-sets.js';
+import { BaseIndex, ReferencePicker } from './delta-references.js';
+import type { ImageOffer, ImageSink, ImageSource, TransferOptions, TransferProgress } from './image-sides.js';
+import type { MovingChunk, References, TransferSink, TransferSource } from './ports.js';
+import { frameBytes } from './rate-limit.js';
+
+const DEFAULT_STREAMS = 2;
+/** A data request carries at most this many chunks, or this many raw bytes. */
+const FETCH_CHUNKS = 1024;
+const FETCH_BYTES = 16 * 2 ** 20;
+
+/**
+ * The pipeline: one asker works out what the receiver lacks in large batches, ahead of the
+ * data; `streams` lanes each move one slice at a time (one long request: the sender reads
+ * its packs in runs, the receiver stores while it reads). At most two slices per lane wait
+ * ahead of the lanes, so the receiver's answers are never far ahead of what moved.
+ */
+export async function moveChunks(
+  source: TransferSource,
+  sink: TransferSink,
+  chunks: ChunkSet,
+  progress: TransferProgress,
+  opts: TransferOptions,
+  picker?: ReferencePicker,
+): Promise<void> {
+  const streams = Math.max(1, opts.streams ?? DEFAULT_STREAMS);
+  const slices = new AsyncQueue<Slice>(2 * streams);
+  const ask = async () => {
+    try {
+      for await (const batch of chunks.batches()) {
+        opts.signal?.throwIfAborted();
+        const wanted = new Set(await sink.missing(batch));
+        for (const d of batch) {
+          if (wanted.has(d)) continue;
+          progress.bytesPresent += chunks.lengthOf(d);
+          progress.bytesDone += chunks.lengthOf(d);
+        }
+        opts.onProgress?.(progress);
+        const references = picker?.pick(batch, wanted);
+        for (const slice of slicesOf(
+          batch.filter((d) => wanted.has(d)),
+          references,
+          chunks,
+        ))
+          await slices.put(slice);
+      }
+      slices.end();
+    } catch (err) {
+      slices.fail(err);
+      throw err;
+    }
+  };
+  const send = async (digests: readonly Digest[], references?: References) => {
+    const moving = inOrder(await source.fetch(digests, references), digests, references);
+    return sink.put(metered(moving, progress, opts));
+  };
+  const lane = async () => {
+    for (let slice = await slices.take(); slice; slice = await slices.take()) {
+      opts.signal?.throwIfAborted();
+      const answer = await send(slice.digests, slice.references);
+      // A delta the receiver would not store comes again whole (only ones it was sent).
+      const asked = new Set(slice.digests);
+      const again = (answer.refused ?? []).filter((d) => asked.delete(d));
+      if (again.length === 0) continue;
+      for (const d of again) progress.bytesDone -= chunks.lengthOf(d);
+      await send(again);
+    }
+  };
+  const lanes = Array.from({ length: streams }, () =>
+    lane().catch((err: unknown) => {
+      slices.fail(err);
+      throw err;
+    }),
+  );
+  await Promise.all([ask(), ...lanes]);
+}
+
+/** One data request: digests, and per digest the references a delta may be made against. */
+interface Slice {
+  readonly digests: Digest[];
+  readonly references: References | undefined;
+}
+
+/** Cuts a batch of wanted digests into data requests of FETCH_CHUNKS / FETCH_BYTES. */
+function slicesOf(wanted: readonly Digest[], references: References | undefined, chunks: ChunkSet): Slice[] {
+  const out: Slice[] = [];
+  let start = 0;
+  let bytes = 0;
+  const cut = (end: number) => {
+    const refs = references?.slice(start, end);
+    out.push({ digests: wanted.slice(start, end), references: refs?.some(Boolean) ? refs : undefined });
+    start = end;
+    bytes = 0;
+  };
+  for (const [i, d] of wanted.entries()) {
+    const n = chunks.lengthOf(d);
+    if (i > start && (i - start >= FETCH_CHUNKS || bytes + n > FETCH_BYTES)) cut(i);
+    bytes += n;
+  }
+  if (start < wanted.length) cut(wanted.length);
+  return out;
+}
+
+/**
+ * Deltas need a base both ends hold: the receiver names its candidates, the sender takes
+ * the first it has, and the side in this process reads that base's chunk list, once.
+ */
+export async function deltaPicker(
+  source: ImageSource,
+  sink: ImageSink,
+  offer: ImageOffer,
+): Promise<ReferencePicker | undefined> {
+  const bases = (await sink.deltaBases?.(offer)) ?? [];
+  if (bases.length === 0 || !source.deltaBase) return undefined;
+  const base = await source.deltaBase(bases);
+  const list = sink.baseChunks ?? source.baseChunks;
+  if (!base || !list) return undefined;
+  return new ReferencePicker(await BaseIndex.of(list(base)));
+}
+
+async function* metered(
+  chunks: AsyncIterable<MovingChunk>,
+  progress: TransferProgress,
+  opts: TransferOptions,
+): AsyncGenerator<MovingChunk> {
+  for await (const c of chunks) {
+    const n = frameBytes(c);
+    await opts.limiter?.take(n, opts.signal);
+    progress.wireBytes += n;
+    progress.bytesDone += c.rawLength;
+    progress.chunksSent++;
+    if (c.encoded.encoding === 'delta') progress.chunksDelta++;
+    opts.onWireBytes?.(n);
+    opts.onProgress?.(progress);
+    yield c;
+  }
+}
