@@ -16,7 +16,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { encodeChunk } from '../store/compression.js';
 import type { FramedChunk } from '../store/frame-codec.js';
-import { type OpenedBundle, openBundle, writeBundle } from './bundle-format.js';
+import { writeBundle } from './bundle-format.js';
+import { type OpenedBundle, openBundle } from './bundle-reader.js';
 import type { MovingChunk } from './ports.js';
 
 const MiB = 1024 * 1024;

@@ -1,5 +1,4 @@
 import { DigestTable } from '../core/digest-table.js';
-import type { Digest } from '../core/manifest.js';
 import { deltaPicker, moveChunks } from './chunk-lanes.js';
 import { offerChunks } from './chunk-sets.js';
 import {
