@@ -1,5 +1,6 @@
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import type { Digest } from '../core/manifest.js';
+import { BatchStatements } from './batch-statements.js';
 import { recordSize } from './pack-file.js';
 
 /**
@@ -84,10 +85,11 @@ function chunkRow(r: unknown): ChunkRow {
 export class PackIndex {
   private readonly db: DatabaseSync;
   private readonly s;
-  private readonly inStmts = new Map<string, StatementSync>();
+  private readonly batches: BatchStatements;
 
   private constructor(db: DatabaseSync) {
     this.db = db;
+    this.batches = new BatchStatements(db);
     this.s = {
       get: db.prepare(`SELECT ${COLUMNS} FROM chunks WHERE digest = ?`),
       insert: db.prepare(
@@ -172,9 +174,9 @@ export class PackIndex {
     const found = new Map<string, ChunkRow>();
     for (let i = 0; i < digests.length; i += QUERY_BATCH) {
       const part = digests.slice(i, i + QUERY_BATCH);
-      for (const r of this.inStmt(`SELECT ${COLUMNS} FROM chunks WHERE digest IN`, part.length).all(
-        ...part,
-      )) {
+      for (const r of this.batches
+        .in(`SELECT ${COLUMNS} FROM chunks WHERE digest IN`, part.length)
+        .all(...part)) {
         const row = chunkRow(r);
         found.set(row.digest.toString('hex'), row);
       }
@@ -193,9 +195,9 @@ export class PackIndex {
     const stale: Buffer[] = [];
     for (let i = 0; i < digests.length; i += QUERY_BATCH) {
       const part = digests.slice(i, i + QUERY_BATCH);
-      const rows = this.inStmt('SELECT digest, touched_at FROM chunks WHERE digest IN', part.length).all(
-        ...part.map(digestKey),
-      ) as unknown as { digest: Uint8Array; touched_at: number }[];
+      const rows = this.batches
+        .in('SELECT digest, touched_at FROM chunks WHERE digest IN', part.length)
+        .all(...part.map(digestKey)) as unknown as { digest: Uint8Array; touched_at: number }[];
       for (const r of rows) {
         const digest = asBuffer(r.digest);
         present.add(digest.toString('hex'));
@@ -206,7 +208,7 @@ export class PackIndex {
       this.transaction(() => {
         for (let i = 0; i < stale.length; i += QUERY_BATCH) {
           const part = stale.slice(i, i + QUERY_BATCH);
-          this.inStmt('UPDATE chunks SET touched_at = ? WHERE digest IN', part.length).run(now, ...part);
+          this.batches.in('UPDATE chunks SET touched_at = ? WHERE digest IN', part.length).run(now, ...part);
         }
       });
     }
@@ -231,51 +233,25 @@ export class PackIndex {
       const n = Math.min(QUERY_BATCH, keys.length - i);
       const params: (Buffer | number)[] = [];
       for (let j = i; j < i + n; j++) params.push(keys[j] as Buffer, rawLengths[j] as number);
-      const row = this.valuesStmt(
-        'SELECT count(*) AS n, coalesce(sum(c.length), 0) AS bytes FROM chunks c JOIN',
-        'AS v ON c.digest = v.column1 AND c.raw_length = v.column2',
-        n,
-      ).get(...params) as { n: number; bytes: number };
+      const row = this.batches
+        .values(
+          'SELECT count(*) AS n, coalesce(sum(c.length), 0) AS bytes FROM chunks c JOIN',
+          'AS v ON c.digest = v.column1 AND c.raw_length = v.column2',
+          n,
+        )
+        .get(...params) as { n: number; bytes: number };
       matched += row.n;
       bytes += row.bytes;
     }
     this.transaction(() => {
       for (let i = 0; i < keys.length; i += QUERY_BATCH) {
         const part = keys.slice(i, i + QUERY_BATCH);
-        this.inStmt('UPDATE chunks SET touched_at = ? WHERE touched_at < ? AND digest IN', part.length).run(
-          now,
-          staleBefore,
-          ...part,
-        );
+        this.batches
+          .in('UPDATE chunks SET touched_at = ? WHERE touched_at < ? AND digest IN', part.length)
+          .run(now, staleBefore, ...part);
       }
     });
     return { matched, bytes };
-  }
-
-  /** `${prefix} (?, ?, ...)` with n placeholders. */
-  private inStmt(prefix: string, n: number): StatementSync {
-    return this.prepared(`${prefix}/${n}`, () => `${prefix} (${new Array(n).fill('?').join(',')})`);
-  }
-
-  /** `${prefix} (VALUES (?, ?), ...) ${suffix}` with n pairs. */
-  private valuesStmt(prefix: string, suffix: string, n: number): StatementSync {
-    return this.prepared(`${prefix}/${suffix}/${n}`, () => {
-      return `${prefix} (VALUES ${new Array(n).fill('(?, ?)').join(',')}) ${suffix}`;
-    });
-  }
-
-  /**
-   * Each statement prepared once, found again by a short key (a batch's size varies only in
-   * its last part): its text, hundreds of placeholders long, is written only to prepare it.
-   */
-  private prepared(key: string, sql: () => string): StatementSync {
-    let stmt = this.inStmts.get(key);
-    if (!stmt) {
-      stmt = this.db.prepare(sql());
-      if (this.inStmts.size > 32) this.inStmts.clear();
-      this.inStmts.set(key, stmt);
-    }
-    return stmt;
   }
 
   /**
