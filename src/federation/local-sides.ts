@@ -95,7 +95,10 @@ export async function deltaBasesFor(deps: LocalSideDeps, offer: ImageOffer): Pro
   const bases: DeltaBase[] = [];
   const held = parent ? await deps.catalog.findImageByDigest(parent) : undefined;
   if (held) bases.push({ name: held.name, digest: held.digest });
-  const kin = await deps.catalog.listImages({ origin: offer.origin, type: offer.imageType }).catch(() => []);
+  // By origin, then type: a type this server has never seen is no error, just no kin.
+  const kin = (await deps.catalog.listImages({ origin: offer.origin })).filter(
+    (i) => i.imageType === offer.imageType,
+  );
   kin.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   for (const image of kin) {
     if (bases.length >= MAX_BASES) break;
