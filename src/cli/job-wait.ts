@@ -1,4 +1,5 @@
 import { type ErrorCode, IngotError, isErrorCode } from '../core/errors.js';
+import { isFinalJobState } from '../jobs/types.js';
 import type { ApiClient } from '../transfer/http-client.js';
 
 export interface JobView {
@@ -15,13 +16,12 @@ export interface JobView {
   updatedAt: string;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
-
 /**
- * Polls a job until it ends; a failed job becomes an error carrying the job's reason. The
- * first polls come quickly and then ever slower up to `pollMs`: most jobs a command waits
- * for end within a second (a pull of an image already held: 0.51 s with a fixed 200 ms
- * poll, 0.31 s so), and a long one needs no more than a few looks a second.
+ * Follows a job until it ends; a failed job becomes an error carrying the job's reason. The
+ * server holds each answer until the job changes (GET /api/v1/jobs/:id?wait), so the end is
+ * seen at once and progress as it is recorded. A server that answers at once with nothing
+ * changed (one without `wait`) is polled instead, quickly at first and then ever slower up
+ * to `pollMs`.
  */
 export async function waitForJob(
   client: ApiClient,
@@ -29,10 +29,13 @@ export async function waitForJob(
   onProgress?: (job: JobView) => void,
   pollMs = 250,
 ): Promise<JobView> {
+  let seen: string | undefined;
   for (let wait = FIRST_POLL_MS; ; wait = Math.min(pollMs, wait * 2)) {
-    const job = await client.json<JobView>('GET', `/api/v1/jobs/${id}`);
+    const asked = Date.now();
+    const query = seen === undefined ? '' : `?wait=${HOLD_SECONDS}&since=${encodeURIComponent(seen)}`;
+    const job = await client.json<JobView>('GET', `/api/v1/jobs/${id}${query}`);
     onProgress?.(job);
-    if (FINAL.has(job.state)) {
+    if (isFinalJobState(job.state)) {
       if (job.state === 'succeeded') return job;
       const parsed = parseJobError(job.error);
       throw new IngotError(parsed.code, `job ${id} (${job.kind}) ${job.state}: ${parsed.message}`, {
@@ -40,11 +43,15 @@ export async function waitForJob(
         ...(parsed.hint ? { hint: parsed.hint } : {}),
       });
     }
-    await new Promise((r) => setTimeout(r, wait));
+    const held = job.updatedAt !== seen || Date.now() - asked >= HOLD_SECONDS * 500;
+    seen = job.updatedAt;
+    if (!held) await new Promise((r) => setTimeout(r, wait));
   }
 }
 
 const FIRST_POLL_MS = 20;
+/** How long the server may hold an answer: progress shows at least this often. */
+const HOLD_SECONDS = 1;
 
 /** Job errors are stored as the error body JSON when they were IngotErrors; codes survive. */
 function parseJobError(text: string | null): {

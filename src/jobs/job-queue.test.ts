@@ -25,6 +25,28 @@ describe.each(DIALECTS)('job queue (%s)', (dialect) => {
     await temp.cleanup();
   });
 
+  it("wakes a waiter at the job's next change, and only then", async () => {
+    const job = await queue.enqueue('verify', {});
+    let woke = false;
+    const waiting = queue.waitForChange(job.id, 60_000).then(() => {
+      woke = true;
+    });
+    await queue.enqueue('verify', {}); // another job's change does not count
+    await Promise.resolve();
+    expect(woke).toBe(false);
+    const claimed = await queue.claim('w1', ['verify']);
+    expect(claimed?.id).toBe(job.id);
+    await waiting;
+    expect(woke).toBe(true);
+    const ended = queue.waitForChange(job.id, 60_000);
+    await queue.complete(job.id, 'w1', { ok: true });
+    await ended;
+    // With no change, the wait ends at its time.
+    const started = Date.now();
+    await queue.waitForChange(job.id, 30);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+  });
+
   it('enqueues, gets and lists newest first', async () => {
     const a = await queue.enqueue('verify', { image: 'a' });
     const b = await queue.enqueue('gc', { graceSeconds: 5 }, { maxAttempts: 1 });

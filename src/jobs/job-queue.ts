@@ -32,6 +32,8 @@ export class JobQueue {
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
   readonly defaultLeaseMs: number;
+  /** Who waits on a job's next change in this process (waitForChange). */
+  private readonly waiters = new Map<number, Set<() => void>>();
 
   constructor(db: Db, opts: JobQueueOptions = {}) {
     this.repo = new JobRepository(db.kysely, db.dialect);
@@ -90,7 +92,7 @@ export class JobQueue {
     if (kinds.length === 0) return undefined;
     const now = this.clock.now();
     await this.repo.failExhausted(now.toISOString(), errorText(leaseExpired()));
-    return this.repo.claim(owner, kinds, now.toISOString(), this.after(now, leaseMs));
+    return this.changed(await this.repo.claim(owner, kinds, now.toISOString(), this.after(now, leaseMs)));
   }
 
   /** Extends the lease and records progress; CONFLICT once the job is no longer ours. */
@@ -106,7 +108,7 @@ export class JobQueue {
       updated_at: now.toISOString(),
       ...progressColumns(progress),
     });
-    return job ?? this.lost(id, owner);
+    return this.changed(job) ?? this.lost(id, owner);
   }
 
   async complete(id: number, owner: string, result: unknown, progress?: JobProgress): Promise<Job> {
@@ -119,7 +121,7 @@ export class JobQueue {
       updated_at: this.now(),
       ...progressColumns(progress),
     });
-    return job ?? this.lost(id, owner);
+    return this.changed(job) ?? this.lost(id, owner);
   }
 
   /**
@@ -140,7 +142,7 @@ export class JobQueue {
       run_after: retry ? this.after(now, delay) : current.runAfter,
       updated_at: now.toISOString(),
     });
-    return job ?? this.lost(id, owner);
+    return this.changed(job) ?? this.lost(id, owner);
   }
 
   /** Gives a claimed job back without counting the attempt (a graceful shutdown). */
@@ -155,7 +157,7 @@ export class JobQueue {
       run_after: now,
       updated_at: now,
     });
-    return job ?? this.lost(id, owner);
+    return this.changed(job) ?? this.lost(id, owner);
   }
 
   async get(id: number | string): Promise<Job> {
@@ -188,12 +190,37 @@ export class JobQueue {
   async cancel(id: number | string): Promise<Job> {
     const job = await this.get(id);
     const cancelled = await this.repo.cancel(job.id, this.now());
-    if (cancelled) return cancelled;
+    if (cancelled) return this.changed(cancelled) as Job;
     const now = await this.get(id);
     throw new IngotError(
       'CONFLICT',
       `job ${id} has already ${now.state === 'cancelled' ? 'been cancelled' : now.state}`,
     );
+  }
+
+  /**
+   * Resolves at the job's next change made through this process, or after `ms` (a change
+   * made by another node is only seen by reading the job again). Lets a client wait for a
+   * job without polling it.
+   */
+  waitForChange(id: number, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.waiters.get(id) ?? new Set();
+      this.waiters.set(id, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+    });
+  }
+
+  private changed(job: Job | undefined): Job | undefined {
+    if (job) for (const wake of [...(this.waiters.get(job.id) ?? [])]) wake();
+    return job;
   }
 
   private async lost(id: number, owner: string): Promise<never> {

@@ -76,6 +76,29 @@ describe('local ingest through a real server', () => {
     expect((await server.cli(['image', 'verify', 'FILE_L'])).code).toBe(0);
   });
 
+  it('holds a job answer until the job changes (?wait), and answers a finished job at once', async () => {
+    const auth = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
+    const res = await fetch(`${server.url}/api/v1/gc`, { method: 'POST', headers: auth, body: '{}' });
+    const queued = (await res.json()) as JobJson & { updatedAt: string };
+    let job = queued;
+    let asks = 0;
+    const started = Date.now();
+    while (!['succeeded', 'failed'].includes(job.state)) {
+      asks++;
+      const q = `wait=20&since=${encodeURIComponent(job.updatedAt)}`;
+      const next = await api<JobJson & { updatedAt: string }>(`/api/v1/jobs/${queued.id}?${q}`);
+      // Held until it differs: never the same answer twice.
+      expect(next.updatedAt === job.updatedAt && next.state === job.state).toBe(false);
+      job = next;
+    }
+    expect(job.state).toBe('succeeded');
+    expect(asks).toBeLessThanOrEqual(4);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const atOnce = Date.now();
+    await api(`/api/v1/jobs/${queued.id}?wait=20&since=${encodeURIComponent(job.updatedAt)}`);
+    expect(Date.now() - atOnce).toBeLessThan(5_000);
+  });
+
   it('refuses a path the server cannot read, and a taken name before reading, changing nothing', async () => {
     const before = { images: await names(), jobs: (await ingestJobs()).length };
     const missing = await server.cli(['image', 'add', 'NOPE', '--file', join(work, 'no-such.img')]);

@@ -1,7 +1,11 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { IngotError } from '../../core/errors.js';
+import { isFinalJobState } from '../../jobs/types.js';
 import type { ApiApp } from '../app.js';
 import { errorResponses } from '../schemas.js';
+
+/** How often a held job answer reads the job again, for changes made by other nodes. */
+const JOB_REREAD_MS = 250;
 
 export function jobRoutes(app: ApiApp): void {
   const { jobs, gcGraceSeconds } = app.deps;
@@ -33,12 +37,31 @@ export function jobRoutes(app: ApiApp): void {
       schema: {
         summary: 'One job: state, progress, attempts, result or error',
         tags,
+        description:
+          'With `wait`, the answer is held until the job differs from `since` (its `updatedAt` as last seen; without it, from the job as it was when asked), ends, or `wait` seconds pass: a client follows a job without polling.',
         params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        querystring: Type.Object({
+          wait: Type.Optional(
+            Type.Number({ minimum: 0, maximum: 30, description: 'seconds to hold the answer' }),
+          ),
+          since: Type.Optional(
+            Type.String({ maxLength: 64, description: "the job's updatedAt as last seen" }),
+          ),
+        }),
         response: { 200: Type.Ref('Job'), ...errorResponses },
       },
     },
     async (request) => {
-      const job = await jobs.get(request.params.id);
+      let job = await jobs.find(request.params.id);
+      if (!job) throw new IngotError('NOT_FOUND', `no job ${request.params.id}`);
+      const { wait = 0 } = request.query;
+      const since = request.query.since ?? job.updatedAt;
+      const deadline = Date.now() + wait * 1000;
+      // Changes made here wake the wait at once; another node's are seen by reading again.
+      while (job && !isFinalJobState(job.state) && job.updatedAt === since && Date.now() < deadline) {
+        await jobs.waitForChange(job.id, Math.min(JOB_REREAD_MS, deadline - Date.now()));
+        job = await jobs.find(request.params.id);
+      }
       if (!job) throw new IngotError('NOT_FOUND', `no job ${request.params.id}`);
       return job;
     },
