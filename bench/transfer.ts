@@ -62,8 +62,10 @@ async function digestOf(server: PeerServer, image: string): Promise<string | und
 }
 
 /**
- * One pull, measured. Both servers are restarted first, so each VmHWM read afterwards is this
- * pull's alone; both stores are read once so neither side starts from a cold page cache.
+ * One pull, measured, between warm servers (each has served a warm-up pull, as a running
+ * server has: its first request compiles routes and schemas, ~0.5 s a side). Each side's
+ * VmHWM starts afresh (newPeak), so the peaks read afterwards are this pull's alone; both
+ * stores are read once so neither side starts from a cold page cache.
  */
 async function pullCase(sender: PeerServer, receiver: PeerServer, image: string): Promise<IngotCase> {
   const linked = () =>
@@ -71,12 +73,12 @@ async function pullCase(sender: PeerServer, receiver: PeerServer, image: string)
   const plan = JSON.parse(
     (await receiver.cli(['image', 'pull', image, '--server', sender.name, '--dry-run', '--json'])).stdout,
   ) as { bytesMissing: number; chunksMissing: number };
-  await sender.restart();
-  await receiver.restart();
   await warmPages(receiver.home, plan.bytesMissing);
   await warm(join(sender.home, 'store'));
   await warm(join(receiver.home, 'store'));
   await sync();
+  await sender.newPeak();
+  await receiver.newPeak();
   const linkBefore = linked();
   const cpuBefore = [await sender.cpuSeconds(), await receiver.cpuSeconds()];
   const r = await receiver.cliWithin(PULL_TIMEOUT_SECONDS, [
@@ -114,6 +116,29 @@ async function pullCase(sender: PeerServer, receiver: PeerServer, image: string)
   };
 }
 
+/**
+ * A full and a delta pull of a small image (8 MiB, then a copy with 1% of its 4 KiB blocks
+ * rewritten), not timed: every route, schema and code path a measured pull uses has run once.
+ */
+async function warmUp(sender: PeerServer, receiver: PeerServer, scratch: string): Promise<void> {
+  const [w1, w2] = [join(scratch, 'warm-1.bin'), join(scratch, 'warm-2.bin')];
+  if (!existsSync(w2)) {
+    const bytes = Buffer.alloc(8 * 2 ** 20);
+    for (let i = 0; i < bytes.length; i += 4)
+      bytes.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
+    await writeFile(w1, bytes);
+    for (let b = 0; b < bytes.length / 4096; b += 100) bytes.fill(b & 255, b * 4096, b * 4096 + 4096);
+    await writeFile(w2, bytes);
+  }
+  const names = await sender.cli(['image', 'list', '--json']);
+  if (!names.stdout.includes('"WARM_2"')) {
+    await sender.cli(['image', 'add', 'WARM_1', '--file', w1, '--type', 'DISKIMAGE']);
+    await sender.cli(['image', 'add', 'WARM_2', '--file', w2, '--type', 'DISKIMAGE', '--from', 'WARM_1']);
+  }
+  for (const image of ['WARM_1', 'WARM_2'])
+    await receiver.cli(['image', 'pull', image, '--server', sender.name]);
+}
+
 async function ingotRep(input: TransferInput, scratch: string, tag: string): Promise<IngotRep> {
   const root = build?.root;
   if (!root) throw new Error('no ingot build');
@@ -135,6 +160,7 @@ async function ingotRep(input: TransferInput, scratch: string, tag: string): Pro
     log(`${tag}: ingot: image add V1, V2 --from V1 on the sender (not timed)`);
     await sender.cli(['image', 'add', 'V1', src, input.v1, '--type', type]);
     await sender.cli(['image', 'add', 'V2', src, input.v2, '--type', type, '--from', 'V1']);
+    await warmUp(sender, receiver, base);
     log(`${tag}: ingot: pull V1 into an empty receiver (full)`);
     const full = await pullCase(sender, receiver, 'V1');
     log(`${tag}: ingot: pull V2 with V1 there (delta)`);
@@ -145,6 +171,7 @@ async function ingotRep(input: TransferInput, scratch: string, tag: string): Pro
     await pairUp(sender, seededReceiver, base);
     log(`${tag}: ingot: the same bytes as LOCAL_COPY on a third server (not timed), then pull V1 (seeded)`);
     await seededReceiver.cli(['image', 'add', 'LOCAL_COPY', src, input.v1, '--type', type]);
+    await warmUp(sender, seededReceiver, base);
     const seeded = await pullCase(sender, seededReceiver, 'V1');
     for (const s of servers) await s.dispose();
     await removeTree(base);

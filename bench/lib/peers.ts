@@ -4,7 +4,16 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ingotCli } from './ingot.js';
 import { LinkMeter } from './link-meter.js';
-import { cpuSecondsOf, freePort, type RunResult, removeTree, run, sleep, vmHwm } from './proc.js';
+import {
+  cpuSecondsOf,
+  freePort,
+  type RunResult,
+  removeTree,
+  resetPeakRss,
+  run,
+  sleep,
+  vmHwm,
+} from './proc.js';
 
 /**
  * Two (or more) Ingot servers on loopback that know each other as peers, each a real
@@ -146,6 +155,14 @@ export class PeerServer {
 
   peakRss(): Promise<number | undefined> {
     return vmHwm(this.pid);
+  }
+
+  /**
+   * Starts a new peak: VmHWM back to the current RSS, so peakRss() afterwards is what ran
+   * since. Where the kernel refuses that, the server is restarted instead (a cold server).
+   */
+  async newPeak(): Promise<void> {
+    if (!(await resetPeakRss(this.pid))) await this.restart();
   }
 
   /** User + system CPU seconds the server process has used since it started. */

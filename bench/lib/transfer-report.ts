@@ -507,7 +507,8 @@ export function transferReport(
     "  zsync = all bytes through the relay in front of nginx. x true = delta wire / the input's true change.",
   );
   lines.push(
-    '  peak RSS: ingot = VmHWM of sender / receiver server (restarted before each case); rsync, zsync = the client.',
+    '  peak RSS: ingot = VmHWM of sender / receiver server, reset before each case (clear_refs); rsync, zsync = the client.',
+    '  ingot servers are warm (each has served a small full and delta pull first, not timed), as a running server is.',
   );
   lines.push(
     "  floor: v1's byte count of random buffers from one node process to another over mutual TLS 1.3 on",
