@@ -80,6 +80,36 @@ describe('cpuPool deltas', () => {
     }
   });
 
+  it('patches against signatures alone, beside a zstd delta in one batch, and applies both', async () => {
+    for (const pool of await bothPools()) {
+      const pair = editedPair();
+      const [signatures] = await pool.sign([pair.reference]);
+      expect(signatures?.length).toBe(32 * 12);
+      const zstd = editedPair();
+      const [patch, delta] = await pool.delta([
+        { target: pair.target, reference: signatures as Buffer, patch: true },
+        zstd,
+      ]);
+      expect(patch?.length).toBeLessThan(4096 + 64);
+      const back = await pool.undelta(
+        [
+          { delta: patch as Buffer, reference: pair.reference, patch: true },
+          { delta: delta as Buffer, reference: zstd.reference },
+        ],
+        { maxRaw: 65_536 },
+      );
+      expect(back.map((v) => v.digest)).toEqual([sha(pair.target), sha(zstd.target)]);
+      // A patch applied to another reference gives other bytes, never an error-free match.
+      const [other] = await pool.undelta(
+        [{ delta: patch as Buffer, reference: randomBytes(65_536), patch: true }],
+        {
+          maxRaw: 65_536,
+        },
+      );
+      expect(other?.digest).not.toBe(sha(pair.target));
+    }
+  });
+
   it('gives no delta for a target unlike its reference', async () => {
     for (const pool of await bothPools()) {
       const unrelated = { target: randomBytes(65_536), reference: randomBytes(65_536) };

@@ -50,6 +50,8 @@ export interface CpuPool {
    * decoded against another reference can give other bytes without an error.
    */
   undelta(items: readonly DeltaItem[], opts: { maxRaw: number }): Promise<Verification[]>;
+  /** Per chunk, its block signatures (patch-codec.ts), for a sender that lacks it to patch against. */
+  sign(chunks: readonly Uint8Array[]): Promise<Buffer[]>;
 }
 
 /**
@@ -60,12 +62,17 @@ export type Reference = Uint8Array | readonly Uint8Array[];
 
 export interface DeltaPair {
   readonly target: Uint8Array;
+  /** With `patch`, the reference's block signatures instead of its bytes. */
   readonly reference: Reference;
+  /** A patch (patch-codec.ts) instead of a zstd delta. */
+  readonly patch?: boolean;
 }
 
 export interface DeltaItem {
   readonly delta: Uint8Array;
   readonly reference: Reference;
+  /** The delta is a patch (patch-codec.ts), not a zstd frame. */
+  readonly patch?: boolean;
 }
 
 const partsOf = (r: Reference): readonly Uint8Array[] => (r instanceof Uint8Array ? [r] : r);
@@ -132,7 +139,8 @@ function poolOver(run: Run): CpuPool {
       const views = (p: DeltaPair) => [p.target, ...partsOf(p.reference)];
       const parts = await inPieces(pairs, views, async (piece) => {
         const lengths = piece.flatMap((p) => [p.target.length, lengthOf(p.reference)]);
-        return deltas(await run({ op: 'delta', lengths }, piece.flatMap(views)));
+        const forms = formsOf(piece);
+        return deltas(await run({ op: 'delta', lengths, ...forms }, piece.flatMap(views)));
       });
       return parts.flat();
     },
@@ -140,10 +148,16 @@ function poolOver(run: Run): CpuPool {
       const views = (d: DeltaItem) => [d.delta, ...partsOf(d.reference)];
       const parts = await inPieces(items, views, async (piece) => {
         const lengths = piece.flatMap((d) => [d.delta.length, lengthOf(d.reference)]);
-        const job = { op: 'undelta', lengths, maxRaw: opts.maxRaw } as const;
+        const job = { op: 'undelta', lengths, maxRaw: opts.maxRaw, ...formsOf(piece) } as const;
         return verifications(await run(job, piece.flatMap(views)), () => undefined);
       });
       return parts.flat();
+    },
+    async sign(chunks) {
+      const parts = await inPieces(chunks, alone, async (piece) =>
+        deltas(await run({ op: 'sign', lengths: piece.map((c) => c.length) }, piece)),
+      );
+      return parts.flat() as Buffer[];
     },
     async verify(chunks, opts) {
       const parts = await inPieces(
@@ -249,6 +263,11 @@ function deltas(r: CpuResult): (Buffer | undefined)[] {
     offset += n;
     return all.subarray(offset - n, offset);
   });
+}
+
+/** Per pair, 1 for a patch; left out when every pair is a zstd delta. */
+function formsOf(piece: readonly { readonly patch?: boolean }[]): { forms?: number[] } {
+  return piece.some((p) => p.patch) ? { forms: piece.map((p) => (p.patch ? 1 : 0)) } : {};
 }
 
 function asBuffer(b: Uint8Array): Buffer {

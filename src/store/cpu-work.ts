@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
+import { applyPatch, blockSignatures, encodePatch } from './patch-codec.js';
 import { zstdUnframe } from './zstd-lanes.js';
 
 /**
@@ -9,12 +10,14 @@ import { zstdUnframe } from './zstd-lanes.js';
  */
 
 export interface CpuJob {
-  readonly op: 'hash' | 'verify' | 'stream' | 'delta' | 'undelta';
+  readonly op: 'hash' | 'verify' | 'stream' | 'delta' | 'undelta' | 'sign';
   /**
    * Per item, its length. delta and undelta take their items in pairs: the target (or the
    * delta) then its reference, so a pair is two items and the rest of the layout is as for hash.
    */
   readonly lengths: readonly number[];
+  /** delta, undelta: per pair, 1 where it is a patch (its reference: signatures to encode, bytes to decode). */
+  readonly forms?: readonly number[];
   /** verify: 0 raw, 1 zstd per item. */
   readonly encodings?: readonly number[];
   /** verify, undelta: decoding stops past this many bytes (a zstd bomb costs nothing). */
@@ -47,6 +50,7 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   if (t.op === 'stream') return streamStep(t);
   if (t.op === 'delta') return deltaStep(t);
   if (t.op === 'undelta') return undeltaStep(t);
+  if (t.op === 'sign') return signStep(t);
   const digests: string[] = [];
   const rawLengths: number[] = [];
   const errors: (string | null)[] = [];
@@ -90,7 +94,8 @@ function deltaStep(t: CpuTask): CpuResult {
   const rawLengths: number[] = [];
   const deltas: Uint8Array[] = [];
   for (const [i, target] of targets.entries()) {
-    const delta = encodeDelta(target, references[i] as Buffer);
+    const reference = references[i] as Buffer;
+    const delta = t.forms?.[i] === 1 ? encodePatch(target, reference) : encodeDelta(target, reference);
     const worth = delta.length <= target.length * (1 - DELTA_MIN_SAVING);
     rawLengths.push(worth ? delta.length : -1);
     if (worth) deltas.push(delta);
@@ -106,7 +111,9 @@ function undeltaStep(t: CpuTask): CpuResult {
   for (const [i, delta] of deltas.entries()) {
     let raw: Buffer;
     try {
-      raw = decodeDelta(delta, references[i] as Buffer, t.maxRaw ?? 2 ** 24);
+      const reference = references[i] as Buffer;
+      const maxRaw = t.maxRaw ?? 2 ** 24;
+      raw = t.forms?.[i] === 1 ? applyPatch(delta, reference, maxRaw) : decodeDelta(delta, reference, maxRaw);
     } catch (err) {
       result.digests.push('');
       result.rawLengths.push(0);
@@ -119,6 +126,17 @@ function undeltaStep(t: CpuTask): CpuResult {
     raws.push(raw);
   }
   return { ...result, raw: backToBack(raws) };
+}
+
+/** Per item, its block signatures, back to back in `raw` (their lengths in rawLengths). */
+function signStep(t: CpuTask): CpuResult {
+  const signatures = items(t).map(blockSignatures);
+  return {
+    digests: [],
+    rawLengths: signatures.map((s) => s.length),
+    errors: [],
+    raw: backToBack(signatures),
+  };
 }
 
 /** The task's items taken in pairs: the firsts and the seconds. */

@@ -7,9 +7,10 @@ import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
  * The wire format for a batch of chunks: uploads, downloads, peer transfer and bundles.
  *
  *   stream = "IGCK" u8(version: 1, or 2 with deltas) frame*
- *   chunk  = u8(1) digest[32] u8(encoding: 0 raw, 1 zstd, 2 delta) u32be(rawLength) u32be(payloadLength) payload
+ *   chunk  = u8(1) digest[32] u8(encoding: 0 raw, 1 zstd, 2 delta, 3 patch) u32be(rawLength) u32be(payloadLength) payload
  *   end    = u8(2) u32be(number of chunk frames)
  *   delta payload = u8(n: 1..3) reference digest[32]{n} zstd frame (delta-codec.ts), version 2 only
+ *   patch payload = u8(1) reference digest[32] patch (patch-codec.ts), version 2 only
  *
  * A delta's dictionary is its references' bytes back to back, in the order named.
  *
@@ -28,8 +29,10 @@ import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
 export interface DeltaChunk {
   readonly encoding: 'delta';
   readonly references: readonly Digest[];
-  /** The delta bytes: one zstd frame, without the reference list. */
+  /** The delta bytes: one zstd frame, or a patch; without the reference list. */
   readonly payload: Buffer;
+  /** A patch against its one reference (patch-codec.ts) instead of a zstd frame. */
+  readonly patch?: boolean;
 }
 
 /** What a chunk frame may carry: a stored form, or (version 2) a delta. */
@@ -52,7 +55,7 @@ const END_FRAME = 2;
 /** The bytes before a chunk frame's payload; the stream header is "IGCK" and its version. */
 export const CHUNK_HEADER = 1 + 32 + 1 + 4 + 4;
 export const STREAM_HEADER = 5;
-const ENCODINGS: readonly (ChunkEncoding | 'delta')[] = ['raw', 'zstd', 'delta'];
+const ENCODINGS: readonly (ChunkEncoding | 'delta' | 'patch')[] = ['raw', 'zstd', 'delta', 'patch'];
 /** References a delta may name. */
 export const MAX_REFERENCES = 3;
 
@@ -76,14 +79,15 @@ export async function* encodeFrames(
     if (delta && version === FRAME_VERSION) {
       throw invalid(`chunk ${c.digest} is a delta, which a version 1 stream cannot hold`);
     }
-    if (delta && (delta.references.length < 1 || delta.references.length > MAX_REFERENCES)) {
+    const most = delta?.patch ? 1 : MAX_REFERENCES;
+    if (delta && (delta.references.length < 1 || delta.references.length > most)) {
       throw invalid(`chunk ${c.digest} is a delta with ${delta.references.length} references`);
     }
     const extra = delta ? referenceBytes(delta.references.length) : 0;
     const h = Buffer.allocUnsafe(CHUNK_HEADER + extra);
     h[0] = CHUNK_FRAME;
     writeDigest(h, 1, c.digest);
-    h[33] = ENCODINGS.indexOf(c.encoded.encoding);
+    h[33] = delta?.patch ? ENCODINGS.indexOf('patch') : ENCODINGS.indexOf(c.encoded.encoding);
     h.writeUInt32BE(c.rawLength, 34);
     h.writeUInt32BE(extra + c.encoded.payload.length, 38);
     if (delta) {
@@ -190,11 +194,14 @@ async function* readFrames(
 }
 
 function wireChunk(frame: ReturnType<typeof parseHeader>, payload: Buffer): FrameEncoding {
-  if (frame.encoding !== 'delta') return { encoding: frame.encoding, payload };
+  if (frame.encoding !== 'delta' && frame.encoding !== 'patch') return { encoding: frame.encoding, payload };
+  const patch = frame.encoding === 'patch';
   const n = payload[0] as number;
-  // The list and a zstd frame, which is never empty.
-  if (n < 1 || n > MAX_REFERENCES || payload.length <= referenceBytes(n)) {
-    throw invalid(`a delta chunk frame of ${payload.length} payload bytes naming ${n} references`);
+  // The list and a zstd frame or patch, which is never empty; a patch has one reference.
+  if (n < 1 || n > (patch ? 1 : MAX_REFERENCES) || payload.length <= referenceBytes(n)) {
+    throw invalid(
+      `a ${frame.encoding} chunk frame of ${payload.length} payload bytes naming ${n} references`,
+    );
   }
   const references = Array.from(
     { length: n },
@@ -204,13 +211,15 @@ function wireChunk(frame: ReturnType<typeof parseHeader>, payload: Buffer): Fram
   if (references.includes(frame.digest)) {
     throw invalid(`delta chunk ${frame.digest} names itself as its reference`);
   }
-  return { encoding: 'delta', references, payload: payload.subarray(referenceBytes(n)) };
+  const delta = payload.subarray(referenceBytes(n));
+  return { encoding: 'delta', references, payload: delta, ...(patch ? { patch: true } : {}) };
 }
 
 function parseHeader(h: Buffer, version: number) {
   const digest = h.toString('hex', 1, 33) as Digest;
   const encoding = ENCODINGS[h[33] as number];
-  if (encoding === undefined || (encoding === 'delta' && version === FRAME_VERSION)) {
+  const deltaLike = encoding === 'delta' || encoding === 'patch';
+  if (encoding === undefined || (deltaLike && version === FRAME_VERSION)) {
     throw invalid(`unknown chunk encoding ${h[33]}`);
   }
   const rawLength = h.readUInt32BE(34);
@@ -224,7 +233,7 @@ function parseHeader(h: Buffer, version: number) {
     throw invalid(`a raw chunk frame with ${payloadLength} payload bytes for ${rawLength} raw bytes`);
   }
   // A reference list of at least one digest and a zstd frame, which is never empty.
-  if (encoding === 'delta' && payloadLength <= referenceBytes(1)) {
+  if (deltaLike && payloadLength <= referenceBytes(1)) {
     throw invalid(
       `a delta chunk frame of ${payloadLength} payload bytes, too short for a reference and a delta`,
     );

@@ -62,7 +62,7 @@ const listOf = (refs: readonly ChunkRef[]): ChunkList =>
     yield refs;
   };
 
-function chunkListFrom(source: TransferSource, root: RootV2): AsyncIterable<readonly ChunkRef[]> {
+export function chunkListFrom(source: TransferSource, root: RootV2): AsyncIterable<readonly ChunkRef[]> {
   return streamChunkList(
     root,
     (async function* () {

@@ -140,7 +140,10 @@ function dictionaryOf(
 }
 
 /** The plain bytes of each reference this store holds; absent ones are left out. */
-async function rawReferences(store: ChunkStore, digests: readonly Digest[]): Promise<Map<Digest, Buffer>> {
+export async function rawReferences(
+  store: ChunkStore,
+  digests: readonly Digest[],
+): Promise<Map<Digest, Buffer>> {
   const wanted = [...new Set(digests)];
   const infos = await store.statMany(wanted);
   const held = wanted.filter((_, i) => infos[i] !== undefined);
@@ -183,7 +186,11 @@ export async function resolveDeltas(
     return [];
   });
   const results = await pool.undelta(
-    todo.map((it) => ({ delta: it.encoded.payload, reference: it.dictionary })),
+    todo.map((it) => ({
+      delta: it.encoded.payload,
+      reference: it.dictionary,
+      ...(it.encoded.patch ? { patch: true } : {}),
+    })),
     { maxRaw: MAX_RAW },
   );
   const decoded: { digest: Digest; raw: Buffer }[] = [];

@@ -1,7 +1,8 @@
 import type { ChunkRef, Digest } from '../core/manifest.js';
 import { encodeChunk } from '../store/compression.js';
 import { InFlight } from './in-flight.js';
-import { BATCH_CHUNKS, type ChunkSink, type WireChunk } from './ports.js';
+import { patchesFor } from './patch-chunks.js';
+import { BATCH_CHUNKS, type ChunkSink, type MovingChunk, type PutAnswer, type WireChunk } from './ports.js';
 
 /**
  * The sending half of ingest: chunks stream in from the local chunker, are grouped in
@@ -17,6 +18,21 @@ export interface UploadStats {
   storedBytes: number;
   knownBytes: number;
   holeBytes: number;
+  /** Chunks sent as patches against the receiver's copy of a reference, and their bytes. */
+  patchedChunks: number;
+  patchBytes: number;
+}
+
+/**
+ * Patches for an upload whose receiver holds an older version (patch-chunks.ts): the
+ * reference of each wanted chunk, picked in the image's order, the receiver's signatures of
+ * those references, and a put that takes the patches (a version 2 stream).
+ */
+export interface UploadPatches {
+  /** Per wanted digest of `batch`, in order, its reference; called once per batch, in order. */
+  references(batch: readonly Digest[], wanted: ReadonlySet<Digest>): (Digest | undefined)[];
+  signatures(digests: readonly Digest[]): Promise<Map<Digest, Buffer>>;
+  put(chunks: AsyncIterable<MovingChunk>): Promise<PutAnswer>;
 }
 
 export interface PendingChunk {
@@ -31,7 +47,12 @@ type Item = { digest: Digest; raw: Buffer; release?: (() => void) | undefined };
 export async function uploadChunks(
   sink: ChunkSink,
   chunks: AsyncIterable<PendingChunk>,
-  opts: { inFlight?: number; batchChunks?: number; onBytes?: (n: number) => void } = {},
+  opts: {
+    inFlight?: number;
+    batchChunks?: number;
+    onBytes?: (n: number) => void;
+    patches?: UploadPatches;
+  } = {},
 ): Promise<{ refs: ChunkRef[]; stats: UploadStats }> {
   const refs: ChunkRef[] = [];
   const seen = new Set<string>();
@@ -43,13 +64,28 @@ export async function uploadChunks(
     storedBytes: 0,
     knownBytes: 0,
     holeBytes: 0,
+    patchedChunks: 0,
+    patchBytes: 0,
+  };
+  // With patches, references are picked batch by batch in the image's order.
+  let turn: Promise<unknown> = Promise.resolve();
+  const asked = (items: Item[]): Promise<Asked> => {
+    const digests = items.map((i) => i.digest);
+    if (!opts.patches) return sink.missing(digests).then((m) => ({ missing: new Set(m) }));
+    const patches = opts.patches;
+    const mine = turn.then(async () => {
+      const missing = new Set(await sink.missing(digests));
+      return { missing, references: patches.references(digests, missing) };
+    });
+    turn = mine.catch(() => {});
+    return mine;
   };
   const inFlight = new InFlight(opts.inFlight ?? 3);
   const batchChunks = opts.batchChunks ?? BATCH_CHUNKS;
   let batch: Item[] = [];
   const launch = (items: Item[]) =>
     inFlight.launch(async () => {
-      await sendBatch(sink, items, stats, opts.onBytes);
+      await sendBatch(sink, items, await asked(items), stats, opts);
       for (const i of items) i.release?.();
     });
 
@@ -81,13 +117,20 @@ export async function uploadChunks(
   return { refs, stats };
 }
 
+/** What the receiver lacks of a batch, and (with patches) each wanted chunk's reference. */
+interface Asked {
+  readonly missing: ReadonlySet<Digest>;
+  readonly references?: readonly (Digest | undefined)[];
+}
+
 async function sendBatch(
   sink: ChunkSink,
   items: Item[],
+  { missing, references }: Asked,
   stats: UploadStats,
-  onBytes?: (n: number) => void,
+  opts: { onBytes?: (n: number) => void; patches?: UploadPatches },
 ): Promise<void> {
-  const missing = new Set(await sink.missing(items.map((i) => i.digest)));
+  const onBytes = opts.onBytes;
   const wanted = items.filter((i) => missing.has(i.digest));
   for (const i of items) {
     if (!missing.has(i.digest)) {
@@ -96,20 +139,57 @@ async function sendBatch(
     }
   }
   if (wanted.length === 0) return;
-  const encoded: WireChunk[] = await Promise.all(
-    wanted.map(async (i) => ({
-      digest: i.digest,
-      encoded: await encodeChunk(i.raw),
-      rawLength: i.raw.length,
-    })),
-  );
-  const result = await sink.put(iterate(encoded));
+  const result =
+    opts.patches && references
+      ? await putPatched(opts.patches, wanted, references, stats)
+      : await sink.put(iterate(await whole(wanted)));
   stats.sentChunks += wanted.length;
   stats.storedBytes += result.storedBytes;
   for (const i of wanted) {
     stats.sentRawBytes += i.raw.length;
     onBytes?.(i.raw.length);
   }
+}
+
+function whole(items: readonly Item[]): Promise<WireChunk[]> {
+  return Promise.all(
+    items.map(async (i) => ({
+      digest: i.digest,
+      encoded: await encodeChunk(i.raw),
+      rawLength: i.raw.length,
+    })),
+  );
+}
+
+/** Patches where they save enough, the rest whole; a patch the receiver refuses goes again whole. */
+async function putPatched(
+  patches: UploadPatches,
+  wanted: readonly Item[],
+  references: readonly (Digest | undefined)[],
+  stats: UploadStats,
+): Promise<{ storedBytes: number }> {
+  const refs = [...new Set(references.filter((r): r is Digest => r !== undefined))];
+  const signatures = refs.length > 0 ? await patches.signatures(refs) : new Map<Digest, Buffer>();
+  const made = await patchesFor(
+    wanted.map((w, k) => ({ raw: w.raw, reference: references[k] })),
+    signatures,
+  );
+  const plain = await whole(wanted.filter((_, k) => !made[k]));
+  let p = 0;
+  const chunks: MovingChunk[] = wanted.map((w, k) => {
+    const patch = made[k];
+    return patch ? { digest: w.digest, encoded: patch, rawLength: w.raw.length } : (plain[p++] as WireChunk);
+  });
+  const answer = await patches.put(iterate(chunks));
+  const refused = new Set(answer.refused ?? []);
+  for (const [k, c] of chunks.entries()) {
+    if (!made[k] || refused.has(c.digest)) continue;
+    stats.patchedChunks++;
+    stats.patchBytes += c.encoded.payload.length;
+  }
+  if (refused.size === 0) return answer;
+  const again = await patches.put(iterate(await whole(wanted.filter((w) => refused.has(w.digest)))));
+  return { storedBytes: answer.storedBytes + again.storedBytes };
 }
 
 async function* iterate<T>(items: readonly T[]): AsyncIterable<T> {

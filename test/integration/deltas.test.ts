@@ -8,8 +8,10 @@ import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSyn
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeRoot, partsOf } from '../../src/core/manifest-v2.js';
-import { decodeFrames } from '../../src/store/frame-codec.js';
+import type { Digest } from '../../src/core/manifest.js';
+import { decodeChunkRecords, decodeRoot, partsOf } from '../../src/core/manifest-v2.js';
+import { decodeFrames, encodeFrames } from '../../src/store/frame-codec.js';
+import { CHUNK_STREAM_TYPE } from '../../src/transfer/ports.js';
 import { type FakePeer, fakePeer } from '../support/fake-peer.js';
 import { type IngotServer, startIngot } from '../support/ingot.js';
 import {
@@ -199,3 +201,94 @@ describe('a peer that knows only whole chunks', () => {
     expect(n).toBe(parts.length);
   });
 });
+
+describe('patches from a remote CLI (image add --from, uploaded)', () => {
+  const put = async (frames: Buffer) => {
+    const res = await fetch(`${s1.url}/api/v1/chunks`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${s1.token}`, 'content-type': CHUNK_STREAM_TYPE },
+      body: frames,
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { stored: number; refused: string[] };
+  };
+  const missing = async (digests: string[]) => {
+    const res = await fetch(`${s1.url}/api/v1/chunks/missing`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s1.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ digests }),
+    });
+    return ((await res.json()) as { missing: string[] }).missing;
+  };
+  const frames = async (chunks: Parameters<typeof encodeFrames>[0]) => {
+    const out: Buffer[] = [];
+    for await (const b of encodeFrames(chunks, { deltas: true })) out.push(b);
+    return Buffer.concat(out);
+  };
+
+  it('sends the changed chunks as patches against the server’s copy of V1, and the image lands', async () => {
+    const p2 = rewritten(v1, 'p2-', REWRITTEN);
+    const file = join(workDir(), 'P2.img');
+    writeFileSync(file, p2);
+    type Added = { upload: { sentRawBytes: number; patchedChunks: number; patchBytes: number } };
+    const added = await s1.json<Added>(['image', 'add', 'P2', '--file', file, '--from', 'V1', '--upload']);
+    expect(added.upload.patchedChunks).toBeGreaterThanOrEqual(REWRITTEN);
+    // About the 4 KiB written into each changed chunk, not its ~64 KiB.
+    expect(added.upload.patchBytes).toBeLessThan(REWRITTEN * 3 * BLOCK);
+    expect(added.upload.patchBytes).toBeLessThan(added.upload.sentRawBytes / 4);
+    expect(sha(await deployed(s1, 'P2'))).toBe(sha(p2));
+    await ok(s1, ['image', 'verify', 'P2']);
+  });
+
+  it('refuses a patch against a chunk it does not hold, and one that does not apply, storing nothing', async () => {
+    const target = pseudoRandom('patch-target', 8192);
+    const digest = sha(target) as Digest;
+    const ref = sha(pseudoRandom('patch-reference-nobody-has', 100)) as Digest;
+    const literal = Buffer.concat([Buffer.from([1, 0, 0, 0x20, 0]), target]);
+    const unheld = await put(
+      await frames([
+        {
+          digest,
+          rawLength: 8192,
+          encoded: { encoding: 'delta', references: [ref], payload: literal, patch: true },
+        },
+      ]),
+    );
+    expect(unheld.refused).toEqual([digest]);
+    // A copy reaching past its reference (V1's first stored chunk is far shorter than 2^31).
+    const [first] = await firstChunkOf(s1, 'V1');
+    const copy = Buffer.alloc(9);
+    copy.writeUInt32BE(2 ** 31, 1);
+    copy.writeUInt32BE(8192, 5);
+    const bad = await put(
+      await frames([
+        {
+          digest,
+          rawLength: 8192,
+          encoded: { encoding: 'delta', references: [first as Digest], payload: copy, patch: true },
+        },
+      ]),
+    );
+    expect(bad.refused).toEqual([digest]);
+    expect(await missing([digest])).toEqual([digest]);
+  });
+});
+
+/** The digest of an image's first data chunk, as its server lists it. */
+async function firstChunkOf(server: IngotServer, image: string): Promise<string[]> {
+  const r = await fetch(`${server.url}/api/v1/images/${image}/manifest`, {
+    headers: { authorization: `Bearer ${server.token}` },
+  });
+  const decoded = decodeRoot(Buffer.from(await r.arrayBuffer()));
+  if (decoded.version !== 2) return [decoded.manifest.chunks.find((c) => c.kind === 'data')?.digest ?? ''];
+  const list = await fetch(`${server.url}/api/v1/chunks/fetch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ digests: [decoded.root.chunks.parts[0]?.digest] }),
+  });
+  for await (const c of decodeFrames(Readable.from([Buffer.from(await list.arrayBuffer())]))) {
+    const records = decodeChunkRecords(c.encoded.payload, 'part');
+    return [records.find((x) => x.kind === 'data')?.digest ?? ''];
+  }
+  return [];
+}

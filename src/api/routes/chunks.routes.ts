@@ -1,12 +1,17 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { Digest } from '../../core/manifest.js';
 import { decodeFrames } from '../../store/frame-codec.js';
+import { SIGNATURE_BLOCK } from '../../store/patch-codec.js';
 import { receiveChunks, serveMoving } from '../../transfer/chunk-receiver.js';
+import { signaturesOf } from '../../transfer/patch-chunks.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
 import { sendChunkStream } from '../chunk-stream.js';
 import { receiveCounter } from '../metrics.js';
 import { DigestList, DigestSchema, errorResponses, ReferenceLists, referencesOf } from '../schemas.js';
+
+/** Chunks signed per request: 1024 chunks of 64 KiB are ~64 MiB read and 384 KiB answered. */
+const SIGNATURES_MAX = 1024;
 
 export function chunkRoutes(app: ApiApp): void {
   const { store, metrics } = app.deps;
@@ -58,6 +63,31 @@ export function chunkRoutes(app: ApiApp): void {
         storedBytes: totals.storedBytes,
         refused: totals.refused.map((r) => r.digest),
       };
+    },
+  );
+
+  app.post(
+    '/api/v1/chunks/signatures',
+    {
+      schema: {
+        summary:
+          "Block signatures of chunks the server holds, for a client that lacks them to upload its chunks as patches against them (docs/store-format.md §7, 'Patches')",
+        tags: ['chunks'],
+        body: Type.Object({ digests: Type.Array(DigestSchema, { maxItems: SIGNATURES_MAX }) }),
+        response: {
+          200: Type.Object({
+            blockBytes: Type.Integer({ description: 'the signed block size' }),
+            signatures: Type.Array(Type.Union([Type.String({ contentEncoding: 'base64' }), Type.Null()]), {
+              description: 'per digest asked, in order: its signatures, or null where the chunk is not held',
+            }),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const signed = await signaturesOf(store, request.body.digests as Digest[]);
+      return { blockBytes: SIGNATURE_BLOCK, signatures: signed.map((s) => s?.toString('base64') ?? null) };
     },
   );
 

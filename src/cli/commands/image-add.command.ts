@@ -15,6 +15,7 @@ import { httpChunkRemote } from '../http-remote.js';
 import { type JobView, waitForJob } from '../job-wait.js';
 import { formatBytes, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
+import { uploadPatches } from '../upload-patches.js';
 
 interface AddOptions {
   path?: string;
@@ -54,7 +55,7 @@ export function imageAddCommand(image: Command): void {
         else {
           process.stdout.write(
             `added ${image.name} (${image.kind}, ${formatBytes(image.size)}, ${image.chunkCount} chunks; ` +
-              `sent ${formatBytes(upload.sentRawBytes)}, ${formatBytes(upload.knownBytes)} already stored) digest ${image.digest}\n`,
+              `sent ${formatBytes(upload.sentRawBytes)}${patched(upload)}, ${formatBytes(upload.knownBytes)} already stored) digest ${image.digest}\n`,
           );
         }
       });
@@ -126,8 +127,10 @@ async function uploadImage(
   const progress = createProgress(`add ${name}`, payloadSize(payload));
   let refsAndStats: Awaited<ReturnType<typeof uploadChunks>>;
   try {
+    const patches = opts.from ? await uploadPatches(client, opts.from) : undefined;
     refsAndStats = await uploadChunks(httpChunkRemote(client), chunks, {
       onBytes: (n) => progress.increment(n),
+      ...(patches ? { patches } : {}),
     });
   } finally {
     progress.stop();
@@ -140,6 +143,14 @@ async function uploadImage(
     draft: draftToJson(draft),
   });
   return { image, upload: refsAndStats.stats };
+}
+
+/** ", 3 chunks as patches in 12 KiB" where some went so (an upload --from an image the server holds). */
+function patched(upload: UploadStats): string {
+  const n = upload.patchedChunks ?? 0;
+  return n > 0
+    ? ` (${n} ${n === 1 ? 'chunk' : 'chunks'} as patches in ${formatBytes(upload.patchBytes)})`
+    : '';
 }
 
 function commitOptions(opts: AddOptions) {
