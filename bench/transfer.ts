@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type IngotBuild, usableBuild } from './lib/build.js';
 import { loadConfig } from './lib/config.js';
+import { LinkMeter } from './lib/link-meter.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
 import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
 import { bash, removeTree, run, sync, warm, warmPages } from './lib/proc.js';
@@ -19,6 +20,7 @@ import {
   type TransferMeasured,
   type TransferRep,
   transferReport,
+  type UploadCase,
 } from './lib/transfer-report.js';
 import { HttpServer, type ZsyncPublished, type ZsyncSample, zsyncPull } from './lib/zsync.js';
 
@@ -117,6 +119,38 @@ async function pullCase(sender: PeerServer, receiver: PeerServer, image: string)
 }
 
 /**
+ * `image add V2 --from LOCAL_COPY` (v1's bytes) as a remote CLI does it: through the API,
+ * reached through a counting relay, so the link bytes are all the CLI and server exchanged.
+ */
+async function uploadCase(server: PeerServer, src: string, path: string, type: string): Promise<UploadCase> {
+  const info = JSON.parse(await readFile(join(server.home, 'server.json'), 'utf8')) as { url: string };
+  const meter = await LinkMeter.start(Number(new URL(info.url).port));
+  try {
+    const token = (await readFile(join(server.home, 'token'), 'utf8')).trim();
+    const url = `http://127.0.0.1:${meter.port}`;
+    const args = ['--url', url, '--token', token, 'image', 'add', 'V2_UPLOADED', src, path, '--upload'];
+    const r = await server.cliWithin(PULL_TIMEOUT_SECONDS, [
+      ...args,
+      '--type',
+      type,
+      '--from',
+      'LOCAL_COPY',
+      '--json',
+    ]);
+    const up = (JSON.parse(r.stdout) as { upload: Omit<UploadCase, 'seconds' | 'linkBytes'> }).upload;
+    return {
+      seconds: r.seconds,
+      linkBytes: meter.bytes,
+      sentRawBytes: up.sentRawBytes,
+      patchedChunks: up.patchedChunks,
+      patchBytes: up.patchBytes,
+    };
+  } finally {
+    await meter.close();
+  }
+}
+
+/**
  * A full and a delta pull of a small image (8 MiB, then a copy with 1% of its 4 KiB blocks
  * rewritten), not timed: every route, schema and code path a measured pull uses has run once.
  */
@@ -173,10 +207,12 @@ async function ingotRep(input: TransferInput, scratch: string, tag: string): Pro
     await seededReceiver.cli(['image', 'add', 'LOCAL_COPY', src, input.v1, '--type', type]);
     await warmUp(sender, seededReceiver, base);
     const seeded = await pullCase(sender, seededReceiver, 'V1');
+    log(`${tag}: ingot: image add V2 --from LOCAL_COPY on that server, by a CLI through the API (patches)`);
+    const upload = await uploadCase(seededReceiver, src, input.v2, type);
     for (const s of servers) await s.dispose();
     await removeTree(base);
     await sync();
-    return { full, delta, seeded };
+    return { full, delta, seeded, upload };
   } catch (err) {
     for (const s of servers) await s.dispose();
     // The homes keep the server logs and stores for a look; the next rep starts afresh.

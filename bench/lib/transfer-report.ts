@@ -51,6 +51,17 @@ export interface IngotRep {
   readonly full: IngotCase;
   readonly delta: IngotCase;
   readonly seeded: IngotCase;
+  /** v2 added `--from` v1 by a CLI through the API (patches), onto a server holding v1. */
+  readonly upload?: UploadCase;
+}
+
+export interface UploadCase {
+  readonly seconds: number;
+  /** Everything between the CLI and the server, both ways (a counting relay). */
+  readonly linkBytes: number;
+  readonly sentRawBytes: number;
+  readonly patchedChunks: number;
+  readonly patchBytes: number;
 }
 
 export interface RsyncCase extends RsyncSample {
@@ -421,6 +432,17 @@ function section(m: TransferMeasured, rs: readonly Row[]): string[] {
       `  ingot transfer rate (the server's figure, wire bytes / transfer time): full ${rateText(ing.map((r) => r.full))}, ` +
         `delta ${rateText(ing.map((r) => r.delta))}, seeded ${rateText(sd)}`,
     );
+    const up = ing.flatMap((r) => (r.upload ? [r.upload] : []));
+    if (up.length) {
+      const bytes = median(up.map((u) => u.linkBytes));
+      lines.push(
+        `  ingot image add V2 --from V1 through the API (a remote CLI; patches) onto a server holding v1: ` +
+          `${median(up.map((u) => u.seconds)).toFixed(2)} s, link ${fmtBytes(bytes)} ` +
+          `(${i.trueChange > 0 ? (bytes / i.trueChange).toFixed(2) : '-'}x true change); ` +
+          `${fmtBytes(median(up.map((u) => u.sentRawBytes)))} of chunks missing, ` +
+          `${median(up.map((u) => u.patchedChunks))} sent as patches in ${fmtBytes(median(up.map((u) => u.patchBytes)))}`,
+      );
+    }
     const link = (cs: readonly IngotCase[]) => fmtBytes(medianOf(cs.map((c) => c.linkBytes)));
     lines.push(
       `  ingot link bytes (all traffic between the servers, TLS included): full ${link(ing.map((r) => r.full))}, ` +
