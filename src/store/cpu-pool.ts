@@ -39,10 +39,11 @@ export interface CpuPool {
   /** A SHA-256 over bytes given in order, such as a whole file read block by block. */
   sha256Stream(): StreamHash;
   /**
-   * Per pair, `target` as a delta against `reference` (delta-codec.ts), or undefined where
-   * the delta would save less than an eighth of the target (cpu-work.ts says why).
+   * Per pair, `target` as a delta against `reference` (delta-codec.ts) or a patch
+   * (patch-codec.ts, as the pair asks), or undefined where it would save less than an
+   * eighth of the target (cpu-work.ts says why).
    */
-  delta(pairs: readonly DeltaPair[]): Promise<(Buffer | undefined)[]>;
+  delta(pairs: readonly DeltaPair[]): Promise<(MadeDelta | undefined)[]>;
   /**
    * Per item, the delta decoded against its reference (at most `maxRaw` bytes) and hashed,
    * with the decoded bytes. One that does not decode, or may decode past `maxRaw`, is an
@@ -66,6 +67,14 @@ export interface DeltaPair {
   readonly reference: Reference;
   /** A patch (patch-codec.ts) instead of a zstd delta. */
   readonly patch?: boolean;
+  /** A patch where target and reference line up (alignedPatch) when that is small, else zstd. */
+  readonly aligned?: boolean;
+}
+
+export interface MadeDelta {
+  readonly payload: Buffer;
+  /** A patch (patch-codec.ts), not a zstd frame. */
+  readonly patch: boolean;
 }
 
 export interface DeltaItem {
@@ -155,7 +164,7 @@ function poolOver(run: Run): CpuPool {
     },
     async sign(chunks) {
       const parts = await inPieces(chunks, alone, async (piece) =>
-        deltas(await run({ op: 'sign', lengths: piece.map((c) => c.length) }, piece)),
+        backToBackItems(await run({ op: 'sign', lengths: piece.map((c) => c.length) }, piece)),
       );
       return parts.flat() as Buffer[];
     },
@@ -255,7 +264,8 @@ function verifications(r: CpuResult, ownRaw: (i: number) => Buffer | undefined):
 }
 
 /** Per pair, its delta cut from `raw`, or undefined where it was not worth it (length -1). */
-function deltas(r: CpuResult): (Buffer | undefined)[] {
+/** The items back to back in `raw` (a length of -1: none for that item). */
+function backToBackItems(r: CpuResult): (Buffer | undefined)[] {
   const all = asBuffer(r.raw as Uint8Array);
   let offset = 0;
   return r.rawLengths.map((n) => {
@@ -265,9 +275,18 @@ function deltas(r: CpuResult): (Buffer | undefined)[] {
   });
 }
 
-/** Per pair, 1 for a patch; left out when every pair is a zstd delta. */
-function formsOf(piece: readonly { readonly patch?: boolean }[]): { forms?: number[] } {
-  return piece.some((p) => p.patch) ? { forms: piece.map((p) => (p.patch ? 1 : 0)) } : {};
+function deltas(r: CpuResult): (MadeDelta | undefined)[] {
+  return backToBackItems(r).map((payload, i) =>
+    payload ? { payload, patch: r.forms?.[i] === 1 } : undefined,
+  );
+}
+
+/** Per pair, 1 for a patch, 2 for an aligned patch first; left out when every pair is plain zstd. */
+function formsOf(piece: readonly { readonly patch?: boolean; readonly aligned?: boolean }[]): {
+  forms?: number[];
+} {
+  const forms = piece.map((p) => (p.patch ? 1 : p.aligned ? 2 : 0));
+  return forms.some((f) => f !== 0) ? { forms } : {};
 }
 
 function asBuffer(b: Uint8Array): Buffer {

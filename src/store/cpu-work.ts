@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
-import { applyPatch, blockSignatures, encodePatch } from './patch-codec.js';
+import { alignedPatch, applyPatch, blockSignatures, encodePatch } from './patch-codec.js';
 import { zstdUnframe } from './zstd-lanes.js';
 
 /**
@@ -43,6 +43,8 @@ export interface CpuResult {
   /** Per item: why it could not be decoded, or null. */
   readonly errors: (string | null)[];
   readonly raw?: Uint8Array;
+  /** delta: per pair, 1 where what it made is a patch. */
+  readonly forms?: number[];
 }
 
 export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
@@ -88,19 +90,38 @@ function undecodable(err: unknown): string {
  */
 const DELTA_MIN_SAVING = 1 / 8;
 
+/**
+ * An aligned patch at most this part of its target is sent as it is; a larger one gives way
+ * to a zstd delta, which also finds bytes that moved. For a chunk rewritten in place the
+ * patch is about the zstd delta's size at a small part of its cost (zstd loads its
+ * dictionary into fresh match tables on every call).
+ */
+const ALIGNED_ENOUGH = 1 / 8;
+
 /** Per pair, the delta of its target against its reference, back to back in `raw`. */
 function deltaStep(t: CpuTask): CpuResult {
   const [targets, references] = pairs(t);
   const rawLengths: number[] = [];
+  const forms: number[] = [];
   const deltas: Uint8Array[] = [];
   for (const [i, target] of targets.entries()) {
-    const reference = references[i] as Buffer;
-    const delta = t.forms?.[i] === 1 ? encodePatch(target, reference) : encodeDelta(target, reference);
-    const worth = delta.length <= target.length * (1 - DELTA_MIN_SAVING);
-    rawLengths.push(worth ? delta.length : -1);
-    if (worth) deltas.push(delta);
+    const { bytes, patch } = deltaOf(target, references[i] as Buffer, t.forms?.[i] ?? 0);
+    const worth = bytes.length <= target.length * (1 - DELTA_MIN_SAVING);
+    rawLengths.push(worth ? bytes.length : -1);
+    forms.push(patch ? 1 : 0);
+    if (worth) deltas.push(bytes);
   }
-  return { digests: [], rawLengths, errors: [], raw: backToBack(deltas) };
+  return { digests: [], rawLengths, errors: [], raw: backToBack(deltas), forms };
+}
+
+/** Form 1: a patch against signatures; 2: an aligned patch if small enough, else as 0: zstd. */
+function deltaOf(target: Buffer, reference: Buffer, form: number): { bytes: Uint8Array; patch: boolean } {
+  if (form === 1) return { bytes: encodePatch(target, reference), patch: true };
+  if (form === 2) {
+    const patch = alignedPatch(target, reference);
+    if (patch.length <= target.length * ALIGNED_ENOUGH) return { bytes: patch, patch: true };
+  }
+  return { bytes: encodeDelta(target, reference), patch: false };
 }
 
 /** Per pair, the delta decoded against its reference and hashed; the bytes back to back in `raw`. */

@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { applyPatch, blockSignatures, encodePatch, SIGNATURE_BLOCK, SIGNATURE_ENTRY } from './patch-codec.js';
+import {
+  alignedPatch,
+  applyPatch,
+  blockSignatures,
+  encodePatch,
+  SIGNATURE_BLOCK,
+  SIGNATURE_ENTRY,
+} from './patch-codec.js';
 
 const MAX = 16 * 2 ** 20;
 
@@ -40,6 +47,37 @@ describe('block signatures and patches', () => {
       expect(patch.length).toBe(5 + target.length);
       expect(applyPatch(patch, Buffer.alloc(0), MAX).equals(target)).toBe(true);
     }
+  });
+
+  it('patches a chunk rewritten in place to the bytes that differ, at any length', () => {
+    const reference = randomBytes(64 * 1024 + 300);
+    const target = Buffer.from(reference);
+    randomBytes(4096).copy(target, 20_481); // not on a block boundary
+    target.writeUInt8(target.readUInt8(50_000) ^ 1, 50_000);
+    const patch = alignedPatch(target, reference);
+    expect(applyPatch(patch, reference, MAX).equals(target)).toBe(true);
+    // Three copies and two literals (4096 and 1 bytes, the second at most a few bytes wider).
+    expect(patch.length).toBeLessThan(3 * 9 + 2 * 5 + 4096 + 8);
+    const longer = Buffer.concat([target, randomBytes(1000)]);
+    const shorter = target.subarray(0, 30_000);
+    for (const t of [longer, shorter])
+      expect(applyPatch(alignedPatch(t, reference), reference, MAX).equals(t)).toBe(true);
+  });
+
+  it('compresses a long literal that compresses', () => {
+    const reference = randomBytes(32 * 1024);
+    const target = Buffer.from(reference);
+    Buffer.alloc(8192, 'text text text ').copy(target, 8192);
+    const patch = alignedPatch(target, reference);
+    expect(patch.length).toBeLessThan(1024);
+    expect(applyPatch(patch, reference, MAX).equals(target)).toBe(true);
+    const bomb = Buffer.from(patch);
+    // The same frame claiming fewer bytes than it holds is refused, not cut.
+    // copy(0, 8192) is the first op; the compressed literal the second.
+    const at = 9;
+    expect(bomb[at]).toBe(2);
+    bomb.writeUInt32BE(100, at + 1);
+    expect(() => applyPatch(bomb, reference, MAX)).toThrow(/patch does not apply/);
   });
 
   it('refuses a malformed patch: past the reference, cut short, unknown op, a bomb', () => {

@@ -4,6 +4,7 @@
 // literals (store-format.md §7, "Patches"). What a remote CLI uses to send a new version of
 // an image its server holds (`image add --from`); peers, which hold both, use zstd deltas.
 import { createHash } from 'node:crypto';
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { IngotError } from '../core/errors.js';
 
 /** Block size of a signature: a 64 KiB chunk has 32 blocks, signed in 384 bytes (0.6%). */
@@ -13,7 +14,10 @@ export const SIGNATURE_ENTRY = 12;
 const STRONG = 8;
 const COPY = 0;
 const LITERAL = 1;
+const ZSTD_LITERAL = 2;
 const OP_HEADER = 9;
+/** Literals this long or longer are tried with zstd (level 3), kept if it saves 1/16. */
+const COMPRESS_FROM = 512;
 
 /** The signatures of each whole block of `reference`, in order (a short tail has none). */
 export function blockSignatures(reference: Uint8Array): Buffer {
@@ -34,6 +38,7 @@ export function blockSignatures(reference: Uint8Array): Buffer {
  *   patch = op*
  *   op    = u8(0) u32be(offset) u32be(length)   `length` bytes of the reference at `offset`
  *         | u8(1) u32be(length) bytes[length]   literal bytes
+ *         | u8(2) u32be(length) u32be(n) zstd[n] literal bytes, one zstd frame of them
  *
  * Adjacent block copies are merged. The caller decides whether it saves enough.
  */
@@ -58,6 +63,48 @@ export function encodePatch(target: Uint8Array, signatures: Uint8Array): Buffer 
   return out.finish(target.length);
 }
 
+/**
+ * `target` as a patch against `reference` where the two line up: the bytes equal at the same
+ * offsets are copies, the rest literals, with each literal trimmed to the bytes that differ.
+ * What a sender holding both makes for a chunk rewritten in place, at memcmp speed: a few
+ * writes into a chunk leave its cut points, and so every other byte, where they were. A
+ * chunk whose bytes moved gives mostly literals, and the caller tries a zstd delta instead.
+ */
+export function alignedPatch(target: Uint8Array, reference: Uint8Array): Buffer {
+  const t = asBuffer(target);
+  const r = asBuffer(reference);
+  const n = t.length;
+  const shared = Math.min(n, r.length);
+  const out = new PatchWriter(t);
+  let copyFrom = -1;
+  for (let at = 0; at < n; at += SIGNATURE_BLOCK) {
+    const end = Math.min(at + SIGNATURE_BLOCK, n);
+    const equal = end <= shared && t.compare(r, at, end, at, end) === 0;
+    if (equal && copyFrom < 0) copyFrom = trimBack(t, r, at, out.literalEnd);
+    if (!equal && copyFrom >= 0) {
+      const stop = trimForward(t, r, at, Math.min(end, shared));
+      out.copy(copyFrom, copyFrom, stop - copyFrom);
+      copyFrom = -1;
+    }
+  }
+  if (copyFrom >= 0) out.copy(copyFrom, copyFrom, n - copyFrom);
+  return out.finish(n);
+}
+
+/** Where the equal run ending at `at` starts, going back byte by byte to `floor`. */
+function trimBack(t: Buffer, r: Buffer, at: number, floor: number): number {
+  let i = at;
+  while (i > floor && t[i - 1] === r[i - 1]) i--;
+  return i;
+}
+
+/** Where the equal run from `at` ends, going on byte by byte to `ceiling`. */
+function trimForward(t: Buffer, r: Buffer, at: number, ceiling: number): number {
+  let i = at;
+  while (i < ceiling && t[i] === r[i]) i++;
+  return i;
+}
+
 /** The chunk `patch` makes from `reference`; at most `maxRaw` bytes, else CORRUPT. */
 export function applyPatch(patch: Uint8Array, reference: Uint8Array, maxRaw: number): Buffer {
   const p = Buffer.from(patch.buffer, patch.byteOffset, patch.byteLength);
@@ -79,6 +126,14 @@ export function applyPatch(patch: Uint8Array, reference: Uint8Array, maxRaw: num
       parts.push(p.subarray(at + 5, at + 5 + length));
       total += length;
       at += 5 + length;
+    } else if (op === ZSTD_LITERAL) {
+      const length = p.readUInt32BE(at + 1);
+      const n = p.readUInt32BE(at + 5);
+      if (length === 0 || total + length > maxRaw) throw bad(`it makes more than ${maxRaw} bytes`);
+      if (n === 0 || at + OP_HEADER + n > p.length) throw bad('a literal runs past the patch');
+      parts.push(unzstd(p.subarray(at + OP_HEADER, at + OP_HEADER + n), length));
+      total += length;
+      at += OP_HEADER + n;
     } else {
       throw bad(`unknown operation ${op}`);
     }
@@ -86,6 +141,22 @@ export function applyPatch(patch: Uint8Array, reference: Uint8Array, maxRaw: num
   }
   if (total === 0) throw bad('it makes no bytes');
   return Buffer.concat(parts, total);
+}
+
+/** Exactly `length` bytes out of one zstd frame, or CORRUPT; never more (a bomb stops there). */
+function unzstd(frame: Buffer, length: number): Buffer {
+  let out: Buffer;
+  try {
+    out = zstdDecompressSync(frame, { maxOutputLength: length });
+  } catch (cause) {
+    throw new IngotError('CORRUPT', 'a patch does not apply: a literal does not decompress', { cause });
+  }
+  if (out.length !== length) throw bad(`a literal decompresses to ${out.length} bytes, not ${length}`);
+  return out;
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 interface Weak {
@@ -160,6 +231,11 @@ class PatchWriter {
 
   constructor(private readonly target: Uint8Array) {}
 
+  /** Where the literal in progress starts: the end of the last copy. */
+  get literalEnd(): number {
+    return this.literalFrom;
+  }
+
   copy(at: number, offset: number, length: number): void {
     this.literal(at);
     const last = this.last;
@@ -183,13 +259,27 @@ class PatchWriter {
 
   private literal(to: number): void {
     if (to <= this.literalFrom) return;
-    const op = Buffer.allocUnsafe(5);
-    op[0] = LITERAL;
-    op.writeUInt32BE(to - this.literalFrom, 1);
-    this.parts.push(op, Buffer.from(this.target.subarray(this.literalFrom, to)));
+    const bytes = this.target.subarray(this.literalFrom, to);
+    const z = bytes.length >= COMPRESS_FROM ? zstdCompressSync(bytes, ZSTD_OPTIONS) : undefined;
+    if (z && z.length <= bytes.length - (bytes.length >>> 4)) {
+      const op = Buffer.allocUnsafe(OP_HEADER);
+      op[0] = ZSTD_LITERAL;
+      op.writeUInt32BE(bytes.length, 1);
+      op.writeUInt32BE(z.length, 5);
+      this.parts.push(op, z);
+    } else {
+      const op = Buffer.allocUnsafe(5);
+      op[0] = LITERAL;
+      op.writeUInt32BE(bytes.length, 1);
+      this.parts.push(op, Buffer.from(bytes));
+    }
     this.last = undefined;
   }
 }
+
+const ZSTD_OPTIONS = {
+  params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_checksumFlag]: 0 },
+};
 
 function bad(why: string): IngotError {
   return new IngotError('CORRUPT', `a patch does not apply: ${why}`);

@@ -75,10 +75,11 @@ async function encodeWindow(
   );
   const targets = await Promise.all(todo.map(({ chunk }) => decodeChunk(chunk.encoded, chunk.rawLength)));
   const items = todo.map((t, k) => ({ ...t, target: targets[k] as Buffer }));
-  // The chunk in its place alone first (the last reference): that is all most deltas need.
-  const first = await tryDeltas(store, pool, items, (refs) => refs.slice(-1));
+  // The chunk in its place alone first (the last reference): that is all most deltas need,
+  // and where the two line up an aligned patch is as small and far cheaper (cpu-work.ts).
+  const first = await tryDeltas(store, pool, items, (refs) => refs.slice(-1), true);
   const again = items.filter((it, k) => it.references.length > 1 && !smallEnough(first[k], it.target));
-  const wider = await tryDeltas(store, pool, again, (refs) => refs);
+  const wider = await tryDeltas(store, pool, again, (refs) => refs, false);
   const best = new Map<number, DeltaChunk>();
   items.forEach((it, k) => {
     const d = first[k];
@@ -111,18 +112,21 @@ async function tryDeltas(
   pool: CpuPool,
   items: readonly { target: Buffer; references: readonly Digest[] }[],
   choose: (refs: readonly Digest[]) => readonly Digest[],
+  aligned: boolean,
 ): Promise<(DeltaChunk | undefined)[]> {
   const chosen = items.map((it) => choose(it.references));
   const held = await rawReferences(store, chosen.flat());
   const pairs = items.flatMap((it, k) => {
     const dictionary = dictionaryOf(chosen[k] as readonly Digest[], held);
-    return dictionary ? [{ k, target: it.target, reference: dictionary }] : [];
+    return dictionary ? [{ k, target: it.target, reference: dictionary, aligned }] : [];
   });
   const deltas = await pool.delta(pairs);
   const out: (DeltaChunk | undefined)[] = items.map(() => undefined);
   pairs.forEach(({ k }, j) => {
-    const payload = deltas[j];
-    if (payload) out[k] = { encoding: 'delta', references: chosen[k] as readonly Digest[], payload };
+    const made = deltas[j];
+    if (!made) return;
+    const references = chosen[k] as readonly Digest[];
+    out[k] = { encoding: 'delta', references, payload: made.payload, ...(made.patch ? { patch: true } : {}) };
   });
   return out;
 }

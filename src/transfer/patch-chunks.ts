@@ -41,7 +41,7 @@ export async function patchesFor(
   const made = await pool.delta(todo.map((t) => ({ target: t.raw, reference: t.sig, patch: true })));
   const out: (DeltaChunk | undefined)[] = items.map(() => undefined);
   todo.forEach((t, j) => {
-    const payload = made[j];
+    const payload = made[j]?.payload;
     if (payload) out[t.k] = { encoding: 'delta', references: [t.reference], payload, patch: true };
   });
   return out;
