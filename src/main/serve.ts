@@ -25,12 +25,12 @@ import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { transferJob } from '../federation/transfer.job.js';
 import { TransferGrants } from '../federation/transfer-grants.js';
 import { collectGarbage } from '../jobs/handlers/gc.job.js';
+import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
-import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../transfer/local-ingest.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { VERSION } from './version.js';
 
