@@ -11,6 +11,7 @@ import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
 import { bearerAuth } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { installErrorHandler } from './error-handler.js';
+import { RequestLog } from './request-log.js';
 import { bundleRoutes } from './routes/bundles.routes.js';
 import { catalogRoutes } from './routes/catalog.routes.js';
 import { chunkRoutes } from './routes/chunks.routes.js';
@@ -40,6 +41,8 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: JSON_BODY_LIMIT,
     requestIdHeader: 'x-request-id',
+    // One line per request, at a level by what it did.
+    logController: new RequestLog(),
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ApiApp;
   app.decorate('deps', deps);
   installErrorHandler(app);

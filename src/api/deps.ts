@@ -6,9 +6,9 @@ import type { FollowService } from '../federation/follow.service.js';
 import type { PeerService } from '../federation/peer.service.js';
 import type { PeeringService } from '../federation/peering.service.js';
 import type { TemplateService } from '../federation/template.service.js';
+import type { LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import type { LocalIngestService } from '../transfer/local-ingest.js';
 import type { Metrics } from './metrics.js';
 
 /** Everything the HTTP layer calls; wired in src/main/serve.ts and nowhere else. */

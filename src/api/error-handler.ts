@@ -1,18 +1,24 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { IngotError } from '../core/errors.js';
+import { noteOutcome } from './request-log.js';
 
-/** The one place where errors become HTTP answers: every body is `{ code, message, hint? }`. */
+/**
+ * The one place where errors become HTTP answers: every body is `{ code, message, hint? }`.
+ * The request's log line (request-log.ts) says which; a failure's cause is logged here, at once.
+ */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | IngotError | Error, request, reply) => {
     const ingot = toIngotError(err);
-    if (ingot.code === 'INTERNAL') request.log.error({ err }, 'request failed');
-    else request.log.info({ code: ingot.code, msg: ingot.message }, 'request refused');
+    noteOutcome(request, ingot);
+    if (ingot.httpStatus >= 500)
+      request.log.error({ err: ingot.cause ?? ingot, code: ingot.code }, 'request failed');
     void reply.status(ingot.httpStatus).send(ingot.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {
     const err = new IngotError('NOT_FOUND', `no route ${request.method} ${request.url}`, {
       hint: 'see /openapi.json for the API',
     });
+    noteOutcome(request, err);
     void reply.status(err.httpStatus).send(err.toJSON());
   });
 }

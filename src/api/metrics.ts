@@ -1,5 +1,18 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { statfs } from 'node:fs/promises';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ImageState } from '../core/states.js';
 import type { ReceiveCounter } from '../transfer/chunk-receiver.js';
+import type { TransferDirection } from '../transfer/transfer.repository.js';
+
+/** What the gauges read at each scrape: the figures are the store's and the database's, never a copy. */
+export interface GaugeSources {
+  /** The chunk store's totals: chunks indexed, bytes of its files on disk. */
+  readonly store: () => { readonly chunks: number; readonly bytes: number };
+  /** A directory of the store: free space is that of its file system. */
+  readonly storeRoot: string;
+  readonly imagesByState: () => Promise<Record<ImageState, number>>;
+  readonly transfersRunning: () => Promise<Record<TransferDirection, number>>;
+}
 
 /** Prometheus metrics of one server process, served at /metrics. */
 export interface Metrics {
@@ -13,10 +26,12 @@ export interface Metrics {
   readonly peerBytes: Counter<'peer' | 'direction'>;
 }
 
-export function createMetrics(): Metrics {
+export function createMetrics(sources: GaugeSources): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'ingot_process_' });
+  // Node's own metrics are named process_* and nodejs_*: ingot_process_cpu_seconds_total.
+  collectDefaultMetrics({ register: registry, prefix: 'ingot_' });
   const registers = [registry];
+  createGauges(sources, registers);
   return {
     registry,
     httpDuration: new Histogram({
@@ -60,6 +75,53 @@ export function createMetrics(): Metrics {
       registers,
     }),
   };
+}
+
+function createGauges(sources: GaugeSources, registers: Registry[]): void {
+  new Gauge({
+    name: 'ingot_store_chunks',
+    help: 'Chunks in the chunk store',
+    registers,
+    collect() {
+      this.set(sources.store().chunks);
+    },
+  });
+  new Gauge({
+    name: 'ingot_store_bytes',
+    help: "Bytes of the chunk store's files on disk (live and not yet compacted records)",
+    registers,
+    collect() {
+      this.set(sources.store().bytes);
+    },
+  });
+  new Gauge({
+    name: 'ingot_store_free_bytes',
+    help: "Bytes free to the server on the chunk store's file system",
+    registers,
+    async collect() {
+      const fs = await statfs(sources.storeRoot);
+      this.set(fs.bavail * fs.bsize);
+    },
+  });
+  new Gauge({
+    name: 'ingot_images',
+    help: 'Listed images (own and replicas) by state',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      for (const [state, n] of Object.entries(await sources.imagesByState())) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'ingot_transfers_running',
+    help: 'Transfers to and from peers running now, by direction (push, pull)',
+    labelNames: ['direction'],
+    registers,
+    async collect() {
+      for (const [direction, n] of Object.entries(await sources.transfersRunning()))
+        this.set({ direction }, n);
+    },
+  });
 }
 
 /** Feeds the chunk counters from any receiver (ingest, peer push, pull). */

@@ -20,6 +20,7 @@ import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
 import type { RateLimits } from '../transfer/rate-limit.js';
 import { installErrorHandler } from './error-handler.js';
 import type { Metrics } from './metrics.js';
+import { RequestLog } from './request-log.js';
 import { peerRoutes } from './routes/peer.routes.js';
 
 /**
@@ -84,6 +85,8 @@ export async function buildPeerApi(
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: 512 * 1024 * 1024,
+    // One line per request, at a level by what it did.
+    logController: new RequestLog(),
     https: { ...(await trust()), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as PeerApp;
   app.decorate('deps', deps);

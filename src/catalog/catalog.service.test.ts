@@ -218,6 +218,14 @@ describe.each(DIALECTS)('catalog (%s)', (dialect) => {
       expect(await catalog.findImage('in-tx')).toBeDefined();
     });
 
+    it('counts images by state, every state present', async () => {
+      expect(await catalog.countImagesByState()).toEqual({ TESTABLE: 0, RESTRICTED: 0, PUBLISHED: 0 });
+      await catalog.insertImage(img('a', { state: 'PUBLISHED' }));
+      await catalog.insertImage(img('b', { state: 'PUBLISHED' }));
+      await catalog.insertImage(img('c'));
+      expect(await catalog.countImagesByState()).toEqual({ TESTABLE: 1, RESTRICTED: 0, PUBLISHED: 2 });
+    });
+
     it('lists digests for gc', async () => {
       await catalog.insertImage(img('a'));
       await catalog.insertImage(img('b'));

@@ -255,6 +255,10 @@ export class CatalogService {
     return image;
   }
 
+  countImagesByState(): Promise<Record<ImageState, number>> {
+    return new ImageRepository(this.db.kysely).countByState();
+  }
+
   findImage(name: string): Promise<ImageRecord | undefined> {
     return new ImageRepository(this.db.kysely).get(name);
   }

@@ -1,7 +1,7 @@
 /** Queries on `images`. No rules here: the service decides what is allowed. */
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Digest } from '../core/manifest.js';
-import type { ImageState } from '../core/states.js';
+import { IMAGE_STATES, type ImageState } from '../core/states.js';
 import type { ImageTable, Schema } from '../db/schema.js';
 import type { ImageFilter, ImageRecord } from './types.js';
 
@@ -78,6 +78,18 @@ export class ImageRepository {
       .where('image_type', '=', imageType)
       .executeTakeFirstOrThrow();
     return Number(r.n);
+  }
+
+  /** Listed images by state, every state present (0 where none). */
+  async countByState(): Promise<Record<ImageState, number>> {
+    const rows = await this.db
+      .selectFrom('images')
+      .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('state')
+      .execute();
+    const counts = Object.fromEntries(IMAGE_STATES.map((s) => [s, 0])) as Record<ImageState, number>;
+    for (const r of rows) counts[r.state as ImageState] = Number(r.n);
+    return counts;
   }
 
   async digests(): Promise<Digest[]> {

@@ -1,5 +1,5 @@
 import { type ErrorCode, IngotError, isErrorCode } from '../core/errors.js';
-import { isFinalJobState } from '../jobs/types.js';
+import { isFinalJobState } from '../core/states.js';
 import type { ApiClient } from '../transfer/http-client.js';
 
 export interface JobView {

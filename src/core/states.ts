@@ -13,3 +13,8 @@ export function parseImageState(value: unknown): ImageState {
   }
   return v as ImageState;
 }
+
+/** A job in one of these states never changes again (server and CLI agree on it). */
+export function isFinalJobState(state: string): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
+}

@@ -4,12 +4,11 @@ import type { JobQueue } from '../jobs/job-queue.js';
 import type { JobContext } from '../jobs/job-runner.js';
 import type { Job } from '../jobs/types.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import { type OpenedBundle, openBundle } from '../transfer/bundle-reader.js';
+import { bundleDocument, openBundle } from '../transfer/bundle-reader.js';
 import { type BundleUploadTotals, uploadBundleChunks } from '../transfer/bundle-upload.js';
 import { receiveChunks } from '../transfer/chunk-receiver.js';
 import type { ChunkSink } from '../transfer/ports.js';
 import type { BundleService } from './bundle.service.js';
-import type { SignedDocument } from './signed-document.js';
 
 /**
  * `bundle import` of a file on the server's own host, as a durable job: the server reads
@@ -22,15 +21,6 @@ export const BUNDLE_IMPORT_JOB_KIND = 'bundle-import';
 export interface BundleImportResult extends BundleUploadTotals {
   readonly createdBy: string;
   readonly images: { name: string; status: string }[];
-}
-
-/** The signed header a bundle must carry; the same refusal for the CLI and the server. */
-export function bundleDocument(bundle: OpenedBundle, file: string): SignedDocument {
-  const document = (bundle.header as { document?: SignedDocument }).document;
-  if (!document || typeof document.body !== 'string') {
-    throw new IngotError('INVALID_ARGUMENT', `${file} has no signed bundle header`);
-  }
-  return document;
 }
 
 export class LocalBundleImport {

@@ -7,22 +7,15 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
+import type { SignedDocument, SigningIdentity } from '../core/signatures.js';
 import { namedChunks } from '../store/manifest-store.js';
 import { BaseIndex, ReferencePicker } from '../transfer/delta-references.js';
 import type { ImageOffer, SinkStatus } from '../transfer/image-sides.js';
 import { MAX_DIGESTS_PER_QUERY } from '../transfer/ports.js';
-import type { SigningIdentity } from './identity.js';
 import { type LocalSideDeps, offerMeta } from './local-sides.js';
 import type { PeerService } from './peer.service.js';
 import type { Sender } from './replica.service.js';
-import {
-  malformed,
-  offerToJson,
-  openDocument,
-  parseOffer,
-  type SignedDocument,
-  signDocument,
-} from './signed-document.js';
+import { malformed, offerToJson, openDocument, parseOffer, signDocument } from './signed-document.js';
 
 /**
  * Bundles, the offline route: the same signed manifests and chunks as the wire protocol,

@@ -3,6 +3,7 @@ import { Agent } from 'undici';
 import { IngotError } from '../core/errors.js';
 import type { InstantiationFilter } from '../core/filters.js';
 import type { Digest } from '../core/manifest.js';
+import type { SignedDocument } from '../core/signatures.js';
 import { decodeFrames, frameBody } from '../store/frame-codec.js';
 import { type ApiClient, createHttpClient } from '../transfer/http-client.js';
 import type {
@@ -20,7 +21,7 @@ import {
   type References,
   type WireSize,
 } from '../transfer/ports.js';
-import { offerToJson, type SignedDocument } from './signed-document.js';
+import { offerToJson } from './signed-document.js';
 import type { TlsIdentity } from './tls-identity.js';
 import type { PeerRecord } from './types.js';
 

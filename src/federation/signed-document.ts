@@ -3,20 +3,16 @@ import { isBaseType } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { canonicalJson, type Json } from '../core/manifest-codec.js';
+import {
+  type DocumentKind,
+  type SignedDocument,
+  type SigningIdentity,
+  verifyDocumentSignature,
+} from '../core/signatures.js';
 import { parseImageState } from '../core/states.js';
 import type { OfferMeta } from '../transfer/image-sides.js';
-import { type DocumentKind, type SigningIdentity, verifyDocumentSignature } from './identity.js';
 
-/**
- * A JSON document a server vouches for: a template version (the images a follower must
- * hold) or a bundle header (the images a bundle carries). The canonical bytes travel as
- * they are; the signature covers their SHA-256, so a receiver that pinned the signer's key
- * can trust every image digest the document lists without knowing each image's origin.
- */
-export interface SignedDocument {
-  readonly body: string;
-  readonly signature: string;
-}
+/** Signing and opening the documents of core/signatures.ts: canonical JSON bodies, the offers they list. */
 
 export function signDocument(identity: SigningIdentity, kind: DocumentKind, value: Json): SignedDocument {
   const body = canonicalJson(value);

@@ -3,19 +3,12 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import type { Json } from '../core/manifest-codec.js';
 import { checkName } from '../core/names.js';
+import type { SignedDocument, SigningIdentity } from '../core/signatures.js';
 import type { Db } from '../db/database.js';
 import { isUniqueViolation } from '../db/db-errors.js';
 import type { OfferMeta } from '../transfer/image-sides.js';
-import type { SigningIdentity } from './identity.js';
 import { type LocalSideDeps, offerMeta } from './local-sides.js';
-import {
-  malformed,
-  offerToJson,
-  openDocument,
-  parseOffer,
-  type SignedDocument,
-  signDocument,
-} from './signed-document.js';
+import { malformed, offerToJson, openDocument, parseOffer, signDocument } from './signed-document.js';
 import { TemplateRepository, type TemplateRow } from './template.repository.js';
 
 /**

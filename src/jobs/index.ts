@@ -1,6 +1,7 @@
 /**
  * jobs: the durable queue (rows with leases, retries, backoff) and the worker loop.
- * May import core and db. Handlers live in handlers/ and are wired in main/.
+ * The queue imports core and db only; the handlers in handlers/ (verify, gc, local ingest)
+ * also drive catalog, store and transfer's uploader. They are wired in main/.
  */
 export { type EnqueueOptions, errorText, JobQueue, type JobQueueOptions } from './job-queue.js';
 export {

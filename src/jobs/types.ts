@@ -3,11 +3,6 @@ import type { JobState } from '../db/schema.js';
 export type { JobState };
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
-/** A job in one of these states never changes again. */
-export function isFinalJobState(state: string): boolean {
-  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
-}
-
 /** A durable unit of work. `error` is the JSON of an ErrorBody ({code, message, hint?}). */
 export interface Job<P = unknown, R = unknown> {
   id: number;

@@ -25,13 +25,14 @@ import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { transferJob } from '../federation/transfer.job.js';
 import { TransferGrants } from '../federation/transfer-grants.js';
 import { collectGarbage } from '../jobs/handlers/gc.job.js';
+import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
-import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../transfer/local-ingest.js';
 import { RateLimits } from '../transfer/rate-limit.js';
+import { TransferRepository } from '../transfer/transfer.repository.js';
 import { VERSION } from './version.js';
 
 /**
@@ -57,7 +58,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const db = await openDatabase({ url: config.dbUrl });
   const catalog = new CatalogService(db);
   const jobs = new JobQueue(db);
-  const metrics = createMetrics();
+  const transfers = new TransferRepository(db.kysely);
+  const metrics = createMetrics({
+    store: () => {
+      const t = store.stats();
+      return { chunks: t.chunks, bytes: t.storedBytes };
+    },
+    storeRoot: config.paths.store,
+    imagesByState: () => catalog.countImagesByState(),
+    transfersRunning: () => transfers.running(),
+  });
   const images = new ImageService({ origin: config.clusterName, catalog, store, manifests, identity });
   const self = config.clusterName;
   const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);

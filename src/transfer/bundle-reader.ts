@@ -1,4 +1,5 @@
 import { IngotError } from '../core/errors.js';
+import type { SignedDocument } from '../core/signatures.js';
 import { DATA_BLOCK_BYTES, dataBuffers } from '../store/buffer-pool.js';
 import { cpuPool } from '../store/cpu-pool.js';
 import {
@@ -40,6 +41,15 @@ export interface OpenedBundle {
     consume: (chunks: AsyncIterable<MovingChunk>) => Promise<T>,
     opts?: { signal?: AbortSignal },
   ): Promise<T>;
+}
+
+/** The signed header a bundle must carry; the same refusal for the CLI and the server. */
+export function bundleDocument(bundle: OpenedBundle, file: string): SignedDocument {
+  const document = (bundle.header as { document?: SignedDocument }).document;
+  if (!document || typeof document.body !== 'string') {
+    throw new IngotError('INVALID_ARGUMENT', `${file} has no signed bundle header`);
+  }
+  return document;
 }
 
 /** Opens `<path>` (a .ingot file, or the .001 part of a split bundle; the other parts are found beside it). */

@@ -59,6 +59,20 @@ export class TransferRepository {
       .execute();
   }
 
+  /** Transfers whose job is running now (on any node), by direction. */
+  async running(): Promise<Record<TransferDirection, number>> {
+    const rows = await this.db
+      .selectFrom('transfers')
+      .innerJoin('jobs', 'jobs.id', 'transfers.job_id')
+      .select(['transfers.direction', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('jobs.state', '=', 'running')
+      .groupBy('transfers.direction')
+      .execute();
+    const counts: Record<TransferDirection, number> = { push: 0, pull: 0 };
+    for (const r of rows) counts[r.direction] = Number(r.n);
+    return counts;
+  }
+
   /** The job id of a queued or running transfer of this image with this peer, if any. */
   async active(direction: TransferDirection, peer: string, image: string): Promise<number | undefined> {
     const row = await this.db

@@ -17,7 +17,7 @@ async function chunksReceived(server: IngotServer): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-/** The have/want upload (`--upload`); a server-side ingest has its own in local-ingest.test.ts. */
+/** The have/want upload (`--upload`); a server-side ingest has its own in src/jobs/handlers/ingest.job.test.ts. */
 describe('kill -9 mid-upload', () => {
   let server: IngotServer;
   const work = tempDir('ingot-crash-');

@@ -6,8 +6,8 @@
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Digest } from '../../src/core/manifest.js';
+import { signatureMessage } from '../../src/core/signatures.js';
 import { createSelfSignedCertificate } from '../../src/federation/certificate.js';
-import { signatureMessage } from '../../src/federation/identity.js';
 
 export interface FakePeer {
   readonly name: string;

@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { IngotError } from '../../core/errors.js';
-import { isFinalJobState } from '../../jobs/types.js';
+import { isFinalJobState } from '../../core/states.js';
 import type { ApiApp } from '../app.js';
 import { errorResponses } from '../schemas.js';
 

@@ -6,7 +6,7 @@ import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
 import { payloadSize } from '../../core/manifest.js';
 import { decodeRoot, rootFacts } from '../../core/manifest-v2.js';
-import { verifyDigestSignature } from '../../federation/identity.js';
+import { verifyDigestSignature } from '../../core/signatures.js';
 import { materialise } from '../../store/materialise.js';
 import { fetchWholeManifest, verifiedFetcher } from '../../transfer/downloader.js';
 import type { ApiClient } from '../../transfer/http-client.js';

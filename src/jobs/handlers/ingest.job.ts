@@ -1,18 +1,18 @@
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
-import type { CatalogService } from '../catalog/catalog.service.js';
-import type { ImageService } from '../catalog/image.service.js';
-import type { ImageRecord } from '../catalog/types.js';
-import { IngotError } from '../core/errors.js';
-import { payloadSize } from '../core/manifest.js';
-import { draftToJson } from '../core/manifest-codec.js';
-import type { JobQueue } from '../jobs/job-queue.js';
-import type { JobContext } from '../jobs/job-runner.js';
-import type { Job } from '../jobs/types.js';
-import type { ChunkWriter, HashedChunkWriter } from '../store/chunk-store.js';
-import { openSource, requireSource, type SourceChunk, type SourceKind } from '../store/source.js';
-import type { ChunkSink, WireChunk } from './ports.js';
-import { type UploadStats, uploadChunks } from './uploader.js';
+import type { CatalogService } from '../../catalog/catalog.service.js';
+import type { ImageService } from '../../catalog/image.service.js';
+import type { ImageRecord } from '../../catalog/types.js';
+import { IngotError } from '../../core/errors.js';
+import { payloadSize } from '../../core/manifest.js';
+import { draftToJson } from '../../core/manifest-codec.js';
+import type { ChunkWriter, HashedChunkWriter } from '../../store/chunk-store.js';
+import { openSource, requireSource, type SourceChunk, type SourceKind } from '../../store/source.js';
+import type { ChunkSink, WireChunk } from '../../transfer/ports.js';
+import { type UploadStats, uploadChunks } from '../../transfer/uploader.js';
+import type { JobQueue } from '../job-queue.js';
+import type { JobContext } from '../job-runner.js';
+import type { Job } from '../types.js';
 
 /**
  * Ingest of a path on the server's own host, as a durable job: the server reads the bytes
