@@ -90,14 +90,34 @@ export async function materialise(
   }
 }
 
+/** An absent destination gets its missing parent directories (as `mkdir -p`). */
 async function checkDestination(target: string, kind: 'tree' | 'file'): Promise<void> {
   const st = await lstat(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
-    throw err;
+    throw unusableParent(target, err);
   });
-  if (!st) return;
+  if (!st) {
+    await mkdir(dirname(target), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      throw unusableParent(target, err);
+    });
+    return;
+  }
   if (kind === 'tree' && st.isDirectory() && (await readdir(target)).length === 0) return;
   throw conflict(target, kind === 'tree' ? 'exists and is not an empty directory' : 'exists');
+}
+
+function unusableParent(target: string, cause: NodeJS.ErrnoException): IngotError {
+  const why =
+    cause.code === 'ENOTDIR' || cause.code === 'EEXIST' ? 'is not a directory' : 'cannot be created';
+  return new IngotError(
+    'PATH_NOT_FOUND',
+    `the parent of deploy destination ${target} ${why} (${cause.code})`,
+    {
+      cause,
+      details: { path: dirname(target) },
+      hint: 'deploy under a directory you can write, or create the parent first',
+    },
+  );
 }
 
 function conflict(target: string, why: string): IngotError {

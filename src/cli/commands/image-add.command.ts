@@ -41,7 +41,8 @@ export function imageAddCommand(image: Command): void {
     .option('--series <series>', 'append the image to this series')
     .option(
       '--from <image>',
-      'the image this one descends from (lineage); found by itself for a working copy',
+      'the image this one descends from (lineage), whose type and series it takes unless given; ' +
+        'found by itself for a working copy',
     )
     .option('--state <state>', 'PUBLISHED (default), RESTRICTED or TESTABLE')
     .option('--private', 'keep it private to this server: never offered to peers')
@@ -120,7 +121,14 @@ async function uploadImage(
   opts: AddOptions,
 ): Promise<AddResult> {
   await requireSource(source, kind);
-  await refuseExisting(client, name);
+  const origin = { host: hostname(), path: source };
+  // Everything the commit would refuse but the chunks, before a byte is read or sent.
+  await client.json('POST', '/api/v1/images/preflight', {
+    name,
+    kind,
+    ...commitOptions(opts),
+    source: origin,
+  });
   const { payload, chunks, warnings } = await openSource(source, kind);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const progress = createProgress(`add ${name}`, payloadSize(payload));
@@ -136,7 +144,7 @@ async function uploadImage(
   const image = await client.json<ImageRecord>('POST', '/api/v1/images', {
     name,
     ...commitOptions(opts),
-    source: { host: hostname(), path: source },
+    source: origin,
     draft: draftToJson(draft),
   });
   return { image, upload: refsAndStats.stats };
@@ -150,16 +158,4 @@ function commitOptions(opts: AddOptions) {
     ...(opts.state ? { state: opts.state } : {}),
     ...(opts.private ? { private: true } : {}),
   };
-}
-
-async function refuseExisting(client: ApiClient, name: string): Promise<void> {
-  try {
-    await client.json('GET', `/api/v1/images/${encodeURIComponent(name)}`);
-  } catch (err) {
-    if (err instanceof IngotError && err.code === 'NOT_FOUND') return;
-    throw err;
-  }
-  throw new IngotError('ALREADY_EXISTS', `an image named ${name} already exists`, {
-    hint: 'image names are unique and images immutable: choose a new name (e.g. a version suffix)',
-  });
 }

@@ -23,7 +23,7 @@ export function imageDeployCommand(image: Command): void {
     )
     .requiredOption(
       '--path <dest>',
-      'where to put it: a new or empty directory (tree) or a new file (file image)',
+      'where to put it: a new or empty directory (tree) or a new file (file image); missing parent directories are created',
     )
     .option('--json', 'print a JSON summary')
     .action(async (name: string, opts: { path: string }, self: Command) => {

@@ -1,0 +1,99 @@
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
+import { pseudoRandom } from '../support/trees.js';
+
+/** What a new user meets first: refusals before work, and errors that say what to do. */
+interface AddJson {
+  name: string;
+  imageType: string;
+  parentName: string | null;
+  upload: { knownBytes: number; sentRawBytes: number };
+}
+
+describe('the CLI fails fast and says what to do', () => {
+  let server: IngotServer;
+  const work = tempDir('ingot-cli-');
+  const file = join(work, 'disk.img');
+
+  beforeAll(async () => {
+    server = await startIngot({ name: 'CLI_UX' });
+    writeFileSync(file, pseudoRandom('disk', 2_000_000));
+    mkdirSync(join(work, 'tree'));
+    writeFileSync(join(work, 'tree', 'a.txt'), 'hello\n');
+  });
+  afterAll(() => server?.stop());
+
+  it('refuses a wrong --type, --series or --from on an upload before a byte is sent', async () => {
+    const refusals: [string[], string][] = [
+      [['--type', 'NO_SUCH_TYPE'], 'NOT_FOUND'],
+      [['--type', 'SOFTWARE'], 'INVALID_ARGUMENT'],
+      [['--series', 'NO_SUCH_SERIES'], 'NOT_FOUND'],
+      [['--from', 'NO_SUCH_IMAGE'], 'NOT_FOUND'],
+    ];
+    for (const [flags, code] of refusals) {
+      const r = await server.cli(['image', 'add', 'DISK_1', '--file', file, '--upload', ...flags]);
+      expect(r.stderr).toContain(`[${code}]`);
+      expect(r.code).not.toBe(0);
+    }
+    // Had any refused attempt sent its chunks, this upload would find them stored.
+    const ok = await server.json<AddJson>(['image', 'add', 'DISK_1', '--file', file, '--upload']);
+    expect(ok.upload.knownBytes).toBe(0);
+    expect(ok.upload.sentRawBytes).toBe(2_000_000);
+  });
+
+  it('gives an image added --from P the type and series of P unless told otherwise', async () => {
+    expect((await server.cli(['imagetype', 'add', 'FWIMAGE', '--basetype', 'DISKIMAGE'])).code).toBe(0);
+    expect((await server.cli(['series', 'add', 'FW'])).code).toBe(0);
+    const v1 = await server.cli([
+      'image',
+      'add',
+      'FW_1',
+      '--file',
+      file,
+      '--type',
+      'FWIMAGE',
+      '--series',
+      'FW',
+    ]);
+    expect(v1.code, v1.stderr).toBe(0);
+    for (const via of [['--upload'], []]) {
+      const name = `FW_2${via.length ? '_UP' : '_LOCAL'}`;
+      const r = await server.json<AddJson>(['image', 'add', name, '--file', file, '--from', 'FW_1', ...via]);
+      expect(r).toMatchObject({ imageType: 'FWIMAGE', parentName: 'FW_1' });
+    }
+    const series = await server.json<{ images: string[] }>(['series', 'show', 'FW']);
+    expect(series.images).toEqual(['FW_1', 'FW_2_UP', 'FW_2_LOCAL']);
+    // Given ones win.
+    const own = await server.json<AddJson>([
+      'image',
+      'add',
+      'FW_3',
+      '--file',
+      file,
+      '--from',
+      'FW_1',
+      '--type',
+      'DISKIMAGE',
+    ]);
+    expect(own.imageType).toBe('DISKIMAGE');
+    // In two series, the image must say which one.
+    expect((await server.cli(['series', 'add', 'FW_LTS'])).code).toBe(0);
+    expect((await server.cli(['series', 'insert', 'FW_LTS', '--image', 'FW_1'])).code).toBe(0);
+    const two = await server.cli(['image', 'add', 'FW_4', '--file', file, '--from', 'FW_1']);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain('--series');
+  });
+
+  it('deploys under a missing parent by creating it, and says PATH_NOT_FOUND where it cannot', async () => {
+    const dest = join(work, 'new', 'parents', 'disk.img');
+    const r = await server.cli(['image', 'deploy', 'DISK_1', '--path', dest]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(statSync(dest).size).toBe(2_000_000);
+    const bad = await server.cli(['image', 'deploy', 'DISK_1', '--path', join(file, 'under-a-file')]);
+    expect(bad.code).toBe(66);
+    expect(bad.stderr).toContain('[PATH_NOT_FOUND]');
+    expect(bad.stderr).not.toContain('ingot-partial');
+  });
+});
