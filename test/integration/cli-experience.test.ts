@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
+import { BIN, type CliResult, type IngotServer, runCli, startIngot, tempDir } from '../support/ingot.js';
 import { pseudoRandom } from '../support/trees.js';
 
 /** What a new user meets first: refusals before work, and errors that say what to do. */
@@ -95,5 +96,73 @@ describe('the CLI fails fast and says what to do', () => {
     expect(bad.code).toBe(66);
     expect(bad.stderr).toContain('[PATH_NOT_FOUND]');
     expect(bad.stderr).not.toContain('ingot-partial');
+  });
+});
+
+/** Runs the CLI with its stdout closed before it writes, as `| head -1` does once satisfied. */
+function cliIntoClosedPipe(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, INGOT_SERVER: undefined, INGOT_TOKEN: undefined, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout: '', stderr }));
+  });
+}
+
+describe('the command line parser and the terminal', () => {
+  const env = { INGOT_HOME: tempDir('ingot-nohome-') };
+
+  it("reports commander's refusals in the form and with the exit code of every other error", async () => {
+    const cases: [string[], string, string][] = [
+      [['image', 'add', 'X', '--bogus'], "unknown option '--bogus'", '`ingot image add --help`'],
+      [['image', 'add'], "missing required argument 'name'", '`ingot image add --help`'],
+      [
+        ['image', 'add', 'X', '--type'],
+        "option '--type <type>' argument missing",
+        '`ingot image add --help`',
+      ],
+      [['imag'], "unknown command 'imag'", 'Did you mean image? (see `ingot --help`)'],
+    ];
+    for (const [args, message, hint] of cases) {
+      const r = await runCli(args, env);
+      expect(r.stderr).toBe(
+        `ingot: error [INVALID_ARGUMENT]: ${message}\n  hint: ${hint.startsWith('Did') ? hint : `see ${hint}`}\n`,
+      );
+      expect(r.code).toBe(2);
+    }
+  });
+
+  it('shows the help of a command at any depth with `ingot help`', async () => {
+    const r = await runCli(['help', 'image', 'add'], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: ingot image add \[options\] <name>/);
+    expect(r.stdout).toContain('Examples:');
+    const top = await runCli(['help'], env);
+    expect(top.stdout).toMatch(/^Usage: ingot \[options\] \[command\]/);
+    const bad = await runCli(['help', 'image', 'nope'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('[INVALID_ARGUMENT]: unknown command "image nope"');
+    expect(bad.stderr).toContain('`ingot image --help`');
+  });
+
+  it('ends quietly when the reader of its output goes away', async () => {
+    const r = await cliIntoClosedPipe(['sync', '--help'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const server = await startIngot({ name: 'PIPE' });
+    try {
+      const list = await cliIntoClosedPipe(['image', 'list'], { INGOT_HOME: server.home });
+      expect(list.stderr).toBe('');
+      expect(list.code).toBe(0);
+    } finally {
+      await server.stop();
+    }
   });
 });

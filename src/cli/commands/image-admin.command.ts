@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { ImageRecord } from '../../catalog/types.js';
+import { parseDuration } from '../../core/schedule.js';
 import { IMAGE_STATES } from '../../core/states.js';
-import { examples, parseDuration, withClient } from '../command-kit.js';
+import { examples, withClient } from '../command-kit.js';
 import { type JobView, waitForJob } from '../job-wait.js';
 import { formatBytes, printJson } from '../output.js';
 
