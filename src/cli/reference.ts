@@ -64,6 +64,13 @@ function optionLine(o: Option): string {
   return `- \`${o.flags}\`${o.mandatory ? ' (required)' : ''}: ${o.description}${dflt}`;
 }
 
+/** Every command's examples, as its `--help` prints them (without the `$ `), in command order. */
+export function helpExamples(program: Command): { path: string; example: string }[] {
+  return walk(program).flatMap(({ path, cmd }) =>
+    exampleLines(cmd).map((line) => ({ path, example: line.slice(2) })),
+  );
+}
+
 /** Examples are attached as help text; read them back through the help output. */
 function exampleLines(cmd: Command): string[] {
   let text = '';

@@ -2,7 +2,15 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, type CliResult, type IngotServer, runCli, startIngot, tempDir } from '../support/ingot.js';
+import {
+  BIN,
+  type CliResult,
+  type IngotServer,
+  outcome,
+  runCli,
+  startIngot,
+  tempDir,
+} from '../support/ingot.js';
 import { pseudoRandom } from '../support/trees.js';
 
 /** What a new user meets first: refusals before work, and errors that say what to do. */
@@ -101,19 +109,12 @@ describe('the CLI fails fast and says what to do', () => {
 
 /** Runs the CLI with its stdout closed before it writes, as `| head -1` does once satisfied. */
 function cliIntoClosedPipe(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, INGOT_SERVER: undefined, INGOT_TOKEN: undefined, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.destroy();
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout: '', stderr }));
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, INGOT_SERVER: undefined, INGOT_TOKEN: undefined, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  child.stdout.destroy();
+  return outcome(child);
 }
 
 describe('the command line parser and the terminal', () => {

@@ -116,7 +116,7 @@ function bundleCreate(group: Command): void {
   examples(cmd, [
     'ingot bundle create --image WIN_TC_7 --out /media/usb/',
     'ingot bundle create --image WIN_TC_7_P1 --base WIN_TC_7 --out /media/usb/',
-    'ingot bundle create --image WIN_TC_8 --have site-inventory.json --out /media/usb/ --split',
+    'ingot bundle create --image WIN_TC_8 --have /media/usb/site-inventory.json --out /media/usb/ --split',
   ]);
 }
 

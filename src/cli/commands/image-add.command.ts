@@ -62,8 +62,8 @@ export function imageAddCommand(image: Command): void {
     });
   examples(cmd, [
     'ingot image add DBHOME_19_21 --path /u01/app/oracle/19.21 --type DBHOME --series DB19',
-    'ingot image add OL9_ROOT --file ol9-rootfs.img --type OSIMAGE',
-    'ingot image add DBHOME_19_22 --path ./home-19.22 --from DBHOME_19_21 --series DB19',
+    'ingot image add OL9_ROOT --file ol9-rootfs.img --type DISKIMAGE',
+    'ingot image add DBHOME_19_22 --path ./home-19.22 --from DBHOME_19_21',
   ]);
 }
 

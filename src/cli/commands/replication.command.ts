@@ -211,7 +211,7 @@ function transfers(program: Command): void {
         ]);
       });
     });
-  examples(show, ['ingot transfer show 42']);
+  examples(show, ['ingot transfer show 11']);
 }
 
 function percent(t: TransferView): string {
