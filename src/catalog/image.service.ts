@@ -59,7 +59,7 @@ export class ImageService {
     const draft = parseDraft(req.draft);
     const parent = await this.resolveParent(req);
     const { imageType, series } = await this.inherited(req, draft.payload.kind, parent);
-    const storedBytes = await requireChunks(this.deps.store, draft.chunks);
+    const { chunks, storedBytes } = await requireChunks(this.deps.store, draft.chunks);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
@@ -84,7 +84,7 @@ export class ImageService {
         origin: manifest.origin,
         size: payloadSize(draft.payload),
         storedBytes,
-        chunkCount: draft.chunks.length,
+        chunkCount: chunks,
         fileCount: draft.payload.kind === 'tree' ? draft.payload.entries.length : 1,
         signature: identity.signDigest(digest),
         createdAt: manifest.created,

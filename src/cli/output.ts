@@ -33,6 +33,11 @@ export function printFields(fields: readonly (readonly [string, string])[]): voi
   process.stdout.write(`${fields.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n')}\n`);
 }
 
+/** "1 chunk", "2 chunks", "1 entry" (with `many` "entries"): a number and its noun, agreeing. */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 export function formatBytes(n: number): string {
   let v = n;

@@ -44,6 +44,9 @@ export interface MaterialiseOptions {
 }
 
 export interface MaterialiseResult {
+  /** Entries made (files, directories, links, devices): the count `image show` gives; 1 for a file. */
+  readonly entries: number;
+  /** Regular files among them. */
   readonly files: number;
   readonly bytes: number;
   readonly warnings: string[];
@@ -73,7 +76,7 @@ export async function materialise(
         throw err.code === 'EEXIST' ? conflict(target, 'appeared while deploying') : err;
       });
       await unlink(tmp);
-      return { files: 1, bytes: draft.payload.size, warnings: [] };
+      return { entries: 1, files: 1, bytes: draft.payload.size, warnings: [] };
     }
     const warnings = await buildTree(tmp, draft.payload.entries, feed, progress);
     await rename(tmp, target).catch((err: NodeJS.ErrnoException) => {
@@ -82,7 +85,7 @@ export async function materialise(
         : err;
     });
     const files = draft.payload.entries.filter((e) => e.type === 'file').length;
-    return { files, bytes: payloadSize(draft.payload), warnings };
+    return { entries: draft.payload.entries.length, files, bytes: payloadSize(draft.payload), warnings };
   } catch (err) {
     await feed.return?.(undefined);
     await rm(tmp, { recursive: true, force: true }).catch(() => {});

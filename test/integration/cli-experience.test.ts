@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -93,6 +93,37 @@ describe('the CLI fails fast and says what to do', () => {
     const two = await server.cli(['image', 'add', 'FW_4', '--file', file, '--from', 'FW_1']);
     expect(two.code).toBe(2);
     expect(two.stderr).toContain('--series');
+  });
+
+  it('counts chunks and entries the same way in add, show, verify and deploy, in agreeing words', async () => {
+    const tree = join(work, 'repeats');
+    mkdirSync(join(tree, 'lib'), { recursive: true });
+    const same = pseudoRandom('same', 300_000);
+    writeFileSync(join(tree, 'a.bin'), same);
+    writeFileSync(join(tree, 'lib', 'b.bin'), same);
+    const fd = openSync(join(tree, 'lib', 'sparse.img'), 'w');
+    writeSync(fd, pseudoRandom('tail', 100_000), 0, 100_000, 8 * 1024 * 1024);
+    closeSync(fd);
+    const add = await server.cli(['image', 'add', 'REPEATS', '--path', tree]);
+    expect(add.code, add.stderr).toBe(0);
+    const show = await server.cli(['image', 'show', 'REPEATS']);
+    const chunks = Number(/^stored: .* in (\d+) chunks$/m.exec(show.stdout)?.[1]);
+    const entries = Number(/^entries: +(\d+)$/m.exec(show.stdout)?.[1]);
+    expect(add.stdout).toContain(`, ${chunks} chunks;`);
+    expect(entries).toBe(5); // . a.bin lib lib/b.bin lib/sparse.img
+    const verify = await server.cli(['image', 'verify', 'REPEATS']);
+    expect(verify.stdout).toMatch(new RegExp(`^REPEATS: OK, ${chunks} chunks(,| and)`));
+    const deploy = await server.cli(['image', 'deploy', 'REPEATS', '--path', join(work, 'repeats-out')]);
+    expect(deploy.stdout).toContain(`(${entries} entries,`);
+    // One of each: singular words.
+    writeFileSync(join(work, 'tiny.txt'), 'tiny\n');
+    const one = await server.cli(['image', 'add', 'TINY', '--file', join(work, 'tiny.txt')]);
+    expect(one.stdout).toContain(', 1 chunk;');
+    expect((await server.cli(['image', 'verify', 'TINY'])).stdout).toMatch(
+      /^TINY: OK, 1 chunk and 1 manifest part, /,
+    );
+    const dep = await server.cli(['image', 'deploy', 'TINY', '--path', join(work, 'tiny-out.txt')]);
+    expect(dep.stdout).toContain('(1 entry, 5 B)');
   });
 
   it('deploys under a missing parent by creating it, and says PATH_NOT_FOUND where it cannot', async () => {

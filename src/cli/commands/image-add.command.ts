@@ -13,7 +13,7 @@ import { examples, withClient } from '../command-kit.js';
 import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
 import { type JobView, waitForJob } from '../job-wait.js';
-import { formatBytes, printJson } from '../output.js';
+import { count, formatBytes, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 
 interface AddOptions {
@@ -54,7 +54,7 @@ export function imageAddCommand(image: Command): void {
         if (g.json) printJson({ ...image, upload });
         else {
           process.stdout.write(
-            `added ${image.name} (${image.kind}, ${formatBytes(image.size)}, ${image.chunkCount} chunks; ` +
+            `added ${image.name} (${image.kind}, ${formatBytes(image.size)}, ${count(image.chunkCount, 'chunk')}; ` +
               `sent ${formatBytes(upload.sentRawBytes)}, ${formatBytes(upload.knownBytes)} already stored) digest ${image.digest}\n`,
           );
         }
