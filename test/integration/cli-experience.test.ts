@@ -11,6 +11,7 @@ import {
   startIngot,
   tempDir,
 } from '../support/ingot.js';
+import { pair } from '../support/peers.js';
 import { pseudoRandom } from '../support/trees.js';
 
 /** What a new user meets first: refusals before work, and errors that say what to do. */
@@ -195,6 +196,40 @@ describe('the command line parser and the terminal', () => {
       expect(list.code).toBe(0);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe('a refusal from a peer says which peer and why', () => {
+  let a: IngotServer;
+  let b: IngotServer;
+  const work = tempDir('ingot-refusal-');
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startIngot({ name: 'ORIGIN_A' }), startIngot({ name: 'ASKER_B' })]);
+    await pair({ server: a, name: 'ORIGIN_A' }, { server: b, name: 'ASKER_B' });
+    writeFileSync(join(work, 'v.img'), pseudoRandom('v', 100_000));
+    for (const flags of [
+      ['V1', '--state', 'TESTABLE'],
+      ['V2', '--private'],
+    ]) {
+      const [name, ...rest] = flags as [string, ...string[]];
+      const r = await a.cli(['image', 'add', name, '--file', join(work, 'v.img'), ...rest]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+  afterAll(() => Promise.all([a?.stop(), b?.stop()]));
+
+  it('names the peer, the asker and the reason', async () => {
+    const cases: [string, string][] = [
+      ['V1', 'ORIGIN_A does not offer V1 to ASKER_B: TESTABLE'],
+      ['V2', 'ORIGIN_A does not offer V2 to ASKER_B: private'],
+      ['V3', 'ORIGIN_A has no image named V3'],
+    ];
+    for (const [image, why] of cases) {
+      const r = await b.cli(['image', 'pull', image, '--server', 'ORIGIN_A']);
+      expect(r.stderr).toContain(why);
+      expect(r.code).toBe(3);
     }
   });
 });
