@@ -9,12 +9,13 @@ const QUERY_BATCH = 4096;
  * The last check before an image is listed, whether made here or received from a peer:
  * every chunk the manifest names is stored, with the length the manifest gives it. The
  * list may come part by part (a version 2 chunk list); each chunk is checked once.
- * Returns the bytes those chunks take in the store.
+ * Returns how many distinct data chunks that is (holes and repeats in the list are not
+ * chunks of the store) and the bytes they take in the store: the figures `image show` gives.
  */
 export async function requireChunks(
   store: ChunkStore,
   chunks: readonly ChunkRef[] | AsyncIterable<readonly ChunkRef[]>,
-): Promise<number> {
+): Promise<{ readonly chunks: number; readonly storedBytes: number }> {
   const seen = new DigestTable();
   let missing = 0;
   let stored = 0;
@@ -50,7 +51,7 @@ export async function requireChunks(
       },
     );
   }
-  return stored;
+  return { chunks: seen.size, storedBytes: stored };
 }
 
 /** Why a batch failed its tally: the chunks it lacks are counted; a wrong length throws. */

@@ -9,7 +9,7 @@ import type { ChunkStore } from '../store/chunk-store.js';
 import type { LoadedManifest, ManifestStore, ManifestSummary } from '../store/manifest-store.js';
 import type { CatalogService } from './catalog.service.js';
 import { requireChunks } from './chunk-check.js';
-import type { ImageRecord } from './types.js';
+import type { ImageRecord, PayloadKind } from './types.js';
 
 /**
  * Sealing an ingest: the client has uploaded every chunk it was told was missing and sends
@@ -27,6 +27,14 @@ export interface CommitRequest {
   /** Where the client read the payload, to find the working copy it came from. */
   readonly source?: { readonly host: string; readonly path: string };
   readonly draft: unknown;
+}
+
+export type PreflightRequest = Omit<CommitRequest, 'draft'> & { readonly kind: PayloadKind };
+
+/** The type and series a new image gets, given or inherited from its declared parent. */
+export interface Inherited {
+  readonly imageType: string;
+  readonly series?: string;
 }
 
 const DEFAULT_TYPE = { tree: 'SOFTWARE', file: 'DISKIMAGE' } as const;
@@ -50,13 +58,14 @@ export class ImageService {
     await this.refuseDuplicate(req.name);
     const draft = parseDraft(req.draft);
     const parent = await this.resolveParent(req);
-    const storedBytes = await requireChunks(this.deps.store, draft.chunks);
+    const { imageType, series } = await this.inherited(req, draft.payload.kind, parent);
+    const { chunks, storedBytes } = await requireChunks(this.deps.store, draft.chunks);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
       name: req.name,
       origin: this.deps.origin,
-      imageType: req.type ?? DEFAULT_TYPE[draft.payload.kind],
+      imageType,
       parent: parent?.digest ?? null,
       created: (this.deps.now?.() ?? new Date()).toISOString(),
       payload: draft.payload,
@@ -75,13 +84,13 @@ export class ImageService {
         origin: manifest.origin,
         size: payloadSize(draft.payload),
         storedBytes,
-        chunkCount: draft.chunks.length,
+        chunkCount: chunks,
         fileCount: draft.payload.kind === 'tree' ? draft.payload.entries.length : 1,
         signature: identity.signDigest(digest),
         createdAt: manifest.created,
         private: req.private ?? false,
       },
-      req.series,
+      series,
     );
   }
 
@@ -89,14 +98,16 @@ export class ImageService {
    * What commit would refuse about everything but the chunks, checked before an ingest
    * reads a byte: the name (free, valid), the state, the parent, the type against the
    * payload kind, the series. Commit checks them all again; this only fails earlier.
+   * Answers the type and series the image will get (those of `from` unless given).
    */
-  async preflight(req: Omit<CommitRequest, 'draft'> & { readonly kind: 'tree' | 'file' }): Promise<void> {
+  async preflight(req: PreflightRequest): Promise<Inherited> {
     checkName('image', req.name);
     if (req.state !== undefined) parseImageState(req.state);
     await this.refuseDuplicate(req.name);
-    await this.resolveParent(req);
-    await this.deps.catalog.checkImageType(req.type ?? DEFAULT_TYPE[req.kind], req.kind);
-    if (req.series !== undefined) await this.deps.catalog.showSeries(checkName('series', req.series));
+    const inherited = await this.inherited(req, req.kind, await this.resolveParent(req));
+    await this.deps.catalog.checkImageType(inherited.imageType, req.kind);
+    if (inherited.series !== undefined) await this.deps.catalog.showSeries(inherited.series);
+    return inherited;
   }
 
   /** The sealed manifest of an image, checked against the digest the catalog holds. */
@@ -139,20 +150,39 @@ export class ImageService {
     }
   }
 
-  private async resolveParent(
-    req: Omit<CommitRequest, 'draft'>,
-  ): Promise<{ name: string; digest: Digest } | undefined> {
-    if (req.from !== undefined) {
-      const p = await this.deps.catalog.getImage(checkName('image', req.from));
-      return { name: p.name, digest: p.digest as Digest };
-    }
+  private async resolveParent(req: Omit<CommitRequest, 'draft'>): Promise<ImageRecord | undefined> {
+    if (req.from !== undefined) return this.deps.catalog.getImage(checkName('image', req.from));
     if (req.source) {
       const wc = await this.deps.catalog.findWorkingCopyContaining(req.source.host, req.source.path);
-      if (wc) {
-        const p = await this.deps.catalog.findImage(wc.imageName);
-        if (p) return { name: p.name, digest: p.digest as Digest };
-      }
+      if (wc) return this.deps.catalog.findImage(wc.imageName);
     }
     return undefined;
+  }
+
+  /**
+   * The type and series of a new image: those given, else for an image declared `--from P`
+   * P's type (when P has the same payload kind) and P's series (when P is in exactly one;
+   * in several, the caller must say which). A working copy's parent found by itself passes
+   * nothing on: the user did not name it.
+   */
+  private async inherited(
+    req: Omit<CommitRequest, 'draft'>,
+    kind: PayloadKind,
+    parent: ImageRecord | undefined,
+  ): Promise<Inherited> {
+    const declared = req.from !== undefined ? parent : undefined;
+    const imageType =
+      req.type ?? (declared && declared.kind === kind ? declared.imageType : DEFAULT_TYPE[kind]);
+    if (req.series !== undefined) return { imageType, series: checkName('series', req.series) };
+    if (!declared) return { imageType };
+    const series = await this.deps.catalog.seriesOfImage(declared.name);
+    if (series.length > 1) {
+      throw new IngotError(
+        'INVALID_ARGUMENT',
+        `${declared.name} is in ${series.length} series (${series.join(', ')}): which one should ${req.name} join?`,
+        { hint: `name it with --series (e.g. --series ${series[0]})` },
+      );
+    }
+    return series[0] === undefined ? { imageType } : { imageType, series: series[0] };
   }
 }

@@ -47,7 +47,9 @@ export interface ImageRecord {
   size: number;
   /** Bytes its distinct chunks take in the store (compressed; chunks shared with other images count fully). */
   storedBytes: number;
+  /** Its distinct data chunks, those `storedBytes` counts (holes and repeats in its chunk list are not chunks). */
   chunkCount: number;
+  /** Entries of a tree (files, directories, links, devices); 1 for a file image. */
   fileCount: number;
   signature: string | null;
   createdAt: string;

@@ -27,11 +27,3 @@ export async function withClient<T>(
 export function examples(cmd: Command, lines: readonly string[]): Command {
   return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
 }
-
-export function parseDuration(value: string): number {
-  const m = /^(\d+)(s|m|h|d)?$/.exec(value.trim());
-  if (!m) throw new Error(`invalid duration ${JSON.stringify(value)} (use e.g. 30s, 15m, 2h)`);
-  const n = Number(m[1]);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
-  return n * unit;
-}

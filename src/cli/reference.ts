@@ -19,7 +19,10 @@ export function renderCliReference(program: Command): string {
     '',
     'Every command that reads prints a table, or JSON with `--json`. Progress bars appear on',
     'long work only when stdout and stderr are terminals. Errors go to stderr as',
-    '`ingot: error [CODE]: message`, with a hint line saying what to do.',
+    '`ingot: error [CODE]: message`, with a hint line saying what to do; a command line the',
+    'parser refuses (an unknown option, a missing argument) is `INVALID_ARGUMENT` the same way.',
+    '`ingot help image add` shows the help of any command. Output piped into a reader that',
+    'stops early (`| head -1`) ends the command quietly.',
     '',
   ];
   for (const cmd of walk(program)) out.push(...renderCommand(cmd));
@@ -61,6 +64,13 @@ function optionLine(o: Option): string {
   return `- \`${o.flags}\`${o.mandatory ? ' (required)' : ''}: ${o.description}${dflt}`;
 }
 
+/** Every command's examples, as its `--help` prints them (without the `$ `), in command order. */
+export function helpExamples(program: Command): { path: string; example: string }[] {
+  return walk(program).flatMap(({ path, cmd }) =>
+    exampleLines(cmd).map((line) => ({ path, example: line.slice(2) })),
+  );
+}
+
 /** Examples are attached as help text; read them back through the help output. */
 function exampleLines(cmd: Command): string[] {
   let text = '';
@@ -84,7 +94,6 @@ function renderExitCodes(): string[] {
     '| code | exit | HTTP | meaning |',
     '|---|---|---|---|',
     '| (success) | 0 | 2xx | |',
-    '| (usage error) | 2 | | a command line the parser refused |',
     ...Object.entries(ERROR_CODES).map(
       ([code, s]) => `| \`${code}\` | ${s.exit} | ${s.http} | ${s.summary} |`,
     ),

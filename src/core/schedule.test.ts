@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatWindow, inWindow, nextOpening, parseInterval, parseWindow } from './schedule.js';
+import {
+  formatWindow,
+  inWindow,
+  nextOpening,
+  parseDuration,
+  parseInterval,
+  parseWindow,
+} from './schedule.js';
 
 const at = (h: number, m: number) => new Date(2026, 10, 23, h, m, 30);
 
@@ -10,6 +17,12 @@ describe('schedules', () => {
     expect(parseInterval('2h')).toBe(7200);
     expect(() => parseInterval('0s')).toThrow(/invalid duration/);
     expect(() => parseInterval('soon')).toThrow(/invalid duration/);
+  });
+
+  it('parses durations, 0 included, and refuses others as INVALID_ARGUMENT', () => {
+    expect(parseDuration('0')).toBe(0);
+    expect(parseDuration('1d')).toBe(86400);
+    expect(() => parseDuration('5x')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
   it('knows when a window is open, wrapping past midnight', () => {

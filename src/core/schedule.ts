@@ -10,15 +10,24 @@ export interface DailyWindow {
   readonly end: number;
 }
 
-export function parseInterval(value: string): number {
+/** A duration in seconds: a number, with s, m, h or d (seconds without one); 0 is allowed. */
+export function parseDuration(value: string): number {
   const m = /^(\d+)(s|m|h|d)?$/.exec(value.trim());
-  const n = m ? Number(m[1]) : Number.NaN;
-  if (!m || !(n > 0)) {
-    throw new IngotError('INVALID_ARGUMENT', `invalid duration ${JSON.stringify(value)}`, {
-      hint: 'a number with s, m, h or d, e.g. 30s, 15m, 2h, 1d',
-    });
-  }
-  return n * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  if (!m) throw invalidDuration(value);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+}
+
+/** A follower's interval: a duration longer than 0. */
+export function parseInterval(value: string): number {
+  const n = parseDuration(value);
+  if (!(n > 0)) throw invalidDuration(value);
+  return n;
+}
+
+function invalidDuration(value: string): IngotError {
+  return new IngotError('INVALID_ARGUMENT', `invalid duration ${JSON.stringify(value)}`, {
+    hint: 'a number with s, m, h or d, e.g. 30s, 15m, 2h, 1d',
+  });
 }
 
 export function parseWindow(value: string): DailyWindow {

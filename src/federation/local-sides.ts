@@ -31,13 +31,30 @@ export function ownImages(self: string, states: readonly string[]): OfferPolicy 
   return (image) => image.origin === self && !image.private && states.includes(image.state);
 }
 
-async function checkOfferable(image: ImageRecord, policy: OfferPolicy): Promise<void> {
-  if (!(await policy(image))) {
-    // One answer whatever the reason, so a peer cannot probe for images it may not have.
-    throw new IngotError('NOT_FOUND', `no image named ${image.name} is offered to peers here`, {
-      hint: 'peers receive only images made on this server, not private, and PUBLISHED unless asked otherwise',
-    });
-  }
+/**
+ * Refuses what `policy` does not offer, saying which server refuses whom and why: a peer
+ * that asks for an image by name learns that it exists, and what would make it offered.
+ */
+async function checkOfferable(
+  self: string,
+  image: ImageRecord,
+  policy: OfferPolicy,
+  to?: string,
+): Promise<void> {
+  if (await policy(image)) return;
+  throw new IngotError(
+    'NOT_FOUND',
+    `${self} does not offer ${image.name} to ${to ?? 'peers'}: ${whyNot(self, image)}`,
+    {
+      hint: 'peers receive only images made on their origin, not private, and PUBLISHED unless asked otherwise',
+    },
+  );
+}
+
+function whyNot(self: string, image: ImageRecord): string {
+  if (image.origin !== self) return `a replica of ${image.origin}'s (images travel only from their origin)`;
+  if (image.private) return 'private';
+  return image.state;
 }
 
 export async function offerMeta(deps: LocalSideDeps, image: ImageRecord): Promise<OfferMeta> {
@@ -54,11 +71,18 @@ export async function offerMeta(deps: LocalSideDeps, image: ImageRecord): Promis
   };
 }
 
-export function localSource(deps: LocalSideDeps, policy: OfferPolicy): ImageSource {
+/** This server as the sending end; `to` names the peer in a refusal. */
+export function localSource(deps: LocalSideDeps, policy: OfferPolicy, to?: string): ImageSource {
   return {
     async offer(name) {
-      const { image, bytes } = await deps.images.manifestBytes(name);
-      await checkOfferable(image, policy);
+      const { image, bytes } = await deps.images.manifestBytes(name).catch((err: unknown) => {
+        throw err instanceof IngotError && err.code === 'NOT_FOUND'
+          ? new IngotError('NOT_FOUND', `${deps.self} has no image named ${name}`, {
+              hint: `\`ingot query image --server ${deps.self}\` lists what it offers`,
+            })
+          : err;
+      });
+      await checkOfferable(deps.self, image, policy, to);
       return { ...(await offerMeta(deps, image)), manifest: bytes };
     },
     fetch: (digests, references) => serveMoving(deps.store, digests, references),

@@ -141,7 +141,7 @@ export class PeeringService {
   async push(peerName: string, image: string): Promise<{ job: Job; existing: boolean }> {
     const peer = await this.deps.peers.get(peerName);
     const img = await this.deps.local.catalog.getImage(image);
-    const source = localSource(this.deps.local, ownImages(this.deps.local.self, [img.state]));
+    const source = localSource(this.deps.local, ownImages(this.deps.local.self, [img.state]), peer.name);
     // Fail now, not in a job: ours to send, and the peer takes it.
     const offer = await source.offer(image);
     await this.deps.links.client(peer).sink().prepare(offer);

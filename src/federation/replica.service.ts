@@ -107,7 +107,7 @@ export class ReplicaService {
       throw new IngotError('INVALID_MANIFEST', `the manifest of ${offer.name} disagrees with its offer`);
     }
     await this.ensureImageType(m.imageType, offer.baseType, m.kind);
-    const storedBytes = await requireChunks(this.deps.store, m.chunks);
+    const { chunks, storedBytes } = await requireChunks(this.deps.store, m.chunks);
     await this.deps.manifests.writeManifest(digest, offer.manifest);
     try {
       await this.deps.catalog.insertImage({
@@ -120,7 +120,7 @@ export class ReplicaService {
         origin: m.origin,
         size: m.size,
         storedBytes,
-        chunkCount: m.chunkCount,
+        chunkCount: chunks,
         fileCount: m.fileCount,
         signature: offer.signature,
         createdAt: m.created,

@@ -35,7 +35,9 @@ export function transferJob(deps: TransferJobDeps): JobHandler {
     const peer = await deps.peers.get(p.peer);
     const client = deps.links.client(peer);
     const push = p.direction === 'push';
-    const source = push ? localSource(deps.local, ownImages(deps.local.self, [p.state])) : client.source();
+    const source = push
+      ? localSource(deps.local, ownImages(deps.local.self, [p.state]), peer.name)
+      : client.source();
     const sink = push ? client.sink() : localSink(deps.local, peer);
     const transfers = new TransferRepository(deps.db.kysely);
     const now = () => (deps.clock ?? systemClock).now().toISOString();

@@ -16,12 +16,14 @@ import { peerCommands } from '../cli/commands/peer.command.js';
 import { imagePushCommand, replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
 import { templateCommand } from '../cli/commands/template.command.js';
+import { endQuietlyOnClosedPipe } from '../cli/output.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
 import { serveCommand } from './serve.command.js';
 import { VERSION } from './version.js';
 
 /** The composition root of the `ingot` command. Returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  endQuietlyOnClosedPipe();
   const program = buildProgram();
   try {
     await program.parseAsync(argv as string[]);
@@ -37,9 +39,9 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('--url <url>', 'server API to talk to (default: INGOT_SERVER, else the server of INGOT_HOME)')
     .option('--token <token>', 'admin token (default: INGOT_TOKEN, else $INGOT_HOME/token)')
-    .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   program.addHelpText('after', exitCodeHelp());
+  helpCommand(program);
   serveCommand(program);
   const image = program.command('image').description('Gold images: add, list, show, deploy, verify, delete');
   imageAddCommand(image);
@@ -59,8 +61,50 @@ export function buildProgram(): Command {
   templateCommand(program);
   followCommands(program);
   bundleCommands(program);
-  for (const cmd of allCommands(program)) cmd.exitOverride();
+  for (const cmd of [program, ...allCommands(program)]) {
+    // The parser's own refusals are reported like every other error (reportError), once.
+    cmd.configureOutput({ outputError: () => {} }).exitOverride((err) => {
+      throw HELP_ENDINGS.has(err.code) ? err : usageError(err, cmd);
+    });
+  }
   return program;
+}
+
+/** Commander's endings that printed help or the version themselves. */
+const HELP_ENDINGS = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
+
+/** `ingot help image add`: the help of a command at any depth (commander's takes one word). */
+function helpCommand(program: Command): void {
+  program
+    .command('help [command...]')
+    .description('Show the help of a command, e.g. `ingot help image add`')
+    .action((words: string[]) => {
+      let cmd = program;
+      for (const word of words) {
+        const sub = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+        if (!sub) {
+          throw new IngotError('INVALID_ARGUMENT', `unknown command ${JSON.stringify(words.join(' '))}`, {
+            hint: `see \`${commandPath(cmd)} --help\` for its commands`,
+          });
+        }
+        cmd = sub;
+      }
+      cmd.outputHelp();
+    });
+}
+
+/** A command line commander refused (unknown option, missing argument), in our words. */
+function usageError(err: CommanderError, cmd: Command): IngotError {
+  const [first = err.message, ...rest] = err.message.replace(/^error: /, '').split('\n');
+  const suggestion = rest.join(' ').replace(/^\((.*)\)$/, '$1');
+  const usage = `see \`${commandPath(cmd)} --help\``;
+  return new IngotError('INVALID_ARGUMENT', first, {
+    hint: suggestion ? `${suggestion} (${usage})` : usage,
+  });
+}
+
+function commandPath(cmd: Command): string {
+  return cmd.parent ? `${commandPath(cmd.parent)} ${cmd.name()}` : cmd.name();
 }
 
 function allCommands(cmd: Command): Command[] {
@@ -68,10 +112,8 @@ function allCommands(cmd: Command): Command[] {
 }
 
 function reportError(err: unknown): number {
-  if (err instanceof CommanderError) {
-    // Help and version end through here too, with exit code 0.
-    return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-  }
+  // Help and version end through here; help shown for an incomplete command is a usage error.
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   if (err instanceof IngotError) {
     process.stderr.write(`ingot: error [${err.code}]: ${err.message}\n`);
     if (err.details) process.stderr.write(`  details: ${JSON.stringify(err.details)}\n`);

@@ -119,6 +119,15 @@ async function ingest(src: string, store: LocalChunkStore): Promise<ManifestDraf
   );
 }
 
+/** A tree of its root directory alone. */
+const ROOT_ONLY: ManifestDraft = {
+  payload: {
+    kind: 'tree',
+    entries: [{ path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: { sec: 0, nsec: 0 } }],
+  },
+  chunks: [],
+};
+
 describe('scan -> chunk -> store -> materialise', () => {
   it('reproduces the tree exactly', async () => {
     const src = join(work, 'src');
@@ -184,13 +193,7 @@ describe('scan -> chunk -> store -> materialise', () => {
   });
 
   it('refuses a non-empty destination directory, accepts an empty one', async () => {
-    const draft: ManifestDraft = {
-      payload: {
-        kind: 'tree',
-        entries: [{ path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: { sec: 0, nsec: 0 } }],
-      },
-      chunks: [],
-    };
+    const draft = ROOT_ONLY;
     const full = join(work, 'full');
     await mkdir(full);
     await writeFile(join(full, 'x'), 'x');
@@ -202,6 +205,24 @@ describe('scan -> chunk -> store -> materialise', () => {
     await mkdir(empty);
     await materialise(draft, empty, storeFetch(new LocalChunkStore(work)));
     expect((await lstat(empty)).mode & 0o7777).toBe(0o755);
+  });
+
+  it('creates missing parents of the destination; a parent that is a file is PATH_NOT_FOUND', async () => {
+    const draft = ROOT_ONLY;
+    const fetch = storeFetch(new LocalChunkStore(work));
+    const deep = join(work, 'new-parent', 'and', 'dest');
+    await materialise(draft, deep, fetch);
+    expect((await lstat(deep)).isDirectory()).toBe(true);
+    const file = join(work, 'plain-file');
+    await writeFile(file, 'x');
+    await expect(materialise(draft, join(file, 'dest'), fetch)).rejects.toMatchObject({
+      code: 'PATH_NOT_FOUND',
+      message: expect.stringContaining('is not a directory'),
+      hint: expect.any(String),
+    });
+    await expect(materialise(draft, join(file, 'a', 'dest'), fetch)).rejects.toMatchObject({
+      code: 'PATH_NOT_FOUND',
+    });
   });
 
   it('cleans up and leaves no destination when a chunk is missing', async () => {

@@ -44,6 +44,9 @@ export interface MaterialiseOptions {
 }
 
 export interface MaterialiseResult {
+  /** Entries made (files, directories, links, devices): the count `image show` gives; 1 for a file. */
+  readonly entries: number;
+  /** Regular files among them. */
   readonly files: number;
   readonly bytes: number;
   readonly warnings: string[];
@@ -73,7 +76,7 @@ export async function materialise(
         throw err.code === 'EEXIST' ? conflict(target, 'appeared while deploying') : err;
       });
       await unlink(tmp);
-      return { files: 1, bytes: draft.payload.size, warnings: [] };
+      return { entries: 1, files: 1, bytes: draft.payload.size, warnings: [] };
     }
     const warnings = await buildTree(tmp, draft.payload.entries, feed, progress);
     await rename(tmp, target).catch((err: NodeJS.ErrnoException) => {
@@ -82,7 +85,7 @@ export async function materialise(
         : err;
     });
     const files = draft.payload.entries.filter((e) => e.type === 'file').length;
-    return { files, bytes: payloadSize(draft.payload), warnings };
+    return { entries: draft.payload.entries.length, files, bytes: payloadSize(draft.payload), warnings };
   } catch (err) {
     await feed.return?.(undefined);
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
@@ -90,14 +93,34 @@ export async function materialise(
   }
 }
 
+/** An absent destination gets its missing parent directories (as `mkdir -p`). */
 async function checkDestination(target: string, kind: 'tree' | 'file'): Promise<void> {
   const st = await lstat(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
-    throw err;
+    throw unusableParent(target, err);
   });
-  if (!st) return;
+  if (!st) {
+    await mkdir(dirname(target), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      throw unusableParent(target, err);
+    });
+    return;
+  }
   if (kind === 'tree' && st.isDirectory() && (await readdir(target)).length === 0) return;
   throw conflict(target, kind === 'tree' ? 'exists and is not an empty directory' : 'exists');
+}
+
+function unusableParent(target: string, cause: NodeJS.ErrnoException): IngotError {
+  const why =
+    cause.code === 'ENOTDIR' || cause.code === 'EEXIST' ? 'is not a directory' : 'cannot be created';
+  return new IngotError(
+    'PATH_NOT_FOUND',
+    `the parent of deploy destination ${target} ${why} (${cause.code})`,
+    {
+      cause,
+      details: { path: dirname(target) },
+      hint: 'deploy under a directory you can write, or create the parent first',
+    },
+  );
 }
 
 function conflict(target: string, why: string): IngotError {

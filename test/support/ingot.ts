@@ -40,17 +40,23 @@ export function tempDir(prefix = 'ingot-test-'): string {
 }
 
 export function runCli(args: readonly string[], env: Record<string, string | undefined>): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+  return outcome(
+    spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, INGOT_SERVER: undefined, INGOT_TOKEN: undefined, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    }),
+  );
+}
+
+/** The exit code and output of a child whose stdout and stderr are pipes (stdout may be closed). */
+export function outcome(child: ChildProcess): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => {
+    child.stdout?.on('data', (d) => {
       stdout += d;
     });
-    child.stderr.on('data', (d) => {
+    child.stderr?.on('data', (d) => {
       stderr += d;
     });
     child.on('error', reject);
@@ -123,7 +129,8 @@ export async function startIngot(
   return server;
 }
 
-async function waitForServer(home: string, proc: ChildProcess, logs: () => string): Promise<string> {
+/** Waits until the `ingot serve` of `proc` has written its server.json, and answers its URL. */
+export async function waitForServer(home: string, proc: ChildProcess, logs: () => string): Promise<string> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`ingot serve exited ${proc.exitCode}:\n${logs()}`);
@@ -142,7 +149,7 @@ async function waitForServer(home: string, proc: ChildProcess, logs: () => strin
   throw new Error(`ingot serve did not start within 30 s:\n${logs()}`);
 }
 
-function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((r) => {
     proc.once('exit', () => r());

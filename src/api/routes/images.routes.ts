@@ -6,6 +6,20 @@ import { errorResponses, NameSchema } from '../schemas.js';
 
 const NameParams = Type.Object({ name: NameSchema });
 
+/** What an image is committed with besides its payload: the same on every route that makes one. */
+const CommitFields = {
+  name: NameSchema,
+  type: Type.Optional(NameSchema),
+  series: Type.Optional(NameSchema),
+  from: Type.Optional(NameSchema),
+  state: Type.Optional(Type.String()),
+  private: Type.Optional(Type.Boolean({ description: 'never offered to peers' })),
+};
+const KindSchema = Type.Union([Type.Literal('tree'), Type.Literal('file')], {
+  description: 'tree: a directory; file: one regular file',
+});
+const SourceSchema = Type.Object({ host: Type.String(), path: Type.String() });
+
 export function imageRoutes(app: ApiApp): void {
   const { images, catalog, jobs, metrics, ingest } = app.deps;
 
@@ -46,13 +60,8 @@ export function imageRoutes(app: ApiApp): void {
         summary: 'Commit an image: check the draft manifest, require every chunk, sign, list',
         tags: ['images'],
         body: Type.Object({
-          name: NameSchema,
-          type: Type.Optional(NameSchema),
-          series: Type.Optional(NameSchema),
-          from: Type.Optional(NameSchema),
-          state: Type.Optional(Type.String()),
-          private: Type.Optional(Type.Boolean({ description: 'never offered to peers' })),
-          source: Type.Optional(Type.Object({ host: Type.String(), path: Type.String() })),
+          ...CommitFields,
+          source: Type.Optional(SourceSchema),
           draft: Type.Unknown({ description: 'the draft manifest (docs/store-format.md)' }),
         }),
         response: { 201: Type.Ref('Image'), ...errorResponses },
@@ -67,6 +76,26 @@ export function imageRoutes(app: ApiApp): void {
   );
 
   app.post(
+    '/api/v1/images/preflight',
+    {
+      schema: {
+        summary: 'Check what a commit would refuse, before a byte of the payload is read or sent',
+        description:
+          'Name free and valid, state, parent (`from`), type against the payload kind, series: each ' +
+          'refusal is the one the commit would give. Answers the type and series the image will get ' +
+          '(those of `from` unless given). Nothing is changed.',
+        tags: ['images'],
+        body: Type.Object({ ...CommitFields, kind: KindSchema, source: Type.Optional(SourceSchema) }),
+        response: {
+          200: Type.Object({ imageType: Type.String(), series: Type.Optional(Type.String()) }),
+          ...errorResponses,
+        },
+      },
+    },
+    (request) => images.preflight(request.body),
+  );
+
+  app.post(
     '/api/v1/images/ingest',
     {
       schema: {
@@ -78,20 +107,13 @@ export function imageRoutes(app: ApiApp): void {
           'The job result is {image, upload, warnings}.',
         tags: ['images'],
         body: Type.Object({
-          name: NameSchema,
+          ...CommitFields,
           path: Type.String({
             minLength: 1,
             maxLength: 4096,
             description: 'absolute path on the server host',
           }),
-          kind: Type.Union([Type.Literal('tree'), Type.Literal('file')], {
-            description: 'tree: a directory; file: one regular file',
-          }),
-          type: Type.Optional(NameSchema),
-          series: Type.Optional(NameSchema),
-          from: Type.Optional(NameSchema),
-          state: Type.Optional(Type.String()),
-          private: Type.Optional(Type.Boolean({ description: 'never offered to peers' })),
+          kind: KindSchema,
         }),
         response: { 202: Type.Ref('Job'), ...errorResponses },
       },

@@ -111,8 +111,9 @@ export function peerRoutes(app: PeerApp): void {
     '/peer/v1/images/:name',
     { schema: { params: Type.Object({ name: Type.String() }) } },
     async (request) => {
-      const offer = await localSource(deps.local, pullPolicy(app)).offer(request.params.name);
-      await deps.grants.grant(me(request.peer).name, 'read', offer.digest, offer.manifest);
+      const peer = me(request.peer);
+      const offer = await localSource(deps.local, pullPolicy(app), peer.name).offer(request.params.name);
+      await deps.grants.grant(peer.name, 'read', offer.digest, offer.manifest);
       // deltas: this server sends delta frames when asked (frame stream version 2).
       return { ...offer, manifest: offer.manifest.toString('base64'), deltas: true };
     },

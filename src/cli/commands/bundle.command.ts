@@ -17,7 +17,7 @@ import { examples, withClient } from '../command-kit.js';
 import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
 import { type JobView, waitForJob } from '../job-wait.js';
-import { formatBytes, printJson, printTable } from '../output.js';
+import { count, formatBytes, printJson, printTable } from '../output.js';
 import { createProgress } from '../progress.js';
 
 interface Plan {
@@ -51,7 +51,7 @@ export function bundleCommands(program: Command): void {
         const text = `${JSON.stringify(inventory, null, 2)}\n`;
         if (opts.out === '-') return void process.stdout.write(text);
         await writeFile(opts.out, text);
-        process.stdout.write(`wrote ${opts.out}: ${inventory.images.length} image(s)\n`);
+        process.stdout.write(`wrote ${opts.out}: ${count(inventory.images.length, 'image')}\n`);
       });
     });
   examples(inv, ['ingot inventory --out /media/usb/site-inventory.json']);
@@ -107,7 +107,7 @@ function bundleCreate(group: Command): void {
           };
           if (g.json) return printJson(summary);
           process.stdout.write(
-            `wrote ${result.files.join(', ')}: ${formatBytes(result.logicalBytes)} carrying ${plan.digests.length} chunks ` +
+            `wrote ${result.files.join(', ')}: ${formatBytes(result.logicalBytes)} carrying ${count(plan.digests.length, 'chunk')} ` +
               `(${formatBytes(plan.rawBytes)} of ${formatBytes(plan.imageBytes)} of images)\n`,
           );
         });
@@ -116,7 +116,7 @@ function bundleCreate(group: Command): void {
   examples(cmd, [
     'ingot bundle create --image WIN_TC_7 --out /media/usb/',
     'ingot bundle create --image WIN_TC_7_P1 --base WIN_TC_7 --out /media/usb/',
-    'ingot bundle create --image WIN_TC_8 --have site-inventory.json --out /media/usb/ --split',
+    'ingot bundle create --image WIN_TC_8 --have /media/usb/site-inventory.json --out /media/usb/ --split',
   ]);
 }
 
@@ -138,7 +138,7 @@ function bundleImport(group: Command): void {
           r.images.map((i) => [i.name, i.status === 'present' ? 'already present' : 'imported']),
         );
         process.stdout.write(
-          `bundle from ${r.createdBy}: ${r.chunks} chunks read, ${r.stored} new (${formatBytes(r.storedBytes)} stored)\n`,
+          `bundle from ${r.createdBy}: ${count(r.chunks, 'chunk')} read, ${r.stored} new (${formatBytes(r.storedBytes)} stored)\n`,
         );
       });
     });

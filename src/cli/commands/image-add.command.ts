@@ -13,7 +13,7 @@ import { examples, withClient } from '../command-kit.js';
 import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
 import { type JobView, waitForJob } from '../job-wait.js';
-import { formatBytes, printJson } from '../output.js';
+import { count, formatBytes, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 import { uploadPatches } from '../upload-patches.js';
 
@@ -42,7 +42,8 @@ export function imageAddCommand(image: Command): void {
     .option('--series <series>', 'append the image to this series')
     .option(
       '--from <image>',
-      'the image this one descends from (lineage); found by itself for a working copy',
+      'the image this one descends from (lineage), whose type and series it takes unless given; ' +
+        'found by itself for a working copy',
     )
     .option('--state <state>', 'PUBLISHED (default), RESTRICTED or TESTABLE')
     .option('--private', 'keep it private to this server: never offered to peers')
@@ -54,16 +55,17 @@ export function imageAddCommand(image: Command): void {
         if (g.json) printJson({ ...image, upload });
         else {
           process.stdout.write(
-            `added ${image.name} (${image.kind}, ${formatBytes(image.size)}, ${image.chunkCount} chunks; ` +
-              `sent ${formatBytes(upload.sentRawBytes)}${patched(upload)}, ${formatBytes(upload.knownBytes)} already stored) digest ${image.digest}\n`,
+            `added ${image.name} (${image.kind}, ${formatBytes(image.size)}, ${count(image.chunkCount, 'chunk')}; ` +
+              `sent ${formatBytes(upload.sentRawBytes)}${patched(upload)}, ${formatBytes(upload.knownBytes)} already stored) digest ${image.digest}
+`,
           );
         }
       });
     });
   examples(cmd, [
     'ingot image add DBHOME_19_21 --path /u01/app/oracle/19.21 --type DBHOME --series DB19',
-    'ingot image add OL9_ROOT --file ol9-rootfs.img --type OSIMAGE',
-    'ingot image add DBHOME_19_22 --path ./home-19.22 --from DBHOME_19_21 --series DB19',
+    'ingot image add OL9_ROOT --file ol9-rootfs.img --type DISKIMAGE',
+    'ingot image add DBHOME_19_22 --path ./home-19.22 --from DBHOME_19_21',
   ]);
 }
 
@@ -121,7 +123,14 @@ async function uploadImage(
   opts: AddOptions,
 ): Promise<AddResult> {
   await requireSource(source, kind);
-  await refuseExisting(client, name);
+  const origin = { host: hostname(), path: source };
+  // Everything the commit would refuse but the chunks, before a byte is read or sent.
+  await client.json('POST', '/api/v1/images/preflight', {
+    name,
+    kind,
+    ...commitOptions(opts),
+    source: origin,
+  });
   const { payload, chunks, warnings } = await openSource(source, kind);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const progress = createProgress(`add ${name}`, payloadSize(payload));
@@ -139,7 +148,7 @@ async function uploadImage(
   const image = await client.json<ImageRecord>('POST', '/api/v1/images', {
     name,
     ...commitOptions(opts),
-    source: { host: hostname(), path: source },
+    source: origin,
     draft: draftToJson(draft),
   });
   return { image, upload: refsAndStats.stats };
@@ -161,16 +170,4 @@ function commitOptions(opts: AddOptions) {
     ...(opts.state ? { state: opts.state } : {}),
     ...(opts.private ? { private: true } : {}),
   };
-}
-
-async function refuseExisting(client: ApiClient, name: string): Promise<void> {
-  try {
-    await client.json('GET', `/api/v1/images/${encodeURIComponent(name)}`);
-  } catch (err) {
-    if (err instanceof IngotError && err.code === 'NOT_FOUND') return;
-    throw err;
-  }
-  throw new IngotError('ALREADY_EXISTS', `an image named ${name} already exists`, {
-    hint: 'image names are unique and images immutable: choose a new name (e.g. a version suffix)',
-  });
 }

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import type { ImageRecord } from '../../catalog/types.js';
+import { parseDuration } from '../../core/schedule.js';
 import { IMAGE_STATES } from '../../core/states.js';
-import { examples, parseDuration, withClient } from '../command-kit.js';
+import { examples, withClient } from '../command-kit.js';
 import { type JobView, waitForJob } from '../job-wait.js';
-import { formatBytes, printJson } from '../output.js';
+import { count, formatBytes, printJson } from '../output.js';
 
 export function imageStateCommand(image: Command): void {
   const cmd = image
@@ -40,8 +41,11 @@ export function imageVerifyCommand(image: Command): void {
         const final = opts.wait ? await waitForJob(client, job.id) : job;
         if (g.json) return printJson(final);
         if (!opts.wait) return void process.stdout.write(`verify job ${job.id} started\n`);
-        const r = final.result as { chunks: number; bytes: number };
-        process.stdout.write(`${name}: OK, ${r.chunks} chunks, ${formatBytes(r.bytes)} verified\n`);
+        const r = final.result as { chunks: number; parts: number; bytes: number };
+        const parts = r.parts > 0 ? ` and ${count(r.parts, 'manifest part')}` : '';
+        process.stdout.write(
+          `${name}: OK, ${count(r.chunks, 'chunk')}${parts}, ${formatBytes(r.bytes)} verified\n`,
+        );
       });
     });
   examples(cmd, ['ingot image verify OL9_ROOT', 'ingot image verify OL9_ROOT --json']);
@@ -83,7 +87,7 @@ export function gcCommand(program: Command): void {
         if (g.json) return printJson(final);
         const r = final.result as { deletedChunks: number; freedBytes: number; sparedRecent: number };
         process.stdout.write(
-          `gc: freed ${formatBytes(r.freedBytes)} in ${r.deletedChunks} chunks (${r.sparedRecent} recent unreferenced chunks kept)\n`,
+          `gc: freed ${formatBytes(r.freedBytes)} in ${count(r.deletedChunks, 'chunk')} (${count(r.sparedRecent, 'recent unreferenced chunk')} kept)\n`,
         );
       });
     });

@@ -7,12 +7,12 @@ import type { Digest } from '../../core/manifest.js';
 import { payloadSize } from '../../core/manifest.js';
 import { decodeRoot, rootFacts } from '../../core/manifest-v2.js';
 import { verifyDigestSignature } from '../../core/signatures.js';
-import { materialise } from '../../store/materialise.js';
+import { type MaterialiseResult, materialise } from '../../store/materialise.js';
 import { fetchWholeManifest, verifiedFetcher } from '../../transfer/downloader.js';
 import type { ApiClient } from '../../transfer/http-client.js';
 import { examples, withClient } from '../command-kit.js';
 import { httpChunkRemote } from '../http-remote.js';
-import { formatBytes, printJson } from '../output.js';
+import { count, formatBytes, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 
 export function imageDeployCommand(image: Command): void {
@@ -23,7 +23,7 @@ export function imageDeployCommand(image: Command): void {
     )
     .requiredOption(
       '--path <dest>',
-      'where to put it: a new or empty directory (tree) or a new file (file image)',
+      'where to put it: a new or empty directory (tree) or a new file (file image); missing parent directories are created',
     )
     .option('--json', 'print a JSON summary')
     .action(async (name: string, opts: { path: string }, self: Command) => {
@@ -32,7 +32,7 @@ export function imageDeployCommand(image: Command): void {
         if (g.json) printJson(result);
         else
           process.stdout.write(
-            `deployed ${name} to ${result.path} (${result.files} entries, ${formatBytes(result.bytes)})\n`,
+            `deployed ${name} to ${result.path} (${count(result.entries, 'entry', 'entries')}, ${formatBytes(result.bytes)})\n`,
           );
       });
     });
@@ -45,7 +45,7 @@ export function imageDeployCommand(image: Command): void {
 export async function deployImage(client: ApiClient, name: string, dest: string) {
   const manifest = await fetchVerifiedManifest(client, name);
   const progress = createProgress(`deploy ${name}`, payloadSize(manifest.payload));
-  let done: { files: number; bytes: number; warnings: string[] };
+  let done: MaterialiseResult;
   let shown = 0;
   try {
     done = await materialise(manifest, dest, verifiedFetcher(httpChunkRemote(client)), {
@@ -62,7 +62,7 @@ export async function deployImage(client: ApiClient, name: string, dest: string)
     path: dest,
   });
   for (const w of done.warnings) process.stderr.write(`warning: ${w}\n`);
-  return { image: name, path: dest, files: done.files, bytes: done.bytes };
+  return { image: name, path: dest, entries: done.entries, files: done.files, bytes: done.bytes };
 }
 
 /** The manifest must hash to the digest the catalog lists and carry its origin's signature. */

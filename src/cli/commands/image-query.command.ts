@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ImageRecord } from '../../catalog/types.js';
 import { examples, withClient } from '../command-kit.js';
-import { formatBytes, printFields, printJson, printTable } from '../output.js';
+import { count, formatBytes, printFields, printJson, printTable } from '../output.js';
 
 interface ImageDetail {
   image: ImageRecord;
@@ -53,7 +53,7 @@ export function imageListCommand(image: Command): void {
 export function imageShowCommand(image: Command): void {
   const cmd = image
     .command('show <name>')
-    .description('Show one image: size, stored size, chunks, lineage, state, digest')
+    .description('Show one image: size, stored size, chunks, entries, lineage, state, digest')
     .option('--json', 'print JSON')
     .action(async (name: string, _opts: unknown, self: Command) => {
       await withClient(self, async (client, g) => {
@@ -72,8 +72,8 @@ export function imageShowCommand(image: Command): void {
           ['state', i.state],
           ['kind', i.kind],
           ['size', `${formatBytes(i.size)} (${i.size} bytes)`],
-          ['stored', `${formatBytes(i.storedBytes)} in ${i.chunkCount} chunks`],
-          ['files', String(i.fileCount)],
+          ['stored', `${formatBytes(i.storedBytes)} in ${count(i.chunkCount, 'chunk')}`],
+          ['entries', i.kind === 'tree' ? String(i.fileCount) : '1 (a file image)'],
           ['digest', i.digest],
           ['origin', i.origin],
           ['received from', i.receivedFrom ?? '- (made here)'],

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { TransferView } from '../../federation/peering.service.js';
 import { examples, withClient } from '../command-kit.js';
 import { type JobView, waitForJob } from '../job-wait.js';
-import { formatBytes, printFields, printJson, printTable } from '../output.js';
+import { count, formatBytes, printFields, printJson, printTable } from '../output.js';
 import { createProgress } from '../progress.js';
 import { verbGroup } from './peer.command.js';
 
@@ -81,7 +81,7 @@ function instantiate(group: Command): void {
         const images = (r.images as { name: string }[]) ?? [];
         process.stdout.write(
           `${r.created ? 'instantiated' : 'already instantiated'} ${r.filter} from ${opts.server}; ` +
-            `${images.length} image(s) queued there for push${images.length ? `: ${images.map((i) => i.name).join(', ')}` : ''}\n`,
+            `${count(images.length, 'image')} queued there for push${images.length ? `: ${images.map((i) => i.name).join(', ')}` : ''}\n`,
         );
       });
     });
@@ -211,7 +211,7 @@ function transfers(program: Command): void {
         ]);
       });
     });
-  examples(show, ['ingot transfer show 42']);
+  examples(show, ['ingot transfer show 11']);
 }
 
 function percent(t: TransferView): string {
@@ -243,14 +243,14 @@ function printPlan(p: PlanView, peer: string): void {
       i.meta.state,
       formatBytes(i.meta.size),
       i.status === 'present' ? 'present' : 'to move',
-      i.status === 'present' ? '0 B' : `${formatBytes(i.bytesMissing)} (${i.chunksMissing} chunks)`,
+      i.status === 'present' ? '0 B' : `${formatBytes(i.bytesMissing)} (${count(i.chunksMissing, 'chunk')})`,
       wireText(i.wireBytes, i.chunksDelta),
     ]),
   );
   const wire = p.wireBytes === null ? '' : `, ${p.wireBytes} bytes (${formatBytes(p.wireBytes)}) on the wire`;
   process.stdout.write(
-    `dry run: ${p.images.filter((i) => i.status === 'needed').length} image(s) would move from ${peer}; ` +
-      `${p.bytesMissing} bytes (${formatBytes(p.bytesMissing)}) in ${p.chunksMissing} chunks are missing here${wire}; nothing moved\n`,
+    `dry run: ${count(p.images.filter((i) => i.status === 'needed').length, 'image')} would move from ${peer}; ` +
+      `${p.bytesMissing} bytes (${formatBytes(p.bytesMissing)}) in ${count(p.chunksMissing, 'chunk')} are missing here${wire}; nothing moved\n`,
   );
 }
 

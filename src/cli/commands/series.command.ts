@@ -75,7 +75,7 @@ export function seriesCommand(program: Command): void {
         process.stdout.write(`${opts.image} appended to ${series}\n`);
       });
     });
-  examples(insert, ['ingot series insert DB19 --image DBHOME_19_22']);
+  examples(insert, ['ingot series insert DB19 --image DBHOME_19_23']);
 
   group
     .command('remove <series>')

@@ -1,0 +1,249 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { helpExamples } from '../../src/cli/reference.js';
+import { buildProgram } from '../../src/main/cli.js';
+import {
+  BIN,
+  type CliResult,
+  type IngotServer,
+  outcome,
+  startIngot,
+  stopProcess,
+  tempDir,
+  waitForServer,
+} from '../support/ingot.js';
+import { freshPgDatabase } from '../support/postgres.js';
+import { pseudoRandom } from '../support/trees.js';
+
+/**
+ * Every example of every command's `--help`, run as written by a shell against real servers
+ * named as the examples name them, in an order where each finds what it needs (the setup
+ * steps between them make the images and files they name). Two substitutions only:
+ * absolute paths live under a sandbox directory (the test may not write /u01 or /media),
+ * and the database host of the PostgreSQL example is the test run's PostgreSQL.
+ */
+type Step =
+  | { readonly on: Name; readonly example: string }
+  | { readonly on: Name; readonly setup: string }
+  | { readonly serve: string };
+type Name = 'FPPS_1' | 'FPPS_2' | 'EDGE_7' | 'HQ' | 'SITE_1';
+
+const STEPS: readonly Step[] = [
+  { serve: 'ingot serve' },
+  {
+    serve: 'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481',
+  },
+  { serve: 'ingot serve --db postgres://ingot@db.example:5432/ingot' },
+  // One server's catalog.
+  {
+    on: 'FPPS_1',
+    example: 'ingot imagetype add DBHOME --basetype SOFTWARE --description "Oracle Database homes"',
+  },
+  { on: 'FPPS_1', example: 'ingot imagetype list --json' },
+  { on: 'FPPS_1', example: 'ingot series add DB19 --description "Database 19c release updates"' },
+  {
+    on: 'FPPS_1',
+    example: 'ingot image add DBHOME_19_21 --path /u01/app/oracle/19.21 --type DBHOME --series DB19',
+  },
+  { on: 'FPPS_1', example: 'ingot image add OL9_ROOT --file ol9-rootfs.img --type DISKIMAGE' },
+  { on: 'FPPS_1', example: 'ingot image add DBHOME_19_22 --path ./home-19.22 --from DBHOME_19_21' },
+  { on: 'FPPS_1', setup: 'ingot image add DBHOME_19_23 --path ./home-19.22 --type DBHOME' },
+  { on: 'FPPS_1', example: 'ingot series insert DB19 --image DBHOME_19_23' },
+  { on: 'FPPS_1', example: 'ingot series show DB19' },
+  { on: 'FPPS_1', example: 'ingot image list' },
+  { on: 'FPPS_1', example: 'ingot image list --series DB19 --json' },
+  { on: 'FPPS_1', example: 'ingot image list --type OSIMAGE' },
+  { on: 'FPPS_1', example: 'ingot image show DBHOME_19_21' },
+  { on: 'FPPS_1', example: 'ingot image show OL9_ROOT --json' },
+  { on: 'FPPS_1', example: 'ingot image deploy DBHOME_19_21 --path /u01/app/oracle/product/19.21' },
+  { on: 'FPPS_1', example: 'ingot image deploy OL9_ROOT --path /images/ol9.img' },
+  { on: 'FPPS_1', example: 'ingot image state DBHOME_19_22 TESTABLE' },
+  { on: 'FPPS_1', example: 'ingot image state DBHOME_19_22 PUBLISHED' },
+  { on: 'FPPS_1', example: 'ingot image verify OL9_ROOT' },
+  { on: 'FPPS_1', example: 'ingot image verify OL9_ROOT --json' },
+  { on: 'FPPS_1', setup: 'ingot image add DBHOME_19_20 --path ./home-19.22' },
+  { on: 'FPPS_1', example: 'ingot image delete DBHOME_19_20 && ingot gc' },
+  { on: 'FPPS_1', example: 'ingot gc' },
+  { on: 'FPPS_1', example: 'ingot gc --grace 0 --json' },
+  { on: 'FPPS_1', example: 'ingot job list' },
+  { on: 'FPPS_1', example: 'ingot job list --state failed --json' },
+  { on: 'FPPS_1', example: 'ingot add client dbnode01' },
+  { on: 'FPPS_1', example: 'ingot add target edge-box-7' },
+  // Peers: FPPS_1 and FPPS_2 register each other; EDGE_7 only gives its file.
+  { on: 'FPPS_1', example: 'ingot export server --serverdata fpps1.json' },
+  { on: 'FPPS_2', example: 'ingot register server --server FPPS_1 --serverdata fpps1.json' },
+  { on: 'FPPS_2', setup: 'ingot export server --serverdata fpps2.json' },
+  { on: 'FPPS_1', setup: 'ingot register server --server FPPS_2 --serverdata fpps2.json' },
+  { on: 'EDGE_7', setup: 'ingot export server --serverdata edge7.json' },
+  { on: 'FPPS_1', example: 'ingot register server --server EDGE_7 --serverdata edge7.json --max-rate 20M' },
+  { on: 'FPPS_1', example: 'ingot modify peerserver --server FPPS_2 --max-rate 50M' },
+  { on: 'FPPS_2', example: 'ingot query peerserver' },
+  { on: 'FPPS_2', example: 'ingot query peerserver --server FPPS_1 --json' },
+  { on: 'FPPS_2', setup: 'ingot imagetype add DBHOME --basetype SOFTWARE' },
+  { on: 'FPPS_2', setup: 'ingot series add DB19' },
+  {
+    on: 'FPPS_2',
+    setup: 'ingot image add DB19_BASE --path /u01/app/oracle/19.21 --type DBHOME --series DB19',
+  },
+  { on: 'FPPS_2', setup: 'ingot image add DB19_RU22 --path ./home-19.22 --from DB19_BASE' },
+  { on: 'FPPS_1', example: 'ingot query image --server FPPS_2' },
+  { on: 'FPPS_1', example: 'ingot image pull DB19_RU22 --server FPPS_2 --dry-run' },
+  { on: 'FPPS_1', example: 'ingot image pull DB19_RU22 --server FPPS_2' },
+  { on: 'FPPS_1', example: 'ingot query image --server FPPS_2 --image DB19_RU22 --json' },
+  { on: 'FPPS_1', example: 'ingot instantiate image --server FPPS_2 --series DB19 --dry-run' },
+  { on: 'FPPS_1', example: 'ingot instantiate image --server FPPS_2 --image DB19_BASE' },
+  { on: 'FPPS_1', example: 'ingot instantiate image --server FPPS_2 --imagetype DBHOME --state TESTABLE' },
+  { on: 'FPPS_1', example: 'ingot instantiate image --server FPPS_2 --all' },
+  { on: 'FPPS_1', example: 'ingot uninstantiate image --server FPPS_2 --all' },
+  { on: 'FPPS_1', example: 'ingot transfers' },
+  { on: 'FPPS_1', example: 'ingot transfers --peer FPPS_2 --json' },
+  // The pull above is the 11th job of FPPS_1 (each add, verify and gc before it is one).
+  { on: 'FPPS_1', example: 'ingot transfer show 11' },
+  { on: 'FPPS_2', example: 'ingot unregister server --server FPPS_1' },
+  // Sites: HQ publishes a template that SITE_1 follows.
+  { on: 'HQ', setup: 'ingot export server --serverdata hq.json' },
+  { on: 'SITE_1', setup: 'ingot export server --serverdata site1.json' },
+  { on: 'HQ', setup: 'ingot register server --server SITE_1 --serverdata site1.json' },
+  { on: 'SITE_1', setup: 'ingot register server --server HQ --serverdata hq.json' },
+  { on: 'HQ', example: 'ingot modify peerserver --server SITE_1 --allow-uploads on' },
+  { on: 'HQ', setup: 'ingot image add WIN_TC_6 --file ol9-rootfs.img' },
+  { on: 'HQ', setup: 'ingot image add WIN_TC_7 --file tc7.img' },
+  { on: 'HQ', example: 'ingot template create STORE_PCS --description "thin clients in the stores"' },
+  { on: 'HQ', setup: 'ingot template add STORE_PCS --image WIN_TC_6' },
+  { on: 'HQ', example: 'ingot template add STORE_PCS --image WIN_TC_7' },
+  { on: 'HQ', example: 'ingot template remove STORE_PCS --image WIN_TC_6' },
+  { on: 'HQ', example: 'ingot template publish STORE_PCS' },
+  { on: 'HQ', example: 'ingot template show STORE_PCS --json' },
+  { on: 'SITE_1', example: 'ingot follow --upstream HQ --template STORE_PCS --every 15m' },
+  {
+    on: 'SITE_1',
+    example: 'ingot follow --upstream HQ --template STORE_PCS --every 1h --window 22:00-06:00 --max-rate 20M',
+  },
+  { on: 'SITE_1', example: 'ingot sync --dry-run' },
+  { on: 'SITE_1', example: 'ingot sync --upstream HQ --now' },
+  { on: 'SITE_1', example: 'ingot sync' },
+  { on: 'SITE_1', setup: 'ingot image add WIN_TC_7_P1 --file tc7-p1.img --from WIN_TC_7' },
+  { on: 'SITE_1', example: 'ingot image push WIN_TC_7_P1 --server HQ' },
+  // Bundles: the offline route from HQ to the site.
+  { on: 'HQ', example: 'ingot bundle create --image WIN_TC_7 --out /media/usb/' },
+  { on: 'HQ', example: 'ingot bundle create --image WIN_TC_7_P1 --base WIN_TC_7 --out /media/usb/' },
+  { on: 'SITE_1', example: 'ingot inventory --out /media/usb/site-inventory.json' },
+  { on: 'HQ', setup: 'ingot image add WIN_TC_8 --file tc8.img --from WIN_TC_7' },
+  {
+    on: 'HQ',
+    example:
+      'ingot bundle create --image WIN_TC_8 --have /media/usb/site-inventory.json --out /media/usb/ --split',
+  },
+  { on: 'SITE_1', example: 'ingot bundle import /media/usb/WIN_TC_7.ingot' },
+  { on: 'SITE_1', example: 'ingot bundle import /media/usb/WIN_TC_8.ingot.001' },
+];
+
+const SERVERS: readonly Name[] = ['FPPS_1', 'FPPS_2', 'EDGE_7', 'HQ', 'SITE_1'];
+
+describe('every example in every --help runs as written', () => {
+  const root = tempDir('ingot-examples-');
+  const cwd = join(root, 'work');
+  const servers = new Map<Name, IngotServer>();
+  let pgUrl: string;
+  let dropPg: () => Promise<void>;
+
+  beforeAll(async () => {
+    mkdirSync(join(root, 'bin'));
+    writeFileSync(join(root, 'bin', 'ingot'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
+    chmodSync(join(root, 'bin', 'ingot'), 0o755);
+    const home = join(root, 'u01', 'app', 'oracle', '19.21');
+    mkdirSync(join(home, 'bin'), { recursive: true });
+    writeFileSync(join(home, 'bin', 'oracle'), pseudoRandom('oracle', 400_000));
+    writeFileSync(join(home, 'README'), 'Oracle home\n');
+    mkdirSync(cwd);
+    cpSync(home, join(cwd, 'home-19.22'), { recursive: true });
+    writeFileSync(join(cwd, 'home-19.22', 'patch.txt'), 'RU 22\n');
+    writeFileSync(join(cwd, 'ol9-rootfs.img'), pseudoRandom('ol9', 300_000));
+    const tc7 = pseudoRandom('tc7', 600_000);
+    writeFileSync(join(cwd, 'tc7.img'), tc7);
+    writeFileSync(join(cwd, 'tc7-p1.img'), Buffer.concat([tc7, Buffer.from('patch 1')]));
+    writeFileSync(
+      join(cwd, 'tc8.img'),
+      Buffer.concat([tc7.subarray(0, 300_000), pseudoRandom('tc8', 300_000)]),
+    );
+    mkdirSync(join(root, 'media', 'usb'), { recursive: true });
+    const pg = await freshPgDatabase(inject('pgUrl'));
+    pgUrl = pg.url;
+    dropPg = pg.drop;
+    const started = await Promise.all(SERVERS.map((name) => startIngot({ name })));
+    for (const [i, name] of SERVERS.entries()) servers.set(name, started[i] as IngotServer);
+  });
+  afterAll(async () => {
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+    await dropPg?.();
+  });
+
+  /** The example with its absolute paths under the sandbox and its database on the test's. */
+  const asRun = (line: string) =>
+    line
+      .replace('postgres://ingot@db.example:5432/ingot', pgUrl)
+      .replace(/(^|[\s=])\/(?=[a-z])/g, `$1${root}/`);
+
+  it('covers each example once, in the steps below', () => {
+    const listed = STEPS.flatMap((s) => ('example' in s ? [s.example] : 'serve' in s ? [s.serve] : []));
+    const examples = helpExamples(buildProgram()).map((e) => e.example);
+    expect([...listed].sort()).toEqual([...examples].sort());
+  });
+
+  it('runs them', async () => {
+    for (const step of STEPS) {
+      if ('serve' in step) {
+        await serveUntilListening(asRun(step.serve), tempDir('ingot-example-home-'));
+        continue;
+      }
+      const line = 'example' in step ? step.example : step.setup;
+      const r = await shell(asRun(line), (servers.get(step.on) as IngotServer).home);
+      expect(r.code, `${step.on}$ ${line}\n${r.stdout}${r.stderr}`).toBe(0);
+    }
+    // The deploy made its missing parents; the site's inventory went where the example said.
+    expect(existsSync(join(root, 'images', 'ol9.img'))).toBe(true);
+    expect(readFileSync(join(root, 'media', 'usb', 'site-inventory.json'), 'utf8')).toContain('WIN_TC_7');
+  });
+
+  function shell(line: string, home: string): Promise<CliResult> {
+    return outcome(spawn('sh', ['-c', line], { cwd, env: envFor(home), stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  function envFor(home: string): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      PATH: `${join(root, 'bin')}:${process.env.PATH ?? ''}`,
+      INGOT_HOME: home,
+      INGOT_SERVER: undefined,
+      INGOT_TOKEN: undefined,
+    };
+  }
+
+  /** Starts a `serve` example, waits until it answers /healthz, then stops it. */
+  async function serveUntilListening(line: string, home: string): Promise<void> {
+    const own = /^INGOT_HOME=(\S+) /.exec(line)?.[1] ?? home;
+    // exec after the assignments: the shell becomes the server, whose pid server.json names.
+    const execLine = line.replace(/^((?:\w+=\S+ )*)/, '$1exec ');
+    const child = spawn('sh', ['-c', execLine], {
+      cwd,
+      env: envFor(home),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let logs = '';
+    child.stdout.on('data', (d) => {
+      logs += d;
+    });
+    child.stderr.on('data', (d) => {
+      logs += d;
+    });
+    try {
+      const url = await waitForServer(own, child, () => logs);
+      const health = await fetch(`${url}/healthz`);
+      expect(health.status, line).toBe(200);
+    } finally {
+      await stopProcess(child, 'SIGTERM');
+    }
+  }
+});
