@@ -241,7 +241,7 @@ export class BundleService {
 }
 
 function vouch(offer: ImageOffer) {
-  return { kind: 'vouched' as const, digest: offer.digest };
+  return { kind: 'vouched' as const, digest: offer.digest, originKey: offer.originKey };
 }
 
 function bundleCreator(document: SignedDocument): string {

@@ -14,6 +14,7 @@ import { BUNDLE_IMPORT_JOB_KIND, LocalBundleImport } from '../federation/bundle-
 import { FollowService, SYNC_JOB_KIND, type SyncJobPayload } from '../federation/follow.service.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
+import { OriginKeys } from '../federation/origin-keys.js';
 import { PeerService } from '../federation/peer.service.js';
 import { PeerLinks } from '../federation/peer-links.js';
 import { PeeringService } from '../federation/peering.service.js';
@@ -62,8 +63,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const self = config.clusterName;
   const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
   const peers = new PeerService(db, { name: self, fingerprint: tls.fingerprint });
-  const replicas = new ReplicaService({ catalog, store, manifests });
-  const local: LocalSideDeps = { self, images, catalog, store, replicas, counter: receiveCounter(metrics) };
+  const keys = new OriginKeys({ self, ownKeyPem: identity.publicKeyPem, peers });
+  const replicas = new ReplicaService({ catalog, store, manifests, keys });
+  const local: LocalSideDeps = {
+    self,
+    images,
+    catalog,
+    store,
+    replicas,
+    keys,
+    counter: receiveCounter(metrics),
+  };
   const links = new PeerLinks(tls);
   const limits = new RateLimits();
   let wake = () => {};
@@ -93,7 +103,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     heartbeatMs: 1000,
     handlers: {
       verify: (job, ctx) =>
-        verifyImage({ images, store }, (job.payload as { image: string }).image, ctx.progress),
+        verifyImage(
+          { images, store, signature: (image) => keys.checkImage(image) },
+          (job.payload as { image: string }).image,
+          ctx.progress,
+        ),
       gc: (job, ctx) =>
         collectGarbage(
           { catalog, store, manifests },

@@ -16,7 +16,9 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asOrigin, identityOf, rewriteBundle, storedChunks } from '../support/bundles.js';
 import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
 import { pair, workDir } from '../support/peers.js';
 import { pseudoRandom } from '../support/trees.js';
@@ -223,6 +225,60 @@ describe('bundles', () => {
     expect(r.code).toBe(77);
     expect(r.stderr).toMatch(/does not trust/);
     expect(await names(site)).toEqual(before);
+  });
+
+  it('refuses an image that names the importing server, or an unknown server, as its origin', async () => {
+    await addDisk(hq, 'WIN_8');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_8', '--out', usb]);
+    // HQ is trusted (a registered peer) and signs the header and the manifest itself.
+    const signer = await identityOf(hq);
+    const before = { names: await names(site), chunks: storedChunks(site) };
+    const cases = [
+      { origin: 'SITE', code: 'BAD_SIGNATURE', exit: 65, says: /names this server \(SITE\) as its origin/ },
+      { origin: 'NOBODY', code: 'UNKNOWN_ORIGIN', exit: 77, says: /NOBODY, which is not a registered peer/ },
+    ];
+    for (const c of cases) {
+      const forged = await rewriteBundle(join(usb, 'WIN_8.ingot'), `WIN_8_${c.origin}`, {
+        signer,
+        images: (list) => list.map((i) => asOrigin(i, c.origin, signer)),
+      });
+      for (const extra of [[], ['--upload']]) {
+        const r = await site.cli(['bundle', 'import', forged, ...extra]);
+        expect(r.code, r.stderr).toBe(c.exit);
+        expect(r.stderr).toContain(c.code);
+        expect(r.stderr).toMatch(c.says);
+      }
+    }
+    expect(await names(site)).toEqual(before.names);
+    expect(storedChunks(site)).toBe(before.chunks);
+  });
+
+  it('verify checks the manifest signature with the origin key', async () => {
+    await addDisk(site, 'SITE_OWN_1');
+    const catalog = new DatabaseSync(join(site.home, 'catalog.sqlite'));
+    try {
+      for (const name of ['WIN_1', 'SITE_OWN_1']) {
+        expect((await site.cli(['image', 'verify', name])).code).toBe(0);
+        const row = catalog.prepare('SELECT signature FROM images WHERE name = ?').get(name) as {
+          signature: string;
+        };
+        // A valid signature, of another image: the manifest and its chunks are intact.
+        const other = catalog.prepare('SELECT signature FROM images WHERE name = ?').get('WIN_2') as {
+          signature: string;
+        };
+        catalog.prepare('UPDATE images SET signature = ? WHERE name = ?').run(other.signature, name);
+        try {
+          const r = await site.cli(['image', 'verify', name]);
+          expect(r.code, r.stderr).toBe(65);
+          expect(r.stderr).toContain('BAD_SIGNATURE');
+        } finally {
+          catalog.prepare('UPDATE images SET signature = ? WHERE name = ?').run(row.signature, name);
+        }
+      }
+    } finally {
+      catalog.close();
+    }
   });
 
   it('refuses a bundle relative to a base the site lacks, listing nothing', async () => {
