@@ -3,7 +3,7 @@ import { IngotError } from '../core/errors.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { JobContext } from '../jobs/job-runner.js';
 import type { Job } from '../jobs/types.js';
-import type { ChunkStore } from '../store/chunk-store.js';
+import type { StagedStore } from '../store/staged-store.js';
 import { type OpenedBundle, openBundle } from '../transfer/bundle-reader.js';
 import { type BundleUploadTotals, uploadBundleChunks } from '../transfer/bundle-upload.js';
 import { receiveChunks } from '../transfer/chunk-receiver.js';
@@ -16,6 +16,9 @@ import type { SignedDocument } from './signed-document.js';
  * the bundle itself (one pass: the frames, hashed for the trailer as they go) instead of the
  * CLI streaming it over loopback. The checks and the all-or-none commit are BundleService's, as for the CLI's
  * route; chunks go through the store's verifying put, since the bundle was made elsewhere.
+ * They are staged beside the store (StagedStore) and moved into it only once the trailer
+ * matched, every chunk the images name is there and every chunk carried is named: a
+ * refused bundle leaves the store as it was.
  */
 export const BUNDLE_IMPORT_JOB_KIND = 'bundle-import';
 
@@ -37,7 +40,8 @@ export class LocalBundleImport {
   constructor(
     private readonly deps: {
       readonly bundles: BundleService;
-      readonly store: ChunkStore;
+      /** A new staging store beside the chunk store. */
+      readonly stage: () => Promise<StagedStore>;
       readonly jobs: JobQueue;
       readonly wake: () => void;
     },
@@ -63,22 +67,33 @@ export class LocalBundleImport {
     await this.deps.bundles.check(document);
     ctx.signal.throwIfAborted();
     let done = 0;
-    const store = this.deps.store;
-    const sink: ChunkSink = {
-      missing: (d) => store.missing(d),
-      put: (chunks) => receiveChunks(store, chunks),
-    };
-    // One read: the chunks are stored as they come; the trailer's verdict comes at the end,
-    // before the commit, so a bad bundle lists nothing (what it stored is gc's).
-    const sent = await bundle.read(
-      (chunks) =>
-        uploadBundleChunks(sink, chunks, (c) => {
-          ctx.signal.throwIfAborted();
-          done += c.rawLength;
-          ctx.progress(done, 0);
-        }),
-      { signal: ctx.signal },
-    );
+    const staged = await this.deps.stage();
+    let sent: BundleUploadTotals;
+    try {
+      const sink: ChunkSink = {
+        missing: (d) => staged.missing(d),
+        put: (chunks) => receiveChunks(staged, chunks),
+      };
+      // One read: the chunks are staged as they come; the trailer's verdict comes at the
+      // end, then the contents are checked, and only then do the chunks join the store.
+      sent = await bundle.read(
+        (chunks) =>
+          uploadBundleChunks(sink, chunks, (c) => {
+            ctx.signal.throwIfAborted();
+            done += c.rawLength;
+            ctx.progress(done, 0);
+          }),
+        { signal: ctx.signal },
+      );
+      await this.deps.bundles.checkContents(
+        document,
+        { store: staged, manifests: staged.manifests },
+        staged.staged(),
+      );
+      await staged.promote();
+    } finally {
+      await staged.discard();
+    }
     const r = await this.deps.bundles.commit(document);
     return { ...r, ...sent };
   }

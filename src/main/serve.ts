@@ -31,6 +31,7 @@ import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
+import { StagedStore } from '../store/staged-store.js';
 import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../transfer/local-ingest.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { VERSION } from './version.js';
@@ -89,7 +90,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   const ingest = new LocalIngestService({ images, catalog, store, jobs, wake: () => wake() });
   const bundles = new BundleService({ self: config.clusterName, identity, images, catalog, peers, local });
-  const bundleImport = new LocalBundleImport({ bundles, store, jobs, wake: () => wake() });
+  const bundleImport = new LocalBundleImport({
+    bundles,
+    stage: () => StagedStore.open(store, config.paths.store),
+    jobs,
+    wake: () => wake(),
+  });
   const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 

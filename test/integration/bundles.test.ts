@@ -3,6 +3,7 @@
  * the site's inventory, split into parts; and refused whole when truncated, tampered with
  * or made by a server the site does not trust.
  */
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
@@ -18,6 +19,7 @@ import {
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Digest } from '../../src/core/manifest.js';
 import { asOrigin, identityOf, rewriteBundle, storedChunks } from '../support/bundles.js';
 import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
 import { pair, workDir } from '../support/peers.js';
@@ -174,6 +176,7 @@ describe('bundles', () => {
     await ok(hq, ['bundle', 'create', '--image', 'WIN_3', '--out', usb]);
     const file = join(usb, 'WIN_3.ingot');
     const before = await names(site);
+    const chunks = storedChunks(site);
 
     const cut = join(tempDir('ingot-usb-'), 'WIN_3.ingot');
     copyFileSync(file, cut);
@@ -193,6 +196,7 @@ describe('bundles', () => {
     const r2 = await site.cli(['bundle', 'import', bad]);
     expect(r2.code).toBe(74);
     expect(await names(site)).toEqual(before);
+    expect(storedChunks(site)).toBe(chunks);
   });
 
   it('refuses a bundle whose chunks are valid but whose trailer is wrong, by either route', async () => {
@@ -225,6 +229,58 @@ describe('bundles', () => {
     expect(r.code).toBe(77);
     expect(r.stderr).toMatch(/does not trust/);
     expect(await names(site)).toEqual(before);
+  });
+
+  it('stores nothing of a refused bundle: damaged, cut, with a chunk no image names, or one short', async () => {
+    await addDisk(hq, 'WIN_9');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_9', '--out', usb]);
+    const file = join(usb, 'WIN_9.ingot');
+    const stranger = pseudoRandom('stranger', 100_000);
+    const strangerDigest = createHash('sha256').update(stranger).digest('hex') as Digest;
+    const extra = await rewriteBundle(file, 'WIN_9', {
+      chunks: (cs) => [
+        ...cs,
+        {
+          digest: strangerDigest,
+          encoded: { encoding: 'raw', payload: stranger },
+          rawLength: stranger.length,
+        },
+      ],
+    });
+    // The last frame is a data chunk: the root's parts come first.
+    const short = await rewriteBundle(file, 'WIN_9', { chunks: (cs) => cs.slice(0, -1) });
+    const cut = join(tempDir('ingot-usb-'), 'WIN_9.ingot');
+    copyFileSync(file, cut);
+    truncateSync(cut, Math.floor(statSync(cut).size * 0.7));
+    const damaged = join(tempDir('ingot-usb-'), 'WIN_9.ingot');
+    copyFileSync(file, damaged);
+    const fd = openSync(damaged, 'r+');
+    const at = Math.floor(statSync(damaged).size * 0.7);
+    const was = Buffer.alloc(1);
+    readSync(fd, was, 0, 1, at);
+    writeSync(fd, Buffer.from([(was[0] as number) ^ 0xff]), 0, 1, at);
+    closeSync(fd);
+
+    const before = { names: await names(site), chunks: storedChunks(site) };
+    const cases: [string, number, RegExp][] = [
+      [damaged, 74, /CORRUPT/],
+      [cut, 65, /TRUNCATED/],
+      [extra, 2, /1 chunk\(s\) that none of its images names/],
+      [short, 65, /MISSING_CHUNKS.*lacks chunks WIN_9 needs/],
+    ];
+    for (const [path, exit, says] of cases) {
+      const r = await site.cli(['bundle', 'import', path]);
+      expect(r.code, r.stderr).toBe(exit);
+      expect(r.stderr).toMatch(says);
+      expect(await names(site)).toEqual(before.names);
+      expect(storedChunks(site), path).toBe(before.chunks);
+    }
+    // Nothing is left staged either, and the bundle as made still imports.
+    expect(readdirSync(join(site.home, 'store', 'tmp'))).toEqual([]);
+    await ok(site, ['bundle', 'import', file]);
+    expect(storedChunks(site)).toBeGreaterThan(before.chunks);
+    expect((await site.cli(['image', 'verify', 'WIN_9'])).code).toBe(0);
   });
 
   it('refuses an image that names the importing server, or an unknown server, as its origin', async () => {
@@ -286,8 +342,10 @@ describe('bundles', () => {
     await addDisk(hq, 'WIN_4_P1', 'WIN_4');
     const usb = tempDir('ingot-usb-');
     await ok(hq, ['bundle', 'create', '--image', 'WIN_4_P1', '--base', 'WIN_4', '--out', usb]);
+    const chunks = storedChunks(site);
     const r = await site.cli(['bundle', 'import', join(usb, 'WIN_4_P1.ingot')]);
     expect(r.code).toBe(65);
+    expect(storedChunks(site)).toBe(chunks);
     // Its changed chunks are deltas against WIN_4's, which the site does not hold.
     expect(r.stderr).toMatch(/deltas against chunks this server does not hold/);
     expect(r.stderr).toMatch(/import that base first/);

@@ -80,8 +80,9 @@ export function bundleRoutes(app: ApiApp): void {
         summary: "Start a job that imports a bundle file on the server's own host (read by the server)",
         description:
           'The server opens the file with its own permissions and checks its header (trusted creator, ' +
-          'signature, names) before the job is queued; the job verifies the whole bundle, stores the chunks ' +
-          'this server lacks and lists every image or none. The job result is {createdBy, images, chunks, ' +
+          'signature, names) before the job is queued; the job verifies the whole bundle, stages the chunks ' +
+          'this server lacks, moves them into the store only if the bundle checks (else it stores nothing) ' +
+          'and lists every image or none. The job result is {createdBy, images, chunks, ' +
           'stored, storedBytes}.',
         tags: ['bundles'],
         body: Type.Object({
