@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import type { Digest } from '../core/manifest.js';
+import { dataBuffers, PooledCopies } from './buffer-pool.js';
 import type {
   ChunkStore,
   ChunkTally,
@@ -16,7 +17,7 @@ import { ManifestStore } from './manifest-store.js';
 import { PackChunkStore } from './pack-chunk-store.js';
 import { storePaths } from './paths.js';
 
-/** Chunks moved from the staging store to the main one per batch (≤ 256 × 256 KiB). */
+/** Chunks moved from the staging store to the main one per batch (~16 MiB at 64 KiB a chunk). */
 const PROMOTE_BATCH = 256;
 
 /**
@@ -55,26 +56,49 @@ export class StagedStore implements ChunkStore, HashedChunkWriter {
     }
   }
 
-  /** Moves every staged chunk into the main store, then drops the staging store. */
+  /**
+   * Moves every staged chunk into the main store, then drops the staging store. Batches
+   * are read (lent, copied into pooled blocks) while the one before is written.
+   */
   async promote(): Promise<{ stored: number; storedBytes: number }> {
     let stored = 0;
     let storedBytes = 0;
-    let batch: Digest[] = [];
-    const move = async () => {
+    let writing: Promise<void> = Promise.resolve();
+    const move = async (digests: Digest[]) => {
+      const copies = new PooledCopies(dataBuffers);
       const items: HashedChunk[] = [];
-      for await (const c of this.staging.readStored(batch)) {
-        items.push({ digest: c.digest, chunk: c.encoded, rawLength: c.rawLength });
+      try {
+        for await (const c of this.staging.readStored(digests, { lend: true })) {
+          const chunk = { encoding: c.encoded.encoding, payload: copies.copy(c.encoded.payload) };
+          items.push({ digest: c.digest, chunk, rawLength: c.rawLength });
+        }
+        await writing;
+      } catch (err) {
+        copies.release();
+        throw err;
       }
-      const r = await this.main.putManyHashed(items);
-      stored += r.stored;
-      storedBytes += r.storedBytes;
-      batch = [];
+      writing = this.main
+        .putManyHashed(items, { onWritten: () => copies.release() })
+        .then((r) => {
+          stored += r.stored;
+          storedBytes += r.storedBytes;
+        })
+        .finally(() => copies.release());
     };
-    for await (const info of this.staging.list()) {
-      batch.push(info.digest);
-      if (batch.length >= PROMOTE_BATCH) await move();
+    try {
+      let batch: Digest[] = [];
+      for await (const info of this.staging.list()) {
+        batch.push(info.digest);
+        if (batch.length >= PROMOTE_BATCH) {
+          await move(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await move(batch);
+      await writing;
+    } finally {
+      await writing.catch(() => {});
     }
-    if (batch.length > 0) await move();
     await this.discard();
     return { stored, storedBytes };
   }
