@@ -85,16 +85,10 @@ export class LocalBundleImport {
           }),
         { signal: ctx.signal },
       );
-      await this.deps.bundles.checkContents(
-        document,
-        { store: staged, manifests: staged.manifests },
-        staged.staged(),
-      );
-      await staged.promote();
-    } finally {
+    } catch (err) {
       await staged.discard();
+      throw err;
     }
-    const r = await this.deps.bundles.commit(document);
-    return { ...r, ...sent };
+    return { ...(await this.deps.bundles.commitStaged(document, staged)), ...sent };
   }
 }

@@ -11,6 +11,7 @@ import { manifestDigest } from '../core/manifest-codec.js';
 import { decodeRoot, partsOf } from '../core/manifest-v2.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type ManifestSummary, namedChunks } from '../store/manifest-store.js';
+import type { StagedStore } from '../store/staged-store.js';
 import { BaseIndex, ReferencePicker } from '../transfer/delta-references.js';
 import type { ImageOffer, SinkStatus } from '../transfer/image-sides.js';
 import { MAX_DIGESTS_PER_QUERY } from '../transfer/ports.js';
@@ -185,6 +186,21 @@ export class BundleService {
         },
       );
     }
+  }
+
+  /**
+   * The end of an import whose chunks were staged: checks the contents against the store
+   * with the staged chunks beside it, moves them into the store, then commits. A refusal
+   * drops the staging store, so the store is as it was; `staged` is gone either way.
+   */
+  async commitStaged(document: SignedDocument, staged: StagedStore): ReturnType<BundleService['commit']> {
+    try {
+      await this.checkContents(document, { store: staged, manifests: staged.manifests }, staged.staged());
+      await staged.promote();
+    } finally {
+      await staged.discard();
+    }
+    return this.commit(document);
   }
 
   /** Lists every image of the bundle, or none: all chunks must be here first. */

@@ -11,6 +11,7 @@ import { loadServerConfig, type ServeOptions } from '../config/server-config.js'
 import { openDatabase } from '../db/index.js';
 import { BundleService } from '../federation/bundle.service.js';
 import { BUNDLE_IMPORT_JOB_KIND, LocalBundleImport } from '../federation/bundle-import.js';
+import { BundleUploads } from '../federation/bundle-uploads.js';
 import { FollowService, SYNC_JOB_KIND, type SyncJobPayload } from '../federation/follow.service.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
@@ -90,12 +91,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   const ingest = new LocalIngestService({ images, catalog, store, jobs, wake: () => wake() });
   const bundles = new BundleService({ self: config.clusterName, identity, images, catalog, peers, local });
-  const bundleImport = new LocalBundleImport({
-    bundles,
-    stage: () => StagedStore.open(store, config.paths.store),
-    jobs,
-    wake: () => wake(),
-  });
+  const stage = () => StagedStore.open(store, config.paths.store);
+  const bundleImport = new LocalBundleImport({ bundles, stage, jobs, wake: () => wake() });
+  const bundleUploads = new BundleUploads({ bundles, stage });
   const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
@@ -194,6 +192,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       follows,
       bundles,
       bundleImport,
+      bundleUploads,
       wakeJobs: () => runner.wake(),
       ping: async () => {
         await sql`select 1`.execute(db.kysely);

@@ -212,11 +212,13 @@ describe('bundles', () => {
     writeSync(fd, Buffer.from([(byte[0] as number) ^ 0x01]), 0, 1, last);
     closeSync(fd);
     const before = await names(site);
+    const chunks = storedChunks(site);
     for (const extra of [[], ['--upload']]) {
       const r = await site.cli(['bundle', 'import', file, ...extra]);
       expect(r.code, r.stderr).toBe(74);
       expect(r.stderr).toMatch(/trailer/);
       expect(await names(site)).toEqual(before);
+      expect(storedChunks(site)).toBe(chunks);
     }
   });
 
@@ -231,7 +233,7 @@ describe('bundles', () => {
     expect(await names(site)).toEqual(before);
   });
 
-  it('stores nothing of a refused bundle: damaged, cut, with a chunk no image names, or one short', async () => {
+  it('stores nothing of a refused bundle, by either route: damaged, cut, a chunk no image names, one short', async () => {
     await addDisk(hq, 'WIN_9');
     const usb = tempDir('ingot-usb-');
     await ok(hq, ['bundle', 'create', '--image', 'WIN_9', '--out', usb]);
@@ -270,11 +272,13 @@ describe('bundles', () => {
       [short, 65, /MISSING_CHUNKS.*lacks chunks WIN_9 needs/],
     ];
     for (const [path, exit, says] of cases) {
-      const r = await site.cli(['bundle', 'import', path]);
-      expect(r.code, r.stderr).toBe(exit);
-      expect(r.stderr).toMatch(says);
-      expect(await names(site)).toEqual(before.names);
-      expect(storedChunks(site), path).toBe(before.chunks);
+      for (const route of [[], ['--upload']]) {
+        const r = await site.cli(['bundle', 'import', path, ...route]);
+        expect(r.code, `${path} ${route}: ${r.stderr}`).toBe(exit);
+        expect(r.stderr).toMatch(says);
+        expect(await names(site)).toEqual(before.names);
+        expect(storedChunks(site), `${path} ${route}`).toBe(before.chunks);
+      }
     }
     // Nothing is left staged either, and the bundle as made still imports.
     expect(readdirSync(join(site.home, 'store', 'tmp'))).toEqual([]);

@@ -1,5 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { Digest } from '../../core/manifest.js';
+import type { ChunkStore } from '../../store/chunk-store.js';
 import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveMoving } from '../../transfer/chunk-receiver.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
@@ -8,8 +9,20 @@ import { sendChunkStream } from '../chunk-stream.js';
 import { receiveCounter } from '../metrics.js';
 import { DigestList, DigestSchema, errorResponses, ReferenceLists, referencesOf } from '../schemas.js';
 
+const UploadQuery = Type.Object({
+  upload: Type.Optional(
+    Type.String({
+      maxLength: 64,
+      description: 'a bundle upload (POST /api/v1/bundles/uploads): the chunks are staged for it',
+    }),
+  ),
+});
+
 export function chunkRoutes(app: ApiApp): void {
-  const { store, metrics } = app.deps;
+  const { metrics, bundleUploads } = app.deps;
+  /** The main store, or the staging store of a bundle upload the request names. */
+  const storeFor = (q: { upload?: string | undefined }): ChunkStore =>
+    q.upload === undefined ? app.deps.store : bundleUploads.store(q.upload);
   const counter = receiveCounter(metrics);
 
   app.post(
@@ -19,10 +32,11 @@ export function chunkRoutes(app: ApiApp): void {
         summary: 'Which of these chunks does the server lack? (the have/want question)',
         tags: ['chunks'],
         body: DigestList,
+        querystring: UploadQuery,
         response: { 200: Type.Object({ missing: Type.Array(DigestSchema) }), ...errorResponses },
       },
     },
-    async (request) => ({ missing: await store.missing(request.body.digests as Digest[]) }),
+    async (request) => ({ missing: await storeFor(request.query).missing(request.body.digests as Digest[]) }),
   );
 
   app.put(
@@ -33,6 +47,7 @@ export function chunkRoutes(app: ApiApp): void {
           'Upload chunks as a framed stream (see docs/store-format.md); each is verified before it is stored',
         tags: ['chunks'],
         consumes: [CHUNK_STREAM_TYPE],
+        querystring: UploadQuery,
         response: {
           200: Type.Object({
             received: Type.Integer(),
@@ -48,7 +63,7 @@ export function chunkRoutes(app: ApiApp): void {
     },
     async (request) => {
       const totals = await receiveChunks(
-        store,
+        storeFor(request.query),
         decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true, deltas: true }),
         counter,
       );
@@ -76,7 +91,7 @@ export function chunkRoutes(app: ApiApp): void {
     async (request, reply) => {
       const digests = request.body.digests as Digest[];
       const references = referencesOf(digests, request.body.references);
-      const chunks = await serveMoving(store, digests, references, () => metrics.chunksServed.inc());
+      const chunks = await serveMoving(app.deps.store, digests, references, () => metrics.chunksServed.inc());
       await sendChunkStream(reply, chunks, { deltas: references !== undefined });
     },
   );
