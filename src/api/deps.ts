@@ -2,6 +2,7 @@ import type { CatalogService } from '../catalog/catalog.service.js';
 import type { ImageService } from '../catalog/image.service.js';
 import type { BundleService } from '../federation/bundle.service.js';
 import type { LocalBundleImport } from '../federation/bundle-import.js';
+import type { BundleUploads } from '../federation/bundle-uploads.js';
 import type { FollowService } from '../federation/follow.service.js';
 import type { PeerService } from '../federation/peer.service.js';
 import type { PeeringService } from '../federation/peering.service.js';
@@ -30,6 +31,7 @@ export interface ApiDeps {
   readonly follows: FollowService;
   readonly bundles: BundleService;
   readonly bundleImport: LocalBundleImport;
+  readonly bundleUploads: BundleUploads;
   /** Tells this node's job runner to look for work now (after an enqueue). */
   wakeJobs(): void;
   /** Throws when the database does not answer. */

@@ -17,15 +17,19 @@ import {
  */
 export function httpChunkRemote(
   client: ApiClient,
-  opts: { readonly deltas?: boolean } = {},
+  opts: { readonly deltas?: boolean; readonly upload?: string } = {},
 ): ChunkSink & TransferSink & ChunkSource {
+  // A bundle upload's chunks are staged for it (POST /api/v1/bundles/uploads).
+  const query = opts.upload === undefined ? '' : `?upload=${encodeURIComponent(opts.upload)}`;
   return {
     async missing(digests: readonly Digest[]) {
-      const res = await client.json<{ missing: Digest[] }>('POST', '/api/v1/chunks/missing', { digests });
+      const res = await client.json<{ missing: Digest[] }>('POST', `/api/v1/chunks/missing${query}`, {
+        digests,
+      });
       return res.missing;
     },
     async put(chunks: AsyncIterable<MovingChunk>) {
-      return client.upload<PutAnswer>('/api/v1/chunks', frameBody(chunks, opts), CHUNK_STREAM_TYPE);
+      return client.upload<PutAnswer>(`/api/v1/chunks${query}`, frameBody(chunks, opts), CHUNK_STREAM_TYPE);
     },
     async fetch(digests: readonly Digest[]) {
       return decodeFrames(await client.download('/api/v1/chunks/fetch', { digests }));

@@ -17,6 +17,12 @@ export const ERROR_CODES = {
     exit: 65,
     summary: "a manifest's signature does not check against its origin's key",
   },
+  UNKNOWN_ORIGIN: {
+    http: 403,
+    exit: 77,
+    summary:
+      "an image's origin is neither this server nor a registered peer, and no trusted document carries its key",
+  },
   MISSING_CHUNKS: { http: 409, exit: 65, summary: 'a manifest names chunks the store does not hold' },
   UNAUTHENTICATED: { http: 401, exit: 77, summary: 'no valid token was presented' },
   FORBIDDEN: { http: 403, exit: 77, summary: 'the caller may not do this' },

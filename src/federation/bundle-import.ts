@@ -3,8 +3,8 @@ import { IngotError } from '../core/errors.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { JobContext } from '../jobs/job-runner.js';
 import type { Job } from '../jobs/types.js';
-import type { ChunkStore } from '../store/chunk-store.js';
-import { bundleDocument, openBundle } from '../transfer/bundle-reader.js';
+import type { StagedStore } from '../store/staged-store.js';
+import { bundleDocument, type OpenedBundle, openBundle } from '../transfer/bundle-reader.js';
 import { type BundleUploadTotals, uploadBundleChunks } from '../transfer/bundle-upload.js';
 import { receiveChunks } from '../transfer/chunk-receiver.js';
 import type { ChunkSink } from '../transfer/ports.js';
@@ -15,6 +15,9 @@ import type { BundleService } from './bundle.service.js';
  * the bundle itself (one pass: the frames, hashed for the trailer as they go) instead of the
  * CLI streaming it over loopback. The checks and the all-or-none commit are BundleService's, as for the CLI's
  * route; chunks go through the store's verifying put, since the bundle was made elsewhere.
+ * They are staged beside the store (StagedStore) and moved into it only once the trailer
+ * matched, every chunk the images name is there and every chunk carried is named: a
+ * refused bundle leaves the store as it was.
  */
 export const BUNDLE_IMPORT_JOB_KIND = 'bundle-import';
 
@@ -27,7 +30,8 @@ export class LocalBundleImport {
   constructor(
     private readonly deps: {
       readonly bundles: BundleService;
-      readonly store: ChunkStore;
+      /** A new staging store beside the chunk store. */
+      readonly stage: () => Promise<StagedStore>;
       readonly jobs: JobQueue;
       readonly wake: () => void;
     },
@@ -53,23 +57,28 @@ export class LocalBundleImport {
     await this.deps.bundles.check(document);
     ctx.signal.throwIfAborted();
     let done = 0;
-    const store = this.deps.store;
-    const sink: ChunkSink = {
-      missing: (d) => store.missing(d),
-      put: (chunks) => receiveChunks(store, chunks),
-    };
-    // One read: the chunks are stored as they come; the trailer's verdict comes at the end,
-    // before the commit, so a bad bundle lists nothing (what it stored is gc's).
-    const sent = await bundle.read(
-      (chunks) =>
-        uploadBundleChunks(sink, chunks, (c) => {
-          ctx.signal.throwIfAborted();
-          done += c.rawLength;
-          ctx.progress(done, 0);
-        }),
-      { signal: ctx.signal },
-    );
-    const r = await this.deps.bundles.commit(document);
-    return { ...r, ...sent };
+    const staged = await this.deps.stage();
+    let sent: BundleUploadTotals;
+    try {
+      const sink: ChunkSink = {
+        missing: (d) => staged.missing(d),
+        put: (chunks) => receiveChunks(staged, chunks),
+      };
+      // One read: the chunks are staged as they come; the trailer's verdict comes at the
+      // end, then the contents are checked, and only then do the chunks join the store.
+      sent = await bundle.read(
+        (chunks) =>
+          uploadBundleChunks(sink, chunks, (c) => {
+            ctx.signal.throwIfAborted();
+            done += c.rawLength;
+            ctx.progress(done, 0);
+          }),
+        { signal: ctx.signal },
+      );
+    } catch (err) {
+      await staged.discard();
+      throw err;
+    }
+    return { ...(await this.deps.bundles.commitStaged(document, staged)), ...sent };
   }
 }

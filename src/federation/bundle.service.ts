@@ -4,11 +4,15 @@ import type { ImageService } from '../catalog/image.service.js';
 import type { ImageRecord } from '../catalog/types.js';
 import { chunkLengths } from '../core/chunk-lengths.js';
 import { type Clock, systemClock } from '../core/clock.js';
+import { DigestTable } from '../core/digest-table.js';
 import { IngotError } from '../core/errors.js';
-import type { Digest } from '../core/manifest.js';
+import type { ChunkRef, Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
+import { decodeRoot, partsOf } from '../core/manifest-v2.js';
 import type { SignedDocument, SigningIdentity } from '../core/signatures.js';
-import { namedChunks } from '../store/manifest-store.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import { type ManifestSummary, namedChunks } from '../store/manifest-store.js';
+import type { StagedStore } from '../store/staged-store.js';
 import { BaseIndex, ReferencePicker } from '../transfer/delta-references.js';
 import type { ImageOffer, SinkStatus } from '../transfer/image-sides.js';
 import { MAX_DIGESTS_PER_QUERY } from '../transfer/ports.js';
@@ -146,29 +150,59 @@ export class BundleService {
     return { createdBy: sender.name, images };
   }
 
+  /**
+   * What an import checks before anything of the bundle reaches the store, against `view`
+   * (the store with the bundle's chunks staged beside it): every chunk its images name is
+   * there, and `carried`, the chunks the bundle held, are all named by one of them.
+   */
+  async checkContents(
+    document: SignedDocument,
+    view: ChunkView,
+    carried: AsyncIterable<Digest>,
+  ): Promise<void> {
+    const { offers } = await this.open(document);
+    const named = new DigestTable();
+    for (const offer of offers) {
+      const decoded = decodeRoot(offer.manifest);
+      if (decoded.version === 2) for (const p of partsOf(decoded.root)) named.add(p.digest, p.length);
+      await this.requireImageChunks(offer, view, (c) => named.add(c.digest, c.length));
+    }
+    const unnamed: Digest[] = [];
+    for await (const d of carried) if (!named.has(d)) unnamed.push(d);
+    if (unnamed.length > 0) {
+      throw new IngotError(
+        'INVALID_ARGUMENT',
+        `the bundle carries ${unnamed.length} chunk(s) that none of its images names`,
+        {
+          details: { chunks: unnamed.slice(0, 10) },
+          hint: 'the bundle was changed after it was made; nothing was changed here',
+        },
+      );
+    }
+  }
+
+  /**
+   * The end of an import whose chunks were staged: checks the contents against the store
+   * with the staged chunks beside it, moves them into the store, then commits. A refusal
+   * drops the staging store, so the store is as it was; `staged` is gone either way.
+   */
+  async commitStaged(document: SignedDocument, staged: StagedStore): ReturnType<BundleService['commit']> {
+    try {
+      await this.checkContents(document, { store: staged, manifests: staged.manifests }, staged.staged());
+      await staged.promote();
+    } finally {
+      await staged.discard();
+    }
+    return this.commit(document);
+  }
+
   /** Lists every image of the bundle, or none: all chunks must be here first. */
   async commit(
     document: SignedDocument,
   ): Promise<{ createdBy: string; images: { name: string; status: SinkStatus }[] }> {
     const { sender, offers } = await this.open(document);
-    for (const offer of offers) {
-      try {
-        const { chunks } = await this.deps.images.summary(offer.manifest);
-        await requireChunks(this.deps.local.store, chunks);
-      } catch (err) {
-        if (err instanceof IngotError && err.code === 'MISSING_CHUNKS') {
-          throw new IngotError(
-            'MISSING_CHUNKS',
-            `this server lacks chunks ${offer.name} needs that the bundle does not carry`,
-            {
-              ...(err.details ? { details: err.details } : {}),
-              hint: 'the bundle was made relative to a base or an inventory this server does not match; import the base first or make a full bundle',
-            },
-          );
-        }
-        throw err;
-      }
-    }
+    const view = { store: this.deps.local.store, manifests: this.deps.images };
+    for (const offer of offers) await this.requireImageChunks(offer, view);
     const images = [];
     for (const offer of offers) {
       images.push({
@@ -177,6 +211,30 @@ export class BundleService {
       });
     }
     return { createdBy: sender.name, images };
+  }
+
+  /** Every data chunk `offer` names is in `view` (each handed to `onChunk` too). */
+  private async requireImageChunks(
+    offer: ImageOffer,
+    view: ChunkView,
+    onChunk?: (c: ChunkRef & { kind: 'data' }) => void,
+  ): Promise<void> {
+    try {
+      const { chunks } = await view.manifests.summary(offer.manifest);
+      await requireChunks(view.store, onChunk ? tap(chunks, onChunk) : chunks);
+    } catch (err) {
+      if (err instanceof IngotError && err.code === 'MISSING_CHUNKS') {
+        throw new IngotError(
+          'MISSING_CHUNKS',
+          `this server lacks chunks ${offer.name} needs that the bundle does not carry`,
+          {
+            ...(err.details ? { details: err.details } : {}),
+            hint: 'the bundle was made relative to a base or an inventory this server does not match; import the base first or make a full bundle; nothing was changed',
+          },
+        );
+      }
+      throw err;
+    }
   }
 
   private async open(document: SignedDocument): Promise<{ sender: Sender; offers: ImageOffer[] }> {
@@ -233,8 +291,24 @@ export class BundleService {
   }
 }
 
+/** A chunk store and the manifests read through it. */
+interface ChunkView {
+  readonly store: ChunkStore;
+  readonly manifests: { summary(bytes: Buffer): Promise<ManifestSummary> };
+}
+
+async function* tap(
+  lists: AsyncIterable<readonly ChunkRef[]>,
+  onChunk: (c: ChunkRef & { kind: 'data' }) => void,
+): AsyncGenerator<readonly ChunkRef[]> {
+  for await (const refs of lists) {
+    for (const c of refs) if (c.kind === 'data') onChunk(c);
+    yield refs;
+  }
+}
+
 function vouch(offer: ImageOffer) {
-  return { kind: 'vouched' as const, digest: offer.digest };
+  return { kind: 'vouched' as const, digest: offer.digest, originKey: offer.originKey };
 }
 
 function bundleCreator(document: SignedDocument): string {

@@ -6,6 +6,7 @@ import { decodeRoot, rootFacts } from '../core/manifest-v2.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type ReceiveCounter, receiveChunks, serveMoving, wireSizes } from '../transfer/chunk-receiver.js';
 import type { DeltaBase, ImageOffer, ImageSink, ImageSource, OfferMeta } from '../transfer/image-sides.js';
+import type { OriginKeys } from './origin-keys.js';
 import type { Admission, ReplicaService } from './replica.service.js';
 import type { PeerRecord } from './types.js';
 
@@ -20,6 +21,7 @@ export interface LocalSideDeps {
   readonly catalog: CatalogService;
   readonly store: ChunkStore;
   readonly replicas: ReplicaService;
+  readonly keys: OriginKeys;
   readonly counter?: ReceiveCounter;
 }
 
@@ -68,6 +70,7 @@ export async function offerMeta(deps: LocalSideDeps, image: ImageRecord): Promis
     imageType: image.imageType,
     baseType: type.baseType,
     size: image.size,
+    originKey: (await deps.keys.pinned(image.origin))?.pem,
   };
 }
 

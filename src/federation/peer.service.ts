@@ -100,6 +100,11 @@ export class PeerService {
     return peer;
   }
 
+  /** The registered peer of that name, if any (any string: an origin named in a manifest). */
+  find(name: string): Promise<PeerRecord | undefined> {
+    return this.repo.get(name);
+  }
+
   list(): Promise<PeerRecord[]> {
     return this.repo.list();
   }

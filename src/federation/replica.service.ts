@@ -8,6 +8,7 @@ import { verifyDigestSignature } from '../core/signatures.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ManifestStore } from '../store/manifest-store.js';
 import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-sides.js';
+import type { OriginKeys } from './origin-keys.js';
 
 /** Who sends: a peer, or the server that signed a bundle. */
 export interface Sender {
@@ -19,20 +20,25 @@ export interface Sender {
  * Why an image may come in. `own`: the sender made it and signed it. `upload`: the same,
  * but unasked (a follower's upload), so it arrives TESTABLE and its state is ours to set.
  * `vouched`: a document the sender signed (a template version, a bundle header) lists this
- * digest, so it may have been made anywhere.
+ * digest, so it may have been made anywhere; the document may carry the origin's key too,
+ * which counts only for an origin this server holds no key of.
  */
 export type Admission =
   | { readonly kind: 'own' }
   | { readonly kind: 'upload' }
-  | { readonly kind: 'vouched'; readonly digest: Digest };
+  | { readonly kind: 'vouched'; readonly digest: Digest; readonly originKey?: string | undefined };
 
 const OWN: Admission = { kind: 'own' };
 
 /**
- * The receiving server's gate for images from peers. A peer may only send images it
- * originated (no chaining), signed with the key pinned at registration; the manifest must
- * be the one signed, every chunk present, and the name free or already this very image.
- * Only then is the replica listed: read-only, attributed to its origin and the peer.
+ * The one gate for every image that comes from elsewhere: a peer's push, a pull, a template
+ * sync, a bundle. A peer may only send images it originated (no chaining); a vouched image
+ * may have been made anywhere. Either way the manifest's signature must check with its
+ * origin's key (origin-keys.ts): this server's own key when it names this server, the
+ * pinned key of a registered peer, and otherwise only a key the vouching document carries.
+ * The manifest must be the one signed, every chunk present, and the name free or already
+ * this very image. Only then is the replica listed: read-only, attributed to its origin
+ * and the peer.
  */
 export class ReplicaService {
   constructor(
@@ -40,6 +46,7 @@ export class ReplicaService {
       readonly catalog: CatalogService;
       readonly store: ChunkStore;
       readonly manifests: ManifestStore;
+      readonly keys: OriginKeys;
     },
   ) {}
 
@@ -55,9 +62,7 @@ export class ReplicaService {
           },
         );
       }
-      return this.nameStatus(meta);
-    }
-    if (meta.origin !== peer.name) {
+    } else if (meta.origin !== peer.name) {
       throw new IngotError(
         'FORBIDDEN',
         `peer ${peer.name} offered ${meta.name}, which originated on ${meta.origin}`,
@@ -66,16 +71,7 @@ export class ReplicaService {
         },
       );
     }
-    if (!verifyDigestSignature(peer.signingKeyPem, meta.digest, meta.signature)) {
-      throw new IngotError(
-        'BAD_SIGNATURE',
-        `the signature on ${meta.name} does not check against ${peer.name}'s key`,
-        {
-          details: { digest: meta.digest },
-          hint: 'the manifest was changed after it was signed, or the peer signs with another key; nothing was kept',
-        },
-      );
-    }
+    await this.deps.keys.checkOffer(meta, admission.kind === 'vouched' ? admission.originKey : undefined);
     return this.nameStatus(meta);
   }
 

@@ -50,6 +50,7 @@ export function offerToJson(m: OfferMeta): Json {
     imageType: m.imageType,
     baseType: m.baseType,
     size: m.size,
+    ...(m.originKey ? { originKey: m.originKey } : {}),
   };
 }
 
@@ -64,6 +65,8 @@ export function parseOffer(kind: DocumentKind, v: unknown): OfferMeta {
   if (!isBaseType(str('baseType'))) throw malformed(kind, `unknown base type ${str('baseType')}`);
   if (!Number.isSafeInteger(o.size) || (o.size as number) < 0)
     throw malformed(kind, 'an image size is invalid');
+  if (o.originKey !== undefined && (typeof o.originKey !== 'string' || o.originKey.length > MAX_KEY_PEM))
+    throw malformed(kind, 'an origin key is not a PEM string');
   return {
     name: str('name'),
     digest: str('digest') as Digest,
@@ -73,8 +76,12 @@ export function parseOffer(kind: DocumentKind, v: unknown): OfferMeta {
     imageType: str('imageType'),
     baseType: str('baseType'),
     size: o.size as number,
+    ...(typeof o.originKey === 'string' ? { originKey: o.originKey } : {}),
   };
 }
+
+/** An Ed25519 public key's PEM is 113 characters; this leaves room for other key types. */
+export const MAX_KEY_PEM = 1024;
 
 export function malformed(kind: DocumentKind, why: string): IngotError {
   return new IngotError('INVALID_ARGUMENT', `malformed ${kind}: ${why}`);

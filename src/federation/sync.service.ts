@@ -64,10 +64,11 @@ export async function syncTemplate(
   if (version.template !== following.template) {
     throw new IngotError('INVALID_ARGUMENT', `${peer.name} answered with template ${version.template}`);
   }
-  const vouched = new Map(version.images.map((i) => [i.name, i.digest]));
+  const vouched = new Map(version.images.map((i) => [i.name, i]));
   const sink = localSink(deps.local, peer, (meta) => ({
     kind: 'vouched',
-    digest: vouched.get(meta.name) ?? ('' as Digest),
+    digest: vouched.get(meta.name)?.digest ?? ('' as Digest),
+    originKey: vouched.get(meta.name)?.originKey,
   }));
   const results: ImageSyncResult[] = [];
   const total = version.images.reduce((n, i) => n + i.size, 0);

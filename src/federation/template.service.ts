@@ -162,7 +162,14 @@ export class TemplateService {
         createdAt: this.now(),
       });
     if (await this.repo.version(version.template, version.version)) return;
-    const doc = signDocument(this.deps.identity, 'template', versionToJson(version));
+    // Its followers learn each origin's key from us: the one pinned here wins.
+    const images = await Promise.all(
+      version.images.map(async (i) => ({
+        ...i,
+        originKey: (await this.deps.local.keys.pinned(i.origin))?.pem ?? i.originKey,
+      })),
+    );
+    const doc = signDocument(this.deps.identity, 'template', versionToJson({ ...version, images }));
     await this.repo.insertVersion({
       template: version.template,
       version: version.version,

@@ -11,9 +11,11 @@ import { loadServerConfig, type ServeOptions } from '../config/server-config.js'
 import { openDatabase } from '../db/index.js';
 import { BundleService } from '../federation/bundle.service.js';
 import { BUNDLE_IMPORT_JOB_KIND, LocalBundleImport } from '../federation/bundle-import.js';
+import { BundleUploads } from '../federation/bundle-uploads.js';
 import { FollowService, SYNC_JOB_KIND, type SyncJobPayload } from '../federation/follow.service.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
+import { OriginKeys } from '../federation/origin-keys.js';
 import { PeerService } from '../federation/peer.service.js';
 import { PeerLinks } from '../federation/peer-links.js';
 import { PeeringService } from '../federation/peering.service.js';
@@ -31,6 +33,7 @@ import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
+import { StagedStore } from '../store/staged-store.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { VERSION } from './version.js';
@@ -72,8 +75,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const self = config.clusterName;
   const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
   const peers = new PeerService(db, { name: self, fingerprint: tls.fingerprint });
-  const replicas = new ReplicaService({ catalog, store, manifests });
-  const local: LocalSideDeps = { self, images, catalog, store, replicas, counter: receiveCounter(metrics) };
+  const keys = new OriginKeys({ self, ownKeyPem: identity.publicKeyPem, peers });
+  const replicas = new ReplicaService({ catalog, store, manifests, keys });
+  const local: LocalSideDeps = {
+    self,
+    images,
+    catalog,
+    store,
+    replicas,
+    keys,
+    counter: receiveCounter(metrics),
+  };
   const links = new PeerLinks(tls);
   const limits = new RateLimits();
   let wake = () => {};
@@ -89,7 +101,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   const ingest = new LocalIngestService({ images, catalog, store, jobs, wake: () => wake() });
   const bundles = new BundleService({ self: config.clusterName, identity, images, catalog, peers, local });
-  const bundleImport = new LocalBundleImport({ bundles, store, jobs, wake: () => wake() });
+  const stage = () => StagedStore.open(store, config.paths.store);
+  const bundleImport = new LocalBundleImport({ bundles, stage, jobs, wake: () => wake() });
+  const bundleUploads = new BundleUploads({ bundles, stage });
   const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
@@ -103,7 +117,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     heartbeatMs: 1000,
     handlers: {
       verify: (job, ctx) =>
-        verifyImage({ images, store }, (job.payload as { image: string }).image, ctx.progress),
+        verifyImage(
+          { images, store, signature: (image) => keys.checkImage(image) },
+          (job.payload as { image: string }).image,
+          ctx.progress,
+        ),
       gc: (job, ctx) =>
         collectGarbage(
           { catalog, store, manifests },
@@ -184,6 +202,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       follows,
       bundles,
       bundleImport,
+      bundleUploads,
       wakeJobs: () => runner.wake(),
       ping: async () => {
         await sql`select 1`.execute(db.kysely);

@@ -227,12 +227,13 @@ export class ManifestStore {
   }
 
   /**
-   * Deletes leftovers of writes a crash interrupted. Call only while holding the store's
-   * lock (at server start), when no write can be in flight.
+   * Deletes leftovers of writes a crash interrupted, a killed bundle import's staging
+   * store among them. Call only while holding the store's lock (at server start), when no
+   * write can be in flight.
    */
   async removeTempFiles(): Promise<number> {
     const names = await readdir(this.paths.tmpDir).catch(() => [] as string[]);
-    await Promise.all(names.map((n) => rm(join(this.paths.tmpDir, n), { force: true })));
+    await Promise.all(names.map((n) => rm(join(this.paths.tmpDir, n), { recursive: true, force: true })));
     return names.length;
   }
 

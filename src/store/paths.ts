@@ -22,6 +22,9 @@ import type { Digest } from '../core/manifest.js';
  *                                 sizes; WAL mode, so also -wal and -shm next to it
  *     store/manifests-v1/ab/<digest>.json  canonical manifest bytes
  *     store/tmp/                  temp files, renamed into place once fsynced
+ *     store/tmp/staging-<id>/     a bundle import's staging pack store (same layout as
+ *                                 store/: packs-v1/, index-v1.sqlite); moved into the main
+ *                                 store once the bundle checks, else removed
  *
  * The version is in the directory names: a new store format gets new directories.
  */
@@ -65,6 +68,8 @@ export interface StorePaths {
   chunk(digest: Digest): string;
   manifest(digest: Digest): string;
   pack(id: number): string;
+  /** The root of a staging store (staged-store.ts) under the temp directory. */
+  staging(id: string): string;
 }
 
 export function storePaths(root: string): StorePaths {
@@ -81,5 +86,6 @@ export function storePaths(root: string): StorePaths {
     chunk: (d) => join(chunksDir, d.slice(0, 2), d),
     manifest: (d) => join(manifestsDir, d.slice(0, 2), `${d}.json`),
     pack: (id) => join(packsDir, `${String(id).padStart(8, '0')}.pack`),
+    staging: (id) => join(root, 'tmp', `staging-${id}`),
   };
 }

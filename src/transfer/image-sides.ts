@@ -20,6 +20,12 @@ export interface OfferMeta {
   readonly imageType: string;
   readonly baseType: string;
   readonly size: number;
+  /**
+   * The origin's manifest-signing public key (PEM), as the sender knows it. It counts only
+   * in a signed document (a template version, a bundle header) and only for an origin the
+   * receiver holds no key of (federation/origin-keys.ts).
+   */
+  readonly originKey?: string | undefined;
 }
 
 export interface ImageOffer extends OfferMeta {

@@ -3,6 +3,7 @@
  * the site's inventory, split into parts; and refused whole when truncated, tampered with
  * or made by a server the site does not trust.
  */
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
@@ -16,7 +17,10 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Digest } from '../../src/core/manifest.js';
+import { asOrigin, identityOf, rewriteBundle, storedChunks } from '../support/bundles.js';
 import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
 import { pair, workDir } from '../support/peers.js';
 import { pseudoRandom } from '../support/trees.js';
@@ -172,6 +176,7 @@ describe('bundles', () => {
     await ok(hq, ['bundle', 'create', '--image', 'WIN_3', '--out', usb]);
     const file = join(usb, 'WIN_3.ingot');
     const before = await names(site);
+    const chunks = storedChunks(site);
 
     const cut = join(tempDir('ingot-usb-'), 'WIN_3.ingot');
     copyFileSync(file, cut);
@@ -191,6 +196,7 @@ describe('bundles', () => {
     const r2 = await site.cli(['bundle', 'import', bad]);
     expect(r2.code).toBe(74);
     expect(await names(site)).toEqual(before);
+    expect(storedChunks(site)).toBe(chunks);
   });
 
   it('refuses a bundle whose chunks are valid but whose trailer is wrong, by either route', async () => {
@@ -206,11 +212,13 @@ describe('bundles', () => {
     writeSync(fd, Buffer.from([(byte[0] as number) ^ 0x01]), 0, 1, last);
     closeSync(fd);
     const before = await names(site);
+    const chunks = storedChunks(site);
     for (const extra of [[], ['--upload']]) {
       const r = await site.cli(['bundle', 'import', file, ...extra]);
       expect(r.code, r.stderr).toBe(74);
       expect(r.stderr).toMatch(/trailer/);
       expect(await names(site)).toEqual(before);
+      expect(storedChunks(site)).toBe(chunks);
     }
   });
 
@@ -225,13 +233,123 @@ describe('bundles', () => {
     expect(await names(site)).toEqual(before);
   });
 
+  it('stores nothing of a refused bundle, by either route: damaged, cut, a chunk no image names, one short', async () => {
+    await addDisk(hq, 'WIN_9');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_9', '--out', usb]);
+    const file = join(usb, 'WIN_9.ingot');
+    const stranger = pseudoRandom('stranger', 100_000);
+    const strangerDigest = createHash('sha256').update(stranger).digest('hex') as Digest;
+    const extra = await rewriteBundle(file, 'WIN_9', {
+      chunks: (cs) => [
+        ...cs,
+        {
+          digest: strangerDigest,
+          encoded: { encoding: 'raw', payload: stranger },
+          rawLength: stranger.length,
+        },
+      ],
+    });
+    // The last frame is a data chunk: the root's parts come first.
+    const short = await rewriteBundle(file, 'WIN_9', { chunks: (cs) => cs.slice(0, -1) });
+    const cut = join(tempDir('ingot-usb-'), 'WIN_9.ingot');
+    copyFileSync(file, cut);
+    truncateSync(cut, Math.floor(statSync(cut).size * 0.7));
+    const damaged = join(tempDir('ingot-usb-'), 'WIN_9.ingot');
+    copyFileSync(file, damaged);
+    const fd = openSync(damaged, 'r+');
+    const at = Math.floor(statSync(damaged).size * 0.7);
+    const was = Buffer.alloc(1);
+    readSync(fd, was, 0, 1, at);
+    writeSync(fd, Buffer.from([(was[0] as number) ^ 0xff]), 0, 1, at);
+    closeSync(fd);
+
+    const before = { names: await names(site), chunks: storedChunks(site) };
+    const cases: [string, number, RegExp][] = [
+      [damaged, 74, /CORRUPT/],
+      [cut, 65, /TRUNCATED/],
+      [extra, 2, /1 chunk\(s\) that none of its images names/],
+      [short, 65, /MISSING_CHUNKS.*lacks chunks WIN_9 needs/],
+    ];
+    for (const [path, exit, says] of cases) {
+      for (const route of [[], ['--upload']]) {
+        const r = await site.cli(['bundle', 'import', path, ...route]);
+        expect(r.code, `${path} ${route}: ${r.stderr}`).toBe(exit);
+        expect(r.stderr).toMatch(says);
+        expect(await names(site)).toEqual(before.names);
+        expect(storedChunks(site), `${path} ${route}`).toBe(before.chunks);
+      }
+    }
+    // Nothing is left staged either, and the bundle as made still imports.
+    expect(readdirSync(join(site.home, 'store', 'tmp'))).toEqual([]);
+    await ok(site, ['bundle', 'import', file]);
+    expect(storedChunks(site)).toBeGreaterThan(before.chunks);
+    expect((await site.cli(['image', 'verify', 'WIN_9'])).code).toBe(0);
+  });
+
+  it('refuses an image that names the importing server, or an unknown server, as its origin', async () => {
+    await addDisk(hq, 'WIN_8');
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_8', '--out', usb]);
+    // HQ is trusted (a registered peer) and signs the header and the manifest itself.
+    const signer = await identityOf(hq);
+    const before = { names: await names(site), chunks: storedChunks(site) };
+    const cases = [
+      { origin: 'SITE', code: 'BAD_SIGNATURE', exit: 65, says: /names this server \(SITE\) as its origin/ },
+      { origin: 'NOBODY', code: 'UNKNOWN_ORIGIN', exit: 77, says: /NOBODY, which is not a registered peer/ },
+    ];
+    for (const c of cases) {
+      const forged = await rewriteBundle(join(usb, 'WIN_8.ingot'), `WIN_8_${c.origin}`, {
+        signer,
+        images: (list) => list.map((i) => asOrigin(i, c.origin, signer)),
+      });
+      for (const extra of [[], ['--upload']]) {
+        const r = await site.cli(['bundle', 'import', forged, ...extra]);
+        expect(r.code, r.stderr).toBe(c.exit);
+        expect(r.stderr).toContain(c.code);
+        expect(r.stderr).toMatch(c.says);
+      }
+    }
+    expect(await names(site)).toEqual(before.names);
+    expect(storedChunks(site)).toBe(before.chunks);
+  });
+
+  it('verify checks the manifest signature with the origin key', async () => {
+    await addDisk(site, 'SITE_OWN_1');
+    const catalog = new DatabaseSync(join(site.home, 'catalog.sqlite'));
+    try {
+      for (const name of ['WIN_1', 'SITE_OWN_1']) {
+        expect((await site.cli(['image', 'verify', name])).code).toBe(0);
+        const row = catalog.prepare('SELECT signature FROM images WHERE name = ?').get(name) as {
+          signature: string;
+        };
+        // A valid signature, of another image: the manifest and its chunks are intact.
+        const other = catalog.prepare('SELECT signature FROM images WHERE name = ?').get('WIN_2') as {
+          signature: string;
+        };
+        catalog.prepare('UPDATE images SET signature = ? WHERE name = ?').run(other.signature, name);
+        try {
+          const r = await site.cli(['image', 'verify', name]);
+          expect(r.code, r.stderr).toBe(65);
+          expect(r.stderr).toContain('BAD_SIGNATURE');
+        } finally {
+          catalog.prepare('UPDATE images SET signature = ? WHERE name = ?').run(row.signature, name);
+        }
+      }
+    } finally {
+      catalog.close();
+    }
+  });
+
   it('refuses a bundle relative to a base the site lacks, listing nothing', async () => {
     await addDisk(hq, 'WIN_4');
     await addDisk(hq, 'WIN_4_P1', 'WIN_4');
     const usb = tempDir('ingot-usb-');
     await ok(hq, ['bundle', 'create', '--image', 'WIN_4_P1', '--base', 'WIN_4', '--out', usb]);
+    const chunks = storedChunks(site);
     const r = await site.cli(['bundle', 'import', join(usb, 'WIN_4_P1.ingot')]);
     expect(r.code).toBe(65);
+    expect(storedChunks(site)).toBe(chunks);
     // Its changed chunks are deltas against WIN_4's, which the site does not hold.
     expect(r.stderr).toMatch(/deltas against chunks this server does not hold/);
     expect(r.stderr).toMatch(/import that base first/);

@@ -223,6 +223,19 @@ describe('what a peer sends', () => {
     expect(r).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
   });
 
+  it('refuses a push of an image that names the receiver as its origin, storing nothing', async () => {
+    const { bytes, meta } = fakeImage({ origin: 'FPPS_2' });
+    const offer = { ...meta, origin: 'FPPS_2', manifest: bytes.toString('base64') };
+    for (const path of ['/peer/v1/replicas/check', '/peer/v1/replicas']) {
+      const r = await fake.call(s2.peerUrl, cert2, 'POST', path, offer);
+      expect(r).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    }
+    // No transfer was granted, so none of its chunks may land either.
+    const put = await fake.call(s2.peerUrl, cert2, 'PUT', `/peer/v1/chunks?image=${meta.digest}`, frames);
+    expect(put.status).toBe(403);
+    expect((await s2.cli(['image', 'show', 'FAKE_1'])).code).toBe(3);
+  });
+
   it('refuses a manifest that is not the one signed', async () => {
     const { bytes, meta } = fakeImage();
     const tampered = encodeManifest({ ...decodeManifest(bytes), created: '2001-01-01T00:00:00.000Z' });

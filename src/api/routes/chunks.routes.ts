@@ -1,5 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { Digest } from '../../core/manifest.js';
+import type { ChunkStore } from '../../store/chunk-store.js';
 import { decodeFrames } from '../../store/frame-codec.js';
 import { SIGNATURE_BLOCK } from '../../store/patch-codec.js';
 import { receiveChunks, serveMoving } from '../../transfer/chunk-receiver.js';
@@ -13,8 +14,20 @@ import { DigestList, DigestSchema, errorResponses, ReferenceLists, referencesOf 
 /** Chunks signed per request: 1024 chunks of 64 KiB are ~64 MiB read and 384 KiB answered. */
 const SIGNATURES_MAX = 1024;
 
+const UploadQuery = Type.Object({
+  upload: Type.Optional(
+    Type.String({
+      maxLength: 64,
+      description: 'a bundle upload (POST /api/v1/bundles/uploads): the chunks are staged for it',
+    }),
+  ),
+});
+
 export function chunkRoutes(app: ApiApp): void {
-  const { store, metrics } = app.deps;
+  const { metrics, bundleUploads } = app.deps;
+  /** The main store, or the staging store of a bundle upload the request names. */
+  const storeFor = (q: { upload?: string | undefined }): ChunkStore =>
+    q.upload === undefined ? app.deps.store : bundleUploads.store(q.upload);
   const counter = receiveCounter(metrics);
 
   app.post(
@@ -24,10 +37,11 @@ export function chunkRoutes(app: ApiApp): void {
         summary: 'Which of these chunks does the server lack? (the have/want question)',
         tags: ['chunks'],
         body: DigestList,
+        querystring: UploadQuery,
         response: { 200: Type.Object({ missing: Type.Array(DigestSchema) }), ...errorResponses },
       },
     },
-    async (request) => ({ missing: await store.missing(request.body.digests as Digest[]) }),
+    async (request) => ({ missing: await storeFor(request.query).missing(request.body.digests as Digest[]) }),
   );
 
   app.put(
@@ -38,6 +52,7 @@ export function chunkRoutes(app: ApiApp): void {
           'Upload chunks as a framed stream (see docs/store-format.md); each is verified before it is stored',
         tags: ['chunks'],
         consumes: [CHUNK_STREAM_TYPE],
+        querystring: UploadQuery,
         response: {
           200: Type.Object({
             received: Type.Integer(),
@@ -53,7 +68,7 @@ export function chunkRoutes(app: ApiApp): void {
     },
     async (request) => {
       const totals = await receiveChunks(
-        store,
+        storeFor(request.query),
         decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true, deltas: true }),
         counter,
       );
@@ -86,7 +101,7 @@ export function chunkRoutes(app: ApiApp): void {
       },
     },
     async (request) => {
-      const signed = await signaturesOf(store, request.body.digests as Digest[]);
+      const signed = await signaturesOf(app.deps.store, request.body.digests as Digest[]);
       return { blockBytes: SIGNATURE_BLOCK, signatures: signed.map((s) => s?.toString('base64') ?? null) };
     },
   );
@@ -106,7 +121,7 @@ export function chunkRoutes(app: ApiApp): void {
     async (request, reply) => {
       const digests = request.body.digests as Digest[];
       const references = referencesOf(digests, request.body.references);
-      const chunks = await serveMoving(store, digests, references, () => metrics.chunksServed.inc());
+      const chunks = await serveMoving(app.deps.store, digests, references, () => metrics.chunksServed.inc());
       await sendChunkStream(reply, chunks, { deltas: references !== undefined });
     },
   );

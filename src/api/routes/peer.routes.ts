@@ -13,6 +13,7 @@ import {
   ownImages,
 } from '../../federation/local-sides.js';
 import type { Admission } from '../../federation/replica.service.js';
+import { MAX_KEY_PEM } from '../../federation/signed-document.js';
 import type { PeerRecord } from '../../federation/types.js';
 import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveMoving, wireSizes } from '../../transfer/chunk-receiver.js';
@@ -44,6 +45,7 @@ const OfferMetaBody = Type.Object({
   imageType: Type.String({ maxLength: 64 }),
   baseType: Type.String({ maxLength: 16 }),
   size: Type.Integer({ minimum: 0 }),
+  originKey: Type.Optional(Type.String({ maxLength: MAX_KEY_PEM })),
 });
 
 const OfferBodySchema = Type.Intersect([OfferMetaBody, Type.Object({ manifest: Type.String() })]);

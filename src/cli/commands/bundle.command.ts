@@ -179,13 +179,21 @@ async function* fetchAll(
 async function importHere(client: ApiClient, file: string): Promise<BundleImportResult> {
   const bundle = await openBundle(file);
   const document = bundleDocument(bundle, file);
-  await client.json<Outcome>('POST', '/api/v1/bundles/check', { document });
-  // The trailer's verdict comes once the last chunk is sent, before the commit.
-  const sent = await bundle.read((chunks) =>
-    uploadBundleChunks(httpChunkRemote(client, { deltas: bundle.deltas }), chunks),
-  );
-  const r = await client.json<Outcome>('POST', '/api/v1/bundles/commit', { document });
-  return { ...r, ...sent };
+  // The header is checked and the chunks are staged on the server until the commit, so a
+  // bundle refused anywhere on the way stores nothing there.
+  const { upload } = await client.json<{ upload: string }>('POST', '/api/v1/bundles/uploads', { document });
+  try {
+    // The trailer's verdict comes once the last chunk is sent, before the commit.
+    const sent = await bundle.read((chunks) =>
+      uploadBundleChunks(httpChunkRemote(client, { deltas: bundle.deltas, upload }), chunks),
+    );
+    const r = await client.json<Outcome>('POST', '/api/v1/bundles/commit', { document, upload });
+    return { ...r, ...sent };
+  } catch (err) {
+    // A refused commit has dropped the upload already.
+    await client.json('DELETE', `/api/v1/bundles/uploads/${encodeURIComponent(upload)}`).catch(() => {});
+    throw err;
+  }
 }
 
 /** The server of this INGOT_HOME reads the file itself, with its own permissions. */

@@ -32,7 +32,9 @@ export function imageStateCommand(image: Command): void {
 export function imageVerifyCommand(image: Command): void {
   const cmd = image
     .command('verify <name>')
-    .description('Check that every chunk of an image is present and its digest right (runs as a server job)')
+    .description(
+      "Check an image's manifest signature and that every chunk is present and its digest right (runs as a server job)",
+    )
     .option('--no-wait', 'start the job and print its id')
     .option('--json', 'print the job as JSON')
     .action(async (name: string, opts: { wait: boolean }, self: Command) => {
@@ -41,10 +43,12 @@ export function imageVerifyCommand(image: Command): void {
         const final = opts.wait ? await waitForJob(client, job.id) : job;
         if (g.json) return printJson(final);
         if (!opts.wait) return void process.stdout.write(`verify job ${job.id} started\n`);
-        const r = final.result as { chunks: number; parts: number; bytes: number };
+        const r = final.result as { chunks: number; parts: number; bytes: number; signature?: string };
         const parts = r.parts > 0 ? ` and ${count(r.parts, 'manifest part')}` : '';
+        const signed =
+          r.signature === 'unchecked' ? ' (signature unchecked: its origin is not a registered peer)' : '';
         process.stdout.write(
-          `${name}: OK, ${count(r.chunks, 'chunk')}${parts}, ${formatBytes(r.bytes)} verified\n`,
+          `${name}: OK, ${count(r.chunks, 'chunk')}${parts}, ${formatBytes(r.bytes)} verified${signed}\n`,
         );
       });
     });

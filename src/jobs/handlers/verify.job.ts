@@ -1,4 +1,5 @@
 import type { ImageService } from '../../catalog/image.service.js';
+import type { ImageRecord } from '../../catalog/types.js';
 import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
@@ -15,20 +16,26 @@ export interface VerifyResult {
   bytes: number;
   missing: string[];
   corrupt: string[];
+  /** 'unchecked': its origin is known here only through a document that vouched for it. */
+  signature: 'checked' | 'unchecked';
 }
 
+/** Checks a listed image's manifest signature with its origin's key (BAD_SIGNATURE if not). */
+export type SignatureCheck = (image: ImageRecord) => Promise<'checked' | 'unchecked'>;
+
 /**
- * Reads every chunk of an image back, its manifest's parts too, and re-hashes it (the
- * store's read path verifies).
+ * Checks the manifest's signature with its origin's key, then reads every chunk of the
+ * image back, its manifest's parts too, and re-hashes it (the store's read path verifies).
  * A job that finds damage fails and says which chunks; success means every byte checked.
  */
 export async function verifyImage(
-  deps: { images: ImageService; store: ChunkStore },
+  deps: { images: ImageService; store: ChunkStore; signature: SignatureCheck },
   imageName: string,
   progress: (done: number, total: number) => Promise<void> | void,
 ): Promise<VerifyResult> {
   const loaded = await deps.images.manifest(imageName);
   const { image } = loaded;
+  const signature = await deps.signature(image);
   const unique = [...namedChunks(loaded).keys()];
   const result: VerifyResult = {
     image: image.name,
@@ -38,6 +45,7 @@ export async function verifyImage(
     bytes: 0,
     missing: [],
     corrupt: [],
+    signature,
   };
   let done = 0;
   for (const digest of unique) {

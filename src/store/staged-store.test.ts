@@ -1,0 +1,77 @@
+import { readdir } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import type { Digest } from '../core/manifest.js';
+import { digestOf } from './chunk-store.suite.js';
+import { ManifestStore } from './manifest-store.js';
+import { openStore, rawItem, tempRoot } from './pack-store.fixture.js';
+import { storePaths } from './paths.js';
+import { StagedStore } from './staged-store.js';
+
+async function listed(store: { list(): AsyncIterable<{ digest: Digest }> }): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for await (const i of store.list()) out.push(i.digest);
+  return out.sort();
+}
+
+async function setUp() {
+  const root = await tempRoot();
+  const main = await openStore(root);
+  const held = rawItem(1000);
+  await main.putManyEncoded([held]);
+  const staged = await StagedStore.open(main, root);
+  const fresh = [rawItem(2000), rawItem(3000)];
+  await staged.putManyEncoded(fresh);
+  return { root, main, held, staged, fresh };
+}
+
+describe('StagedStore', () => {
+  it('keeps its writes out of the main store while reads and have/want see both', async () => {
+    const { main, held, staged, fresh } = await setUp();
+    const [a, b] = fresh.map((f) => f.digest) as [Digest, Digest];
+    const absent = digestOf(Buffer.from('never stored'));
+    expect(await main.has(a)).toBe(false);
+    expect(await main.missing([a, b])).toEqual([a, b]);
+    expect(await staged.missing([held.digest, a, absent, b])).toEqual([absent]);
+    expect(await staged.has(held.digest)).toBe(true);
+    expect(await staged.get(a)).toEqual(fresh[0]?.chunk.payload);
+    const read: Digest[] = [];
+    for await (const c of staged.readStored([a, held.digest, b])) read.push(c.digest);
+    expect(read).toEqual([a, held.digest, b]);
+    expect(await staged.tally([held.digest, a, absent], [1000, 2000, 5])).toMatchObject({ matched: 2 });
+    expect(await listed(staged)).toEqual([a, b].sort());
+    await staged.discard();
+  });
+
+  it('discard leaves the main store as it was and removes the staging directory', async () => {
+    const { root, main, held, staged } = await setUp();
+    await staged.discard();
+    await staged.discard();
+    expect(await listed(main)).toEqual([held.digest]);
+    expect(await readdir(storePaths(root).tmpDir)).toEqual([]);
+  });
+
+  it('promote moves every staged chunk into the main store, readable and verified', async () => {
+    const { root, main, held, staged, fresh } = await setUp();
+    expect(await staged.promote()).toMatchObject({ stored: 2 });
+    expect(await listed(main)).toEqual([held.digest, ...fresh.map((f) => f.digest)].sort());
+    for (const f of fresh) expect(await main.get(f.digest)).toEqual(f.chunk.payload);
+    expect(await readdir(storePaths(root).tmpDir)).toEqual([]);
+  });
+
+  it('a staging store a crash left behind goes with the temp files at the next start', async () => {
+    const { root, main, staged } = await setUp();
+    expect(await readdir(storePaths(root).tmpDir)).toHaveLength(1);
+    await new ManifestStore(root, main).removeTempFiles();
+    expect(await readdir(storePaths(root).tmpDir)).toEqual([]);
+    await staged.discard();
+  });
+
+  it('verifies what it stages, as the main store would', async () => {
+    const { staged } = await setUp();
+    const bad = rawItem(500);
+    const r = await staged.putManyEncoded([{ digest: digestOf(Buffer.from('other')), chunk: bad.chunk }]);
+    expect(r.rejected).toHaveLength(1);
+    expect(await listed(staged)).toHaveLength(2);
+    await staged.discard();
+  });
+});

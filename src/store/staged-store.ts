@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import type { Digest } from '../core/manifest.js';
+import { dataBuffers, PooledCopies } from './buffer-pool.js';
+import type {
+  ChunkStore,
+  ChunkTally,
+  EncodedChunk,
+  HashedChunk,
+  HashedChunkWriter,
+  PutManyResult,
+  PutOptions,
+  StoredChunk,
+  StoredChunkInfo,
+} from './chunk-store.js';
+import { ManifestStore } from './manifest-store.js';
+import { PackChunkStore } from './pack-chunk-store.js';
+import { storePaths } from './paths.js';
+
+/** Chunks moved from the staging store to the main one per batch (~16 MiB at 64 KiB a chunk). */
+const PROMOTE_BATCH = 256;
+
+/**
+ * A chunk store whose writes land in a staging pack store of their own, beside the main
+ * store (`store/tmp/staging-<id>/`), while reads and have/want see both: the main store's
+ * chunks (a delta's references, chunks already held) and the staged ones. Nothing staged is
+ * visible in the main store, so a concurrent ingest or transfer is never told a staged chunk
+ * is present. `promote` then moves every staged chunk into the main store; `discard` drops
+ * them all. A bundle import stages its chunks so that a refused bundle changes nothing.
+ *
+ * The staged chunks were verified as they were written (putManyEncoded decodes and hashes,
+ * a delta is hashed once decoded), so promoting them uses the main store's hashed path.
+ */
+export class StagedStore implements ChunkStore, HashedChunkWriter {
+  /** The main store's manifests, their parts read from either store. */
+  readonly manifests: ManifestStore;
+
+  private constructor(
+    private readonly main: ChunkStore & HashedChunkWriter,
+    private readonly staging: PackChunkStore,
+    root: string,
+    readonly dir: string,
+  ) {
+    this.manifests = new ManifestStore(root, this);
+  }
+
+  /** A new, empty staging store under `root`'s temp directory (cleared at start). */
+  static async open(main: ChunkStore & HashedChunkWriter, root: string): Promise<StagedStore> {
+    const dir = storePaths(root).staging(randomBytes(8).toString('hex'));
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      return new StagedStore(main, await PackChunkStore.open(dir), root, dir);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Moves every staged chunk into the main store, then drops the staging store. Batches
+   * are read (lent, copied into pooled blocks) while the one before is written.
+   */
+  async promote(): Promise<{ stored: number; storedBytes: number }> {
+    let stored = 0;
+    let storedBytes = 0;
+    let writing: Promise<void> = Promise.resolve();
+    const move = async (digests: Digest[]) => {
+      const copies = new PooledCopies(dataBuffers);
+      const items: HashedChunk[] = [];
+      try {
+        for await (const c of this.staging.readStored(digests, { lend: true })) {
+          const chunk = { encoding: c.encoded.encoding, payload: copies.copy(c.encoded.payload) };
+          items.push({ digest: c.digest, chunk, rawLength: c.rawLength });
+        }
+        await writing;
+      } catch (err) {
+        copies.release();
+        throw err;
+      }
+      writing = this.main
+        .putManyHashed(items, { onWritten: () => copies.release() })
+        .then((r) => {
+          stored += r.stored;
+          storedBytes += r.storedBytes;
+        })
+        .finally(() => copies.release());
+    };
+    try {
+      let batch: Digest[] = [];
+      for await (const info of this.staging.list()) {
+        batch.push(info.digest);
+        if (batch.length >= PROMOTE_BATCH) {
+          await move(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await move(batch);
+      await writing;
+    } finally {
+      await writing.catch(() => {});
+    }
+    await this.discard();
+    return { stored, storedBytes };
+  }
+
+  /** Drops every staged chunk: the main store is as it was. Safe to call again. */
+  async discard(): Promise<void> {
+    await this.staging.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** The digests staged so far. */
+  async *staged(): AsyncGenerator<Digest> {
+    for await (const info of this.staging.list()) yield info.digest;
+  }
+
+  // ---- reads: both stores, the staged one first -----------------------------------
+
+  async has(digest: Digest): Promise<boolean> {
+    return (await this.staging.has(digest)) || this.main.has(digest);
+  }
+
+  async *readStored(
+    digests: readonly Digest[],
+    opts?: { readonly lend?: boolean },
+  ): AsyncGenerator<StoredChunk> {
+    const staged = await this.staging.statMany(digests);
+    // Runs of chunks held in the same store are read in one call, in the order asked.
+    let run: Digest[] = [];
+    let inStaging = false;
+    const flush = () => (inStaging ? this.staging : this.main).readStored(run, opts);
+    for (const [i, d] of digests.entries()) {
+      const here = staged[i] !== undefined;
+      if (run.length > 0 && here !== inStaging) {
+        yield* flush();
+        run = [];
+      }
+      inStaging = here;
+      run.push(d);
+    }
+    if (run.length > 0) yield* flush();
+  }
+
+  async getEncoded(digest: Digest): Promise<EncodedChunk & { readonly raw: Buffer }> {
+    return (await this.staging.has(digest)) ? this.staging.getEncoded(digest) : this.main.getEncoded(digest);
+  }
+
+  async get(digest: Digest): Promise<Buffer> {
+    return (await this.staging.has(digest)) ? this.staging.get(digest) : this.main.get(digest);
+  }
+
+  async stat(digest: Digest): Promise<StoredChunkInfo | undefined> {
+    return (await this.staging.stat(digest)) ?? this.main.stat(digest);
+  }
+
+  async statMany(digests: readonly Digest[]): Promise<(StoredChunkInfo | undefined)[]> {
+    const [staged, held] = await Promise.all([this.staging.statMany(digests), this.main.statMany(digests)]);
+    return digests.map((_, i) => staged[i] ?? held[i]);
+  }
+
+  /** Counted from both stores' index rows; nothing is touched. */
+  async tally(digests: readonly Digest[], rawLengths: readonly number[]): Promise<ChunkTally> {
+    const infos = await this.statMany(digests);
+    let matched = 0;
+    let storedBytes = 0;
+    infos.forEach((info, i) => {
+      if (!info || (info.rawLength !== undefined && info.rawLength !== rawLengths[i])) return;
+      matched++;
+      storedBytes += info.storedBytes;
+    });
+    return { matched, storedBytes };
+  }
+
+  /** Of `digests`, those in neither store (the main store touches the ones it holds). */
+  async missing(digests: readonly Digest[]): Promise<Digest[]> {
+    return this.staging.missing(await this.main.missing(digests));
+  }
+
+  // ---- writes: the staging store only -----------------------------------------------
+
+  putEncoded(digest: Digest, chunk: EncodedChunk): Promise<number> {
+    return this.staging.putEncoded(digest, chunk);
+  }
+
+  put(digest: Digest, raw: Buffer): Promise<number> {
+    return this.staging.put(digest, raw);
+  }
+
+  putManyEncoded(
+    items: readonly { digest: Digest; chunk: EncodedChunk }[],
+    opts?: PutOptions,
+  ): Promise<PutManyResult> {
+    return this.staging.putManyEncoded(items, opts);
+  }
+
+  putManyHashed(items: readonly HashedChunk[], opts?: PutOptions): Promise<PutManyResult> {
+    return this.staging.putManyHashed(items, opts);
+  }
+
+  /** The staged chunks (what `promote` moves). */
+  list(): AsyncIterable<StoredChunkInfo> {
+    return this.staging.list();
+  }
+
+  delete(digest: Digest, opts?: { ifTouchedBefore?: number }): Promise<void> {
+    return this.staging.delete(digest, opts);
+  }
+}
