@@ -1,11 +1,56 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import tls from 'node:tls';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn from '@peculiar/asn1-x509';
 import { describe, expect, it } from 'vitest';
 import { IngotError } from '../core/errors.js';
 import { certificateFingerprint, createSelfSignedCertificate, type TlsKeyPair } from './certificate.js';
 
 const HOUR = 3_600_000;
+
+/** The TLS key pair a 0.1.0 server made at its first start (test/fixtures/home-0.1.0). */
+const KEYS_0_1 = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'home-0.1.0', 'keys');
+const made01: TlsKeyPair = {
+  keyPem: readFileSync(join(KEYS_0_1, 'peer.key'), 'utf8'),
+  certPem: readFileSync(join(KEYS_0_1, 'peer.crt'), 'utf8'),
+};
+
+/** What a certificate says, by the RFC 5280 schema: everything but its key, serial, dates and signature. */
+function profile(certPem: string) {
+  const cert = AsnConvert.parse(new X509Certificate(certPem).raw, asn.Certificate);
+  const tbs = cert.tbsCertificate;
+  const hex = (b: ArrayBuffer) => Buffer.from(b).toString('hex');
+  const ski = tbs.extensions?.find((e) => e.extnID === asn.id_ce_subjectKeyIdentifier);
+  const skiValue = ski && AsnConvert.parse(ski.extnValue, asn.SubjectKeyIdentifier);
+  // RFC 5280 method 1: SHA-1 of the public key's bits.
+  const keyId = createHash('sha1')
+    .update(Buffer.from(tbs.subjectPublicKeyInfo.subjectPublicKey))
+    .digest('hex');
+  return {
+    version: tbs.version,
+    serialBytes: tbs.serialNumber.byteLength <= 16,
+    signature: [tbs.signature.algorithm, cert.signatureAlgorithm.algorithm, tbs.signature.parameters],
+    // DER, string types included (the test makes ours with 0.1's CN).
+    subject: hex(AsnConvert.serialize(tbs.subject)),
+    sameIssuer: hex(AsnConvert.serialize(tbs.issuer)) === hex(AsnConvert.serialize(tbs.subject)),
+    key: [
+      tbs.subjectPublicKeyInfo.algorithm.algorithm,
+      hex(tbs.subjectPublicKeyInfo.algorithm.parameters ?? new ArrayBuffer(0)),
+    ],
+    validity: [tbs.validity.notBefore, tbs.validity.notAfter].map((t) =>
+      t.utcTime ? 'UTCTime' : 'GeneralizedTime',
+    ),
+    extensions: (tbs.extensions ?? []).map((e) => [
+      e.extnID,
+      e.critical,
+      e.extnID === asn.id_ce_subjectKeyIdentifier ? 'key id' : hex(e.extnValue.buffer),
+    ]),
+    keyIdIsMethod1: skiValue !== undefined && Buffer.from(skiValue.buffer).toString('hex') === keyId,
+  };
+}
 
 interface Handshake {
   clientAuthorized: boolean | undefined;
@@ -162,6 +207,35 @@ describe('createSelfSignedCertificate', () => {
       }
       expect(caught, JSON.stringify(opts)).toBeInstanceOf(IngotError);
       expect((caught as IngotError).code).toBe('INVALID_ARGUMENT');
+    }
+  });
+});
+
+describe('certificates of release 0.1', () => {
+  it('have the profile of ours, extension for extension', () => {
+    const ours = profile(createSelfSignedCertificate({ commonName: 'OLDREL' }).certPem);
+    expect(ours).toEqual(profile(made01.certPem));
+    expect(ours.keyIdIsMethod1).toBe(true);
+    expect(ours.extensions.map(([id]) => id)).toEqual([
+      asn.id_ce_basicConstraints,
+      asn.id_ce_keyUsage,
+      asn.id_ce_extKeyUsage,
+      asn.id_ce_subjectKeyIdentifier,
+    ]);
+  });
+
+  it('and ours take each other in mutual TLS, either side listening', async () => {
+    const ours = createSelfSignedCertificate({ commonName: 'NEWREL' });
+    for (const [server, client] of [
+      [made01, ours],
+      [ours, made01],
+    ] as const) {
+      const r = await handshake(server, client);
+      expect(r.clientError).toBeUndefined();
+      expect(r.serverRejection).toBeUndefined();
+      expect([r.clientAuthorized, r.serverAuthorized]).toEqual([true, true]);
+      expect(r.serverSawFingerprint).toBe(certificateFingerprint(client.certPem));
+      expect(r.clientReceived).toBe('ok');
     }
   });
 });

@@ -7,6 +7,7 @@ import { chmodSync, cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO, startIngot, tempDir } from '../support/ingot.js';
+import { pair } from '../support/peers.js';
 
 const FIXTURE = join(REPO, 'test', 'fixtures', 'home-0.1.0');
 
@@ -71,6 +72,29 @@ describe('a home written by release 0.1.0', () => {
       expect(series.map((s) => s.name)).toContain('DB19');
     } finally {
       await server.stop();
+    }
+  });
+
+  it("keeps its 0.1 TLS certificate, which a new server's peer API takes, and takes the new one", async () => {
+    const home = copyFixture();
+    const certBefore = readFileSync(join(home, 'keys', 'peer.crt'), 'utf8');
+    const [old, fresh] = await Promise.all([startIngot({ home }), startIngot({ name: 'NEWREL' })]);
+    try {
+      expect(readFileSync(join(home, 'keys', 'peer.crt'), 'utf8')).toBe(certBefore);
+      await pair({ server: old, name: 'OLDREL' }, { server: fresh, name: 'NEWREL' });
+      // Each side dials the other over mutual TLS, each pinning the other's certificate.
+      for (const [server, peer] of [
+        [old, 'NEWREL'],
+        [fresh, 'OLDREL'],
+      ] as const) {
+        const peers = await server.json<{ name: string; reachable: boolean; error?: string }[]>([
+          'query',
+          'peerserver',
+        ]);
+        expect(peers.map((p) => [p.name, p.reachable, p.error])).toEqual([[peer, true, undefined]]);
+      }
+    } finally {
+      await Promise.all([old.stop(), fresh.stop()]);
     }
   });
 });
