@@ -69,6 +69,7 @@ describe('request log', () => {
     expect(requestLevel('HEAD', '/healthz', 200)).toBe('debug');
     expect(requestLevel('PUT', '/peer/v1/chunks', 200)).toBe('debug');
     expect(requestLevel('POST', '/peer/v1/chunks/fetch', 200)).toBe('debug');
+    expect(requestLevel('POST', '/api/v1/chunks/signatures', 200)).toBe('debug');
     expect(requestLevel('POST', '/peer/v1/replicas', 200)).toBe('info');
     expect(requestLevel('DELETE', '/api/v1/images/:name', 204)).toBe('info');
     expect(requestLevel('PUT', '/peer/v1/chunks', 403)).toBe('info');

@@ -22,6 +22,7 @@ export const CHUNK_BATCH_ROUTES: ReadonlySet<string> = new Set([
   '/api/v1/chunks',
   '/api/v1/chunks/missing',
   '/api/v1/chunks/fetch',
+  '/api/v1/chunks/signatures',
   '/peer/v1/chunks',
   '/peer/v1/chunks/missing',
   '/peer/v1/chunks/fetch',
