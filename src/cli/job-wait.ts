@@ -1,5 +1,6 @@
 import { type ErrorCode, IngotError, isErrorCode } from '../core/errors.js';
 import type { ApiClient } from '../transfer/http-client.js';
+import { createProgress, type ProgressMode } from './progress.js';
 
 export interface JobView {
   id: number;
@@ -26,12 +27,12 @@ const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 export async function waitForJob(
   client: ApiClient,
   id: number,
-  onProgress?: (job: JobView) => void,
+  onProgress?: (job: JobView) => void | Promise<void>,
   pollMs = 250,
 ): Promise<JobView> {
   for (let wait = FIRST_POLL_MS; ; wait = Math.min(pollMs, wait * 2)) {
     const job = await client.json<JobView>('GET', `/api/v1/jobs/${id}`);
-    onProgress?.(job);
+    await onProgress?.(job);
     if (FINAL.has(job.state)) {
       if (job.state === 'succeeded') return job;
       const parsed = parseJobError(job.error);
@@ -45,6 +46,22 @@ export async function waitForJob(
 }
 
 const FIRST_POLL_MS = 20;
+
+/** Waits for a job with a progress line made of the job's own progress figures. */
+export async function followJob(
+  client: ApiClient,
+  id: number,
+  label: string,
+  mode: ProgressMode,
+  unit: 'bytes' | 'chunks' = 'bytes',
+): Promise<JobView> {
+  const progress = createProgress(label, 0, { mode, unit });
+  try {
+    return await waitForJob(client, id, (j) => progress.update(j.progressDone, j.progressTotal));
+  } finally {
+    progress.stop();
+  }
+}
 
 /** Job errors are stored as the error body JSON when they were IngotErrors; codes survive. */
 function parseJobError(text: string | null): {

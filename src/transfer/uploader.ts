@@ -28,10 +28,13 @@ export interface PendingChunk {
 
 type Item = { digest: Digest; raw: Buffer; release?: (() => void) | undefined };
 
+/** Payload bytes done, and how: found already stored (`knownBytes`), sent, or neither (a hole). */
+export type OnBytes = (n: number, how?: 'stored' | 'sent') => void;
+
 export async function uploadChunks(
   sink: ChunkSink,
   chunks: AsyncIterable<PendingChunk>,
-  opts: { inFlight?: number; batchChunks?: number; onBytes?: (n: number) => void } = {},
+  opts: { inFlight?: number; batchChunks?: number; onBytes?: OnBytes } = {},
 ): Promise<{ refs: ChunkRef[]; stats: UploadStats }> {
   const refs: ChunkRef[] = [];
   const seen = new Set<string>();
@@ -64,7 +67,7 @@ export async function uploadChunks(
     if (seen.has(c.ref.digest)) {
       c.release?.();
       stats.knownBytes += c.ref.length;
-      opts.onBytes?.(c.ref.length);
+      opts.onBytes?.(c.ref.length, 'stored');
       continue;
     }
     seen.add(c.ref.digest);
@@ -85,14 +88,14 @@ async function sendBatch(
   sink: ChunkSink,
   items: Item[],
   stats: UploadStats,
-  onBytes?: (n: number) => void,
+  onBytes?: OnBytes,
 ): Promise<void> {
   const missing = new Set(await sink.missing(items.map((i) => i.digest)));
   const wanted = items.filter((i) => missing.has(i.digest));
   for (const i of items) {
     if (!missing.has(i.digest)) {
       stats.knownBytes += i.raw.length;
-      onBytes?.(i.raw.length);
+      onBytes?.(i.raw.length, 'stored');
     }
   }
   if (wanted.length === 0) return;
@@ -108,7 +111,7 @@ async function sendBatch(
   stats.storedBytes += result.storedBytes;
   for (const i of wanted) {
     stats.sentRawBytes += i.raw.length;
-    onBytes?.(i.raw.length);
+    onBytes?.(i.raw.length, 'sent');
   }
 }
 
