@@ -169,6 +169,9 @@ describe('the CLI fails fast and says what to do', () => {
     expect(plain.stdout).toMatch(/^P_UP: OK/);
     const quiet = await server.cli(['image', 'add', 'P_QUIET', '--file', file, '--quiet']);
     expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    // A job started and left to run still says which one.
+    const started = await server.cli(['image', 'verify', 'P_UP', '--quiet', '--no-wait']);
+    expect(started.stdout).toMatch(/^verify job \d+ started$/m);
     const both = await server.cli(['image', 'verify', 'P_UP', '--quiet', '--progress', 'always']);
     expect(both.code).toBe(2);
   });

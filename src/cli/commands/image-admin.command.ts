@@ -43,8 +43,8 @@ export function imageVerifyCommand(image: Command): void {
         const mode = progressMode({ ...opts, json: g.json });
         const final = opts.wait ? await followJob(client, job.id, `verify ${name}`, mode, 'chunks') : job;
         if (g.json) return printJson(final);
-        if (opts.quiet) return;
         if (!opts.wait) return void process.stdout.write(`verify job ${job.id} started\n`);
+        if (opts.quiet) return;
         const r = final.result as { chunks: number; parts: number; bytes: number };
         const parts = r.parts > 0 ? ` and ${count(r.parts, 'manifest part')}` : '';
         process.stdout.write(
