@@ -44,6 +44,12 @@ describe('progress', () => {
     ).toBe('verify X  50 chunks  25 chunks/s  elapsed 2s  ETA -');
   });
 
+  it('counts one chunk as one chunk', () => {
+    expect(
+      progressLine({ label: 'v', unit: 'chunks', done: 1, total: 1, moved: undefined, elapsedMs: 1000 }),
+    ).toBe('v  1 chunk / 1 chunk 100%  1 chunks/s  elapsed 1s  ETA 0s');
+  });
+
   it('writes durations people read', () => {
     expect([duration(0), duration(59.4), duration(245), duration(7380)]).toEqual([
       '0s',

@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { IngotError } from '../core/errors.js';
-import { formatBytes } from './output.js';
+import { count, formatBytes } from './output.js';
 
 /**
  * Progress of long work on stderr: a bar redrawn in place on a terminal, a line every few
@@ -64,7 +64,7 @@ export interface ProgressState {
 
 /** One progress line, e.g. `add X  12.0 MiB / 40.0 MiB 30%  3.0 MiB already stored, 9.0 MiB sent  4.0 MiB/s  elapsed 3s  ETA 7s`. */
 export function progressLine(s: ProgressState): string {
-  const amount = (n: number) => (s.unit === 'bytes' ? formatBytes(n) : `${n} chunks`);
+  const amount = (n: number) => (s.unit === 'bytes' ? formatBytes(n) : count(n, 'chunk'));
   const seconds = s.elapsedMs / 1000;
   const rate = seconds > 0 ? s.done / seconds : 0;
   const parts = [
