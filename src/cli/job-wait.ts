@@ -1,6 +1,7 @@
 import { type ErrorCode, IngotError, isErrorCode } from '../core/errors.js';
 import { isFinalJobState } from '../core/states.js';
 import type { ApiClient } from '../transfer/http-client.js';
+import { createProgress, type ProgressMode } from './progress.js';
 
 export interface JobView {
   id: number;
@@ -26,7 +27,7 @@ export interface JobView {
 export async function waitForJob(
   client: ApiClient,
   id: number,
-  onProgress?: (job: JobView) => void,
+  onProgress?: (job: JobView) => void | Promise<void>,
   pollMs = 250,
 ): Promise<JobView> {
   let seen: string | undefined;
@@ -34,7 +35,7 @@ export async function waitForJob(
     const asked = Date.now();
     const query = seen === undefined ? '' : `?wait=${HOLD_SECONDS}&since=${encodeURIComponent(seen)}`;
     const job = await client.json<JobView>('GET', `/api/v1/jobs/${id}${query}`);
-    onProgress?.(job);
+    await onProgress?.(job);
     if (isFinalJobState(job.state)) {
       if (job.state === 'succeeded') return job;
       const parsed = parseJobError(job.error);
@@ -52,6 +53,22 @@ export async function waitForJob(
 const FIRST_POLL_MS = 20;
 /** How long the server may hold an answer: progress shows at least this often. */
 const HOLD_SECONDS = 1;
+
+/** Waits for a job with a progress line made of the job's own progress figures. */
+export async function followJob(
+  client: ApiClient,
+  id: number,
+  label: string,
+  mode: ProgressMode,
+  unit: 'bytes' | 'chunks' = 'bytes',
+): Promise<JobView> {
+  const progress = createProgress(label, 0, { mode, unit });
+  try {
+    return await waitForJob(client, id, (j) => progress.update(j.progressDone, j.progressTotal));
+  } finally {
+    progress.stop();
+  }
+}
 
 /** Job errors are stored as the error body JSON when they were IngotErrors; codes survive. */
 function parseJobError(text: string | null): {

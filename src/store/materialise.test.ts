@@ -223,6 +223,15 @@ describe('scan -> chunk -> store -> materialise', () => {
     await expect(materialise(draft, join(file, 'a', 'dest'), fetch)).rejects.toMatchObject({
       code: 'PATH_NOT_FOUND',
     });
+    // A directory this process may not write (sysfs refuses even root): no temp name in the words.
+    const refused = materialise(draft, '/sys/ingot-deploy-test', fetch);
+    await expect(refused).rejects.toMatchObject({
+      code: 'PATH_NOT_FOUND',
+      message: expect.stringMatching(
+        /^the parent of deploy destination \/sys\/ingot-deploy-test cannot be (written|created)/,
+      ),
+    });
+    await expect(refused).rejects.toMatchObject({ message: expect.not.stringContaining('ingot-partial') });
   });
 
   it('cleans up and leaves no destination when a chunk is missing', async () => {

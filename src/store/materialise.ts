@@ -89,7 +89,9 @@ export async function materialise(
   } catch (err) {
     await feed.return?.(undefined);
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    throw err;
+    throw NOT_WRITABLE.has((err as NodeJS.ErrnoException).code ?? '')
+      ? unusableParent(target, err as NodeJS.ErrnoException)
+      : err;
   }
 }
 
@@ -109,9 +111,16 @@ async function checkDestination(target: string, kind: 'tree' | 'file'): Promise<
   throw conflict(target, kind === 'tree' ? 'exists and is not an empty directory' : 'exists');
 }
 
+/** Errors that say the destination's directory cannot be written (the temp sibling's name is ours, not the user's). */
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
+
 function unusableParent(target: string, cause: NodeJS.ErrnoException): IngotError {
   const why =
-    cause.code === 'ENOTDIR' || cause.code === 'EEXIST' ? 'is not a directory' : 'cannot be created';
+    cause.code === 'ENOTDIR' || cause.code === 'EEXIST'
+      ? 'is not a directory'
+      : NOT_WRITABLE.has(cause.code ?? '')
+        ? 'cannot be written'
+        : 'cannot be created';
   return new IngotError(
     'PATH_NOT_FOUND',
     `the parent of deploy destination ${target} ${why} (${cause.code})`,

@@ -24,7 +24,7 @@ const BATCHES_IN_FLIGHT = 3;
 export async function uploadBundleChunks(
   sink: TransferSink,
   chunks: AsyncIterable<MovingChunk>,
-  onChunk?: (c: MovingChunk) => void,
+  onChunk?: (c: MovingChunk, sent: boolean) => void,
 ): Promise<BundleUploadTotals> {
   const totals: BundleUploadTotals = { chunks: 0, stored: 0, storedBytes: 0 };
   const inFlight = new InFlight(BATCHES_IN_FLIGHT);
@@ -38,7 +38,7 @@ export async function uploadBundleChunks(
         totals.storedBytes += r.storedBytes;
         if (r.refused && r.refused.length > 0) throw unusableDeltas(r.refused);
       }
-      for (const c of batch) onChunk?.(c);
+      for (const c of batch) onChunk?.(c, missing.has(c.digest));
     } finally {
       copies.release();
     }

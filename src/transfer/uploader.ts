@@ -44,13 +44,16 @@ export interface PendingChunk {
 
 type Item = { digest: Digest; raw: Buffer; release?: (() => void) | undefined };
 
+/** Payload bytes done, and how: found already stored (`knownBytes`), sent, or neither (a hole). */
+export type OnBytes = (n: number, how?: 'stored' | 'sent') => void;
+
 export async function uploadChunks(
   sink: ChunkSink,
   chunks: AsyncIterable<PendingChunk>,
   opts: {
     inFlight?: number;
     batchChunks?: number;
-    onBytes?: (n: number) => void;
+    onBytes?: OnBytes;
     patches?: UploadPatches;
   } = {},
 ): Promise<{ refs: ChunkRef[]; stats: UploadStats }> {
@@ -100,7 +103,7 @@ export async function uploadChunks(
     if (seen.has(c.ref.digest)) {
       c.release?.();
       stats.knownBytes += c.ref.length;
-      opts.onBytes?.(c.ref.length);
+      opts.onBytes?.(c.ref.length, 'stored');
       continue;
     }
     seen.add(c.ref.digest);
@@ -128,14 +131,14 @@ async function sendBatch(
   items: Item[],
   { missing, references }: Asked,
   stats: UploadStats,
-  opts: { onBytes?: (n: number) => void; patches?: UploadPatches },
+  opts: { onBytes?: OnBytes; patches?: UploadPatches },
 ): Promise<void> {
   const onBytes = opts.onBytes;
   const wanted = items.filter((i) => missing.has(i.digest));
   for (const i of items) {
     if (!missing.has(i.digest)) {
       stats.knownBytes += i.raw.length;
-      onBytes?.(i.raw.length);
+      onBytes?.(i.raw.length, 'stored');
     }
   }
   if (wanted.length === 0) return;
@@ -147,7 +150,7 @@ async function sendBatch(
   stats.storedBytes += result.storedBytes;
   for (const i of wanted) {
     stats.sentRawBytes += i.raw.length;
-    onBytes?.(i.raw.length);
+    onBytes?.(i.raw.length, 'sent');
   }
 }
 

@@ -127,6 +127,55 @@ describe('the CLI fails fast and says what to do', () => {
     expect(dep.stdout).toContain('(1 entry, 5 B)');
   });
 
+  it('shows progress with --progress always off a terminal, none by default or with --quiet', async () => {
+    const last = (stderr: string) => stderr.trimEnd().split('\n').at(-1) ?? '';
+    const timing = / {2}elapsed \d+s {2}ETA (\d+s|-)$/;
+    const up = await server.cli([
+      'image',
+      'add',
+      'P_UP',
+      '--file',
+      file,
+      '--upload',
+      '--from',
+      'DISK_1',
+      '--progress',
+      'always',
+    ]);
+    expect(up.code, up.stderr).toBe(0);
+    // Same bytes as DISK_1: all of it found already stored, nothing sent.
+    expect(last(up.stderr)).toMatch(
+      /^add P_UP {2}1\.91 MiB \/ 1\.91 MiB 100% {2}1\.91 MiB already stored, 0 B sent {2}/,
+    );
+    expect(last(up.stderr)).toMatch(timing);
+    const local = await server.cli(['image', 'add', 'P_LOCAL', '--file', file, '--progress', 'always']);
+    expect(last(local.stderr)).toMatch(/^add P_LOCAL {2}1\.91 MiB \/ 1\.91 MiB 100% {2}/);
+    const deploy = await server.cli([
+      'image',
+      'deploy',
+      'P_UP',
+      '--path',
+      join(work, 'p-up.img'),
+      '--progress',
+      'always',
+    ]);
+    expect(last(deploy.stderr)).toMatch(/^deploy P_UP {2}1\.91 MiB \/ 1\.91 MiB 100% {2}/);
+    expect(last(deploy.stderr)).toMatch(timing);
+    const verify = await server.cli(['image', 'verify', 'P_UP', '--progress', 'always']);
+    expect(last(verify.stderr)).toMatch(/^verify P_UP {2}(\d+) chunks \/ \1 chunks 100% {2}/);
+    // Off a terminal, auto shows nothing; --quiet shows nothing at all.
+    const plain = await server.cli(['image', 'verify', 'P_UP']);
+    expect(plain.stderr).toBe('');
+    expect(plain.stdout).toMatch(/^P_UP: OK/);
+    const quiet = await server.cli(['image', 'add', 'P_QUIET', '--file', file, '--quiet']);
+    expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    // A job started and left to run still says which one.
+    const started = await server.cli(['image', 'verify', 'P_UP', '--quiet', '--no-wait']);
+    expect(started.stdout).toMatch(/^verify job \d+ started$/m);
+    const both = await server.cli(['image', 'verify', 'P_UP', '--quiet', '--progress', 'always']);
+    expect(both.code).toBe(2);
+  });
+
   it('deploys under a missing parent by creating it, and says PATH_NOT_FOUND where it cannot', async () => {
     const dest = join(work, 'new', 'parents', 'disk.img');
     const r = await server.cli(['image', 'deploy', 'DISK_1', '--path', dest]);
@@ -219,6 +268,33 @@ describe('a refusal from a peer says which peer and why', () => {
     }
   });
   afterAll(() => Promise.all([a?.stop(), b?.stop()]));
+
+  it('shows the progress of a pull and of bundles: bytes already stored apart from those sent', async () => {
+    const r = await a.cli(['image', 'add', 'V4', '--file', join(work, 'v.img')]);
+    expect(r.code, r.stderr).toBe(0);
+    const pull = await b.cli(['image', 'pull', 'V4', '--server', 'ORIGIN_A', '--progress', 'always']);
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stderr.trimEnd().split('\n').at(-1)).toMatch(
+      /^pull V4 {2}97\.7 KiB \/ 97\.7 KiB 100% {2}0 B already stored, 97\.7 KiB sent {2}.* {2}elapsed \d+s {2}ETA 0s$/,
+    );
+    const out = join(work, 'usb');
+    mkdirSync(out);
+    const made = await a.cli(['bundle', 'create', '--image', 'V4', '--out', out, '--progress', 'always']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).toMatch(/^bundle {2}97\.7 KiB \/ 97\.7 KiB 100% {2}/m);
+    const imported = await b.cli([
+      'bundle',
+      'import',
+      join(out, 'V4.ingot'),
+      '--upload',
+      '--progress',
+      'always',
+    ]);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stderr).toMatch(
+      /^import V4\.ingot {2}97\.7 KiB {2}97\.7 KiB already stored, 0 B sent {2}/m,
+    );
+  });
 
   it('names the peer, the asker and the reason', async () => {
     const cases: [string, string][] = [

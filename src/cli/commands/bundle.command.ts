@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
@@ -16,9 +16,15 @@ import { parseRate } from '../../transfer/rate-limit.js';
 import { examples, withClient } from '../command-kit.js';
 import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
-import { type JobView, waitForJob } from '../job-wait.js';
+import { followJob, type JobView } from '../job-wait.js';
 import { count, formatBytes, printJson, printTable } from '../output.js';
-import { createProgress } from '../progress.js';
+import {
+  createProgress,
+  type ProgressFlags,
+  type ProgressMode,
+  progressMode,
+  progressOptions,
+} from '../progress.js';
 
 interface Plan {
   document: SignedDocument;
@@ -67,52 +73,54 @@ function bundleCreate(group: Command): void {
     .requiredOption('--out <dir>', 'directory to write into')
     .option('--name <name>', 'file name without .ingot (default: the first image)')
     .option('--split [size]', 'cut into parts of at most this size (default 4G-1, for FAT32)')
-    .option('--json', 'print JSON')
-    .action(
-      async (
-        opts: {
-          image: string[];
-          base?: string;
-          have?: string;
-          out: string;
-          name?: string;
-          split?: string | true;
-        },
-        self: Command,
-      ) => {
-        if (opts.base && opts.have)
-          throw new IngotError('INVALID_ARGUMENT', 'give --base or --have, not both');
-        const have = opts.have ? await readInventory(opts.have) : undefined;
-        await withClient(self, async (client, g) => {
-          const plan = await client.json<Plan>('POST', '/api/v1/bundles/plan', {
-            images: opts.image,
-            ...(opts.base ? { base: opts.base } : {}),
-            ...(have !== undefined ? { have } : {}),
-          });
-          const bar = g.json ? undefined : createProgress('bundle', plan.rawBytes);
-          const result = await writeBundle({
-            dir: opts.out,
-            name: opts.name ?? (opts.image[0] as string),
-            ...(opts.split ? { splitBytes: splitSize(opts.split) } : {}),
-            header: { document: plan.document },
-            chunks: fetchAll(client, plan, (n) => bar?.increment(n)),
-            deltas: plan.references?.some(Boolean) ?? false,
-          });
-          bar?.stop();
-          const summary = {
-            ...result,
-            chunks: plan.digests.length,
-            rawBytes: plan.rawBytes,
-            imageBytes: plan.imageBytes,
-          };
-          if (g.json) return printJson(summary);
-          process.stdout.write(
-            `wrote ${result.files.join(', ')}: ${formatBytes(result.logicalBytes)} carrying ${count(plan.digests.length, 'chunk')} ` +
-              `(${formatBytes(plan.rawBytes)} of ${formatBytes(plan.imageBytes)} of images)\n`,
-          );
+    .option('--json', 'print JSON');
+  progressOptions(cmd).action(
+    async (
+      opts: {
+        image: string[];
+        base?: string;
+        have?: string;
+        out: string;
+        name?: string;
+        split?: string | true;
+      } & ProgressFlags,
+      self: Command,
+    ) => {
+      if (opts.base && opts.have) throw new IngotError('INVALID_ARGUMENT', 'give --base or --have, not both');
+      const have = opts.have ? await readInventory(opts.have) : undefined;
+      await withClient(self, async (client, g) => {
+        const plan = await client.json<Plan>('POST', '/api/v1/bundles/plan', {
+          images: opts.image,
+          ...(opts.base ? { base: opts.base } : {}),
+          ...(have !== undefined ? { have } : {}),
         });
-      },
-    );
+        const bar = createProgress('bundle', plan.rawBytes, {
+          mode: progressMode({ ...opts, json: g.json }),
+        });
+        const result = await writeBundle({
+          dir: opts.out,
+          name: opts.name ?? (opts.image[0] as string),
+          ...(opts.split ? { splitBytes: splitSize(opts.split) } : {}),
+          header: { document: plan.document },
+          chunks: fetchAll(client, plan, (n) => bar.increment(n)),
+          deltas: plan.references?.some(Boolean) ?? false,
+        });
+        bar.stop();
+        const summary = {
+          ...result,
+          chunks: plan.digests.length,
+          rawBytes: plan.rawBytes,
+          imageBytes: plan.imageBytes,
+        };
+        if (g.json) return printJson(summary);
+        if (opts.quiet) return;
+        process.stdout.write(
+          `wrote ${result.files.join(', ')}: ${formatBytes(result.logicalBytes)} carrying ${count(plan.digests.length, 'chunk')} ` +
+            `(${formatBytes(plan.rawBytes)} of ${formatBytes(plan.imageBytes)} of images)\n`,
+        );
+      });
+    },
+  );
   examples(cmd, [
     'ingot bundle create --image WIN_TC_7 --out /media/usb/',
     'ingot bundle create --image WIN_TC_7_P1 --base WIN_TC_7 --out /media/usb/',
@@ -127,12 +135,17 @@ function bundleImport(group: Command): void {
       'Import a bundle (its .ingot file, or the .001 part): read once, verified whole before anything is listed',
     )
     .option('--upload', "read the bundle here and send what the server lacks, even to this host's own server")
-    .option('--json', 'print JSON')
-    .action(async (file: string, opts: { upload?: boolean }, self: Command) => {
+    .option('--json', 'print JSON');
+  progressOptions(cmd).action(
+    async (file: string, opts: { upload?: boolean } & ProgressFlags, self: Command) => {
       await withClient(self, async (client, g) => {
+        const mode = progressMode({ ...opts, json: g.json });
         const local = !opts.upload && (await isOwnServer(client.baseUrl));
-        const r = local ? await importOnServer(client, resolve(file)) : await importHere(client, file);
+        const r = local
+          ? await importOnServer(client, resolve(file), mode)
+          : await importHere(client, file, mode);
         if (g.json) return printJson(r);
+        if (opts.quiet) return;
         printTable(
           ['IMAGE', 'RESULT'],
           r.images.map((i) => [i.name, i.status === 'present' ? 'already present' : 'imported']),
@@ -141,7 +154,8 @@ function bundleImport(group: Command): void {
           `bundle from ${r.createdBy}: ${count(r.chunks, 'chunk')} read, ${r.stored} new (${formatBytes(r.storedBytes)} stored)\n`,
         );
       });
-    });
+    },
+  );
   examples(cmd, [
     'ingot bundle import /media/usb/WIN_TC_7.ingot',
     'ingot bundle import /media/usb/WIN_TC_8.ingot.001',
@@ -176,20 +190,25 @@ async function* fetchAll(
 }
 
 /** The CLI reads the bundle and sends the server the chunks it lacks. */
-async function importHere(client: ApiClient, file: string): Promise<BundleImportResult> {
+async function importHere(client: ApiClient, file: string, mode: ProgressMode): Promise<BundleImportResult> {
   const bundle = await openBundle(file);
   const document = bundleDocument(bundle, file);
   // The header is checked and the chunks are staged on the server until the commit, so a
   // bundle refused anywhere on the way stores nothing there.
   const { upload } = await client.json<{ upload: string }>('POST', '/api/v1/bundles/uploads', { document });
+  const bar = createProgress(`import ${basename(file)}`, 0, { mode });
   try {
     // The trailer's verdict comes once the last chunk is sent, before the commit.
     const sent = await bundle.read((chunks) =>
-      uploadBundleChunks(httpChunkRemote(client, { deltas: bundle.deltas, upload }), chunks),
+      uploadBundleChunks(httpChunkRemote(client, { deltas: bundle.deltas, upload }), chunks, (c, wanted) =>
+        bar.increment(c.rawLength, wanted ? 'sent' : 'stored'),
+      ),
     );
+    bar.stop();
     const r = await client.json<Outcome>('POST', '/api/v1/bundles/commit', { document, upload });
     return { ...r, ...sent };
   } catch (err) {
+    bar.stop();
     // A refused commit has dropped the upload already.
     await client.json('DELETE', `/api/v1/bundles/uploads/${encodeURIComponent(upload)}`).catch(() => {});
     throw err;
@@ -197,9 +216,13 @@ async function importHere(client: ApiClient, file: string): Promise<BundleImport
 }
 
 /** The server of this INGOT_HOME reads the file itself, with its own permissions. */
-async function importOnServer(client: ApiClient, path: string): Promise<BundleImportResult> {
+async function importOnServer(
+  client: ApiClient,
+  path: string,
+  mode: ProgressMode,
+): Promise<BundleImportResult> {
   const job = await client.json<JobView>('POST', '/api/v1/bundles/import', { path });
-  return (await waitForJob(client, job.id)).result as BundleImportResult;
+  return (await followJob(client, job.id, `import ${basename(path)}`, mode)).result as BundleImportResult;
 }
 
 function splitSize(value: string | true): number {

@@ -12,9 +12,15 @@ import { type UploadStats, uploadChunks } from '../../transfer/uploader.js';
 import { examples, withClient } from '../command-kit.js';
 import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
-import { type JobView, waitForJob } from '../job-wait.js';
+import { followJob, type JobView } from '../job-wait.js';
 import { count, formatBytes, printJson } from '../output.js';
-import { createProgress } from '../progress.js';
+import {
+  createProgress,
+  type ProgressFlags,
+  type ProgressMode,
+  progressMode,
+  progressOptions,
+} from '../progress.js';
 import { uploadPatches } from '../upload-patches.js';
 
 interface AddOptions {
@@ -26,6 +32,7 @@ interface AddOptions {
   state?: string;
   private?: boolean;
   upload?: boolean;
+  progress?: ProgressMode;
 }
 
 export function imageAddCommand(image: Command): void {
@@ -48,12 +55,14 @@ export function imageAddCommand(image: Command): void {
     .option('--state <state>', 'PUBLISHED (default), RESTRICTED or TESTABLE')
     .option('--private', 'keep it private to this server: never offered to peers')
     .option('--upload', "chunk here and send what the server lacks, even to this host's own server")
-    .option('--json', 'print the image record as JSON')
-    .action(async (name: string, opts: AddOptions, self: Command) => {
+    .option('--json', 'print the image record as JSON');
+  progressOptions(cmd).action(
+    async (name: string, opts: Omit<AddOptions, 'progress'> & ProgressFlags, self: Command) => {
       await withClient(self, async (client, g) => {
-        const { image, upload } = await addImage(client, name, opts);
+        const progress = progressMode({ ...opts, json: g.json });
+        const { image, upload } = await addImage(client, name, { ...opts, progress });
         if (g.json) printJson({ ...image, upload });
-        else {
+        else if (!opts.quiet) {
           process.stdout.write(
             `added ${image.name} (${image.kind}, ${formatBytes(image.size)}, ${count(image.chunkCount, 'chunk')}; ` +
               `sent ${formatBytes(upload.sentRawBytes)}${patched(upload)}, ${formatBytes(upload.knownBytes)} already stored) digest ${image.digest}
@@ -61,7 +70,8 @@ export function imageAddCommand(image: Command): void {
           );
         }
       });
-    });
+    },
+  );
   examples(cmd, [
     'ingot image add DBHOME_19_21 --path /u01/app/oracle/19.21 --type DBHOME --series DB19',
     'ingot image add OL9_ROOT --file ol9-rootfs.img --type DISKIMAGE',
@@ -103,13 +113,7 @@ async function ingestOnServer(
     kind,
     ...commitOptions(opts),
   });
-  const progress = createProgress(`add ${name}`, 0);
-  let done: JobView;
-  try {
-    done = await waitForJob(client, job.id, (j) => progress.update(j.progressDone, j.progressTotal));
-  } finally {
-    progress.stop();
-  }
+  const done = await followJob(client, job.id, `add ${name}`, opts.progress ?? 'auto');
   const result = done.result as AddResult & { warnings: string[] };
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   return { image: result.image, upload: result.upload };
@@ -133,12 +137,12 @@ async function uploadImage(
   });
   const { payload, chunks, warnings } = await openSource(source, kind);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
-  const progress = createProgress(`add ${name}`, payloadSize(payload));
+  const progress = createProgress(`add ${name}`, payloadSize(payload), { mode: opts.progress ?? 'auto' });
   let refsAndStats: Awaited<ReturnType<typeof uploadChunks>>;
   try {
     const patches = opts.from ? await uploadPatches(client, opts.from) : undefined;
     refsAndStats = await uploadChunks(httpChunkRemote(client), chunks, {
-      onBytes: (n) => progress.increment(n),
+      onBytes: (n, how) => progress.increment(n, how),
       ...(patches ? { patches } : {}),
     });
   } finally {

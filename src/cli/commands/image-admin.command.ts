@@ -3,8 +3,9 @@ import type { ImageRecord } from '../../catalog/types.js';
 import { parseDuration } from '../../core/schedule.js';
 import { IMAGE_STATES } from '../../core/states.js';
 import { examples, withClient } from '../command-kit.js';
-import { type JobView, waitForJob } from '../job-wait.js';
+import { followJob, type JobView, waitForJob } from '../job-wait.js';
 import { count, formatBytes, printJson } from '../output.js';
+import { type ProgressFlags, progressMode, progressOptions } from '../progress.js';
 
 export function imageStateCommand(image: Command): void {
   const cmd = image
@@ -36,13 +37,16 @@ export function imageVerifyCommand(image: Command): void {
       "Check an image's manifest signature and that every chunk is present and its digest right (runs as a server job)",
     )
     .option('--no-wait', 'start the job and print its id')
-    .option('--json', 'print the job as JSON')
-    .action(async (name: string, opts: { wait: boolean }, self: Command) => {
+    .option('--json', 'print the job as JSON');
+  progressOptions(cmd).action(
+    async (name: string, opts: { wait: boolean } & ProgressFlags, self: Command) => {
       await withClient(self, async (client, g) => {
         const job = await client.json<JobView>('POST', `/api/v1/images/${encodeURIComponent(name)}/verify`);
-        const final = opts.wait ? await waitForJob(client, job.id) : job;
+        const mode = progressMode({ ...opts, json: g.json });
+        const final = opts.wait ? await followJob(client, job.id, `verify ${name}`, mode, 'chunks') : job;
         if (g.json) return printJson(final);
         if (!opts.wait) return void process.stdout.write(`verify job ${job.id} started\n`);
+        if (opts.quiet) return;
         const r = final.result as { chunks: number; parts: number; bytes: number; signature?: string };
         const parts = r.parts > 0 ? ` and ${count(r.parts, 'manifest part')}` : '';
         const signed =
@@ -51,7 +55,8 @@ export function imageVerifyCommand(image: Command): void {
           `${name}: OK, ${count(r.chunks, 'chunk')}${parts}, ${formatBytes(r.bytes)} verified${signed}\n`,
         );
       });
-    });
+    },
+  );
   examples(cmd, ['ingot image verify OL9_ROOT', 'ingot image verify OL9_ROOT --json']);
 }
 

@@ -13,7 +13,13 @@ import type { ApiClient } from '../../transfer/http-client.js';
 import { examples, withClient } from '../command-kit.js';
 import { httpChunkRemote } from '../http-remote.js';
 import { count, formatBytes, printJson } from '../output.js';
-import { createProgress } from '../progress.js';
+import {
+  createProgress,
+  type ProgressFlags,
+  type ProgressMode,
+  progressMode,
+  progressOptions,
+} from '../progress.js';
 
 export function imageDeployCommand(image: Command): void {
   const cmd = image
@@ -25,26 +31,32 @@ export function imageDeployCommand(image: Command): void {
       '--path <dest>',
       'where to put it: a new or empty directory (tree) or a new file (file image); missing parent directories are created',
     )
-    .option('--json', 'print a JSON summary')
-    .action(async (name: string, opts: { path: string }, self: Command) => {
-      await withClient(self, async (client, g) => {
-        const result = await deployImage(client, name, resolve(opts.path));
-        if (g.json) printJson(result);
-        else
-          process.stdout.write(
-            `deployed ${name} to ${result.path} (${count(result.entries, 'entry', 'entries')}, ${formatBytes(result.bytes)})\n`,
-          );
-      });
+    .option('--json', 'print a JSON summary');
+  progressOptions(cmd).action(async (name: string, opts: { path: string } & ProgressFlags, self: Command) => {
+    await withClient(self, async (client, g) => {
+      const mode = progressMode({ ...opts, json: g.json });
+      const result = await deployImage(client, name, resolve(opts.path), mode);
+      if (g.json) printJson(result);
+      else if (!opts.quiet)
+        process.stdout.write(
+          `deployed ${name} to ${result.path} (${count(result.entries, 'entry', 'entries')}, ${formatBytes(result.bytes)})\n`,
+        );
     });
+  });
   examples(cmd, [
     'ingot image deploy DBHOME_19_21 --path /u01/app/oracle/product/19.21',
     'ingot image deploy OL9_ROOT --path /images/ol9.img',
   ]);
 }
 
-export async function deployImage(client: ApiClient, name: string, dest: string) {
+export async function deployImage(
+  client: ApiClient,
+  name: string,
+  dest: string,
+  mode: ProgressMode = 'auto',
+) {
   const manifest = await fetchVerifiedManifest(client, name);
-  const progress = createProgress(`deploy ${name}`, payloadSize(manifest.payload));
+  const progress = createProgress(`deploy ${name}`, payloadSize(manifest.payload), { mode });
   let done: MaterialiseResult;
   let shown = 0;
   try {

@@ -1,9 +1,16 @@
 import type { Command } from 'commander';
 import type { TransferView } from '../../federation/peering.service.js';
+import type { ApiClient } from '../../transfer/http-client.js';
 import { examples, withClient } from '../command-kit.js';
-import { type JobView, waitForJob } from '../job-wait.js';
+import { waitForJob } from '../job-wait.js';
 import { count, formatBytes, printFields, printJson, printTable } from '../output.js';
-import { createProgress } from '../progress.js';
+import {
+  createProgress,
+  type ProgressFlags,
+  type ProgressMode,
+  progressMode,
+  progressOptions,
+} from '../progress.js';
 import { verbGroup } from './peer.command.js';
 
 interface FilterOpts {
@@ -116,6 +123,26 @@ function uninstantiate(group: Command): void {
   examples(cmd, ['ingot uninstantiate image --server FPPS_2 --all']);
 }
 
+/**
+ * Waits for a transfer job, its progress line from the transfer's record: the bytes found
+ * already stored here apart from those that travelled.
+ */
+async function followTransfer(client: ApiClient, id: number, label: string, mode: ProgressMode) {
+  const bar = createProgress(label, 0, { mode });
+  const look = () => client.json<TransferView>('GET', `/api/v1/transfers/${id}`);
+  try {
+    await waitForJob(client, id, async () => {
+      if (!bar.shown) return;
+      const t = await look();
+      bar.moved(t.bytesPresent, Math.max(0, t.bytesDone - t.bytesPresent));
+      bar.update(t.bytesDone, t.bytesTotal);
+    });
+  } finally {
+    bar.stop();
+  }
+  return look();
+}
+
 function pull(image: Command): void {
   const cmd = image
     .command('pull <name>')
@@ -123,27 +150,28 @@ function pull(image: Command): void {
     .requiredOption('--server <peer>', 'the peer that made the image')
     .option('--dry-run', 'show the bytes this server lacks; move nothing')
     .option('--no-wait', 'start the transfer and print its id')
-    .option('--json', 'print JSON')
-    .action(
-      async (name: string, opts: { server: string; dryRun?: boolean; wait: boolean }, self: Command) => {
-        await withClient(self, async (client, g) => {
-          const r = await client.json<PlanView & { dryRun: boolean; job?: number }>(
-            'POST',
-            `/api/v1/peers/${encodeURIComponent(opts.server)}/pull`,
-            { image: name, dryRun: opts.dryRun === true },
-          );
-          if (r.dryRun) return g.json ? printJson(r) : printPlan(r, opts.server);
-          const id = r.job as number;
-          if (!opts.wait) return g.json ? printJson(r) : void process.stdout.write(`transfer ${id} queued\n`);
-          const bar = g.json ? undefined : createProgress(`pull ${name}`, 0);
-          await waitForJob(client, id, (job: JobView) => bar?.update(job.progressDone, job.progressTotal));
-          bar?.stop();
-          const t = await client.json<TransferView>('GET', `/api/v1/transfers/${id}`);
-          if (g.json) return printJson(t);
-          process.stdout.write(`${summary(t)}\n`);
-        });
-      },
-    );
+    .option('--json', 'print JSON');
+  progressOptions(cmd).action(
+    async (
+      name: string,
+      opts: { server: string; dryRun?: boolean; wait: boolean } & ProgressFlags,
+      self: Command,
+    ) => {
+      await withClient(self, async (client, g) => {
+        const r = await client.json<PlanView & { dryRun: boolean; job?: number }>(
+          'POST',
+          `/api/v1/peers/${encodeURIComponent(opts.server)}/pull`,
+          { image: name, dryRun: opts.dryRun === true },
+        );
+        if (r.dryRun) return g.json ? printJson(r) : printPlan(r, opts.server);
+        const id = r.job as number;
+        if (!opts.wait) return g.json ? printJson(r) : void process.stdout.write(`transfer ${id} queued\n`);
+        const t = await followTransfer(client, id, `pull ${name}`, progressMode({ ...opts, json: g.json }));
+        if (g.json) return printJson(t);
+        if (!opts.quiet) process.stdout.write(`${summary(t)}\n`);
+      });
+    },
+  );
   examples(cmd, [
     'ingot image pull DB19_RU22 --server FPPS_2',
     'ingot image pull DB19_RU22 --server FPPS_2 --dry-run',
