@@ -31,12 +31,22 @@ nodeModule.enableCompileCache();
 // it halves transfer throughput: a 1 GiB pull took 11.4 s instead of 6.7.)
 const { main } = await import('../dist/main/cli.js');
 
+let settled = false;
 main(process.argv).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (err) => {
+    settled = true;
     process.stderr.write(`ingot: internal error: ${err?.stack ?? err}\n`);
     process.exitCode = 70;
   },
 );
+// Node exits 0 when nothing is left to wait for, even with the command still unsettled (a
+// stream that ended without its error reaching anyone): that must never read as success.
+process.once('beforeExit', () => {
+  if (settled) return;
+  process.stderr.write('ingot: internal error: the command stopped before it finished\n');
+  process.exitCode = 70;
+});
