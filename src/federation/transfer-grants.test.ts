@@ -109,6 +109,18 @@ describe('TransferGrants', () => {
     expect(await code(() => grants.check('SITE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
   });
 
+  it('holds the grants of many transfers at once: 50 pulls of small images all stay granted', async () => {
+    let now = 0;
+    const grants = new TransferGrants(noParts, () => now);
+    const images = Array.from({ length: 50 }, (_, k) => image(`SMALL_${k}`, [A, B]));
+    for (const img of images) {
+      now++;
+      await grants.grant('SITE', 'read', img.digest, img.bytes);
+    }
+    for (const img of images)
+      expect(await code(() => grants.check('SITE', 'read', img.digest, [A]))).toBeUndefined();
+  });
+
   it('checks a pushed stream chunk by chunk, stopping at the first stranger', async () => {
     const grants = new TransferGrants(noParts);
     const img = image('V1', [A, B]);

@@ -25,7 +25,13 @@ import type { MovingChunk } from '../transfer/ports.js';
  * made against one of their chunks, so a peer cannot make this server decode against, or
  * confirm it holds, any other chunk.
  */
-const GRANTS = 32;
+/**
+ * Grants held at once are bounded by the chunks they name (~52 bytes each: 2M chunks,
+ * ~100 MiB, are 128 GiB of images in transfer), the least recently used going first, not
+ * by their number: a count of 32 refused the 33rd of 50 small pulls at once (FORBIDDEN).
+ */
+const MAX_GRANTED_CHUNKS = 2_000_000;
+const MAX_GRANTS = 4096;
 const GRANT_TTL_MS = 60 * 60 * 1000;
 
 /** read: the peer pulls from us; write: the peer pushes to us. */
@@ -85,7 +91,21 @@ export class TransferGrants {
     const key = keyOf(peer, kind, digest);
     this.grants.delete(key);
     this.grants.set(key, grant);
-    while (this.grants.size > GRANTS) this.grants.delete(this.grants.keys().next().value as string);
+    this.evict(key);
+  }
+
+  /** Least recently used first, until the bounds hold; never the grant just made. */
+  private evict(keep: string): void {
+    let chunks = 0;
+    for (const g of this.grants.values()) chunks += g.chunks.size + g.references.size;
+    while ((chunks > MAX_GRANTED_CHUNKS || this.grants.size > MAX_GRANTS) && this.grants.size > 1) {
+      let oldest: [string, Grant] | undefined;
+      for (const e of this.grants)
+        if (e[0] !== keep && (!oldest || e[1].usedAt < oldest[1].usedAt)) oldest = e;
+      if (!oldest) return;
+      this.grants.delete(oldest[0]);
+      chunks -= oldest[1].chunks.size + oldest[1].references.size;
+    }
   }
 
   /** FORBIDDEN unless every digest is a chunk of `image`, granted to `peer`. */
