@@ -180,6 +180,15 @@ export class PeerServer {
     clearTimeout(timer);
   }
 
+  /** kill -9: the server gets no chance to finish anything (a crash, a power cut). */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await done;
+  }
+
   async restart(): Promise<void> {
     await this.stop();
     await this.start();

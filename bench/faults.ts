@@ -1,0 +1,417 @@
+/**
+ * Fault-injection run (not a timed test): kill -9 at random moments of ingest, peer pulls
+ * (either end) and bundle import; a full disk during ingest, pull and import; a flipped
+ * byte in a pack and in the pack index; many pulls and deploys at once. After each fault
+ * the run restarts what it killed, lets durable jobs finish, and checks what a user would
+ * see: no half-made image listed, every listed image verifies, no chunk the receiver had
+ * stored sent to it again, each fault reported with its own code, the server answering.
+ *
+ * Settings (environment): BENCH_DIR (work dir, default <repo>/.bench), BENCH_FAULT_KILLS
+ * (kill -9 per kind, default 13: 52 in all), BENCH_FAULT_MIB (image size, default 64).
+ * Output: a table on stdout, progress on stderr, JSON in $BENCH_DIR/results-faults.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { usableBuild } from './lib/build.js';
+import { PeerServer, pairUp } from './lib/peers.js';
+import { bash, removeTree, sleep } from './lib/proc.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The servers run a copy of the build made at the start (bench/lib/build.ts), not dist/ as it is edited. */
+let ROOT = REPO;
+const DIR = resolve(process.env.BENCH_DIR ?? join(REPO, '.bench'), 'work', 'faults');
+const KILLS = Number(process.env.BENCH_FAULT_KILLS ?? 13);
+const MIB = Number(process.env.BENCH_FAULT_MIB ?? 64);
+const t0 = Date.now();
+const log = (s: string) =>
+  process.stderr.write(`[faults ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${s}\n`);
+
+interface Row {
+  readonly fault: string;
+  runs: number;
+  /** Images listed that did not verify, or listed though their add never finished. */
+  halfMade: number;
+  verifyFailures: number;
+  /** Chunks the receiver already held, sent to it again (its `present` count). */
+  resent: number;
+  /** Error codes the user saw, with how often. */
+  readonly codes: Map<string, number>;
+  serverDown: number;
+}
+
+const rows: Row[] = [];
+function row(fault: string): Row {
+  const r: Row = {
+    fault,
+    runs: 0,
+    halfMade: 0,
+    verifyFailures: 0,
+    resent: 0,
+    codes: new Map(),
+    serverDown: 0,
+  };
+  rows.push(r);
+  return r;
+}
+
+/** How a CLI call ended. */
+interface Outcome {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The registry code the CLI printed (`ingot: error [CODE] ...`), else ok or the exit code. */
+function codeOf(r: Outcome): string {
+  return /\[([A-Z_]+)\]/.exec(r.stderr)?.[1] ?? (r.code === 0 ? 'ok' : `exit ${r.code}`);
+}
+
+function saw(r: Row, code: string): void {
+  r.codes.set(code, (r.codes.get(code) ?? 0) + 1);
+}
+
+/** The CLI, its failure returned instead of thrown. */
+async function tryCli(server: PeerServer, args: readonly string[]): Promise<Outcome> {
+  try {
+    const r = await server.cli(args);
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const stderr = String((err as Error).message);
+    return { code: Number(/ exited (\d+)/.exec(stderr)?.[1] ?? 1), stdout: '', stderr };
+  }
+}
+
+async function listed(server: PeerServer): Promise<string[]> {
+  const r = await server.cli(['image', 'list', '--json']);
+  return (JSON.parse(r.stdout) as { name: string }[]).map((i) => i.name);
+}
+
+/** Every listed image verifies; counts those that do not. */
+async function verifyAll(server: PeerServer, r: Row): Promise<void> {
+  for (const name of await listed(server)) {
+    const v = await tryCli(server, ['image', 'verify', name]);
+    if (v.code !== 0) {
+      r.verifyFailures++;
+      saw(r, codeOf(v));
+    }
+  }
+}
+
+async function healthy(server: PeerServer, r: Row): Promise<void> {
+  const v = await tryCli(server, ['image', 'list', '--json']);
+  if (v.code !== 0) r.serverDown++;
+}
+
+/** Waits until no job of the server is queued or running (a resumed ingest or pull). */
+async function jobsSettled(server: PeerServer): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const r = await tryCli(server, ['job', 'list', '--json']);
+    if (r.code === 0) {
+      const jobs = JSON.parse(r.stdout) as { state: string }[];
+      if (!jobs.some((j) => j.state === 'queued' || j.state === 'running')) return;
+    }
+    await sleep(200);
+  }
+  throw new Error('jobs did not settle within 120 s');
+}
+
+/** The receiver's count of chunks it was sent and already held. */
+async function presentCount(server: PeerServer): Promise<number> {
+  const info = JSON.parse(await readFile(join(server.home, 'server.json'), 'utf8')) as { url: string };
+  const text = await (await fetch(`${info.url}/metrics`)).text();
+  const m = /^ingot_chunks_received_total\{result="present"\} (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** `mib` MiB of random bytes (each image its own, so no ingest dedups against another). */
+async function makeFile(path: string, mib: number): Promise<void> {
+  await bash('head -c $(( $2 * 1048576 )) /dev/urandom > "$1"', [path, String(mib)]);
+}
+
+/** kill -9 the server after a random part of `estimate` ms, while `work` runs. */
+async function killDuring(server: PeerServer, estimate: number, work: () => Promise<unknown>): Promise<void> {
+  const running = work().catch(() => undefined);
+  await sleep(randomInt(20, Math.max(40, Math.floor(estimate))));
+  await server.kill();
+  await running;
+  await server.start();
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const start = Date.now();
+  await work();
+  return Date.now() - start;
+}
+
+async function killIngest(s1: PeerServer, file: string): Promise<void> {
+  const r = row('kill -9 during ingest (server)');
+  const estimate = await timed(() => s1.cli(['image', 'add', 'PROBE', '--file', file]));
+  await s1.cli(['image', 'delete', 'PROBE', '--force']);
+  for (let k = 0; k < KILLS; k++) {
+    const name = `ING_${k}`;
+    const f = join(DIR, `ing-${k}.bin`);
+    await makeFile(f, MIB);
+    await killDuring(s1, estimate, () => s1.cli(['image', 'add', name, '--file', f]));
+    r.runs++;
+    await jobsSettled(s1);
+    // The resumed job finishes it; a half-made image would be listed but fail verify.
+    const names = await listed(s1);
+    if (!names.includes(name)) saw(r, 'not resumed');
+    else saw(r, 'resumed');
+    await healthy(s1, r);
+  }
+  await verifyAll(s1, r);
+  for (const n of await listed(s1)) if (n.startsWith('ING_')) await s1.cli(['image', 'delete', n, '--force']);
+}
+
+async function killPull(
+  sender: PeerServer,
+  receiver: PeerServer,
+  victim: 'sender' | 'receiver',
+): Promise<void> {
+  const r = row(`kill -9 during a pull (${victim})`);
+  const dead = victim === 'sender' ? sender : receiver;
+  const estimate = await timed(() => receiver.cli(['image', 'pull', 'BASE', '--server', sender.name]));
+  for (let k = 0; k < KILLS; k++) {
+    await receiver.cli(['image', 'delete', 'BASE', '--force']);
+    await receiver.cli(['gc', '--grace', '0']);
+    await killDuring(dead, estimate, () => receiver.cli(['image', 'pull', 'BASE', '--server', sender.name]));
+    r.runs++;
+    const before = await presentCount(receiver);
+    // A killed receiver resumes its own job; after a killed sender the receiver's job retries.
+    await jobsSettled(receiver);
+    let names = await listed(receiver);
+    if (!names.includes('BASE')) {
+      const again = await tryCli(receiver, ['image', 'pull', 'BASE', '--server', sender.name]);
+      saw(r, again.code === 0 ? 'pulled again' : codeOf(again));
+      names = await listed(receiver);
+    } else saw(r, 'resumed');
+    r.resent += (await presentCount(receiver)) - before;
+    if (!names.includes('BASE')) r.halfMade++;
+    await healthy(receiver, r);
+  }
+  await verifyAll(receiver, r);
+}
+
+async function killImport(s1: PeerServer, s3: PeerServer): Promise<void> {
+  const r = row('kill -9 during bundle import (server)');
+  const out = join(DIR, 'bundles');
+  await mkdir(out, { recursive: true });
+  await s1.cli(['bundle', 'create', '--image', 'BASE', '--out', out, '--name', 'base']);
+  const bundle = join(out, 'base.ingot');
+  const estimate = await timed(() => s3.cli(['bundle', 'import', bundle]));
+  for (let k = 0; k < KILLS; k++) {
+    await s3.cli(['image', 'delete', 'BASE', '--force']);
+    await s3.cli(['gc', '--grace', '0']);
+    await killDuring(s3, estimate, () => s3.cli(['bundle', 'import', bundle]));
+    r.runs++;
+    await jobsSettled(s3);
+    const names = await listed(s3);
+    if (!names.includes('BASE')) {
+      const again = await tryCli(s3, ['bundle', 'import', bundle]);
+      saw(r, again.code === 0 ? 'imported again' : codeOf(again));
+    } else saw(r, 'resumed');
+    await healthy(s3, r);
+  }
+  await verifyAll(s3, r);
+}
+
+/** A server whose home is a small tmpfs: every write past it fails with ENOSPC. */
+async function fullDisk(s1: PeerServer, bigFile: string): Promise<void> {
+  const home = join(DIR, 'small');
+  await mkdir(home, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${Math.max(16, Math.floor(MIB / 2))}m`, 'tmpfs', home]);
+  try {
+    const small = await PeerServer.create(ROOT, join(home, 'h'), 'FPPS_SMALL', false);
+    try {
+      await pairUp(s1, small, DIR);
+      for (const [fault, args] of [
+        ['full disk during ingest', ['image', 'add', 'BIG', '--file', bigFile]],
+        ['full disk during a pull', ['image', 'pull', 'BASE', '--server', s1.name]],
+        ['full disk during bundle import', ['bundle', 'import', join(DIR, 'bundles', 'base.ingot')]],
+      ] as const) {
+        const r = row(fault);
+        const res = await tryCli(small, args);
+        r.runs++;
+        saw(r, codeOf(res));
+        await jobsSettled(small);
+        const names = await listed(small);
+        if (names.includes('BIG') || names.includes('BASE')) r.halfMade++;
+        await healthy(small, r);
+      }
+    } finally {
+      await small.dispose();
+    }
+  } finally {
+    execFileSync('umount', ['-l', home]);
+  }
+}
+
+/** Flips one byte in a pack of `server` (at a random offset past the header), or in its index. */
+async function flip(server: PeerServer, what: 'pack' | 'index'): Promise<void> {
+  const dir = join(server.home, 'store', 'packs-v1');
+  const files = (await readdir(dir)).filter((f) =>
+    what === 'pack' ? f.endsWith('.pack') : f.endsWith('.sqlite'),
+  );
+  const sized = await Promise.all(files.map(async (f) => ({ f, size: (await stat(join(dir, f))).size })));
+  const target = sized.sort((a, b) => b.size - a.size)[0];
+  if (!target) throw new Error(`no ${what} file in ${dir}`);
+  const fh = await open(join(dir, target.f), 'r+');
+  try {
+    const at = randomInt(Math.min(4096, target.size - 1), target.size);
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, at);
+    b[0] = (b[0] as number) ^ 0xff;
+    await fh.write(b, 0, 1, at);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * One byte of the store flipped while the server is down. Right answers: verify and deploy
+ * refuse with a code, or (a byte nothing reads, such as a free page of the index) both
+ * succeed and the deployed bytes are the image's. Wrong: deploy gives other bytes.
+ */
+async function flipped(server: PeerServer, what: 'pack' | 'index', source: string): Promise<void> {
+  const r = row(`a flipped byte in the ${what}`);
+  await server.stop();
+  await flip(server, what);
+  await server.start();
+  r.runs++;
+  const v = await tryCli(server, ['image', 'verify', 'BASE']);
+  saw(r, `verify: ${codeOf(v)}`);
+  const out = join(DIR, `deploy-${what}`);
+  await removeTree(out);
+  const d = await tryCli(server, ['image', 'deploy', 'BASE', '--path', out]);
+  saw(r, `deploy: ${codeOf(d)}`);
+  if (d.code === 0 && (await sha256Of(out)) !== (await sha256Of(source))) r.halfMade++;
+  if (v.code === 0 && d.code !== 0) r.verifyFailures++;
+  await healthy(server, r);
+}
+
+async function concurrent(s1: PeerServer, s2: PeerServer): Promise<void> {
+  const r = row('50 deploys and 50 pulls at once');
+  const deploys = Array.from({ length: 50 }, (_, k) =>
+    tryCli(s1, ['image', 'deploy', 'BASE', '--path', join(DIR, 'many', `d${k}`)]),
+  );
+  const pulls = Array.from({ length: 50 }, (_, k) =>
+    tryCli(s2, ['image', 'pull', `SMALL_${k}`, '--server', s1.name]),
+  );
+  for (const res of await Promise.all([...deploys, ...pulls])) {
+    r.runs++;
+    saw(r, codeOf(res));
+  }
+  await verifyAll(s2, r);
+  await healthy(s1, r);
+}
+
+/** The file's SHA-256, or '' where there is no such file. */
+async function sha256Of(path: string): Promise<string> {
+  try {
+    return (await bash('sha256sum "$1" | cut -d" " -f1', [path])).stdout.trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Runs one part; a part that breaks is a row of its own, and the run goes on. */
+async function part(name: string, work: () => Promise<void>): Promise<void> {
+  log(name);
+  try {
+    await work();
+  } catch (err) {
+    const r = row(`${name} (did not finish)`);
+    saw(
+      r,
+      String((err as Error).message)
+        .split('\n')[0]
+        ?.slice(0, 120) ?? 'error',
+    );
+  }
+}
+
+function table(): string {
+  const head = [
+    'fault',
+    'runs',
+    'half-made listed',
+    'verify failures',
+    'chunks re-sent',
+    'server down',
+    'what the user saw',
+  ];
+  const body = rows.map((r) => [
+    r.fault,
+    String(r.runs),
+    String(r.halfMade),
+    String(r.verifyFailures),
+    String(r.resent),
+    String(r.serverDown),
+    [...r.codes.entries()].map(([c, n]) => `${c} ×${n}`).join(', '),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  await removeTree(DIR);
+  await mkdir(DIR, { recursive: true });
+  const { build, missing } = await usableBuild(REPO, join(DIR, 'build'), log);
+  if (!build || missing) throw new Error(missing ?? 'no ingot build');
+  ROOT = build.root;
+  log(`ingot measured: ${build.describe}`);
+  const servers: PeerServer[] = [];
+  try {
+    const [s1, s2, s3] = await Promise.all(
+      ['FPPS_1', 'FPPS_2', 'FPPS_3'].map((n) => PeerServer.create(ROOT, join(DIR, n), n, false)),
+    );
+    servers.push(s1 as PeerServer, s2 as PeerServer, s3 as PeerServer);
+    const [a, b, c] = servers as [PeerServer, PeerServer, PeerServer];
+    await pairUp(a, b, DIR);
+    await pairUp(a, c, DIR);
+    log(`setup: a ${MIB} MiB image BASE and 50 small images on FPPS_1`);
+    const base = join(DIR, 'base.bin');
+    await makeFile(base, MIB);
+    await a.cli(['image', 'add', 'BASE', '--file', base]);
+    for (let k = 0; k < 50; k++) {
+      const f = join(DIR, `small-${k}.bin`);
+      await writeFile(f, `small image ${k}\n`.repeat(4096 + k));
+      await a.cli(['image', 'add', `SMALL_${k}`, '--file', f]);
+    }
+    await part(`kill -9 x${KILLS} during ingest`, () => killIngest(a, base));
+    await part(`kill -9 x${KILLS} of the receiver during a pull`, () => killPull(a, b, 'receiver'));
+    await part(`kill -9 x${KILLS} of the sender during a pull`, () => killPull(a, b, 'sender'));
+    await part(`kill -9 x${KILLS} during bundle import`, () => killImport(a, c));
+    if (process.getuid?.() === 0) {
+      await part('full disk (tmpfs) during ingest, pull and import', async () => {
+        const big = join(DIR, 'big.bin');
+        await makeFile(big, MIB);
+        await fullDisk(a, big);
+      });
+    } else log('full disk: skipped (mounting a tmpfs needs root)');
+    await part('50 deploys and 50 pulls at once', () => concurrent(a, b));
+    await part('a flipped byte in a pack, then in the index', async () => {
+      await b.cli(['image', 'pull', 'BASE', '--server', a.name]).catch(() => undefined);
+      await flipped(b, 'pack', base);
+      await b.cli(['image', 'delete', 'BASE', '--force']);
+      await b.cli(['gc', '--grace', '0']);
+      await b.cli(['image', 'pull', 'BASE', '--server', a.name]);
+      await flipped(b, 'index', base);
+    });
+  } finally {
+    for (const s of servers) await s.dispose();
+  }
+  const out = table();
+  process.stdout.write(
+    `\nIngot fault-injection run; ${MIB} MiB images; kill -9 at random moments\n\n${out}\n`,
+  );
+  const json = rows.map((r) => ({ ...r, codes: Object.fromEntries(r.codes) }));
+  await writeFile(join(DIR, '..', '..', 'results-faults.json'), `${JSON.stringify(json, null, 2)}\n`);
+}
+
+await main();
