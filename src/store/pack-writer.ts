@@ -1,4 +1,4 @@
-import { type FileHandle, open, unlink } from 'node:fs/promises';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { EncodedChunk } from './chunk-store.js';
@@ -345,6 +345,39 @@ export class PackWriter {
       this.index.dropPack(id);
       throw new IngotError('INTERNAL', `could not create pack ${id}`, { cause });
     }
+  }
+
+  /**
+   * Takes a complete pack file another store wrote (a bundle import's staging store, closed)
+   * as a new sealed pack of this one: a fresh id in its header, renamed into packs-v1/ (the
+   * same file system), its records indexed where their digests are not held yet (the others
+   * stay dead bytes for compaction). Row first, as for a new pack: a crash before the index
+   * commit leaves an unsealed pack longer than its row, whose verified records recovery
+   * indexes (§8.6), as unreferenced chunks for gc. Returns the rows inserted.
+   */
+  adopt(file: string, size: number, records: readonly RecordLocation[]): Promise<number> {
+    return this.lock.run(async () => {
+      this.assertOpen();
+      const id = this.nextId++;
+      this.index.addPack(id, PACK_HEADER_SIZE);
+      try {
+        const fh = await open(file, 'r+');
+        try {
+          await fh.write(encodePackHeader(id), 0, PACK_HEADER_SIZE, 0);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await rename(file, this.paths.pack(id));
+        await fsyncDir(this.paths.packsDir);
+      } catch (cause) {
+        this.index.dropPack(id);
+        throw new IngotError('INTERNAL', `could not take ${file} as pack ${id}`, { cause });
+      }
+      const inserted = this.index.commit(id, size, records, this.now());
+      this.index.sealPack(id);
+      return inserted;
+    });
   }
 
   /** After recovery: the newest unsealed pack stays open for appends, others are sealed. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { digestOf } from './chunk-store.suite.js';
 import { ManifestStore } from './manifest-store.js';
-import { openStore, rawItem, tempRoot } from './pack-store.fixture.js';
+import { openStore, rawItem, tempRoot, verifyAll } from './pack-store.fixture.js';
 import { storePaths } from './paths.js';
 import { StagedStore } from './staged-store.js';
 
@@ -56,6 +56,19 @@ describe('StagedStore', () => {
     expect(await listed(main)).toEqual([held.digest, ...fresh.map((f) => f.digest)].sort());
     for (const f of fresh) expect(await main.get(f.digest)).toEqual(f.chunk.payload);
     expect(await readdir(storePaths(root).tmpDir)).toEqual([]);
+  });
+
+  it('promote takes the staged packs whole: a chunk held on both sides stays once, and the store reopens clean', async () => {
+    const { root, main, held, staged, fresh } = await setUp();
+    await staged.putManyEncoded([held]);
+    expect(await staged.promote()).toEqual({ stored: 2 });
+    expect(await verifyAll(main)).toBe(3);
+    await main.close();
+    const again = await openStore(root);
+    expect(again.recovery).toMatchObject({ recordsIndexed: 0, packsAdopted: 0, packsDropped: 0 });
+    expect(await listed(again)).toEqual([held.digest, ...fresh.map((f) => f.digest)].sort());
+    await again.putManyEncoded([rawItem(700)]);
+    expect(await verifyAll(again)).toBe(4);
   });
 
   it('a staging store a crash left behind goes with the temp files at the next start', async () => {

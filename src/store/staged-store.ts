@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import type { Digest } from '../core/manifest.js';
-import { dataBuffers, PooledCopies } from './buffer-pool.js';
 import type {
   ChunkStore,
   ChunkTally,
@@ -17,9 +16,6 @@ import { ManifestStore } from './manifest-store.js';
 import { PackChunkStore } from './pack-chunk-store.js';
 import { storePaths } from './paths.js';
 
-/** Chunks moved from the staging store to the main one per batch (~16 MiB at 64 KiB a chunk). */
-const PROMOTE_BATCH = 256;
-
 /**
  * A chunk store whose writes land in a staging pack store of their own, beside the main
  * store (`store/tmp/staging-<id>/`), while reads and have/want see both: the main store's
@@ -29,14 +25,15 @@ const PROMOTE_BATCH = 256;
  * them all. A bundle import stages its chunks so that a refused bundle changes nothing.
  *
  * The staged chunks were verified as they were written (putManyEncoded decodes and hashes,
- * a delta is hashed once decoded), so promoting them uses the main store's hashed path.
+ * a delta is hashed once decoded), so promoting them takes the staging store's pack files
+ * into the main store as they are (same file system: a rename each).
  */
 export class StagedStore implements ChunkStore, HashedChunkWriter {
   /** The main store's manifests, their parts read from either store. */
   readonly manifests: ManifestStore;
 
   private constructor(
-    private readonly main: ChunkStore & HashedChunkWriter,
+    private readonly main: PackChunkStore,
     private readonly staging: PackChunkStore,
     root: string,
     readonly dir: string,
@@ -45,7 +42,7 @@ export class StagedStore implements ChunkStore, HashedChunkWriter {
   }
 
   /** A new, empty staging store under `root`'s temp directory (cleared at start). */
-  static async open(main: ChunkStore & HashedChunkWriter, root: string): Promise<StagedStore> {
+  static async open(main: PackChunkStore, root: string): Promise<StagedStore> {
     const dir = storePaths(root).staging(randomBytes(8).toString('hex'));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     try {
@@ -57,50 +54,13 @@ export class StagedStore implements ChunkStore, HashedChunkWriter {
   }
 
   /**
-   * Moves every staged chunk into the main store, then drops the staging store. Batches
-   * are read (lent, copied into pooled blocks) while the one before is written.
+   * Moves every staged chunk into the main store by handing it the staging store's pack
+   * files (PackChunkStore.adoptStore: renamed, not copied), then drops the staging store.
    */
-  async promote(): Promise<{ stored: number; storedBytes: number }> {
-    let stored = 0;
-    let storedBytes = 0;
-    let writing: Promise<void> = Promise.resolve();
-    const move = async (digests: Digest[]) => {
-      const copies = new PooledCopies(dataBuffers);
-      const items: HashedChunk[] = [];
-      try {
-        for await (const c of this.staging.readStored(digests, { lend: true })) {
-          const chunk = { encoding: c.encoded.encoding, payload: copies.copy(c.encoded.payload) };
-          items.push({ digest: c.digest, chunk, rawLength: c.rawLength });
-        }
-        await writing;
-      } catch (err) {
-        copies.release();
-        throw err;
-      }
-      writing = this.main
-        .putManyHashed(items, { onWritten: () => copies.release() })
-        .then((r) => {
-          stored += r.stored;
-          storedBytes += r.storedBytes;
-        })
-        .finally(() => copies.release());
-    };
-    try {
-      let batch: Digest[] = [];
-      for await (const info of this.staging.list()) {
-        batch.push(info.digest);
-        if (batch.length >= PROMOTE_BATCH) {
-          await move(batch);
-          batch = [];
-        }
-      }
-      if (batch.length > 0) await move(batch);
-      await writing;
-    } finally {
-      await writing.catch(() => {});
-    }
+  async promote(): Promise<{ stored: number }> {
+    const stored = await this.main.adoptStore(this.staging);
     await this.discard();
-    return { stored, storedBytes };
+    return { stored };
   }
 
   /** Drops every staged chunk: the main store is as it was. Safe to call again. */

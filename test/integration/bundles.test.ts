@@ -287,6 +287,38 @@ describe('bundles', () => {
     expect((await site.cli(['image', 'verify', 'WIN_9'])).code).toBe(0);
   });
 
+  it('stores nothing of an import killed mid-way: the staging store goes at the restart', async () => {
+    const data = join(workDir(), 'WIN_BIG.img');
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 6; i++) parts.push(pseudoRandom(`WIN_BIG ${i}`, 16 * 1024 * 1024));
+    writeFileSync(data, Buffer.concat(parts));
+    await ok(hq, ['image', 'add', 'WIN_BIG', '--file', data, '--type', 'DISKIMAGE']);
+    const usb = tempDir('ingot-usb-');
+    await ok(hq, ['bundle', 'create', '--image', 'WIN_BIG', '--out', usb]);
+    const before = { names: await names(site), chunks: storedChunks(site) };
+    const staging = join(site.home, 'store', 'tmp');
+    const importing = site.cli(['bundle', 'import', join(usb, 'WIN_BIG.ingot')]);
+    // Killed once the staging store holds a pack file that has grown.
+    const staged = () =>
+      readdirSync(staging).some((d) => {
+        const packs = join(staging, d, 'packs-v1');
+        try {
+          return readdirSync(packs).some(
+            (f) => f.endsWith('.pack') && statSync(join(packs, f)).size > 4 << 20,
+          );
+        } catch {
+          return false;
+        }
+      });
+    while (!staged()) await new Promise((r) => setTimeout(r, 10));
+    await site.kill9();
+    expect((await importing).code).not.toBe(0);
+    site = await site.restart();
+    expect(readdirSync(staging)).toEqual([]);
+    expect(storedChunks(site)).toBe(before.chunks);
+    expect(await names(site)).toEqual(before.names);
+  }, 240_000);
+
   it('refuses an image that names the importing server, or an unknown server, as its origin', async () => {
     await addDisk(hq, 'WIN_8');
     const usb = tempDir('ingot-usb-');
