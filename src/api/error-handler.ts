@@ -22,9 +22,12 @@ function toIngotError(err: unknown): IngotError {
   const e = err as FastifyError;
   if (e.validation) return new IngotError('INVALID_ARGUMENT', e.message);
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new IngotError('PAYLOAD_TOO_LARGE', e.message);
-  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return new IngotError('INVALID_ARGUMENT', e.message);
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new IngotError('UNSUPPORTED_MEDIA_TYPE', e.message, {
+      hint: 'send JSON as Content-Type: application/json (see /openapi.json)',
+    });
   }
+  if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return new IngotError('INVALID_ARGUMENT', e.message);
   if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e instanceof SyntaxError) {
     return new IngotError('INVALID_ARGUMENT', `malformed JSON body: ${e.message}`);
   }

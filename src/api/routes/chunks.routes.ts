@@ -4,7 +4,7 @@ import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveMoving } from '../../transfer/chunk-receiver.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
-import { sendChunkStream } from '../chunk-stream.js';
+import { chunkStreamBody, sendChunkStream } from '../chunk-stream.js';
 import { receiveCounter } from '../metrics.js';
 import { DigestList, DigestSchema, errorResponses, ReferenceLists, referencesOf } from '../schemas.js';
 
@@ -28,6 +28,7 @@ export function chunkRoutes(app: ApiApp): void {
   app.put(
     '/api/v1/chunks',
     {
+      onRequest: chunkStreamBody,
       schema: {
         summary:
           'Upload chunks as a framed stream (see docs/store-format.md); each is verified before it is stored',

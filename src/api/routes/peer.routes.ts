@@ -18,7 +18,7 @@ import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveMoving, wireSizes } from '../../transfer/chunk-receiver.js';
 import type { OfferMeta } from '../../transfer/image-sides.js';
 import { throttled } from '../../transfer/rate-limit.js';
-import { sendChunkStream } from '../chunk-stream.js';
+import { chunkStreamBody, sendChunkStream } from '../chunk-stream.js';
 import type { PeerApp } from '../peer-app.js';
 import { DigestList, DigestSchema, ReferenceLists, referencesOf } from '../schemas.js';
 
@@ -68,6 +68,8 @@ const BasesBody = Type.Object({
   bases: Type.Array(BaseRef, { maxItems: 8 }),
 });
 const ImageQuery = Type.Object({ image: DigestSchema });
+/** A chunk upload: a chunk stream (415 otherwise), bound to the image of its transfer. */
+const ChunkUpload = { onRequest: chunkStreamBody, schema: { querystring: ImageQuery } };
 
 /** What a peer may pull: this server's own published images, and whatever its templates name. */
 function pullPolicy(app: PeerApp): OfferPolicy {
@@ -136,7 +138,7 @@ export function peerRoutes(app: PeerApp): void {
     return { missing: await deps.local.store.missing(digests) };
   });
 
-  app.put('/peer/v1/chunks', { schema: { querystring: ImageQuery } }, async (request) => {
+  app.put('/peer/v1/chunks', ChunkUpload, async (request) => {
     const peer = me(request.peer);
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const received = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'received' });
