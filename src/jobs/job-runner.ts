@@ -60,6 +60,10 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'FORBIDDEN',
   'UNAUTHENTICATED',
   'PAYLOAD_TOO_LARGE',
+  'LIMIT_EXCEEDED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  // Stored bytes that fail verification fail the same way next time.
+  'CORRUPT',
 ]);
 
 /** Whether the runner will try this failure again (given attempts remain). */

@@ -16,6 +16,9 @@ const PeerSchema = Type.Object(
     lastContactAt: Type.Union([Type.String(), Type.Null()]),
     reachable: Type.Optional(Type.Boolean()),
     error: Type.Optional(Type.String()),
+    errorCode: Type.Optional(
+      Type.String({ description: 'UNAVAILABLE, or PEER_UNTRUSTED when a certificate is not trusted' }),
+    ),
     pushesTo: Type.Array(Type.String(), { description: 'filters this peer asked this server to push' }),
   },
   { $id: 'Peer' },
