@@ -1,10 +1,11 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { IngotError } from '../core/errors.js';
+import { bodyRefusal, limitRefusal } from './limits.js';
 
 /** The one place where errors become HTTP answers: every body is `{ code, message, hint? }`. */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | IngotError | Error, request, reply) => {
-    const ingot = toIngotError(err);
+    const ingot = toIngotError(err, request);
     if (ingot.code === 'INTERNAL') request.log.error({ err }, 'request failed');
     else request.log.info({ code: ingot.code, msg: ingot.message }, 'request refused');
     void reply.status(ingot.httpStatus).send(ingot.toJSON());
@@ -17,11 +18,11 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
 }
 
-function toIngotError(err: unknown): IngotError {
+function toIngotError(err: unknown, request: FastifyRequest): IngotError {
   if (err instanceof IngotError) return err;
   const e = err as FastifyError;
-  if (e.validation) return new IngotError('INVALID_ARGUMENT', e.message);
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new IngotError('PAYLOAD_TOO_LARGE', e.message);
+  if (e.validation) return limitRefusal(e, request) ?? new IngotError('INVALID_ARGUMENT', e.message);
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return bodyRefusal(request);
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return new IngotError('UNSUPPORTED_MEDIA_TYPE', e.message, {
       hint: 'send JSON as Content-Type: application/json (see /openapi.json)',

@@ -5,6 +5,7 @@ import { receiveChunks, serveMoving } from '../../transfer/chunk-receiver.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
 import { chunkStreamBody, sendChunkStream } from '../chunk-stream.js';
+import { CHUNK_LIST_BODY_BYTES } from '../limits.js';
 import { receiveCounter } from '../metrics.js';
 import { DigestList, DigestSchema, errorResponses, ReferenceLists, referencesOf } from '../schemas.js';
 
@@ -65,6 +66,7 @@ export function chunkRoutes(app: ApiApp): void {
   app.post(
     '/api/v1/chunks/fetch',
     {
+      bodyLimit: CHUNK_LIST_BODY_BYTES,
       schema: {
         summary:
           'Download chunks as a framed stream, in the order asked; with references, as deltas against them where that saves enough',

@@ -2,7 +2,15 @@ import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import { parseImageState } from '../../core/states.js';
 import type { ApiApp } from '../app.js';
-import { errorResponses, NameSchema } from '../schemas.js';
+import {
+  checkDraftHoles,
+  DRAFT_BODY_BYTES,
+  DraftSchema,
+  HostSchema,
+  PathSchema,
+  WordSchema,
+} from '../limits.js';
+import { errorResponses, NameFilterSchema, NameSchema } from '../schemas.js';
 
 const NameParams = Type.Object({ name: NameSchema });
 
@@ -16,11 +24,11 @@ export function imageRoutes(app: ApiApp): void {
         summary: 'List images, optionally by type, series or state',
         tags: ['images'],
         querystring: Type.Object({
-          type: Type.Optional(Type.String()),
-          series: Type.Optional(Type.String()),
-          state: Type.Optional(Type.String()),
+          type: Type.Optional(NameFilterSchema),
+          series: Type.Optional(NameFilterSchema),
+          state: Type.Optional(WordSchema()),
           receivedFrom: Type.Optional(
-            Type.String({ description: 'only replicas that arrived from this peer' }),
+            Type.String({ maxLength: 64, description: 'only replicas that arrived from this peer' }),
           ),
         }),
         response: { 200: Type.Object({ images: Type.Array(Type.Ref('Image')) }), ...errorResponses },
@@ -42,6 +50,7 @@ export function imageRoutes(app: ApiApp): void {
   app.post(
     '/api/v1/images',
     {
+      bodyLimit: DRAFT_BODY_BYTES,
       schema: {
         summary: 'Commit an image: check the draft manifest, require every chunk, sign, list',
         tags: ['images'],
@@ -50,15 +59,16 @@ export function imageRoutes(app: ApiApp): void {
           type: Type.Optional(NameSchema),
           series: Type.Optional(NameSchema),
           from: Type.Optional(NameSchema),
-          state: Type.Optional(Type.String()),
+          state: Type.Optional(WordSchema()),
           private: Type.Optional(Type.Boolean({ description: 'never offered to peers' })),
-          source: Type.Optional(Type.Object({ host: Type.String(), path: Type.String() })),
-          draft: Type.Unknown({ description: 'the draft manifest (docs/store-format.md)' }),
+          source: Type.Optional(Type.Object({ host: HostSchema, path: PathSchema('where it was read') })),
+          draft: DraftSchema,
         }),
         response: { 201: Type.Ref('Image'), ...errorResponses },
       },
     },
     async (request, reply) => {
+      checkDraftHoles(request.body.draft);
       const image = await images.commit(request.body);
       metrics.imagesCommitted.inc();
       request.log.info({ image: image.name, digest: image.digest }, 'image committed');
@@ -79,18 +89,14 @@ export function imageRoutes(app: ApiApp): void {
         tags: ['images'],
         body: Type.Object({
           name: NameSchema,
-          path: Type.String({
-            minLength: 1,
-            maxLength: 4096,
-            description: 'absolute path on the server host',
-          }),
+          path: PathSchema('absolute path on the server host'),
           kind: Type.Union([Type.Literal('tree'), Type.Literal('file')], {
             description: 'tree: a directory; file: one regular file',
           }),
           type: Type.Optional(NameSchema),
           series: Type.Optional(NameSchema),
           from: Type.Optional(NameSchema),
-          state: Type.Optional(Type.String()),
+          state: Type.Optional(WordSchema()),
           private: Type.Optional(Type.Boolean({ description: 'never offered to peers' })),
         }),
         response: { 202: Type.Ref('Job'), ...errorResponses },
@@ -165,7 +171,7 @@ export function imageRoutes(app: ApiApp): void {
         summary: 'Set the state: PUBLISHED, RESTRICTED or TESTABLE',
         tags: ['images'],
         params: NameParams,
-        body: Type.Object({ state: Type.String() }),
+        body: Type.Object({ state: WordSchema('PUBLISHED, RESTRICTED or TESTABLE') }),
         response: { 200: Type.Ref('Image'), ...errorResponses },
       },
     },
@@ -216,7 +222,7 @@ export function imageRoutes(app: ApiApp): void {
         summary: 'Record a working copy deployed from this image (so images made from it get it as parent)',
         tags: ['images'],
         params: NameParams,
-        body: Type.Object({ host: Type.String({ minLength: 1 }), path: Type.String({ minLength: 1 }) }),
+        body: Type.Object({ host: HostSchema, path: PathSchema('where the copy is') }),
         response: {
           201: Type.Object({ image: Type.String(), host: Type.String(), path: Type.String() }),
           ...errorResponses,

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { IngotError } from '../../core/errors.js';
 import type { ApiApp } from '../app.js';
+import { WordSchema } from '../limits.js';
 import { errorResponses } from '../schemas.js';
 
 export function jobRoutes(app: ApiApp): void {
@@ -14,8 +15,8 @@ export function jobRoutes(app: ApiApp): void {
         summary: 'Recent jobs, newest first',
         tags,
         querystring: Type.Object({
-          state: Type.Optional(Type.String()),
-          kind: Type.Optional(Type.String()),
+          state: Type.Optional(WordSchema()),
+          kind: Type.Optional(WordSchema()),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
         }),
         response: { 200: Type.Object({ jobs: Type.Array(Type.Ref('Job')) }) },

@@ -19,8 +19,9 @@ import { receiveChunks, serveMoving, wireSizes } from '../../transfer/chunk-rece
 import type { OfferMeta } from '../../transfer/image-sides.js';
 import { throttled } from '../../transfer/rate-limit.js';
 import { chunkStreamBody, sendChunkStream } from '../chunk-stream.js';
+import { PEER_BODY_BYTES } from '../limits.js';
 import type { PeerApp } from '../peer-app.js';
-import { DigestList, DigestSchema, ReferenceLists, referencesOf } from '../schemas.js';
+import { DigestList, DigestSchema, NameSchema, ReferenceLists, referencesOf } from '../schemas.js';
 
 const FilterBody = Type.Object({
   filter: Type.Object({
@@ -46,7 +47,10 @@ const OfferMetaBody = Type.Object({
   size: Type.Integer({ minimum: 0 }),
 });
 
-const OfferBodySchema = Type.Intersect([OfferMetaBody, Type.Object({ manifest: Type.String() })]);
+const OfferBodySchema = Type.Intersect([
+  OfferMetaBody,
+  Type.Object({ manifest: Type.String({ maxLength: PEER_BODY_BYTES }) }),
+]);
 type OfferBody = Static<typeof OfferBodySchema>;
 
 /** A chunk request names the image whose transfer it belongs to (see TransferGrants). */
@@ -111,7 +115,7 @@ export function peerRoutes(app: PeerApp): void {
 
   app.get(
     '/peer/v1/images/:name',
-    { schema: { params: Type.Object({ name: Type.String() }) } },
+    { schema: { params: Type.Object({ name: NameSchema }) } },
     async (request) => {
       const offer = await localSource(deps.local, pullPolicy(app)).offer(request.params.name);
       await deps.grants.grant(me(request.peer).name, 'read', offer.digest, offer.manifest);
@@ -215,7 +219,7 @@ export function peerRoutes(app: PeerApp): void {
 
   app.get(
     '/peer/v1/templates/:name',
-    { schema: { params: Type.Object({ name: Type.String() }) } },
+    { schema: { params: Type.Object({ name: NameSchema }) } },
     async (request) => deps.templates.latestDocument(request.params.name),
   );
 

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import type { ApiApp } from '../app.js';
+import { DescriptionSchema, WordSchema } from '../limits.js';
 import { errorResponses, NameSchema } from '../schemas.js';
 
 const PeerSchema = Type.Object(
@@ -29,7 +30,7 @@ const FilterFields = {
   image: Type.Optional(NameSchema),
   series: Type.Optional(NameSchema),
   imagetype: Type.Optional(NameSchema),
-  state: Type.Optional(Type.String({ description: 'PUBLISHED unless given' })),
+  state: Type.Optional(WordSchema('PUBLISHED unless given')),
 };
 
 const PeerParams = Type.Object({ name: NameSchema });
@@ -236,7 +237,7 @@ function hostRoutes(app: ApiApp): void {
         body: Type.Object({
           kind: Kind,
           name: NameSchema,
-          description: Type.Optional(Type.String({ maxLength: 500 })),
+          description: Type.Optional(DescriptionSchema),
         }),
         response: { 201: HostSchema, ...errorResponses },
       },
