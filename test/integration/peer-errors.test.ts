@@ -6,7 +6,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakePeer } from '../support/fake-peer.js';
+import { type FakePeer, fakePeer } from '../support/fake-peer.js';
 import { type IngotServer, startIngot } from '../support/ingot.js';
 import { exportServer, pair, type TransferJson, workDir, writeJson } from '../support/peers.js';
 import { pseudoRandom } from '../support/trees.js';
@@ -124,10 +124,27 @@ describe('a damaged chunk in the sender’s store', () => {
   });
 });
 
-describe('a peer upload that is not a chunk stream', () => {
-  it('is refused with 415 before its body is read', async () => {
-    const fake = await registerFake(s2, 'FPPS_J');
-    const cert2 = readFileSync(join(s2.home, 'keys', 'peer.crt'), 'utf8');
+describe('what a peer sends past the rules of the peer API', () => {
+  let fake: FakePeer;
+  let cert2: string;
+  beforeAll(async () => {
+    fake = await registerFake(s2, 'FPPS_J');
+    cert2 = readFileSync(join(s2.home, 'keys', 'peer.crt'), 'utf8');
+  });
+
+  it('is LIMIT_EXCEEDED for a field or a list over its bound', async () => {
+    const bases = Array.from({ length: 9 }, (_, i) => ({ name: `B${i}`, digest: '0'.repeat(64) }));
+    const res = await fake.call(s2.peerUrl, cert2, 'POST', '/peer/v1/bases', {
+      image: '0'.repeat(64),
+      bases,
+    });
+    expect(res).toMatchObject({
+      status: 413,
+      json: { code: 'LIMIT_EXCEEDED', message: 'bases is 9 items; the limit is 8' },
+    });
+  });
+
+  it('is refused with 415 for an upload that is not a chunk stream, before its body is read', async () => {
     const res = await fake.call(s2.peerUrl, cert2, 'PUT', `/peer/v1/chunks?image=${'0'.repeat(64)}`, {
       digests: [],
     });
