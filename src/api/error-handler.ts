@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { diskFullWithoutPath } from '../core/disk-full.js';
 import { IngotError } from '../core/errors.js';
 import { bodyRefusal, limitRefusal } from './limits.js';
 
@@ -34,5 +35,5 @@ function toIngotError(err: unknown, request: FastifyRequest): IngotError {
   }
   if (typeof e.statusCode === 'number' && e.statusCode < 500)
     return new IngotError('INVALID_ARGUMENT', e.message);
-  return new IngotError('INTERNAL', 'internal error', { cause: err });
+  return diskFullWithoutPath(err) ?? new IngotError('INTERNAL', 'internal error', { cause: err });
 }

@@ -64,6 +64,8 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'UNSUPPORTED_MEDIA_TYPE',
   // Stored bytes that fail verification fail the same way next time.
   'CORRUPT',
+  // A full disk stays full until someone frees space; a rerun then resumes (have/want).
+  'DISK_FULL',
 ]);
 
 /** Whether the runner will try this failure again (given attempts remain). */

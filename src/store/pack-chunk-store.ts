@@ -141,6 +141,10 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     }
   }
 
+  get spaceAt(): string {
+    return this.paths.packsDir;
+  }
+
   /** Waits for a compaction and appends in flight, then releases files, index and lock. */
   close(): Promise<void> {
     this.closing ??= this.shutDown();
