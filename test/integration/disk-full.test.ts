@@ -73,6 +73,17 @@ describe.runIf(IS_ROOT)('a full disk', () => {
     expect((await server.cli(['image', 'show', 'WIDE'])).code).toBe(3);
   });
 
+  it('refuses a bundle import group by group when its chunks do not fit, listing nothing', async () => {
+    const usb = join(work, 'usb');
+    mkdirSync(usb);
+    const made = await peer.cli(['bundle', 'create', '--image', 'WIDE', '--out', usb]);
+    expect(made.code, made.stderr).toBe(0);
+    const imported = await server.cli(['bundle', 'import', join(usb, 'WIDE.ingot')]);
+    expect(imported.stderr).toMatch(/\[DISK_FULL\]: .*storing \d+ chunks needs \d+ bytes at .*packs-v1/);
+    expect(imported.code).toBe(73);
+    expect((await server.cli(['image', 'show', 'WIDE'])).code).toBe(3);
+  });
+
   it('says DISK_FULL for a write the file system refuses: chunk uploads and catalog writes', async () => {
     // Leave a few KiB: less than a chunk group, so the store refuses up front, while the
     // catalog's write finds the file system full.
