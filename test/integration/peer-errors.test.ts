@@ -124,6 +124,34 @@ describe('a damaged chunk in the sender’s store', () => {
   });
 });
 
+describe('a damaged record header in the sender’s store', () => {
+  it('is found by the sender, which answers CORRUPT naming the chunk and the pack', async () => {
+    const file = join(workDir(), 'header.img');
+    writeFileSync(file, pseudoRandom('header', 1024 * 1024));
+    const packs = join(s1.home, 'store', 'packs-v1');
+    const before = new Map(readdirSync(packs).map((f) => [f, readFileSync(join(packs, f)).length]));
+    expect((await s1.cli(['image', 'add', 'HDR', '--file', file])).code).toBe(0);
+    // The first record HDR added: flip a byte of its digest, so its header's CRC fails.
+    const pack = readdirSync(packs)
+      .filter((n) => n.endsWith('.pack'))
+      .sort()
+      .at(-1) as string;
+    const at = readFileSync(join(packs, pack)).indexOf('IGCR', before.get(pack) ?? 16);
+    expect(at).toBeGreaterThan(0);
+    const fd = openSync(join(packs, pack), 'r+');
+    writeSync(fd, Buffer.from([0x5a]), 0, 1, at + 10);
+    closeSync(fd);
+    const pull = await s2.cli(['image', 'pull', 'HDR', '--server', 'FPPS_1']);
+    expect(pull.stderr).toMatch(
+      /\[CORRUPT\]: .*chunk [0-9a-f]{64} in pack \d+ at offset \d+ failed verification: bad record header CRC/,
+    );
+    expect(pull.code).toBe(74);
+    const [t] = (await s2.json<TransferJson[]>(['transfers'])).filter((x) => x.image === 'HDR');
+    expect(t).toMatchObject({ state: 'failed', attempts: 1 });
+    expect((await s2.cli(['image', 'show', 'HDR'])).code).toBe(3);
+  });
+});
+
 describe('what a peer sends past the rules of the peer API', () => {
   let fake: FakePeer;
   let cert2: string;
