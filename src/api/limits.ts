@@ -93,10 +93,10 @@ export function limitRefusal(err: FastifyError, request: FastifyRequest): IngotE
   const field = path.length > 0 ? path.join('.') : context;
   const value = path.reduce<unknown>(
     (at, key) => (at && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined),
-    (request as unknown as Record<string, unknown>)[context],
+    (request as unknown as Record<string, unknown>)[context === 'querystring' ? 'query' : context],
   );
   const size = sizeOf(value);
-  const is = size === undefined ? `is larger than its limit` : `is ${size} ${unit}`;
+  const is = size === undefined ? 'is larger than its limit' : `is ${size} ${unit}`;
   return new IngotError('LIMIT_EXCEEDED', `${field} ${is}; the limit is ${limit}`, {
     hint: 'see the limits in /openapi.json and docs/design.md',
     details: { field, ...(size === undefined ? {} : { size }), limit, unit },

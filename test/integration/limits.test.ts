@@ -83,6 +83,14 @@ describe('the REST API refuses what it does not take, naming the rule', () => {
     });
   });
 
+  it('refuses a query parameter over its bound', async () => {
+    const res = await api('GET', `/api/v1/images?type=${'T'.repeat(65)}`);
+    expect(res).toMatchObject({
+      status: 413,
+      body: { code: 'LIMIT_EXCEEDED', message: 'type is 65 characters; the limit is 64' },
+    });
+  });
+
   it('refuses a list over its bound', async () => {
     const digests = Array.from({ length: 4097 }, (_, i) => i.toString(16).padStart(64, '0'));
     const res = await api('POST', '/api/v1/chunks/missing', JSON.stringify({ digests }), JSON_TYPE);
