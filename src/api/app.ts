@@ -11,6 +11,7 @@ import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
 import { bearerAuth } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { installErrorHandler } from './error-handler.js';
+import { JSON_BODY_BYTES, withBodyLimit } from './limits.js';
 import { RequestLog } from './request-log.js';
 import { bundleRoutes } from './routes/bundles.routes.js';
 import { catalogRoutes } from './routes/catalog.routes.js';
@@ -33,13 +34,11 @@ export type ApiApp = FastifyInstance<
 /** Paths anyone may read: liveness, metrics and the API description. */
 const OPEN_PATHS = new Set(['/healthz', '/metrics', '/openapi.json', '/api/v1/server']);
 
-/** A draft manifest of an 8 GiB image is ~10 MB of JSON; leave room for far larger ones. */
-const JSON_BODY_LIMIT = 512 * 1024 * 1024;
-
 export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger | false }): Promise<ApiApp> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
-    bodyLimit: JSON_BODY_LIMIT,
+    // Small for admin JSON; the draft and bundle routes set their own (limits.ts).
+    bodyLimit: JSON_BODY_BYTES,
     requestIdHeader: 'x-request-id',
     // One line per request, at a level by what it did.
     logController: new RequestLog(),
@@ -51,6 +50,8 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
   app.addContentTypeParser(CHUNK_STREAM_TYPE, (_request, payload, done) => done(null, payload));
 
   await app.register(swagger, {
+    // Each JSON route's body limit is part of its description.
+    transform: ({ schema, url, route }) => ({ schema: withBodyLimit(schema, route.bodyLimit), url }),
     // Components keep their $id as name (Error, Image, Job) instead of def-N.
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
     openapi: {

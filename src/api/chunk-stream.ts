@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { IngotError } from '../core/errors.js';
 import { socketBuffers } from '../store/buffer-pool.js';
 import {
@@ -10,6 +10,20 @@ import {
   SOCKET_WRITE_BYTES,
 } from '../store/frame-codec.js';
 import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
+
+/**
+ * An upload route's onRequest hook: the body must be a chunk stream, refused before a byte
+ * of it is read (a JSON or form body would otherwise be parsed whole, then fail as a 500).
+ */
+export async function chunkStreamBody(request: FastifyRequest): Promise<void> {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type === CHUNK_STREAM_TYPE) return;
+  throw new IngotError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    type ? `a chunk upload is ${CHUNK_STREAM_TYPE}, not ${type}` : `a chunk upload has no Content-Type`,
+    { hint: `send the framed chunk stream (docs/store-format.md §7) as Content-Type: ${CHUNK_STREAM_TYPE}` },
+  );
+}
 
 /**
  * Answers a chunk stream (the largest thing either API sends) in pooled 1 MiB writes, each

@@ -1,5 +1,7 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { diskFullWithoutPath } from '../core/disk-full.js';
 import { IngotError } from '../core/errors.js';
+import { bodyRefusal, limitRefusal } from './limits.js';
 import { noteOutcome } from './request-log.js';
 
 /**
@@ -8,7 +10,7 @@ import { noteOutcome } from './request-log.js';
  */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | IngotError | Error, request, reply) => {
-    const ingot = toIngotError(err);
+    const ingot = toIngotError(err, request);
     noteOutcome(request, ingot);
     if (ingot.httpStatus >= 500)
       request.log.error({ err: ingot.cause ?? ingot, code: ingot.code }, 'request failed');
@@ -23,18 +25,21 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
 }
 
-function toIngotError(err: unknown): IngotError {
+function toIngotError(err: unknown, request: FastifyRequest): IngotError {
   if (err instanceof IngotError) return err;
   const e = err as FastifyError;
-  if (e.validation) return new IngotError('INVALID_ARGUMENT', e.message);
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new IngotError('PAYLOAD_TOO_LARGE', e.message);
-  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return new IngotError('INVALID_ARGUMENT', e.message);
+  if (e.validation) return limitRefusal(e, request) ?? new IngotError('INVALID_ARGUMENT', e.message);
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return bodyRefusal(request);
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new IngotError('UNSUPPORTED_MEDIA_TYPE', e.message, {
+      hint: 'send JSON as Content-Type: application/json (see /openapi.json)',
+    });
   }
+  if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return new IngotError('INVALID_ARGUMENT', e.message);
   if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e instanceof SyntaxError) {
     return new IngotError('INVALID_ARGUMENT', `malformed JSON body: ${e.message}`);
   }
   if (typeof e.statusCode === 'number' && e.statusCode < 500)
     return new IngotError('INVALID_ARGUMENT', e.message);
-  return new IngotError('INTERNAL', 'internal error', { cause: err });
+  return diskFullWithoutPath(err) ?? new IngotError('INTERNAL', 'internal error', { cause: err });
 }

@@ -7,6 +7,8 @@ import { MAX_REFERENCES } from '../store/frame-codec.js';
 
 export const DigestSchema = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256, lowercase hex' });
 export const NameSchema = Type.String({ minLength: 1, maxLength: 64, description: 'see the naming rule' });
+/** A name a list is filtered by: bounded like a name, checked (or matched) by the handler. */
+export const NameFilterSchema = Type.String({ maxLength: 64 });
 
 export const ErrorSchema = Type.Object(
   {

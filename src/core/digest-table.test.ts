@@ -30,6 +30,17 @@ describe('DigestTable', () => {
     expect(t.mark(digestOf(2))).toBe(true);
   });
 
+  it('clears its marks for a second pass, keeping its digests', () => {
+    const t = new DigestTable();
+    const d = digestOf(1);
+    t.add(d, 10);
+    expect(t.mark(d)).toBe(true);
+    t.clearMarks();
+    expect(t.lengthOf(d)).toBe(10);
+    expect(t.mark(d)).toBe(true);
+    expect(t.mark(d)).toBe(false);
+  });
+
   it('keeps marks across growth', () => {
     const t = new DigestTable(1);
     t.add(digestOf(0), 5);

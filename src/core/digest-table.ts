@@ -78,6 +78,11 @@ export class DigestTable {
     return true;
   }
 
+  /** Unmarks every digest, so a second pass can mark them again. */
+  clearMarks(): void {
+    for (let i = 0; i < this.values.length; i++) this.values[i] = (this.values[i] as number) & ~MARK;
+  }
+
   /** Memory the table holds, for the record. */
   get footprint(): number {
     return this.keys.length + this.values.byteLength;

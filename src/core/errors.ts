@@ -33,6 +33,22 @@ export const ERROR_CODES = {
   CORRUPT: { http: 500, exit: 74, summary: 'stored data failed verification' },
   UNAVAILABLE: { http: 503, exit: 69, summary: 'the server cannot be reached or is not ready' },
   PAYLOAD_TOO_LARGE: { http: 413, exit: 65, summary: 'a request body is larger than allowed' },
+  LIMIT_EXCEEDED: {
+    http: 413,
+    exit: 65,
+    summary: 'a field, a list or a count is larger than its documented limit',
+  },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: 65, summary: 'a request body has the wrong Content-Type' },
+  DISK_FULL: {
+    http: 507,
+    exit: 73,
+    summary: 'the file system has too little free space for the write',
+  },
+  PEER_UNTRUSTED: {
+    http: 502,
+    exit: 77,
+    summary: "a peer's TLS certificate is not the registered one, or it does not trust ours",
+  },
   INTERNAL: { http: 500, exit: 70, summary: 'an unexpected failure; see the server log' },
   UNSUPPORTED_RUNTIME: {
     http: 500,

@@ -74,7 +74,7 @@ export function parseUrl(url: string): Target {
 function sqliteDialect(url: string, path: string): Dialect {
   try {
     return new SqliteDialect({
-      database: kyselySqlite(openSqlite(path, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS })),
+      database: kyselySqlite(openSqlite(path, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS }), path),
     });
   } catch (err) {
     throw unavailable(url, err);

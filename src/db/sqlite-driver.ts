@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { diskFullError, isDiskFull } from '../core/disk-full.js';
 
 /** SQLite's primary result codes we act on (https://sqlite.org/rescode.html). */
 const SQLITE_BUSY = 5;
@@ -37,19 +38,28 @@ export function openSqlite(path: string, opts: SqliteOpenOptions): DatabaseSync 
   }
 }
 
-export function kyselySqlite(db: DatabaseSync): SqliteDatabase {
+export function kyselySqlite(db: DatabaseSync, path = 'the catalog database'): SqliteDatabase {
   return {
     close: () => db.close(),
-    prepare: (text) => statement(db.prepare(text)),
+    prepare: (text) => statement(db.prepare(text), path),
   };
 }
 
-function statement(s: StatementSync): SqliteStatement {
+function statement(s: StatementSync, path: string): SqliteStatement {
   const args = (p: ReadonlyArray<unknown>) => p as SQLInputValue[];
+  // SQLITE_FULL says so, naming the database file (the free space is not looked up here:
+  // statements run synchronously).
+  const full = <T>(run: () => T): T => {
+    try {
+      return run();
+    } catch (err) {
+      throw isDiskFull(err) ? diskFullError(path, undefined, undefined, err) : err;
+    }
+  };
   return {
     reader: s.columns().length > 0,
-    all: (p) => s.all(...args(p)),
-    run: (p) => s.run(...args(p)),
+    all: (p) => full(() => s.all(...args(p))),
+    run: (p) => full(() => s.run(...args(p))),
     iterate: (p) => s.iterate(...args(p)),
   };
 }

@@ -4,6 +4,7 @@ import type { ImageRecord } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
 import { decodeRoot, rootFacts } from '../core/manifest-v2.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import { requireFreeSpace } from '../store/disk-space.js';
 import { type ReceiveCounter, receiveChunks, serveMoving, wireSizes } from '../transfer/chunk-receiver.js';
 import type { DeltaBase, ImageOffer, ImageSink, ImageSource, OfferMeta } from '../transfer/image-sides.js';
 import type { OriginKeys } from './origin-keys.js';
@@ -150,5 +151,8 @@ export function localSink(
     },
     deltaBases: (offer) => deltaBasesFor(deps, offer),
     baseChunks: (base) => deps.images.chunkList(base.digest),
+    room: async (bytes) => {
+      if (deps.store.spaceAt) await requireFreeSpace(deps.store.spaceAt, bytes, 'this transfer');
+    },
   };
 }

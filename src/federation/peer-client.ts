@@ -21,6 +21,7 @@ import {
   type References,
   type WireSize,
 } from '../transfer/ports.js';
+import { peerUnreachable, wrongCertificate } from './peer-trust.js';
 import { offerToJson } from './signed-document.js';
 import type { TlsIdentity } from './tls-identity.js';
 import type { PeerRecord } from './types.js';
@@ -38,6 +39,8 @@ export class PeerClient {
     readonly peer: PeerRecord,
     tls: TlsIdentity,
   ) {
+    // The peer must show its pinned certificate; a peer that shows another or refuses ours
+    // is PEER_UNTRUSTED, not unreachable (peer-trust.ts).
     this.agent = new Agent({
       connections: 16,
       bodyTimeout: 120_000,
@@ -47,19 +50,12 @@ export class PeerClient {
         cert: tls.certPem,
         ca: [peer.certPem],
         rejectUnauthorized: true,
-        checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-          cert.fingerprint256 === peer.certFingerprint
-            ? undefined
-            : new Error(`the peer showed certificate ${cert.fingerprint256}, not the one registered`),
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => wrongCertificate(peer, cert),
       },
     });
     this.http = createHttpClient(peer.endpoint, {
       dispatcher: this.agent,
-      unreachable: (base, err) =>
-        new IngotError('UNAVAILABLE', `cannot reach peer ${peer.name} at ${base} (${describe(err)})`, {
-          hint: 'check that it runs and still trusts this server (`ingot query peerserver` on both sides)',
-          cause: err,
-        }),
+      unreachable: (base, err) => peerUnreachable(peer, tls, base, err),
     });
   }
 
@@ -182,9 +178,4 @@ export class PeerClient {
 /** Only the offer's fields, never the manifest bytes or anything else riding along. */
 function metaOf(m: OfferMeta): OfferMeta {
   return offerToJson(m) as unknown as OfferMeta;
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
 }

@@ -29,6 +29,8 @@ export interface PeerView {
   /** Set when probed: whether a mutual-TLS hello succeeded just now. */
   reachable?: boolean;
   error?: string;
+  /** The error's code when not reachable: UNAVAILABLE, or PEER_UNTRUSTED when trust is broken. */
+  errorCode?: string;
   /** What this peer asked this server to push it. */
   pushesTo: string[];
 }
@@ -202,7 +204,8 @@ export class PeeringService {
       await this.deps.peers.touch(p.name);
       return { ...view, reachable: true, lastContactAt: (await this.deps.peers.get(p.name)).lastContactAt };
     } catch (err) {
-      return { ...view, reachable: false, error: (err as Error).message };
+      const code = err instanceof IngotError ? err.code : 'INTERNAL';
+      return { ...view, reachable: false, error: (err as Error).message, errorCode: code };
     }
   }
 }

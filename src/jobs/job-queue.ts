@@ -7,6 +7,7 @@
  * lease, so a worker that lost its job can never overwrite the new owner's outcome.
  */
 import { type Clock, systemClock } from '../core/clock.js';
+import { diskFullWithoutPath } from '../core/disk-full.js';
 import { type ErrorBody, IngotError } from '../core/errors.js';
 import type { Db } from '../db/database.js';
 import { JobRepository, progressColumns } from './job.repository.js';
@@ -243,10 +244,10 @@ export class JobQueue {
 
 /** Jobs store errors as ErrorBody JSON, so the CLI can show the code, message and hint. */
 export function errorText(err: unknown): string {
-  const body: ErrorBody =
-    err instanceof IngotError
-      ? err.toJSON()
-      : { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+  const known = err instanceof IngotError ? err : diskFullWithoutPath(err);
+  const body: ErrorBody = known
+    ? known.toJSON()
+    : { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
   return JSON.stringify(body);
 }
 

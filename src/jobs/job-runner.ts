@@ -60,6 +60,12 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'FORBIDDEN',
   'UNAUTHENTICATED',
   'PAYLOAD_TOO_LARGE',
+  'LIMIT_EXCEEDED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  // Stored bytes that fail verification fail the same way next time.
+  'CORRUPT',
+  // A full disk stays full until someone frees space; a rerun then resumes (have/want).
+  'DISK_FULL',
 ]);
 
 /** Whether the runner will try this failure again (given attempts remain). */

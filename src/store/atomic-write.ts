@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { diskFullOf } from './disk-space.js';
 
 /**
  * Writes `parts` to `dest` so that readers see either nothing or the whole file: a temp
@@ -32,7 +33,13 @@ export async function writeFileAtomic(
     await rename(tmp, dest);
   } catch (err) {
     await unlink(tmp).catch(() => {});
-    throw err;
+    throw (
+      (await diskFullOf(
+        err,
+        dest,
+        parts.reduce((n, p) => n + p.length, 0),
+      )) ?? err
+    );
   }
 }
 

@@ -115,6 +115,8 @@ export interface ChunkTally {
 }
 
 export interface ChunkStore extends ChunkWriter {
+  /** The directory whose file system takes the store's writes, for free-space checks. */
+  readonly spaceAt?: string;
   list(): AsyncIterable<StoredChunkInfo>;
   /** Size on disk of one chunk, or undefined when absent. */
   stat(digest: Digest): Promise<StoredChunkInfo | undefined>;

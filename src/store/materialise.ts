@@ -22,6 +22,7 @@ import { type Entry, type ManifestDraft, payloadSize } from '../core/manifest.js
 import { validateDraft } from '../core/manifest-codec.js';
 import { checkEntryPath } from '../core/manifest-paths.js';
 import { type ChunkFetch, type FeedItem, feedChunks } from './chunk-feed.js';
+import { diskFullOf } from './disk-space.js';
 import { restoreXattrs } from './xattrs.js';
 
 /**
@@ -89,9 +90,12 @@ export async function materialise(
   } catch (err) {
     await feed.return?.(undefined);
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    throw NOT_WRITABLE.has((err as NodeJS.ErrnoException).code ?? '')
-      ? unusableParent(target, err as NodeJS.ErrnoException)
-      : err;
+    throw (
+      (await diskFullOf(err, dirname(target), payloadSize(draft.payload))) ??
+      (NOT_WRITABLE.has((err as NodeJS.ErrnoException).code ?? '')
+        ? unusableParent(target, err as NodeJS.ErrnoException)
+        : err)
+    );
   }
 }
 

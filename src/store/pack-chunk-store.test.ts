@@ -38,7 +38,7 @@ describe('PackChunkStore', () => {
     expect(p.packsDir).toBe('/h/store/packs-v1');
     expect(p.pack(7)).toBe('/h/store/packs-v1/00000007.pack');
     expect(p.index).toBe('/h/store/index-v1.sqlite');
-    expect(p.packsLock).toBe('/h/store/packs-v1/LOCK');
+    expect(p.packsLock).toBe('/h/store/packs-v1/lock.sqlite');
     expect(p.staging('ab12')).toBe('/h/store/tmp/staging-ab12');
   });
 

@@ -22,7 +22,7 @@ import { type CompactResult, compactPacks } from './pack-compaction.js';
 import { MAX_PAYLOAD_LENGTH, MAX_RAW_LENGTH, PACK_HEADER_SIZE } from './pack-file.js';
 import { PackHandles } from './pack-handles.js';
 import { type ChunkRow, digestKey, PackIndex } from './pack-index.js';
-import { AsyncMutex, acquirePidLock } from './pack-lock.js';
+import { AsyncMutex, acquireStoreLock } from './pack-lock.js';
 import { readRuns, runsOf, type WithPack } from './pack-reader.js';
 import { type RecoveryReport, recoverPacks } from './pack-recovery.js';
 import { corruptChunk, mismatch, readVerified, tooLarge, type Verified, verifyMany } from './pack-verify.js';
@@ -125,7 +125,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     const paths = storePaths(root);
     await mkdir(paths.packsDir, { recursive: true });
     await mkdir(paths.tmpDir, { recursive: true });
-    const unlock = await acquirePidLock(paths.packsLock);
+    const unlock = await acquireStoreLock(paths.packsLock);
     let index: PackIndex | undefined;
     try {
       index = PackIndex.open(paths.index);
@@ -162,6 +162,10 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     for (const p of packs)
       stored += await this.compactLock.run(() => this.writer.adopt(p.file, p.size, p.rows));
     return stored;
+  }
+
+  get spaceAt(): string {
+    return this.paths.packsDir;
   }
 
   /** Waits for a compaction and appends in flight, then releases files, index and lock. */

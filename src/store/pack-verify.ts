@@ -114,7 +114,9 @@ export async function readVerified(
 }
 
 export function corruptChunk(expected: Digest, row: ChunkRow, reason: string, found?: string): IngotError {
-  return new IngotError('CORRUPT', `chunk ${expected} failed verification: ${reason}`, {
+  const where = `pack ${row.pack} at offset ${row.offset}`;
+  return new IngotError('CORRUPT', `chunk ${expected} in ${where} failed verification: ${reason}`, {
+    hint: '`ingot image verify` on the server holding that pack finds the images that name it; add them again, or pull them from another server',
     details: { expected, found: found ?? null, pack: row.pack, offset: row.offset, reason },
   });
 }

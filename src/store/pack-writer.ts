@@ -2,6 +2,7 @@ import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { EncodedChunk } from './chunk-store.js';
+import { diskFullOf, requireFreeSpace } from './disk-space.js';
 import {
   encodePackHeader,
   encodeRecordHeader,
@@ -24,6 +25,8 @@ import type { StorePaths } from './paths.js';
 export const MAX_PACK_BYTES = 256 * 2 ** 20;
 /** Group commit: at most about this many bytes of queued batches per write. */
 const GROUP_BYTES = 64 * 2 ** 20;
+/** Room kept beside a group's records for its index rows (the WAL grows with them). */
+const INDEX_HEADROOM = 2 ** 20;
 /** Writes are cut into slices of about this size (and at most 1024 buffers). */
 const SLICE_BYTES = 2 * 2 ** 20;
 
@@ -199,6 +202,9 @@ export class PackWriter {
       else this.unsynced.push({ pack: undefined, end: 0, rows, requests: group, now });
       return;
     }
+    // Refused before a byte is written when the file system cannot take the group (and
+    // its index rows): a full disk is DISK_FULL with the numbers, never a torn append.
+    await requireFreeSpace(this.paths.packsDir, total + INDEX_HEADROOM, `storing ${rows.length} chunks`);
     const pack = await this.writablePack(total);
     const start = pack.size;
     await this.writeAt(pack, buffers, start, start + total);
@@ -283,6 +289,8 @@ export class PackWriter {
       if (pos !== end) throw new Error(`wrote up to ${pos}, expected ${end}`);
     } catch (cause) {
       await this.cutTail(pack);
+      const full = await diskFullOf(cause, this.paths.pack(pack.id), end - pos);
+      if (full) throw full;
       throw new IngotError('INTERNAL', `could not write to pack ${pack.id}`, { cause });
     }
   }
@@ -309,6 +317,8 @@ export class PackWriter {
       await pack.fh.datasync();
     } catch (cause) {
       await this.cutTail(pack);
+      const full = await diskFullOf(cause, this.paths.pack(pack.id));
+      if (full) throw full;
       throw new IngotError('INTERNAL', `could not write to pack ${pack.id}`, { cause });
     }
   }

@@ -17,7 +17,7 @@ import type { Digest } from '../core/manifest.js';
  *                                 (LocalChunkStore: one file per chunk)
  *     store/packs-v1/<id>.pack    append-only pack files of chunk records (PackChunkStore);
  *                                 <id> is the decimal pack id, zero-padded to 8 digits
- *     store/packs-v1/LOCK         pid of the process that has the pack store open
+ *     store/packs-v1/lock.sqlite  lock held by the process that has the pack store open
  *     store/index-v1.sqlite       pack index: digest -> (pack, offset, length), plus pack
  *                                 sizes; WAL mode, so also -wal and -shm next to it
  *     store/manifests-v1/ab/<digest>.json  canonical manifest bytes
@@ -61,7 +61,7 @@ export interface StorePaths {
   readonly manifestsDir: string;
   readonly tmpDir: string;
   readonly packsDir: string;
-  /** The pack store's lock file (holds the owner's pid). */
+  /** The pack store's lock database (held with an fcntl lock; the owner's pid in its header). */
   readonly packsLock: string;
   /** The pack index database. */
   readonly index: string;
@@ -81,7 +81,7 @@ export function storePaths(root: string): StorePaths {
     manifestsDir,
     tmpDir: join(root, 'tmp'),
     packsDir,
-    packsLock: join(packsDir, 'LOCK'),
+    packsLock: join(packsDir, 'lock.sqlite'),
     index: join(root, 'index-v1.sqlite'),
     chunk: (d) => join(chunksDir, d.slice(0, 2), d),
     manifest: (d) => join(manifestsDir, d.slice(0, 2), `${d}.json`),

@@ -1,3 +1,4 @@
+import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { AsyncQueue } from './async-queue.js';
 import { inOrder } from './chunk-receiver.js';
@@ -55,7 +56,14 @@ export async function moveChunks(
   };
   const send = async (digests: readonly Digest[], references?: References) => {
     const moving = inOrder(await source.fetch(digests, references), digests, references);
-    return sink.put(metered(moving, progress, opts));
+    try {
+      return await sink.put(metered(moving, progress, opts));
+    } catch (err) {
+      // Chunks the receiver refused as damaged were sent but are not settled.
+      for (const r of rejectedBy(err)) progress.bytesDone -= chunks.lengthOf(r);
+      opts.onProgress?.(progress);
+      throw err;
+    }
   };
   const lane = async () => {
     for (let slice = await slices.take(); slice; slice = await slices.take()) {
@@ -137,4 +145,11 @@ async function* metered(
     opts.onProgress?.(progress);
     yield c;
   }
+}
+
+/** The digests a DIGEST_MISMATCH refusal names (docs: chunk-receiver.ts). */
+function rejectedBy(err: unknown): Digest[] {
+  if (!(err instanceof IngotError) || err.code !== 'DIGEST_MISMATCH') return [];
+  const rejected = err.details?.rejected;
+  return Array.isArray(rejected) ? rejected.map((r: { digest: Digest }) => r.digest) : [];
 }

@@ -100,7 +100,12 @@ export async function receiveChunks(
   }
   if (failure !== undefined) throw failure;
   if (rejected.length > 0) {
-    throw new IngotError('DIGEST_MISMATCH', `${rejected.length} chunk(s) did not match their digest`, {
+    const first = rejected[0]?.digest;
+    const what =
+      rejected.length === 1
+        ? `chunk ${first} did not match its digest`
+        : `${rejected.length} chunks did not match their digests (the first: ${first})`;
+    throw new IngotError('DIGEST_MISMATCH', what, {
       details: { rejected: rejected.slice(0, 10) },
       hint: 'the data changed in transit or at the sender; nothing of those chunks was stored',
     });

@@ -9,7 +9,7 @@ import { MAX_DIGESTS_PER_QUERY, type TransferSource } from './ports.js';
 
 /**
  * Distinct chunks to move, each with its length: `batches` hands them out in the image's
- * order, each once, and is read once.
+ * order, each once per pass.
  */
 export interface ChunkSet {
   readonly size: number;
@@ -84,6 +84,8 @@ function setOver(table: DigestTable, list: ChunkList): ChunkSet {
     bytes: table.bytes,
     lengthOf: (d) => table.lengthOf(d) ?? 0,
     async *batches() {
+      // Each pass yields every digest once (a free-space check makes one before the move).
+      table.clearMarks();
       let batch: Digest[] = [];
       for await (const refs of list()) {
         for (const r of refs) {

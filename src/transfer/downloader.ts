@@ -25,6 +25,7 @@ export function verifiedFetcher(source: TransferSource) {
       if (found !== chunk.digest) {
         throw new IngotError('DIGEST_MISMATCH', `chunk ${chunk.digest} arrived damaged`, {
           details: { expected: chunk.digest, found },
+          hint: "the server's stored copy fails verification: `ingot image verify` there finds the damaged images; nothing was written in place",
         });
       }
       yield { digest: chunk.digest, raw };

@@ -25,7 +25,7 @@ export interface ClientOptions {
   readonly token?: string | undefined;
   readonly dispatcher?: Dispatcher;
   /** Turns a connection failure into the error the caller should see. */
-  readonly unreachable?: (base: string, err: unknown) => IngotError;
+  readonly unreachable?: (base: string, err: unknown) => IngotError | Promise<IngotError>;
 }
 
 export function createApiClient(baseUrl: string, token: string | undefined): ApiClient {
@@ -46,7 +46,7 @@ export function createHttpClient(baseUrl: string, opts: ClientOptions): ApiClien
     try {
       return await request(`${base}${path}`, { method, dispatcher, ...opts } as Dispatcher.RequestOptions);
     } catch (err) {
-      throw unreachableError(base, err);
+      throw await unreachableError(base, err);
     }
   }
 
@@ -79,7 +79,10 @@ export function createHttpClient(baseUrl: string, opts: ClientOptions): ApiClien
       if (res.statusCode >= 400) await readJson(res);
       return res.body as AsyncIterable<Buffer>;
     },
-    close: () => dispatcher.close(),
+    // destroy, not close: a command that failed may leave a response nobody will read (a
+    // deploy's next batch, already in flight), which close() would wait for forever, and
+    // the process would end with code 0 and no message. A finished command has none left.
+    close: () => dispatcher.destroy(),
   };
 }
 

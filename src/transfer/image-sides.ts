@@ -72,6 +72,11 @@ export interface ImageSink extends TransferSink {
    */
   deltaBases?(offer: ImageOffer): Promise<readonly DeltaBase[]>;
   baseChunks?: BaseChunks;
+  /**
+   * Refuses (DISK_FULL), before the data moves, a transfer whose missing chunks, `bytes`
+   * raw, will not fit. Absent: the sink cannot tell (a peer refuses at its own store).
+   */
+  room?(bytes: number): Promise<void>;
 }
 
 export interface TransferProgress {

@@ -1,6 +1,6 @@
 import { DigestTable } from '../core/digest-table.js';
 import { deltaPicker, moveChunks } from './chunk-lanes.js';
-import { offerChunks } from './chunk-sets.js';
+import { type ChunkSet, offerChunks } from './chunk-sets.js';
 import {
   type ImageOffer,
   type ImageSink,
@@ -60,8 +60,17 @@ async function moveImage(
   const partProgress = { ...NO_PROGRESS };
   await moveChunks(source, sink, parts, partProgress, { ...opts, onProgress: undefined });
   progress.wireBytes = partProgress.wireBytes;
+  if (sink.room) await sink.room(await missingBytes(sink, data));
   await moveChunks(source, sink, data, progress, opts, await deltaPicker(source, sink, offer));
   return { progress, present: false };
+}
+
+/** Raw bytes of the data chunks the sink lacks: one have/want pass, nothing moved. */
+async function missingBytes(sink: ImageSink, data: ChunkSet): Promise<number> {
+  let bytes = 0;
+  for await (const batch of data.batches())
+    for (const d of await sink.missing(batch)) bytes += data.lengthOf(d);
+  return bytes;
 }
 
 export interface ImagePlan {

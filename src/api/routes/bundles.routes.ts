@@ -1,10 +1,14 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { ApiApp } from '../app.js';
+import { BUNDLE_BODY_BYTES, PathSchema } from '../limits.js';
 import { errorResponses, NameSchema } from '../schemas.js';
 
 const Any = Type.Object({}, { additionalProperties: true });
 const Document = Type.Object({
-  document: Type.Object({ body: Type.String(), signature: Type.String({ maxLength: 256 }) }),
+  document: Type.Object({
+    body: Type.String({ maxLength: BUNDLE_BODY_BYTES }),
+    signature: Type.String({ maxLength: 256 }),
+  }),
 });
 
 /** The offline route: the CLI writes and reads the bundle files, the server signs and checks. */
@@ -26,6 +30,7 @@ export function bundleRoutes(app: ApiApp): void {
   app.post(
     '/api/v1/bundles/plan',
     {
+      bodyLimit: BUNDLE_BODY_BYTES,
       schema: {
         summary:
           'A signed bundle header for these images and the chunks to carry (minus a base or an inventory)',
@@ -50,6 +55,7 @@ export function bundleRoutes(app: ApiApp): void {
   app.post(
     '/api/v1/bundles/check',
     {
+      bodyLimit: BUNDLE_BODY_BYTES,
       schema: {
         summary: 'Check a bundle header before importing: trusted creator, signature, digests, names',
         tags: ['bundles'],
@@ -63,6 +69,7 @@ export function bundleRoutes(app: ApiApp): void {
   app.post(
     '/api/v1/bundles/uploads',
     {
+      bodyLimit: BUNDLE_BODY_BYTES,
       schema: {
         summary: 'Check a bundle header and start an upload of its chunks, staged until the commit',
         description:
@@ -130,11 +137,7 @@ export function bundleRoutes(app: ApiApp): void {
           'stored, storedBytes}.',
         tags: ['bundles'],
         body: Type.Object({
-          path: Type.String({
-            minLength: 1,
-            maxLength: 4096,
-            description: 'absolute path of the .ingot file or its .001 part',
-          }),
+          path: PathSchema('absolute path of the .ingot file or its .001 part'),
         }),
         response: { 202: Type.Ref('Job'), ...errorResponses },
       },

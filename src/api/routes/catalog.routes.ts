@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import type { ApiApp } from '../app.js';
+import { DescriptionSchema, WordSchema } from '../limits.js';
 import { errorResponses, NameSchema } from '../schemas.js';
 
 const ImageTypeSchema = Type.Object({
@@ -48,8 +49,8 @@ export function catalogRoutes(app: ApiApp): void {
         tags,
         body: Type.Object({
           name: NameSchema,
-          baseType: Type.String(),
-          description: Type.Optional(Type.String()),
+          baseType: WordSchema('SOFTWARE, OSIMAGE, DISKIMAGE, ISO or ARCHIVE'),
+          description: Type.Optional(DescriptionSchema),
         }),
         response: { 201: ImageTypeSchema, ...errorResponses },
       },
@@ -92,7 +93,7 @@ export function catalogRoutes(app: ApiApp): void {
       schema: {
         summary: 'Add a series',
         tags,
-        body: Type.Object({ name: NameSchema, description: Type.Optional(Type.String()) }),
+        body: Type.Object({ name: NameSchema, description: Type.Optional(DescriptionSchema) }),
         response: { 201: SeriesSchema, ...errorResponses },
       },
     },

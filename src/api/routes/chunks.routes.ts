@@ -7,7 +7,8 @@ import { receiveChunks, serveMoving } from '../../transfer/chunk-receiver.js';
 import { signaturesOf } from '../../transfer/patch-chunks.js';
 import { CHUNK_STREAM_TYPE } from '../../transfer/ports.js';
 import type { ApiApp } from '../app.js';
-import { sendChunkStream } from '../chunk-stream.js';
+import { chunkStreamBody, sendChunkStream } from '../chunk-stream.js';
+import { CHUNK_LIST_BODY_BYTES } from '../limits.js';
 import { receiveCounter } from '../metrics.js';
 import { DigestList, DigestSchema, errorResponses, ReferenceLists, referencesOf } from '../schemas.js';
 
@@ -47,6 +48,7 @@ export function chunkRoutes(app: ApiApp): void {
   app.put(
     '/api/v1/chunks',
     {
+      onRequest: chunkStreamBody,
       schema: {
         summary:
           'Upload chunks as a framed stream (see docs/store-format.md); each is verified before it is stored',
@@ -109,6 +111,7 @@ export function chunkRoutes(app: ApiApp): void {
   app.post(
     '/api/v1/chunks/fetch',
     {
+      bodyLimit: CHUNK_LIST_BODY_BYTES,
       schema: {
         summary:
           'Download chunks as a framed stream, in the order asked; with references, as deltas against them where that saves enough',

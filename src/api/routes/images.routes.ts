@@ -2,7 +2,15 @@ import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import { parseImageState } from '../../core/states.js';
 import type { ApiApp } from '../app.js';
-import { errorResponses, NameSchema } from '../schemas.js';
+import {
+  checkDraftHoles,
+  DRAFT_BODY_BYTES,
+  DraftSchema,
+  HostSchema,
+  PathSchema,
+  WordSchema,
+} from '../limits.js';
+import { errorResponses, NameFilterSchema, NameSchema } from '../schemas.js';
 
 const NameParams = Type.Object({ name: NameSchema });
 
@@ -12,13 +20,13 @@ const CommitFields = {
   type: Type.Optional(NameSchema),
   series: Type.Optional(NameSchema),
   from: Type.Optional(NameSchema),
-  state: Type.Optional(Type.String()),
+  state: Type.Optional(WordSchema()),
   private: Type.Optional(Type.Boolean({ description: 'never offered to peers' })),
 };
 const KindSchema = Type.Union([Type.Literal('tree'), Type.Literal('file')], {
   description: 'tree: a directory; file: one regular file',
 });
-const SourceSchema = Type.Object({ host: Type.String(), path: Type.String() });
+const SourceSchema = Type.Object({ host: HostSchema, path: PathSchema('where it was read') });
 
 export function imageRoutes(app: ApiApp): void {
   const { images, catalog, jobs, metrics, ingest } = app.deps;
@@ -30,11 +38,11 @@ export function imageRoutes(app: ApiApp): void {
         summary: 'List images, optionally by type, series or state',
         tags: ['images'],
         querystring: Type.Object({
-          type: Type.Optional(Type.String()),
-          series: Type.Optional(Type.String()),
-          state: Type.Optional(Type.String()),
+          type: Type.Optional(NameFilterSchema),
+          series: Type.Optional(NameFilterSchema),
+          state: Type.Optional(WordSchema()),
           receivedFrom: Type.Optional(
-            Type.String({ description: 'only replicas that arrived from this peer' }),
+            Type.String({ maxLength: 64, description: 'only replicas that arrived from this peer' }),
           ),
         }),
         response: { 200: Type.Object({ images: Type.Array(Type.Ref('Image')) }), ...errorResponses },
@@ -56,18 +64,20 @@ export function imageRoutes(app: ApiApp): void {
   app.post(
     '/api/v1/images',
     {
+      bodyLimit: DRAFT_BODY_BYTES,
       schema: {
         summary: 'Commit an image: check the draft manifest, require every chunk, sign, list',
         tags: ['images'],
         body: Type.Object({
           ...CommitFields,
           source: Type.Optional(SourceSchema),
-          draft: Type.Unknown({ description: 'the draft manifest (docs/store-format.md)' }),
+          draft: DraftSchema,
         }),
         response: { 201: Type.Ref('Image'), ...errorResponses },
       },
     },
     async (request, reply) => {
+      checkDraftHoles(request.body.draft);
       const image = await images.commit(request.body);
       metrics.imagesCommitted.inc();
       request.log.info({ image: image.name, digest: image.digest }, 'image committed');
@@ -108,11 +118,7 @@ export function imageRoutes(app: ApiApp): void {
         tags: ['images'],
         body: Type.Object({
           ...CommitFields,
-          path: Type.String({
-            minLength: 1,
-            maxLength: 4096,
-            description: 'absolute path on the server host',
-          }),
+          path: PathSchema('absolute path on the server host'),
           kind: KindSchema,
         }),
         response: { 202: Type.Ref('Job'), ...errorResponses },
@@ -187,7 +193,7 @@ export function imageRoutes(app: ApiApp): void {
         summary: 'Set the state: PUBLISHED, RESTRICTED or TESTABLE',
         tags: ['images'],
         params: NameParams,
-        body: Type.Object({ state: Type.String() }),
+        body: Type.Object({ state: WordSchema('PUBLISHED, RESTRICTED or TESTABLE') }),
         response: { 200: Type.Ref('Image'), ...errorResponses },
       },
     },
@@ -238,7 +244,7 @@ export function imageRoutes(app: ApiApp): void {
         summary: 'Record a working copy deployed from this image (so images made from it get it as parent)',
         tags: ['images'],
         params: NameParams,
-        body: Type.Object({ host: Type.String({ minLength: 1 }), path: Type.String({ minLength: 1 }) }),
+        body: Type.Object({ host: HostSchema, path: PathSchema('where the copy is') }),
         response: {
           201: Type.Object({ image: Type.String(), host: Type.String(), path: Type.String() }),
           ...errorResponses,

@@ -2,6 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { IngotError } from '../../core/errors.js';
 import { isFinalJobState } from '../../core/states.js';
 import type { ApiApp } from '../app.js';
+import { WordSchema } from '../limits.js';
 import { errorResponses } from '../schemas.js';
 
 /** How often a held job answer reads the job again, for changes made by other nodes. */
@@ -18,8 +19,8 @@ export function jobRoutes(app: ApiApp): void {
         summary: 'Recent jobs, newest first',
         tags,
         querystring: Type.Object({
-          state: Type.Optional(Type.String()),
-          kind: Type.Optional(Type.String()),
+          state: Type.Optional(WordSchema()),
+          kind: Type.Optional(WordSchema()),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
         }),
         response: { 200: Type.Object({ jobs: Type.Array(Type.Ref('Job')) }) },

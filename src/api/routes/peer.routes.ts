@@ -19,9 +19,10 @@ import { decodeFrames } from '../../store/frame-codec.js';
 import { receiveChunks, serveMoving, wireSizes } from '../../transfer/chunk-receiver.js';
 import type { OfferMeta } from '../../transfer/image-sides.js';
 import { throttled } from '../../transfer/rate-limit.js';
-import { sendChunkStream } from '../chunk-stream.js';
+import { chunkStreamBody, sendChunkStream } from '../chunk-stream.js';
+import { PEER_BODY_BYTES } from '../limits.js';
 import type { PeerApp } from '../peer-app.js';
-import { DigestList, DigestSchema, ReferenceLists, referencesOf } from '../schemas.js';
+import { DigestList, DigestSchema, NameSchema, ReferenceLists, referencesOf } from '../schemas.js';
 
 const FilterBody = Type.Object({
   filter: Type.Object({
@@ -48,7 +49,10 @@ const OfferMetaBody = Type.Object({
   originKey: Type.Optional(Type.String({ maxLength: MAX_KEY_PEM })),
 });
 
-const OfferBodySchema = Type.Intersect([OfferMetaBody, Type.Object({ manifest: Type.String() })]);
+const OfferBodySchema = Type.Intersect([
+  OfferMetaBody,
+  Type.Object({ manifest: Type.String({ maxLength: PEER_BODY_BYTES }) }),
+]);
 type OfferBody = Static<typeof OfferBodySchema>;
 
 /** A chunk request names the image whose transfer it belongs to (see TransferGrants). */
@@ -70,6 +74,8 @@ const BasesBody = Type.Object({
   bases: Type.Array(BaseRef, { maxItems: 8 }),
 });
 const ImageQuery = Type.Object({ image: DigestSchema });
+/** A chunk upload: a chunk stream (415 otherwise), bound to the image of its transfer. */
+const ChunkUpload = { onRequest: chunkStreamBody, schema: { querystring: ImageQuery } };
 
 /** What a peer may pull: this server's own published images, and whatever its templates name. */
 function pullPolicy(app: PeerApp): OfferPolicy {
@@ -111,7 +117,7 @@ export function peerRoutes(app: PeerApp): void {
 
   app.get(
     '/peer/v1/images/:name',
-    { schema: { params: Type.Object({ name: Type.String() }) } },
+    { schema: { params: Type.Object({ name: NameSchema }) } },
     async (request) => {
       const peer = me(request.peer);
       const offer = await localSource(deps.local, pullPolicy(app), peer.name).offer(request.params.name);
@@ -139,7 +145,7 @@ export function peerRoutes(app: PeerApp): void {
     return { missing: await deps.local.store.missing(digests) };
   });
 
-  app.put('/peer/v1/chunks', { schema: { querystring: ImageQuery } }, async (request) => {
+  app.put('/peer/v1/chunks', ChunkUpload, async (request) => {
     const peer = me(request.peer);
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const received = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'received' });
@@ -216,7 +222,7 @@ export function peerRoutes(app: PeerApp): void {
 
   app.get(
     '/peer/v1/templates/:name',
-    { schema: { params: Type.Object({ name: Type.String() }) } },
+    { schema: { params: Type.Object({ name: NameSchema }) } },
     async (request) => deps.templates.latestDocument(request.params.name),
   );
 

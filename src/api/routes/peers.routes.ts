@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import type { ApiApp } from '../app.js';
+import { DescriptionSchema, WordSchema } from '../limits.js';
 import { errorResponses, NameSchema } from '../schemas.js';
 
 const PeerSchema = Type.Object(
@@ -16,6 +17,9 @@ const PeerSchema = Type.Object(
     lastContactAt: Type.Union([Type.String(), Type.Null()]),
     reachable: Type.Optional(Type.Boolean()),
     error: Type.Optional(Type.String()),
+    errorCode: Type.Optional(
+      Type.String({ description: 'UNAVAILABLE, or PEER_UNTRUSTED when a certificate is not trusted' }),
+    ),
     pushesTo: Type.Array(Type.String(), { description: 'filters this peer asked this server to push' }),
   },
   { $id: 'Peer' },
@@ -26,7 +30,7 @@ const FilterFields = {
   image: Type.Optional(NameSchema),
   series: Type.Optional(NameSchema),
   imagetype: Type.Optional(NameSchema),
-  state: Type.Optional(Type.String({ description: 'PUBLISHED unless given' })),
+  state: Type.Optional(WordSchema('PUBLISHED unless given')),
 };
 
 const PeerParams = Type.Object({ name: NameSchema });
@@ -233,7 +237,7 @@ function hostRoutes(app: ApiApp): void {
         body: Type.Object({
           kind: Kind,
           name: NameSchema,
-          description: Type.Optional(Type.String({ maxLength: 500 })),
+          description: Type.Optional(DescriptionSchema),
         }),
         response: { 201: HostSchema, ...errorResponses },
       },

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { parseInterval } from '../../core/schedule.js';
 import type { ApiApp } from '../app.js';
+import { DescriptionSchema, WordSchema } from '../limits.js';
 import { errorResponses, NameSchema } from '../schemas.js';
 
 const Any = Type.Object({}, { additionalProperties: true });
@@ -16,7 +17,7 @@ export function templateRoutes(app: ApiApp): void {
       schema: {
         summary: 'Create a template',
         tags: ['templates'],
-        body: Type.Object({ name: NameSchema, description: Type.Optional(Type.String({ maxLength: 500 })) }),
+        body: Type.Object({ name: NameSchema, description: Type.Optional(DescriptionSchema) }),
         response: { 201: Any, ...errorResponses },
       },
     },
@@ -114,9 +115,9 @@ export function templateRoutes(app: ApiApp): void {
         body: Type.Object({
           upstream: NameSchema,
           template: NameSchema,
-          every: Type.String({ description: 'e.g. 15m' }),
+          every: WordSchema('e.g. 15m'),
           window: Type.Optional(
-            Type.Union([Type.String(), Type.Null()], { description: 'HH:MM-HH:MM, local time' }),
+            Type.Union([WordSchema(), Type.Null()], { description: 'HH:MM-HH:MM, local time' }),
           ),
           maxRate: Type.Optional(Type.Union([Type.Integer({ minimum: 1024 }), Type.Null()])),
         }),

@@ -182,7 +182,10 @@ function printPeer(p: PeerView): void {
     ['name', p.name],
     ['endpoint', p.endpoint],
     ['certificate', p.fingerprint],
-    ['reachable', p.reachable === undefined ? '-' : p.reachable ? 'yes' : `no (${p.error ?? ''})`],
+    [
+      'reachable',
+      p.reachable === undefined ? '-' : p.reachable ? 'yes' : `no ([${p.errorCode ?? ''}] ${p.error ?? ''})`,
+    ],
     ['last contact', p.lastContactAt ?? 'never'],
     ['registered', p.registeredAt],
     ['max rate', p.maxRate === null ? 'none' : `${formatBytes(p.maxRate)}/s`],

@@ -1,0 +1,124 @@
+import { connect, type PeerCertificate } from 'node:tls';
+import { IngotError } from '../core/errors.js';
+import type { TlsIdentity } from './tls-identity.js';
+import type { PeerRecord } from './types.js';
+
+/**
+ * Why a peer could not be reached, told apart from "it is down": the mutual-TLS handshake
+ * fails one of two ways when trust is broken, and neither says so by itself.
+ *
+ * - The peer shows another certificate than the one pinned for it: our side refuses the
+ *   handshake with a certificate error (the pinned certificate is the only CA, and the
+ *   fingerprint is checked again by `checkServerIdentity`).
+ * - The peer does not trust our certificate (it never registered this server, or
+ *   unregistered it): under TLS 1.3 our side finishes the handshake first, then the peer
+ *   closes the connection without a byte, which looks like any cut connection. So on a
+ *   cut connection one probe dials again and asks `/peer/v1/hello`: a connection closed
+ *   after the handshake with nothing read is a peer that refused our certificate; an answer
+ *   (or no connection at all) leaves the failure what it was.
+ */
+
+/** The error of a certificate that is not the pinned one, as `checkServerIdentity` returns it. */
+export function wrongCertificate(peer: PeerRecord, cert: PeerCertificate): Error | undefined {
+  if (cert.fingerprint256 === peer.certFingerprint) return undefined;
+  return Object.assign(new Error(`the peer showed certificate ${cert.fingerprint256}`), {
+    code: 'ERR_PEER_CERT_MISMATCH',
+  });
+}
+
+/** Node's codes for a server certificate that does not check against the pinned one. */
+const CERT_ERRORS = new Set([
+  'ERR_PEER_CERT_MISMATCH',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+/** The error a failed call to `peer` at `base` should end as. */
+export async function peerUnreachable(
+  peer: PeerRecord,
+  tls: TlsIdentity,
+  base: string,
+  err: unknown,
+): Promise<IngotError> {
+  const code = errorCode(err);
+  if (code && CERT_ERRORS.has(code)) {
+    return new IngotError(
+      'PEER_UNTRUSTED',
+      `the peer's certificate is not the one registered for ${peer.name}`,
+      {
+        hint: `${base} showed another certificate (${describe(err)}); if ${peer.name} was rebuilt, register its new server-data file: \`ingot unregister server --server ${peer.name}\`, then \`ingot register server\``,
+        details: { peer: peer.name, endpoint: base, tls: code },
+        cause: err,
+      },
+    );
+  }
+  if (code && EXPIRED.has(code)) {
+    return new IngotError(
+      'PEER_UNTRUSTED',
+      `the certificate registered for ${peer.name} is outside its validity dates`,
+      {
+        hint: `check both clocks; if ${peer.name} renewed its certificate, register its new server-data file`,
+        details: { peer: peer.name, endpoint: base, tls: code },
+        cause: err,
+      },
+    );
+  }
+  if (code === 'UND_ERR_SOCKET' && (await refusesOurCertificate(peer, tls, base))) {
+    return new IngotError('PEER_UNTRUSTED', `${peer.name} does not trust this server's certificate`, {
+      hint: `${peer.name} closed the connection after the TLS handshake: on ${peer.name}, register this server's server-data file (\`ingot export server\` here, \`ingot register server\` there)`,
+      details: { peer: peer.name, endpoint: base },
+      cause: err,
+    });
+  }
+  return new IngotError('UNAVAILABLE', `cannot reach peer ${peer.name} at ${base} (${describe(err)})`, {
+    hint: 'check that it runs and still trusts this server (`ingot query peerserver` on both sides)',
+    cause: err,
+  });
+}
+
+/** Dials once and asks for hello: true when the peer closes after the handshake without a byte. */
+function refusesOurCertificate(peer: PeerRecord, tls: TlsIdentity, base: string): Promise<boolean> {
+  const url = new URL(base);
+  return new Promise((resolve) => {
+    let secured = false;
+    let answered = false;
+    const socket = connect({
+      host: url.hostname,
+      port: Number(url.port || 443),
+      key: tls.keyPem,
+      cert: tls.certPem,
+      ca: [peer.certPem],
+      minVersion: 'TLSv1.3',
+      checkServerIdentity: (_host, cert) => wrongCertificate(peer, cert),
+    });
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket.once('secureConnect', () => {
+      secured = true;
+      socket.end(`GET /peer/v1/hello HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+    });
+    socket.on('data', () => {
+      answered = true;
+      socket.destroy();
+    });
+    socket.on('error', () => {});
+    socket.once('close', () => resolve(secured && !answered));
+  });
+}
+
+function errorCode(err: unknown): string | undefined {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.cause?.code ?? e.code;
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
+}
