@@ -148,10 +148,15 @@ async function* readFrames(
 ): AsyncGenerator<FramedChunk<FrameEncoding>> {
   const q = new ByteQueue();
   const it = source[Symbol.asyncIterator]();
+  let count = 0;
   /** Pulls until `n` bytes are buffered; false when the source ended first. */
   const need = async (n: number): Promise<boolean> => {
     while (q.length < n) {
-      const r = await it.next();
+      const r = await it.next().catch((err: unknown) => {
+        // A connection cut by the far side (it met a damaged chunk, or it stopped) is a
+        // truncated stream, said so, not "other side closed".
+        throw isCut(err) ? cut(count, err) : err;
+      });
       if (r.done) return false;
       q.push(r.value);
     }
@@ -166,7 +171,6 @@ async function* readFrames(
     throw invalid(`unknown chunk stream version ${version}`);
   }
 
-  let count = 0;
   for (;;) {
     if (!(await need(1))) throw truncated(`after ${count} chunks, without its end frame`);
     const type = q.peekByte();
@@ -243,6 +247,21 @@ function parseHeader(h: Buffer, version: number) {
 
 function invalid(message: string, details?: Record<string, unknown>): IngotError {
   return new IngotError('INVALID_ARGUMENT', `chunk stream: ${message}`, details ? { details } : {});
+}
+
+/** Node's and undici's codes for a connection the far side closed or reset mid-body. */
+const CUT_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+function isCut(err: unknown): boolean {
+  return !(err instanceof IngotError) && CUT_CODES.has((err as { code?: string }).code ?? '');
+}
+
+function cut(count: number, err: unknown): IngotError {
+  const why = (err as { code?: string; message?: string }).message ?? String(err);
+  return new IngotError('TRUNCATED', `chunk stream cut after ${count} chunks (${why})`, {
+    hint: "the chunks received before the cut were kept; the sender's log says why (a damaged stored chunk is CORRUPT there, found by `ingot image verify`); retry to fetch the rest",
+    cause: err,
+  });
 }
 
 function truncated(where: string): IngotError {

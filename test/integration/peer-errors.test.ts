@@ -3,7 +3,15 @@
  * pinned one, a peer that does not trust ours, a damaged chunk in the sender's store, an
  * upload that is not a chunk stream.
  */
-import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakePeer, fakePeer } from '../support/fake-peer.js';
@@ -124,23 +132,30 @@ describe('a damaged chunk in the sender’s store', () => {
   });
 });
 
+/**
+ * Adds `name` (`mib` MiB of random bytes) on FPPS_1, then flips a byte of the digest in the
+ * header of the first record it wrote past `skip` bytes, so that header's CRC fails.
+ */
+async function addWithDamagedHeader(name: string, mib: number, skip = 0): Promise<void> {
+  const file = join(workDir(), `${name}.img`);
+  writeFileSync(file, pseudoRandom(name, mib * 1024 * 1024));
+  const packs = join(s1.home, 'store', 'packs-v1');
+  const before = new Map(readdirSync(packs).map((f) => [f, readFileSync(join(packs, f)).length]));
+  expect((await s1.cli(['image', 'add', name, '--file', file])).code).toBe(0);
+  const pack = readdirSync(packs)
+    .filter((n) => n.endsWith('.pack'))
+    .sort()
+    .at(-1) as string;
+  const at = readFileSync(join(packs, pack)).indexOf('IGCR', (before.get(pack) ?? 16) + skip);
+  expect(at).toBeGreaterThan(0);
+  const fd = openSync(join(packs, pack), 'r+');
+  writeSync(fd, Buffer.from([0x5a]), 0, 1, at + 10);
+  closeSync(fd);
+}
+
 describe('a damaged record header in the sender’s store', () => {
   it('is found by the sender, which answers CORRUPT naming the chunk and the pack', async () => {
-    const file = join(workDir(), 'header.img');
-    writeFileSync(file, pseudoRandom('header', 1024 * 1024));
-    const packs = join(s1.home, 'store', 'packs-v1');
-    const before = new Map(readdirSync(packs).map((f) => [f, readFileSync(join(packs, f)).length]));
-    expect((await s1.cli(['image', 'add', 'HDR', '--file', file])).code).toBe(0);
-    // The first record HDR added: flip a byte of its digest, so its header's CRC fails.
-    const pack = readdirSync(packs)
-      .filter((n) => n.endsWith('.pack'))
-      .sort()
-      .at(-1) as string;
-    const at = readFileSync(join(packs, pack)).indexOf('IGCR', before.get(pack) ?? 16);
-    expect(at).toBeGreaterThan(0);
-    const fd = openSync(join(packs, pack), 'r+');
-    writeSync(fd, Buffer.from([0x5a]), 0, 1, at + 10);
-    closeSync(fd);
+    await addWithDamagedHeader('HDR', 1);
     const pull = await s2.cli(['image', 'pull', 'HDR', '--server', 'FPPS_1']);
     expect(pull.stderr).toMatch(
       /\[CORRUPT\]: .*chunk [0-9a-f]{64} in pack \d+ at offset \d+ failed verification: bad record header CRC/,
@@ -149,6 +164,23 @@ describe('a damaged record header in the sender’s store', () => {
     const [t] = (await s2.json<TransferJson[]>(['transfers'])).filter((x) => x.image === 'HDR');
     expect(t).toMatchObject({ state: 'failed', attempts: 1 });
     expect((await s2.cli(['image', 'show', 'HDR'])).code).toBe(3);
+  });
+});
+
+describe('a damaged record header the sender meets mid-stream', () => {
+  it('cuts the stream, and the receiver says so with a code instead of "other side closed"', async () => {
+    // Past the first 4 MiB run a deploy's request reads before its answer starts.
+    await addWithDamagedHeader('LATE', 12, 9 * 1024 * 1024);
+    const dest = join(workDir(), 'late-out.img');
+    const deploy = await s1.cli(['image', 'deploy', 'LATE', '--path', dest]);
+    expect(deploy.stderr).toMatch(/\[TRUNCATED\]: chunk stream cut after \d+ chunks/);
+    expect(deploy.stderr).toContain('ingot image verify');
+    expect(deploy.code).toBe(65);
+    expect(existsSync(dest)).toBe(false);
+    // A peer asks in smaller requests: the damaged record heads one, found before it starts.
+    const pull = await s2.cli(['image', 'pull', 'LATE', '--server', 'FPPS_1']);
+    expect(pull.stderr).toMatch(/\[CORRUPT\]: .*in pack \d+ at offset \d+ failed verification/);
+    expect(pull.code).toBe(74);
   });
 });
 
