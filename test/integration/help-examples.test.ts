@@ -101,6 +101,7 @@ const STEPS: readonly Step[] = [
   { on: 'FPPS_1', example: 'ingot transfers --peer FPPS_2 --json' },
   // The pull above is the 11th job of FPPS_1 (each add, verify and gc before it is one).
   { on: 'FPPS_1', example: 'ingot transfer show 11' },
+  { on: 'FPPS_1', example: 'ingot gc --dry-run' },
   { on: 'FPPS_2', example: 'ingot unregister server --server FPPS_1' },
   // Sites: HQ publishes a template that SITE_1 follows.
   { on: 'HQ', setup: 'ingot export server --serverdata hq.json' },
