@@ -59,6 +59,15 @@ const STEPS: readonly Step[] = [
   { on: 'FPPS_1', example: 'ingot image show OL9_ROOT --json' },
   { on: 'FPPS_1', example: 'ingot image deploy DBHOME_19_21 --path /u01/app/oracle/product/19.21' },
   { on: 'FPPS_1', example: 'ingot image deploy OL9_ROOT --path /images/ol9.img' },
+  { on: 'FPPS_1', example: 'ingot workingcopy list' },
+  { on: 'FPPS_1', example: 'ingot workingcopy list --image DBHOME_19_21 --json' },
+  // The second deploy above is working copy 2.
+  { on: 'FPPS_1', example: 'ingot workingcopy delete 2' },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot workingcopy delete --image DBHOME_19_21 --host "$(hostname)" --path /u01/app/oracle/product/19.21',
+  },
   { on: 'FPPS_1', example: 'ingot image state DBHOME_19_22 TESTABLE' },
   { on: 'FPPS_1', example: 'ingot image state DBHOME_19_22 PUBLISHED' },
   { on: 'FPPS_1', example: 'ingot image verify OL9_ROOT' },

@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import { parseImageState } from '../../core/states.js';
 import type { ApiApp } from '../app.js';
-import { errorResponses, NameSchema } from '../schemas.js';
+import { errorResponses, NameSchema, WorkingCopySchema } from '../schemas.js';
 
 const NameParams = Type.Object({ name: NameSchema });
 
@@ -141,6 +141,7 @@ export function imageRoutes(app: ApiApp): void {
             ancestors: Type.Array(Type.String()),
             descendants: Type.Array(Type.String()),
             series: Type.Array(Type.String()),
+            workingCopies: Type.Array(WorkingCopySchema, { description: 'where it is deployed' }),
           }),
           ...errorResponses,
         },
@@ -155,6 +156,7 @@ export function imageRoutes(app: ApiApp): void {
         ancestors: lineage.ancestors.map((i) => i.name),
         descendants: lineage.descendants.map((i) => i.name),
         series: await catalog.seriesOfImage(name),
+        workingCopies: await catalog.listWorkingCopies({ image: name }),
       };
     },
   );
