@@ -29,8 +29,10 @@ export interface PeerView {
   /** Set when probed: whether a mutual-TLS hello succeeded just now. */
   reachable?: boolean;
   error?: string;
-  /** What this peer asked this server to push it. */
+  /** What this peer asked this server to push it (stored here, on the sending end). */
   pushesTo: string[];
+  /** What this server asked this peer to push here (its standing instantiations there). */
+  pushesHere: string[];
 }
 
 export interface Plan {
@@ -195,6 +197,7 @@ export class PeeringService {
       registeredAt: p.registeredAt,
       lastContactAt: p.lastContactAt,
       pushesTo,
+      pushesHere: await this.deps.peers.subscriptions(p.name),
     };
     if (!probe) return view;
     try {

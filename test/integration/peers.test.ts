@@ -173,6 +173,25 @@ describe('peers, as in the FPP procedure', () => {
     expect(pull.code).toBe(3);
   });
 
+  it('query peerserver shows instantiations both ways: what each end pushes to the other', async () => {
+    type Both = { pushesTo: string[]; pushesHere: string[] };
+    const [origin, receiver] = await Promise.all([
+      s1.json<Both>(['query', 'peerserver', '--server', 'FPPS_2']),
+      s2.json<Both>(['query', 'peerserver', '--server', 'FPPS_1']),
+    ]);
+    // The five instantiations FPPS_2 asked of FPPS_1 above, seen from both ends.
+    expect(receiver.pushesHere).toHaveLength(5);
+    expect([...receiver.pushesHere].sort()).toEqual([...origin.pushesTo].sort());
+    expect(receiver.pushesTo).toEqual([]);
+    expect(origin.pushesHere).toEqual([]);
+    expect(receiver.pushesHere).toContain('--series DB19');
+    const text = await ok(s2, ['query', 'peerserver', '--server', 'FPPS_1']);
+    expect(text).toMatch(/^pushes to it:\s+-$/m);
+    expect(text).toMatch(/^pushes here:\s+.*--series DB19/m);
+    const table = await ok(s1, ['query', 'peerserver', '--no-probe']);
+    expect(table.split('\n')[0]).toMatch(/PUSHES TO IT\s+PUSHES HERE$/);
+  });
+
   it('replicas are read-only, keep the origin signature, and a second push is a no-op', async () => {
     const r = await s2.cli(['image', 'state', 'DB_1', 'TESTABLE']);
     expect(r.code).toBe(4);

@@ -17,6 +17,9 @@ const PeerSchema = Type.Object(
     reachable: Type.Optional(Type.Boolean()),
     error: Type.Optional(Type.String()),
     pushesTo: Type.Array(Type.String(), { description: 'filters this peer asked this server to push' }),
+    pushesHere: Type.Array(Type.String(), {
+      description: 'filters this server asked this peer to push here (instantiate image --server)',
+    }),
   },
   { $id: 'Peer' },
 );
