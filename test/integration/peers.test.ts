@@ -210,6 +210,21 @@ describe('peers, as in the FPP procedure', () => {
     expect(readFileSync(join(deploy, 'bin.dat')).equals(pseudoRandom('DB_3', 96 * 1024))).toBe(true);
   });
 
+  it('series membership stays with the server that made it: a replica joins a series here only when told', async () => {
+    const [there, here] = await Promise.all([
+      s1.json<ImageJson & { series: string[] }>(['image', 'show', 'DB_1']),
+      s2.json<ImageJson & { series: string[] }>(['image', 'show', 'DB_1']),
+    ]);
+    expect(there.series).toEqual(['DB19']);
+    expect(here.series).toEqual([]);
+    expect((await s2.cli(['series', 'show', 'DB19'])).code).toBe(3);
+    await ok(s2, ['series', 'add', 'DB19']);
+    await ok(s2, ['series', 'insert', 'DB19', '--image', 'DB_1']);
+    expect((await s2.json<ImageJson & { series: string[] }>(['image', 'show', 'DB_1'])).series).toEqual([
+      'DB19',
+    ]);
+  });
+
   it('transfers and transfer show report progress, bytes and outcome', async () => {
     const ts = await s1.json<TransferJson[]>(['transfers']);
     expect(ts.length).toBeGreaterThanOrEqual(9);
