@@ -21,6 +21,7 @@ import { jobRoutes } from './routes/jobs.routes.js';
 import { peerAdminRoutes } from './routes/peers.routes.js';
 import { systemRoutes } from './routes/system.routes.js';
 import { templateRoutes } from './routes/templates.routes.js';
+import { workingCopyRoutes } from './routes/working-copies.routes.js';
 import { ErrorSchema, ImageSchema, JobSchema } from './schemas.js';
 
 export type ApiApp = FastifyInstance<
@@ -88,6 +89,7 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
   peerAdminRoutes(app);
   templateRoutes(app);
   bundleRoutes(app);
+  workingCopyRoutes(app);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

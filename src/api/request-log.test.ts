@@ -60,7 +60,9 @@ describe('request log', () => {
     const failed = records.filter((r) => r.msg === 'request failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({ level: 50, code: 'INTERNAL', err: { message: 'disk on fire' } });
-    expect((failed[0]?.err as { stack: string }).stack).toContain('request-log.test.ts');
+    expect(String((failed[0]?.err as { stack?: string } | undefined)?.stack)).toContain(
+      'request-log.test.ts',
+    );
     expect(records.filter((r) => r.msg !== 'request' && r.msg !== 'request failed')).toEqual([]);
   });
 

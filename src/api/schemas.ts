@@ -76,6 +76,17 @@ export const ImageSchema = Type.Object(
   { $id: 'Image' },
 );
 
+export const WorkingCopySchema = Type.Object(
+  {
+    id: Type.Integer(),
+    imageName: Type.String(),
+    host: Type.String(),
+    path: Type.String({ description: 'absolute, normalised, no trailing slash' }),
+    createdAt: Type.String(),
+  },
+  { description: 'an image deployed at a path on a host' },
+);
+
 export const JobSchema = Type.Object(
   {
     id: Type.Integer(),

@@ -302,7 +302,8 @@ describe.each(DIALECTS)('catalog (%s)', (dialect) => {
       });
       expect(await catalog.findWorkingCopyContaining('node1', '/u01/app/homework')).toBeUndefined();
       expect(await catalog.findWorkingCopyContaining('node2', '/u01/app/home')).toBeUndefined();
-      expect(await catalog.listWorkingCopies('home')).toHaveLength(1);
+      expect(await catalog.listWorkingCopies({ image: 'home' })).toHaveLength(1);
+      await expect(catalog.listWorkingCopies({ image: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
 
       await expect(catalog.deleteImage('home')).rejects.toMatchObject({ code: 'CONFLICT' });
       await catalog.deleteImage('home', { force: true });

@@ -336,11 +336,13 @@ export class CatalogService {
   findWorkingCopyContaining(host: string, path: string): Promise<WorkingCopyRecord | undefined> {
     return this.copies.findContaining(host, path);
   }
-  listWorkingCopies(image?: string): Promise<WorkingCopyRecord[]> {
-    return this.copies.list(image);
+  listWorkingCopies(filter: { image?: string; host?: string } = {}): Promise<WorkingCopyRecord[]> {
+    return this.copies.list(filter);
   }
-  unregisterWorkingCopy(host: string, path: string): Promise<void> {
-    return this.copies.unregister(host, path);
+  unregisterWorkingCopy(
+    which: { id: number } | { host: string; path: string; image?: string },
+  ): Promise<WorkingCopyRecord> {
+    return this.copies.unregister(which);
   }
 
   private now(): string {

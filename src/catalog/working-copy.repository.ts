@@ -36,12 +36,27 @@ export class WorkingCopyRepository {
     await this.db.deleteFrom('working_copies').where('image_name', '=', image).execute();
   }
 
-  async delete(host: string, path: string): Promise<boolean> {
-    const r = await this.db
-      .deleteFrom('working_copies')
+  async get(id: number): Promise<WorkingCopyRecord | undefined> {
+    const row = await this.db
+      .selectFrom('working_copies')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && toWorkingCopy(row);
+  }
+
+  async find(host: string, path: string): Promise<WorkingCopyRecord | undefined> {
+    const row = await this.db
+      .selectFrom('working_copies')
+      .selectAll()
       .where('host', '=', host)
       .where('path', '=', path)
       .executeTakeFirst();
+    return row && toWorkingCopy(row);
+  }
+
+  async delete(id: number): Promise<boolean> {
+    const r = await this.db.deleteFrom('working_copies').where('id', '=', id).executeTakeFirst();
     return r.numDeletedRows > 0n;
   }
 }

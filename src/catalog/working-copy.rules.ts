@@ -48,15 +48,38 @@ export class WorkingCopyRules {
     return best;
   }
 
-  list(image?: string): Promise<WorkingCopyRecord[]> {
-    return new WorkingCopyRepository(this.db.kysely).list(image ? { image } : {});
+  async list(filter: { image?: string; host?: string } = {}): Promise<WorkingCopyRecord[]> {
+    if (filter.image && !(await new ImageRepository(this.db.kysely).get(filter.image))) {
+      throw imageNotFound(filter.image);
+    }
+    return new WorkingCopyRepository(this.db.kysely).list(filter);
   }
 
-  async unregister(host: string, path: string): Promise<void> {
-    const p = normalisePath(path);
-    if (!(await new WorkingCopyRepository(this.db.kysely).delete(checkHost(host), p))) {
-      throw new IngotError('NOT_FOUND', `no working copy registered at ${host}:${p}`);
+  /**
+   * Forgets a working copy (the files stay where they are): by its id, or by host and path,
+   * and then, when `image` is given, only if it is a copy of that image.
+   */
+  async unregister(
+    which: { id: number } | { host: string; path: string; image?: string },
+  ): Promise<WorkingCopyRecord> {
+    const copies = new WorkingCopyRepository(this.db.kysely);
+    let wc: WorkingCopyRecord | undefined;
+    if ('id' in which) {
+      wc = await copies.get(which.id);
+      if (!wc) throw new IngotError('NOT_FOUND', `no working copy with id ${which.id}`);
+    } else {
+      const where = `${which.host}:${normalisePath(which.path)}`;
+      wc = await copies.find(checkHost(which.host), normalisePath(which.path));
+      if (!wc) throw new IngotError('NOT_FOUND', `no working copy registered at ${where}`);
+      if (which.image !== undefined && wc.imageName !== which.image) {
+        throw new IngotError(
+          'NOT_FOUND',
+          `the working copy at ${where} is of ${wc.imageName}, not ${which.image}`,
+        );
+      }
     }
+    await copies.delete(wc.id);
+    return wc;
   }
 }
 

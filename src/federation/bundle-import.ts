@@ -4,7 +4,7 @@ import type { JobQueue } from '../jobs/job-queue.js';
 import type { JobContext } from '../jobs/job-runner.js';
 import type { Job } from '../jobs/types.js';
 import type { StagedStore } from '../store/staged-store.js';
-import { bundleDocument, type OpenedBundle, openBundle } from '../transfer/bundle-reader.js';
+import { bundleDocument, openBundle } from '../transfer/bundle-reader.js';
 import { type BundleUploadTotals, uploadBundleChunks } from '../transfer/bundle-upload.js';
 import { receiveChunks } from '../transfer/chunk-receiver.js';
 import type { ChunkSink } from '../transfer/ports.js';

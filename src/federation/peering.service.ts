@@ -31,8 +31,10 @@ export interface PeerView {
   error?: string;
   /** The error's code when not reachable: UNAVAILABLE, or PEER_UNTRUSTED when trust is broken. */
   errorCode?: string;
-  /** What this peer asked this server to push it. */
+  /** What this peer asked this server to push it (stored here, on the sending end). */
   pushesTo: string[];
+  /** What this server asked this peer to push here (its standing instantiations there). */
+  pushesHere: string[];
 }
 
 export interface Plan {
@@ -197,6 +199,7 @@ export class PeeringService {
       registeredAt: p.registeredAt,
       lastContactAt: p.lastContactAt,
       pushesTo,
+      pushesHere: await this.deps.peers.subscriptions(p.name),
     };
     if (!probe) return view;
     try {

@@ -4,7 +4,6 @@ import { BASE_TYPES, isBaseType } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
-import { verifyDigestSignature } from '../core/signatures.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ManifestStore } from '../store/manifest-store.js';
 import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-sides.js';

@@ -16,6 +16,7 @@ import { peerCommands } from '../cli/commands/peer.command.js';
 import { imagePushCommand, replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
 import { templateCommand } from '../cli/commands/template.command.js';
+import { workingcopyCommand } from '../cli/commands/workingcopy.command.js';
 import { endQuietlyOnClosedPipe } from '../cli/output.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
 import { serveCommand } from './serve.command.js';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   seriesCommand(program);
   jobCommand(program);
   gcCommand(program);
+  workingcopyCommand(program);
   peerCommands(program);
   replicationCommands(program, image);
   imagePushCommand(image);

@@ -26,7 +26,7 @@ import { TemplateService } from '../federation/template.service.js';
 import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { transferJob } from '../federation/transfer.job.js';
 import { TransferGrants } from '../federation/transfer-grants.js';
-import { collectGarbage } from '../jobs/handlers/gc.job.js';
+import { collectGarbage, type GcOptions } from '../jobs/handlers/gc.job.js';
 import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobQueue } from '../jobs/job-queue.js';
@@ -122,12 +122,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           (job.payload as { image: string }).image,
           ctx.progress,
         ),
-      gc: (job, ctx) =>
-        collectGarbage(
-          { catalog, store, manifests },
-          (job.payload as { graceSeconds: number }).graceSeconds,
-          ctx.progress,
-        ),
+      gc: (job, ctx) => collectGarbage({ catalog, store, manifests }, job.payload as GcOptions, ctx.progress),
       [TRANSFER_JOB_KIND]: transferJob({
         db,
         peers,

@@ -241,7 +241,7 @@ export class ManifestStore {
    * Removes manifests not in `keep` and last written before `cutoffMs`: a commit writes its
    * manifest before the catalog row, so a young unlisted manifest may be one in flight.
    */
-  async prune(keep: ReadonlySet<string>, cutoffMs: number): Promise<number> {
+  async prune(keep: ReadonlySet<string>, cutoffMs: number, opts: { dryRun?: boolean } = {}): Promise<number> {
     let removed = 0;
     const fanout = await readdir(this.paths.manifestsDir).catch(() => [] as string[]);
     for (const dir of fanout) {
@@ -251,7 +251,7 @@ export class ManifestStore {
         const path = this.paths.manifest(digest);
         const st = await stat(path).catch(() => undefined);
         if (st && st.mtimeMs < cutoffMs) {
-          await rm(path, { force: true });
+          if (!opts.dryRun) await rm(path, { force: true });
           removed++;
         }
       }

@@ -59,6 +59,15 @@ const STEPS: readonly Step[] = [
   { on: 'FPPS_1', example: 'ingot image show OL9_ROOT --json' },
   { on: 'FPPS_1', example: 'ingot image deploy DBHOME_19_21 --path /u01/app/oracle/product/19.21' },
   { on: 'FPPS_1', example: 'ingot image deploy OL9_ROOT --path /images/ol9.img' },
+  { on: 'FPPS_1', example: 'ingot workingcopy list' },
+  { on: 'FPPS_1', example: 'ingot workingcopy list --image DBHOME_19_21 --json' },
+  // The second deploy above is working copy 2.
+  { on: 'FPPS_1', example: 'ingot workingcopy delete 2' },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot workingcopy delete --image DBHOME_19_21 --host "$(hostname)" --path /u01/app/oracle/product/19.21',
+  },
   { on: 'FPPS_1', example: 'ingot image state DBHOME_19_22 TESTABLE' },
   { on: 'FPPS_1', example: 'ingot image state DBHOME_19_22 PUBLISHED' },
   { on: 'FPPS_1', example: 'ingot image verify OL9_ROOT' },
@@ -101,6 +110,7 @@ const STEPS: readonly Step[] = [
   { on: 'FPPS_1', example: 'ingot transfers --peer FPPS_2 --json' },
   // The pull above is the 11th job of FPPS_1 (each add, verify and gc before it is one).
   { on: 'FPPS_1', example: 'ingot transfer show 11' },
+  { on: 'FPPS_1', example: 'ingot gc --dry-run' },
   { on: 'FPPS_2', example: 'ingot unregister server --server FPPS_1' },
   // Sites: HQ publishes a template that SITE_1 follows.
   { on: 'HQ', setup: 'ingot export server --serverdata hq.json' },

@@ -9,8 +9,10 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatBytes } from '../../src/cli/output.js';
 import { type TempDatabase, tempDatabase } from '../support/databases.js';
 import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
 import { allocatedBytes, describeTree, makeRichTree, pseudoRandom } from '../support/trees.js';
@@ -28,6 +30,21 @@ interface ImageJson {
   ancestors?: string[];
   descendants?: string[];
   series?: string[];
+}
+
+interface WorkingCopyJson {
+  id: number;
+  imageName: string;
+  host: string;
+  path: string;
+  createdAt: string;
+}
+
+interface GcJson {
+  deletedChunks: number;
+  freedBytes: number;
+  sparedRecent: number;
+  dryRun: boolean;
 }
 
 describe.each(['sqlite', 'postgres'] as const)('image lifecycle on %s', (dialect) => {
@@ -161,16 +178,81 @@ describe.each(['sqlite', 'postgres'] as const)('image lifecycle on %s', (dialect
     expect(before.result.freedBytes).toBe(0);
     expect((await server.cli(['image', 'delete', 'OL9_DISK_2'])).code).toBe(0);
     expect((await server.cli(['image', 'delete', 'OL9_DISK', '--force'])).code).toBe(0);
-    const gc = await server.json<{ result: { freedBytes: number; deletedChunks: number } }>([
-      'gc',
-      '--grace',
-      '0',
-    ]);
-    expect(gc.result.deletedChunks).toBeGreaterThan(0);
+    // The deleted images' chunks were written moments ago: the default grace period keeps
+    // them, and the report says how many and how to collect them now.
+    const graced = await server.cli(['gc']);
+    expect(graced.code, graced.stderr).toBe(0);
+    expect(graced.stdout).toMatch(
+      /^gc: freed 0 B in 0 chunks\n\d+ unreferenced chunks? touched within the grace period \(900s\) were kept; `ingot gc --grace 0` collects them now/,
+    );
+    // A dry run counts what gc would remove and removes nothing: the real run after it frees
+    // exactly that.
+    const dry = await server.json<{ result: GcJson }>(['gc', '--grace', '0', '--dry-run']);
+    expect(dry.result.dryRun).toBe(true);
+    expect(dry.result.deletedChunks).toBeGreaterThan(0);
+    const dryText = await server.cli(['gc', '--grace', '0', '--dry-run']);
+    expect(dryText.stdout).toBe(
+      `gc --dry-run: would free ${formatBytes(dry.result.freedBytes)} in ${dry.result.deletedChunks} chunks; nothing was removed\n`,
+    );
+    const gc = await server.json<{ result: GcJson }>(['gc', '--grace', '0']);
+    expect(gc.result.dryRun).toBe(false);
+    expect(gc.result.deletedChunks).toBe(dry.result.deletedChunks);
+    expect(gc.result.freedBytes).toBe(dry.result.freedBytes);
+    expect(gc.result.sparedRecent).toBe(0);
     expect((await server.cli(['image', 'show', 'OL9_DISK'])).code).toBe(3);
     // What remains still verifies and deploys.
     expect((await server.cli(['image', 'verify', 'DBHOME_19_22'])).code).toBe(0);
     const dest = join(work, 'deployed-after-gc');
     expect((await server.cli(['image', 'deploy', 'DBHOME_19_22', '--path', dest])).code).toBe(0);
+  });
+
+  it('lists the working copies deploys recorded, shows them with the image, and forgets them', async () => {
+    const host = hostname();
+    const first = join(work, 'deployed-1');
+    const second = join(work, 'deployed-after-gc');
+    const all = await server.json<WorkingCopyJson[]>(['workingcopy', 'list']);
+    expect(all.map((w) => [w.imageName, w.host, w.path])).toEqual([
+      ['DBHOME_19_21', host, first],
+      ['DBHOME_19_22', host, second],
+    ]);
+    const of22 = await server.json<WorkingCopyJson[]>(['workingcopy', 'list', '--image', 'DBHOME_19_22']);
+    expect(of22.map((w) => w.path)).toEqual([second]);
+    const shown = await server.json<ImageJson & { workingCopies: WorkingCopyJson[] }>([
+      'image',
+      'show',
+      'DBHOME_19_22',
+    ]);
+    expect(shown.workingCopies).toEqual(of22);
+    const text = await server.cli(['image', 'show', 'DBHOME_19_22']);
+    const line = text.stdout.split('\n').find((l) => l.startsWith('working copies:'));
+    expect(line?.replace(/^working copies:\s+/, '')).toBe(`${host}:${second} (id ${of22[0]?.id})`);
+    const table = await server.cli(['workingcopy', 'list']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+IMAGE\s+HOST\s+PATH\s+CREATED/);
+
+    // Refusals name what is wrong and change nothing.
+    expect((await server.cli(['workingcopy', 'list', '--image', 'NOPE'])).code).toBe(3);
+    expect((await server.cli(['workingcopy', 'delete'])).code).toBe(2);
+    expect((await server.cli(['workingcopy', 'delete', '7', '--host', host])).code).toBe(2);
+    const forget = (image: string, path: string) =>
+      server.cli(['workingcopy', 'delete', '--image', image, '--host', host, '--path', path]);
+    const wrongImage = await forget('DBHOME_19_21', second);
+    expect(wrongImage.code).toBe(3);
+    expect(wrongImage.stderr).toContain(`is of DBHOME_19_22, not DBHOME_19_21`);
+    expect((await server.cli(['workingcopy', 'delete', '999'])).code).toBe(3);
+    expect(await server.json<WorkingCopyJson[]>(['workingcopy', 'list'])).toEqual(all);
+    // An image with working copies is not deleted without --force...
+    expect((await server.cli(['image', 'delete', 'DBHOME_19_22'])).code).toBe(4);
+
+    // ...by id, and by image, host and path (a trailing slash is the same path).
+    const byId = await server.cli(['workingcopy', 'delete', String(of22[0]?.id)]);
+    expect(byId.code, byId.stderr).toBe(0);
+    expect(byId.stdout).toBe(`forgot working copy ${of22[0]?.id} of DBHOME_19_22 at ${host}:${second}\n`);
+    const byPath = await forget('DBHOME_19_21', `${first}/`);
+    expect(byPath.code, byPath.stderr).toBe(0);
+    expect(await server.json<WorkingCopyJson[]>(['workingcopy', 'list'])).toEqual([]);
+    expect((await server.cli(['workingcopy', 'delete', String(of22[0]?.id)])).code).toBe(3);
+    // The files stay; the image, with no copy recorded now, deletes without --force.
+    expect(describeTree(second).size).toBeGreaterThan(0);
+    expect((await server.cli(['image', 'delete', 'DBHOME_19_22'])).code).toBe(0);
   });
 });

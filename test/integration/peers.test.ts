@@ -173,6 +173,25 @@ describe('peers, as in the FPP procedure', () => {
     expect(pull.code).toBe(3);
   });
 
+  it('query peerserver shows instantiations both ways: what each end pushes to the other', async () => {
+    type Both = { pushesTo: string[]; pushesHere: string[] };
+    const [origin, receiver] = await Promise.all([
+      s1.json<Both>(['query', 'peerserver', '--server', 'FPPS_2']),
+      s2.json<Both>(['query', 'peerserver', '--server', 'FPPS_1']),
+    ]);
+    // The five instantiations FPPS_2 asked of FPPS_1 above, seen from both ends.
+    expect(receiver.pushesHere).toHaveLength(5);
+    expect([...receiver.pushesHere].sort()).toEqual([...origin.pushesTo].sort());
+    expect(receiver.pushesTo).toEqual([]);
+    expect(origin.pushesHere).toEqual([]);
+    expect(receiver.pushesHere).toContain('--series DB19');
+    const text = await ok(s2, ['query', 'peerserver', '--server', 'FPPS_1']);
+    expect(text).toMatch(/^pushes to it:\s+-$/m);
+    expect(text).toMatch(/^pushes here:\s+.*--series DB19/m);
+    const table = await ok(s1, ['query', 'peerserver', '--no-probe']);
+    expect(table.split('\n')[0]).toMatch(/PUSHES TO IT\s+PUSHES HERE$/);
+  });
+
   it('replicas are read-only, keep the origin signature, and a second push is a no-op', async () => {
     const r = await s2.cli(['image', 'state', 'DB_1', 'TESTABLE']);
     expect(r.code).toBe(4);
@@ -189,6 +208,21 @@ describe('peers, as in the FPP procedure', () => {
     const deploy = join(workDir(), 'deploy-db3');
     await ok(s2, ['image', 'deploy', 'DB_3', '--path', deploy]);
     expect(readFileSync(join(deploy, 'bin.dat')).equals(pseudoRandom('DB_3', 96 * 1024))).toBe(true);
+  });
+
+  it('series membership stays with the server that made it: a replica joins a series here only when told', async () => {
+    const [there, here] = await Promise.all([
+      s1.json<ImageJson & { series: string[] }>(['image', 'show', 'DB_1']),
+      s2.json<ImageJson & { series: string[] }>(['image', 'show', 'DB_1']),
+    ]);
+    expect(there.series).toEqual(['DB19']);
+    expect(here.series).toEqual([]);
+    expect((await s2.cli(['series', 'show', 'DB19'])).code).toBe(3);
+    await ok(s2, ['series', 'add', 'DB19']);
+    await ok(s2, ['series', 'insert', 'DB19', '--image', 'DB_1']);
+    expect((await s2.json<ImageJson & { series: string[] }>(['image', 'show', 'DB_1'])).series).toEqual([
+      'DB19',
+    ]);
   });
 
   it('transfers and transfer show report progress, bytes and outcome', async () => {

@@ -10,7 +10,7 @@ import {
   PathSchema,
   WordSchema,
 } from '../limits.js';
-import { errorResponses, NameFilterSchema, NameSchema } from '../schemas.js';
+import { errorResponses, NameFilterSchema, NameSchema, WorkingCopySchema } from '../schemas.js';
 
 const NameParams = Type.Object({ name: NameSchema });
 
@@ -147,6 +147,7 @@ export function imageRoutes(app: ApiApp): void {
             ancestors: Type.Array(Type.String()),
             descendants: Type.Array(Type.String()),
             series: Type.Array(Type.String()),
+            workingCopies: Type.Array(WorkingCopySchema, { description: 'where it is deployed' }),
           }),
           ...errorResponses,
         },
@@ -161,6 +162,7 @@ export function imageRoutes(app: ApiApp): void {
         ancestors: lineage.ancestors.map((i) => i.name),
         descendants: lineage.descendants.map((i) => i.name),
         series: await catalog.seriesOfImage(name),
+        workingCopies: await catalog.listWorkingCopies({ image: name }),
       };
     },
   );

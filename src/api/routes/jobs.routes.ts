@@ -77,6 +77,9 @@ export function jobRoutes(app: ApiApp): void {
         body: Type.Optional(
           Type.Object({
             graceSeconds: Type.Optional(Type.Integer({ minimum: 0, description: 'default 900' })),
+            dryRun: Type.Optional(
+              Type.Boolean({ description: 'count what gc would remove (chunks, bytes) and remove nothing' }),
+            ),
           }),
         ),
         response: { 202: Type.Ref('Job'), ...errorResponses },
@@ -84,7 +87,8 @@ export function jobRoutes(app: ApiApp): void {
     },
     async (request, reply) => {
       const graceSeconds = request.body?.graceSeconds ?? gcGraceSeconds;
-      const job = await jobs.enqueue('gc', { graceSeconds }, { maxAttempts: 1 });
+      const dryRun = request.body?.dryRun === true;
+      const job = await jobs.enqueue('gc', { graceSeconds, dryRun }, { maxAttempts: 1 });
       app.deps.wakeJobs();
       return reply.status(202).send(job);
     },

@@ -21,6 +21,9 @@ const PeerSchema = Type.Object(
       Type.String({ description: 'UNAVAILABLE, or PEER_UNTRUSTED when a certificate is not trusted' }),
     ),
     pushesTo: Type.Array(Type.String(), { description: 'filters this peer asked this server to push' }),
+    pushesHere: Type.Array(Type.String(), {
+      description: 'filters this server asked this peer to push here (instantiate image --server)',
+    }),
   },
   { $id: 'Peer' },
 );

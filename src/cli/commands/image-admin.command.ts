@@ -87,18 +87,41 @@ export function gcCommand(program: Command): void {
       '--grace <duration>',
       'spare chunks touched this recently (default 15m; 0 only when no ingest runs)',
     )
+    .option('--dry-run', 'report what gc would remove (chunks, bytes) and remove nothing')
     .option('--json', 'print the job as JSON')
-    .action(async (opts: { grace?: string }, self: Command) => {
+    .action(async (opts: { grace?: string; dryRun?: boolean }, self: Command) => {
       await withClient(self, async (client, g) => {
-        const body = opts.grace === undefined ? {} : { graceSeconds: parseDuration(opts.grace) };
+        const body = {
+          ...(opts.grace === undefined ? {} : { graceSeconds: parseDuration(opts.grace) }),
+          ...(opts.dryRun ? { dryRun: true } : {}),
+        };
         const job = await client.json<JobView>('POST', '/api/v1/gc', body);
         const final = await waitForJob(client, job.id);
         if (g.json) return printJson(final);
-        const r = final.result as { deletedChunks: number; freedBytes: number; sparedRecent: number };
-        process.stdout.write(
-          `gc: freed ${formatBytes(r.freedBytes)} in ${count(r.deletedChunks, 'chunk')} (${count(r.sparedRecent, 'recent unreferenced chunk')} kept)\n`,
-        );
+        process.stdout.write(gcReport(final.result as GcReport));
       });
     });
-  examples(cmd, ['ingot gc', 'ingot gc --grace 0 --json']);
+  examples(cmd, ['ingot gc', 'ingot gc --dry-run', 'ingot gc --grace 0 --json']);
+}
+
+interface GcReport {
+  deletedChunks: number;
+  freedBytes: number;
+  sparedRecent: number;
+  graceSeconds: number;
+  dryRun: boolean;
+}
+
+function gcReport(r: GcReport): string {
+  const chunks = count(r.deletedChunks, 'chunk');
+  const head = r.dryRun
+    ? `gc --dry-run: would free ${formatBytes(r.freedBytes)} in ${chunks}; nothing was removed\n`
+    : `gc: freed ${formatBytes(r.freedBytes)} in ${chunks}\n`;
+  if (r.sparedRecent === 0) return head;
+  const kept = count(r.sparedRecent, 'unreferenced chunk');
+  const verb = r.dryRun ? 'would be kept' : r.sparedRecent === 1 ? 'was kept' : 'were kept';
+  return (
+    `${head}${kept} touched within the grace period (${r.graceSeconds}s) ${verb}; ` +
+    '`ingot gc --grace 0` collects them now (only while no ingest, pull or bundle import runs)\n'
+  );
 }

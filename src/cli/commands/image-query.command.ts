@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ImageRecord } from '../../catalog/types.js';
+import type { ImageRecord, WorkingCopyRecord } from '../../catalog/types.js';
 import { examples, withClient } from '../command-kit.js';
 import { count, formatBytes, printFields, printJson, printTable } from '../output.js';
 
@@ -8,6 +8,7 @@ interface ImageDetail {
   ancestors: string[];
   descendants: string[];
   series: string[];
+  workingCopies: WorkingCopyRecord[];
 }
 
 export function imageListCommand(image: Command): void {
@@ -53,7 +54,7 @@ export function imageListCommand(image: Command): void {
 export function imageShowCommand(image: Command): void {
   const cmd = image
     .command('show <name>')
-    .description('Show one image: size, stored size, chunks, entries, lineage, state, digest')
+    .description('Show one image: size, stored size, chunks, entries, lineage, state, digest, working copies')
     .option('--json', 'print JSON')
     .action(async (name: string, _opts: unknown, self: Command) => {
       await withClient(self, async (client, g) => {
@@ -64,6 +65,7 @@ export function imageShowCommand(image: Command): void {
             ancestors: d.ancestors,
             descendants: d.descendants,
             series: d.series,
+            workingCopies: d.workingCopies,
           });
         const i = d.image;
         printFields([
@@ -82,6 +84,10 @@ export function imageShowCommand(image: Command): void {
           ['ancestors', d.ancestors.join(' <- ') || '-'],
           ['descendants', d.descendants.join(', ') || '-'],
           ['series', d.series.join(', ') || '-'],
+          [
+            'working copies',
+            d.workingCopies.map((w) => `${w.host}:${w.path} (id ${w.id})`).join(', ') || '-',
+          ],
           ['created', i.createdAt],
         ]);
       });

@@ -148,7 +148,7 @@ function queryPeers(query: Command): void {
   const cmd = query
     .command('peerserver')
     .description(
-      'Registered peers: endpoint, whether they answer now, last contact, what they asked us to push',
+      'Registered peers: endpoint, whether they answer now, last contact, instantiations both ways (what we push to it, what it pushes here)',
     )
     .option('--server <name>', 'one peer')
     .option('--no-probe', 'do not contact the peers')
@@ -162,7 +162,7 @@ function queryPeers(query: Command): void {
         if (g.json) return printJson(opts.server ? peers[0] : peers);
         if (opts.server && peers[0]) return printPeer(peers[0]);
         printTable(
-          ['NAME', 'ENDPOINT', 'REACHABLE', 'LAST CONTACT', 'MAX RATE', 'PUSHES TO IT'],
+          ['NAME', 'ENDPOINT', 'REACHABLE', 'LAST CONTACT', 'MAX RATE', 'PUSHES TO IT', 'PUSHES HERE'],
           peers.map((p) => [
             p.name,
             p.endpoint,
@@ -170,6 +170,7 @@ function queryPeers(query: Command): void {
             p.lastContactAt ?? 'never',
             p.maxRate === null ? '-' : `${formatBytes(p.maxRate)}/s`,
             p.pushesTo.join('; ') || '-',
+            p.pushesHere.join('; ') || '-',
           ]),
         );
       });
@@ -190,6 +191,7 @@ function printPeer(p: PeerView): void {
     ['registered', p.registeredAt],
     ['max rate', p.maxRate === null ? 'none' : `${formatBytes(p.maxRate)}/s`],
     ['pushes to it', p.pushesTo.join('; ') || '-'],
+    ['pushes here', p.pushesHere.join('; ') || '-'],
   ]);
 }
 

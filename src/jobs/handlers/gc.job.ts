@@ -10,6 +10,15 @@ export interface GcResult {
   freedBytes: number;
   sparedRecent: number;
   deletedManifests: number;
+  /** The grace period this run used, so a report can say why chunks were kept. */
+  graceSeconds: number;
+  /** A dry run counts what it would remove (the `deleted*` and `freed*` figures) and removes nothing. */
+  dryRun: boolean;
+}
+
+export interface GcOptions {
+  graceSeconds: number;
+  dryRun?: boolean;
 }
 
 /**
@@ -17,11 +26,12 @@ export interface GcResult {
  * root's parts among them: a manifest that cannot be loaded whole stops gc); the sweep
  * deletes the rest, except chunks touched within the grace period: an ingest in progress
  * touches every chunk it uploads or is told is present, and commits only after checking
- * they are all still there, so gc never pulls a chunk from under it.
+ * they are all still there, so gc never pulls a chunk from under it. A dry run walks the
+ * same way and only counts.
  */
 export async function collectGarbage(
   deps: { catalog: CatalogService; store: ChunkStore; manifests: ManifestStore; now?: () => number },
-  graceSeconds: number,
+  { graceSeconds, dryRun = false }: GcOptions,
   progress: (done: number, total: number) => Promise<void> | void,
 ): Promise<GcResult> {
   const started = deps.now?.() ?? Date.now();
@@ -38,6 +48,8 @@ export async function collectGarbage(
     freedBytes: 0,
     sparedRecent: 0,
     deletedManifests: 0,
+    graceSeconds,
+    dryRun,
   };
   let seen = 0;
   for await (const info of deps.store.list()) {
@@ -47,11 +59,11 @@ export async function collectGarbage(
       result.sparedRecent++;
       continue;
     }
-    await deps.store.delete(info.digest, { ifTouchedBefore: cutoff });
+    if (!dryRun) await deps.store.delete(info.digest, { ifTouchedBefore: cutoff });
     result.deletedChunks++;
     result.freedBytes += info.storedBytes;
   }
-  result.deletedManifests = await deps.manifests.prune(new Set(digests), cutoff);
-  if (isCompactable(deps.store)) await deps.store.compact();
+  result.deletedManifests = await deps.manifests.prune(new Set(digests), cutoff, { dryRun });
+  if (!dryRun && isCompactable(deps.store)) await deps.store.compact();
   return result;
 }
