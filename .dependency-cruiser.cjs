@@ -11,16 +11,17 @@ const MAY_IMPORT = {
   config: ['core', 'store'],
   store: ['core'],
   db: ['core'],
+  access: ['core', 'db'],
   catalog: ['core', 'db', 'store'],
   jobs: ['core', 'db', 'catalog', 'store', 'transfer'],
   transfer: ['core', 'store', 'db'],
   federation: ['core', 'db', 'catalog', 'store', 'transfer', 'jobs'],
-  api: ['core', 'config', 'store', 'db', 'catalog', 'jobs', 'transfer', 'federation'],
+  api: ['core', 'config', 'store', 'db', 'access', 'catalog', 'jobs', 'transfer', 'federation'],
   cli: ['core', 'config', 'store', 'transfer'],
 };
 /** Types only: the records the REST API answers with. */
 const MAY_IMPORT_TYPES = {
-  cli: ['catalog', 'federation'],
+  cli: ['catalog', 'federation', 'access'],
 };
 const ROOMS = [...Object.keys(MAY_IMPORT), 'main'];
 /** Node's modules that do no I/O: the only ones the pure domain may use. */

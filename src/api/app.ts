@@ -8,11 +8,14 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
-import { bearerAuth } from './auth.js';
+import { auditHook } from './audit-hook.js';
+import { accessCheck } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { installErrorHandler } from './error-handler.js';
 import { JSON_BODY_BYTES, withBodyLimit } from './limits.js';
 import { RequestLog } from './request-log.js';
+import { leastRole, listedRoutes } from './route-roles.js';
+import { accessRoutes } from './routes/access.routes.js';
 import { bundleRoutes } from './routes/bundles.routes.js';
 import { catalogRoutes } from './routes/catalog.routes.js';
 import { chunkRoutes } from './routes/chunks.routes.js';
@@ -32,8 +35,8 @@ export type ApiApp = FastifyInstance<
   TypeBoxTypeProvider
 > & { deps: ApiDeps };
 
-/** Paths anyone may read: liveness, metrics and the API description. */
-const OPEN_PATHS = new Set(['/healthz', '/metrics', '/openapi.json', '/api/v1/server']);
+/** Paths anyone may read: liveness, the API description, the server's identity (and metrics, by a setting). */
+const OPEN_PATHS = ['/healthz', '/openapi.json', '/api/v1/server'];
 
 export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger | false }): Promise<ApiApp> {
   const app = Fastify({
@@ -65,11 +68,19 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
     },
   });
 
-  const auth = bearerAuth(deps.token);
-  app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
-    if (!OPEN_PATHS.has(path)) await auth(request, reply);
+  // Every change names its least role in route-roles.ts; a route added without one stops the start.
+  const routes = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      routes.add(`${method} ${route.url}`);
+      if (!leastRole(method, route.url)) {
+        throw new Error(`${method} ${route.url} has no role in src/api/route-roles.ts`);
+      }
+    }
   });
+  const open = new Set(deps.metricsOpen ? [...OPEN_PATHS, '/metrics'] : OPEN_PATHS);
+  app.addHook('onRequest', accessCheck(deps.tokens, open));
+  app.addHook('onResponse', auditHook(deps.audit));
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpDuration.observe(
       {
@@ -90,7 +101,10 @@ export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger 
   templateRoutes(app);
   bundleRoutes(app);
   workingCopyRoutes(app);
+  accessRoutes(app);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  const stale = listedRoutes().filter((r) => !routes.has(r));
+  if (stale.length > 0) throw new Error(`src/api/route-roles.ts names no route: ${stale.join(', ')}`);
   await app.ready();
   return app;
 }

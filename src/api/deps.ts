@@ -1,3 +1,4 @@
+import type { AuditLog, TokenService } from '../access/index.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { ImageService } from '../catalog/image.service.js';
 import type { BundleService } from '../federation/bundle.service.js';
@@ -17,7 +18,10 @@ export interface ApiDeps {
   readonly clusterName: string;
   readonly version: string;
   readonly publicKeyPem: string;
-  readonly token: string;
+  readonly tokens: TokenService;
+  readonly audit: AuditLog;
+  /** Whether /metrics answers without a token (`ingot serve --metrics open|token`). */
+  readonly metricsOpen: boolean;
   readonly gcGraceSeconds: number;
   readonly store: ChunkStore;
   readonly images: ImageService;

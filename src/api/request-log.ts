@@ -1,5 +1,6 @@
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { IngotError } from '../core/errors.js';
+import { callerOf } from './auth.js';
 
 /**
  * One log line per request, written when the answer has gone (in place of Fastify's pair,
@@ -45,6 +46,11 @@ export function noteOutcome(request: FastifyRequest, err: IngotError): void {
   outcomes.set(request, err);
 }
 
+/** Why a request was refused or failed, if it was. */
+export function outcomeOf(request: FastifyRequest): IngotError | undefined {
+  return outcomes.get(request);
+}
+
 /** Fastify's request lines, replaced: `Fastify({ logController: new RequestLog() })`. */
 export class RequestLog extends LogController {
   override incomingRequest(): void {}
@@ -58,6 +64,7 @@ export class RequestLog extends LogController {
     const level = requestLevel(request.method, request.routeOptions.url, status);
     const outcome = outcomes.get(request);
     const peer = (request as { peer?: { name: string } }).peer?.name;
+    const token = callerOf(request)?.name;
     request.log[level](
       {
         method: request.method,
@@ -66,6 +73,7 @@ export class RequestLog extends LogController {
         ms: Math.round(reply.elapsedTime * 10) / 10,
         remote: request.ip,
         ...(peer ? { peer } : {}),
+        ...(token ? { token } : {}),
         ...(outcome ? { code: outcome.code, reason: outcome.message } : {}),
         // The answer could not be written whole (the client went, a stream broke).
         ...(error ? { err: error } : {}),

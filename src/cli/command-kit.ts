@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { IngotError } from '../core/errors.js';
 import type { ApiClient } from '../transfer/http-client.js';
 import { connect, type GlobalOptions } from './context.js';
 
@@ -26,4 +27,18 @@ export async function withClient<T>(
 /** Example lines for `--help`, so every command teaches its own use. */
 export function examples(cmd: Command, lines: readonly string[]): Command {
   return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+/**
+ * The answer of a call, or undefined when the token's role may not make it: for the routes
+ * that make the server read a path of its own (admin only), which a CLI with a lesser
+ * token then does itself, by the upload route.
+ */
+export async function unlessForbidden<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof IngotError && err.code === 'FORBIDDEN') return undefined;
+    throw err;
+  }
 }

@@ -26,7 +26,11 @@ export interface ServerConfig {
   /** Chunks younger than this are never collected, so a running ingest keeps what it uploaded. */
   readonly gcGraceSeconds: number;
   readonly token: string;
+  /** Whether /metrics answers without a token (`--metrics open`, the default) or needs one. */
+  readonly metrics: MetricsAccess;
 }
+
+export type MetricsAccess = 'open' | 'token';
 
 export interface ServeOptions {
   readonly home: string;
@@ -36,12 +40,15 @@ export interface ServeOptions {
   readonly advertise?: string;
   readonly db?: string;
   readonly logLevel?: string;
+  readonly metrics?: string;
 }
 
 interface StoredConfig {
   clusterName: string;
   createdAt: string;
   dbUrl?: string;
+  /** `"metrics": "token"` in config.json puts /metrics behind a token; --metrics overrides it. */
+  metrics?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7480';
@@ -80,6 +87,7 @@ export async function loadServerConfig(opts: ServeOptions): Promise<ServerConfig
   const advertise = opts.advertise === undefined ? undefined : parseAdvertise(opts.advertise);
   const dbUrl = opts.db ?? stored.dbUrl ?? `sqlite:${paths.sqlite}`;
   const token = await loadOrCreateToken(paths.token);
+  const metrics = parseMetricsAccess(opts.metrics ?? stored.metrics ?? 'open');
   return Object.freeze({
     paths,
     clusterName: stored.clusterName,
@@ -92,6 +100,14 @@ export async function loadServerConfig(opts: ServeOptions): Promise<ServerConfig
     logLevel: opts.logLevel ?? process.env.INGOT_LOG_LEVEL ?? 'info',
     gcGraceSeconds: DEFAULT_GC_GRACE_SECONDS,
     token,
+    metrics,
+  });
+}
+
+function parseMetricsAccess(value: string): MetricsAccess {
+  if (value === 'open' || value === 'token') return value;
+  throw new IngotError('INVALID_ARGUMENT', `invalid metrics setting ${JSON.stringify(value)}`, {
+    hint: 'use --metrics open (no token, the default) or --metrics token (any valid token, reader up)',
   });
 }
 

@@ -18,7 +18,8 @@ export type NameKind =
   | 'peer'
   | 'client'
   | 'target'
-  | 'template';
+  | 'template'
+  | 'token';
 
 export function checkName(kind: NameKind, name: unknown): string {
   if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {

@@ -162,6 +162,30 @@ export interface SubscriptionTable {
   created_at: string;
 }
 
+export interface ApiTokenTable {
+  name: string;
+  role: string;
+  /** SHA-256 of the secret, hex; the secret itself is shown once and never stored. */
+  secret_hash: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: string;
+  /** The token's name; null when no valid token came with the request. */
+  token_name: string | null;
+  method: string;
+  route: string;
+  target: string | null;
+  remote: string;
+  status: number;
+  code: string | null;
+}
+
 export interface Schema {
   image_types: ImageTypeTable;
   images: ImageTable;
@@ -178,6 +202,8 @@ export interface Schema {
   template_versions: TemplateVersionTable;
   followings: FollowingTable;
   subscriptions: SubscriptionTable;
+  api_tokens: ApiTokenTable;
+  audit: AuditTable;
 }
 
 export type DialectName = 'sqlite' | 'postgres';

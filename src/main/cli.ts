@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { auditCommand } from '../cli/commands/audit.command.js';
 import { bundleCommands } from '../cli/commands/bundle.command.js';
 import { followCommands } from '../cli/commands/follow.command.js';
 import { imageAddCommand } from '../cli/commands/image-add.command.js';
@@ -16,6 +17,7 @@ import { peerCommands } from '../cli/commands/peer.command.js';
 import { imagePushCommand, replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
 import { templateCommand } from '../cli/commands/template.command.js';
+import { tokenCommand } from '../cli/commands/token.command.js';
 import { workingcopyCommand } from '../cli/commands/workingcopy.command.js';
 import { endQuietlyOnClosedPipe } from '../cli/output.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
@@ -39,7 +41,7 @@ export function buildProgram(): Command {
     .description('Ingot stores gold images and moves them between provisioning servers.')
     .version(VERSION)
     .option('--url <url>', 'server API to talk to (default: INGOT_SERVER, else the server of INGOT_HOME)')
-    .option('--token <token>', 'admin token (default: INGOT_TOKEN, else $INGOT_HOME/token)')
+    .option('--token <token>', "API token (default: INGOT_TOKEN, else $INGOT_HOME/token, the admin's)")
     .exitOverride();
   program.addHelpText('after', exitCodeHelp());
   helpCommand(program);
@@ -63,6 +65,8 @@ export function buildProgram(): Command {
   templateCommand(program);
   followCommands(program);
   bundleCommands(program);
+  tokenCommand(program);
+  auditCommand(program);
   for (const cmd of [program, ...allCommands(program)]) {
     // The parser's own refusals are reported like every other error (reportError), once.
     cmd.configureOutput({ outputError: () => {} }).exitOverride((err) => {

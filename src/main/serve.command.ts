@@ -24,6 +24,10 @@ export function serveCommand(program: Command): void {
       '--db <url>',
       'catalog database: sqlite:/path/file.sqlite (default, under INGOT_HOME) or postgres://...',
     )
+    .option(
+      '--metrics <access>',
+      'open: /metrics needs no token (default; or "metrics" in config.json); token: any valid token',
+    )
     .option('--log-level <level>', 'pino log level: trace, debug, info, warn, error', 'info')
     .action(
       async (opts: {
@@ -32,6 +36,7 @@ export function serveCommand(program: Command): void {
         peerListen?: string;
         advertise?: string;
         db?: string;
+        metrics?: string;
         logLevel: string;
       }) => {
         const home = resolveHome();
@@ -44,6 +49,7 @@ export function serveCommand(program: Command): void {
           ...(opts.peerListen ? { peerListen: opts.peerListen } : {}),
           ...(opts.advertise ? { advertise: opts.advertise } : {}),
           ...(opts.db ? { db: opts.db } : {}),
+          ...(opts.metrics ? { metrics: opts.metrics } : {}),
           logLevel: opts.logLevel,
         });
         process.stderr.write(

@@ -1,7 +1,8 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import pino from 'pino';
+import { AuditLog, TokenService } from '../access/index.js';
 import { buildApp } from '../api/app.js';
 import { createMetrics, receiveCounter } from '../api/metrics.js';
 import { buildPeerApi } from '../api/peer-app.js';
@@ -183,7 +184,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       clusterName: config.clusterName,
       version: VERSION,
       publicKeyPem: identity.publicKeyPem,
-      token: config.token,
+      tokens: new TokenService({
+        db,
+        fileToken: config.token,
+        fileTokenCreatedAt: (await stat(config.paths.token)).mtime.toISOString(),
+      }),
+      audit: new AuditLog(db),
+      metricsOpen: config.metrics === 'open',
       gcGraceSeconds: config.gcGraceSeconds,
       store,
       images,

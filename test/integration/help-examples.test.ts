@@ -78,6 +78,14 @@ const STEPS: readonly Step[] = [
   { on: 'FPPS_1', example: 'ingot gc --grace 0 --json' },
   { on: 'FPPS_1', example: 'ingot job list' },
   { on: 'FPPS_1', example: 'ingot job list --state failed --json' },
+  // Who may do what.
+  { on: 'FPPS_1', example: 'ingot token create ci-deploy --role operator --expires 30d' },
+  { on: 'FPPS_1', example: 'INGOT_TOKEN=$(ingot token create dashboard --role reader) ingot image list' },
+  { on: 'FPPS_1', example: 'ingot token list' },
+  { on: 'FPPS_1', example: 'ingot token list --json' },
+  { on: 'FPPS_1', example: 'ingot token revoke ci-deploy' },
+  { on: 'FPPS_1', example: 'ingot audit' },
+  { on: 'FPPS_1', example: 'ingot audit --limit 200 --json' },
   { on: 'FPPS_1', example: 'ingot add client dbnode01' },
   { on: 'FPPS_1', example: 'ingot add target edge-box-7' },
   // Peers: FPPS_1 and FPPS_2 register each other; EDGE_7 only gives its file.

@@ -78,7 +78,15 @@ export function freePort(): Promise<number> {
 }
 
 export async function startIngot(
-  opts: { name?: string; db?: string; home?: string; peerPort?: number; env?: Record<string, string> } = {},
+  opts: {
+    name?: string;
+    db?: string;
+    home?: string;
+    peerPort?: number;
+    env?: Record<string, string>;
+    /** More `ingot serve` flags, e.g. `['--metrics', 'token']`. */
+    args?: readonly string[];
+  } = {},
 ): Promise<IngotServer> {
   const home = opts.home ?? tempDir('ingot-home-');
   const peerPort = opts.peerPort ?? (await freePort());
@@ -93,6 +101,7 @@ export async function startIngot(
   ];
   if (opts.name) args.push('--name', opts.name);
   if (opts.db) args.push('--db', opts.db);
+  args.push(...(opts.args ?? []));
   rmSync(join(home, 'server.json'), { force: true });
   const proc = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, INGOT_HOME: home, ...(opts.env ?? {}) },

@@ -13,7 +13,7 @@ import { inOrder } from '../../transfer/chunk-receiver.js';
 import type { ApiClient } from '../../transfer/http-client.js';
 import { MAX_DIGESTS_PER_QUERY, type MovingChunk } from '../../transfer/ports.js';
 import { parseRate } from '../../transfer/rate-limit.js';
-import { examples, withClient } from '../command-kit.js';
+import { examples, unlessForbidden, withClient } from '../command-kit.js';
 import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
 import { followJob, type JobView } from '../job-wait.js';
@@ -141,9 +141,10 @@ function bundleImport(group: Command): void {
       await withClient(self, async (client, g) => {
         const mode = progressMode({ ...opts, json: g.json });
         const local = !opts.upload && (await isOwnServer(client.baseUrl));
-        const r = local
-          ? await importOnServer(client, resolve(file), mode)
-          : await importHere(client, file, mode);
+        // A token below admin may not make the server read a path: the bundle is read here then.
+        const r =
+          (local ? await importOnServer(client, resolve(file), mode) : undefined) ??
+          (await importHere(client, file, mode));
         if (g.json) return printJson(r);
         if (opts.quiet) return;
         printTable(
@@ -220,8 +221,9 @@ async function importOnServer(
   client: ApiClient,
   path: string,
   mode: ProgressMode,
-): Promise<BundleImportResult> {
-  const job = await client.json<JobView>('POST', '/api/v1/bundles/import', { path });
+): Promise<BundleImportResult | undefined> {
+  const job = await unlessForbidden(client.json<JobView>('POST', '/api/v1/bundles/import', { path }));
+  if (!job) return undefined;
   return (await followJob(client, job.id, `import ${basename(path)}`, mode)).result as BundleImportResult;
 }
 

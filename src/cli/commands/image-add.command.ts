@@ -9,7 +9,7 @@ import { checkName } from '../../core/names.js';
 import { openSource, requireSource, type SourceKind } from '../../store/source.js';
 import type { ApiClient } from '../../transfer/http-client.js';
 import { type UploadStats, uploadChunks } from '../../transfer/uploader.js';
-import { examples, withClient } from '../command-kit.js';
+import { examples, unlessForbidden, withClient } from '../command-kit.js';
 import { isOwnServer } from '../context.js';
 import { httpChunkRemote } from '../http-remote.js';
 import { followJob, type JobView } from '../job-wait.js';
@@ -95,8 +95,11 @@ export async function addImage(client: ApiClient, name: string, opts: AddOptions
   }
   const path = resolve((opts.path ?? opts.file) as string);
   const kind: SourceKind = opts.path ? 'tree' : 'file';
-  if (!opts.upload && (await isOwnServer(client.baseUrl)))
-    return ingestOnServer(client, name, path, kind, opts);
+  if (!opts.upload && (await isOwnServer(client.baseUrl))) {
+    // Undefined for a token below admin, which may not make the server read a path: upload it then.
+    const added = await ingestOnServer(client, name, path, kind, opts);
+    if (added) return added;
+  }
   return uploadImage(client, name, path, kind, opts);
 }
 
@@ -106,13 +109,11 @@ async function ingestOnServer(
   path: string,
   kind: SourceKind,
   opts: AddOptions,
-): Promise<AddResult> {
-  const job = await client.json<JobView>('POST', '/api/v1/images/ingest', {
-    name,
-    path,
-    kind,
-    ...commitOptions(opts),
-  });
+): Promise<AddResult | undefined> {
+  const job = await unlessForbidden(
+    client.json<JobView>('POST', '/api/v1/images/ingest', { name, path, kind, ...commitOptions(opts) }),
+  );
+  if (!job) return undefined;
   const done = await followJob(client, job.id, `add ${name}`, opts.progress ?? 'auto');
   const result = done.result as AddResult & { warnings: string[] };
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -8,6 +8,7 @@ import { initial } from './001_initial.js';
 import { federation } from './002_federation.js';
 import { sites } from './003_sites.js';
 import { deltaChunks } from './004_delta_chunks.js';
+import { access } from './005_access.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
@@ -15,6 +16,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '002_federation': federation(dialect),
     '003_sites': sites(dialect),
     '004_delta_chunks': deltaChunks(dialect),
+    '005_access': access(dialect),
   };
 }
 
