@@ -1,16 +1,10 @@
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { EncodedChunk } from './chunk-store.js';
-import { diskFullOf, requireFreeSpace } from './disk-space.js';
-import {
-  encodePackHeader,
-  encodeRecordHeader,
-  encodingCode,
-  fsyncDir,
-  PACK_HEADER_SIZE,
-  recordSize,
-} from './pack-file.js';
+import { requireFreeSpace } from './disk-space.js';
+import { encodeRecordHeader, encodingCode, PACK_HEADER_SIZE, recordSize } from './pack-file.js';
+import { createPackFile, takePackFile, writeFailure, writeSlices } from './pack-file-io.js';
 import { type ChunkRow, digestKey, type PackIndex, type RecordLocation } from './pack-index.js';
 import { AsyncMutex } from './pack-lock.js';
 import type { StorePaths } from './paths.js';
@@ -27,8 +21,6 @@ export const MAX_PACK_BYTES = 256 * 2 ** 20;
 const GROUP_BYTES = 64 * 2 ** 20;
 /** Room kept beside a group's records for its index rows (the WAL grows with them). */
 const INDEX_HEADROOM = 2 ** 20;
-/** Writes are cut into slices of about this size (and at most 1024 buffers). */
-const SLICE_BYTES = 2 * 2 ** 20;
 
 /** A chunk that has been verified against its digest. */
 export interface WriteItem {
@@ -269,29 +261,16 @@ export class PackWriter {
   }
 
   /**
-   * Writes `buffers` at `pos`, in slices of SLICE_BYTES; on failure the tail is cut off
-   * again (fdatasynced), or the pack is sealed when even that fails.
+   * Writes `buffers` at `pos` (pack-file-io.ts); on failure the tail is cut off again
+   * (fdatasynced), or the pack is sealed when even that fails.
    */
   private async writeAt(pack: OpenPack, buffers: Buffer[], pos: number, end: number): Promise<void> {
     try {
-      for (let i = 0; i < buffers.length; ) {
-        const slice: Buffer[] = [];
-        let n = 0;
-        while (i < buffers.length && n < SLICE_BYTES && slice.length < 1024) {
-          const b = buffers[i++] as Buffer;
-          slice.push(b);
-          n += b.length;
-        }
-        const { bytesWritten } = await pack.fh.writev(slice, pos);
-        if (bytesWritten !== n) throw new Error(`short write: ${bytesWritten} of ${n} bytes`);
-        pos += n;
-      }
-      if (pos !== end) throw new Error(`wrote up to ${pos}, expected ${end}`);
+      const reached = await writeSlices(pack.fh, buffers, pos);
+      if (reached !== end) throw new Error(`wrote up to ${reached}, expected ${end}`);
     } catch (cause) {
       await this.cutTail(pack);
-      const full = await diskFullOf(cause, this.paths.pack(pack.id), end - pos);
-      if (full) throw full;
-      throw new IngotError('INTERNAL', `could not write to pack ${pack.id}`, { cause });
+      throw await writeFailure(cause, this.paths.pack(pack.id), pack.id, end - pos);
     }
   }
 
@@ -317,9 +296,7 @@ export class PackWriter {
       await pack.fh.datasync();
     } catch (cause) {
       await this.cutTail(pack);
-      const full = await diskFullOf(cause, this.paths.pack(pack.id));
-      if (full) throw full;
-      throw new IngotError('INTERNAL', `could not write to pack ${pack.id}`, { cause });
+      throw await writeFailure(cause, this.paths.pack(pack.id), pack.id);
     }
   }
 
@@ -342,18 +319,12 @@ export class PackWriter {
   private async createPack(): Promise<OpenPack> {
     const id = this.nextId++;
     this.index.addPack(id, PACK_HEADER_SIZE);
-    let fh: FileHandle | undefined;
     try {
-      fh = await open(this.paths.pack(id), 'wx');
-      await fh.write(encodePackHeader(id), 0, PACK_HEADER_SIZE, 0);
-      await fh.datasync();
-      await fsyncDir(this.paths.packsDir);
+      const fh = await createPackFile(this.paths.pack(id), this.paths.packsDir, id);
       return { id, fh, size: PACK_HEADER_SIZE };
-    } catch (cause) {
-      await fh?.close().catch(() => {});
-      await unlink(this.paths.pack(id)).catch(() => {});
+    } catch (err) {
       this.index.dropPack(id);
-      throw new IngotError('INTERNAL', `could not create pack ${id}`, { cause });
+      throw err;
     }
   }
 
@@ -371,18 +342,10 @@ export class PackWriter {
       const id = this.nextId++;
       this.index.addPack(id, PACK_HEADER_SIZE);
       try {
-        const fh = await open(file, 'r+');
-        try {
-          await fh.write(encodePackHeader(id), 0, PACK_HEADER_SIZE, 0);
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-        await rename(file, this.paths.pack(id));
-        await fsyncDir(this.paths.packsDir);
-      } catch (cause) {
+        await takePackFile(file, this.paths.pack(id), this.paths.packsDir, id);
+      } catch (err) {
         this.index.dropPack(id);
-        throw new IngotError('INTERNAL', `could not take ${file} as pack ${id}`, { cause });
+        throw err;
       }
       const inserted = this.index.commit(id, size, records, this.now());
       this.index.sealPack(id);
