@@ -1,5 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import { assertDigest, type Digest } from '../core/manifest.js';
@@ -23,6 +22,7 @@ import { MAX_PAYLOAD_LENGTH, MAX_RAW_LENGTH, PACK_HEADER_SIZE } from './pack-fil
 import { PackHandles } from './pack-handles.js';
 import { type ChunkRow, digestKey, PackIndex } from './pack-index.js';
 import { AsyncMutex, acquireStoreLock } from './pack-lock.js';
+import { missingOf, type QueryClock, tallyOf } from './pack-queries.js';
 import { readRuns, runsOf, type WithPack } from './pack-reader.js';
 import { type RecoveryReport, recoverPacks } from './pack-recovery.js';
 import { corruptChunk, mismatch, readVerified, tooLarge, type Verified, verifyMany } from './pack-verify.js';
@@ -59,8 +59,6 @@ import { type StorePaths, storePaths } from './paths.js';
 export const TOUCH_RESOLUTION_MS = 60_000;
 /** list() reads the index in pages of this many rows. */
 const LIST_PAGE = 1000;
-/** missing() works through digests in slices of this many, yielding in between. */
-const MISSING_SLICE = 4000;
 
 export type { CompactResult } from './pack-compaction.js';
 export type { RecoveryReport } from './pack-recovery.js';
@@ -98,6 +96,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
   private readonly retired = new Set<number>();
   private readonly writer: PackWriter;
   private readonly touchResolutionMs: number;
+  private readonly queryClock: QueryClock;
 
   private constructor(
     private readonly paths: StorePaths,
@@ -110,6 +109,11 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
   ) {
     this.handles = new PackHandles((id) => paths.pack(id), opts.readHandles ?? 32);
     this.touchResolutionMs = opts.touchResolutionMs ?? TOUCH_RESOLUTION_MS;
+    this.queryClock = {
+      assertOpen: () => this.assertOpen(),
+      now: () => this.now(),
+      touchResolutionMs: this.touchResolutionMs,
+    };
     this.writer = new PackWriter(paths, index, {
       maxPackBytes: opts.maxPackBytes ?? MAX_PACK_BYTES,
       touchResolutionMs: this.touchResolutionMs,
@@ -317,45 +321,12 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     });
   }
 
-  async missing(digests: readonly Digest[]): Promise<Digest[]> {
-    const unique = [...new Set(digests)];
-    // Key order makes each statement touch one narrow stretch of the b-tree.
-    const sorted = [...unique].sort();
-    const present = new Set<string>();
-    await this.inSlices(sorted, (part, _at, now, staleBefore) => {
-      for (const d of this.index.touch(part, now, staleBefore)) present.add(d);
-    });
-    return unique.filter((d) => !present.has(d));
+  missing(digests: readonly Digest[]): Promise<Digest[]> {
+    return missingOf(this.index, digests, this.queryClock);
   }
 
-  async tally(digests: readonly Digest[], rawLengths: readonly number[]): Promise<ChunkTally> {
-    let matched = 0;
-    let storedBytes = 0;
-    await this.inSlices(digests, (part, at, now, staleBefore) => {
-      const lengths = rawLengths.slice(at, at + part.length);
-      const r = this.index.tally(part.map(digestKey), lengths, now, staleBefore);
-      matched += r.matched;
-      storedBytes += r.bytes;
-    });
-    return { matched, storedBytes };
-  }
-
-  /**
-   * `ask` over slices of the digests (each checked first), each with its own time and the
-   * touch cut-off; a yield between slices keeps the event loop responsive on 32k digests.
-   */
-  private async inSlices(
-    digests: readonly Digest[],
-    ask: (part: Digest[], at: number, now: number, staleBefore: number) => void,
-  ): Promise<void> {
-    this.assertOpen();
-    for (const d of digests) assertDigest(d);
-    for (let i = 0; i < digests.length; i += MISSING_SLICE) {
-      if (i > 0) await setImmediateP();
-      this.assertOpen();
-      const now = this.now();
-      ask(digests.slice(i, i + MISSING_SLICE), i, now, now - this.touchResolutionMs);
-    }
+  tally(digests: readonly Digest[], rawLengths: readonly number[]): Promise<ChunkTally> {
+    return tallyOf(this.index, digests, rawLengths, this.queryClock);
   }
 
   async *list(): AsyncIterable<StoredChunkInfo> {
