@@ -16,6 +16,7 @@ import { jobCommand } from '../cli/commands/job.command.js';
 import { peerCommands } from '../cli/commands/peer.command.js';
 import { imagePushCommand, replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
+import { statusCommand } from '../cli/commands/status.command.js';
 import { templateCommand } from '../cli/commands/template.command.js';
 import { tokenCommand } from '../cli/commands/token.command.js';
 import { workingcopyCommand } from '../cli/commands/workingcopy.command.js';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   program.addHelpText('after', exitCodeHelp());
   helpCommand(program);
   serveCommand(program);
+  statusCommand(program);
   const image = program.command('image').description('Gold images: add, list, show, deploy, verify, delete');
   imageAddCommand(image);
   imageListCommand(image);

@@ -84,6 +84,8 @@ const STEPS: readonly Step[] = [
   { on: 'FPPS_1', example: 'ingot token list' },
   { on: 'FPPS_1', example: 'ingot token list --json' },
   { on: 'FPPS_1', example: 'ingot token revoke ci-deploy' },
+  { on: 'FPPS_1', example: 'ingot status' },
+  { on: 'FPPS_1', example: 'ingot status --wait 30 --json' },
   { on: 'FPPS_1', example: 'ingot audit' },
   { on: 'FPPS_1', example: 'ingot audit --limit 200 --json' },
   { on: 'FPPS_1', example: 'ingot add client dbnode01' },
