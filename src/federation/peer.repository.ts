@@ -67,12 +67,14 @@ export class PeerRepository {
 
   // ---- subscriptions: the instantiations this server asked of its peers
 
-  async subscribe(peer: string, filter: string, at: string): Promise<void> {
-    await this.db
+  /** False when this request was recorded already. */
+  async subscribe(peer: string, filter: string, at: string): Promise<boolean> {
+    const r = await this.db
       .insertInto('subscriptions')
       .values({ peer_name: peer, filter, created_at: at })
       .onConflict((oc) => oc.doNothing())
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
   async unsubscribe(peer: string, filter: string): Promise<void> {

@@ -127,8 +127,9 @@ export class PeerService {
     return this.get(name);
   }
 
-  async subscribe(name: string, filter: string): Promise<void> {
-    await this.repo.subscribe(name, filter, this.now());
+  /** False when this request was recorded already. */
+  subscribe(name: string, filter: string): Promise<boolean> {
+    return this.repo.subscribe(name, filter, this.now());
   }
 
   async unsubscribe(name: string, filter: string): Promise<void> {

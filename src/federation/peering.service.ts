@@ -112,11 +112,20 @@ export class PeeringService {
         )),
       };
     }
-    // Recorded first: the peer starts pushing as soon as it has the request.
-    await this.deps.peers.subscribe(peer.name, describeFilter(filter));
-    const r = await client.instantiate(filter);
+    // Recorded first: the peer starts pushing as soon as it has the request, and a push
+    // is taken as asked for only while a request stands here. A refused call takes back
+    // what it recorded (a request that stood already stays), so nothing is left behind.
+    const described = describeFilter(filter);
+    const recorded = await this.deps.peers.subscribe(peer.name, described);
+    let r: Awaited<ReturnType<typeof client.instantiate>>;
+    try {
+      r = await client.instantiate(filter);
+    } catch (err) {
+      if (recorded) await this.deps.peers.unsubscribe(peer.name, described);
+      throw err;
+    }
     await this.deps.peers.touch(peer.name);
-    return { filter: describeFilter(filter), dryRun: false, created: r.created, images: r.images };
+    return { filter: described, dryRun: false, created: r.created, images: r.images };
   }
 
   async uninstantiate(peerName: string, input: Record<string, unknown>) {
