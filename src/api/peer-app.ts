@@ -94,6 +94,19 @@ export async function buildPeerApi(
   installErrorHandler(app as unknown as FastifyInstance);
   app.addContentTypeParser(CHUNK_STREAM_TYPE, (_request, payload, done) => done(null, payload));
 
+  // A refused handshake never becomes a request: without this line the refusing side
+  // would show nothing of why a peer cannot reach it (an unknown or a skewed certificate).
+  app.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    if (!opts.logger) return;
+    const reason = String(socket.authorizationError ?? err.code ?? err.message);
+    const cert = socket.getPeerCertificate?.();
+    const dates = cert?.valid_from ? { validFrom: cert.valid_from, validTo: cert.valid_to } : {};
+    opts.logger.warn(
+      { remote: socket.remoteAddress, tls: reason, fingerprint: cert?.fingerprint256, ...dates },
+      `refused a peer's TLS handshake from ${socket.remoteAddress}: ${reason}`,
+    );
+  });
+
   const sockets = new Map<string, Set<TLSSocket>>();
   app.server.on('secureConnection', (socket: TLSSocket) => {
     const fp = socket.getPeerCertificate()?.fingerprint256;

@@ -49,6 +49,11 @@ export const ERROR_CODES = {
     exit: 77,
     summary: "a peer's TLS certificate is not the registered one, or it does not trust ours",
   },
+  CERTIFICATE_NOT_VALID: {
+    http: 502,
+    exit: 77,
+    summary: "a TLS certificate between peers is outside its validity dates by one side's clock",
+  },
   INTERNAL: { http: 500, exit: 70, summary: 'an unexpected failure; see the server log' },
   UNSUPPORTED_RUNTIME: {
     http: 500,

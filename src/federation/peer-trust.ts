@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
 import { IngotError } from '../core/errors.js';
 import type { TlsIdentity } from './tls-identity.js';
@@ -16,6 +17,9 @@ import type { PeerRecord } from './types.js';
  *   cut connection one probe dials again and asks `/peer/v1/hello`: a connection closed
  *   after the handshake with nothing read is a peer that refused our certificate; an answer
  *   (or no connection at all) leaves the failure what it was.
+ * - A certificate outside its dates (a clock set wrong on one side) is CERTIFICATE_NOT_VALID,
+ *   naming the date: the peer's, when our check refuses it; ours, when the peer refuses it
+ *   and our own clock says it is outside its dates.
  */
 
 /** The error of a certificate that is not the pinned one, as `checkServerIdentity` returns it. */
@@ -62,18 +66,31 @@ export async function peerUnreachable(
   }
   if (code && EXPIRED.has(code)) {
     return new IngotError(
-      'PEER_UNTRUSTED',
-      `the certificate registered for ${peer.name} is outside its validity dates`,
+      'CERTIFICATE_NOT_VALID',
+      `the certificate of ${peer.name} ${outsideDates(peer.certPem)}`,
       {
-        hint: `check both clocks; if ${peer.name} renewed its certificate, register its new server-data file`,
+        hint: `check the clocks of both hosts (this one says ${nowIso()}); if ${peer.name} renewed its certificate, register its new server-data file`,
         details: { peer: peer.name, endpoint: base, tls: code },
         cause: err,
       },
     );
   }
   if (code === 'UND_ERR_SOCKET' && (await refusesOurCertificate(peer, tls, base))) {
+    // A certificate outside its dates by our own clock is refused by any peer: say that.
+    const ours = new X509Certificate(tls.certPem);
+    if (!withinDates(ours)) {
+      return new IngotError(
+        'CERTIFICATE_NOT_VALID',
+        `${peer.name} refuses this server's certificate, which ${outsideDates(tls.certPem)}`,
+        {
+          hint: `check this host's clock (it says ${nowIso()}); the certificate is valid from ${iso(ours.validFromDate)} to ${iso(ours.validToDate)}`,
+          details: { peer: peer.name, endpoint: base },
+          cause: err,
+        },
+      );
+    }
     return new IngotError('PEER_UNTRUSTED', `${peer.name} does not trust this server's certificate`, {
-      hint: `${peer.name} closed the connection after the TLS handshake: on ${peer.name}, register this server's server-data file (\`ingot export server\` here, \`ingot register server\` there)`,
+      hint: `${peer.name} closed the connection after the TLS handshake: on ${peer.name}, register this server's server-data file (\`ingot export server\` here, \`ingot register server\` there); or its clock is outside this server's certificate dates (${iso(ours.validFromDate)} to ${iso(ours.validToDate)})`,
       details: { peer: peer.name, endpoint: base },
       cause: err,
     });
@@ -83,6 +100,21 @@ export async function peerUnreachable(
     cause: err,
   });
 }
+
+/** "is not valid until T" or "expired at T", by this host's clock. */
+export function outsideDates(certPem: string, now = new Date()): string {
+  const cert = new X509Certificate(certPem);
+  if (now < cert.validFromDate) return `is not valid until ${iso(cert.validFromDate)}`;
+  if (now > cert.validToDate) return `expired at ${iso(cert.validToDate)}`;
+  return `is valid from ${iso(cert.validFromDate)} to ${iso(cert.validToDate)}`;
+}
+
+function withinDates(cert: X509Certificate, now = new Date()): boolean {
+  return now >= cert.validFromDate && now <= cert.validToDate;
+}
+
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const nowIso = () => iso(new Date());
 
 /** Dials once and asks for hello: true when the peer closes after the handshake without a byte. */
 function refusesOurCertificate(peer: PeerRecord, tls: TlsIdentity, base: string): Promise<boolean> {

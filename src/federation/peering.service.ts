@@ -29,7 +29,10 @@ export interface PeerView {
   /** Set when probed: whether a mutual-TLS hello succeeded just now. */
   reachable?: boolean;
   error?: string;
-  /** The error's code when not reachable: UNAVAILABLE, or PEER_UNTRUSTED when trust is broken. */
+  /**
+   * The error's code when not reachable: UNAVAILABLE, PEER_UNTRUSTED when trust is broken,
+   * CERTIFICATE_NOT_VALID when a certificate is outside its dates.
+   */
   errorCode?: string;
   /** What this peer asked this server to push it (stored here, on the sending end). */
   pushesTo: string[];

@@ -1,11 +1,12 @@
 /**
  * Failures between peers that must each say what they are: a certificate that is not the
- * pinned one, a peer that does not trust ours, a damaged chunk in the sender's store, an
- * upload that is not a chunk stream.
+ * pinned one, a peer that does not trust ours, a certificate outside its dates, a damaged
+ * chunk in the sender's store, an upload that is not a chunk stream.
  */
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -14,8 +15,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSelfSignedCertificate } from '../../src/federation/certificate.js';
 import { type FakePeer, fakePeer } from '../support/fake-peer.js';
-import { type IngotServer, startIngot } from '../support/ingot.js';
+import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
 import { exportServer, pair, type TransferJson, workDir, writeJson } from '../support/peers.js';
 import { pseudoRandom } from '../support/trees.js';
 
@@ -87,6 +89,73 @@ describe('a peer whose certificate is not trusted', () => {
     // Nothing listening: still UNAVAILABLE, not a question of trust.
     await registerFake(s1, 'FPPS_GONE');
     expect(await probe(s1, 'FPPS_GONE')).toMatchObject({ reachable: false, errorCode: 'UNAVAILABLE' });
+  });
+});
+
+/** A server whose peer certificate, made before its first start, has the given dates. */
+async function serverWithCertificate(name: string, notBefore: Date, notAfter: Date): Promise<IngotServer> {
+  const home = tempDir('ingot-skewed-');
+  const pairPem = createSelfSignedCertificate({ commonName: name, notBefore, notAfter });
+  mkdirSync(join(home, 'keys'), { recursive: true });
+  writeFileSync(join(home, 'keys', 'peer.key'), pairPem.keyPem, { mode: 0o600 });
+  writeFileSync(join(home, 'keys', 'peer.crt'), pairPem.certPem);
+  return startIngot({ home, name });
+}
+
+describe('a certificate outside its dates (a clock set wrong)', () => {
+  const DAY = 86_400_000;
+  const day = (t: number) => new Date(t).toISOString().slice(0, 10);
+
+  it('is CERTIFICATE_NOT_VALID on both sides when a certificate is not valid yet, naming the date', async () => {
+    const from = Date.now() + 30 * DAY;
+    const skewed = await serverWithCertificate('EARLY_1', new Date(from), new Date(from + 3650 * DAY));
+    try {
+      await pair({ server: s1, name: 'FPPS_1' }, { server: skewed, name: 'EARLY_1' });
+      // This server dials the skewed one: its certificate fails our check.
+      const seen = await probe(s1, 'EARLY_1');
+      expect(seen).toMatchObject({ reachable: false, errorCode: 'CERTIFICATE_NOT_VALID' });
+      expect(seen.error).toContain(`the certificate of EARLY_1 is not valid until ${day(from)}`);
+      const pull = await s1.cli(['image', 'pull', 'ANY', '--server', 'EARLY_1']);
+      expect(pull.stderr).toContain('[CERTIFICATE_NOT_VALID]');
+      expect(pull.stderr).toContain('check the clocks of both hosts');
+      expect(pull.code).toBe(77);
+      // The skewed one dials us: we refuse its certificate and log why; it says why too.
+      const back = await probe(skewed, 'FPPS_1');
+      expect(back).toMatchObject({ reachable: false, errorCode: 'CERTIFICATE_NOT_VALID' });
+      expect(back.error).toContain(
+        `FPPS_1 refuses this server's certificate, which is not valid until ${day(from)}`,
+      );
+      expect(s1.logs()).toMatch(/refused a peer's TLS handshake from \S+: CERT_NOT_YET_VALID/);
+    } finally {
+      await s1.cli(['unregister', 'server', '--server', 'EARLY_1']);
+      await skewed.stop();
+    }
+  });
+
+  it('is refused at registration when expired, and the expired server says why peers refuse it', async () => {
+    const to = Date.now() - DAY;
+    const skewed = await serverWithCertificate('LATE_1', new Date(to - 3650 * DAY), new Date(to));
+    try {
+      const refused = await s1.cli([
+        'register',
+        'server',
+        '--server',
+        'LATE_1',
+        '--serverdata',
+        await exportServer(skewed, 'LATE_1'),
+      ]);
+      expect(refused.stderr).toContain('its certificate expired on');
+      expect(refused.code).toBe(2);
+      const fa = await exportServer(s1, 'FPPS_1');
+      expect((await skewed.cli(['register', 'server', '--server', 'FPPS_1', '--serverdata', fa])).code).toBe(
+        0,
+      );
+      const back = await probe(skewed, 'FPPS_1');
+      expect(back).toMatchObject({ reachable: false, errorCode: 'CERTIFICATE_NOT_VALID' });
+      expect(back.error).toContain(`FPPS_1 refuses this server's certificate, which expired at ${day(to)}`);
+    } finally {
+      await skewed.stop();
+    }
   });
 });
 

@@ -18,7 +18,10 @@ const PeerSchema = Type.Object(
     reachable: Type.Optional(Type.Boolean()),
     error: Type.Optional(Type.String()),
     errorCode: Type.Optional(
-      Type.String({ description: 'UNAVAILABLE, or PEER_UNTRUSTED when a certificate is not trusted' }),
+      Type.String({
+        description:
+          'UNAVAILABLE; PEER_UNTRUSTED when a certificate is not trusted; CERTIFICATE_NOT_VALID when one is outside its dates',
+      }),
     ),
     pushesTo: Type.Array(Type.String(), { description: 'filters this peer asked this server to push' }),
     pushesHere: Type.Array(Type.String(), {
