@@ -1,13 +1,15 @@
 /**
  * Fault-injection run (not a timed test): kill -9 at random moments of ingest, peer pulls
- * (either end) and bundle import; a full disk during ingest, pull and import; a flipped
- * byte in a pack and in the pack index; many pulls and deploys at once. After each fault
+ * (either end), template syncs (either end) and bundle import; a full disk during ingest,
+ * pull and import; a flipped byte in a pack and in the pack index; many pulls and deploys
+ * at once; a peer certificate not valid yet. After each fault
  * the run restarts what it killed, lets durable jobs finish, and checks what a user would
  * see: no half-made image listed, every listed image verifies, no chunk the receiver had
  * stored sent to it again, each fault reported with its own code, the server answering.
  *
  * Settings (environment): BENCH_DIR (work dir, default <repo>/.bench), BENCH_FAULT_KILLS
- * (kill -9 per kind, default 13: 52 in all), BENCH_FAULT_MIB (image size, default 64).
+ * (kill -9 per kind, half that per end of a sync; default 13: 66 in all), BENCH_FAULT_MIB
+ * (image size, default 64).
  * Output: a table on stdout, progress on stderr, JSON in $BENCH_DIR/results-faults.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +17,7 @@ import { randomInt } from 'node:crypto';
 import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createSelfSignedCertificate } from '../src/federation/certificate.js';
 import { usableBuild } from './lib/build.js';
 import { PeerServer, pairUp } from './lib/peers.js';
 import { bash, removeTree, sleep } from './lib/proc.js';
@@ -24,8 +27,8 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 let ROOT = REPO;
 const DIR = resolve(process.env.BENCH_DIR ?? join(REPO, '.bench'), 'work', 'faults');
 const KILLS = Number(process.env.BENCH_FAULT_KILLS ?? 13);
-/** BENCH_FAULT_PARTS=kill,disk,many,flip runs only those parts (default all). */
-const PARTS = new Set((process.env.BENCH_FAULT_PARTS ?? 'kill,disk,many,flip').split(','));
+/** BENCH_FAULT_PARTS=kill,sync,disk,many,flip,clock runs only those parts (default all). */
+const PARTS = new Set((process.env.BENCH_FAULT_PARTS ?? 'kill,sync,disk,many,flip,clock').split(','));
 const MIB = Number(process.env.BENCH_FAULT_MIB ?? 64);
 const t0 = Date.now();
 const log = (s: string) =>
@@ -230,6 +233,67 @@ async function killImport(s1: PeerServer, s3: PeerServer): Promise<void> {
   await verifyAll(s3, r);
 }
 
+/**
+ * kill -9 of the follower or of the upstream while the follower syncs a template holding
+ * BASE; the next sync (or the follower's own resumed job) must finish it.
+ */
+async function killSync(
+  upstream: PeerServer,
+  follower: PeerServer,
+  victim: 'follower' | 'upstream',
+): Promise<void> {
+  const r = row(`kill -9 during a template sync (${victim})`);
+  const dead = victim === 'follower' ? follower : upstream;
+  const sync = () => follower.cli(['sync', '--now', '--json']);
+  await follower.cli(['image', 'delete', 'BASE', '--force']).catch(() => undefined);
+  const estimate = await timed(sync);
+  for (let k = 0; k < Math.ceil(KILLS / 2); k++) {
+    await follower.cli(['image', 'delete', 'BASE', '--force']);
+    await follower.cli(['gc', '--grace', '0']);
+    await killDuring(dead, estimate, sync);
+    r.runs++;
+    const before = await presentCount(follower);
+    await jobsSettled(follower);
+    let names = await listed(follower);
+    if (!names.includes('BASE')) {
+      const again = await tryCli(follower, ['sync', '--now', '--json']);
+      saw(r, again.code === 0 ? 'synced again' : codeOf(again));
+      names = await listed(follower);
+    } else saw(r, 'resumed');
+    r.resent += (await presentCount(follower)) - before;
+    if (!names.includes('BASE')) r.halfMade++;
+    await healthy(follower, r);
+  }
+  await verifyAll(follower, r);
+}
+
+/**
+ * A peer whose certificate is not valid yet (its clock ran ahead when it was made): both
+ * ends must say so, with the date, instead of a socket error.
+ */
+async function skewedClock(a: PeerServer, servers: PeerServer[]): Promise<void> {
+  const r = row('a peer certificate not valid yet (clock ahead)');
+  const early = await PeerServer.create(ROOT, join(DIR, 'CLOCK_EARLY'), 'CLOCK_EARLY', false);
+  servers.push(early);
+  await early.stop();
+  const from = new Date(Date.now() + 30 * 86_400_000);
+  const cert = createSelfSignedCertificate({ commonName: 'CLOCK_EARLY', notBefore: from });
+  await writeFile(join(early.home, 'keys', 'peer.key'), cert.keyPem, { mode: 0o600 });
+  await writeFile(join(early.home, 'keys', 'peer.crt'), cert.certPem);
+  await early.start();
+  await pairUp(a, early, DIR);
+  for (const [from_, to] of [
+    [a, early],
+    [early, a],
+  ] as const) {
+    const pull = await tryCli(from_, ['image', 'pull', 'BASE', '--server', to.name]);
+    r.runs++;
+    saw(r, codeOf(pull));
+    if (pull.code === 0) r.halfMade++;
+    await healthy(from_, r);
+  }
+}
+
 /** A server whose home is a small tmpfs: every write past it fails with ENOSPC. */
 async function fullDisk(s1: PeerServer, bigFile: string): Promise<void> {
   const home = join(DIR, 'small');
@@ -410,6 +474,19 @@ async function main(): Promise<void> {
       await part(`kill -9 x${KILLS} of the sender during a pull`, () => killPull(a, b, 'sender'));
       await part(`kill -9 x${KILLS} during bundle import`, () => killImport(a, c));
     }
+    if (PARTS.has('sync')) {
+      await a.cli(['template', 'create', 'FAULT_T']);
+      await a.cli(['template', 'add', 'FAULT_T', '--image', 'BASE']);
+      await a.cli(['template', 'publish', 'FAULT_T']);
+      await b.cli(['follow', '--upstream', a.name, '--template', 'FAULT_T', '--every', '1h']);
+      await jobsSettled(b);
+      for (const victim of ['follower', 'upstream'] as const) {
+        await part(`kill -9 x${Math.ceil(KILLS / 2)} of the ${victim} during a template sync`, () =>
+          killSync(a, b, victim),
+        );
+      }
+    }
+    if (PARTS.has('clock')) await part('a peer certificate not valid yet', () => skewedClock(a, servers));
     if (!PARTS.has('disk')) log('full disk: not asked for');
     else if (process.getuid?.() === 0) {
       await part('full disk (tmpfs) during ingest, pull and import', async () => {
