@@ -55,6 +55,8 @@ export interface RunningServer {
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const config = await loadServerConfig(opts);
+  // Read before anything opens or listens: a bad --tls-cert stops the start.
+  const apiTls = await apiTlsIdentity(config);
   const logger = pino({ level: config.logLevel, base: { server: config.clusterName, pid: process.pid } });
   const identity = await loadOrCreateIdentity(config.paths.signingKey, config.paths.signingPub);
   await mkdir(config.paths.store, { recursive: true, mode: 0o700 });
@@ -182,8 +184,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   const peering = new PeeringService({ db, peers, links, replication, local, jobs, serverData });
 
-  // Read before anything listens: a bad --tls-cert stops the start.
-  const apiTls = await apiTlsIdentity(config);
   const app = await buildApp(
     {
       clusterName: config.clusterName,

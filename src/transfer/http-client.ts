@@ -100,15 +100,13 @@ async function readJson(res: Dispatcher.ResponseData): Promise<unknown> {
 export function unreachable(base: string, err: unknown): IngotError {
   const code = (err as { code?: string }).code ?? '';
   // A server on https closes a plain-http connection without a word.
-  const closed = code === 'UND_ERR_SOCKET' && base.startsWith('http:');
-  return new IngotError(
-    'UNAVAILABLE',
-    `cannot reach the Ingot server at ${base} (${code || (err as Error).message})`,
-    {
-      hint: closed
-        ? `it closed the connection: if it serves https (\`ingot serve --tls\`), use ${base.replace(/^http:/, 'https:')}`
+  const closed = code === 'UND_ERR_SOCKET';
+  const why = closed ? 'it closed the connection without an answer' : code || (err as Error).message;
+  return new IngotError('UNAVAILABLE', `cannot reach the Ingot server at ${base} (${why})`, {
+    hint:
+      closed && base.startsWith('http:')
+        ? `if it serves https (\`ingot serve --tls\`), use ${base.replace(/^http:/, 'https:')}`
         : 'start it with `ingot serve`, or point at another with --url URL / INGOT_SERVER',
-      cause: err,
-    },
-  );
+    cause: err,
+  });
 }
