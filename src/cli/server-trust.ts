@@ -80,6 +80,8 @@ export function trustingAgent(trust: ServerTrust): Dispatcher {
     ...(trust.ca ? { ca: [trust.ca.pem] } : {}),
     // With a pin alone, the pin is the check (below), not a CA chain.
     rejectUnauthorized: trust.pin === undefined || trust.ca !== undefined,
+    // A resumed TLS session shows no certificate to check: every connection does a full handshake.
+    maxCachedSessions: 0,
   });
   return new Agent({
     connections: 16,

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import type { ServerConfig } from '../config/server-config.js';
@@ -44,6 +45,26 @@ export function apiAltNames(listenHost: string, host = hostname()): AltNames {
   }
   if (isDnsName(host)) dns.add(host);
   return { dnsNames: [...dns], ipAddresses: [...ips] };
+}
+
+/**
+ * What a client checking the certificate by a CA (`--cacert`) would refuse, said at start:
+ * a certificate outside its dates, or one that does not name the listen host (the
+ * self-signed one keeps the names of its first start; remove keys/api.* for new ones).
+ */
+export function certificateWarnings(identity: TlsIdentity, listenHost: string, now = new Date()): string[] {
+  const cert = new X509Certificate(identity.certPem);
+  const warnings: string[] = [];
+  if (now < cert.validFromDate || now > cert.validToDate) {
+    warnings.push(`the REST API certificate is valid from ${cert.validFrom} to ${cert.validTo} only`);
+  }
+  const named = isIP(listenHost) ? cert.checkIP(listenHost) : cert.checkHost(listenHost);
+  if (!isWildcard(listenHost) && !named) {
+    warnings.push(
+      `the REST API certificate does not name ${listenHost}: a client with --cacert must dial a name it has (a --pin works)`,
+    );
+  }
+  return warnings;
 }
 
 /** Whether only this host can reach an API listening on `host`. */

@@ -37,7 +37,7 @@ import { PackChunkStore } from '../store/pack-chunk-store.js';
 import { StagedStore } from '../store/staged-store.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
-import { apiTlsIdentity, isLoopback } from './api-tls.js';
+import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
 import { VERSION } from './version.js';
 
 /**
@@ -233,6 +233,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     ...(fingerprint ? { fingerprint } : {}),
   };
   await writeFile(config.paths.serverInfo, `${JSON.stringify(info)}\n`, { mode: 0o600 });
+  for (const warning of apiTls ? certificateWarnings(apiTls, config.listenHost) : []) {
+    logger.warn({ listen: config.listenHost, fingerprint }, warning);
+  }
   if (!apiTls && !isLoopback(config.listenHost)) {
     logger.warn(
       { listen: config.listenHost },

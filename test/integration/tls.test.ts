@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import { type CliResult, type IngotServer, runCli, startIngot, tempDir } from '../support/ingot.js';
+import { pseudoRandom } from '../support/trees.js';
 
 const WRONG_PIN = Array.from({ length: 32 }, () => 'AB').join(':');
 
@@ -131,6 +132,25 @@ describe('ingot serve --tls', () => {
     const wrongCa = await runCli(['status', ...remote, '--cacert', other.cert], elsewhere);
     expectCode(wrongCa, 'SERVER_UNTRUSTED');
     expect(wrongCa.stderr).toContain(other.cert);
+  });
+
+  it('moves an image both ways over https from another home: add --upload and deploy, with --pin', async () => {
+    const dir = tempDir('ingot-tls-data-');
+    writeFileSync(join(dir, 'disk.img'), pseudoRandom('tls-disk', 3_000_000));
+    const pin = serverInfo(server.home).fingerprint as string;
+    const remote = ['--url', server.url, '--token', server.token, '--pin', pin];
+    const env = { INGOT_HOME: tempDir('ingot-tls-client-') };
+    const add = await runCli(
+      ['image', 'add', 'TLS_DISK', '--file', join(dir, 'disk.img'), '--upload', ...remote],
+      env,
+    );
+    expect(add.code, add.stderr).toBe(0);
+    const deploy = await runCli(
+      ['image', 'deploy', 'TLS_DISK', '--path', join(dir, 'back.img'), ...remote],
+      env,
+    );
+    expect(deploy.code, deploy.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'back.img')).equals(readFileSync(join(dir, 'disk.img')))).toBe(true);
   });
 
   it('plain http to the https port fails, and says to use https', async () => {
