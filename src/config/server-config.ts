@@ -144,6 +144,11 @@ function resolveApiTls(
   const fromStored = (value: string | undefined) => (value ? resolve(home, value) : undefined);
   const certFile = opts.tlsCert ?? fromEnv('INGOT_TLS_CERT') ?? fromStored(stored.tlsCert);
   const keyFile = opts.tlsKey ?? fromEnv('INGOT_TLS_KEY') ?? fromStored(stored.tlsKey);
+  if (stored.tls !== undefined && typeof stored.tls !== 'boolean') {
+    throw new IngotError('INVALID_ARGUMENT', `invalid "tls" in config.json: ${JSON.stringify(stored.tls)}`, {
+      hint: 'use "tls": true or "tls": false',
+    });
+  }
   const on = opts.tls ?? parseSwitch('INGOT_TLS', env.INGOT_TLS) ?? stored.tls;
   if (certFile === undefined && keyFile === undefined) return on ? { kind: 'self-signed' } : { kind: 'off' };
   if (certFile === undefined || keyFile === undefined) {
