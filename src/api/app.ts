@@ -38,9 +38,17 @@ export type ApiApp = FastifyInstance<
 /** Paths anyone may read: liveness, the API description, the server's identity (and metrics, by a setting). */
 const OPEN_PATHS = ['/healthz', '/openapi.json', '/api/v1/server'];
 
-export async function buildApp(deps: ApiDeps, opts: { logger: FastifyBaseLogger | false }): Promise<ApiApp> {
+export async function buildApp(
+  deps: ApiDeps,
+  opts: {
+    logger: FastifyBaseLogger | false;
+    /** Listen on https with this key and certificate (`ingot serve --tls`); plain http without. */
+    https?: { readonly key: string; readonly cert: string } | undefined;
+  },
+): Promise<ApiApp> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    ...(opts.https ? { https: { key: opts.https.key, cert: opts.https.cert } } : {}),
     // Small for admin JSON; the draft and bundle routes set their own (limits.ts).
     bodyLimit: JSON_BODY_BYTES,
     requestIdHeader: 'x-request-id',

@@ -2,26 +2,41 @@ import { readFile } from 'node:fs/promises';
 import { resolveHome } from '../config/home.js';
 import { IngotError } from '../core/errors.js';
 import { homePaths } from '../store/paths.js';
-import { type ApiClient, createApiClient } from '../transfer/http-client.js';
+import { type ApiClient, createHttpClient } from '../transfer/http-client.js';
+import { serverTrust, trustError, trustingAgent } from './server-trust.js';
 
 /** Options every command that talks to a server accepts. */
 export interface GlobalOptions {
   url?: string;
   token?: string;
+  /** A CA or the server's certificate (PEM file) to check an https server against. */
+  cacert?: string;
+  /** The SHA-256 fingerprint the https server's certificate must have. */
+  pin?: string;
   json?: boolean;
 }
 
 /**
  * Finds the server and token: flags first, then INGOT_SERVER / INGOT_TOKEN, then the
  * running server of this INGOT_HOME (server.json and token files), so a local CLI needs
- * no flags at all.
+ * no flags at all. An https server is trusted by --pin / INGOT_PIN, --cacert /
+ * INGOT_CACERT, or, for this home's server, the fingerprint in server.json (server-trust.ts).
  */
 export async function connect(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Promise<ApiClient> {
   const paths = homePaths(resolveHome(env));
-  const url = opts.url ?? env.INGOT_SERVER ?? (await localServerUrl(paths.serverInfo));
+  const info = await readServerInfo(paths.serverInfo);
+  const url = opts.url ?? env.INGOT_SERVER ?? localServerUrl(info, paths.serverInfo);
   const token = opts.token ?? env.INGOT_TOKEN ?? (await readOptional(paths.token))?.trim();
-  return createApiClient(url, token);
+  const trust = await serverTrust(
+    url,
+    { pin: opts.pin ?? nonEmpty(env.INGOT_PIN), cacert: opts.cacert ?? nonEmpty(env.INGOT_CACERT) },
+    info,
+  );
+  if (!trust) return createHttpClient(url, { token });
+  return createHttpClient(url, { token, dispatcher: trustingAgent(trust), unreachable: trustError(trust) });
 }
+
+const nonEmpty = (value: string | undefined) => (value?.trim() ? value.trim() : undefined);
 
 /**
  * Whether `baseUrl` is the server of this INGOT_HOME on this host: a loopback URL that its
@@ -45,20 +60,32 @@ export async function isOwnServer(baseUrl: string, env: NodeJS.ProcessEnv = proc
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-async function readServerInfo(serverInfo: string): Promise<{ url: string; pid?: unknown } | undefined> {
+interface ServerInfo {
+  readonly url: string;
+  readonly pid?: unknown;
+  /** The REST API certificate's SHA-256 fingerprint, when it serves https. */
+  readonly fingerprint?: string;
+}
+
+async function readServerInfo(serverInfo: string): Promise<ServerInfo | undefined> {
   const text = await readOptional(serverInfo);
   if (!text) return undefined;
   try {
-    const info = JSON.parse(text) as { url?: unknown; pid?: unknown };
-    if (typeof info.url === 'string') return { url: info.url, pid: info.pid };
+    const info = JSON.parse(text) as { url?: unknown; pid?: unknown; fingerprint?: unknown };
+    if (typeof info.url === 'string') {
+      return {
+        url: info.url,
+        pid: info.pid,
+        ...(typeof info.fingerprint === 'string' ? { fingerprint: info.fingerprint } : {}),
+      };
+    }
   } catch {
     // unreadable: as if absent
   }
   return undefined;
 }
 
-async function localServerUrl(serverInfo: string): Promise<string> {
-  const info = await readServerInfo(serverInfo);
+function localServerUrl(info: ServerInfo | undefined, serverInfo: string): string {
   if (info) return info.url;
   throw new IngotError(
     'UNAVAILABLE',

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { IngotError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { type HomePaths, homePaths } from '../store/paths.js';
@@ -15,6 +16,8 @@ export interface ServerConfig {
   readonly clusterName: string;
   readonly listenHost: string;
   readonly listenPort: number;
+  /** Whether the REST API listens on https, and with which certificate. */
+  readonly apiTls: ApiTls;
   /** The peer API (mutual TLS). */
   readonly peerHost: string;
   readonly peerPort: number;
@@ -32,6 +35,15 @@ export interface ServerConfig {
 
 export type MetricsAccess = 'open' | 'token';
 
+/**
+ * The REST API over plain http (the default), over https with a self-signed certificate
+ * made at first start under INGOT_HOME, or over https with a certificate and key given as files.
+ */
+export type ApiTls =
+  | { readonly kind: 'off' }
+  | { readonly kind: 'self-signed' }
+  | { readonly kind: 'given'; readonly certFile: string; readonly keyFile: string };
+
 export interface ServeOptions {
   readonly home: string;
   readonly name?: string;
@@ -41,6 +53,10 @@ export interface ServeOptions {
   readonly db?: string;
   readonly logLevel?: string;
   readonly metrics?: string;
+  /** `--tls`; `--tls-cert` and `--tls-key` imply it. */
+  readonly tls?: boolean;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
 }
 
 interface StoredConfig {
@@ -49,6 +65,10 @@ interface StoredConfig {
   dbUrl?: string;
   /** `"metrics": "token"` in config.json puts /metrics behind a token; --metrics overrides it. */
   metrics?: string;
+  /** `"tls": true` (and `"tlsCert"`, `"tlsKey"`, paths relative to INGOT_HOME); flags and INGOT_TLS* override. */
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7480';
@@ -78,7 +98,10 @@ function parseAdvertise(value: string): string {
   });
 }
 
-export async function loadServerConfig(opts: ServeOptions): Promise<ServerConfig> {
+export async function loadServerConfig(
+  opts: ServeOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServerConfig> {
   const paths = homePaths(opts.home);
   await mkdir(paths.home, { recursive: true, mode: 0o700 });
   const stored = await loadOrCreateStored(paths, opts.name);
@@ -88,19 +111,70 @@ export async function loadServerConfig(opts: ServeOptions): Promise<ServerConfig
   const dbUrl = opts.db ?? stored.dbUrl ?? `sqlite:${paths.sqlite}`;
   const token = await loadOrCreateToken(paths.token);
   const metrics = parseMetricsAccess(opts.metrics ?? stored.metrics ?? 'open');
+  const apiTls = resolveApiTls(opts, env, stored, paths.home);
   return Object.freeze({
     paths,
     clusterName: stored.clusterName,
     listenHost: host,
     listenPort: port,
+    apiTls,
     peerHost: peer.host,
     peerPort: peer.port,
     advertise,
     dbUrl,
-    logLevel: opts.logLevel ?? process.env.INGOT_LOG_LEVEL ?? 'info',
+    logLevel: opts.logLevel ?? env.INGOT_LOG_LEVEL ?? 'info',
     gcGraceSeconds: DEFAULT_GC_GRACE_SECONDS,
     token,
     metrics,
+  });
+}
+
+/**
+ * Flags first, then INGOT_TLS / INGOT_TLS_CERT / INGOT_TLS_KEY, then config.json. A
+ * certificate implies https; a certificate without its key (or the other way round), or
+ * one given while https is turned off, is refused rather than half applied.
+ */
+function resolveApiTls(
+  opts: ServeOptions,
+  env: NodeJS.ProcessEnv,
+  stored: StoredConfig,
+  home: string,
+): ApiTls {
+  const fromEnv = (name: string) => (env[name]?.trim() ? resolve(env[name].trim()) : undefined);
+  const fromStored = (value: string | undefined) => (value ? resolve(home, value) : undefined);
+  const certFile = opts.tlsCert ?? fromEnv('INGOT_TLS_CERT') ?? fromStored(stored.tlsCert);
+  const keyFile = opts.tlsKey ?? fromEnv('INGOT_TLS_KEY') ?? fromStored(stored.tlsKey);
+  if (stored.tls !== undefined && typeof stored.tls !== 'boolean') {
+    throw new IngotError('INVALID_ARGUMENT', `invalid "tls" in config.json: ${JSON.stringify(stored.tls)}`, {
+      hint: 'use "tls": true or "tls": false',
+    });
+  }
+  const on = opts.tls ?? parseSwitch('INGOT_TLS', env.INGOT_TLS) ?? stored.tls;
+  if (certFile === undefined && keyFile === undefined) return on ? { kind: 'self-signed' } : { kind: 'off' };
+  if (certFile === undefined || keyFile === undefined) {
+    throw new IngotError(
+      'INVALID_ARGUMENT',
+      `a TLS ${certFile ? 'certificate' : 'key'} was given without its ${certFile ? 'key' : 'certificate'}`,
+      {
+        hint: 'give both --tls-cert FILE and --tls-key FILE (or INGOT_TLS_CERT and INGOT_TLS_KEY), or neither',
+      },
+    );
+  }
+  if (on === false) {
+    throw new IngotError('INVALID_ARGUMENT', 'a TLS certificate was given while TLS is turned off', {
+      hint: 'drop INGOT_TLS=0 (or "tls": false in config.json), or the certificate and key',
+    });
+  }
+  return { kind: 'given', certFile, keyFile };
+}
+
+function parseSwitch(name: string, value: string | undefined): boolean | undefined {
+  const v = value?.trim().toLowerCase();
+  if (!v) return undefined;
+  if (['1', 'true', 'on', 'yes'].includes(v)) return true;
+  if (['0', 'false', 'off', 'no'].includes(v)) return false;
+  throw new IngotError('INVALID_ARGUMENT', `invalid ${name}=${JSON.stringify(value)}`, {
+    hint: `use ${name}=1 (on) or ${name}=0 (off)`,
   });
 }
 

@@ -54,6 +54,12 @@ export const ERROR_CODES = {
     exit: 77,
     summary: "a TLS certificate between peers is outside its validity dates by one side's clock",
   },
+  SERVER_UNTRUSTED: {
+    http: 502,
+    exit: 77,
+    summary:
+      "the server's TLS certificate is not the pinned one (server.json, --pin) or does not check against --cacert",
+  },
   INTERNAL: { http: 500, exit: 70, summary: 'an unexpected failure; see the server log' },
   UNSUPPORTED_RUNTIME: {
     http: 500,

@@ -143,9 +143,14 @@ function time(date: Date): asn.Time {
   return new asn.Time(year >= 1950 && year <= 2049 ? { utcTime: date } : { generalTime: date });
 }
 
+/** Whether a certificate may name `name` as a DNS alternative name (`*.` allowed in front). */
+export function isDnsName(name: string): boolean {
+  return name.length <= 253 && DNS_NAME.test(name);
+}
+
 function subjectAltNames(dnsNames: readonly string[], ipAddresses: readonly string[]): asn.GeneralName[] {
   const dns = dnsNames.map((dNSName) => {
-    if (dNSName.length > 253 || !DNS_NAME.test(dNSName)) throw invalid(`not a DNS name: ${dNSName}`);
+    if (!isDnsName(dNSName)) throw invalid(`not a DNS name: ${dNSName}`);
     return new asn.GeneralName({ dNSName });
   });
   const ips = ipAddresses.map((iPAddress) => {

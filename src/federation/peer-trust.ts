@@ -1,6 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
 import { IngotError } from '../core/errors.js';
+import {
+  CERTIFICATE_ERRORS,
+  describeTlsError,
+  EXPIRED_CERTIFICATE_ERRORS,
+  tlsErrorCode,
+} from '../transfer/tls-errors.js';
 import type { TlsIdentity } from './tls-identity.js';
 import type { PeerRecord } from './types.js';
 
@@ -30,21 +36,6 @@ export function wrongCertificate(peer: PeerRecord, cert: PeerCertificate): Error
   });
 }
 
-/** Node's codes for a server certificate that does not check against the pinned one. */
-const CERT_ERRORS = new Set([
-  'ERR_PEER_CERT_MISMATCH',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
-
 /** The error a failed call to `peer` at `base` should end as. */
 export async function peerUnreachable(
   peer: PeerRecord,
@@ -52,19 +43,19 @@ export async function peerUnreachable(
   base: string,
   err: unknown,
 ): Promise<IngotError> {
-  const code = errorCode(err);
-  if (code && CERT_ERRORS.has(code)) {
+  const code = tlsErrorCode(err);
+  if (code && CERTIFICATE_ERRORS.has(code)) {
     return new IngotError(
       'PEER_UNTRUSTED',
       `the peer's certificate is not the one registered for ${peer.name}`,
       {
-        hint: `${base} showed another certificate (${describe(err)}); if ${peer.name} was rebuilt, register its new server-data file: \`ingot unregister server --server ${peer.name}\`, then \`ingot register server\``,
+        hint: `${base} showed another certificate (${describeTlsError(err)}); if ${peer.name} was rebuilt, register its new server-data file: \`ingot unregister server --server ${peer.name}\`, then \`ingot register server\``,
         details: { peer: peer.name, endpoint: base, tls: code },
         cause: err,
       },
     );
   }
-  if (code && EXPIRED.has(code)) {
+  if (code && EXPIRED_CERTIFICATE_ERRORS.has(code)) {
     return new IngotError(
       'CERTIFICATE_NOT_VALID',
       `the certificate of ${peer.name} ${outsideDates(peer.certPem)}`,
@@ -95,10 +86,14 @@ export async function peerUnreachable(
       cause: err,
     });
   }
-  return new IngotError('UNAVAILABLE', `cannot reach peer ${peer.name} at ${base} (${describe(err)})`, {
-    hint: 'check that it runs and still trusts this server (`ingot query peerserver` on both sides)',
-    cause: err,
-  });
+  return new IngotError(
+    'UNAVAILABLE',
+    `cannot reach peer ${peer.name} at ${base} (${describeTlsError(err)})`,
+    {
+      hint: 'check that it runs and still trusts this server (`ingot query peerserver` on both sides)',
+      cause: err,
+    },
+  );
 }
 
 /** "is not valid until T" or "expired at T", by this host's clock. */
@@ -143,14 +138,4 @@ function refusesOurCertificate(peer: PeerRecord, tls: TlsIdentity, base: string)
     socket.on('error', () => {});
     socket.once('close', () => resolve(secured && !answered));
   });
-}
-
-function errorCode(err: unknown): string | undefined {
-  const e = err as { code?: string; cause?: { code?: string } };
-  return e.cause?.code ?? e.code;
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
 }

@@ -43,6 +43,14 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('--url <url>', 'server API to talk to (default: INGOT_SERVER, else the server of INGOT_HOME)')
     .option('--token <token>', "API token (default: INGOT_TOKEN, else $INGOT_HOME/token, the admin's)")
+    .option(
+      '--cacert <file>',
+      "https: trust the server's certificate or its CA in this PEM file (default: INGOT_CACERT)",
+    )
+    .option(
+      '--pin <sha256>',
+      "https: the server's certificate must have this SHA-256 fingerprint (default: INGOT_PIN, else server.json's for the server of INGOT_HOME)",
+    )
     .exitOverride();
   program.addHelpText('after', exitCodeHelp());
   helpCommand(program);

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { examples } from '../cli/command-kit.js';
 import { resolveHome } from '../config/home.js';
@@ -28,6 +29,16 @@ export function serveCommand(program: Command): void {
       '--metrics <access>',
       'open: /metrics needs no token (default; or "metrics" in config.json); token: any valid token',
     )
+    .option(
+      '--tls',
+      'REST API over https, with a self-signed certificate made at first start (keys/api.crt); ' +
+        'a local CLI pins it from server.json (or INGOT_TLS=1, or "tls": true in config.json)',
+    )
+    .option(
+      '--tls-cert <file>',
+      'REST API over https with this PEM certificate (implies --tls; or INGOT_TLS_CERT)',
+    )
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert (or INGOT_TLS_KEY)')
     .option('--log-level <level>', 'pino log level: trace, debug, info, warn, error', 'info')
     .action(
       async (opts: {
@@ -37,6 +48,9 @@ export function serveCommand(program: Command): void {
         advertise?: string;
         db?: string;
         metrics?: string;
+        tls?: boolean;
+        tlsCert?: string;
+        tlsKey?: string;
         logLevel: string;
       }) => {
         const home = resolveHome();
@@ -50,10 +64,14 @@ export function serveCommand(program: Command): void {
           ...(opts.advertise ? { advertise: opts.advertise } : {}),
           ...(opts.db ? { db: opts.db } : {}),
           ...(opts.metrics ? { metrics: opts.metrics } : {}),
+          ...(opts.tls ? { tls: true } : {}),
+          ...(opts.tlsCert ? { tlsCert: resolve(opts.tlsCert) } : {}),
+          ...(opts.tlsKey ? { tlsKey: resolve(opts.tlsKey) } : {}),
           logLevel: opts.logLevel,
         });
+        const pin = server.fingerprint ? `  certificate SHA-256: ${server.fingerprint} (--pin)\n` : '';
         process.stderr.write(
-          `Ingot server listening on ${server.url} (peers: ${server.peerUrl})\n` +
+          `Ingot server listening on ${server.url} (peers: ${server.peerUrl})\n${pin}` +
             `  data:  ${home}\n  token: ${homePaths(home).token} (a CLI with the same INGOT_HOME finds both)\n`,
         );
         await new Promise<void>((resolve) => {
@@ -69,5 +87,7 @@ export function serveCommand(program: Command): void {
     'ingot serve',
     'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481',
     'ingot serve --db postgres://ingot@db.example:5432/ingot',
+    'ingot serve --tls --listen 0.0.0.0:7480',
+    'ingot serve --tls-cert /etc/ingot/api.crt --tls-key /etc/ingot/api.key',
   ]);
 }

@@ -37,6 +37,7 @@ import { PackChunkStore } from '../store/pack-chunk-store.js';
 import { StagedStore } from '../store/staged-store.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
+import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
 import { VERSION } from './version.js';
 
 /**
@@ -47,11 +48,15 @@ import { VERSION } from './version.js';
 export interface RunningServer {
   readonly url: string;
   readonly peerUrl: string;
+  /** SHA-256 fingerprint of the REST API's certificate, with --tls. */
+  readonly fingerprint: string | undefined;
   stop(): Promise<void>;
 }
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const config = await loadServerConfig(opts);
+  // Read before anything opens or listens: a bad --tls-cert stops the start.
+  const apiTls = await apiTlsIdentity(config);
   const logger = pino({ level: config.logLevel, base: { server: config.clusterName, pid: process.pid } });
   const identity = await loadOrCreateIdentity(config.paths.signingKey, config.paths.signingPub);
   await mkdir(config.paths.store, { recursive: true, mode: 0o700 });
@@ -210,21 +215,38 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         await sql`select 1`.execute(db.kysely);
       },
     },
-    { logger },
+    { logger, https: apiTls && { key: apiTls.keyPem, cert: apiTls.certPem } },
   );
   await app.listen({ host: config.listenHost, port: config.listenPort });
-  const url = urlOf('http', config.listenHost, portOf(app.server.address(), config.listenPort));
-  await writeFile(
-    config.paths.serverInfo,
-    `${JSON.stringify({ url, peerUrl, pid: process.pid, name: config.clusterName })}\n`,
-    {
-      mode: 0o600,
-    },
+  const url = urlOf(
+    apiTls ? 'https' : 'http',
+    config.listenHost,
+    portOf(app.server.address(), config.listenPort),
   );
+  const fingerprint = apiTls?.fingerprint;
+  // A local CLI finds the URL here and, with https, pins the fingerprint.
+  const info = {
+    url,
+    peerUrl,
+    pid: process.pid,
+    name: config.clusterName,
+    ...(fingerprint ? { fingerprint } : {}),
+  };
+  await writeFile(config.paths.serverInfo, `${JSON.stringify(info)}\n`, { mode: 0o600 });
+  for (const warning of apiTls ? certificateWarnings(apiTls, config.listenHost) : []) {
+    logger.warn({ listen: config.listenHost, fingerprint }, warning);
+  }
+  if (!apiTls && !isLoopback(config.listenHost)) {
+    logger.warn(
+      { listen: config.listenHost },
+      'the REST API listens on plain http beyond this host: tokens cross the network in clear; start with --tls',
+    );
+  }
   logger.info(
     {
       url,
       peerUrl,
+      ...(fingerprint ? { fingerprint } : {}),
       home: config.paths.home,
       db: redact(config.dbUrl),
       recovery: store.recovery,
@@ -248,7 +270,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     })();
     return stopping;
   };
-  return { url, peerUrl, stop };
+  return { url, peerUrl, fingerprint, stop };
 }
 
 const SCHEDULER_TICK_MS = 1000;

@@ -7,11 +7,14 @@ import type { Digest } from '../core/manifest.js';
  *   $INGOT_HOME/
  *     config.json                 cluster name and settings fixed at first start
  *     token                       admin bearer token (mode 0600)
- *     server.json                 URL and pid of the running server, for a local CLI
+ *     server.json                 URL, pid and (with --tls) certificate fingerprint of the
+ *                                 running server, for a local CLI to find and pin it
  *     keys/signing.key            Ed25519 private key that signs manifests (mode 0600)
  *     keys/signing.pub            its public key
  *     keys/peer.key, keys/peer.crt  ECDSA key and self-signed certificate for mutual TLS
  *                                 with peers (pinned by them from the server-data file)
+ *     keys/api.key, keys/api.crt  ECDSA key and self-signed certificate of the REST API over
+ *                                 https (`ingot serve --tls`), made at its first such start
  *     catalog.sqlite              the default catalog database
  *     store/chunks-v1/ab/<digest> one chunk: 1 encoding byte, then raw or zstd bytes
  *                                 (LocalChunkStore: one file per chunk)
@@ -37,6 +40,8 @@ export interface HomePaths {
   readonly signingPub: string;
   readonly tlsKey: string;
   readonly tlsCert: string;
+  readonly apiKey: string;
+  readonly apiCert: string;
   readonly sqlite: string;
   readonly store: string;
 }
@@ -51,6 +56,8 @@ export function homePaths(home: string): HomePaths {
     signingPub: join(home, 'keys', 'signing.pub'),
     tlsKey: join(home, 'keys', 'peer.key'),
     tlsCert: join(home, 'keys', 'peer.crt'),
+    apiKey: join(home, 'keys', 'api.key'),
+    apiCert: join(home, 'keys', 'api.crt'),
     sqlite: join(home, 'catalog.sqlite'),
     store: join(home, 'store'),
   };

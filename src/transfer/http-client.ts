@@ -28,10 +28,6 @@ export interface ClientOptions {
   readonly unreachable?: (base: string, err: unknown) => IngotError | Promise<IngotError>;
 }
 
-export function createApiClient(baseUrl: string, token: string | undefined): ApiClient {
-  return createHttpClient(baseUrl, { token });
-}
-
 export function createHttpClient(baseUrl: string, opts: ClientOptions): ApiClient {
   const token = opts.token;
   const dispatcher = opts.dispatcher ?? new Agent({ connections: 16, bodyTimeout: 0, headersTimeout: 0 });
@@ -100,14 +96,17 @@ async function readJson(res: Dispatcher.ResponseData): Promise<unknown> {
   return parsed;
 }
 
-function unreachable(base: string, err: unknown): IngotError {
+/** The CLI's error for a server that does not answer. */
+export function unreachable(base: string, err: unknown): IngotError {
   const code = (err as { code?: string }).code ?? '';
-  return new IngotError(
-    'UNAVAILABLE',
-    `cannot reach the Ingot server at ${base} (${code || (err as Error).message})`,
-    {
-      hint: 'start it with `ingot serve`, or point at another with --url URL / INGOT_SERVER',
-      cause: err,
-    },
-  );
+  // A server on https closes a plain-http connection without a word.
+  const closed = code === 'UND_ERR_SOCKET';
+  const why = closed ? 'it closed the connection without an answer' : code || (err as Error).message;
+  return new IngotError('UNAVAILABLE', `cannot reach the Ingot server at ${base} (${why})`, {
+    hint:
+      closed && base.startsWith('http:')
+        ? `if it serves https (\`ingot serve --tls\`), use ${base.replace(/^http:/, 'https:')}`
+        : 'start it with `ingot serve`, or point at another with --url URL / INGOT_SERVER',
+    cause: err,
+  });
 }

@@ -3,6 +3,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { helpExamples } from '../../src/cli/reference.js';
+import { createSelfSignedCertificate } from '../../src/federation/certificate.js';
 import { buildProgram } from '../../src/main/cli.js';
 import {
   BIN,
@@ -36,6 +37,9 @@ const STEPS: readonly Step[] = [
     serve: 'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481',
   },
   { serve: 'ingot serve --db postgres://ingot@db.example:5432/ingot' },
+  { serve: 'ingot serve --tls --listen 0.0.0.0:7480' },
+  // beforeAll puts a certificate and its key at /etc/ingot/api.*.
+  { serve: 'ingot serve --tls-cert /etc/ingot/api.crt --tls-key /etc/ingot/api.key' },
   // One server's catalog.
   {
     on: 'FPPS_1',
@@ -189,6 +193,10 @@ describe('every example in every --help runs as written', () => {
       Buffer.concat([tc7.subarray(0, 300_000), pseudoRandom('tc8', 300_000)]),
     );
     mkdirSync(join(root, 'media', 'usb'), { recursive: true });
+    const pair = createSelfSignedCertificate({ commonName: 'api.example', ipAddresses: ['127.0.0.1'] });
+    mkdirSync(join(root, 'etc', 'ingot'), { recursive: true });
+    writeFileSync(join(root, 'etc', 'ingot', 'api.crt'), pair.certPem);
+    writeFileSync(join(root, 'etc', 'ingot', 'api.key'), pair.keyPem, { mode: 0o600 });
     const pg = await freshPgDatabase(inject('pgUrl'));
     pgUrl = pg.url;
     dropPg = pg.drop;
@@ -241,7 +249,7 @@ describe('every example in every --help runs as written', () => {
     };
   }
 
-  /** Starts a `serve` example, waits until it answers /healthz, then stops it. */
+  /** Starts a `serve` example, waits until `ingot status` finds it ready (over https, pinned), then stops it. */
   async function serveUntilListening(line: string, home: string): Promise<void> {
     const own = /^INGOT_HOME=(\S+) /.exec(line)?.[1] ?? home;
     // exec after the assignments: the shell becomes the server, whose pid server.json names.
@@ -259,9 +267,9 @@ describe('every example in every --help runs as written', () => {
       logs += d;
     });
     try {
-      const url = await waitForServer(own, child, () => logs);
-      const health = await fetch(`${url}/healthz`);
-      expect(health.status, line).toBe(200);
+      await waitForServer(own, child, () => logs);
+      const status = await shell('ingot status --json', own);
+      expect(status.code, `${line}\n${status.stderr}`).toBe(0);
     } finally {
       await stopProcess(child, 'SIGTERM');
     }
