@@ -6,6 +6,7 @@ import type { LocalBundleImport } from '../federation/bundle-import.js';
 import type { BundleUploads } from '../federation/bundle-uploads.js';
 import type { FollowService } from '../federation/follow.service.js';
 import type { PeerService } from '../federation/peer.service.js';
+import type { PeerTransfers } from '../federation/peer-transfers.js';
 import type { PeeringService } from '../federation/peering.service.js';
 import type { TemplateService } from '../federation/template.service.js';
 import type { LocalIngestService } from '../jobs/handlers/ingest.job.js';
@@ -31,6 +32,8 @@ export interface ApiDeps {
   readonly metrics: Metrics;
   readonly peers: PeerService;
   readonly peering: PeeringService;
+  /** Transfers peers run with this server: pushes here, pulls from here. */
+  readonly served: PeerTransfers;
   readonly templates: TemplateService;
   readonly follows: FollowService;
   readonly bundles: BundleService;

@@ -11,6 +11,7 @@ import Fastify, {
 import { IngotError } from '../core/errors.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
 import type { PeerService } from '../federation/peer.service.js';
+import type { PeerTransfers } from '../federation/peer-transfers.js';
 import type { ReplicationService } from '../federation/replication.service.js';
 import type { TemplateService } from '../federation/template.service.js';
 import type { TlsIdentity } from '../federation/tls-identity.js';
@@ -43,6 +44,8 @@ export interface PeerApiDeps {
   readonly limits: RateLimits;
   /** Which chunks each peer may read or write: those of the images in transfers with it. */
   readonly grants: TransferGrants;
+  /** The record of each transfer a peer runs with this server, as seen from here. */
+  readonly transfers: PeerTransfers;
 }
 
 export type PeerApp = FastifyInstance<

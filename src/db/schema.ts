@@ -102,12 +102,8 @@ export interface HostTable {
   created_at: string;
 }
 
-export interface TransferTable {
-  job_id: number;
-  direction: 'push' | 'pull';
-  peer_name: string;
-  image_name: string;
-  digest: string | null;
+/** A transfer's figures, the same columns in `transfers` and `peer_transfers`. */
+export interface TransferProgressColumns {
   bytes_total: Generated<number>;
   bytes_done: Generated<number>;
   bytes_present: Generated<number>;
@@ -115,8 +111,33 @@ export interface TransferTable {
   chunks_total: Generated<number>;
   chunks_sent: Generated<number>;
   chunks_delta: Generated<number>;
+}
+
+export interface TransferTable extends TransferProgressColumns {
+  job_id: number;
+  direction: 'push' | 'pull';
+  peer_name: string;
+  image_name: string;
+  digest: string | null;
   outcome: string | null;
   started_at: string | null;
+  updated_at: string;
+}
+
+export type PeerTransferState = 'running' | 'done' | 'failed' | 'abandoned';
+
+/** A transfer a peer runs with this server: it pushes here (in) or pulls from here (out). */
+export interface PeerTransferTable extends TransferProgressColumns {
+  id: Generated<number>;
+  direction: 'in' | 'out';
+  peer_name: string;
+  image_name: string;
+  digest: string;
+  state: PeerTransferState;
+  outcome: string | null;
+  error: string | null;
+  started_at: string;
+  /** The last progress seen (within a second); a running row idle past the bound is abandoned. */
   updated_at: string;
 }
 
@@ -197,6 +218,7 @@ export interface Schema {
   instantiations: InstantiationTable;
   hosts: HostTable;
   transfers: TransferTable;
+  peer_transfers: PeerTransferTable;
   templates: TemplateTable;
   template_members: TemplateMemberTable;
   template_versions: TemplateVersionTable;

@@ -127,6 +127,11 @@ export class PeerClient {
         );
         return r.sizes;
       },
+      done: async (result) => {
+        const word = { image, outcome: result.outcome, bytesPresent: result.bytesPresent };
+        // A peer older than this word answers 404; the pull stands either way.
+        await this.http.json('POST', '/peer/v1/transfers/done', word).catch(() => undefined);
+      },
     };
   }
 

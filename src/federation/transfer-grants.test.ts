@@ -2,9 +2,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tenByteImage, tenByteModel } from '../../test/support/manifests.js';
 import { IngotError } from '../core/errors.js';
-import type { Digest, Manifest } from '../core/manifest.js';
-import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
+import type { Digest } from '../core/manifest.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
 import type { MovingChunk } from '../transfer/ports.js';
@@ -36,24 +36,8 @@ async function drain(stream: AsyncIterable<MovingChunk>): Promise<{ passed: Dige
   }
 }
 
-function model(name: string, chunks: Digest[], version: 1 | 2 = 1): Manifest {
-  return {
-    format: 'ingot-manifest',
-    version,
-    name,
-    origin: 'HQ',
-    imageType: 'DISKIMAGE',
-    parent: null,
-    created: '2026-12-01T00:00:00.000Z',
-    payload: { kind: 'file', size: chunks.length * 10, mode: 0o644 },
-    chunks: chunks.map((digest) => ({ kind: 'data' as const, digest, length: 10 })),
-  };
-}
-
-function image(name: string, chunks: Digest[]): { digest: Digest; bytes: Buffer } {
-  const bytes = encodeManifest(model(name, chunks));
-  return { digest: manifestDigest(bytes), bytes };
-}
+const model = tenByteModel;
+const image = tenByteImage;
 
 const stores: PackChunkStore[] = [];
 afterEach(async () => {

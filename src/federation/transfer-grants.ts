@@ -40,8 +40,21 @@ export type GrantKind = 'read' | 'write';
 /** A manifest's chunk list part by part, parts read from this server's store (MISSING_CHUNKS until held). */
 export type ChunkListOf = (bytes: Buffer) => AsyncIterable<readonly ChunkRef[]>;
 
+/**
+ * What a grant says of its image, for the record of the transfer (peer-transfers.ts): the
+ * manifest's parts apart from the image's data.
+ */
+export interface GrantedImage {
+  /** The image's data chunks and their raw bytes; undefined while only its parts are known. */
+  readonly data: { readonly chunks: number; readonly bytes: number } | undefined;
+  isPart(digest: Digest): boolean;
+  lengthOf(digest: Digest): number | undefined;
+}
+
 interface Grant {
   chunks: DigestTable;
+  /** The manifest's parts (version 2), also in `chunks`. */
+  parts: DigestTable;
   /** The chunks of the bases named for deltas (push). */
   references: DigestTable;
   /** The root, while the grant holds only its parts. */
@@ -76,6 +89,7 @@ export class TransferGrants {
     const decoded = decodeRoot(manifest);
     const grant: Grant = {
       chunks: new DigestTable(),
+      parts: new DigestTable(16),
       references: new DigestTable(),
       narrow: undefined,
       usedAt: this.now(),
@@ -84,7 +98,10 @@ export class TransferGrants {
     if (decoded.version === 1) {
       addData(grant.chunks, decoded.manifest.chunks);
     } else {
-      for (const p of partsOf(decoded.root)) grant.chunks.add(p.digest, p.length);
+      for (const p of partsOf(decoded.root)) {
+        grant.chunks.add(p.digest, p.length);
+        grant.parts.add(p.digest, p.length);
+      }
       grant.narrow = manifest;
       await this.widen(grant);
     }
@@ -162,6 +179,23 @@ export class TransferGrants {
       if (err instanceof IngotError && err.code === 'MISSING_CHUNKS') return false;
       throw err;
     }
+  }
+
+  /** The grant of this image, if one lives; using it neither widens nor refreshes it. */
+  image(peer: string, kind: GrantKind, digest: Digest): GrantedImage | undefined {
+    const grant = this.grants.get(keyOf(peer, kind, digest));
+    if (!grant) return undefined;
+    return {
+      get data() {
+        if (grant.narrow) return undefined;
+        return {
+          chunks: grant.chunks.size - grant.parts.size,
+          bytes: grant.chunks.bytes - grant.parts.bytes,
+        };
+      },
+      isPart: (d) => grant.parts.has(d),
+      lengthOf: (d) => grant.chunks.lengthOf(d),
+    };
   }
 
   revoke(peer: string, kind: GrantKind, digest: Digest): void {

@@ -19,6 +19,7 @@ import type { LocalSideDeps } from '../federation/local-sides.js';
 import { OriginKeys } from '../federation/origin-keys.js';
 import { PeerService } from '../federation/peer.service.js';
 import { PeerLinks } from '../federation/peer-links.js';
+import { PeerTransfers } from '../federation/peer-transfers.js';
 import { PeeringService } from '../federation/peering.service.js';
 import { ReplicaService } from '../federation/replica.service.js';
 import { ReplicationService, TRANSFER_JOB_KIND } from '../federation/replication.service.js';
@@ -144,9 +145,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
   });
   wake = () => runner.wake();
-  // Followings become sync jobs when due; a tick is one indexed query.
+  const grants = new TransferGrants((bytes) => manifests.chunkList(bytes));
+  const served = new PeerTransfers({ db, grants, idleMs: PEER_TRANSFER_IDLE_MS, logger });
+  // Followings become sync jobs when due, and what peers moved here is written down; a
+  // tick is one indexed query each, plus one update per transfer that moved.
   const scheduler = setInterval(() => {
     follows.tick().catch((err: unknown) => logger.error({ err }, 'follow scheduler tick failed'));
+    served.tick().catch((err: unknown) => logger.error({ err }, 'peer transfer tick failed'));
   }, SCHEDULER_TICK_MS);
 
   const peerApi = await buildPeerApi(
@@ -160,7 +165,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       local,
       metrics,
       limits,
-      grants: new TransferGrants((bytes) => manifests.chunkList(bytes)),
+      grants,
+      transfers: served,
     },
     { logger },
   );
@@ -205,6 +211,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       metrics,
       peers,
       peering,
+      served,
       templates,
       follows,
       bundles,
@@ -262,6 +269,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await rm(config.paths.serverInfo, { force: true });
       clearInterval(scheduler);
       await runner.stop({ abort: true });
+      await served.tick().catch(() => undefined);
       await links.closeAll();
       await peerApi.app.close();
       await app.close();
@@ -274,6 +282,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 }
 
 const SCHEDULER_TICK_MS = 1000;
+/** A transfer a peer runs here that moves nothing for this long is recorded as abandoned. */
+const PEER_TRANSFER_IDLE_MS = 120_000;
 
 function portOf(address: ReturnType<import('node:net').Server['address']>, fallback: number): number {
   return typeof address === 'object' && address ? address.port : fallback;

@@ -55,6 +55,11 @@ export interface ImageSource extends TransferSource {
    * Undefined: the sender cannot say (a peer older than this question).
    */
   wireSizes?(digests: readonly Digest[], references?: References): Promise<WireSize[] | undefined>;
+  /**
+   * The transfer ended well here: a peer that served it closes its own record of it. A
+   * word only (a peer that does not take it is no failure of the transfer).
+   */
+  done?(result: TransferResult): Promise<void>;
 }
 
 export type SinkStatus = 'present' | 'needed';

@@ -32,13 +32,16 @@ export async function transferImage(
 ): Promise<TransferResult> {
   const offer = await source.offer(name);
   const moved = await moveImage(source, sink, offer, opts);
-  if (moved.present) {
-    return { ...moved.progress, outcome: 'present', digest: offer.digest };
-  }
   // The image's chunk sets are out of scope by now: the commit checks the image with a
   // table of its own, and two tables of every chunk would double a large image's memory.
-  const outcome = await sink.commit(offer);
-  return { ...moved.progress, outcome: outcome === 'present' ? 'present' : 'created', digest: offer.digest };
+  const status = moved.present ? 'present' : await sink.commit(offer);
+  const result: TransferResult = {
+    ...moved.progress,
+    outcome: status === 'present' ? 'present' : 'created',
+    digest: offer.digest,
+  };
+  await source.done?.(result);
+  return result;
 }
 
 async function moveImage(

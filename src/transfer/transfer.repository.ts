@@ -1,6 +1,6 @@
 /** Queries on `transfers`: one row per push or pull job, with its running figures. */
 import type { Kysely, Selectable } from 'kysely';
-import type { Schema, TransferTable } from '../db/schema.js';
+import type { Schema, TransferProgressColumns, TransferTable } from '../db/schema.js';
 import type { TransferProgress } from './image-sides.js';
 
 export type TransferDirection = 'push' | 'pull';
@@ -54,7 +54,7 @@ export class TransferRepository {
   ): Promise<void> {
     await this.db
       .updateTable('transfers')
-      .set({ ...columns(p), updated_at: at, ...extra })
+      .set({ ...progressColumns(p), updated_at: at, ...extra })
       .where('job_id', '=', jobId)
       .execute();
   }
@@ -107,7 +107,8 @@ export class TransferRepository {
   }
 }
 
-function columns(p: TransferProgress) {
+/** The figures as columns of `transfers` or `peer_transfers`. */
+export function progressColumns(p: TransferProgress) {
   return {
     bytes_total: p.bytesTotal,
     bytes_done: p.bytesDone,
@@ -126,6 +127,16 @@ function toRecord(r: Selectable<TransferTable>): TransferRecord {
     peer: r.peer_name,
     image: r.image_name,
     digest: r.digest,
+    ...progressOf(r),
+    outcome: r.outcome,
+    startedAt: r.started_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The figures of a row of `transfers` or `peer_transfers` (bigint columns read as numbers). */
+export function progressOf(r: Selectable<TransferProgressColumns>): TransferProgress {
+  return {
     bytesTotal: Number(r.bytes_total),
     bytesDone: Number(r.bytes_done),
     bytesPresent: Number(r.bytes_present),
@@ -133,8 +144,5 @@ function toRecord(r: Selectable<TransferTable>): TransferRecord {
     chunksTotal: Number(r.chunks_total),
     chunksSent: Number(r.chunks_sent),
     chunksDelta: Number(r.chunks_delta),
-    outcome: r.outcome,
-    startedAt: r.started_at,
-    updatedAt: r.updated_at,
   };
 }

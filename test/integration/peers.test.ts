@@ -257,6 +257,37 @@ describe('peers, as in the FPP procedure', () => {
     expect((await s3.cli(['image', 'pull', 'DB_1', '--server', 'FPPS_2'])).code).toBe(3);
   });
 
+  it('the receiving end lists the pushes it took, the serving end the pulls made from it', async () => {
+    type Served = TransferJson & { bytesDone: number; startedAt: string };
+    const pushed = (await s1.json<TransferJson[]>(['transfers'])).filter((t) => t.outcome === 'created');
+    const inbound = await s2.json<Served[]>(['transfers', '--served', '--direction', 'in']);
+    expect(inbound.every((t) => t.direction === 'in' && t.peer === 'FPPS_1' && t.state === 'done')).toBe(
+      true,
+    );
+    expect(inbound.map((t) => t.image).sort()).toEqual(pushed.map((t) => t.image).sort());
+    const db1 = inbound.find((t) => t.image === 'DB_1') as Served;
+    const sent = pushed.find((t) => t.image === 'DB_1') as TransferJson;
+    expect(db1).toMatchObject({
+      bytesTotal: sent.bytesTotal,
+      bytesDone: sent.bytesTotal,
+      outcome: 'created',
+    });
+    expect(db1.wireBytes).toBeGreaterThan(96 * 1024);
+
+    // FPPS_3 (PostgreSQL) keeps the record of a pull made from it, and of FPPS_2's pushes.
+    await add(s3, 'C_PULL');
+    await ok(s2, ['image', 'pull', 'C_PULL', '--server', 'FPPS_3']);
+    const [out] = await s3.json<Served[]>(['transfers', '--served', '--direction', 'out']);
+    expect(out).toMatchObject({ peer: 'FPPS_2', image: 'C_PULL', state: 'done', outcome: 'created' });
+    expect(out?.bytesDone).toBe(out?.bytesTotal);
+    expect(out?.wireBytes).toBeGreaterThan(96 * 1024);
+    const onPg = await s3.json<Served[]>(['transfers', '--served', '--direction', 'in', '--peer', 'FPPS_2']);
+    expect(onPg.map((t) => t.image)).toContain('B_OWN');
+    expect(await ok(s3, ['transfers', '--served'])).toMatch(/out\s+FPPS_2\s+C_PULL\s+done\s+100%/);
+    const wrong = await s2.cli(['transfers', '--direction', 'in']);
+    expect(wrong.code, wrong.stderr).toBe(2);
+  });
+
   it('uninstantiate stops later pushes; existing replicas stay', async () => {
     for (const f of [
       ['--all'],

@@ -16,7 +16,7 @@ import type { Admission } from '../../federation/replica.service.js';
 import { MAX_KEY_PEM } from '../../federation/signed-document.js';
 import type { PeerRecord } from '../../federation/types.js';
 import { decodeFrames } from '../../store/frame-codec.js';
-import { receiveChunks, serveMoving, wireSizes } from '../../transfer/chunk-receiver.js';
+import { type ReceiveTotals, receiveChunks, serveMoving, wireSizes } from '../../transfer/chunk-receiver.js';
 import type { OfferMeta } from '../../transfer/image-sides.js';
 import { throttled } from '../../transfer/rate-limit.js';
 import { chunkStreamBody, sendChunkStream } from '../chunk-stream.js';
@@ -74,6 +74,12 @@ const BasesBody = Type.Object({
   bases: Type.Array(BaseRef, { maxItems: 8 }),
 });
 const ImageQuery = Type.Object({ image: DigestSchema });
+/** A puller's word that its pull ended well: the serving side's record of it is done. */
+const DoneBody = Type.Object({
+  image: DigestSchema,
+  outcome: Type.Union([Type.Literal('created'), Type.Literal('present')]),
+  bytesPresent: Type.Integer({ minimum: 0 }),
+});
 /** A chunk upload: a chunk stream (415 otherwise), bound to the image of its transfer. */
 const ChunkUpload = { onRequest: chunkStreamBody, schema: { querystring: ImageQuery } };
 
@@ -81,6 +87,12 @@ const ChunkUpload = { onRequest: chunkStreamBody, schema: { querystring: ImageQu
 function pullPolicy(app: PeerApp): OfferPolicy {
   const own = ownImages(app.deps.clusterName, ['PUBLISHED']);
   return async (image) => (await own(image)) || (await app.deps.templates.serves(image.name, image.digest));
+}
+
+/** The digests a DIGEST_MISMATCH refusal names (none for any other error). */
+function rejectedBy(err: unknown): Digest[] {
+  if (!(err instanceof IngotError) || err.code !== 'DIGEST_MISMATCH') return [];
+  return ((err.details?.rejected ?? []) as { digest: Digest }[]).map((r) => r.digest);
 }
 
 export function peerRoutes(app: PeerApp): void {
@@ -122,6 +134,7 @@ export function peerRoutes(app: PeerApp): void {
       const peer = me(request.peer);
       const offer = await localSource(deps.local, pullPolicy(app), peer.name).offer(request.params.name);
       await deps.grants.grant(peer.name, 'read', offer.digest, offer.manifest);
+      deps.transfers.begin(peer.name, 'out', offer);
       // deltas: this server sends delta frames when asked (frame stream version 2).
       return { ...offer, manifest: offer.manifest.toString('base64'), deltas: true };
     },
@@ -141,23 +154,39 @@ export function peerRoutes(app: PeerApp): void {
 
   app.post('/peer/v1/chunks/missing', { schema: { body: BoundDigestList } }, async (request) => {
     const digests = request.body.digests as Digest[];
-    await deps.grants.check(me(request.peer).name, 'write', request.body.image, digests);
-    return { missing: await deps.local.store.missing(digests) };
+    const peer = me(request.peer).name;
+    await deps.grants.check(peer, 'write', request.body.image, digests);
+    const missing = await deps.local.store.missing(digests);
+    deps.transfers.asked(peer, request.body.image as Digest, digests, missing);
+    return { missing };
   });
 
   app.put('/peer/v1/chunks', ChunkUpload, async (request) => {
     const peer = me(request.peer);
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const received = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'received' });
+    const image = request.query.image as Digest;
     const frames = deps.grants.checked(
       peer.name,
-      request.query.image,
+      image,
       decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true, deltas: true }),
     );
-    const totals = await receiveChunks(
-      deps.local.store,
-      throttled(frames, limiter, (n) => received.inc(n)),
-      deps.local.counter,
+    const counted = deps.transfers.counted(peer.name, 'in', image, frames);
+    let totals: ReceiveTotals;
+    try {
+      totals = await receiveChunks(
+        deps.local.store,
+        throttled(counted, limiter, (n) => received.inc(n)),
+        deps.local.counter,
+      );
+    } catch (err) {
+      deps.transfers.unsettled(peer.name, image, rejectedBy(err));
+      throw err;
+    }
+    deps.transfers.unsettled(
+      peer.name,
+      image,
+      totals.refused.map((r) => r.digest),
     );
     if (totals.refused.length > 0) {
       request.log.warn(
@@ -198,13 +227,26 @@ export function peerRoutes(app: PeerApp): void {
   app.post('/peer/v1/chunks/fetch', { schema: { body: FetchBody } }, async (request, reply) => {
     const peer = me(request.peer);
     const { digests, references } = await granted(peer, request.body);
-    const chunks = await serveMoving(deps.local.store, digests, references, () =>
-      deps.metrics.chunksServed.inc(),
+    const chunks = deps.transfers.counted(
+      peer.name,
+      'out',
+      request.body.image as Digest,
+      await serveMoving(deps.local.store, digests, references, () => deps.metrics.chunksServed.inc()),
     );
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const sent = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'sent' });
     const counted = throttled(chunks, limiter, (n) => sent.inc(n));
     await sendChunkStream(reply, counted, { deltas: references !== undefined });
+  });
+
+  app.post('/peer/v1/transfers/done', { schema: { body: DoneBody } }, async (request) => {
+    const { image, outcome, bytesPresent } = request.body;
+    await deps.transfers.finish(me(request.peer).name, 'out', image as Digest, {
+      state: 'done',
+      outcome,
+      bytesPresent,
+    });
+    return {};
   });
 
   /** A push this server asked for (an instantiation) keeps its state; an unasked one is an upload. */
@@ -246,12 +288,22 @@ export function peerRoutes(app: PeerApp): void {
       bases.map(async (b) => (await deps.local.images.manifestBytes(b.name)).bytes),
     );
     await deps.grants.grant(peer.name, 'write', offer.digest, offer.manifest, manifests);
+    deps.transfers.begin(peer.name, 'in', offer);
     return { status, bases };
   });
 
   app.post('/peer/v1/replicas', { schema: { body: OfferBodySchema } }, async (request) => {
     const { peer, offer, sink } = await offered(request);
-    const status = await sink.commit(offer);
+    let status: Awaited<ReturnType<typeof sink.commit>>;
+    try {
+      status = await sink.commit(offer);
+    } catch (err) {
+      const error = err instanceof IngotError ? `${err.code}: ${err.message}` : String(err);
+      await deps.transfers.finish(peer.name, 'in', offer.digest, { state: 'failed', error });
+      throw err;
+    }
+    const outcome = status === 'present' ? 'present' : 'created';
+    await deps.transfers.finish(peer.name, 'in', offer.digest, { state: 'done', outcome });
     deps.grants.revoke(peer.name, 'write', offer.digest);
     return { status };
   });

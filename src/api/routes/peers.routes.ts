@@ -209,6 +209,24 @@ export function peerAdminRoutes(app: ApiApp): void {
   );
 
   app.get(
+    '/api/v1/transfers/served',
+    {
+      schema: {
+        summary:
+          'Transfers peers run with this server, newest first: their pushes here (in) and pulls from here (out), with progress',
+        tags: ['transfers'],
+        querystring: Type.Object({
+          peer: Type.Optional(NameSchema),
+          direction: Type.Optional(Type.Union([Type.Literal('in'), Type.Literal('out')])),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+        }),
+        response: { 200: Type.Object({ transfers: Type.Array(Type.Unknown()) }), ...errorResponses },
+      },
+    },
+    async (request) => ({ transfers: await app.deps.served.list(request.query) }),
+  );
+
+  app.get(
     '/api/v1/transfers/:id',
     {
       schema: {

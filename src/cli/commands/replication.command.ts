@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { IngotError } from '../../core/errors.js';
+import type { ServedTransferView } from '../../federation/peer-transfers.js';
 import type { TransferView } from '../../federation/peering.service.js';
 import type { ApiClient } from '../../transfer/http-client.js';
 import { examples, withClient } from '../command-kit.js';
@@ -181,34 +183,51 @@ function pull(image: Command): void {
 function transfers(program: Command): void {
   const list = program
     .command('transfers')
-    .description('Pushes and pulls with peers, newest first: state, progress, bytes on the wire, rate')
+    .description(
+      'Pushes and pulls with peers, newest first: state, progress, bytes on the wire, rate. ' +
+        'With --served, those peers run with this server: their pushes here (in), their pulls from here (out)',
+    )
     .option('--peer <name>', 'only transfers with this peer')
+    .option('--served', 'transfers peers run with this server instead of those it runs')
+    .option('--direction <dir>', 'with --served: in (pushes here) or out (pulls from here)')
     .option('--limit <n>', 'how many', '50')
     .option('--json', 'print JSON')
-    .action(async (opts: { peer?: string; limit: string }, self: Command) => {
-      await withClient(self, async (client, g) => {
-        const q = new URLSearchParams({ limit: opts.limit, ...(opts.peer ? { peer: opts.peer } : {}) });
-        const { transfers: rows } = await client.json<{ transfers: TransferView[] }>(
-          'GET',
-          `/api/v1/transfers?${q}`,
-        );
-        if (g.json) return printJson(rows);
-        printTable(
-          ['ID', 'DIR', 'PEER', 'IMAGE', 'STATE', 'PROGRESS', 'WIRE', 'RATE'],
-          rows.map((t) => [
-            String(t.jobId),
-            t.direction,
-            t.peer,
-            t.image,
-            t.outcome === 'present' ? 'present' : t.state,
-            percent(t),
-            formatBytes(t.wireBytes),
-            t.rate === null ? '-' : `${formatBytes(t.rate)}/s`,
-          ]),
-        );
-      });
-    });
-  examples(list, ['ingot transfers', 'ingot transfers --peer FPPS_2 --json']);
+    .action(
+      async (opts: { peer?: string; limit: string; served?: boolean; direction?: string }, self: Command) => {
+        await withClient(self, async (client, g) => {
+          const q = new URLSearchParams({ limit: opts.limit, ...(opts.peer ? { peer: opts.peer } : {}) });
+          if (opts.served) return servedTransfers(client, q, opts.direction, g.json === true);
+          if (opts.direction !== undefined) {
+            throw new IngotError('INVALID_ARGUMENT', '--direction goes with --served', {
+              hint: 'ingot transfers --served --direction in',
+            });
+          }
+          const { transfers: rows } = await client.json<{ transfers: TransferView[] }>(
+            'GET',
+            `/api/v1/transfers?${q}`,
+          );
+          if (g.json) return printJson(rows);
+          printTable(
+            ['ID', 'DIR', 'PEER', 'IMAGE', 'STATE', 'PROGRESS', 'WIRE', 'RATE'],
+            rows.map((t) => [
+              String(t.jobId),
+              t.direction,
+              t.peer,
+              t.image,
+              t.outcome === 'present' ? 'present' : t.state,
+              percent(t),
+              formatBytes(t.wireBytes),
+              rateOf(t.rate),
+            ]),
+          );
+        });
+      },
+    );
+  examples(list, [
+    'ingot transfers',
+    'ingot transfers --peer FPPS_2 --json',
+    'ingot transfers --served --direction in',
+  ]);
 
   const show = program
     .command('transfer')
@@ -231,7 +250,7 @@ function transfers(program: Command): void {
           ['already there', formatBytes(t.bytesPresent)],
           ['chunks sent', `${t.chunksSent} of ${t.chunksTotal}`],
           ['on the wire', formatBytes(t.wireBytes)],
-          ['rate', t.rate === null ? '-' : `${formatBytes(t.rate)}/s`],
+          ['rate', rateOf(t.rate)],
           ['attempts', `${t.attempts} of ${t.maxAttempts}`],
           ['error', t.error ?? '-'],
           ['created', t.createdAt],
@@ -242,10 +261,49 @@ function transfers(program: Command): void {
   examples(show, ['ingot transfer show 11']);
 }
 
-function percent(t: TransferView): string {
+async function servedTransfers(
+  client: ApiClient,
+  q: URLSearchParams,
+  direction: string | undefined,
+  json: boolean,
+): Promise<void> {
+  if (direction !== undefined) {
+    if (direction !== 'in' && direction !== 'out') {
+      throw new IngotError('INVALID_ARGUMENT', `--direction is in or out, not ${direction}`, {
+        hint: 'in: pushes peers make here; out: pulls peers make from here',
+      });
+    }
+    q.set('direction', direction);
+  }
+  const { transfers: rows } = await client.json<{ transfers: ServedTransferView[] }>(
+    'GET',
+    `/api/v1/transfers/served?${q}`,
+  );
+  if (json) return printJson(rows);
+  printTable(
+    ['DIR', 'PEER', 'IMAGE', 'STATE', 'PROGRESS', 'MOVED', 'WIRE', 'RATE', 'STARTED'],
+    rows.map((t) => [
+      t.direction,
+      t.peer,
+      t.image,
+      t.outcome === 'present' ? 'present' : t.state,
+      percent(t),
+      formatBytes(t.bytesDone - t.bytesPresent),
+      formatBytes(t.wireBytes),
+      rateOf(t.rate),
+      t.startedAt,
+    ]),
+  );
+}
+
+function rateOf(rate: number | null): string {
+  return rate === null ? '-' : `${formatBytes(rate)}/s`;
+}
+
+function percent(t: { bytesTotal: number; bytesDone: number; state: string }): string {
   return t.bytesTotal > 0
     ? `${Math.floor((100 * t.bytesDone) / t.bytesTotal)}%`
-    : t.state === 'succeeded'
+    : t.state === 'succeeded' || t.state === 'done'
       ? '100%'
       : '-';
 }
