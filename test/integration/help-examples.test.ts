@@ -122,6 +122,7 @@ const STEPS: readonly Step[] = [
   { on: 'FPPS_1', example: 'ingot uninstantiate image --server FPPS_2 --all' },
   { on: 'FPPS_1', example: 'ingot transfers' },
   { on: 'FPPS_1', example: 'ingot transfers --peer FPPS_2 --json' },
+  { on: 'FPPS_1', example: 'ingot transfers --served --direction in' },
   // The pull above is the 11th job of FPPS_1 (each add, verify and gc before it is one).
   { on: 'FPPS_1', example: 'ingot transfer show 11' },
   { on: 'FPPS_1', example: 'ingot gc --dry-run' },
