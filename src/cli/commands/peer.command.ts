@@ -82,7 +82,6 @@ function registerServer(group: Command): void {
     );
   examples(cmd, [
     'ingot register server --server FPPS_1 --serverdata fpps1.json',
-    'ingot register server --server FPPS_1 --serverdata other-fpps1.json --as FPPS_1B',
     'ingot register server --server EDGE_7 --serverdata edge7.json --max-rate 20M',
   ]);
 }
