@@ -4,7 +4,7 @@
  * other under a local name (`--as`), images move both ways and through a bundle, and every
  * image says which server made it by name and by key.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TempDatabase, tempDatabase } from '../support/databases.js';
@@ -118,6 +118,12 @@ describe('two servers with one cluster name', () => {
       receivedFrom: 'FPPS_B',
     });
     await ok(a, ['image', 'verify', 'IMG_B']);
+    // A deploying client checks the signature of the server's own images only: by key, so
+    // the other FPPS's replica deploys, and so does this server's own.
+    const out = tempDir('ingot-same-name-out-');
+    await ok(a, ['image', 'deploy', 'IMG_B', '--path', join(out, 'b')]);
+    await ok(a, ['image', 'deploy', 'IMG_A', '--path', join(out, 'a')]);
+    expect(readFileSync(join(out, 'b', 'bin.dat'))).toEqual(pseudoRandom('IMG_B', 64 * 1024));
     expect(await ok(a, ['image', 'show', 'IMG_B'])).toContain(`origin key:     ${keyOfB}`);
 
     // B asks A for everything A made: A's own image, never the replica of B's it holds.
