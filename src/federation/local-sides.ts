@@ -7,7 +7,7 @@ import type { ChunkStore } from '../store/chunk-store.js';
 import { requireFreeSpace } from '../store/disk-space.js';
 import { type ReceiveCounter, receiveChunks, serveMoving, wireSizes } from '../transfer/chunk-receiver.js';
 import type { DeltaBase, ImageOffer, ImageSink, ImageSource, OfferMeta } from '../transfer/image-sides.js';
-import type { OriginKeys } from './origin-keys.js';
+import { type OriginKeys, safeKeyId } from './origin-keys.js';
 import type { Admission, ReplicaService } from './replica.service.js';
 import type { PeerRecord } from './types.js';
 
@@ -128,10 +128,12 @@ export async function deltaBasesFor(deps: LocalSideDeps, offer: ImageOffer): Pro
   const bases: DeltaBase[] = [];
   const held = parent ? await deps.catalog.findImageByDigest(parent) : undefined;
   if (held) bases.push({ name: held.name, digest: held.digest });
-  // By origin, then type: a type this server has never seen is no error, just no kin.
-  const kin = (await deps.catalog.listImages({ origin: offer.origin })).filter(
-    (i) => i.imageType === offer.imageType,
-  );
+  // By origin (its key when the offer gives it: names may repeat), then type: a type this
+  // server has never seen is no error, just no kin.
+  const originKeyId = offer.originKey ? safeKeyId(offer.originKey) : undefined;
+  const kin = (
+    await deps.catalog.listImages(originKeyId ? { originKeyId } : { origin: offer.origin })
+  ).filter((i) => i.imageType === offer.imageType);
   kin.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   for (const image of kin) {
     if (bases.length >= MAX_BASES) break;

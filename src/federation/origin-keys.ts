@@ -120,7 +120,8 @@ function peerKey(peer: PeerRecord): OriginKey {
   return { pem: peer.signingKeyPem, id: peer.signingKeyId, source: 'peer' };
 }
 
-function safeKeyId(pem: string): string | undefined {
+/** The key id of a PEM public key, or undefined when it is not one. */
+export function safeKeyId(pem: string): string | undefined {
   try {
     return keyId(pem);
   } catch {
