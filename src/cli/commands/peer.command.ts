@@ -170,9 +170,21 @@ function queryPeers(query: Command): void {
         if (g.json) return printJson(opts.server ? peers[0] : peers);
         if (opts.server && peers[0]) return printPeer(peers[0]);
         printTable(
-          ['NAME', 'ENDPOINT', 'REACHABLE', 'LAST CONTACT', 'MAX RATE', 'PUSHES TO IT', 'PUSHES HERE'],
+          [
+            'NAME',
+            'CLUSTER NAME',
+            'KEY',
+            'ENDPOINT',
+            'REACHABLE',
+            'LAST CONTACT',
+            'MAX RATE',
+            'PUSHES TO IT',
+            'PUSHES HERE',
+          ],
           peers.map((p) => [
             p.name,
+            p.clusterName,
+            p.keyId.slice(0, 16),
             p.endpoint,
             p.reachable === undefined ? '-' : p.reachable ? 'yes' : 'no',
             p.lastContactAt ?? 'never',
