@@ -124,11 +124,14 @@ export class PeerService {
       throw new IngotError(
         'AMBIGUOUS_NAME',
         `${local} is already the name of another registered peer (key ${peer.signingKeyId.slice(0, 16)}…)`,
-        { details: { name: local, holder: 'peer', keyId: peer.signingKeyId }, hint: asHint },
+        {
+          details: { name: local, holder: 'peer', keyId: peer.signingKeyId },
+          hint: `${asHint}; if it is that peer with a new key, run \`ingot unregister server --server ${local}\` first`,
+        },
       );
     }
     const host = await this.repo.host(local);
-    if (host) throw taken(local, `a ${host.kind}`, 'peer');
+    if (host) throw taken(local, `a ${host.kind}`, 'peer (--as NAME)');
   }
 
   async unregister(name: string): Promise<PeerRecord> {
