@@ -58,7 +58,11 @@ export const ImageSchema = Type.Object(
     state: Type.String(),
     parentName: Type.Union([Type.String(), Type.Null()]),
     parentDigest: Type.Union([DigestSchema, Type.Null()]),
-    origin: Type.String(),
+    origin: Type.String({ description: 'cluster name of the server that made and signed it' }),
+    originKeyId: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "SHA-256 (hex) of the origin's signing key: which server the origin is, since names may repeat; null when not known",
+    }),
     size: Type.Integer({ description: 'logical bytes of the payload' }),
     storedBytes: Type.Integer({
       description: 'bytes its chunks take in the store (shared chunks count fully)',

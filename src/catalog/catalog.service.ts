@@ -176,6 +176,7 @@ export class CatalogService {
       parentName: parent.name,
       parentDigest: parent.digest,
       origin: input.origin,
+      originKeyId: input.originKeyId ?? null,
       size: input.size,
       storedBytes: input.storedBytes,
       chunkCount: input.chunkCount,
@@ -253,6 +254,14 @@ export class CatalogService {
     const image = await this.findImage(name);
     if (!image) throw imageNotFound(name);
     return image;
+  }
+
+  /**
+   * Gives this server's own images listed before origin key ids were kept (migration 006)
+   * the id of its key: made here, not received, named after this server. Run at start.
+   */
+  adoptOwnImages(self: string, keyId: string): Promise<number> {
+    return new ImageRepository(this.db.kysely).adoptOwn(self, keyId);
   }
 
   countImagesByState(): Promise<Record<ImageState, number>> {

@@ -34,6 +34,7 @@ export class ImageRepository {
     if (filter.state) q = q.where('images.state', '=', filter.state);
     if (filter.receivedFrom) q = q.where('images.received_from', '=', filter.receivedFrom);
     if (filter.origin) q = q.where('images.origin', '=', filter.origin);
+    if (filter.originKeyId) q = q.where('images.origin_key_id', '=', filter.originKeyId);
     if (filter.series) {
       q = q
         .innerJoin('series_images', 'series_images.image_name', 'images.name')
@@ -43,6 +44,18 @@ export class ImageRepository {
       q = q.orderBy('images.name');
     }
     return (await q.execute()).map(toImage);
+  }
+
+  /** Images made here (not received) that name `origin` and have no key id yet get `keyId`. */
+  async adoptOwn(origin: string, keyId: string): Promise<number> {
+    const r = await this.db
+      .updateTable('images')
+      .set({ origin_key_id: keyId })
+      .where('origin_key_id', 'is', null)
+      .where('received_from', 'is', null)
+      .where('origin', '=', origin)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 
   async children(name: string): Promise<ImageRecord[]> {
@@ -108,6 +121,7 @@ export function toImage(row: Selectable<ImageTable>): ImageRecord {
     parentName: row.parent_name,
     parentDigest: row.parent_digest as Digest | null,
     origin: row.origin,
+    originKeyId: row.origin_key_id,
     size: Number(row.size),
     storedBytes: Number(row.stored_bytes),
     chunkCount: Number(row.chunk_count),
@@ -130,6 +144,7 @@ function fromImage(i: ImageRecord): Insertable<ImageTable> {
     parent_name: i.parentName,
     parent_digest: i.parentDigest,
     origin: i.origin,
+    origin_key_id: i.originKeyId,
     size: i.size,
     stored_bytes: i.storedBytes,
     chunk_count: i.chunkCount,

@@ -3,7 +3,7 @@ import type { ChunkRef, Digest, Manifest } from '../core/manifest.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, payloadSize } from '../core/manifest.js';
 import { parseDraft } from '../core/manifest-codec.js';
 import { checkName } from '../core/names.js';
-import type { SigningIdentity } from '../core/signatures.js';
+import { keyId, type SigningIdentity } from '../core/signatures.js';
 import { type ImageState, parseImageState } from '../core/states.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { LoadedManifest, ManifestStore, ManifestSummary } from '../store/manifest-store.js';
@@ -82,6 +82,7 @@ export class ImageService {
         parentName: parent?.name ?? null,
         parentDigest: parent?.digest ?? null,
         origin: manifest.origin,
+        originKeyId: keyId(identity.publicKeyPem),
         size: payloadSize(draft.payload),
         storedBytes,
         chunkCount: chunks,

@@ -43,6 +43,12 @@ export interface ImageRecord {
   parentDigest: Digest | null;
   /** Cluster name of the server that created and signed the image. */
   origin: string;
+  /**
+   * Key id (SHA-256 of the SPKI DER, hex) of the origin's signing key: what says which
+   * server the origin is, since cluster names may repeat. Null when not known (a replica
+   * taken before 0.2.0 from a server that was never registered here).
+   */
+  originKeyId: string | null;
   /** Logical payload bytes. */
   size: number;
   /** Bytes its distinct chunks take in the store (compressed; chunks shared with other images count fully). */
@@ -72,6 +78,7 @@ export interface NewImage {
   parentName?: string | null;
   parentDigest?: Digest | null;
   origin: string;
+  originKeyId?: string | null;
   size: number;
   storedBytes: number;
   chunkCount: number;
@@ -93,6 +100,8 @@ export interface ImageFilter {
   /** Replicas that arrived from this peer. */
   receivedFrom?: string;
   origin?: string;
+  /** Images whose origin has this key id. */
+  originKeyId?: string;
 }
 
 export interface Lineage {

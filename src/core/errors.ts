@@ -29,6 +29,11 @@ export const ERROR_CODES = {
   NOT_FOUND: { http: 404, exit: 3, summary: 'the named object does not exist' },
   ALREADY_EXISTS: { http: 409, exit: 4, summary: 'an object with that name already exists' },
   CONFLICT: { http: 409, exit: 4, summary: 'the request conflicts with the current state' },
+  AMBIGUOUS_NAME: {
+    http: 409,
+    exit: 4,
+    summary: 'a name is already used here by another server; give it a local one (--as)',
+  },
   READ_ONLY: { http: 409, exit: 4, summary: 'the object cannot be changed' },
   CORRUPT: { http: 500, exit: 74, summary: 'stored data failed verification' },
   UNAVAILABLE: { http: 503, exit: 69, summary: 'the server cannot be reached or is not ready' },

@@ -20,7 +20,8 @@ export type FilterKind = (typeof FILTER_KINDS)[number];
 /** What the filter needs to know of one image; gathered by the caller, so this stays pure. */
 export interface ImageFacts {
   readonly name: string;
-  readonly origin: string;
+  /** Key id of the image's origin (null: not known here). */
+  readonly originKeyId: string | null;
   readonly imageType: string;
   readonly state: ImageState;
   readonly private: boolean;
@@ -32,11 +33,12 @@ export interface ImageFacts {
 
 /**
  * Whether `image` should travel to a peer under `filter`. Only the server's own images
- * travel (no chaining through replicas), never private ones, and only in the asked state.
+ * (its origin has `selfKeyId`, this server's key) travel (no chaining through replicas),
+ * never private ones, and only in the asked state.
  * `--image X` means X's descendants, as in FPP: X itself is not one of them.
  */
-export function filterMatches(filter: InstantiationFilter, self: string, image: ImageFacts): boolean {
-  if (image.origin !== self || image.private || image.state !== filter.state) return false;
+export function filterMatches(filter: InstantiationFilter, selfKeyId: string, image: ImageFacts): boolean {
+  if (image.originKeyId !== selfKeyId || image.private || image.state !== filter.state) return false;
   switch (filter.kind) {
     case 'all':
       return true;

@@ -1,4 +1,4 @@
-import { verify } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import type { Digest } from './manifest.js';
 
 /**
@@ -57,4 +57,14 @@ export function verifyDigestSignature(publicKeyPem: string, digest: Digest, sign
   } catch {
     return false;
   }
+}
+
+/**
+ * A server's identity: the SHA-256 (hex) of its signing key's SubjectPublicKeyInfo DER.
+ * Cluster names may repeat; two servers never share a key. Any PEM form of one key gives
+ * the same id.
+ */
+export function keyId(publicKeyPem: string): string {
+  const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('hex');
 }

@@ -23,6 +23,8 @@ export interface ImageTable {
   parent_name: string | null;
   parent_digest: string | null;
   origin: string;
+  /** SHA-256 (hex) of the origin's signing key; null where it is not known (006). */
+  origin_key_id: string | null;
   size: number;
   stored_bytes: number;
   chunk_count: number;
@@ -81,6 +83,10 @@ export interface PeerTable {
   cert_pem: string;
   cert_fingerprint: string;
   signing_key_pem: string;
+  /** SHA-256 (hex) of the SPKI DER of signing_key_pem: what identifies the peer. */
+  signing_key_id: string;
+  /** The cluster name the peer calls itself; `name` is the one it is registered under here. */
+  cluster_name: string;
   max_rate: number | null;
   registered_at: string;
   last_contact_at: string | null;

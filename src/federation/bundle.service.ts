@@ -9,7 +9,12 @@ import { IngotError } from '../core/errors.js';
 import type { ChunkRef, Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
 import { decodeRoot, partsOf } from '../core/manifest-v2.js';
-import type { SignedDocument, SigningIdentity } from '../core/signatures.js';
+import {
+  keyId,
+  type SignedDocument,
+  type SigningIdentity,
+  verifyDocumentSignature,
+} from '../core/signatures.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type ManifestSummary, namedChunks } from '../store/manifest-store.js';
 import type { StagedStore } from '../store/staged-store.js';
@@ -19,13 +24,14 @@ import { MAX_DIGESTS_PER_QUERY } from '../transfer/ports.js';
 import { type LocalSideDeps, offerMeta } from './local-sides.js';
 import type { PeerService } from './peer.service.js';
 import type { Sender } from './replica.service.js';
-import { malformed, offerToJson, openDocument, parseOffer, signDocument } from './signed-document.js';
+import { malformed, offerToJson, openDocument, parseOffer, sha256, signDocument } from './signed-document.js';
 
 /**
  * Bundles, the offline route: the same signed manifests and chunks as the wire protocol,
  * in a file. The server that makes one signs a header listing each image's offer and
- * manifest; an importer trusts it only if that server is itself or a registered peer, and
- * then every listed digest is vouched for, as with a template version. The bundle holds
+ * manifest; an importer trusts it only if that server is itself or a registered peer (of
+ * the header's cluster name, the one whose key signed it), and then every listed digest
+ * is vouched for, as with a template version. The bundle holds
  * the chunks of its images minus those of a base image or of a site's inventory; where
  * the receiver holds a base of an image (the `--base`, or the image's parent in the
  * inventory), a chunk is carried as a delta against the base's chunks in its place, as
@@ -213,6 +219,26 @@ export class BundleService {
     return { createdBy: sender.name, images };
   }
 
+  /** The servers a bundle's `createdBy` may name: this one, and the peers of that cluster name. */
+  private async creators(creator: string): Promise<Sender[]> {
+    const { identity, peers, self } = this.deps;
+    const out: Sender[] =
+      creator === self
+        ? [
+            {
+              name: self,
+              clusterName: self,
+              signingKeyPem: identity.publicKeyPem,
+              signingKeyId: keyId(identity.publicKeyPem),
+            },
+          ]
+        : [];
+    out.push(...(await peers.byClusterName(creator)));
+    const byLocalName = await peers.find(creator);
+    if (byLocalName && !out.some((s) => s.name === byLocalName.name)) out.push(byLocalName);
+    return out;
+  }
+
   /** Every data chunk `offer` names is in `view` (each handed to `onChunk` too). */
   private async requireImageChunks(
     offer: ImageOffer,
@@ -239,18 +265,22 @@ export class BundleService {
 
   private async open(document: SignedDocument): Promise<{ sender: Sender; offers: ImageOffer[] }> {
     const creator = bundleCreator(document);
-    const sender: Sender =
-      creator === this.deps.self
-        ? { name: this.deps.self, signingKeyPem: this.deps.identity.publicKeyPem }
-        : await this.deps.peers.get(creator).catch(() => {
-            throw new IngotError(
-              'FORBIDDEN',
-              `the bundle was made by ${creator}, which this server does not trust`,
-              {
-                hint: `register ${creator} as a peer (\`ingot register server\`) to take its bundles`,
-              },
-            );
-          });
+    const candidates = await this.creators(creator);
+    if (candidates.length === 0) {
+      throw new IngotError(
+        'FORBIDDEN',
+        `the bundle was made by ${creator}, which this server does not trust`,
+        {
+          hint: `register ${creator} as a peer (\`ingot register server\`) to take its bundles`,
+        },
+      );
+    }
+    // Cluster names may repeat: the creator is whichever of them signed the header.
+    const signed = sha256(document.body);
+    const sender =
+      candidates.find((c) =>
+        verifyDocumentSignature(c.signingKeyPem, 'bundle', signed, document.signature),
+      ) ?? (candidates[0] as Sender);
     const body = openDocument(document, 'bundle', sender.signingKeyPem, sender.name);
     if (body.format !== 'ingot-bundle' || body.formatVersion !== 1 || !Array.isArray(body.images)) {
       throw malformed('bundle', 'unknown format');

@@ -7,7 +7,7 @@ import type { ChunkStore } from '../store/chunk-store.js';
 import { requireFreeSpace } from '../store/disk-space.js';
 import { type ReceiveCounter, receiveChunks, serveMoving, wireSizes } from '../transfer/chunk-receiver.js';
 import type { DeltaBase, ImageOffer, ImageSink, ImageSource, OfferMeta } from '../transfer/image-sides.js';
-import type { OriginKeys } from './origin-keys.js';
+import { type OriginKeys, safeKeyId } from './origin-keys.js';
 import type { Admission, ReplicaService } from './replica.service.js';
 import type { PeerRecord } from './types.js';
 
@@ -29,9 +29,12 @@ export interface LocalSideDeps {
 /** Decides whether a peer may have this image. */
 export type OfferPolicy = (image: ImageRecord) => Promise<boolean> | boolean;
 
-/** Peers get this server's own images, never private ones, in one of `states`. */
-export function ownImages(self: string, states: readonly string[]): OfferPolicy {
-  return (image) => image.origin === self && !image.private && states.includes(image.state);
+/**
+ * Peers get this server's own images (their origin has this server's key, whatever its
+ * name), never private ones, in one of `states`.
+ */
+export function ownImages(keys: Pick<OriginKeys, 'ownKeyId'>, states: readonly string[]): OfferPolicy {
+  return (image) => image.originKeyId === keys.ownKeyId && !image.private && states.includes(image.state);
 }
 
 /**
@@ -40,6 +43,7 @@ export function ownImages(self: string, states: readonly string[]): OfferPolicy 
  */
 async function checkOfferable(
   self: string,
+  ownKeyId: string,
   image: ImageRecord,
   policy: OfferPolicy,
   to?: string,
@@ -47,15 +51,16 @@ async function checkOfferable(
   if (await policy(image)) return;
   throw new IngotError(
     'NOT_FOUND',
-    `${self} does not offer ${image.name} to ${to ?? 'peers'}: ${whyNot(self, image)}`,
+    `${self} does not offer ${image.name} to ${to ?? 'peers'}: ${whyNot(ownKeyId, image)}`,
     {
       hint: 'peers receive only images made on their origin, not private, and PUBLISHED unless asked otherwise',
     },
   );
 }
 
-function whyNot(self: string, image: ImageRecord): string {
-  if (image.origin !== self) return `a replica of ${image.origin}'s (images travel only from their origin)`;
+function whyNot(ownKeyId: string, image: ImageRecord): string {
+  if (image.originKeyId !== ownKeyId)
+    return `a replica of ${image.origin}'s (images travel only from their origin)`;
   if (image.private) return 'private';
   return image.state;
 }
@@ -71,7 +76,7 @@ export async function offerMeta(deps: LocalSideDeps, image: ImageRecord): Promis
     imageType: image.imageType,
     baseType: type.baseType,
     size: image.size,
-    originKey: (await deps.keys.pinned(image.origin))?.pem,
+    originKey: (await deps.keys.pinned(image))?.pem,
   };
 }
 
@@ -86,7 +91,7 @@ export function localSource(deps: LocalSideDeps, policy: OfferPolicy, to?: strin
             })
           : err;
       });
-      await checkOfferable(deps.self, image, policy, to);
+      await checkOfferable(deps.self, deps.keys.ownKeyId, image, policy, to);
       return { ...(await offerMeta(deps, image)), manifest: bytes };
     },
     fetch: (digests, references) => serveMoving(deps.store, digests, references),
@@ -123,10 +128,12 @@ export async function deltaBasesFor(deps: LocalSideDeps, offer: ImageOffer): Pro
   const bases: DeltaBase[] = [];
   const held = parent ? await deps.catalog.findImageByDigest(parent) : undefined;
   if (held) bases.push({ name: held.name, digest: held.digest });
-  // By origin, then type: a type this server has never seen is no error, just no kin.
-  const kin = (await deps.catalog.listImages({ origin: offer.origin })).filter(
-    (i) => i.imageType === offer.imageType,
-  );
+  // By origin (its key when the offer gives it: names may repeat), then type: a type this
+  // server has never seen is no error, just no kin.
+  const originKeyId = offer.originKey ? safeKeyId(offer.originKey) : undefined;
+  const kin = (
+    await deps.catalog.listImages(originKeyId ? { originKeyId } : { origin: offer.origin })
+  ).filter((i) => i.imageType === offer.imageType);
   kin.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   for (const image of kin) {
     if (bases.length >= MAX_BASES) break;

@@ -4,7 +4,7 @@ import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/da
 import { type FakePeer, fakePeer } from '../../test/support/fake-peer.js';
 import type { ImageRecord } from '../catalog/types.js';
 import type { Digest } from '../core/manifest.js';
-import { signatureMessage } from '../core/signatures.js';
+import { keyId, signatureMessage } from '../core/signatures.js';
 import { type Db, openDatabase } from '../db/database.js';
 import type { OfferMeta } from '../transfer/image-sides.js';
 import { OriginKeys } from './origin-keys.js';
@@ -36,7 +36,7 @@ describe.each(DIALECTS)('OriginKeys (%s)', (dialect) => {
   beforeEach(async () => {
     temp = await tempDatabase(dialect);
     db = await openDatabase({ url: temp.url });
-    const peers = new PeerService(db, { name: 'SITE', fingerprint: 'f'.repeat(64) });
+    const peers = new PeerService(db, { name: 'SITE', fingerprint: 'f'.repeat(64), keyId: keyId(own.pem) });
     peer = fakePeer('HQ');
     await peers.register('HQ', peer.serverData);
     keys = new OriginKeys({ self: 'SITE', ownKeyPem: own.pem, peers });
@@ -80,5 +80,30 @@ describe.each(DIALECTS)('OriginKeys (%s)', (dialect) => {
       code: 'BAD_SIGNATURE',
     });
     await expect(keys.checkImage(image('SITE', null))).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+  });
+
+  it('tells two servers of one cluster name apart by key', async () => {
+    const peers = new PeerService(db, { name: 'SITE', fingerprint: 'f'.repeat(64), keyId: keyId(own.pem) });
+    const twin = fakePeer('SITE');
+    const twinPem = String(twin.serverData.signingKey);
+    await peers.register('SITE', twin.serverData, { as: 'SITE_B' });
+    const theirs = offer('SITE', twin.sign(digest));
+    expect(await keys.checkOffer(theirs, twinPem)).toMatchObject({ id: keyId(twinPem), source: 'peer' });
+    // Known by name only: the key that checks says which of the two it is.
+    expect(await keys.checkOffer(theirs, undefined)).toMatchObject({ id: keyId(twinPem) });
+    expect(await keys.checkOffer(offer('SITE', own.sign(digest)), undefined)).toMatchObject({
+      id: keys.ownKeyId,
+      source: 'self',
+    });
+    // Claiming this server's key, signed by the twin: refused.
+    await expect(keys.checkOffer(theirs, own.pem)).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+      message: expect.stringMatching(/names this server \(SITE\) as its origin/),
+    });
+    const listed = { name: 'IMG', digest, origin: 'SITE', signature: twin.sign(digest) } as ImageRecord;
+    expect(await keys.checkImage({ ...listed, originKeyId: keyId(twinPem) })).toBe('checked');
+    await expect(keys.checkImage({ ...listed, originKeyId: keys.ownKeyId })).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
   });
 });

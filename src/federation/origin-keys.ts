@@ -1,46 +1,82 @@
 import type { ImageRecord } from '../catalog/types.js';
 import { IngotError } from '../core/errors.js';
-import { verifyDigestSignature } from '../core/signatures.js';
+import { keyId, verifyDigestSignature } from '../core/signatures.js';
 import type { OfferMeta } from '../transfer/image-sides.js';
 import type { PeerService } from './peer.service.js';
+import type { PeerRecord } from './types.js';
 
 /**
- * Whose key signs an origin's manifests. A server is its key: this server's own signing
- * key for images made here, the key pinned at registration for a registered peer. A name
- * that is neither is known only through a document a trusted server signed (a template
- * version, a bundle header), which may carry the origin's key beside its name.
+ * Whose key signs an origin's manifests. A server is its key, not its cluster name (two
+ * servers may share a name): this server's own signing key for images made here, the key
+ * pinned at registration for a registered peer, each known by its key id (SHA-256 of the
+ * SPKI DER). An origin that is neither is known only through a document a trusted server
+ * signed (a template version, a bundle header), which may carry the origin's key.
  */
 export interface OriginKey {
   readonly pem: string;
+  readonly id: string;
   /** Where the key comes from, for messages. */
   readonly source: 'self' | 'peer' | 'vouched';
 }
 
 export class OriginKeys {
+  private readonly own: OriginKey;
+
   constructor(
     private readonly deps: {
       readonly self: string;
       readonly ownKeyPem: string;
-      readonly peers: Pick<PeerService, 'find'>;
+      readonly peers: Pick<PeerService, 'bySigningKey' | 'byClusterName'>;
     },
-  ) {}
+  ) {
+    this.own = { pem: deps.ownKeyPem, id: keyId(deps.ownKeyPem), source: 'self' };
+  }
 
-  /** The key this server holds for `origin` (itself or a registered peer), if any. */
-  async pinned(origin: string): Promise<OriginKey | undefined> {
-    if (origin === this.deps.self) return { pem: this.deps.ownKeyPem, source: 'self' };
-    const peer = await this.deps.peers.find(origin);
-    return peer ? { pem: peer.signingKeyPem, source: 'peer' } : undefined;
+  /** This server's own key id: an image is this server's own when its origin has it. */
+  get ownKeyId(): string {
+    return this.own.id;
+  }
+
+  /** The key this server holds with that id: its own, or a registered peer's. */
+  async byId(id: string): Promise<OriginKey | undefined> {
+    if (id === this.own.id) return this.own;
+    const peer = await this.deps.peers.bySigningKey(id);
+    return peer ? peerKey(peer) : undefined;
   }
 
   /**
-   * The key an offer must be signed with. A pinned key always wins over `vouchedKey`, the
-   * one a document signed by a trusted server carries for the origin, so no document can
-   * speak for this server or for a registered peer.
+   * The keys held for an origin known only by its cluster name: this server's own when it
+   * is this server's name, then every registered peer that calls itself so.
    */
-  async forOffer(meta: OfferMeta, vouchedKey: string | undefined): Promise<OriginKey> {
-    const pinned = await this.pinned(meta.origin);
-    if (pinned) return pinned;
-    if (vouchedKey) return { pem: vouchedKey, source: 'vouched' };
+  async named(origin: string): Promise<OriginKey[]> {
+    const keys = origin === this.deps.self ? [this.own] : [];
+    for (const peer of await this.deps.peers.byClusterName(origin)) keys.push(peerKey(peer));
+    return keys;
+  }
+
+  /** The key held for a listed image's origin: by its key id, or by name for one without. */
+  async pinned(image: Pick<ImageRecord, 'origin' | 'originKeyId'>): Promise<OriginKey | undefined> {
+    if (image.originKeyId) return this.byId(image.originKeyId);
+    return (await this.named(image.origin))[0];
+  }
+
+  /**
+   * The keys an offer may be signed with, tried in order. A vouched key counts as the key
+   * it is: this server's own, or a registered peer's when the offer names that peer's
+   * cluster name. Otherwise the keys held for the origin's name win over a vouched key, so
+   * no document can speak for this server or for a registered peer; a vouched key counts
+   * for an origin of which no key is held.
+   */
+  async forOffer(meta: OfferMeta, vouchedKey: string | undefined): Promise<OriginKey[]> {
+    const vouchedId = vouchedKey === undefined ? undefined : safeKeyId(vouchedKey);
+    if (vouchedKey && vouchedId) {
+      if (vouchedId === this.own.id) return [this.own];
+      const peer = await this.deps.peers.bySigningKey(vouchedId);
+      if (peer && peer.clusterName === meta.origin) return [peerKey(peer)];
+    }
+    const named = await this.named(meta.origin);
+    if (named.length > 0) return named;
+    if (vouchedKey && vouchedId) return [{ pem: vouchedKey, id: vouchedId, source: 'vouched' }];
     throw new IngotError(
       'UNKNOWN_ORIGIN',
       `${meta.name} originated on ${meta.origin}, which is not a registered peer of ${this.deps.self}, and nothing vouches for its key`,
@@ -50,11 +86,22 @@ export class OriginKeys {
     );
   }
 
-  /** Checks an offer's signature with its origin's key; throws BAD_SIGNATURE naming whose. */
-  async checkOffer(meta: OfferMeta, vouchedKey: string | undefined): Promise<void> {
-    const key = await this.forOffer(meta, vouchedKey);
-    if (verifyDigestSignature(key.pem, meta.digest, meta.signature)) return;
-    throw badSignature(meta, key, this.deps.self, 'offer');
+  /**
+   * Checks an offer's signature with its origin's key and returns that key; throws
+   * BAD_SIGNATURE naming whose. `sender`: the offer comes straight from its origin (a
+   * peer's push, a pull), whose pinned key alone may sign it.
+   */
+  async checkOffer(
+    meta: OfferMeta,
+    vouchedKey: string | undefined,
+    sender?: Pick<PeerRecord, 'signingKeyPem' | 'signingKeyId'>,
+  ): Promise<OriginKey> {
+    const keys = sender
+      ? [{ pem: sender.signingKeyPem, id: sender.signingKeyId, source: 'peer' as const }]
+      : await this.forOffer(meta, vouchedKey);
+    const key = keys.find((k) => verifyDigestSignature(k.pem, meta.digest, meta.signature));
+    if (key) return key;
+    throw badSignature(meta, keys[0] as OriginKey, this.deps.self, 'offer');
   }
 
   /**
@@ -62,10 +109,23 @@ export class OriginKeys {
    * this server nor a registered peer (it came vouched for by one); throws BAD_SIGNATURE.
    */
   async checkImage(image: ImageRecord): Promise<'checked' | 'unchecked'> {
-    const key = await this.pinned(image.origin);
+    const key = await this.pinned(image);
     if (!key) return 'unchecked';
     if (image.signature && verifyDigestSignature(key.pem, image.digest, image.signature)) return 'checked';
     throw badSignature(image, key, this.deps.self, 'image');
+  }
+}
+
+function peerKey(peer: PeerRecord): OriginKey {
+  return { pem: peer.signingKeyPem, id: peer.signingKeyId, source: 'peer' };
+}
+
+/** The key id of a PEM public key, or undefined when it is not one. */
+export function safeKeyId(pem: string): string | undefined {
+  try {
+    return keyId(pem);
+  } catch {
+    return undefined;
   }
 }
 
@@ -85,5 +145,8 @@ function badSignature(
       : key.source === 'self'
         ? "another server signed a manifest in this server's name; nothing was kept"
         : 'the manifest was changed after it was signed, or its origin signs with another key; nothing was kept';
-  return new IngotError('BAD_SIGNATURE', message, { details: { digest: m.digest, origin: m.origin }, hint });
+  return new IngotError('BAD_SIGNATURE', message, {
+    details: { digest: m.digest, origin: m.origin, originKeyId: key.id },
+    hint,
+  });
 }

@@ -7,18 +7,35 @@ import type { HostKind, HostRecord, InstantiationRecord, PeerRecord } from './ty
 export class PeerRepository {
   constructor(private readonly db: Kysely<Schema>) {}
 
-  async get(name: string): Promise<PeerRecord | undefined> {
-    const row = await this.db.selectFrom('peers').selectAll().where('name', '=', name).executeTakeFirst();
+  get(name: string): Promise<PeerRecord | undefined> {
+    return this.one('name', name);
+  }
+
+  byFingerprint(fingerprint: string): Promise<PeerRecord | undefined> {
+    return this.one('cert_fingerprint', fingerprint);
+  }
+
+  bySigningKey(keyId: string): Promise<PeerRecord | undefined> {
+    return this.one('signing_key_id', keyId);
+  }
+
+  private async one(
+    column: 'name' | 'cert_fingerprint' | 'signing_key_id',
+    value: string,
+  ): Promise<PeerRecord | undefined> {
+    const row = await this.db.selectFrom('peers').selectAll().where(column, '=', value).executeTakeFirst();
     return row && toPeer(row);
   }
 
-  async byFingerprint(fingerprint: string): Promise<PeerRecord | undefined> {
-    const row = await this.db
+  /** Peers that call themselves `clusterName` (several may), by local name. */
+  async byClusterName(clusterName: string): Promise<PeerRecord[]> {
+    const rows = await this.db
       .selectFrom('peers')
       .selectAll()
-      .where('cert_fingerprint', '=', fingerprint)
-      .executeTakeFirst();
-    return row && toPeer(row);
+      .where('cluster_name', '=', clusterName)
+      .orderBy('name')
+      .execute();
+    return rows.map(toPeer);
   }
 
   async list(): Promise<PeerRecord[]> {
@@ -34,6 +51,8 @@ export class PeerRepository {
         cert_pem: p.certPem,
         cert_fingerprint: p.certFingerprint,
         signing_key_pem: p.signingKeyPem,
+        signing_key_id: p.signingKeyId,
+        cluster_name: p.clusterName,
         max_rate: p.maxRate,
         registered_at: p.registeredAt,
         last_contact_at: p.lastContactAt,
@@ -194,6 +213,8 @@ function toPeer(r: Selectable<PeerTable>): PeerRecord {
     certPem: r.cert_pem,
     certFingerprint: r.cert_fingerprint,
     signingKeyPem: r.signing_key_pem,
+    signingKeyId: r.signing_key_id,
+    clusterName: r.cluster_name ?? r.name,
     maxRate: r.max_rate === null ? null : Number(r.max_rate),
     registeredAt: r.registered_at,
     lastContactAt: r.last_contact_at,

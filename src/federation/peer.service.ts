@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
+import { keyId } from '../core/signatures.js';
 import type { Db } from '../db/database.js';
 import { isUniqueViolation } from '../db/db-errors.js';
 import { PeerRepository } from './peer.repository.js';
@@ -10,7 +11,8 @@ import type { HostKind, HostRecord, PeerRecord } from './types.js';
 /**
  * Peers and the names they share with clients and targets. Registering pins the peer's
  * certificate and signing key from its server-data file; unregistering forgets them and
- * tells the listeners (`onRevoke`) so live connections are cut at once.
+ * tells the listeners (`onRevoke`) so live connections are cut at once. A peer is its
+ * signing key; its local name is unique here, its cluster name need not be.
  */
 export class PeerService {
   private readonly revokeListeners: ((peer: PeerRecord) => Promise<void> | void)[] = [];
@@ -18,7 +20,7 @@ export class PeerService {
 
   constructor(
     private readonly db: Db,
-    private readonly self: { readonly name: string; readonly fingerprint: string },
+    private readonly self: { readonly name: string; readonly fingerprint: string; readonly keyId: string },
     private readonly clock: Clock = systemClock,
   ) {}
 
@@ -35,37 +37,57 @@ export class PeerService {
     return new PeerRepository(this.db.kysely);
   }
 
+  /**
+   * Pins a peer from its server-data file. `name` is the cluster name the file gives; the
+   * peer is registered under `as` when given, else under that name. What identifies it is
+   * its signing key: this server's own key, or one already registered, is refused whatever
+   * the name; a name already used here by this server or another peer needs `as`.
+   */
   async register(
     name: string,
     serverData: unknown,
-    opts: { maxRate?: number | null } = {},
+    opts: { maxRate?: number | null; as?: string | undefined } = {},
   ): Promise<PeerRecord> {
     checkName('peer', name);
     const data = parseServerData(serverData);
     if (data.name !== name) {
       throw new IngotError('INVALID_ARGUMENT', `the server-data file describes ${data.name}, not ${name}`, {
-        hint: `register it as --server ${data.name}: a peer is known by its cluster name`,
+        hint: `register it as --server ${data.name} (add --as LOCALNAME to know it here by another name)`,
       });
     }
-    await this.checkFreeName(name, 'peer');
-    if (data.fingerprint === this.self.fingerprint) {
-      throw new IngotError('CONFLICT', 'that server-data file describes this server itself');
+    const local = opts.as === undefined ? name : checkName('peer', opts.as);
+    const signingKeyId = keyId(data.signingKey);
+    if (data.fingerprint === this.self.fingerprint || signingKeyId === this.self.keyId) {
+      throw new IngotError('CONFLICT', 'that server-data file describes this server itself', {
+        details: { keyId: signingKeyId },
+        hint: `its ${data.fingerprint === this.self.fingerprint ? 'certificate' : 'signing key'} is this server's own; a server cannot be its own peer`,
+      });
     }
     const repo = this.repo;
-    if (await repo.get(name)) {
-      throw new IngotError('ALREADY_EXISTS', `peer ${name} is already registered`, {
-        hint: `to trust a new certificate, run \`ingot unregister server --server ${name}\` first`,
+    const sameKey = await repo.bySigningKey(signingKeyId);
+    if (sameKey && sameKey.name === local) {
+      throw new IngotError('ALREADY_EXISTS', `peer ${local} is already registered`, {
+        hint: `to trust a new certificate, run \`ingot unregister server --server ${local}\` first`,
+      });
+    }
+    await this.checkPeerName(local, opts.as !== undefined);
+    if (sameKey) {
+      throw new IngotError('CONFLICT', `that signing key is already registered as peer ${sameKey.name}`, {
+        details: { keyId: signingKeyId, peer: sameKey.name },
+        hint: `a server is its key: it is peer ${sameKey.name} here already; unregister that one first to register it anew`,
       });
     }
     const holder = await repo.byFingerprint(data.fingerprint);
     if (holder)
       throw new IngotError('CONFLICT', `that certificate is already registered as peer ${holder.name}`);
     const record: PeerRecord = {
-      name,
+      name: local,
+      clusterName: data.name,
       endpoint: data.endpoint,
       certPem: data.certificate,
       certFingerprint: data.fingerprint,
       signingKeyPem: data.signingKey,
+      signingKeyId,
       maxRate: checkRate(opts.maxRate ?? null),
       registeredAt: this.now(),
       lastContactAt: null,
@@ -75,11 +97,41 @@ export class PeerService {
       await repo.insert(record);
     } catch (err) {
       if (isUniqueViolation(err))
-        throw new IngotError('ALREADY_EXISTS', `peer ${name} is already registered`);
+        throw new IngotError('ALREADY_EXISTS', `peer ${local} is already registered`);
       throw err;
     }
     await this.changed();
     return record;
+  }
+
+  /**
+   * A peer's local name must be free. Without `--as` (`chosen` false) a name this server or
+   * another peer holds is AMBIGUOUS_NAME: two servers may share a cluster name, so the new
+   * one needs a local name. A name chosen with `--as` that is taken is refused as such.
+   */
+  private async checkPeerName(local: string, chosen: boolean): Promise<void> {
+    const asHint = `register it under a local name: --server ${local} --as ${local}_2 (any free name); it is then --server ${local}_2 here`;
+    if (local === this.self.name) {
+      if (chosen) throw ownName(local);
+      throw new IngotError('AMBIGUOUS_NAME', `${local} is also this server's own cluster name`, {
+        details: { name: local, holder: 'this server' },
+        hint: asHint,
+      });
+    }
+    const peer = await this.repo.get(local);
+    if (peer) {
+      if (chosen) throw new IngotError('ALREADY_EXISTS', `peer ${local} is already registered`);
+      throw new IngotError(
+        'AMBIGUOUS_NAME',
+        `${local} is already the name of another registered peer (key ${peer.signingKeyId.slice(0, 16)}…)`,
+        {
+          details: { name: local, holder: 'peer', keyId: peer.signingKeyId },
+          hint: `${asHint}; if it is that peer with a new key, run \`ingot unregister server --server ${local}\` first`,
+        },
+      );
+    }
+    const host = await this.repo.host(local);
+    if (host) throw taken(local, `a ${host.kind}`, 'peer (--as NAME)');
   }
 
   async unregister(name: string): Promise<PeerRecord> {
@@ -100,9 +152,19 @@ export class PeerService {
     return peer;
   }
 
-  /** The registered peer of that name, if any (any string: an origin named in a manifest). */
+  /** The registered peer of that local name, if any (any string). */
   find(name: string): Promise<PeerRecord | undefined> {
     return this.repo.get(name);
+  }
+
+  /** The registered peer whose signing key has this id, if any. */
+  bySigningKey(keyId: string): Promise<PeerRecord | undefined> {
+    return this.repo.bySigningKey(keyId);
+  }
+
+  /** The registered peers that call themselves `clusterName` (an origin a manifest names). */
+  byClusterName(clusterName: string): Promise<PeerRecord[]> {
+    return this.repo.byClusterName(clusterName);
   }
 
   list(): Promise<PeerRecord[]> {
@@ -170,15 +232,11 @@ export class PeerService {
   }
 
   /** Peers, clients and targets share one namespace, and none may be this server's name. */
-  private async checkFreeName(name: string, asKind: 'peer' | HostKind): Promise<void> {
-    if (name === this.self.name) {
-      throw new IngotError('CONFLICT', `${name} is this server's own cluster name`, {
-        hint: 'a server cannot be its own peer, client or target',
-      });
-    }
+  private async checkFreeName(name: string, asKind: HostKind): Promise<void> {
+    if (name === this.self.name) throw ownName(name);
     const host = await this.repo.host(name);
     if (host) throw taken(name, `a ${host.kind}`, asKind);
-    if (asKind !== 'peer' && (await this.repo.get(name))) throw taken(name, 'a peer', asKind);
+    if (await this.repo.get(name)) throw taken(name, 'a peer', asKind);
   }
 
   private async changed(): Promise<void> {
@@ -188,6 +246,12 @@ export class PeerService {
   private now(): string {
     return this.clock.now().toISOString();
   }
+}
+
+function ownName(name: string): IngotError {
+  return new IngotError('CONFLICT', `${name} is this server's own cluster name`, {
+    hint: 'pick another name: this server is known here by its own',
+  });
 }
 
 function taken(name: string, holder: string, asKind?: string): IngotError {

@@ -19,7 +19,12 @@ import type { PeerRecord } from './types.js';
  * store what it lacks, so they report exact bytes and move nothing.
  */
 export interface PeerView {
+  /** The name it is registered under here. */
   name: string;
+  /** The cluster name it calls itself (several servers may share one). */
+  clusterName: string;
+  /** SHA-256 (hex) of its signing key: what identifies it. */
+  keyId: string;
   endpoint: string;
   fingerprint: string;
   maxRate: number | null;
@@ -73,8 +78,12 @@ export class PeeringService {
     return this.deps.serverData();
   }
 
-  async register(name: string, serverData: unknown, maxRate?: number | null): Promise<PeerView> {
-    return this.view(await this.deps.peers.register(name, serverData, { maxRate: maxRate ?? null }));
+  async register(
+    name: string,
+    serverData: unknown,
+    opts: { maxRate?: number | null; as?: string | undefined } = {},
+  ): Promise<PeerView> {
+    return this.view(await this.deps.peers.register(name, serverData, opts));
   }
 
   async unregister(name: string): Promise<PeerView> {
@@ -157,7 +166,7 @@ export class PeeringService {
   async push(peerName: string, image: string): Promise<{ job: Job; existing: boolean }> {
     const peer = await this.deps.peers.get(peerName);
     const img = await this.deps.local.catalog.getImage(image);
-    const source = localSource(this.deps.local, ownImages(this.deps.local.self, [img.state]), peer.name);
+    const source = localSource(this.deps.local, ownImages(this.deps.local.keys, [img.state]), peer.name);
     // Fail now, not in a job: ours to send, and the peer takes it.
     const offer = await source.offer(image);
     await this.deps.links.client(peer).sink().prepare(offer);
@@ -204,6 +213,8 @@ export class PeeringService {
     );
     const view: PeerView = {
       name: p.name,
+      clusterName: p.clusterName,
+      keyId: p.signingKeyId,
       endpoint: p.endpoint,
       fingerprint: p.certFingerprint,
       maxRate: p.maxRate,

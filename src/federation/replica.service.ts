@@ -7,13 +7,11 @@ import { manifestDigest } from '../core/manifest-codec.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ManifestStore } from '../store/manifest-store.js';
 import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-sides.js';
-import type { OriginKeys } from './origin-keys.js';
+import type { OriginKey, OriginKeys } from './origin-keys.js';
+import type { PeerRecord } from './types.js';
 
-/** Who sends: a peer, or the server that signed a bundle. */
-export interface Sender {
-  readonly name: string;
-  readonly signingKeyPem: string;
-}
+/** Who sends: a peer (by its local name here), or the server that signed a bundle. */
+export type Sender = Pick<PeerRecord, 'name' | 'clusterName' | 'signingKeyPem' | 'signingKeyId'>;
 
 /**
  * Why an image may come in. `own`: the sender made it and signed it. `upload`: the same,
@@ -33,8 +31,9 @@ const OWN: Admission = { kind: 'own' };
  * The one gate for every image that comes from elsewhere: a peer's push, a pull, a template
  * sync, a bundle. A peer may only send images it originated (no chaining); a vouched image
  * may have been made anywhere. Either way the manifest's signature must check with its
- * origin's key (origin-keys.ts): this server's own key when it names this server, the
- * pinned key of a registered peer, and otherwise only a key the vouching document carries.
+ * origin's key (origin-keys.ts): the sending peer's pinned key for its own images, else
+ * this server's own key or a registered peer's, and only otherwise a key the vouching
+ * document carries. The replica records the id of the key it checked with.
  * The manifest must be the one signed, every chunk present, and the name free or already
  * this very image. Only then is the replica listed: read-only, attributed to its origin
  * and the peer.
@@ -51,6 +50,16 @@ export class ReplicaService {
 
   /** Checks an offer before any chunk moves; 'present' when this exact image is held. */
   async check(peer: Sender, meta: OfferMeta, admission: Admission = OWN): Promise<SinkStatus> {
+    return (await this.admit(peer, meta, admission)).status;
+  }
+
+  /** The checks of `check`, and the origin key the offer's signature checked with. */
+  private async admit(
+    peer: Sender,
+    meta: OfferMeta,
+    admission: Admission,
+  ): Promise<{ status: SinkStatus; key: OriginKey }> {
+    let key: OriginKey;
     if (admission.kind === 'vouched') {
       if (meta.digest !== admission.digest) {
         throw new IngotError(
@@ -61,17 +70,21 @@ export class ReplicaService {
           },
         );
       }
-    } else if (meta.origin !== peer.name) {
-      throw new IngotError(
-        'FORBIDDEN',
-        `peer ${peer.name} offered ${meta.name}, which originated on ${meta.origin}`,
-        {
-          hint: 'peers send only images they created themselves; images are not relayed between peers',
-        },
-      );
+      key = await this.deps.keys.checkOffer(meta, admission.originKey);
+    } else {
+      // Straight from its origin: the sender's pinned key alone may have signed it.
+      if (meta.origin !== peer.clusterName) {
+        throw new IngotError(
+          'FORBIDDEN',
+          `peer ${peer.name} offered ${meta.name}, which originated on ${meta.origin}`,
+          {
+            hint: 'peers send only images they created themselves; images are not relayed between peers',
+          },
+        );
+      }
+      key = await this.deps.keys.checkOffer(meta, undefined, peer);
     }
-    await this.deps.keys.checkOffer(meta, admission.kind === 'vouched' ? admission.originKey : undefined);
-    return this.nameStatus(meta);
+    return { status: await this.nameStatus(meta), key };
   }
 
   private async nameStatus(meta: OfferMeta): Promise<SinkStatus> {
@@ -85,7 +98,8 @@ export class ReplicaService {
   }
 
   async accept(peer: Sender, offer: ImageOffer, admission: Admission = OWN): Promise<SinkStatus> {
-    if ((await this.check(peer, offer, admission)) === 'present') return 'present';
+    const { status, key } = await this.admit(peer, offer, admission);
+    if (status === 'present') return 'present';
     const digest = manifestDigest(offer.manifest);
     if (digest !== offer.digest) {
       throw new IngotError(
@@ -113,6 +127,7 @@ export class ReplicaService {
         state: admission.kind === 'upload' ? 'TESTABLE' : offer.state,
         parentDigest: m.parent,
         origin: m.origin,
+        originKeyId: key.id,
         size: m.size,
         storedBytes,
         chunkCount: chunks,

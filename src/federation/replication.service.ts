@@ -33,6 +33,8 @@ export class ReplicationService {
   constructor(
     private readonly deps: {
       readonly self: string;
+      /** This server's key id: its own images are those whose origin has it. */
+      readonly selfKeyId: string;
       readonly db: Db;
       readonly catalog: CatalogService;
       readonly peers: PeerService;
@@ -45,10 +47,10 @@ export class ReplicationService {
 
   /** This server's images a peer would receive under `filter`, oldest first. */
   async matching(filter: InstantiationFilter): Promise<ImageRecord[]> {
-    const own = await this.deps.catalog.listImages({ origin: this.deps.self, state: filter.state });
+    const own = await this.deps.catalog.listImages({ originKeyId: this.deps.selfKeyId, state: filter.state });
     const out: ImageRecord[] = [];
     for (const image of own)
-      if (filterMatches(filter, this.deps.self, await this.facts(image))) out.push(image);
+      if (filterMatches(filter, this.deps.selfKeyId, await this.facts(image))) out.push(image);
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
   }
 
@@ -87,7 +89,7 @@ export class ReplicationService {
     if (!image) return;
     const facts = await this.facts(image);
     const peers = new Set<string>();
-    for (const i of standing) if (filterMatches(i.filter, this.deps.self, facts)) peers.add(i.peerName);
+    for (const i of standing) if (filterMatches(i.filter, this.deps.selfKeyId, facts)) peers.add(i.peerName);
     for (const peer of peers)
       await this.enqueue({ direction: 'push', peer, image: name, state: image.state });
   }
@@ -107,7 +109,7 @@ export class ReplicationService {
     const lineage = await this.deps.catalog.lineage(image.name);
     return {
       name: image.name,
-      origin: image.origin,
+      originKeyId: image.originKeyId,
       imageType: image.imageType,
       state: image.state,
       private: image.private,

@@ -162,12 +162,9 @@ export class TemplateService {
         createdAt: this.now(),
       });
     if (await this.repo.version(version.template, version.version)) return;
-    // Its followers learn each origin's key from us: the one pinned here wins.
+    // Its followers learn each origin's key from us: the one the held image checked with.
     const images = await Promise.all(
-      version.images.map(async (i) => ({
-        ...i,
-        originKey: (await this.deps.local.keys.pinned(i.origin))?.pem ?? i.originKey,
-      })),
+      version.images.map(async (i) => ({ ...i, originKey: (await this.originKeyOf(i)) ?? i.originKey })),
     );
     const doc = signDocument(this.deps.identity, 'template', versionToJson({ ...version, images }));
     await this.repo.insertVersion({
@@ -176,6 +173,14 @@ export class TemplateService {
       ...doc,
       publishedAt: version.publishedAt,
     });
+  }
+
+  /** The origin key held for a listed image: that of the image held here, else by name. */
+  private async originKeyOf(i: OfferMeta): Promise<string | undefined> {
+    const { catalog, keys } = this.deps.local;
+    const held = await catalog.findImageByDigest(i.digest);
+    if (held) return (await keys.pinned(held))?.pem;
+    return i.originKey ? undefined : (await keys.named(i.origin))[0]?.pem;
   }
 
   private async own(name: string): Promise<TemplateRow> {

@@ -37,7 +37,7 @@ export function transferJob(deps: TransferJobDeps): JobHandler {
     const client = deps.links.client(peer);
     const push = p.direction === 'push';
     const source = push
-      ? localSource(deps.local, ownImages(deps.local.self, [p.state]), peer.name)
+      ? localSource(deps.local, ownImages(deps.local.keys, [p.state]), peer.name)
       : client.source();
     const sink = push ? client.sink() : localSink(deps.local, peer);
     const transfers = new TransferRepository(deps.db.kysely);

@@ -2,11 +2,16 @@
 import type { InstantiationFilter } from '../core/filters.js';
 
 export interface PeerRecord {
+  /** The name it is registered under here: its cluster name, or the one `--as` gave it. */
   name: string;
+  /** The cluster name it calls itself (in its server-data file and its manifests). */
+  clusterName: string;
   endpoint: string;
   certPem: string;
   certFingerprint: string;
   signingKeyPem: string;
+  /** What identifies it: the SHA-256 (hex) of its signing key's SPKI DER (core/signatures.ts). */
+  signingKeyId: string;
   /** Bytes per second across every stream to or from this peer; null for no cap. */
   maxRate: number | null;
   registeredAt: string;

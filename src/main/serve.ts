@@ -9,6 +9,7 @@ import { buildPeerApi } from '../api/peer-app.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
 import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
+import { keyId } from '../core/signatures.js';
 import { openDatabase } from '../db/index.js';
 import { BundleService } from '../federation/bundle.service.js';
 import { BUNDLE_IMPORT_JOB_KIND, LocalBundleImport } from '../federation/bundle-import.js';
@@ -81,8 +82,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const images = new ImageService({ origin: config.clusterName, catalog, store, manifests, identity });
   const self = config.clusterName;
   const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
-  const peers = new PeerService(db, { name: self, fingerprint: tls.fingerprint });
+  const selfKeyId = keyId(identity.publicKeyPem);
+  const peers = new PeerService(db, { name: self, fingerprint: tls.fingerprint, keyId: selfKeyId });
   const keys = new OriginKeys({ self, ownKeyPem: identity.publicKeyPem, peers });
+  // Images made here before origin key ids were kept (migration 006) get this server's.
+  await catalog.adoptOwnImages(self, selfKeyId);
   const replicas = new ReplicaService({ catalog, store, manifests, keys });
   const local: LocalSideDeps = {
     self,
@@ -96,7 +100,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const links = new PeerLinks(tls);
   const limits = new RateLimits();
   let wake = () => {};
-  const replication = new ReplicationService({ self, db, catalog, peers, jobs, wake: () => wake(), logger });
+  const replication = new ReplicationService({
+    self,
+    selfKeyId,
+    db,
+    catalog,
+    peers,
+    jobs,
+    wake: () => wake(),
+    logger,
+  });
   catalog.onImageChanged((name) => replication.imageChanged(name));
   const templates = new TemplateService({ self, db, catalog, identity, local });
   const follows = new FollowService({

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { keyId } from '../../src/core/signatures.js';
 import { REPO, startIngot, tempDir } from '../support/ingot.js';
 import { pair } from '../support/peers.js';
 
@@ -38,11 +39,17 @@ function copyFixture(): string {
 
 describe('a home written by release 0.1.0', () => {
   it('opens unchanged: lists, verifies and deploys every image byte for byte, and takes new ones', async () => {
-    const server = await startIngot({ home: copyFixture() });
+    const home = copyFixture();
+    const server = await startIngot({ home });
     try {
-      const images = await server.json<{ name: string; digest: string; origin: string }[]>(['image', 'list']);
+      const images = await server.json<
+        { name: string; digest: string; origin: string; originKeyId: string }[]
+      >(['image', 'list']);
       expect(Object.fromEntries(images.map((i) => [i.name, i.digest]))).toEqual(DIGESTS);
       expect(new Set(images.map((i) => i.origin))).toEqual(new Set(['OLDREL']));
+      // Its own images learn their origin's key id at start: this server's.
+      const ownKey = keyId(readFileSync(join(home, 'keys', 'signing.pub'), 'utf8'));
+      expect(new Set(images.map((i) => i.originKeyId))).toEqual(new Set([ownKey]));
       for (const name of Object.keys(DIGESTS)) {
         const v = await server.cli(['image', 'verify', name]);
         expect(v.code, v.stderr).toBe(0);

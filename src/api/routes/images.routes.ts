@@ -183,6 +183,7 @@ export function imageRoutes(app: ApiApp): void {
         .header('x-ingot-digest', image.digest)
         .header('x-ingot-signature', image.signature ?? '')
         .header('x-ingot-origin', image.origin)
+        .header('x-ingot-origin-key', image.originKeyId ?? '')
         .type('application/json')
         .send(bytes);
     },

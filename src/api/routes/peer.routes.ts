@@ -85,7 +85,7 @@ const ChunkUpload = { onRequest: chunkStreamBody, schema: { querystring: ImageQu
 
 /** What a peer may pull: this server's own published images, and whatever its templates name. */
 function pullPolicy(app: PeerApp): OfferPolicy {
-  const own = ownImages(app.deps.clusterName, ['PUBLISHED']);
+  const own = ownImages(app.deps.local.keys, ['PUBLISHED']);
   return async (image) => (await own(image)) || (await app.deps.templates.serves(image.name, image.digest));
 }
 

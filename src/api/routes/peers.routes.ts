@@ -6,7 +6,11 @@ import { errorResponses, NameSchema } from '../schemas.js';
 
 const PeerSchema = Type.Object(
   {
-    name: Type.String(),
+    name: Type.String({ description: 'the name it is registered under here (--server)' }),
+    clusterName: Type.String({ description: 'the cluster name it calls itself' }),
+    keyId: Type.String({
+      description: 'SHA-256 (hex) of its signing key: what identifies it, since names may repeat',
+    }),
     endpoint: Type.String(),
     fingerprint: Type.String({ description: 'SHA-256 of the pinned TLS certificate' }),
     maxRate: Type.Union([Type.Integer(), Type.Null()], {
@@ -95,6 +99,7 @@ export function peerAdminRoutes(app: ApiApp): void {
         tags: ['peers'],
         body: Type.Object({
           name: NameSchema,
+          as: Type.Optional(NameSchema),
           serverData: Type.Unknown(),
           maxRate: Type.Optional(Type.Union([Type.Integer({ minimum: 1024 }), Type.Null()])),
         }),
@@ -102,9 +107,12 @@ export function peerAdminRoutes(app: ApiApp): void {
       },
     },
     async (request, reply) =>
-      reply
-        .status(201)
-        .send(await peering.register(request.body.name, request.body.serverData, request.body.maxRate)),
+      reply.status(201).send(
+        await peering.register(request.body.name, request.body.serverData, {
+          maxRate: request.body.maxRate ?? null,
+          as: request.body.as,
+        }),
+      ),
   );
 
   app.patch(

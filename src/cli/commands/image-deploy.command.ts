@@ -6,7 +6,7 @@ import { IngotError } from '../../core/errors.js';
 import type { Digest } from '../../core/manifest.js';
 import { payloadSize } from '../../core/manifest.js';
 import { decodeRoot, rootFacts } from '../../core/manifest-v2.js';
-import { verifyDigestSignature } from '../../core/signatures.js';
+import { keyId, verifyDigestSignature } from '../../core/signatures.js';
 import { type MaterialiseResult, materialise } from '../../store/materialise.js';
 import { fetchWholeManifest, verifiedFetcher } from '../../transfer/downloader.js';
 import type { ApiClient } from '../../transfer/http-client.js';
@@ -89,7 +89,14 @@ async function fetchVerifiedManifest(client: ApiClient, name: string) {
   }
   const server = await client.json<{ name: string; signingKey: string }>('GET', '/api/v1/server');
   const decoded = decodeRoot(body);
-  if (rootFacts(decoded).origin === server.name) {
+  // The server's own image: its origin has the server's key (names may repeat); a server
+  // that does not say the origin's key (before 0.2) is asked by name.
+  const originKey = headers['x-ingot-origin-key'];
+  const own =
+    originKey === undefined
+      ? rootFacts(decoded).origin === server.name
+      : String(originKey) === keyId(server.signingKey);
+  if (own) {
     const signature = String(headers['x-ingot-signature'] ?? '');
     if (!verifyDigestSignature(server.signingKey, digest, signature)) {
       throw new IngotError('CORRUPT', `the signature on ${name}'s manifest does not check`, {

@@ -78,6 +78,7 @@ export function imageShowCommand(image: Command): void {
           ['entries', i.kind === 'tree' ? String(i.fileCount) : '1 (a file image)'],
           ['digest', i.digest],
           ['origin', i.origin],
+          ['origin key', i.originKeyId ?? '- (not known)'],
           ['received from', i.receivedFrom ?? '- (made here)'],
           ['private', i.private ? 'yes: never offered to peers' : 'no'],
           ['parent', i.parentName ?? (i.parentDigest ? `(deleted) ${i.parentDigest}` : '-')],

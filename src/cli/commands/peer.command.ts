@@ -56,22 +56,30 @@ function registerServer(group: Command): void {
     .description('Register a peer from its server-data file; its certificate and signing key are pinned')
     .requiredOption('--server <name>', 'the peer’s cluster name, as in its file')
     .requiredOption('--serverdata <file>', 'the file `ingot export server` wrote on the peer')
+    .option(
+      '--as <name>',
+      'the name to know it by here (then --server NAME in every other command), when its cluster name is taken here',
+    )
     .option('--max-rate <rate>', 'cap on bytes/s across all streams with this peer, e.g. 20M')
     .option('--json', 'print JSON')
-    .action(async (opts: { server: string; serverdata: string; maxRate?: string }, self: Command) => {
-      const serverData = await readServerData(opts.serverdata);
-      await withClient(self, async (client, g) => {
-        const peer = await client.json<PeerView>('POST', '/api/v1/peers', {
-          name: opts.server,
-          serverData,
-          ...(opts.maxRate ? { maxRate: rateOption(opts.maxRate) } : {}),
+    .action(
+      async (opts: { server: string; serverdata: string; as?: string; maxRate?: string }, self: Command) => {
+        const serverData = await readServerData(opts.serverdata);
+        await withClient(self, async (client, g) => {
+          const peer = await client.json<PeerView>('POST', '/api/v1/peers', {
+            name: opts.server,
+            ...(opts.as ? { as: opts.as } : {}),
+            serverData,
+            ...(opts.maxRate ? { maxRate: rateOption(opts.maxRate) } : {}),
+          });
+          if (g.json) return printJson(peer);
+          const alias = peer.name === peer.clusterName ? '' : ` (cluster name ${peer.clusterName})`;
+          process.stdout.write(
+            `registered peer ${peer.name}${alias} at ${peer.endpoint}\n  certificate ${peer.fingerprint}\n  signing key ${peer.keyId}\n`,
+          );
         });
-        if (g.json) return printJson(peer);
-        process.stdout.write(
-          `registered peer ${peer.name} at ${peer.endpoint}\n  certificate ${peer.fingerprint}\n`,
-        );
-      });
-    });
+      },
+    );
   examples(cmd, [
     'ingot register server --server FPPS_1 --serverdata fpps1.json',
     'ingot register server --server EDGE_7 --serverdata edge7.json --max-rate 20M',
@@ -162,9 +170,21 @@ function queryPeers(query: Command): void {
         if (g.json) return printJson(opts.server ? peers[0] : peers);
         if (opts.server && peers[0]) return printPeer(peers[0]);
         printTable(
-          ['NAME', 'ENDPOINT', 'REACHABLE', 'LAST CONTACT', 'MAX RATE', 'PUSHES TO IT', 'PUSHES HERE'],
+          [
+            'NAME',
+            'CLUSTER NAME',
+            'KEY',
+            'ENDPOINT',
+            'REACHABLE',
+            'LAST CONTACT',
+            'MAX RATE',
+            'PUSHES TO IT',
+            'PUSHES HERE',
+          ],
           peers.map((p) => [
             p.name,
+            p.clusterName,
+            p.keyId.slice(0, 16),
             p.endpoint,
             p.reachable === undefined ? '-' : p.reachable ? 'yes' : 'no',
             p.lastContactAt ?? 'never',
@@ -181,6 +201,8 @@ function queryPeers(query: Command): void {
 function printPeer(p: PeerView): void {
   printFields([
     ['name', p.name],
+    ['cluster name', p.clusterName],
+    ['signing key', p.keyId],
     ['endpoint', p.endpoint],
     ['certificate', p.fingerprint],
     [
@@ -246,6 +268,7 @@ function printReplica(i: ImageRecord): void {
     ['state', i.state],
     ['size', formatBytes(i.size)],
     ['origin', i.origin],
+    ['origin key', i.originKeyId ?? '- (not known)'],
     ['received from', i.receivedFrom ?? '- (made here)'],
     ['parent', i.parentName ?? i.parentDigest ?? '-'],
     ['created', i.createdAt],

@@ -9,6 +9,7 @@ import { federation } from './002_federation.js';
 import { sites } from './003_sites.js';
 import { deltaChunks } from './004_delta_chunks.js';
 import { access } from './005_access.js';
+import { originKeys } from './006_origin_keys.js';
 import { peerTransfers } from './007_peer_transfers.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
@@ -18,6 +19,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '003_sites': sites(dialect),
     '004_delta_chunks': deltaChunks(dialect),
     '005_access': access(dialect),
+    '006_origin_keys': originKeys(dialect),
     '007_peer_transfers': peerTransfers(dialect),
   };
 }
