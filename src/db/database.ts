@@ -3,8 +3,7 @@
  * This is the only module that knows which driver sits under Kysely; everything above it
  * sees a `Db` and writes portable queries.
  */
-import { type Dialect, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import { Migrator } from 'kysely/migration';
+import { type Dialect, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { IngotError } from '../core/errors.js';
 import { migrationProvider } from './migrations/index.js';

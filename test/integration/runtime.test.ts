@@ -5,6 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { satisfies } from 'semver';
 import { describe, expect, it } from 'vitest';
 import { BIN, REPO } from '../support/ingot.js';
 
@@ -12,6 +13,8 @@ const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
   engines?: unknown;
   dependencies: Record<string, string>;
 };
+/** The oldest Node an `npm install` of this checkout runs under without a warning. */
+const OLDEST_NPM_NODE = '20.19.0';
 const MAJOR = Number(/\d+/.exec(pkg.dependencies.node ?? '')?.[0]);
 
 /** Every package directory under node_modules (scoped ones included), once. */
@@ -41,6 +44,17 @@ describe('runtime', () => {
     const compiled = packages().filter((dir) => existsSync(join(dir, 'binding.gyp')));
     expect(compiled).toEqual([]);
     expect(pkg.dependencies).not.toHaveProperty('better-sqlite3');
+  });
+
+  it('installs without an engine warning under npm on Node 20: every locked package accepts it', () => {
+    const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { engines?: { node?: string } | string[] }>;
+    };
+    const wanting = Object.entries(lock.packages)
+      .map(([path, p]) => [path, Array.isArray(p.engines) ? undefined : p.engines?.node] as const)
+      .filter(([, range]) => range !== undefined && !satisfies(OLDEST_NPM_NODE, range))
+      .map(([path, range]) => `${path} wants node ${range}`);
+    expect(wanting).toEqual([]);
   });
 
   const older = ['/usr/bin/node', '/usr/local/bin/node'].find(

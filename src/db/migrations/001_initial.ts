@@ -3,8 +3,9 @@
  * new numbered file, never by editing this one. Values are inlined (not imported) for that
  * reason too.
  */
+
+import type { Migration } from 'kysely';
 import { type CreateTableBuilder, type Kysely, sql } from 'kysely';
-import type { Migration } from 'kysely/migration';
 import type { DialectName } from '../schema.js';
 
 const BUILTIN_TYPES: ReadonlyArray<readonly [string, string]> = [

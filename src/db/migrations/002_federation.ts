@@ -4,8 +4,9 @@
  * transfers that move images between servers. Images learn where a replica came from and
  * whether an image is private to this server. Frozen once released, like 001.
  */
+
+import type { Migration } from 'kysely';
 import { type Kysely, sql } from 'kysely';
-import type { Migration } from 'kysely/migration';
 import type { DialectName } from '../schema.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a migration sees the schema as it was.

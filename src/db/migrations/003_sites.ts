@@ -5,8 +5,7 @@
  * per peer, and images that arrived as uploads (changeable, unlike replicas). Frozen once
  * released, like 001.
  */
-import type { Kysely } from 'kysely';
-import type { Migration } from 'kysely/migration';
+import type { Kysely, Migration } from 'kysely';
 import type { DialectName } from '../schema.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a migration sees the schema as it was.

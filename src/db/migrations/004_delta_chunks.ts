@@ -2,8 +2,7 @@
  * Delta chunks: a transfer records how many of the chunks it sent travelled as deltas
  * against a chunk the receiver held. Frozen once released, like 001.
  */
-import type { Kysely } from 'kysely';
-import type { Migration } from 'kysely/migration';
+import type { Kysely, Migration } from 'kysely';
 import type { DialectName } from '../schema.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a migration sees the schema as it was.

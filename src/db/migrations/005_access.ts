@@ -2,8 +2,7 @@
  * Access: named API tokens with a role (only a hash of each secret is kept) and the audit
  * record of every change made through the REST API. Frozen once released, like 001.
  */
-import type { Kysely } from 'kysely';
-import type { Migration } from 'kysely/migration';
+import type { Kysely, Migration } from 'kysely';
 import type { DialectName } from '../schema.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a migration sees the schema as it was.

@@ -7,8 +7,7 @@
  * Frozen once released, like 001.
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Migration } from 'kysely/migration';
+import type { Kysely, Migration } from 'kysely';
 import type { DialectName } from '../schema.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a migration sees the schema as it was.

@@ -3,8 +3,9 @@
  * a peer makes from here (out), with the figures this server saw and how it ended. The
  * active side's record stays `transfers` (one row per job). Frozen once released, like 001.
  */
+
+import type { Migration } from 'kysely';
 import { type Kysely, sql } from 'kysely';
-import type { Migration } from 'kysely/migration';
 import type { DialectName } from '../schema.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a migration sees the schema as it was.

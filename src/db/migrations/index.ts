@@ -2,7 +2,7 @@
  * Every migration, in order, listed in code: the compiled build has no source tree to scan,
  * so Kysely's FileMigrationProvider is not used. Names sort lexically; keep the zero padding.
  */
-import type { Migration, MigrationProvider } from 'kysely/migration';
+import type { Migration, MigrationProvider } from 'kysely';
 import type { DialectName } from '../schema.js';
 import { initial } from './001_initial.js';
 import { federation } from './002_federation.js';
