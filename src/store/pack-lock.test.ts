@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -44,11 +44,16 @@ async function refusal(): Promise<IngotError> {
   return err as IngotError;
 }
 
-/** Resolves once `pid` is a zombie: dead, its files closed, not yet reaped by its parent. */
+/**
+ * Resolves once `pid` is a zombie: dead, its files closed, not yet reaped by its parent. The
+ * leader of a threaded process shows Z while its other threads are still exiting and may
+ * hold the files they share; they are gone from its task list once past closing them.
+ */
 async function zombie(pid: number): Promise<void> {
   for (;;) {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return;
+    const dead = stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    if (dead && (await readdir(`/proc/${pid}/task`)).length === 1) return;
     await new Promise((r) => setImmediate(r));
   }
 }
