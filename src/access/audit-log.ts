@@ -64,4 +64,22 @@ export class AuditLog {
       code: r.code,
     }));
   }
+
+  /**
+   * Drops the rows older than `before`; how many. Rows are appended in time order, so the
+   * first row young enough bounds the ids to drop and the delete runs on the primary key.
+   */
+  async prune(before: Date): Promise<number> {
+    const keep = await this.db.kysely
+      .selectFrom('audit')
+      .select('id')
+      .where('at', '>=', before.toISOString())
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirst();
+    let q = this.db.kysely.deleteFrom('audit');
+    if (keep) q = q.where('id', '<', keep.id);
+    const r = await q.executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
 }

@@ -65,4 +65,32 @@ describe.each(DIALECTS)('tokens and audit (%s)', (dialect) => {
     }
     expect((await audit.list(2)).map((e) => e.target)).toEqual(['C', 'B']);
   });
+
+  it('drops audit rows older than the cut-off and keeps the rest', async () => {
+    const audit = new AuditLog(db, () => now);
+    const entry = (target: string) => ({
+      token: 'ops',
+      method: 'DELETE',
+      route: '/api/v1/images/:name',
+      target,
+      remote: '127.0.0.1',
+      status: 204,
+      code: null,
+    });
+    for (const [day, target] of [
+      [1, 'OLD_1'],
+      [2, 'OLD_2'],
+      [10, 'NEW_1'],
+      [11, 'NEW_2'],
+    ] as const) {
+      now = new Date(Date.UTC(2026, 0, day));
+      await audit.record(entry(target));
+    }
+    expect(await audit.prune(new Date(Date.UTC(2026, 0, 5)))).toBe(2);
+    expect((await audit.list(10)).map((e) => e.target)).toEqual(['NEW_2', 'NEW_1']);
+    expect(await audit.prune(new Date(Date.UTC(2026, 0, 5)))).toBe(0);
+    // A cut-off past every row empties it.
+    expect(await audit.prune(new Date(Date.UTC(2027, 0, 1)))).toBe(2);
+    expect(await audit.list(10)).toEqual([]);
+  });
 });

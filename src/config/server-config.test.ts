@@ -54,3 +54,25 @@ describe('the REST API TLS setting', () => {
     await expect(loadServerConfig({ home: home({ tls: 'yes' }) }, {})).rejects.toMatchObject(refused);
   });
 });
+
+describe('the audit retention', () => {
+  it('is 365 days by default, from --audit-days, INGOT_AUDIT_DAYS or "auditDays", 0 keeping all', async () => {
+    expect((await loadServerConfig({ home: home() }, {})).auditDays).toBe(365);
+    expect((await loadServerConfig({ home: home(), auditDays: '90' }, {})).auditDays).toBe(90);
+    expect((await loadServerConfig({ home: home({ auditDays: 30 }) }, {})).auditDays).toBe(30);
+    expect(
+      (await loadServerConfig({ home: home({ auditDays: 30 }) }, { INGOT_AUDIT_DAYS: '0' })).auditDays,
+    ).toBe(0);
+  });
+
+  it('refuses what is not a whole number of days', async () => {
+    for (const bad of ['-1', '1.5', 'week', '1e3']) {
+      await expect(loadServerConfig({ home: home(), auditDays: bad }, {})).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    }
+    await expect(loadServerConfig({ home: home({ auditDays: 'x' }) }, {})).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+});

@@ -31,6 +31,8 @@ export interface ServerConfig {
   readonly token: string;
   /** Whether /metrics answers without a token (`--metrics open`, the default) or needs one. */
   readonly metrics: MetricsAccess;
+  /** Audit rows older than this many days are dropped (hourly); 0 keeps them for ever. */
+  readonly auditDays: number;
 }
 
 export type MetricsAccess = 'open' | 'token';
@@ -53,6 +55,8 @@ export interface ServeOptions {
   readonly db?: string;
   readonly logLevel?: string;
   readonly metrics?: string;
+  /** `--audit-days N`. */
+  readonly auditDays?: string;
   /** `--tls`; `--tls-cert` and `--tls-key` imply it. */
   readonly tls?: boolean;
   readonly tlsCert?: string;
@@ -65,6 +69,8 @@ interface StoredConfig {
   dbUrl?: string;
   /** `"metrics": "token"` in config.json puts /metrics behind a token; --metrics overrides it. */
   metrics?: string;
+  /** `"auditDays": N`; --audit-days and INGOT_AUDIT_DAYS override it. */
+  auditDays?: number;
   /** `"tls": true` (and `"tlsCert"`, `"tlsKey"`, paths relative to INGOT_HOME); flags and INGOT_TLS* override. */
   tls?: boolean;
   tlsCert?: string;
@@ -74,6 +80,7 @@ interface StoredConfig {
 export const DEFAULT_LISTEN = '127.0.0.1:7480';
 export const DEFAULT_PEER_LISTEN = '127.0.0.1:7481';
 export const DEFAULT_GC_GRACE_SECONDS = 15 * 60;
+export const DEFAULT_AUDIT_DAYS = 365;
 
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
@@ -112,6 +119,7 @@ export async function loadServerConfig(
   const token = await loadOrCreateToken(paths.token);
   const metrics = parseMetricsAccess(opts.metrics ?? stored.metrics ?? 'open');
   const apiTls = resolveApiTls(opts, env, stored, paths.home);
+  const auditDays = parseAuditDays(opts.auditDays ?? env.INGOT_AUDIT_DAYS?.trim() ?? stored.auditDays);
   return Object.freeze({
     paths,
     clusterName: stored.clusterName,
@@ -126,6 +134,7 @@ export async function loadServerConfig(
     gcGraceSeconds: DEFAULT_GC_GRACE_SECONDS,
     token,
     metrics,
+    auditDays,
   });
 }
 
@@ -175,6 +184,15 @@ function parseSwitch(name: string, value: string | undefined): boolean | undefin
   if (['0', 'false', 'off', 'no'].includes(v)) return false;
   throw new IngotError('INVALID_ARGUMENT', `invalid ${name}=${JSON.stringify(value)}`, {
     hint: `use ${name}=1 (on) or ${name}=0 (off)`,
+  });
+}
+
+function parseAuditDays(value: string | number | undefined): number {
+  if (value === undefined || value === '') return DEFAULT_AUDIT_DAYS;
+  const days = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (Number.isSafeInteger(days) && days >= 0) return days;
+  throw new IngotError('INVALID_ARGUMENT', `invalid audit retention ${JSON.stringify(value)}`, {
+    hint: `give whole days, e.g. --audit-days 90 (0 keeps the audit for ever; default ${DEFAULT_AUDIT_DAYS})`,
   });
 }
 

@@ -160,9 +160,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   wake = () => runner.wake();
   const grants = new TransferGrants((bytes) => manifests.chunkList(bytes));
   const served = new PeerTransfers({ db, grants, idleMs: PEER_TRANSFER_IDLE_MS, logger });
-  // Followings become sync jobs when due, and what peers moved here is written down; a
-  // tick is one indexed query each, plus one update per transfer that moved.
+  // Followings become sync jobs when due, what peers moved here is written down, and the
+  // audit is kept to its days; a tick is one indexed query each, plus one update per
+  // transfer that moved (the audit's at most hourly).
+  const audit = new AuditLog(db);
+  const pruneAudit = auditRetention(audit, config.auditDays, logger);
   const scheduler = setInterval(() => {
+    pruneAudit();
     follows.tick().catch((err: unknown) => logger.error({ err }, 'follow scheduler tick failed'));
     served.tick().catch((err: unknown) => logger.error({ err }, 'peer transfer tick failed'));
   }, SCHEDULER_TICK_MS);
@@ -213,7 +217,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         fileToken: config.token,
         fileTokenCreatedAt: (await stat(config.paths.token)).mtime.toISOString(),
       }),
-      audit: new AuditLog(db),
+      audit,
       metricsOpen: config.metrics === 'open',
       gcGraceSeconds: config.gcGraceSeconds,
       store,
@@ -295,6 +299,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 }
 
 const SCHEDULER_TICK_MS = 1000;
+const AUDIT_PRUNE_EVERY_MS = 3_600_000;
 /** A transfer a peer runs here that moves nothing for this long is recorded as abandoned. */
 const PEER_TRANSFER_IDLE_MS = 120_000;
 
@@ -321,4 +326,25 @@ function isDeadLocalOwner(owner: string): boolean {
 
 function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+/** Drops audit rows past their retention: on the first tick, then hourly; 0 days keeps all. */
+function auditRetention(audit: AuditLog, days: number, logger: pino.Logger): () => void {
+  let due = 0;
+  let running = false;
+  return () => {
+    const now = Date.now();
+    if (days === 0 || running || now < due) return;
+    due = now + AUDIT_PRUNE_EVERY_MS;
+    running = true;
+    audit
+      .prune(new Date(now - days * 86_400_000))
+      .then((rows) => {
+        if (rows > 0) logger.info({ rows, days }, 'dropped audit rows past their retention');
+      })
+      .catch((err: unknown) => logger.error({ err }, 'audit retention failed'))
+      .finally(() => {
+        running = false;
+      });
+  };
 }
