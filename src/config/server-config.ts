@@ -33,6 +33,8 @@ export interface ServerConfig {
   readonly metrics: MetricsAccess;
   /** Audit rows older than this many days are dropped (hourly); 0 keeps them for ever. */
   readonly auditDays: number;
+  /** Ended jobs and transfer records older than this many days are dropped; 0 keeps them. */
+  readonly historyDays: number;
 }
 
 export type MetricsAccess = 'open' | 'token';
@@ -57,6 +59,8 @@ export interface ServeOptions {
   readonly metrics?: string;
   /** `--audit-days N`. */
   readonly auditDays?: string;
+  /** `--history-days N`. */
+  readonly historyDays?: string;
   /** `--tls`; `--tls-cert` and `--tls-key` imply it. */
   readonly tls?: boolean;
   readonly tlsCert?: string;
@@ -71,6 +75,8 @@ interface StoredConfig {
   metrics?: string;
   /** `"auditDays": N`; --audit-days and INGOT_AUDIT_DAYS override it. */
   auditDays?: number;
+  /** `"historyDays": N`; --history-days and INGOT_HISTORY_DAYS override it. */
+  historyDays?: number;
   /** `"tls": true` (and `"tlsCert"`, `"tlsKey"`, paths relative to INGOT_HOME); flags and INGOT_TLS* override. */
   tls?: boolean;
   tlsCert?: string;
@@ -81,6 +87,7 @@ export const DEFAULT_LISTEN = '127.0.0.1:7480';
 export const DEFAULT_PEER_LISTEN = '127.0.0.1:7481';
 export const DEFAULT_GC_GRACE_SECONDS = 15 * 60;
 export const DEFAULT_AUDIT_DAYS = 365;
+export const DEFAULT_HISTORY_DAYS = 90;
 
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
@@ -119,7 +126,16 @@ export async function loadServerConfig(
   const token = await loadOrCreateToken(paths.token);
   const metrics = parseMetricsAccess(opts.metrics ?? stored.metrics ?? 'open');
   const apiTls = resolveApiTls(opts, env, stored, paths.home);
-  const auditDays = parseAuditDays(opts.auditDays ?? env.INGOT_AUDIT_DAYS?.trim() ?? stored.auditDays);
+  const auditDays = parseDays(
+    'audit-days',
+    opts.auditDays ?? env.INGOT_AUDIT_DAYS?.trim() ?? stored.auditDays,
+    DEFAULT_AUDIT_DAYS,
+  );
+  const historyDays = parseDays(
+    'history-days',
+    opts.historyDays ?? env.INGOT_HISTORY_DAYS?.trim() ?? stored.historyDays,
+    DEFAULT_HISTORY_DAYS,
+  );
   return Object.freeze({
     paths,
     clusterName: stored.clusterName,
@@ -135,6 +151,7 @@ export async function loadServerConfig(
     token,
     metrics,
     auditDays,
+    historyDays,
   });
 }
 
@@ -187,12 +204,13 @@ function parseSwitch(name: string, value: string | undefined): boolean | undefin
   });
 }
 
-function parseAuditDays(value: string | number | undefined): number {
-  if (value === undefined || value === '') return DEFAULT_AUDIT_DAYS;
+/** A retention in whole days (`--NAME N`); 0 keeps for ever. */
+function parseDays(name: string, value: string | number | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
   const days = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (Number.isSafeInteger(days) && days >= 0) return days;
-  throw new IngotError('INVALID_ARGUMENT', `invalid audit retention ${JSON.stringify(value)}`, {
-    hint: `give whole days, e.g. --audit-days 90 (0 keeps the audit for ever; default ${DEFAULT_AUDIT_DAYS})`,
+  throw new IngotError('INVALID_ARGUMENT', `invalid --${name} ${JSON.stringify(value)}`, {
+    hint: `give whole days, e.g. --${name} 90 (0 keeps for ever; default ${fallback})`,
   });
 }
 

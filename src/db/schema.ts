@@ -58,6 +58,8 @@ export interface WorkingCopyTable {
 }
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** The states a job does not leave. */
+export const ENDED_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
 
 export interface JobTable {
   id: Generated<number>;

@@ -112,4 +112,17 @@ describe.each(DIALECTS)('transfers peers run here (%s)', (dialect) => {
       error: 'DIGEST_MISMATCH: no',
     });
   });
+
+  it('forgets ended transfers past the retention, never a running one', async () => {
+    await grants.grant('FPPS_1', 'write', img.digest, img.bytes);
+    served.begin('FPPS_1', 'in', img);
+    await served.finish('FPPS_1', 'in', img.digest, { state: 'done', outcome: 'created' });
+    const other = image('DB_2', [A]);
+    await grants.grant('FPPS_1', 'write', other.digest, other.bytes);
+    served.begin('FPPS_1', 'in', other);
+    await served.tick();
+    t += 5 * 86_400_000;
+    expect(await served.forgetEnded(new Date(t - 86_400_000))).toBe(1);
+    expect((await served.list()).map((r) => `${r.image} ${r.state}`)).toEqual(['DB_2 running']);
+  });
 });

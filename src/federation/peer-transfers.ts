@@ -85,6 +85,11 @@ export class PeerTransfers {
     });
   }
 
+  /** Forgets the transfers that ended before `before` (history retention); how many. */
+  forgetEnded(before: Date): Promise<number> {
+    return this.repo.deleteEnded(before.toISOString());
+  }
+
   /** A push checked and needed (in), or an image offered to a puller (out). */
   begin(peer: string, direction: PeerTransferDirection, image: { name: string; digest: Digest }): void {
     const key = keyOf(peer, direction, image.digest);

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/databases.js';
 import { IngotError } from '../core/errors.js';
 import { type Db, openDatabase } from '../db/database.js';
+import { TransferRepository } from '../transfer/transfer.repository.js';
 import { JobQueue } from './job-queue.js';
 
 describe.each(DIALECTS)('job queue (%s)', (dialect) => {
@@ -207,5 +208,26 @@ describe.each(DIALECTS)('job queue (%s)', (dialect) => {
     await queue.claim('w', ['work']);
     expect(await queue.release(id, 'w')).toMatchObject({ state: 'queued', attempts: 0, leaseOwner: null });
     expect(await queue.claim('x', ['work'])).toMatchObject({ id, attempts: 1 });
+  });
+
+  it('forgets ended jobs and their transfer rows past the retention, never a live one', async () => {
+    const transfers = new TransferRepository(db.kysely);
+    const old = await queue.enqueue('transfer', {});
+    await queue.claim('w1', ['transfer']);
+    await queue.complete(old.id, 'w1', {});
+    await transfers.create(old.id, 'pull', 'FPPS_1', 'DB_1', clock.now().toISOString());
+    const waiting = await queue.enqueue('verify', {});
+    advance(10 * 86_400_000);
+    const young = await queue.enqueue('transfer', {});
+    await queue.claim('w1', ['transfer']);
+    await queue.complete(young.id, 'w1', {});
+    await transfers.create(young.id, 'pull', 'FPPS_1', 'DB_2', clock.now().toISOString());
+    const before = new Date(clock.now().getTime() - 86_400_000);
+    expect(await transfers.deleteOfEndedJobs(before.toISOString())).toBe(1);
+    expect(await queue.forgetEnded(before)).toBe(1);
+    await expect(queue.get(old.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await queue.get(waiting.id)).state).toBe('queued');
+    expect((await queue.get(young.id)).state).toBe('succeeded');
+    expect((await transfers.list()).map((t) => t.image)).toEqual(['DB_2']);
   });
 });

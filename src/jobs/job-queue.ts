@@ -84,6 +84,14 @@ export class JobQueue {
     return n;
   }
 
+  /**
+   * Forgets the jobs that ended before `before` (history retention); how many. Records that
+   * name a job (a transfer's row) are for their owners to drop first.
+   */
+  async forgetEnded(before: Date): Promise<number> {
+    return this.repo.deleteEnded(before.toISOString());
+  }
+
   /** Atomically takes the oldest runnable job of one of `kinds`, or returns undefined. */
   async claim(
     owner: string,

@@ -4,7 +4,7 @@
  * the write lock for its whole run, on PostgreSQL the claim skips rows others have locked.
  */
 import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
-import type { DialectName, JobTable, Schema } from '../db/schema.js';
+import { type DialectName, ENDED_JOB_STATES, type JobTable, type Schema } from '../db/schema.js';
 import type { Job, JobProgress, JobState } from './types.js';
 
 type Row = Selectable<JobTable>;
@@ -91,6 +91,16 @@ export class JobRepository {
       .where('lease_owner', '=', owner)
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
+  }
+
+  /** Deletes the jobs that ended (succeeded, failed, cancelled) before `before`; how many. */
+  async deleteEnded(before: string): Promise<number> {
+    const r = await this.db
+      .deleteFrom('jobs')
+      .where('state', 'in', ENDED_JOB_STATES)
+      .where('updated_at', '<', before)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   /** Applies `set` only while `owner` still holds the job; undefined means the lease was lost. */

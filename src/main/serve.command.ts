@@ -2,7 +2,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { examples } from '../cli/command-kit.js';
 import { resolveHome } from '../config/home.js';
-import { DEFAULT_AUDIT_DAYS, DEFAULT_LISTEN, DEFAULT_PEER_LISTEN } from '../config/server-config.js';
+import {
+  DEFAULT_AUDIT_DAYS,
+  DEFAULT_HISTORY_DAYS,
+  DEFAULT_LISTEN,
+  DEFAULT_PEER_LISTEN,
+} from '../config/server-config.js';
 import { homePaths } from '../store/paths.js';
 
 export function serveCommand(program: Command): void {
@@ -35,6 +40,11 @@ export function serveCommand(program: Command): void {
         'or INGOT_AUDIT_DAYS, or "auditDays" in config.json)',
     )
     .option(
+      '--history-days <n>',
+      `drop ended jobs and transfer records older than N days, hourly (default ${DEFAULT_HISTORY_DAYS}; ` +
+        '0 keeps them; or INGOT_HISTORY_DAYS, or "historyDays" in config.json)',
+    )
+    .option(
       '--tls',
       'REST API over https, with a self-signed certificate made at first start (keys/api.crt); ' +
         'a local CLI pins it from server.json (or INGOT_TLS=1, or "tls": true in config.json)',
@@ -54,6 +64,7 @@ export function serveCommand(program: Command): void {
         db?: string;
         metrics?: string;
         auditDays?: string;
+        historyDays?: string;
         tls?: boolean;
         tlsCert?: string;
         tlsKey?: string;
@@ -71,6 +82,7 @@ export function serveCommand(program: Command): void {
           ...(opts.db ? { db: opts.db } : {}),
           ...(opts.metrics ? { metrics: opts.metrics } : {}),
           ...(opts.auditDays !== undefined ? { auditDays: opts.auditDays } : {}),
+          ...(opts.historyDays !== undefined ? { historyDays: opts.historyDays } : {}),
           ...(opts.tls ? { tls: true } : {}),
           ...(opts.tlsCert ? { tlsCert: resolve(opts.tlsCert) } : {}),
           ...(opts.tlsKey ? { tlsKey: resolve(opts.tlsKey) } : {}),
@@ -94,7 +106,7 @@ export function serveCommand(program: Command): void {
     'ingot serve',
     'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481',
     'ingot serve --db postgres://ingot@db.example:5432/ingot',
-    'ingot serve --audit-days 90',
+    'ingot serve --audit-days 90 --history-days 30',
     'ingot serve --tls --listen 0.0.0.0:7480',
     'ingot serve --tls-cert /etc/ingot/api.crt --tls-key /etc/ingot/api.key',
   ]);

@@ -161,12 +161,29 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const grants = new TransferGrants((bytes) => manifests.chunkList(bytes));
   const served = new PeerTransfers({ db, grants, idleMs: PEER_TRANSFER_IDLE_MS, logger });
   // Followings become sync jobs when due, what peers moved here is written down, and the
-  // audit is kept to its days; a tick is one indexed query each, plus one update per
-  // transfer that moved (the audit's at most hourly).
+  // audit and history are kept to their days; a tick is one indexed query each, plus one
+  // update per transfer that moved (the retention's at most hourly).
   const audit = new AuditLog(db);
-  const pruneAudit = auditRetention(audit, config.auditDays, logger);
+  const pruneOld = retention(
+    [
+      { what: 'audit rows', days: config.auditDays, drop: (before) => audit.prune(before) },
+      {
+        what: 'ended jobs and their transfer records',
+        days: config.historyDays,
+        // A transfer's row names its job: rows first, so no listed row lacks its job.
+        drop: async (before) =>
+          (await transfers.deleteOfEndedJobs(before.toISOString())) + (await jobs.forgetEnded(before)),
+      },
+      {
+        what: 'records of transfers peers ran here',
+        days: config.historyDays,
+        drop: (b) => served.forgetEnded(b),
+      },
+    ],
+    logger,
+  );
   const scheduler = setInterval(() => {
-    pruneAudit();
+    pruneOld();
     follows.tick().catch((err: unknown) => logger.error({ err }, 'follow scheduler tick failed'));
     served.tick().catch((err: unknown) => logger.error({ err }, 'peer transfer tick failed'));
   }, SCHEDULER_TICK_MS);
@@ -299,7 +316,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 }
 
 const SCHEDULER_TICK_MS = 1000;
-const AUDIT_PRUNE_EVERY_MS = 3_600_000;
+const RETENTION_EVERY_MS = 3_600_000;
 /** A transfer a peer runs here that moves nothing for this long is recorded as abandoned. */
 const PEER_TRANSFER_IDLE_MS = 120_000;
 
@@ -328,21 +345,31 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
-/** Drops audit rows past their retention: on the first tick, then hourly; 0 days keeps all. */
-function auditRetention(audit: AuditLog, days: number, logger: pino.Logger): () => void {
+/** What a retention drops: rows older than its days (0: none). */
+interface Retained {
+  readonly what: string;
+  readonly days: number;
+  drop(before: Date): Promise<number>;
+}
+
+/** Drops rows past their retention: on the first tick, then hourly, one pass at a time. */
+function retention(kinds: readonly Retained[], logger: pino.Logger): () => void {
   let due = 0;
   let running = false;
+  const pass = async (now: number) => {
+    for (const k of kinds) {
+      if (k.days === 0) continue;
+      const rows = await k.drop(new Date(now - k.days * 86_400_000));
+      if (rows > 0) logger.info({ rows, days: k.days }, `dropped ${k.what} past their retention`);
+    }
+  };
   return () => {
     const now = Date.now();
-    if (days === 0 || running || now < due) return;
-    due = now + AUDIT_PRUNE_EVERY_MS;
+    if (running || now < due) return;
+    due = now + RETENTION_EVERY_MS;
     running = true;
-    audit
-      .prune(new Date(now - days * 86_400_000))
-      .then((rows) => {
-        if (rows > 0) logger.info({ rows, days }, 'dropped audit rows past their retention');
-      })
-      .catch((err: unknown) => logger.error({ err }, 'audit retention failed'))
+    pass(now)
+      .catch((err: unknown) => logger.error({ err }, 'retention pass failed'))
       .finally(() => {
         running = false;
       });

@@ -77,6 +77,16 @@ export class PeerTransferRepository {
       .execute();
   }
 
+  /** Deletes the rows of transfers that ended before `before` (history retention). */
+  async deleteEnded(before: string): Promise<number> {
+    const r = await this.db
+      .deleteFrom('peer_transfers')
+      .where('state', '!=', 'running')
+      .where('updated_at', '<', before)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
   /** Running rows with no progress since `before` become abandoned; how many did. */
   async abandon(before: string): Promise<number> {
     const r = await this.db

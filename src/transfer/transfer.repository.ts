@@ -1,6 +1,11 @@
 /** Queries on `transfers`: one row per push or pull job, with its running figures. */
 import type { Kysely, Selectable } from 'kysely';
-import type { Schema, TransferProgressColumns, TransferTable } from '../db/schema.js';
+import {
+  ENDED_JOB_STATES,
+  type Schema,
+  type TransferProgressColumns,
+  type TransferTable,
+} from '../db/schema.js';
 import type { TransferProgress } from './image-sides.js';
 
 export type TransferDirection = 'push' | 'pull';
@@ -94,6 +99,17 @@ export class TransferRepository {
       .where('job_id', '=', jobId)
       .executeTakeFirst();
     return row && toRecord(row);
+  }
+
+  /** Deletes the rows of transfers whose jobs ended before `before` (history retention). */
+  async deleteOfEndedJobs(before: string): Promise<number> {
+    const ended = this.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('state', 'in', ENDED_JOB_STATES)
+      .where('updated_at', '<', before);
+    const r = await this.db.deleteFrom('transfers').where('job_id', 'in', ended).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   async list(filter: { peer?: string; limit?: number } = {}): Promise<TransferRecord[]> {
