@@ -14,7 +14,7 @@ import { identityOf } from '../support/bundles.js';
 import { DIALECTS, type TempDatabase, tempDatabase } from '../support/databases.js';
 import { type IngotServer, runCli, startIngot, tempDir } from '../support/ingot.js';
 import { type ImageJson, pair, waitFor, workDir } from '../support/peers.js';
-import { pseudoRandom } from '../support/trees.js';
+import { diskFile } from '../support/trees.js';
 
 let hq: IngotServer;
 let fpps: IngotServer;
@@ -32,11 +32,7 @@ async function ok(server: IngotServer, args: string[]): Promise<string> {
 }
 
 async function addDisk(server: IngotServer, name: string, from?: string): Promise<void> {
-  const file = join(workDir(), `${name}.img`);
-  const data = Buffer.from(from ? (contents.get(from) as Buffer) : pseudoRandom(name, 600_000));
-  if (from) pseudoRandom(name, 8192).copy(data, 300_000);
-  contents.set(name, data);
-  writeFileSync(file, data);
+  const file = diskFile(workDir(), name, 600_000, contents, from);
   await ok(server, [
     'image',
     'add',
