@@ -57,8 +57,8 @@ export function importSnapshotCommand(group: Command): void {
   });
   examples(cmd, [
     'ingot import snapshot /media/usb/fpps1 --passphrase-file pass.txt',
-    'ingot import snapshot /media/usb/fpps1 --passphrase-file pass.txt --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481 --advertise https://fpps2.example.com:7481',
-    'ingot import snapshot /media/usb/fpps1 --passphrase-file pass.txt --db postgres://ingot@db1:5432/ingot',
+    'ingot import snapshot /media/usb/fpps1-full --passphrase-file pass.txt --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481 --advertise https://fpps2.example.com:7481',
+    'ingot import snapshot /media/usb/fpps1-os --passphrase-file pass.txt --db postgres://ingot@db.example:5432/ingot',
   ]);
 }
 

@@ -69,6 +69,6 @@ export function exportSnapshot(group: Command): void {
   examples(cmd, [
     'ingot export snapshot --to /media/usb/fpps1 --passphrase-file pass.txt',
     'ingot export snapshot --to /media/usb/fpps1-full --with-images --include /etc/ingot-hooks --passphrase-file pass.txt',
-    'ingot export snapshot --to /media/usb/fpps1-win --images WIN_TC_7,WIN_TC_8 --passphrase-file pass.txt',
+    'ingot export snapshot --to /media/usb/fpps1-os --images OL9_ROOT,DBHOME_19_21 --passphrase-file pass.txt',
   ]);
 }
