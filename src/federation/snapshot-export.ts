@@ -61,8 +61,8 @@ export interface SnapshotExportResult {
 }
 
 /** The home files kept in clear (public) and sealed (secret), as paths relative to INGOT_HOME. */
-const CLEAR = ['config.json', 'keys/signing.pub', 'keys/peer.crt', 'keys/api.crt'];
-const SECRET = ['token', 'keys/signing.key', 'keys/peer.key', 'keys/api.key'];
+export const SNAPSHOT_CLEAR = ['config.json', 'keys/signing.pub', 'keys/peer.crt', 'keys/api.crt'];
+export const SNAPSHOT_SECRET = ['token', 'keys/signing.key', 'keys/peer.key', 'keys/api.key'];
 export const SNAPSHOT_REQUIRED = [
   'config.json',
   'token',
@@ -127,13 +127,13 @@ export class SnapshotExport {
     const { to } = req;
     const home = this.deps.paths.home;
     await mkdir(join(to, SNAPSHOT_HOME, 'keys'), { recursive: true, mode: 0o700 });
-    for (const rel of CLEAR) {
+    for (const rel of SNAPSHOT_CLEAR) {
       await copyFile(join(home, rel), join(to, SNAPSHOT_HOME, rel)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT' || SNAPSHOT_REQUIRED.includes(rel)) throw err;
       });
     }
     const secrets: Record<string, string> = {};
-    for (const rel of SECRET) {
+    for (const rel of SNAPSHOT_SECRET) {
       const bytes = await readFile(join(home, rel)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT' || SNAPSHOT_REQUIRED.includes(rel)) throw err;
         return undefined;

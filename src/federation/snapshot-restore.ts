@@ -3,7 +3,8 @@ import { chmod, copyFile, lstat, mkdir, readdir, readFile, symlink, writeFile } 
 import { dirname, join } from 'node:path';
 import { IngotError } from '../core/errors.js';
 import { unseal } from '../core/seal.js';
-import { SNAPSHOT_REQUIRED } from './snapshot-export.js';
+import { malformed } from './signed-document.js';
+import { SNAPSHOT_CLEAR, SNAPSHOT_REQUIRED, SNAPSHOT_SECRET } from './snapshot-export.js';
 import {
   readSnapshot,
   SNAPSHOT_HOME,
@@ -34,10 +35,23 @@ export async function openSnapshot(dir: string, passphrase: string): Promise<Ope
   ]) {
     if (!listed.has(rel)) throw new IngotError('TRUNCATED', `the snapshot lists no ${rel}`);
   }
+  const config = JSON.parse(await readFile(join(dir, SNAPSHOT_HOME, 'config.json'), 'utf8')) as {
+    clusterName?: unknown;
+  };
+  if (config.clusterName !== body.server) {
+    throw malformed(
+      'snapshot',
+      `its config.json names ${String(config.clusterName)}, its manifest ${body.server}`,
+    );
+  }
   const plain = await unseal(await readFile(join(dir, SNAPSHOT_SECRETS)), passphrase);
   const files = (JSON.parse(plain.toString('utf8')) as { files?: Record<string, string> }).files ?? {};
   const secrets = new Map<string, Buffer>();
-  for (const [rel, b64] of Object.entries(files)) secrets.set(safeRelative(rel), Buffer.from(b64, 'base64'));
+  for (const [rel, b64] of Object.entries(files)) {
+    if (!SNAPSHOT_SECRET.includes(rel))
+      throw new IngotError('UNSAFE_PATH', `the sealed secrets name ${JSON.stringify(rel)}`);
+    secrets.set(rel, Buffer.from(b64, 'base64'));
+  }
   for (const rel of SNAPSHOT_REQUIRED.filter((p) => !isPublic(p))) {
     if (!secrets.has(rel)) throw new IngotError('TRUNCATED', `the sealed secrets hold no ${rel}`);
   }
@@ -88,8 +102,12 @@ function target(root: string, path: string): string {
  */
 export async function checkIncluded(body: SnapshotBody, root: string): Promise<void> {
   const links = body.include.filter((e) => e.type === 'symlink').map((e) => `${safeAbsolute(e.path)}/`);
+  const digests = new Map(body.files.map((f) => [f.path, f.sha256]));
   for (const e of body.include) {
     const path = safeAbsolute(e.path);
+    if (e.type === 'file' && (safeRelative(e.file) === '' || digests.get(e.file) !== e.sha256)) {
+      throw malformed('snapshot', `the bytes of the included ${path} are not among its checked files`);
+    }
     if (links.some((l) => path.startsWith(l))) {
       throw new IngotError(
         'UNSAFE_PATH',
@@ -142,11 +160,10 @@ export async function writeHome(
   changes: Record<string, string | undefined>,
 ): Promise<void> {
   await mkdir(join(home, 'keys'), { recursive: true, mode: 0o700 });
-  for (const f of snapshot.body.files) {
-    if (!f.path.startsWith(`${SNAPSHOT_HOME}/`)) continue;
-    const rel = f.path.slice(SNAPSHOT_HOME.length + 1);
-    if (rel === 'config.json') continue;
-    await copyFile(join(dir, safeRelative(f.path)), join(home, safeRelative(rel)));
+  const listed = new Set(snapshot.body.files.map((f) => f.path));
+  for (const rel of SNAPSHOT_CLEAR) {
+    if (rel === 'config.json' || !listed.has(`${SNAPSHOT_HOME}/${rel}`)) continue;
+    await copyFile(join(dir, SNAPSHOT_HOME, rel), join(home, rel));
   }
   for (const [rel, bytes] of snapshot.secrets) await writeFile(join(home, rel), bytes, { mode: 0o600 });
   const config = JSON.parse(await readFile(join(dir, SNAPSHOT_HOME, 'config.json'), 'utf8')) as Record<

@@ -168,6 +168,20 @@ describe('refused with nothing written', () => {
     await refused(dir, 4, /snapshot format 2\.0 is not one this Ingot reads/);
   });
 
+  it('an included path that would escape, even signed', async () => {
+    const dir = copyOf('escape');
+    const file = join(dir, 'snapshot.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { body: string };
+    const body = JSON.parse(doc.body) as { include: { path: string }[] };
+    const include = body.include.map((e, i) => (i === 0 ? { ...e, path: `${hooks}/../../escaped` } : e));
+    writeFileSync(
+      file,
+      JSON.stringify(signDocument(await identityOf(fpps), 'snapshot', { ...body, include })),
+    );
+    await refused(dir, 65, /outside a plain absolute path/);
+    expect(existsSync(join(work, '..', 'escaped'))).toBe(false);
+  });
+
   it('a home that already has a server', async () => {
     const listing = readdirSync(hq.home).sort();
     const config = readFileSync(join(hq.home, 'config.json'), 'utf8');
