@@ -56,6 +56,16 @@ function copyOf(name: string): string {
   return dir;
 }
 
+/** A copy whose manifest body is edited and signed again with the server's own key. */
+async function resigned(name: string, edit: (body: Record<string, unknown>) => Record<string, unknown>) {
+  const dir = copyOf(name);
+  const file = join(dir, 'snapshot.json');
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { body: string };
+  const body = edit(JSON.parse(doc.body) as Record<string, unknown>);
+  writeFileSync(file, JSON.stringify(signDocument(await identityOf(fpps), 'snapshot', body as never)));
+  return dir;
+}
+
 const sorted = (images: ImageJson[]) =>
   images
     .map((i) => ({ name: i.name, digest: i.digest, state: i.state, origin: i.origin }))
@@ -160,24 +170,17 @@ describe('refused with nothing written', () => {
   });
 
   it('a snapshot of a newer major format version, even signed', async () => {
-    const dir = copyOf('newer');
-    const file = join(dir, 'snapshot.json');
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { body: string };
-    const body = { ...(JSON.parse(doc.body) as object), version: '2.0' };
-    writeFileSync(file, JSON.stringify(signDocument(await identityOf(fpps), 'snapshot', body)));
+    const dir = await resigned('newer', (body) => ({ ...body, version: '2.0' }));
     await refused(dir, 4, /snapshot format 2\.0 is not one this Ingot reads/);
   });
 
   it('an included path that would escape, even signed', async () => {
-    const dir = copyOf('escape');
-    const file = join(dir, 'snapshot.json');
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { body: string };
-    const body = JSON.parse(doc.body) as { include: { path: string }[] };
-    const include = body.include.map((e, i) => (i === 0 ? { ...e, path: `${hooks}/../../escaped` } : e));
-    writeFileSync(
-      file,
-      JSON.stringify(signDocument(await identityOf(fpps), 'snapshot', { ...body, include })),
-    );
+    const dir = await resigned('escape', (body) => ({
+      ...body,
+      include: (body.include as object[]).map((e, i) =>
+        i === 0 ? { ...e, path: `${hooks}/../../escaped` } : e,
+      ),
+    }));
     await refused(dir, 65, /outside a plain absolute path/);
     expect(existsSync(join(work, '..', 'escaped'))).toBe(false);
   });
