@@ -32,6 +32,7 @@ import {
   safeAbsolute,
   signSnapshot,
 } from './snapshot-format.js';
+import { IMPORT_MJS, packIngot, SNAPSHOT_INGOT_DIR, SNAPSHOT_INSTALLER } from './snapshot-installer.js';
 
 /**
  * `export snapshot`, a job of the running server: it writes the snapshot directory
@@ -50,6 +51,8 @@ export interface SnapshotExportRequest {
   readonly images?: true | string[];
   readonly include?: string[];
   readonly passphraseFile: string;
+  /** Carry this installation of Ingot and an offline installer (snapshot-installer.ts). */
+  readonly withIngot?: boolean;
 }
 
 export interface SnapshotExportResult {
@@ -80,6 +83,8 @@ export class SnapshotExport {
       readonly identity: SigningIdentity;
       readonly db: Db;
       readonly paths: HomePaths;
+      /** Where this installation of Ingot is (its package.json), for --with-ingot. */
+      readonly packageRoot: string;
       readonly catalog: CatalogService;
       readonly bundles: BundleService;
       readonly store: ChunkStore;
@@ -158,6 +163,11 @@ export class SnapshotExport {
     for (const p of req.include ?? []) await includePath(p, to, include);
     const images = await this.imageNames(req.images);
     if (images.length > 0) await this.writeImages(images, join(to, SNAPSHOT_IMAGES), ctx);
+    if (req.withIngot) {
+      await mkdir(join(to, SNAPSHOT_INGOT_DIR));
+      await packIngot(this.deps.packageRoot, join(to, SNAPSHOT_INGOT_DIR));
+      await writeFile(join(to, SNAPSHOT_INSTALLER), IMPORT_MJS, { mode: 0o755 });
+    }
     const files = [];
     let bytes = 0;
     for (const path of await listFiles(to)) {

@@ -1,5 +1,6 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { AuditLog, TokenService } from '../access/index.js';
@@ -135,6 +136,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     identity,
     db,
     paths: config.paths,
+    packageRoot: fileURLToPath(new URL('../../', import.meta.url)),
     catalog,
     bundles,
     store,

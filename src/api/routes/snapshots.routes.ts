@@ -25,6 +25,11 @@ export function snapshotRoutes(app: ApiApp): void {
           ),
           include: Type.Optional(Type.Array(PathSchema('an absolute path to carry'), { maxItems: 100 })),
           passphraseFile: PathSchema('absolute path of a file whose first line is the passphrase'),
+          withIngot: Type.Optional(
+            Type.Boolean({
+              description: 'carry this installation of Ingot and import.mjs, an offline installer',
+            }),
+          ),
         }),
         response: { 202: Type.Ref('Job'), ...errorResponses },
       },

@@ -15,7 +15,8 @@ export function exportSnapshot(group: Command): void {
   const cmd = group
     .command('snapshot')
     .description(
-      'Write a snapshot of this server to a directory (a USB stick): config, sealed keys and token, catalog, optionally images',
+      'Write a snapshot of this server to a directory (a USB stick): config, sealed keys and token, catalog, optionally images; ' +
+        'with --with-ingot also Ingot itself, installed offline elsewhere by `node DIR/import.mjs --passphrase-file FILE`',
     )
     .requiredOption('--to <dir>', 'a new or empty directory on the server’s host')
     .requiredOption(
@@ -25,6 +26,10 @@ export function exportSnapshot(group: Command): void {
     .option('--with-images', 'carry every image (as a bundle: only chunks travel)')
     .option('--images <names>', 'carry these images, comma-separated')
     .option('--include <path...>', 'files or directories of this host to carry too (e.g. /etc/ingot-hooks)')
+    .option(
+      '--with-ingot',
+      'carry this Ingot too (npm tarball with its dependencies) and import.mjs, to install offline',
+    )
     .option('--json', 'print JSON');
   progressOptions(cmd).action(
     async (
@@ -34,6 +39,7 @@ export function exportSnapshot(group: Command): void {
         withImages?: boolean;
         images?: string;
         include?: string[];
+        withIngot?: boolean;
       } & ProgressFlags,
       self: Command,
     ) => {
@@ -54,6 +60,7 @@ export function exportSnapshot(group: Command): void {
           passphraseFile: resolve(opts.passphraseFile),
           ...(images !== undefined ? { images } : {}),
           ...(opts.include ? { include: opts.include.map((p) => resolve(p)) } : {}),
+          ...(opts.withIngot ? { withIngot: true } : {}),
         });
         const done = await followJob(client, job.id, 'snapshot', progressMode({ ...opts, json: g.json }));
         const r = done.result as SnapshotExportResult;
@@ -70,5 +77,6 @@ export function exportSnapshot(group: Command): void {
     'ingot export snapshot --to /media/usb/fpps1 --passphrase-file pass.txt',
     'ingot export snapshot --to /media/usb/fpps1-full --with-images --include /etc/ingot-hooks --passphrase-file pass.txt',
     'ingot export snapshot --to /media/usb/fpps1-os --images OL9_ROOT,DBHOME_19_21 --passphrase-file pass.txt',
+    'ingot export snapshot --to /media/usb/fpps1-stick --with-ingot --passphrase-file pass.txt',
   ]);
 }
