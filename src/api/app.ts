@@ -22,6 +22,7 @@ import { chunkRoutes } from './routes/chunks.routes.js';
 import { imageRoutes } from './routes/images.routes.js';
 import { jobRoutes } from './routes/jobs.routes.js';
 import { peerAdminRoutes } from './routes/peers.routes.js';
+import { snapshotRoutes } from './routes/snapshots.routes.js';
 import { systemRoutes } from './routes/system.routes.js';
 import { templateRoutes } from './routes/templates.routes.js';
 import { workingCopyRoutes } from './routes/working-copies.routes.js';
@@ -108,6 +109,7 @@ export async function buildApp(
   peerAdminRoutes(app);
   templateRoutes(app);
   bundleRoutes(app);
+  snapshotRoutes(app);
   workingCopyRoutes(app);
   accessRoutes(app);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

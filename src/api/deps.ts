@@ -8,6 +8,7 @@ import type { FollowService } from '../federation/follow.service.js';
 import type { PeerService } from '../federation/peer.service.js';
 import type { PeerTransfers } from '../federation/peer-transfers.js';
 import type { PeeringService } from '../federation/peering.service.js';
+import type { SnapshotExport } from '../federation/snapshot-export.js';
 import type { TemplateService } from '../federation/template.service.js';
 import type { LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import type { JobQueue } from '../jobs/job-queue.js';
@@ -39,6 +40,7 @@ export interface ApiDeps {
   readonly bundles: BundleService;
   readonly bundleImport: LocalBundleImport;
   readonly bundleUploads: BundleUploads;
+  readonly snapshots: SnapshotExport;
   /** Tells this node's job runner to look for work now (after an enqueue). */
   wakeJobs(): void;
   /** Throws when the database does not answer. */

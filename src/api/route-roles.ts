@@ -65,6 +65,8 @@ const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'DELETE /api/v1/bundles/uploads/:id': 'operator',
   'POST /api/v1/bundles/commit': 'operator',
   'POST /api/v1/bundles/import': 'admin',
+  // Snapshots: the server writes its keys and token (sealed) to a path of its host.
+  'POST /api/v1/snapshots': 'admin',
 };
 
 /** The least role for `method` on the route pattern `url`; undefined for a change not listed. */

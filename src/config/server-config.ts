@@ -67,10 +67,14 @@ export interface ServeOptions {
   readonly tlsKey?: string;
 }
 
-interface StoredConfig {
+export interface StoredConfig {
   clusterName: string;
   createdAt: string;
   dbUrl?: string;
+  /** Addresses kept by `import snapshot --listen/--peer-listen/--advertise`; flags override them. */
+  listen?: string;
+  peerListen?: string;
+  advertise?: string;
   /** `"metrics": "token"` in config.json puts /metrics behind a token; --metrics overrides it. */
   metrics?: string;
   /** `"auditDays": N`; --audit-days and INGOT_AUDIT_DAYS override it. */
@@ -100,7 +104,7 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
-function parseAdvertise(value: string): string {
+export function parseAdvertise(value: string): string {
   try {
     const url = new URL(value);
     if (url.protocol === 'https:' && url.pathname === '/' && !url.search && !url.username) return url.origin;
@@ -119,9 +123,10 @@ export async function loadServerConfig(
   const paths = homePaths(opts.home);
   await mkdir(paths.home, { recursive: true, mode: 0o700 });
   const stored = await loadOrCreateStored(paths, opts.name);
-  const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
-  const peer = parseListen(opts.peerListen ?? DEFAULT_PEER_LISTEN);
-  const advertise = opts.advertise === undefined ? undefined : parseAdvertise(opts.advertise);
+  const { host, port } = parseListen(opts.listen ?? stored.listen ?? DEFAULT_LISTEN);
+  const peer = parseListen(opts.peerListen ?? stored.peerListen ?? DEFAULT_PEER_LISTEN);
+  const advertised = opts.advertise ?? stored.advertise;
+  const advertise = advertised === undefined ? undefined : parseAdvertise(advertised);
   const dbUrl = opts.db ?? stored.dbUrl ?? `sqlite:${paths.sqlite}`;
   const token = await loadOrCreateToken(paths.token);
   const metrics = parseMetricsAccess(opts.metrics ?? stored.metrics ?? 'open');

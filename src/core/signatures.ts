@@ -16,7 +16,7 @@ export interface SigningIdentity {
 }
 
 /** Documents other than manifests that a server signs; each has its own message prefix. */
-export type DocumentKind = 'template' | 'bundle';
+export type DocumentKind = 'template' | 'bundle' | 'snapshot';
 
 /**
  * A JSON document a server vouches for: a template version (the images a follower must

@@ -99,7 +99,10 @@ export class ReplicaService {
 
   async accept(peer: Sender, offer: ImageOffer, admission: Admission = OWN): Promise<SinkStatus> {
     const { status, key } = await this.admit(peer, offer, admission);
-    if (status === 'present') return 'present';
+    if (status === 'present') {
+      await this.restoreManifest(offer);
+      return 'present';
+    }
     const digest = manifestDigest(offer.manifest);
     if (digest !== offer.digest) {
       throw new IngotError(
@@ -144,6 +147,19 @@ export class ReplicaService {
       throw err;
     }
     return 'needed';
+  }
+
+  /**
+   * A listed image whose manifest file is missing: a catalog restored from a snapshot lists
+   * the images its bundle then brings. Written once every chunk it names is here.
+   */
+  private async restoreManifest(offer: ImageOffer): Promise<void> {
+    if (await this.deps.manifests.hasManifest(offer.digest)) return;
+    if (manifestDigest(offer.manifest) !== offer.digest) {
+      throw new IngotError('BAD_SIGNATURE', `the manifest of ${offer.name} is not the one its origin signed`);
+    }
+    await requireChunks(this.deps.store, (await this.deps.manifests.summary(offer.manifest)).chunks);
+    await this.deps.manifests.writeManifest(offer.digest, offer.manifest);
   }
 
   /** A replica keeps its origin's image type; make it here when this server lacks it. */

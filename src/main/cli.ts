@@ -13,9 +13,10 @@ import { imageDeployCommand } from '../cli/commands/image-deploy.command.js';
 import { imageListCommand, imageShowCommand } from '../cli/commands/image-query.command.js';
 import { imagetypeCommand } from '../cli/commands/imagetype.command.js';
 import { jobCommand } from '../cli/commands/job.command.js';
-import { peerCommands } from '../cli/commands/peer.command.js';
+import { peerCommands, verbGroup } from '../cli/commands/peer.command.js';
 import { imagePushCommand, replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
+import { exportSnapshot } from '../cli/commands/snapshot.command.js';
 import { statusCommand } from '../cli/commands/status.command.js';
 import { templateCommand } from '../cli/commands/template.command.js';
 import { tokenCommand } from '../cli/commands/token.command.js';
@@ -23,6 +24,7 @@ import { workingcopyCommand } from '../cli/commands/workingcopy.command.js';
 import { endQuietlyOnClosedPipe } from '../cli/output.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
 import { serveCommand } from './serve.command.js';
+import { importSnapshotCommand } from './snapshot-import.command.js';
 import { VERSION } from './version.js';
 
 /** The composition root of the `ingot` command. Returns the process exit code. */
@@ -70,6 +72,8 @@ export function buildProgram(): Command {
   gcCommand(program);
   workingcopyCommand(program);
   peerCommands(program);
+  exportSnapshot(verbGroup(program, 'export', 'Export this server’s data'));
+  importSnapshotCommand(verbGroup(program, 'import', 'Import a snapshot of a server'));
   replicationCommands(program, image);
   imagePushCommand(image);
   templateCommand(program);

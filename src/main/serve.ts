@@ -1,5 +1,6 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { AuditLog, TokenService } from '../access/index.js';
@@ -25,6 +26,11 @@ import { PeeringService } from '../federation/peering.service.js';
 import { ReplicaService } from '../federation/replica.service.js';
 import { ReplicationService, TRANSFER_JOB_KIND } from '../federation/replication.service.js';
 import type { ServerData } from '../federation/server-data.js';
+import {
+  SNAPSHOT_EXPORT_JOB_KIND,
+  SnapshotExport,
+  type SnapshotExportRequest,
+} from '../federation/snapshot-export.js';
 import { TemplateService } from '../federation/template.service.js';
 import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { transferJob } from '../federation/transfer.job.js';
@@ -124,6 +130,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const stage = () => StagedStore.open(store, config.paths.store);
   const bundleImport = new LocalBundleImport({ bundles, stage, jobs, wake: () => wake() });
   const bundleUploads = new BundleUploads({ bundles, stage });
+  const snapshots = new SnapshotExport({
+    self,
+    version: VERSION,
+    identity,
+    db,
+    paths: config.paths,
+    packageRoot: fileURLToPath(new URL('../../', import.meta.url)),
+    catalog,
+    bundles,
+    store,
+    jobs,
+    wake: () => wake(),
+  });
   const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
@@ -154,6 +173,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
       [BUNDLE_IMPORT_JOB_KIND]: (job, ctx) => bundleImport.run(job.payload as { path: string }, ctx),
       [SYNC_JOB_KIND]: (job, ctx) => follows.run(job.payload as SyncJobPayload, ctx, job),
+      [SNAPSHOT_EXPORT_JOB_KIND]: (job, ctx) => snapshots.run(job.payload as SnapshotExportRequest, ctx),
     },
     onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
   });
@@ -251,6 +271,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       bundles,
       bundleImport,
       bundleUploads,
+      snapshots,
       wakeJobs: () => runner.wake(),
       ping: async () => {
         await sql`select 1`.execute(db.kysely);

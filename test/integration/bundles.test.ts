@@ -23,7 +23,7 @@ import type { Digest } from '../../src/core/manifest.js';
 import { asOrigin, identityOf, rewriteBundle, storedChunks } from '../support/bundles.js';
 import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
 import { pair, workDir } from '../support/peers.js';
-import { pseudoRandom } from '../support/trees.js';
+import { diskFile, pseudoRandom } from '../support/trees.js';
 
 const SIZE = 3 * 1024 * 1024;
 let hq: IngotServer;
@@ -40,11 +40,7 @@ const contents = new Map<string, Buffer>();
 
 /** A disk image; `from` makes it a patch of that one: one 8 KiB write in the middle. */
 async function addDisk(server: IngotServer, name: string, from?: string): Promise<void> {
-  const file = join(workDir(), `${name}.img`);
-  const data = Buffer.from(from ? (contents.get(from) as Buffer) : pseudoRandom(name, SIZE));
-  if (from) pseudoRandom(name, 8192).copy(data, SIZE / 2);
-  contents.set(name, data);
-  writeFileSync(file, data);
+  const file = diskFile(workDir(), name, SIZE, contents, from);
   await ok(server, [
     'image',
     'add',

@@ -28,7 +28,9 @@ import { pseudoRandom } from '../support/trees.js';
 type Step =
   | { readonly on: Name; readonly example: string }
   | { readonly on: Name; readonly setup: string }
-  | { readonly serve: string };
+  | { readonly serve: string }
+  /** Runs in a new, empty INGOT_HOME (an import snapshot's). */
+  | { readonly fresh: string };
 type Name = 'FPPS_1' | 'FPPS_2' | 'EDGE_7' | 'HQ' | 'SITE_1';
 
 const STEPS: readonly Step[] = [
@@ -164,6 +166,38 @@ const STEPS: readonly Step[] = [
   },
   { on: 'SITE_1', example: 'ingot bundle import /media/usb/WIN_TC_7.ingot' },
   { on: 'SITE_1', example: 'ingot bundle import /media/usb/WIN_TC_8.ingot.001' },
+  // Snapshots: FPPS_1 onto a stick, then rebuilt from it on fresh homes.
+  { on: 'FPPS_1', setup: 'echo "correct horse battery staple" > pass.txt' },
+  {
+    on: 'FPPS_1',
+    setup: 'mkdir -p /etc/ingot-hooks && echo "echo deployed" > /etc/ingot-hooks/post-deploy.sh',
+  },
+  { on: 'FPPS_1', example: 'ingot export snapshot --to /media/usb/fpps1 --passphrase-file pass.txt' },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot export snapshot --to /media/usb/fpps1-full --with-images --include /etc/ingot-hooks --passphrase-file pass.txt',
+  },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot export snapshot --to /media/usb/fpps1-os --images OL9_ROOT,DBHOME_19_21 --passphrase-file pass.txt',
+  },
+  {
+    on: 'FPPS_1',
+    example: 'ingot export snapshot --to /media/usb/fpps1-stick --with-ingot --passphrase-file pass.txt',
+  },
+  // The new machine lacks the included files.
+  { on: 'FPPS_1', setup: 'rm -r /etc/ingot-hooks' },
+  { fresh: 'ingot import snapshot /media/usb/fpps1 --passphrase-file pass.txt' },
+  {
+    fresh:
+      'ingot import snapshot /media/usb/fpps1-full --passphrase-file pass.txt --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481 --advertise https://fpps2.example.com:7481',
+  },
+  {
+    fresh:
+      'ingot import snapshot /media/usb/fpps1-os --passphrase-file pass.txt --db postgres://ingot@db.example:5432/ingot',
+  },
 ];
 
 const SERVERS: readonly Name[] = ['FPPS_1', 'FPPS_2', 'EDGE_7', 'HQ', 'SITE_1'];
@@ -217,7 +251,9 @@ describe('every example in every --help runs as written', () => {
       .replace(/(^|[\s=])\/(?=[a-z])/g, `$1${root}/`);
 
   it('covers each example once, in the steps below', () => {
-    const listed = STEPS.flatMap((s) => ('example' in s ? [s.example] : 'serve' in s ? [s.serve] : []));
+    const listed = STEPS.flatMap((s) =>
+      'example' in s ? [s.example] : 'serve' in s ? [s.serve] : 'fresh' in s ? [s.fresh] : [],
+    );
     const examples = helpExamples(buildProgram()).map((e) => e.example);
     expect([...listed].sort()).toEqual([...examples].sort());
   });
@@ -228,6 +264,11 @@ describe('every example in every --help runs as written', () => {
         await serveUntilListening(asRun(step.serve), tempDir('ingot-example-home-'));
         continue;
       }
+      if ('fresh' in step) {
+        const r = await shell(asRun(step.fresh), join(tempDir('ingot-example-home-'), 'home'));
+        expect(r.code, `${step.fresh}\n${r.stdout}${r.stderr}`).toBe(0);
+        continue;
+      }
       const line = 'example' in step ? step.example : step.setup;
       const r = await shell(asRun(line), (servers.get(step.on) as IngotServer).home);
       expect(r.code, `${step.on}$ ${line}\n${r.stdout}${r.stderr}`).toBe(0);
@@ -235,6 +276,8 @@ describe('every example in every --help runs as written', () => {
     // The deploy made its missing parents; the site's inventory went where the example said.
     expect(existsSync(join(root, 'images', 'ol9.img'))).toBe(true);
     expect(readFileSync(join(root, 'media', 'usb', 'site-inventory.json'), 'utf8')).toContain('WIN_TC_7');
+    // The full snapshot put the hooks back where they were.
+    expect(readFileSync(join(root, 'etc', 'ingot-hooks', 'post-deploy.sh'), 'utf8')).toContain('deployed');
   });
 
   function shell(line: string, home: string): Promise<CliResult> {

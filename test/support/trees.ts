@@ -46,6 +46,25 @@ export function pseudoRandom(seed: string, length: number): Buffer {
   return out;
 }
 
+/**
+ * A disk image file `<dir>/<name>.img` of `size` pseudo-random bytes, remembered in
+ * `contents`; with `from`, a patch of that one: one 8 KiB write in the middle.
+ */
+export function diskFile(
+  dir: string,
+  name: string,
+  size: number,
+  contents: Map<string, Buffer>,
+  from?: string,
+): string {
+  const file = join(dir, `${name}.img`);
+  const data = Buffer.from(from ? (contents.get(from) as Buffer) : pseudoRandom(name, size));
+  if (from) pseudoRandom(name, 8192).copy(data, size / 2);
+  contents.set(name, data);
+  writeFileSync(file, data);
+  return file;
+}
+
 export function makeRichTree(root: string, opts: { variant?: number } = {}): void {
   const v = opts.variant ?? 0;
   mkdirSync(join(root, 'bin'), { recursive: true });

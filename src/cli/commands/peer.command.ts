@@ -18,7 +18,9 @@ export function verbGroup(program: Command, name: string, description: string): 
 }
 
 export function peerCommands(program: Command): void {
-  exportServer(verbGroup(program, 'export', 'Export this server’s data for peers'));
+  exportServer(
+    verbGroup(program, 'export', 'Export this server’s data: for peers (server), or all of it (snapshot)'),
+  );
   registerServer(verbGroup(program, 'register', 'Register a peer server'));
   unregisterServer(verbGroup(program, 'unregister', 'Unregister a peer server'));
   modifyPeer(verbGroup(program, 'modify', 'Change a peer’s settings'));

@@ -1,0 +1,131 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/databases.js';
+import {
+  COPIED_TABLES,
+  checkCopyMigrations,
+  dumpCatalog,
+  LEFT_TABLES,
+  requireEmptyCatalog,
+  restoreCatalog,
+} from './catalog-copy.js';
+import { type Db, openDatabase } from './database.js';
+
+const NOW = '2026-01-01T00:00:00.000Z';
+
+function image(name: string, parent: string | null) {
+  return {
+    name,
+    digest: `sha256:${name}`,
+    kind: 'file' as const,
+    image_type: 'DISKIMAGE',
+    state: 'PUBLISHED',
+    parent_name: parent,
+    parent_digest: parent && `sha256:${parent}`,
+    origin: 'HQ',
+    origin_key_id: null,
+    size: 10,
+    stored_bytes: 10,
+    chunk_count: 1,
+    file_count: 1,
+    signature: null,
+    created_at: NOW,
+    received_from: null,
+  };
+}
+
+async function fill(db: Db): Promise<void> {
+  await db.kysely
+    .insertInto('image_types')
+    .values({ name: 'WINTC', base_type: 'DISKIMAGE', description: '', builtin: 0, created_at: NOW } as never)
+    .execute();
+  // Children first in the table's own order: the restore must put parents first.
+  await db.kysely
+    .insertInto('images')
+    .values([image('BASE', null), image('PATCH', 'BASE')])
+    .execute();
+  await db.kysely.insertInto('images').values(image('OTHER', 'PATCH')).execute();
+  await db.kysely.insertInto('series').values({ name: 'S', description: '', created_at: NOW }).execute();
+  await db.kysely
+    .insertInto('series_images')
+    .values([
+      { series_name: 'S', image_name: 'BASE', position: 1, added_at: NOW },
+      { series_name: 'S', image_name: 'OTHER', position: 2, added_at: NOW },
+    ])
+    .execute();
+  await db.kysely
+    .insertInto('working_copies')
+    .values({ image_name: 'BASE', host: 'h', path: '/x', created_at: NOW } as never)
+    .execute();
+}
+
+describe.each(DIALECTS)('catalog copy (%s)', (dialect) => {
+  let from: TempDatabase;
+  let to: TempDatabase;
+  let dir: string;
+  beforeEach(async () => {
+    [from, to] = await Promise.all([
+      tempDatabase(dialect),
+      tempDatabase(dialect === 'sqlite' ? 'postgres' : 'sqlite'),
+    ]);
+    dir = mkdtempSync(join(tmpdir(), 'ingot-copy-'));
+  });
+  afterEach(async () => {
+    await Promise.all([from.cleanup(), to.cleanup()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('copies the rows into the other engine, leaving out the images not kept', async () => {
+    const a = await openDatabase({ url: from.url });
+    await fill(a);
+    const copy = await dumpCatalog(a, join(dir, 'catalog'), join(dir, 'scratch.sqlite'));
+    await a.close();
+    expect(copy.rows.images).toBe(3);
+    expect(copy.migrations).toContain('001_initial');
+    expect(() => checkCopyMigrations(copy.migrations)).not.toThrow();
+    expect(
+      readFileSync(join(dir, 'catalog', 'images.jsonl'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(3);
+
+    const b = await openDatabase({ url: to.url });
+    await requireEmptyCatalog(b);
+    await restoreCatalog(b, join(dir, 'catalog'), new Set(['BASE', 'OTHER']));
+    const images = await b.kysely
+      .selectFrom('images')
+      .select(['name', 'parent_name', 'parent_digest'])
+      .orderBy('name')
+      .execute();
+    expect(images).toEqual([
+      { name: 'BASE', parent_name: null, parent_digest: null },
+      { name: 'OTHER', parent_name: null, parent_digest: 'sha256:PATCH' },
+    ]);
+    const types = await b.kysely.selectFrom('image_types').select('name').execute();
+    expect(types.map((t) => t.name)).toContain('WINTC');
+    expect(await b.kysely.selectFrom('series_images').select('image_name').execute()).toHaveLength(2);
+    // The next working copy gets a new id on either engine.
+    await b.kysely
+      .insertInto('working_copies')
+      .values({ image_name: 'BASE', host: 'h', path: '/y', created_at: NOW } as never)
+      .execute();
+    await expect(requireEmptyCatalog(b)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await b.close();
+  });
+
+  it('copies or leaves every table, by name', async () => {
+    const a = await openDatabase({ url: from.url });
+    const tables = (await a.kysely.introspection.getTables())
+      .map((t) => t.name)
+      .filter((n) => !n.startsWith('kysely_'));
+    await a.close();
+    expect([...COPIED_TABLES, ...LEFT_TABLES].sort()).toEqual(tables.sort());
+  });
+
+  it('refuses a copy from a newer or an older schema', () => {
+    expect(() => checkCopyMigrations(['001_initial', '999_future'])).toThrow(/does not know: 999_future/);
+    expect(() => checkCopyMigrations(['001_initial'])).toThrow(/made before migrations/);
+  });
+});
