@@ -70,11 +70,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const catalog = new CatalogService(db);
   const jobs = new JobQueue(db);
   const transfers = new TransferRepository(db.kysely);
+  const storeTotals = () => {
+    const t = store.stats();
+    return { chunks: t.chunks, bytes: t.storedBytes };
+  };
   const metrics = createMetrics({
-    store: () => {
-      const t = store.stats();
-      return { chunks: t.chunks, bytes: t.storedBytes };
-    },
+    store: storeTotals,
     storeRoot: config.paths.store,
     imagesByState: () => catalog.countImagesByState(),
     transfersRunning: () => transfers.running(),
@@ -221,6 +222,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       metricsOpen: config.metrics === 'open',
       gcGraceSeconds: config.gcGraceSeconds,
       store,
+      storeTotals,
       images,
       ingest,
       catalog,
