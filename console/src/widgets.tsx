@@ -55,7 +55,7 @@ export function ProgressBar({ p }: { p: Progress }) {
   const pct = percent(p.bytesDone, p.bytesTotal);
   return (
     <span class="progress">
-      <progress max={100} value={pct} data-done={p.bytesDone} data-total={p.bytesTotal} />
+      <progress max={100} value={pct} data-pct={pct} data-done={p.bytesDone} data-total={p.bytesTotal} />
       <span class="pct">{pct}%</span>
       <span class="muted">
         {formatBytes(p.bytesDone)} / {formatBytes(p.bytesTotal)}
