@@ -95,6 +95,36 @@ describe('the web console', () => {
     await context.close();
   });
 
+  it('pages and searches images on the server, bounded, and answers whoami, stats and events to a reader', async () => {
+    const get = async (path: string, token = reader) => {
+      const res = await fetch(`${a.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const page = await get('/api/v1/images?limit=2&offset=1');
+    expect(page.body.total).toBe(5);
+    expect((page.body.images as { name: string }[]).map((i) => i.name)).toEqual(['OTHER_3', 'SMALL_1']);
+    const found = await get('/api/v1/images?q=_c&limit=10');
+    expect((found.body.images as { name: string }[]).map((i) => i.name)).toEqual(['SMALL_COPY']);
+    // % and _ are literal: nothing is named with a %.
+    expect((await get('/api/v1/images?q=%25&limit=10')).body.total).toBe(0);
+    expect((await get('/api/v1/images')).body.total).toBe(5);
+    expect((await get('/api/v1/images?limit=1001')).status).toBe(400);
+    expect((await get(`/api/v1/images?q=${'x'.repeat(65)}`)).status).toBeGreaterThanOrEqual(400);
+    expect((await get('/api/v1/whoami')).body).toEqual({ name: 'viewer', role: 'reader', server: 'CON_A' });
+    const stats = (await get('/api/v1/stats')).body as { images: { count: number }; dedupRatio: number };
+    expect(stats.images.count).toBe(5);
+    expect(stats.dedupRatio).toBeGreaterThan(1);
+    expect((await fetch(`${a.url}/api/v1/events`)).status).toBe(401);
+    const events = await fetch(`${a.url}/api/v1/events`, { headers: { authorization: `Bearer ${reader}` } });
+    expect(events.headers.get('content-type')).toContain('text/event-stream');
+    const reader2 = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes('\n\n', text.indexOf('event: activity')))
+      text += (await reader2.read()).value ?? '';
+    expect(text).toContain('data: {"transfers":[],"served":[],"jobs":[]}');
+    await reader2.cancel();
+  });
+
   it('shows the dashboard: store size, dedup ratio, images by state, peers', async () => {
     const { context, page } = await openPage(browser, seen);
     const res = await signIn(page, a.url, a.token);
