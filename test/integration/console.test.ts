@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_ROOT } from '../../src/api/console-files.js';
 import { launchBrowser, openPage, type Seen, screenshot, signIn } from '../support/browser.js';
-import { type IngotServer, startIngot } from '../support/ingot.js';
+import { freePort, type IngotServer, startIngot } from '../support/ingot.js';
 import { pair, waitFor, workDir } from '../support/peers.js';
 import { pseudoRandom } from '../support/trees.js';
 
@@ -283,6 +283,27 @@ describe('the web console over TLS', () => {
       await page.waitForSelector('#link-state.link-live');
       await page.waitForSelector('#images-total .figure:text-is("0")');
       await screenshot(page, 'dashboard-tls');
+      await context.close();
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('the events stream', () => {
+  it('reconnects when the server goes away and comes back, and the page carries on', async () => {
+    const port = await freePort();
+    let s = await startIngot({ name: 'CON_RE', args: ['--listen', `127.0.0.1:${port}`] });
+    try {
+      const { context, page } = await openPage(browser, seen);
+      await signIn(page, s.url, s.token);
+      await page.waitForSelector('#link-state.link-live');
+      await s.stop();
+      await page.waitForSelector('#link-state.link-reconnecting');
+      s = await s.restart();
+      await page.waitForSelector('#link-state.link-live', { timeout: 30_000 });
+      // Still signed in: the same tab's token, sent again on the new stream.
+      expect(await page.textContent('#whoami')).toBe('admin (admin)');
       await context.close();
     } finally {
       await s.stop();

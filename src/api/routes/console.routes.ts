@@ -88,7 +88,12 @@ export function consoleRoutes(app: ApiApp): void {
     500,
     (err) => app.log.warn({ err }, 'reading the work for the events stream failed'),
   );
-  app.addHook('onClose', async () => hub.stop());
+  // Open streams would hold the server's close forever: they end first.
+  const streams = new Set<{ end(): void }>();
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end();
+    hub.stop();
+  });
 
   app.get(
     '/api/v1/events',
@@ -115,6 +120,7 @@ export function consoleRoutes(app: ApiApp): void {
         connection: 'keep-alive',
       });
       res.write('retry: 2000\n\n');
+      streams.add(res);
       const unsubscribe = hub.subscribe((activity) => res.write(sseFrame('activity', activity)));
       const recheck = setInterval(() => {
         deps.tokens.authenticate(secret).then(
@@ -125,6 +131,7 @@ export function consoleRoutes(app: ApiApp): void {
       const close = () => {
         clearInterval(recheck);
         unsubscribe();
+        streams.delete(res);
       };
       request.raw.on('close', close);
       res.on('close', close);
