@@ -67,7 +67,7 @@ export function Transfers({ activity }: { activity: Activity | undefined }) {
                 {j.state}
                 {j.error ? <div class="error-text">{errorText(j.error)}</div> : null}
               </td>
-              <td>{j.progressTotal > 0 ? `${j.progressDone} / ${j.progressTotal}` : '—'}</td>
+              <td>{jobProgress(j)}</td>
               <td>
                 {j.attempts} / {j.maxAttempts}
               </td>
@@ -78,6 +78,14 @@ export function Transfers({ activity }: { activity: Activity | undefined }) {
       </table>
     </section>
   );
+}
+
+/** A transfer's progress is in bytes; other jobs count their own units. */
+function jobProgress(j: Job): string {
+  if (!(j.progressTotal > 0)) return '—';
+  return j.kind === 'transfer'
+    ? `${formatBytes(j.progressDone)} / ${formatBytes(j.progressTotal)}`
+    : `${j.progressDone} / ${j.progressTotal}`;
 }
 
 interface Row {

@@ -110,6 +110,7 @@ export function consoleRoutes(app: ApiApp): void {
       },
     },
     async (request, reply) => {
+      if (request.method === 'HEAD') return reply.type('text/event-stream').send();
       const secret = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
       reply.hijack();
       const res = reply.raw;
