@@ -10,6 +10,7 @@ import Fastify, {
 import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
 import { auditHook } from './audit-hook.js';
 import { accessCheck } from './auth.js';
+import { consoleFiles } from './console-files.js';
 import type { ApiDeps } from './deps.js';
 import { installErrorHandler } from './error-handler.js';
 import { JSON_BODY_BYTES, withBodyLimit } from './limits.js';
@@ -19,6 +20,7 @@ import { accessRoutes } from './routes/access.routes.js';
 import { bundleRoutes } from './routes/bundles.routes.js';
 import { catalogRoutes } from './routes/catalog.routes.js';
 import { chunkRoutes } from './routes/chunks.routes.js';
+import { consoleRoutes } from './routes/console.routes.js';
 import { imageRoutes } from './routes/images.routes.js';
 import { jobRoutes } from './routes/jobs.routes.js';
 import { peerAdminRoutes } from './routes/peers.routes.js';
@@ -112,6 +114,8 @@ export async function buildApp(
   snapshotRoutes(app);
   workingCopyRoutes(app);
   accessRoutes(app);
+  consoleRoutes(app);
+  await consoleFiles(app);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const stale = listedRoutes().filter((r) => !routes.has(r));
   if (stale.length > 0) throw new Error(`src/api/route-roles.ts names no route: ${stale.join(', ')}`);

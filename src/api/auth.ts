@@ -21,6 +21,10 @@ export function accessCheck(tokens: TokenService, open: ReadonlySet<string>) {
   return async (request: FastifyRequest): Promise<void> => {
     const path = request.url.split('?')[0] ?? '';
     if (open.has(path)) return;
+    const route = request.routeOptions.url;
+    // The console's files; a path under /api/ that no route matches still needs a token.
+    if (route !== undefined && leastRole(request.method, route) === 'none' && !path.startsWith('/api/'))
+      return;
     const header = request.headers.authorization;
     if (!header) {
       throw new IngotError('UNAUTHENTICATED', 'this request needs a token', {
@@ -30,10 +34,11 @@ export function accessCheck(tokens: TokenService, open: ReadonlySet<string>) {
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const caller = await tokens.authenticate(m?.[1] ?? '');
     callers.set(request, caller);
-    const route = request.routeOptions.url;
     if (route === undefined) return;
     // A change no table row names is admin's: closed by default (app.ts refuses to start with one).
-    const need = leastRole(request.method, route) ?? 'admin';
+    // A path under /api/ that only the console's wildcard matches: any token, then 404.
+    const least = leastRole(request.method, route) ?? 'admin';
+    const need = least === 'none' ? 'reader' : least;
     if (!roleAllows(caller.role, need)) {
       throw new IngotError(
         'FORBIDDEN',

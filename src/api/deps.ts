@@ -26,6 +26,8 @@ export interface ApiDeps {
   readonly metricsOpen: boolean;
   readonly gcGraceSeconds: number;
   readonly store: ChunkStore;
+  /** The chunk store's totals: chunks indexed, bytes of its files on disk. */
+  storeTotals(): { readonly chunks: number; readonly bytes: number };
   readonly images: ImageService;
   readonly ingest: LocalIngestService;
   readonly catalog: CatalogService;

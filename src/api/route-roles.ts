@@ -1,5 +1,8 @@
 import type { Role } from '../core/roles.js';
 
+/** The least a route needs: a role, or `none` for the console's static files (never a path under /api/). */
+export type LeastRole = Role | 'none';
+
 /**
  * The one table of who may do what: the least role each route needs. A read (GET) needs
  * reader unless listed; every other route must be listed, or the server does not start
@@ -8,7 +11,14 @@ import type { Role } from '../core/roles.js';
  * server read a path of its own host (ingest, bundle import) is admin's, since it reads with
  * the server's permissions (which include the token file).
  */
-const ROUTE_ROLES: Readonly<Record<string, Role>> = {
+const ROUTE_ROLES: Readonly<Record<string, LeastRole>> = {
+  // The web console: its files need no token (it asks for one); what it shows comes
+  // through the routes below and the rest of the API, each with its own role.
+  'GET /*': 'none',
+  'HEAD /*': 'none',
+  'GET /api/v1/events': 'reader',
+  'GET /api/v1/whoami': 'reader',
+  'GET /api/v1/stats': 'reader',
   // Access
   'GET /api/v1/tokens': 'admin',
   'POST /api/v1/tokens': 'admin',
@@ -70,7 +80,7 @@ const ROUTE_ROLES: Readonly<Record<string, Role>> = {
 };
 
 /** The least role for `method` on the route pattern `url`; undefined for a change not listed. */
-export function leastRole(method: string, url: string): Role | undefined {
+export function leastRole(method: string, url: string): LeastRole | undefined {
   const listed = ROUTE_ROLES[`${method} ${url}`];
   if (listed) return listed;
   return method === 'GET' || method === 'HEAD' ? 'reader' : undefined;

@@ -199,6 +199,27 @@ describe.each(DIALECTS)('catalog (%s)', (dialect) => {
       });
     });
 
+    it('pages and searches names ignoring case, with _ and % literal, and adds up the totals', async () => {
+      await catalog.createSeries('S');
+      for (const name of ['DB_19', 'DBX19', 'db_home', 'other']) await catalog.insertImage(img(name), 'S');
+      const names = (r: { images: { name: string }[] }) => r.images.map((i) => i.name);
+      const all = await catalog.pageImages({}, { limit: 2, offset: 1 });
+      expect([names(all), all.total]).toEqual([['DB_19', 'db_home'], 4]);
+      expect(names(await catalog.pageImages({ nameContains: 'b_' }, { limit: 10, offset: 0 }))).toEqual([
+        'DB_19',
+        'db_home',
+      ]);
+      expect((await catalog.pageImages({ nameContains: '%' }, { limit: 10, offset: 0 })).total).toBe(0);
+      const db = await catalog.pageImages({ nameContains: 'db', series: 'S' }, { limit: 2, offset: 0 });
+      expect([names(db), db.total]).toEqual([['DB_19', 'DBX19'], 3]);
+      expect(await catalog.imageTotals()).toEqual({
+        count: 4,
+        byState: { TESTABLE: 4, RESTRICTED: 0, PUBLISHED: 0 },
+        logicalBytes: 4 * 2 ** 40,
+        storedBytes: 40,
+      });
+    });
+
     it('rolls the image back when its series membership fails', async () => {
       await expect(catalog.insertImage(img('a', { series: 'missing' }))).rejects.toMatchObject({
         code: 'NOT_FOUND',

@@ -20,6 +20,7 @@ import { SeriesRules } from './series.rules.js';
 import {
   BASE_TYPES,
   type ImageFilter,
+  type ImagePage,
   type ImageRecord,
   type ImageTypeRecord,
   isBaseType,
@@ -248,6 +249,27 @@ export class CatalogService {
     if (filter.type) await this.getImageType(filter.type);
     if (filter.series) await this.series.get(filter.series);
     return new ImageRepository(this.db.kysely).list(filter);
+  }
+
+  /** One page of `listImages(filter)` and how many images match in all. */
+  async pageImages(filter: ImageFilter, page: ImagePage): Promise<{ images: ImageRecord[]; total: number }> {
+    if (filter.type) await this.getImageType(filter.type);
+    if (filter.series) await this.series.get(filter.series);
+    const repo = new ImageRepository(this.db.kysely);
+    return { images: await repo.list(filter, page), total: await repo.count(filter) };
+  }
+
+  /** How many images, in each state, and their logical and stored bytes added up. */
+  async imageTotals(): Promise<{
+    count: number;
+    byState: Record<ImageState, number>;
+    logicalBytes: number;
+    storedBytes: number;
+  }> {
+    const repo = new ImageRepository(this.db.kysely);
+    const byState = await repo.countByState();
+    const count = Object.values(byState).reduce((a, b) => a + b, 0);
+    return { count, byState, ...(await repo.byteSums()) };
   }
 
   async getImage(name: string): Promise<ImageRecord> {

@@ -1,9 +1,9 @@
 /** Queries on `images`. No rules here: the service decides what is allowed. */
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { type Insertable, type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
 import type { Digest } from '../core/manifest.js';
 import { IMAGE_STATES, type ImageState } from '../core/states.js';
 import type { ImageTable, Schema } from '../db/schema.js';
-import type { ImageFilter, ImageRecord } from './types.js';
+import type { ImageFilter, ImagePage, ImageRecord } from './types.js';
 
 export class ImageRepository {
   constructor(private readonly db: Kysely<Schema>) {}
@@ -28,22 +28,55 @@ export class ImageRepository {
   }
 
   /** Ordered by name, or by series position when filtering by series. */
-  async list(filter: ImageFilter = {}): Promise<ImageRecord[]> {
-    let q = this.db.selectFrom('images').selectAll('images');
+  async list(filter: ImageFilter = {}, page?: ImagePage): Promise<ImageRecord[]> {
+    let q = this.filtered(filter).selectAll('images');
+    q = filter.series ? q.orderBy('series_images.position') : q.orderBy('images.name');
+    if (page) q = q.limit(page.limit).offset(page.offset);
+    return (await q.execute()).map(toImage);
+  }
+
+  /** How many images `list(filter)` answers without a page. */
+  async count(filter: ImageFilter = {}): Promise<number> {
+    const row = await this.filtered(filter)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Every image's logical bytes and stored bytes (shared chunks counted in each), added up. */
+  async byteSums(): Promise<{ logicalBytes: number; storedBytes: number }> {
+    const row = await this.db
+      .selectFrom('images')
+      .select((eb) => [
+        eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('logical'),
+        eb.fn.coalesce(eb.fn.sum<number>('stored_bytes'), sql<number>`0`).as('stored'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { logicalBytes: Number(row.logical), storedBytes: Number(row.stored) };
+  }
+
+  private filtered(filter: ImageFilter): SelectQueryBuilder<Schema, 'images' | 'series_images', object> {
+    let q = this.db.selectFrom('images') as unknown as SelectQueryBuilder<
+      Schema,
+      'images' | 'series_images',
+      object
+    >;
     if (filter.type) q = q.where('images.image_type', '=', filter.type);
     if (filter.state) q = q.where('images.state', '=', filter.state);
     if (filter.receivedFrom) q = q.where('images.received_from', '=', filter.receivedFrom);
     if (filter.origin) q = q.where('images.origin', '=', filter.origin);
     if (filter.originKeyId) q = q.where('images.origin_key_id', '=', filter.originKeyId);
+    if (filter.nameContains) {
+      // Case-insensitive on both databases; % and _ in the search are literal.
+      const pattern = `%${filter.nameContains.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      q = q.where(sql<boolean>`lower(images.name) like ${pattern} escape '\\'`);
+    }
     if (filter.series) {
       q = q
         .innerJoin('series_images', 'series_images.image_name', 'images.name')
-        .where('series_images.series_name', '=', filter.series)
-        .orderBy('series_images.position');
-    } else {
-      q = q.orderBy('images.name');
+        .where('series_images.series_name', '=', filter.series);
     }
-    return (await q.execute()).map(toImage);
+    return q;
   }
 
   /** Images made here (not received) that name `origin` and have no key id yet get `keyId`. */

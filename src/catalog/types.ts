@@ -102,6 +102,14 @@ export interface ImageFilter {
   origin?: string;
   /** Images whose origin has this key id. */
   originKeyId?: string;
+  /** Images whose name contains this, ignoring case. */
+  nameContains?: string;
+}
+
+/** One page of a list: at most `limit` rows after the first `offset`. */
+export interface ImagePage {
+  readonly limit: number;
+  readonly offset: number;
 }
 
 export interface Lineage {

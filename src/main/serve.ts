@@ -76,11 +76,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const catalog = new CatalogService(db);
   const jobs = new JobQueue(db);
   const transfers = new TransferRepository(db.kysely);
+  const storeTotals = () => {
+    const t = store.stats();
+    return { chunks: t.chunks, bytes: t.storedBytes };
+  };
   const metrics = createMetrics({
-    store: () => {
-      const t = store.stats();
-      return { chunks: t.chunks, bytes: t.storedBytes };
-    },
+    store: storeTotals,
     storeRoot: config.paths.store,
     imagesByState: () => catalog.countImagesByState(),
     transfersRunning: () => transfers.running(),
@@ -258,6 +259,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       metricsOpen: config.metrics === 'open',
       gcGraceSeconds: config.gcGraceSeconds,
       store,
+      storeTotals,
       images,
       ingest,
       catalog,

@@ -35,9 +35,17 @@ export function imageRoutes(app: ApiApp): void {
     '/api/v1/images',
     {
       schema: {
-        summary: 'List images, optionally by type, series or state',
+        summary: 'List images, optionally by type, series, state or a part of the name; a page of them',
+        description:
+          'Without `limit`, every match. With it, at most `limit` after the first `offset`; `total` says how ' +
+          'many match in all.',
         tags: ['images'],
         querystring: Type.Object({
+          q: Type.Optional(
+            Type.String({ maxLength: 64, description: 'only names that contain this, ignoring case' }),
+          ),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, default: 0 })),
           type: Type.Optional(NameFilterSchema),
           series: Type.Optional(NameFilterSchema),
           state: Type.Optional(WordSchema()),
@@ -45,19 +53,27 @@ export function imageRoutes(app: ApiApp): void {
             Type.String({ maxLength: 64, description: 'only replicas that arrived from this peer' }),
           ),
         }),
-        response: { 200: Type.Object({ images: Type.Array(Type.Ref('Image')) }), ...errorResponses },
+        response: {
+          200: Type.Object({
+            images: Type.Array(Type.Ref('Image')),
+            total: Type.Integer({ description: 'how many match, on every page' }),
+          }),
+          ...errorResponses,
+        },
       },
     },
     async (request) => {
       const q = request.query;
-      return {
-        images: await catalog.listImages({
-          ...(q.type ? { type: q.type } : {}),
-          ...(q.series ? { series: q.series } : {}),
-          ...(q.state ? { state: parseImageState(q.state) } : {}),
-          ...(q.receivedFrom ? { receivedFrom: q.receivedFrom } : {}),
-        }),
+      const filter = {
+        ...(q.type ? { type: q.type } : {}),
+        ...(q.series ? { series: q.series } : {}),
+        ...(q.state ? { state: parseImageState(q.state) } : {}),
+        ...(q.receivedFrom ? { receivedFrom: q.receivedFrom } : {}),
+        ...(q.q ? { nameContains: q.q } : {}),
       };
+      if (q.limit !== undefined) return catalog.pageImages(filter, { limit: q.limit, offset: q.offset ?? 0 });
+      const images = await catalog.listImages(filter);
+      return { images, total: images.length };
     },
   );
 

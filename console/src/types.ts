@@ -1,0 +1,110 @@
+/** The records the REST API answers with, as far as the console reads them (docs/openapi.json). */
+
+export interface Image {
+  name: string;
+  digest: string;
+  kind: 'tree' | 'file';
+  imageType: string;
+  state: string;
+  parentName: string | null;
+  origin: string;
+  size: number;
+  storedBytes: number;
+  chunkCount: number;
+  fileCount: number;
+  createdAt: string;
+  receivedFrom: string | null;
+  private: boolean;
+}
+
+export interface ImageDetail {
+  image: Image;
+  ancestors: string[];
+  descendants: string[];
+  series: string[];
+  workingCopies: { id: number; host: string; path: string; createdAt: string }[];
+}
+
+export interface Progress {
+  bytesTotal: number;
+  bytesDone: number;
+  bytesPresent: number;
+  wireBytes: number;
+  chunksTotal: number;
+  chunksSent: number;
+}
+
+/** A push or pull this server runs (a transfer job). */
+export interface Transfer extends Progress {
+  jobId: number;
+  direction: string;
+  peer: string;
+  image: string;
+  state: string;
+  error: string | null;
+  rate: number | null;
+  attempts: number;
+  createdAt: string;
+}
+
+/** A transfer a peer runs with this server: its push here (in) or pull from here (out). */
+export interface ServedTransfer extends Progress {
+  id: number;
+  direction: 'in' | 'out';
+  peer: string;
+  image: string;
+  state: string;
+  outcome: string | null;
+  error: string | null;
+  rate: number | null;
+  startedAt: string;
+  updatedAt: string;
+}
+
+export interface Job {
+  id: number;
+  kind: string;
+  state: string;
+  error: string | null;
+  progressDone: number;
+  progressTotal: number;
+  attempts: number;
+  maxAttempts: number;
+  createdAt: string;
+  updatedAt: string;
+  result: unknown;
+}
+
+export interface Peer {
+  name: string;
+  clusterName: string;
+  endpoint: string;
+  maxRate: number | null;
+  allowUploads: boolean;
+  lastContactAt: string | null;
+  reachable?: boolean;
+  error?: string;
+  errorCode?: string;
+  pushesTo: string[];
+  pushesHere: string[];
+}
+
+export interface Stats {
+  store: { chunks: number; bytes: number };
+  images: { count: number; byState: Record<string, number>; logicalBytes: number; storedBytes: number };
+  dedupRatio: number | null;
+  compressionRatio: number | null;
+}
+
+export interface Whoami {
+  name: string;
+  role: string;
+  server: string;
+}
+
+/** What `GET /api/v1/events` pushes in each `activity` event. */
+export interface Activity {
+  transfers: Transfer[];
+  served: ServedTransfer[];
+  jobs: Job[];
+}

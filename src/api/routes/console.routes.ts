@@ -1,0 +1,141 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { isFinalJobState } from '../../core/states.js';
+import type { ApiApp } from '../app.js';
+import { callerOf } from '../auth.js';
+import { type Activity, EventHub, sseFrame } from '../event-hub.js';
+import { errorResponses } from '../schemas.js';
+
+/** How often an events stream checks that its token still holds, and says it is alive. */
+const EVENTS_RECHECK_MS = 15_000;
+/** The most running transfers and jobs one reading carries. */
+const ACTIVITY_LIMIT = 100;
+
+/** What the web console reads besides the rest of the API: who am I, the totals, live work. */
+export function consoleRoutes(app: ApiApp): void {
+  const { deps } = app;
+
+  app.get(
+    '/api/v1/whoami',
+    {
+      schema: {
+        summary: "The token's name and role: what its holder may do",
+        tags: ['access'],
+        response: {
+          200: Type.Object({ name: Type.String(), role: Type.String(), server: Type.String() }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const caller = callerOf(request);
+      return { name: caller?.name ?? '', role: caller?.role ?? '', server: deps.clusterName };
+    },
+  );
+
+  app.get(
+    '/api/v1/stats',
+    {
+      schema: {
+        summary: 'Totals: the store on disk, the images and their bytes, dedup and compression ratios',
+        tags: ['system'],
+        response: {
+          200: Type.Object({
+            store: Type.Object({
+              chunks: Type.Integer(),
+              bytes: Type.Integer({ description: 'bytes the chunk store takes on disk' }),
+            }),
+            images: Type.Object({
+              count: Type.Integer(),
+              byState: Type.Record(Type.String(), Type.Integer()),
+              logicalBytes: Type.Integer({ description: 'the payloads, added up' }),
+              storedBytes: Type.Integer({ description: "each image's stored bytes, added up" }),
+            }),
+            dedupRatio: Type.Union([Type.Number(), Type.Null()], {
+              description:
+                "images' stored bytes over the store's: what sharing chunks saves; null when empty",
+            }),
+            compressionRatio: Type.Union([Type.Number(), Type.Null()], {
+              description: "images' logical bytes over their stored bytes; null when empty",
+            }),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async () => {
+      const store = deps.storeTotals();
+      const images = await deps.catalog.imageTotals();
+      return {
+        store,
+        images,
+        dedupRatio: store.bytes > 0 && images.storedBytes > 0 ? images.storedBytes / store.bytes : null,
+        compressionRatio: images.storedBytes > 0 ? images.logicalBytes / images.storedBytes : null,
+      };
+    },
+  );
+
+  const hub = new EventHub(
+    async (): Promise<Activity> => {
+      const transfers = await deps.peering.transfers({ limit: ACTIVITY_LIMIT });
+      const served = await deps.served.list({ limit: ACTIVITY_LIMIT });
+      const jobs = await deps.jobs.list({ state: 'running', limit: ACTIVITY_LIMIT });
+      return {
+        transfers: transfers.filter((t) => !isFinalJobState(t.state)),
+        served: served.filter((t) => t.state === 'running'),
+        jobs,
+      };
+    },
+    500,
+    (err) => app.log.warn({ err }, 'reading the work for the events stream failed'),
+  );
+  // Open streams would hold the server's close forever: they end first.
+  const streams = new Set<{ end(): void }>();
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end();
+    hub.stop();
+  });
+
+  app.get(
+    '/api/v1/events',
+    {
+      schema: {
+        summary: 'Server-sent events: the transfers and jobs running now, pushed as they change',
+        description:
+          'text/event-stream. Each `activity` event carries {transfers, served, jobs}: the transfers this ' +
+          'server runs that have not ended, those peers run with it now, and the running jobs; the first ' +
+          'comes at once, the next when something changed (read every 0.5 s). A comment line every 15 s ' +
+          'keeps the stream alive; the stream ends when its token no longer holds.',
+        tags: ['system'],
+        response: { ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      if (request.method === 'HEAD') return reply.type('text/event-stream').send();
+      const secret = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+        connection: 'keep-alive',
+      });
+      res.write('retry: 2000\n\n');
+      streams.add(res);
+      const unsubscribe = hub.subscribe((activity) => res.write(sseFrame('activity', activity)));
+      const recheck = setInterval(() => {
+        deps.tokens.authenticate(secret).then(
+          () => res.write(': alive\n\n'),
+          () => res.end(),
+        );
+      }, EVENTS_RECHECK_MS);
+      const close = () => {
+        clearInterval(recheck);
+        unsubscribe();
+        streams.delete(res);
+      };
+      request.raw.on('close', close);
+      res.on('close', close);
+    },
+  );
+}

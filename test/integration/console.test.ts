@@ -1,0 +1,314 @@
+/**
+ * The web console in a real browser (Debian's Chromium, driven by playwright-core) against
+ * real `ingot serve` processes: CON_A holds the images, CON_B is its peer and pulls one
+ * rate-capped, so its progress bar can be watched moving. Screenshots of each page go to
+ * test-results/console/.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSOLE_ROOT } from '../../src/api/console-files.js';
+import { launchBrowser, openPage, type Seen, screenshot, signIn } from '../support/browser.js';
+import { freePort, type IngotServer, startIngot } from '../support/ingot.js';
+import { pair, waitFor, workDir } from '../support/peers.js';
+import { pseudoRandom } from '../support/trees.js';
+
+const MiB = 1024 * 1024;
+const BIG_BYTES = 6 * MiB;
+
+let a: IngotServer;
+let b: IngotServer;
+let browser: Browser;
+let reader: string;
+const seen: Seen = { urls: [], messages: [] };
+
+async function ok(server: IngotServer, args: string[]): Promise<string> {
+  const r = await server.cli(args);
+  expect(r.code, `ingot ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+async function addFile(server: IngotServer, name: string, bytes: number, ...args: string[]): Promise<void> {
+  const file = join(workDir(), `${name}.img`);
+  writeFileSync(file, pseudoRandom(name, bytes));
+  await ok(server, ['image', 'add', name, '--file', file, ...args]);
+}
+
+/** The value (0-100) of the progress bar in the row of `image` in the table `table`, or -1. */
+async function progressOf(page: Page, table: string, image: string): Promise<number> {
+  const bar = await page.$(`#${table} tr[data-image="${image}"] progress`);
+  return bar ? Number(await bar.getAttribute('data-pct')) : -1;
+}
+
+beforeAll(async () => {
+  expect(existsSync(join(CONSOLE_ROOT, 'index.html')), 'the console is built (npm run build)').toBe(true);
+  [a, b, browser] = await Promise.all([
+    startIngot({ name: 'CON_A' }),
+    startIngot({ name: 'CON_B' }),
+    launchBrowser(),
+  ]);
+  await pair({ server: a, name: 'CON_A' }, { server: b, name: 'CON_B' });
+  await addFile(a, 'SMALL_1', 200 * 1024, '--state', 'PUBLISHED');
+  await addFile(a, 'SMALL_2', 300 * 1024, '--state', 'TESTABLE');
+  await addFile(a, 'OTHER_3', 100 * 1024, '--state', 'RESTRICTED');
+  await addFile(a, 'BIG_ONE', BIG_BYTES, '--state', 'PUBLISHED');
+  // The same bytes under another name: shared chunks, a dedup ratio above 1.
+  const again = join(workDir(), 'SMALL_1.img');
+  await ok(a, ['image', 'add', 'SMALL_COPY', '--file', again, '--state', 'TESTABLE']);
+  reader = (await ok(a, ['token', 'create', 'viewer', '--role', 'reader'])).trim();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([a?.stop(), b?.stop()]);
+  // No token in any URL the browser asked for, on any page of any test.
+  expect(seen.urls.length).toBeGreaterThan(0);
+  for (const url of seen.urls) {
+    for (const token of [a.token, b.token, reader]) expect(url).not.toContain(token);
+    expect(url).not.toMatch(/token=/i);
+  }
+  // The bundle runs under the strict CSP: nothing was refused, nothing threw.
+  expect(seen.messages.filter((m) => /Content Security Policy|pageerror/i.test(m))).toEqual([]);
+});
+
+describe('the web console', () => {
+  it('serves its page with a strict CSP and no token, and refuses a wrong token with the registry message', async () => {
+    const res = await fetch(`${a.url}/`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).not.toContain('unsafe-eval');
+    expect(await res.text()).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    // The API beside it still needs a token.
+    expect((await fetch(`${a.url}/api/v1/images`)).status).toBe(401);
+    expect((await fetch(`${a.url}/api/v1/nope`)).status).toBe(401);
+
+    const { context, page } = await openPage(browser, seen);
+    await page.goto(`${a.url}/`);
+    await page.fill('#token', 'ingot_wrong');
+    await page.click('#sign-in-button');
+    await page.waitForSelector('#sign-in .error');
+    expect(await page.textContent('#sign-in .error')).toContain('UNAUTHENTICATED');
+    await context.close();
+  });
+
+  it('pages and searches images on the server, bounded, and answers whoami, stats and events to a reader', async () => {
+    const get = async (path: string, token = reader) => {
+      const res = await fetch(`${a.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const page = await get('/api/v1/images?limit=2&offset=1');
+    expect(page.body.total).toBe(5);
+    expect((page.body.images as { name: string }[]).map((i) => i.name)).toEqual(['OTHER_3', 'SMALL_1']);
+    const found = await get('/api/v1/images?q=_c&limit=10');
+    expect((found.body.images as { name: string }[]).map((i) => i.name)).toEqual(['SMALL_COPY']);
+    // % and _ are literal: nothing is named with a %.
+    expect((await get('/api/v1/images?q=%25&limit=10')).body.total).toBe(0);
+    expect((await get('/api/v1/images')).body.total).toBe(5);
+    expect((await get('/api/v1/images?limit=1001')).status).toBe(400);
+    expect((await get(`/api/v1/images?q=${'x'.repeat(65)}`)).status).toBeGreaterThanOrEqual(400);
+    expect((await get('/api/v1/whoami')).body).toEqual({ name: 'viewer', role: 'reader', server: 'CON_A' });
+    const stats = (await get('/api/v1/stats')).body as { images: { count: number }; dedupRatio: number };
+    expect(stats.images.count).toBe(5);
+    expect(stats.dedupRatio).toBeGreaterThan(1);
+    expect((await fetch(`${a.url}/api/v1/events`)).status).toBe(401);
+    const events = await fetch(`${a.url}/api/v1/events`, { headers: { authorization: `Bearer ${reader}` } });
+    expect(events.headers.get('content-type')).toContain('text/event-stream');
+    const reader2 = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes('\n\n', text.indexOf('event: activity')))
+      text += (await reader2.read()).value ?? '';
+    expect(text).toContain('data: {"transfers":[],"served":[],"jobs":[]}');
+    await reader2.cancel();
+  });
+
+  it('shows the dashboard: store size, dedup ratio, images by state, peers', async () => {
+    const { context, page } = await openPage(browser, seen);
+    const res = await signIn(page, a.url, a.token);
+    expect(res?.headers()['content-security-policy']).toContain("default-src 'self'");
+    await page.waitForSelector('#store-size .figure:not(:text-is("—"))');
+    await page.waitForSelector('#dashboard-peers tr[data-peer="CON_B"] .badge.ok');
+    expect(await page.textContent('#images-total .figure')).toBe('5');
+    expect(await page.textContent('#by-state [data-state="PUBLISHED"]')).toBe('2');
+    expect(await page.textContent('#by-state [data-state="RESTRICTED"]')).toBe('1');
+    expect(await page.textContent('#by-state [data-state="TESTABLE"]')).toBe('2');
+    const ratio = Number((await page.textContent('#dedup .figure'))?.replace('×', ''));
+    expect(ratio).toBeGreaterThan(1);
+    expect(await page.evaluate(() => sessionStorage.getItem('ingot.token'))).toBe(a.token);
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+    await page.waitForSelector('#link-state.link-live');
+    await screenshot(page, 'dashboard');
+    await context.close();
+  });
+
+  it('lists, searches and pages images on the server; an image shows its details', async () => {
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, a.url, a.token);
+    await page.goto(`${a.url}/#/images`);
+    await page.waitForSelector('#image-list tr[data-image="BIG_ONE"]');
+    expect(await page.textContent('#page-label')).toBe('1–5 of 5');
+    await page.fill('#image-search', 'small');
+    await page.waitForSelector('#page-label:text-is("1–3 of 3")');
+    const names = await page.$$eval('#image-list tbody tr', (rows) => rows.map((r) => r.dataset.image));
+    expect(names).toEqual(['SMALL_1', 'SMALL_2', 'SMALL_COPY']);
+    expect(seen.urls.some((u) => u.includes('/api/v1/images?q=small&limit=50'))).toBe(true);
+    await screenshot(page, 'images');
+
+    await page.fill('#image-search', 'BIG');
+    await page.click('#image-list a[href="#/images/BIG_ONE"]');
+    await page.waitForSelector('#image-chunks');
+    expect(await page.textContent('#image-size')).toBe('6.00 MiB');
+    expect(Number(await page.textContent('#image-chunks'))).toBeGreaterThan(1);
+    expect(await page.textContent('#image-origin')).toBe('CON_A');
+    expect(await page.isVisible('#delete')).toBe(true);
+    await screenshot(page, 'image');
+    await context.close();
+  });
+
+  it('changes a state, verifies, and shows the refusal of a delete with its hint; the CLI sees the change', async () => {
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, a.url, a.token);
+    await page.goto(`${a.url}/#/images/SMALL_2`);
+    await page.waitForSelector('#state-select');
+    await page.selectOption('#state-select', 'PUBLISHED');
+    await page.click('#set-state');
+    await page.waitForSelector('#action-note:text-is("State set to PUBLISHED.")');
+    await page.waitForSelector('#image-state .badge:text-is("PUBLISHED")');
+    expect((await a.json<{ state: string }>(['image', 'show', 'SMALL_2'])).state).toBe('PUBLISHED');
+
+    await page.click('#verify');
+    await page.waitForSelector('#action-note:has-text("Verified")');
+
+    // A working copy makes the delete a CONFLICT: the page shows the message and the hint.
+    const headers = { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' };
+    const copy = await fetch(`${a.url}/api/v1/images/SMALL_2/working-copies`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ host: 'node-7', path: '/u01/small2' }),
+    });
+    expect(copy.status, await copy.text()).toBe(201);
+    await page.reload();
+    await page.waitForSelector('#working-copies td.mono');
+    await page.click('#delete');
+    await page.click('#delete-confirm');
+    await page.waitForSelector('#image .error[data-code="CONFLICT"]');
+    const error = await page.textContent('#image .error');
+    expect(error).toContain('has 1 registered working copy');
+    expect(error).toContain('hint: delete with --force');
+    await screenshot(page, 'image-refused');
+    expect((await a.cli(['image', 'show', 'SMALL_2'])).code).toBe(0);
+    await context.close();
+  });
+
+  it('shows a reader no action buttons', async () => {
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, a.url, reader);
+    expect(await page.textContent('#whoami')).toBe('viewer (reader)');
+    await page.goto(`${a.url}/#/images/BIG_ONE`);
+    await page.waitForSelector('#image-chunks');
+    expect(await page.$('#image-actions')).toBeNull();
+    expect(await page.$('#set-state')).toBeNull();
+    expect(await page.$('#delete')).toBeNull();
+    await screenshot(page, 'image-reader');
+    await context.close();
+  });
+
+  it('moves the progress bar of a rate-capped pull on both ends as it runs', async () => {
+    await ok(b, ['modify', 'peerserver', '--server', 'CON_A', '--max-rate', '2M']);
+    const puller = await openPage(browser, seen);
+    const source = await openPage(browser, seen);
+    await signIn(puller.page, b.url, b.token);
+    await signIn(source.page, a.url, a.token);
+    for (const p of [puller.page, source.page]) {
+      await p.goto(`${p === puller.page ? b.url : a.url}/#/transfers`);
+      await p.waitForSelector('#link-state.link-live');
+    }
+    await ok(b, ['image', 'pull', 'BIG_ONE', '--server', 'CON_A', '--no-wait']);
+
+    // Seen running, then seen further along, without reloading: the events stream moves it.
+    const first = await waitFor(
+      'the pull to show progress',
+      () => progressOf(puller.page, 'own-transfers', 'BIG_ONE'),
+      (v) => v > 0 && v < 80,
+      30_000,
+    );
+    await screenshot(puller.page, 'transfers');
+    await waitFor(
+      'the bar to move',
+      () => progressOf(puller.page, 'own-transfers', 'BIG_ONE'),
+      (v) => v > first,
+      30_000,
+    );
+    // The source sees the same pull among those peers run with it.
+    await waitFor(
+      'the source to show the served pull',
+      () => progressOf(source.page, 'served-transfers', 'BIG_ONE'),
+      (v) => v >= 0,
+      30_000,
+    );
+    await screenshot(source.page, 'transfers-served');
+    await puller.page.waitForSelector('#own-transfers tr[data-image="BIG_ONE"][data-state="succeeded"]', {
+      timeout: 60_000,
+    });
+    expect(await progressOf(puller.page, 'own-transfers', 'BIG_ONE')).toBe(100);
+    await puller.context.close();
+    await source.context.close();
+  });
+
+  it('lists peers with reachability, instantiations both ways and rate caps', async () => {
+    await ok(b, ['modify', 'peerserver', '--server', 'CON_A', '--max-rate', '2M']);
+    await ok(b, ['instantiate', 'image', '--server', 'CON_A', '--imagetype', 'DISKIMAGE']);
+    await ok(a, ['instantiate', 'image', '--server', 'CON_B', '--all']);
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, b.url, b.token);
+    await page.goto(`${b.url}/#/peers`);
+    await page.waitForSelector('#peer-list tr[data-peer="CON_A"] .badge.ok');
+    expect(await page.textContent('#peer-list tr[data-peer="CON_A"] .max-rate')).toBe('2.00 MiB/s');
+    expect(await page.textContent('#peer-list tr[data-peer="CON_A"] .pushes-to')).toContain('all');
+    expect(await page.textContent('#peer-list tr[data-peer="CON_A"] .pushes-here')).toContain('DISKIMAGE');
+    await screenshot(page, 'peers');
+    await context.close();
+  });
+});
+
+describe('the web console over TLS', () => {
+  it('signs in and follows the events stream on https', async () => {
+    const s = await startIngot({ name: 'CON_TLS', args: ['--tls'] });
+    try {
+      expect(s.url.startsWith('https://')).toBe(true);
+      const { context, page } = await openPage(browser, seen, { ignoreHTTPSErrors: true });
+      const res = await signIn(page, s.url, s.token);
+      expect(res?.headers()['content-security-policy']).toContain("default-src 'self'");
+      await page.waitForSelector('#link-state.link-live');
+      await page.waitForSelector('#images-total .figure:text-is("0")');
+      await screenshot(page, 'dashboard-tls');
+      await context.close();
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('the events stream', () => {
+  it('reconnects when the server goes away and comes back, and the page carries on', async () => {
+    const port = await freePort();
+    let s = await startIngot({ name: 'CON_RE', args: ['--listen', `127.0.0.1:${port}`] });
+    try {
+      const { context, page } = await openPage(browser, seen);
+      await signIn(page, s.url, s.token);
+      await page.waitForSelector('#link-state.link-live');
+      await s.stop();
+      await page.waitForSelector('#link-state.link-reconnecting');
+      s = await s.restart();
+      await page.waitForSelector('#link-state.link-live', { timeout: 30_000 });
+      // Still signed in: the same tab's token, sent again on the new stream.
+      expect(await page.textContent('#whoami')).toBe('admin (admin)');
+      await context.close();
+    } finally {
+      await s.stop();
+    }
+  });
+});
