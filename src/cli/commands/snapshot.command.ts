@@ -77,6 +77,5 @@ export function exportSnapshot(group: Command): void {
     'ingot export snapshot --to /media/usb/fpps1 --passphrase-file pass.txt',
     'ingot export snapshot --to /media/usb/fpps1-full --with-images --include /etc/ingot-hooks --passphrase-file pass.txt',
     'ingot export snapshot --to /media/usb/fpps1-os --images OL9_ROOT,DBHOME_19_21 --passphrase-file pass.txt',
-    'ingot export snapshot --to /media/usb/fpps1-stick --with-ingot --passphrase-file pass.txt',
   ]);
 }
