@@ -87,6 +87,7 @@ beforeAll(async () => {
   await ok(fpps, ['modify', 'peerserver', '--server', 'HQ', '--allow-uploads', 'on']);
   await addDisk(fpps, 'OWN_1');
   await addDisk(fpps, 'OWN_1_P1', 'OWN_1');
+  for (const name of ['OWN_1', 'OWN_1_P1']) await ok(fpps, ['image', 'state', name, 'PUBLISHED']);
   mkdirSync(join(hooks, 'post.d'), { recursive: true });
   writeFileSync(join(hooks, 'post.d', 'notify.sh'), '#!/bin/sh\necho deployed\n', { mode: 0o750 });
   writeFileSync(pass, 'correct horse battery staple\n', { mode: 0o600 });
@@ -247,6 +248,16 @@ describe.each(DIALECTS)('restored with its catalog in %s', (dialect) => {
     const [s] = await restored.json<{ images: { name: string; outcome: string }[] }[]>(['sync', '--now']);
     expect(s?.images.find((i) => i.name === next)?.outcome).toBe('fetched');
     expect((await restored.cli(['image', 'verify', next])).code).toBe(0);
+  });
+
+  it('the peer pulls from it, pinning the same certificate and key', async () => {
+    const name = dialect === 'sqlite' ? 'OWN_1' : 'OWN_1_P1';
+    await ok(hq, ['image', 'pull', name, '--server', 'FPPS1']);
+    expect(await hq.json<ImageJson>(['image', 'show', name])).toMatchObject({
+      origin: 'FPPS1',
+      receivedFrom: 'FPPS1',
+    });
+    expect((await hq.cli(['image', 'verify', name])).code).toBe(0);
   });
 
   it('the peer pushes to it without registering it again', async () => {
