@@ -260,6 +260,24 @@ describe.each(DIALECTS)('restored with its catalog in %s', (dialect) => {
     expect((await hq.cli(['image', 'verify', name])).code).toBe(0);
   });
 
+  it.runIf(dialect === 'sqlite')(
+    'with --images, carries those alone, and the catalog lists no other',
+    async () => {
+      const dir = join(work, 'only-own-1');
+      await ok(restored, ['export', 'snapshot', '--to', dir, '--images', 'OWN_1', '--passphrase-file', pass]);
+      const third = join(work, 'home-only-own-1');
+      const r = await importInto(third, dir);
+      expect(r.code, r.stderr).toBe(0);
+      const server = await startIngot({ home: third });
+      try {
+        expect((await server.json<ImageJson[]>(['image', 'list'])).map((i) => i.name)).toEqual(['OWN_1']);
+        expect((await server.cli(['image', 'verify', 'OWN_1'])).code).toBe(0);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
+
   it('the peer pushes to it without registering it again', async () => {
     const name = `PUSH_${dialect.toUpperCase()}`;
     await addDisk(hq, name);
