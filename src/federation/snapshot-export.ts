@@ -254,8 +254,11 @@ async function requireFreeDir(path: string): Promise<void> {
   const st = await lstat(path).catch(() => undefined);
   if (!st) return;
   if (!st.isDirectory() || (await readdir(path)).length > 0) {
+    const left = st.isDirectory() && !(await exists(join(path, SNAPSHOT_MANIFEST)));
     throw new IngotError('CONFLICT', `${path} exists and is not an empty directory`, {
-      hint: 'give --to a new directory (one snapshot per directory)',
+      hint: left
+        ? 'it holds no snapshot.json (an export stopped half way leaves that): remove it, or give --to a new directory'
+        : 'give --to a new directory (one snapshot per directory)',
     });
   }
 }

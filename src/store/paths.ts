@@ -5,7 +5,8 @@ import type { Digest } from '../core/manifest.js';
  * The whole on-disk layout of one server's data directory (INGOT_HOME), in one place.
  *
  *   $INGOT_HOME/
- *     config.json                 cluster name and settings fixed at first start
+ *     config.json                 cluster name and settings fixed at first start; the
+ *                                 addresses and database `import snapshot` keeps
  *     token                       admin bearer token (mode 0600)
  *     server.json                 URL, pid and (with --tls) certificate fingerprint of the
  *                                 running server, for a local CLI to find and pin it

@@ -183,10 +183,6 @@ const STEPS: readonly Step[] = [
     example:
       'ingot export snapshot --to /media/usb/fpps1-os --images OL9_ROOT,DBHOME_19_21 --passphrase-file pass.txt',
   },
-  {
-    on: 'FPPS_1',
-    example: 'ingot export snapshot --to /media/usb/fpps1-stick --with-ingot --passphrase-file pass.txt',
-  },
   // The new machine lacks the included files.
   { on: 'FPPS_1', setup: 'rm -r /etc/ingot-hooks' },
   { fresh: 'ingot import snapshot /media/usb/fpps1 --passphrase-file pass.txt' },

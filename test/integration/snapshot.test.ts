@@ -87,6 +87,7 @@ beforeAll(async () => {
   await ok(fpps, ['modify', 'peerserver', '--server', 'HQ', '--allow-uploads', 'on']);
   await addDisk(fpps, 'OWN_1');
   await addDisk(fpps, 'OWN_1_P1', 'OWN_1');
+  for (const name of ['OWN_1', 'OWN_1_P1']) await ok(fpps, ['image', 'state', name, 'PUBLISHED']);
   mkdirSync(join(hooks, 'post.d'), { recursive: true });
   writeFileSync(join(hooks, 'post.d', 'notify.sh'), '#!/bin/sh\necho deployed\n', { mode: 0o750 });
   writeFileSync(pass, 'correct horse battery staple\n', { mode: 0o600 });
@@ -248,6 +249,34 @@ describe.each(DIALECTS)('restored with its catalog in %s', (dialect) => {
     expect(s?.images.find((i) => i.name === next)?.outcome).toBe('fetched');
     expect((await restored.cli(['image', 'verify', next])).code).toBe(0);
   });
+
+  it('the peer pulls from it, pinning the same certificate and key', async () => {
+    const name = dialect === 'sqlite' ? 'OWN_1' : 'OWN_1_P1';
+    await ok(hq, ['image', 'pull', name, '--server', 'FPPS1']);
+    expect(await hq.json<ImageJson>(['image', 'show', name])).toMatchObject({
+      origin: 'FPPS1',
+      receivedFrom: 'FPPS1',
+    });
+    expect((await hq.cli(['image', 'verify', name])).code).toBe(0);
+  });
+
+  it.runIf(dialect === 'sqlite')(
+    'with --images, carries those alone, and the catalog lists no other',
+    async () => {
+      const dir = join(work, 'only-own-1');
+      await ok(restored, ['export', 'snapshot', '--to', dir, '--images', 'OWN_1', '--passphrase-file', pass]);
+      const third = join(work, 'home-only-own-1');
+      const r = await importInto(third, dir);
+      expect(r.code, r.stderr).toBe(0);
+      const server = await startIngot({ home: third });
+      try {
+        expect((await server.json<ImageJson[]>(['image', 'list'])).map((i) => i.name)).toEqual(['OWN_1']);
+        expect((await server.cli(['image', 'verify', 'OWN_1'])).code).toBe(0);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
 
   it('the peer pushes to it without registering it again', async () => {
     const name = `PUSH_${dialect.toUpperCase()}`;

@@ -21,11 +21,14 @@ export function exportSnapshot(group: Command): void {
     .requiredOption('--to <dir>', 'a new or empty directory on the server’s host')
     .requiredOption(
       '--passphrase-file <file>',
-      'its first line seals the keys and the token (8 characters or more)',
+      'on the server’s host: its first line seals the keys and the token (8 characters or more)',
     )
     .option('--with-images', 'carry every image (as a bundle: only chunks travel)')
     .option('--images <names>', 'carry these images, comma-separated')
-    .option('--include <path...>', 'files or directories of this host to carry too (e.g. /etc/ingot-hooks)')
+    .option(
+      '--include <path...>',
+      'files or directories of the server’s host to carry too (e.g. /etc/ingot-hooks)',
+    )
     .option(
       '--with-ingot',
       'carry this Ingot too (npm tarball with its dependencies) and import.mjs, to install offline',
@@ -77,6 +80,5 @@ export function exportSnapshot(group: Command): void {
     'ingot export snapshot --to /media/usb/fpps1 --passphrase-file pass.txt',
     'ingot export snapshot --to /media/usb/fpps1-full --with-images --include /etc/ingot-hooks --passphrase-file pass.txt',
     'ingot export snapshot --to /media/usb/fpps1-os --images OL9_ROOT,DBHOME_19_21 --passphrase-file pass.txt',
-    'ingot export snapshot --to /media/usb/fpps1-stick --with-ingot --passphrase-file pass.txt',
   ]);
 }
