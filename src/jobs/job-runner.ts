@@ -68,9 +68,20 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'DISK_FULL',
 ]);
 
+const FINAL = new WeakSet<IngotError>();
+
+/**
+ * Marks one failure as one a retry cannot help, whatever its code usually means: an import
+ * whose whole download does not match the checksum asked for would only download it again.
+ */
+export function finalError(err: IngotError): IngotError {
+  FINAL.add(err);
+  return err;
+}
+
 /** Whether the runner will try this failure again (given attempts remain). */
 export function isRetryable(err: unknown): boolean {
-  return !(err instanceof IngotError && PERMANENT.has(err.code));
+  return !(err instanceof IngotError && (PERMANENT.has(err.code) || FINAL.has(err)));
 }
 
 export function startJobRunner(opts: JobRunnerOptions): JobRunner {
