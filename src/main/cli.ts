@@ -10,7 +10,7 @@ import {
   imageVerifyCommand,
 } from '../cli/commands/image-admin.command.js';
 import { imageDeployCommand } from '../cli/commands/image-deploy.command.js';
-import { imageImportCommand } from '../cli/commands/image-import.command.js';
+import { imageImportCommand, importArgv } from '../cli/commands/image-import.command.js';
 import { imageListCommand, imageShowCommand } from '../cli/commands/image-query.command.js';
 import { imagetypeCommand } from '../cli/commands/imagetype.command.js';
 import { jobCommand } from '../cli/commands/job.command.js';
@@ -31,7 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   endQuietlyOnClosedPipe();
   const program = buildProgram();
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(importArgv(argv));
     return EXIT_OK;
   } catch (err) {
     return reportError(err);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { ImageRecord } from '../../catalog/types.js';
 import { IngotError } from '../../core/errors.js';
 import { checkName } from '../../core/names.js';
@@ -10,14 +10,30 @@ import { followJob, type JobView } from '../job-wait.js';
 import { formatBytes, printJson } from '../output.js';
 import { type ProgressFlags, type ProgressMode, progressMode, progressOptions } from '../progress.js';
 
+/**
+ * `--url` and `--cacert` after `image import` are the download's, not the options of the
+ * same names that pick the server to talk to (those go before `image` here); the argument
+ * list is rewritten so that the program's global options never see them.
+ */
+const SOURCE_URL = '--source-url';
+const SOURCE_CACERT = '--source-cacert';
+
+export function importArgv(argv: readonly string[]): string[] {
+  const at = argv.findIndex((a, i) => a === 'image' && argv[i + 1] === 'import');
+  if (at < 0) return [...argv];
+  const rename = (a: string) =>
+    a.replace(/^--url(?==|$)/, SOURCE_URL).replace(/^--cacert(?==|$)/, SOURCE_CACERT);
+  return [...argv.slice(0, at + 2), ...argv.slice(at + 2).map(rename)];
+}
+
 interface ImportOptions {
-  url?: string;
+  sourceUrl?: string;
+  sourceCacert?: string;
   sha256?: string;
   sha256Url?: string;
   /** commander's --no-checksum: false when given. */
   checksum?: boolean;
   proxy?: string;
-  cacert?: string;
   type?: string;
   series?: string;
   from?: string;
@@ -46,12 +62,19 @@ export function imageImportCommand(image: Command): void {
         'names (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, as curl reads them); a killed server or a dropped connection ' +
         'resumes where the stored bytes end. The image is listed only once the whole file matched its SHA-256',
     )
-    .requiredOption('--url <url>', 'http://, https:// or ftp:// URL of the file')
+    .addOption(new Option('--url <url>', 'http://, https:// or ftp:// URL of the file (required)'))
+    .addOption(new Option(`${SOURCE_URL} <url>`).hideHelp())
     .option('--sha256 <hex>', 'the SHA-256 the file must have')
     .option('--sha256-url <url>', "a sha256sum list (SHA256SUMS) with a line for the URL's file name")
     .option('--no-checksum', 'import without checking a SHA-256 (a warning says so)')
     .option('--proxy <url>', "http://host:port of a proxy (default: the server's HTTPS_PROXY / HTTP_PROXY)")
-    .option('--cacert <file>', 'PEM CA certificates the https source must check against (sent to the server)')
+    .addOption(
+      new Option(
+        '--cacert <file>',
+        'PEM CA certificates the https source must check against (sent to the server)',
+      ),
+    )
+    .addOption(new Option(`${SOURCE_CACERT} <file>`).hideHelp())
     .option('--type <type>', 'image type (default DISKIMAGE)')
     .option('--series <series>', 'append the image to this series')
     .option('--from <image>', 'the image this one descends from (lineage)')
@@ -76,7 +99,7 @@ export function imageImportCommand(image: Command): void {
     },
   );
   examples(cmd, [
-    'ingot image import OVCA_2_1 --url https://updates.example/ovca-2.1.img --sha256 9f86d0...0a08 --type OSIMAGE',
+    'ingot image import OVCA_2_1 --url https://updates.example/ovca-2.1.img --sha256 9f86d0...0a08 --type ISO',
     'ingot image import DISK_7 --url ftp://mirror.example/pub/disk7.img --sha256-url ftp://mirror.example/pub/SHA256SUMS',
     'ingot image import OL9_ISO --url https://yum.example/ol9.iso --sha256-url https://yum.example/SHA256SUMS --proxy http://proxy:3128 --cacert ca.pem',
   ]);
@@ -88,6 +111,11 @@ export async function importImage(
   opts: ImportOptions,
 ): Promise<ImportResult> {
   checkName('image', name);
+  if (!opts.sourceUrl) {
+    throw new IngotError('INVALID_ARGUMENT', 'give the file to import with --url URL', {
+      hint: 'an http://, https:// or ftp:// URL, e.g. `ingot image import OL9 --url https://host/ol9.iso --sha256 HEX`',
+    });
+  }
   const noChecksum = opts.checksum === false;
   if (!opts.sha256 && !opts.sha256Url && !noChecksum) {
     throw new IngotError('INVALID_ARGUMENT', 'give --sha256 HEX or --sha256-url URL (or --no-checksum)', {
@@ -96,10 +124,10 @@ export async function importImage(
   }
   if (noChecksum)
     process.stderr.write(`warning: ${name} will not be checked against a checksum (--no-checksum)\n`);
-  const cacert = opts.cacert ? await readCacert(opts.cacert) : undefined;
+  const cacert = opts.sourceCacert ? await readCacert(opts.sourceCacert) : undefined;
   const job = await client.json<JobView>('POST', '/api/v1/images/import', {
     name,
-    url: opts.url,
+    url: opts.sourceUrl,
     ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
     ...(opts.sha256Url ? { sha256Url: opts.sha256Url } : {}),
     ...(noChecksum ? { noChecksum: true } : {}),

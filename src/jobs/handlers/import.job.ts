@@ -96,8 +96,8 @@ interface ImportCheckpoint {
   readonly total: number | null;
 }
 
-/** Stored and checkpointed every 64 MiB: what a resume may have to read again at most. */
-const SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Stored and checkpointed every 16 MiB (two store batches): what a resume reads again at most. */
+const SEGMENT_BYTES = 16 * 1024 * 1024;
 const BATCH_CHUNKS = 128;
 const BATCHES_IN_FLIGHT = 2;
 /** SHA-256 updates in flight on the pool: a few blocks, no more. */
