@@ -66,6 +66,9 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CORRUPT',
   // A full disk stays full until someone frees space; a rerun then resumes (have/want).
   'DISK_FULL',
+  // A URL that is not there, may not be read, or whose certificate does not check.
+  'SOURCE_REFUSED',
+  'SOURCE_UNTRUSTED',
 ]);
 
 const FINAL = new WeakSet<IngotError>();

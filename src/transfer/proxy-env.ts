@@ -42,7 +42,11 @@ export function bypasses(url: URL, list: string): boolean {
     const item = raw.trim().toLowerCase();
     if (!item) continue;
     if (item === '*') return true;
-    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(item);
+    // A bare IPv6 address has colons of its own: no port then.
+    const m =
+      /^[0-9a-f:]+$/.test(item) && item.split(':').length > 2
+        ? [item, item]
+        : /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(item);
     if (!m) continue;
     const name = (m[1] as string).replace(/^\[|\]$/g, '').replace(/^\*?\./, '');
     if (m[2] && m[2] !== port) continue;

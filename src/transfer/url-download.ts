@@ -130,6 +130,8 @@ async function openHttp(url: URL, from: Resume, access: UrlAccess): Promise<Down
     throw connectError(url, access, err);
   }
   const close = () => {
+    // Destroying emits an abort error on the body: nobody reads it any more.
+    res.body.on('error', () => {});
     res.body.destroy();
     dispatcher.close().catch(() => {});
   };
@@ -149,10 +151,10 @@ async function openHttp(url: URL, from: Resume, access: UrlAccess): Promise<Down
       });
     }
     const total = range[3] === '*' ? undefined : Number(range[3]);
-    return { offset: from.offset, total, validator, body: bodyOf(url, res.body), close };
+    return { offset: from.offset, total, validator, body: bodyOf(url, res.body, from.offset, total), close };
   }
   const length = h['content-length'] === undefined ? undefined : Number(h['content-length']);
-  return { offset: 0, total: length, validator, body: bodyOf(url, res.body), close };
+  return { offset: 0, total: length, validator, body: bodyOf(url, res.body, 0, length), close };
 }
 
 /** A strong ETag if there is one, else Last-Modified: what If-Range compares. */
@@ -162,12 +164,33 @@ function validatorOf(h: Record<string, string | string[] | undefined>): string |
   return typeof h['last-modified'] === 'string' ? h['last-modified'] : undefined;
 }
 
-async function* bodyOf(url: URL, body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+/** The body; one that breaks off before the length announced is TRUNCATED (retried from what was stored). */
+async function* bodyOf(
+  url: URL,
+  body: AsyncIterable<Uint8Array>,
+  offset: number,
+  total: number | undefined,
+): AsyncGenerator<Uint8Array> {
+  let at = offset;
   try {
-    yield* body;
+    for await (const piece of body) {
+      at += piece.length;
+      yield piece;
+    }
   } catch (err) {
+    if (total !== undefined && at < total && !(err instanceof IngotError))
+      throw truncated(url, at, total, err);
     throw droppedError(url, err);
   }
+  if (total !== undefined && at < total) throw truncated(url, at, total);
+}
+
+export function truncated(url: URL, at: number, total: number, cause?: unknown): IngotError {
+  return new IngotError('TRUNCATED', `${redactUrl(url)} ended at byte ${at} of the ${total} it announced`, {
+    ...(cause ? { cause } : {}),
+    details: { url: redactUrl(url), received: at, expected: total },
+    hint: 'the source, a proxy or the network cut the transfer short; the job retries from what it stored',
+  });
 }
 
 function statusError(url: URL, access: UrlAccess, status: number): IngotError {

@@ -18,6 +18,7 @@ import {
   readSmall,
   redactUrl,
   refuseFtpProxy,
+  truncated,
   type UrlAccess,
 } from '../../transfer/url-download.js';
 import type { JobCheckpoints } from '../job-checkpoints.js';
@@ -241,16 +242,7 @@ export class UrlImportService {
           }
           if (part.ended()) break;
         }
-        if (total !== undefined && offset < total) {
-          throw new IngotError(
-            'TRUNCATED',
-            `${redactUrl(url)} ended at byte ${offset} of the ${total} it announced`,
-            {
-              details: { url: redactUrl(url), received: offset, expected: total },
-              hint: 'the source or a proxy cut the transfer short; the job retries from what it stored',
-            },
-          );
-        }
+        if (total !== undefined && offset < total) throw truncated(url, offset, total);
       }
       const actual = (await hash.digest()).toString('hex');
       if (req.sha256 && actual !== req.sha256) {
