@@ -99,9 +99,9 @@ export function imageImportCommand(image: Command): void {
     },
   );
   examples(cmd, [
-    'ingot image import OVCA_2_1 --url https://updates.example/ovca-2.1.img --sha256 9f86d0...0a08 --type ISO',
+    'ingot image import OVCA_2_1 --url https://updates.example/ovca-2.1.img --sha256-url https://updates.example/SHA256SUMS --cacert ca.pem --type ISO',
     'ingot image import DISK_7 --url ftp://mirror.example/pub/disk7.img --sha256-url ftp://mirror.example/pub/SHA256SUMS',
-    'ingot image import OL9_ISO --url https://yum.example/ol9.iso --sha256-url https://yum.example/SHA256SUMS --proxy http://proxy:3128 --cacert ca.pem',
+    'ingot image import OVCA_2_2 --url https://updates.example/ovca-2.2.img --sha256 f81f32c7b32edb7c3fda55d108bb85bbb4077d3d72784f9e5121ee0a18ff0bec --proxy http://proxy.example:3128 --cacert ca.pem',
   ]);
 }
 
