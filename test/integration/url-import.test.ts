@@ -229,6 +229,10 @@ describe('image import from a URL', () => {
     expect(ranges).toHaveLength(1);
     expect(ranges[0]).toContain(`"bytes=${final.result?.resumedAt}-"`);
     expect((await deployedBytes(server, 'RESUMED')).equals(readFileSync(big))).toBe(true);
+    // Cut at a checkpoint and chunked on from there, it has the chunks of an unbroken import.
+    const chunks = async (name: string) =>
+      (await api<{ chunks: unknown }>(server, `/api/v1/images/${name}/manifest`)).chunks;
+    expect(await chunks('RESUMED')).toEqual(await chunks('HTTPS_IMG'));
   }, 60_000);
 
   it('refuses a wrong checksum (DIGEST_MISMATCH, nothing listed) and a 404', async () => {
@@ -279,6 +283,21 @@ describe('image import from a URL', () => {
     ]);
     expect(untrusted.code).toBe(77);
     expect(untrusted.stderr).toContain('SOURCE_UNTRUSTED');
+    const otherCa = makeTestCa(tempDir('ingot-other-ca-')).ca;
+    const wrongCa = await server.cli([
+      'image',
+      'import',
+      'X2',
+      '--url',
+      `${nginx.httpsUrl}/big.img`,
+      '--sha256',
+      bigSha,
+      '--cacert',
+      otherCa,
+    ]);
+    expect(wrongCa.code).toBe(77);
+    expect(wrongCa.stderr).toMatch(/SOURCE_UNTRUSTED.*127\.0\.0\.1/);
+    expect(wrongCa.stderr).toContain('not signed by the CA of --cacert');
     const taken = await server.cli([
       'image',
       'import',
