@@ -54,6 +54,8 @@ describe('image import from a URL', () => {
   let ca: string;
   const others: { stop(): Promise<void> }[] = [];
 
+  const importing = (s: IngotServer, name: string, url: string, ...more: string[]) =>
+    s.cli(['image', 'import', name, '--url', url, ...more]);
   const api = async <T>(s: IngotServer, path: string): Promise<T> => {
     const res = await fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${s.token}` } });
     return (await res.json()) as T;
@@ -94,11 +96,9 @@ describe('image import from a URL', () => {
   });
 
   it('imports over https checked against --cacert and --sha256, and deploys the same bytes', async () => {
-    const r = await server.cli([
-      'image',
-      'import',
+    const r = await importing(
+      server,
       'HTTPS_IMG',
-      '--url',
       `${nginx.httpsUrl}/big.img`,
       '--sha256',
       bigSha,
@@ -106,7 +106,7 @@ describe('image import from a URL', () => {
       ca,
       '--type',
       'DISKIMAGE',
-    ]);
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       new RegExp(
@@ -133,11 +133,9 @@ describe('image import from a URL', () => {
   });
 
   it('goes through the proxy of --proxy (CONNECT for https) and of HTTP_PROXY, as tinyproxy logs', async () => {
-    const r = await server.cli([
-      'image',
-      'import',
+    const r = await importing(
+      server,
       'PROXIED',
-      '--url',
       `${nginx.httpsUrl}/big.img`,
       '--sha256',
       bigSha,
@@ -145,7 +143,7 @@ describe('image import from a URL', () => {
       ca,
       '--proxy',
       proxy.url,
-    ]);
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`through ${proxy.url}/`);
     expect(proxy.log()).toMatch(new RegExp(`CONNECT 127\\.0\\.0\\.1:${new URL(nginx.httpsUrl).port}`));
@@ -154,14 +152,7 @@ describe('image import from a URL', () => {
       env: { ...NO_PROXY_ENV, HTTP_PROXY: proxy.url, NO_PROXY: 'example.org,.localhost,localhost:1' },
     });
     others.push(viaEnv);
-    const e = await viaEnv.cli([
-      'image',
-      'import',
-      'ENV_IMG',
-      '--url',
-      `${nginx.httpUrl}/SHA256SUMS`,
-      '--no-checksum',
-    ]);
+    const e = await importing(viaEnv, 'ENV_IMG', `${nginx.httpUrl}/SHA256SUMS`, '--no-checksum');
     expect(e.code, e.stderr).toBe(0);
     expect(e.stderr).toMatch(/warning: .*not be checked/);
     expect(proxy.log()).toMatch(
@@ -185,7 +176,7 @@ describe('image import from a URL', () => {
 
   it('resumes a download cut by kill -9 with a Range request past what it stored', async () => {
     const url = `${nginx.httpUrl}/slow/big.img`;
-    const child = server.cli(['image', 'import', 'RESUMED', '--url', url, '--sha256', bigSha]);
+    const child = importing(server, 'RESUMED', url, '--sha256', bigSha);
     let ended: unknown;
     void child.then((r) => {
       ended = r;
@@ -237,15 +228,7 @@ describe('image import from a URL', () => {
 
   it('refuses a wrong checksum (DIGEST_MISMATCH, nothing listed) and a 404', async () => {
     const wrong = '1'.repeat(64);
-    const r = await server.cli([
-      'image',
-      'import',
-      'WRONG',
-      '--url',
-      `${nginx.httpUrl}/big.img`,
-      '--sha256',
-      wrong,
-    ]);
+    const r = await importing(server, 'WRONG', `${nginx.httpUrl}/big.img`, '--sha256', wrong);
     expect(r.code).toBe(65);
     expect(r.stderr).toContain('DIGEST_MISMATCH');
     expect(r.stderr).toContain(wrong);
@@ -253,15 +236,7 @@ describe('image import from a URL', () => {
     expect(await names(server)).not.toContain('WRONG');
     const [job] = (await api<{ jobs: JobJson[] }>(server, '/api/v1/jobs?kind=import&state=failed')).jobs;
     expect(job?.attempts).toBe(1);
-    const missing = await server.cli([
-      'image',
-      'import',
-      'MISSING',
-      '--url',
-      `${nginx.httpUrl}/nope.img`,
-      '--sha256',
-      wrong,
-    ]);
+    const missing = await importing(server, 'MISSING', `${nginx.httpUrl}/nope.img`, '--sha256', wrong);
     expect(missing.code).toBe(69);
     expect(missing.stderr).toContain('SOURCE_REFUSED');
     expect(missing.stderr).toContain(`${nginx.httpUrl}/nope.img`);
@@ -269,55 +244,35 @@ describe('image import from a URL', () => {
   });
 
   it('names the bad input: a scheme, an untrusted certificate, a taken name, a refusing proxy, a short body', async () => {
-    const bad = await server.cli(['image', 'import', 'X1', '--url', 'gopher://h/x', '--sha256', bigSha]);
+    const bad = await importing(server, 'X1', 'gopher://h/x', '--sha256', bigSha);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unsupported URL scheme gopher:/);
-    const untrusted = await server.cli([
-      'image',
-      'import',
-      'X2',
-      '--url',
-      `${nginx.httpsUrl}/big.img`,
-      '--sha256',
-      bigSha,
-    ]);
+    const untrusted = await importing(server, 'X2', `${nginx.httpsUrl}/big.img`, '--sha256', bigSha);
     expect(untrusted.code).toBe(77);
     expect(untrusted.stderr).toContain('SOURCE_UNTRUSTED');
     const otherCa = makeTestCa(tempDir('ingot-other-ca-')).ca;
-    const wrongCa = await server.cli([
-      'image',
-      'import',
+    const wrongCa = await importing(
+      server,
       'X2',
-      '--url',
       `${nginx.httpsUrl}/big.img`,
       '--sha256',
       bigSha,
       '--cacert',
       otherCa,
-    ]);
+    );
     expect(wrongCa.code).toBe(77);
     expect(wrongCa.stderr).toMatch(/SOURCE_UNTRUSTED.*127\.0\.0\.1/);
     expect(wrongCa.stderr).toContain('not signed by the CA of --cacert');
-    const taken = await server.cli([
-      'image',
-      'import',
-      'HTTPS_IMG',
-      '--url',
-      `${nginx.httpUrl}/big.img`,
-      '--sha256',
-      bigSha,
-    ]);
+    const taken = await importing(server, 'HTTPS_IMG', `${nginx.httpUrl}/big.img`, '--sha256', bigSha);
     expect(taken.code).toBe(4);
     expect(taken.stderr).toContain('ALREADY_EXISTS');
     const none = await server.cli(['image', 'import', 'X3', '--url', `${nginx.httpUrl}/big.img`]);
     expect(none.code).toBe(2);
     const refusing = await startTinyproxy({ deny: true });
     others.push(refusing);
-    const denied = await server.cli([
-      'image',
-      'import',
+    const denied = await importing(
+      server,
       'X4',
-      '--url',
       `${nginx.httpsUrl}/big.img`,
       '--sha256',
       bigSha,
@@ -325,12 +280,12 @@ describe('image import from a URL', () => {
       ca,
       '--proxy',
       refusing.url,
-    ]);
+    );
     expect(denied.code).toBe(69);
     expect(denied.stderr).toMatch(/SOURCE_REFUSED.*proxy/);
     const liar = await lyingServer();
     others.push({ stop: () => new Promise<void>((r) => liar.server.close(() => r())) });
-    const short = await server.cli(['image', 'import', 'X5', '--url', liar.url, '--sha256', bigSha]);
+    const short = await importing(server, 'X5', liar.url, '--sha256', bigSha);
     expect(short.code).toBe(65);
     expect(short.stderr).toContain('TRUNCATED');
     expect(await names(server)).not.toContain('X5');
