@@ -60,5 +60,6 @@ describe('chooseProxy, as curl reads the environment', () => {
 
   it('keeps a proxy password out of records', () => {
     expect(redactProxy('http://u:secret@p:3128')).toBe('http://u:***@p:3128/');
+    expect(redactProxy('http://p:3128')).toBe('http://p:3128');
   });
 });

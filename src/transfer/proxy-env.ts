@@ -60,7 +60,8 @@ export function redactProxy(proxy: string | undefined): string | undefined {
   if (!proxy) return proxy;
   try {
     const u = new URL(proxy);
-    if (u.password) u.password = '***';
+    if (!u.password) return proxy;
+    u.password = '***';
     return u.toString();
   } catch {
     return proxy;

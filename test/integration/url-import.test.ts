@@ -145,7 +145,7 @@ describe('image import from a URL', () => {
       proxy.url,
     );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`through ${proxy.url}/`);
+    expect(r.stdout).toContain(`through ${proxy.url})`);
     expect(proxy.log()).toMatch(new RegExp(`CONNECT 127\\.0\\.0\\.1:${new URL(nginx.httpsUrl).port}`));
     const viaEnv = await startIngot({
       name: 'ENVPROXY',
@@ -172,6 +172,22 @@ describe('image import from a URL', () => {
     ]);
     expect(direct.proxy).toBeNull();
     expect(proxy.log().slice(before)).not.toContain('SHA256SUMS');
+    // A proxy password goes with the job but is never shown.
+    const secret = proxy.url.replace('http://', 'http://user:s3cret@');
+    const withPassword = await importing(
+      server,
+      'PW_IMG',
+      `${nginx.httpUrl}/SHA256SUMS`,
+      '--no-checksum',
+      '--proxy',
+      secret,
+      '--json',
+    );
+    expect(withPassword.code, withPassword.stderr).toBe(0);
+    expect(withPassword.stdout).not.toContain('s3cret');
+    const shown = await server.cli(['job', 'list', '--json']);
+    expect(shown.stdout).toContain('user:***@');
+    expect(shown.stdout).not.toContain('s3cret');
   });
 
   it('resumes a download cut by kill -9 with a Range request past what it stored', async () => {

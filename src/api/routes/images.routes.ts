@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import { parseImageState } from '../../core/states.js';
+import { redactUrl } from '../../transfer/url-download.js';
 import type { ApiApp } from '../app.js';
 import {
   CACERT_CHARS,
@@ -13,6 +14,7 @@ import {
   WordSchema,
 } from '../limits.js';
 import { errorResponses, NameFilterSchema, NameSchema, WorkingCopySchema } from '../schemas.js';
+import { shownJob } from './jobs.routes.js';
 
 const NameParams = Type.Object({ name: NameSchema });
 
@@ -170,8 +172,11 @@ export function imageRoutes(app: ApiApp): void {
     },
     async (request, reply) => {
       const job = await urlImport.start(request.body);
-      request.log.info({ image: request.body.name, url: request.body.url, job: job.id }, 'url import queued');
-      return reply.status(202).send(job);
+      request.log.info(
+        { image: request.body.name, url: redactUrl(new URL(request.body.url)), job: job.id },
+        'url import queued',
+      );
+      return reply.status(202).send(shownJob(job));
     },
   );
 
