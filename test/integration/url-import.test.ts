@@ -190,9 +190,9 @@ describe('image import from a URL', () => {
     expect(shown.stdout).not.toContain('s3cret');
   });
 
-  it('resumes a download cut by kill -9 with a Range request past what it stored', async () => {
-    const url = `${nginx.httpUrl}/slow/big.img`;
-    const child = importing(server, 'RESUMED', url, '--sha256', bigSha);
+  /** Starts an import of `url`, kills the server with -9 once more than a checkpoint is stored, restarts it and waits for the job's end. */
+  const killedMidway = async (name: string, url: string): Promise<JobJson> => {
+    const child = importing(server, name, url, '--sha256', bigSha);
     let ended: unknown;
     void child.then((r) => {
       ended = r;
@@ -200,7 +200,7 @@ describe('image import from a URL', () => {
     // Wait, on the job's own answers, until more than a checkpoint (16 MiB) is stored.
     const mine = async () =>
       (await api<{ jobs: JobJson[] }>(server, '/api/v1/jobs?kind=import')).jobs.find(
-        (j) => j.payload.name === 'RESUMED',
+        (j) => j.payload.name === name,
       );
     let job: JobJson | undefined;
     for (;;) {
@@ -217,16 +217,21 @@ describe('image import from a URL', () => {
         : undefined;
     }
     await server.kill9();
-    expect((await child).code).not.toBe(0);
+    const cut = await child;
+    expect(cut.code, `${cut.stdout}${cut.stderr}${JSON.stringify(job)}`).not.toBe(0);
     server = await server.restart();
-    const done = await api<JobJson>(server, `/api/v1/jobs/${job.id}`);
-    let final = done;
+    let final = await api<JobJson>(server, `/api/v1/jobs/${job.id}`);
     while (final.state !== 'succeeded' && final.state !== 'failed') {
       final = await api<JobJson>(
         server,
         `/api/v1/jobs/${job.id}?wait=1&since=${encodeURIComponent(final.updatedAt)}`,
       );
     }
+    return final;
+  };
+
+  it('resumes a download cut by kill -9 with a Range request past what it stored', async () => {
+    const final = await killedMidway('RESUMED', `${nginx.httpUrl}/slow/big.img`);
     expect(final.state, final.error ?? '').toBe('succeeded');
     expect(final.result?.resumedAt).toBeGreaterThanOrEqual(16 * MiB);
     const ranges = nginx
@@ -240,6 +245,16 @@ describe('image import from a URL', () => {
     const chunks = async (name: string) =>
       (await api<{ chunks: unknown }>(server, `/api/v1/images/${name}/manifest`)).chunks;
     expect(await chunks('RESUMED')).toEqual(await chunks('HTTPS_IMG'));
+  }, 60_000);
+
+  it('resumes an ftp download cut by kill -9 with REST past what it stored', async () => {
+    const slow = await startVsftpd(root, { maxRate: 4 * MiB });
+    others.push(slow);
+    const final = await killedMidway('FTP_RESUMED', `${slow.url}/big.img`);
+    expect(final.state, final.error ?? '').toBe('succeeded');
+    expect(final.result?.resumedAt).toBeGreaterThanOrEqual(16 * MiB);
+    expect(slow.log()).toContain(`REST ${final.result?.resumedAt}`);
+    expect((await deployedBytes(server, 'FTP_RESUMED')).equals(readFileSync(big))).toBe(true);
   }, 60_000);
 
   it('refuses a wrong checksum (DIGEST_MISMATCH, nothing listed) and a 404', async () => {

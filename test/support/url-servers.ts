@@ -121,7 +121,7 @@ export interface Nginx extends Daemon {
 
 /**
  * nginx serving `root` over http and https (the certificate of `tls`), and again under
- * /slow/ at 6 MiB/s; the access log has
+ * /slow/ at 4 MiB/s; the access log has
  * each request's Range header and status, one a line: `GET /f.img 206 "bytes=123-"`.
  */
 export async function startNginx(root: string, tls: { cert: string; key: string }): Promise<Nginx> {
@@ -150,7 +150,7 @@ http {
     ssl_certificate_key ${tls.key};
     root ${root};
     # Paced, so a test can stop a server in the middle of a download.
-    location /slow/ { alias ${root}/; limit_rate 6m; }
+    location /slow/ { alias ${root}/; limit_rate 4m; }
   }
 }
 `,
@@ -160,8 +160,11 @@ http {
   return { ...d, httpUrl: `http://127.0.0.1:${http}`, httpsUrl: `https://127.0.0.1:${https}` };
 }
 
-/** vsftpd: anonymous, read-only, `root` as its root, passive ports on loopback. */
-export async function startVsftpd(root: string): Promise<Daemon & { readonly url: string }> {
+/** vsftpd: anonymous, read-only, `root` as its root, passive ports on loopback; paced at `maxRate` bytes/s if given. */
+export async function startVsftpd(
+  root: string,
+  opts: { maxRate?: number } = {},
+): Promise<Daemon & { readonly url: string }> {
   const dir = tempDir('ingot-ftp-');
   const port = await freePort();
   const pasv = await freePort();
@@ -191,6 +194,7 @@ export async function startVsftpd(root: string): Promise<Daemon & { readonly url
       `vsftpd_log_file=${logFile}`,
       'log_ftp_protocol=YES',
       'dual_log_enable=YES',
+      ...(opts.maxRate ? [`anon_max_rate=${opts.maxRate}`] : []),
       `xferlog_file=${join(dir, 'xfer.log')}`,
       '',
     ].join('\n'),
