@@ -1,5 +1,5 @@
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,8 +191,12 @@ describe('image import from a URL', () => {
   });
 
   /** Starts an import of `url`, kills the server with -9 once more than a checkpoint is stored, restarts it and waits for the job's end. */
-  const killedMidway = async (name: string, url: string): Promise<JobJson> => {
-    const child = importing(server, name, url, '--sha256', bigSha);
+  const killedMidway = async (
+    name: string,
+    url: string,
+    opts: { between?: () => void; check?: string[] } = {},
+  ): Promise<JobJson> => {
+    const child = importing(server, name, url, ...(opts.check ?? ['--sha256', bigSha]));
     let ended: unknown;
     void child.then((r) => {
       ended = r;
@@ -219,6 +223,7 @@ describe('image import from a URL', () => {
     await server.kill9();
     const cut = await child;
     expect(cut.code, `${cut.stdout}${cut.stderr}${JSON.stringify(job)}`).not.toBe(0);
+    opts.between?.();
     server = await server.restart();
     let final = await api<JobJson>(server, `/api/v1/jobs/${job.id}`);
     while (final.state !== 'succeeded' && final.state !== 'failed') {
@@ -255,6 +260,30 @@ describe('image import from a URL', () => {
     expect(final.result?.resumedAt).toBeGreaterThanOrEqual(16 * MiB);
     expect(slow.log()).toContain(`REST ${final.result?.resumedAt}`);
     expect((await deployedBytes(server, 'FTP_RESUMED')).equals(readFileSync(big))).toBe(true);
+  }, 60_000);
+
+  it('starts again from 0 when the file changed while the server was down (If-Range)', async () => {
+    const changing = join(root, 'changing.img');
+    writeFileSync(changing, readFileSync(big));
+    const final = await killedMidway('CHANGED', `${nginx.httpUrl}/slow/changing.img`, {
+      check: ['--no-checksum'],
+      between: () => {
+        const now = readFileSync(changing);
+        now[0] = (now[0] as number) ^ 0xff;
+        writeFileSync(changing, now);
+        utimesSync(changing, new Date(), new Date(Date.now() + 5000));
+      },
+    });
+    expect(final.state, final.error ?? '').toBe('succeeded');
+    expect(final.result?.resumedAt).toBe(0);
+    const asked = nginx
+      .log()
+      .split('\n')
+      .filter((l) => l.startsWith('GET /slow/changing.img'));
+    // The resumed request asked for a range and got the whole new file.
+    expect(asked).toHaveLength(2);
+    expect(asked[1]).toMatch(/^GET \/slow\/changing\.img 200 "bytes=\d+-"/);
+    expect((await deployedBytes(server, 'CHANGED')).equals(readFileSync(changing))).toBe(true);
   }, 60_000);
 
   it('refuses a wrong checksum (DIGEST_MISMATCH, nothing listed) and a 404', async () => {
