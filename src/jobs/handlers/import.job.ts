@@ -210,7 +210,9 @@ export class UrlImportService {
           for await (const b of blocks) {
             received += b.bytes.length;
             if (total !== undefined && received > total) throw tooLong(url, total);
-            pending.push(hash.update(b.bytes));
+            const hashing = hash.update(b.bytes);
+            hashing.catch(() => {}); // surfaced when awaited; no unhandled rejection meanwhile
+            pending.push(hashing);
             if (pending.length >= HASHES_IN_FLIGHT) await pending.shift();
             yield b;
           }
