@@ -9,6 +9,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
 # The web console's tests drive Debian's Chromium (test/support/browser.ts).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# URL imports: an http(s) server, an ftp server and a proxy.
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+command -v vsftpd >/dev/null 2>&1 || need_apt+=(vsftpd)
+command -v tinyproxy >/dev/null 2>&1 || need_apt+=(tinyproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

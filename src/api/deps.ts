@@ -10,6 +10,7 @@ import type { PeerTransfers } from '../federation/peer-transfers.js';
 import type { PeeringService } from '../federation/peering.service.js';
 import type { SnapshotExport } from '../federation/snapshot-export.js';
 import type { TemplateService } from '../federation/template.service.js';
+import type { UrlImportService } from '../jobs/handlers/import.job.js';
 import type { LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -30,6 +31,7 @@ export interface ApiDeps {
   storeTotals(): { readonly chunks: number; readonly bytes: number };
   readonly images: ImageService;
   readonly ingest: LocalIngestService;
+  readonly urlImport: UrlImportService;
   readonly catalog: CatalogService;
   readonly jobs: JobQueue;
   readonly metrics: Metrics;

@@ -27,6 +27,10 @@ export const DRAFT_HOLES = 1024 * 1024;
 export const DRAFT_ENTRIES = 1024 * 1024;
 
 export const DESCRIPTION_CHARS = 4096;
+/** A download URL (image import): http, https or ftp, its query included. */
+export const URL_CHARS = 4096;
+/** The PEM CA certificates an import's https source is checked against (--cacert). */
+export const CACERT_CHARS = 256 * 1024;
 export const PATH_CHARS = 4096;
 export const HOST_CHARS = 255;
 /** A state or a kind word (PUBLISHED, TESTABLE, DISKIMAGE, transfer, ...). */
@@ -38,6 +42,8 @@ export const DescriptionSchema = Type.String({
 });
 export const PathSchema = (description: string) =>
   Type.String({ minLength: 1, maxLength: PATH_CHARS, description });
+export const UrlSchema = (description: string) =>
+  Type.String({ minLength: 1, maxLength: URL_CHARS, description });
 export const HostSchema = Type.String({ minLength: 1, maxLength: HOST_CHARS });
 export const WordSchema = (description?: string) =>
   Type.String({ maxLength: WORD_CHARS, ...(description ? { description } : {}) });

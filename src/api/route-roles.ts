@@ -28,6 +28,8 @@ const ROUTE_ROLES: Readonly<Record<string, LeastRole>> = {
   'POST /api/v1/images': 'operator',
   'POST /api/v1/images/preflight': 'operator',
   'POST /api/v1/images/ingest': 'admin',
+  // The server reads a URL, not a path of its own host: an operator's.
+  'POST /api/v1/images/import': 'operator',
   'PUT /api/v1/images/:name/state': 'operator',
   'DELETE /api/v1/images/:name': 'admin',
   'POST /api/v1/images/:name/verify': 'operator',

@@ -65,6 +65,16 @@ export const ERROR_CODES = {
     summary:
       "the server's TLS certificate is not the pinned one (server.json, --pin) or does not check against --cacert",
   },
+  SOURCE_REFUSED: {
+    http: 502,
+    exit: 69,
+    summary: 'a download URL (or its proxy) answered with a refusal: not found, forbidden, no such file',
+  },
+  SOURCE_UNTRUSTED: {
+    http: 502,
+    exit: 77,
+    summary: "a download URL's TLS certificate does not check against --cacert or the system's CAs",
+  },
   INTERNAL: { http: 500, exit: 70, summary: 'an unexpected failure; see the server log' },
   UNSUPPORTED_RUNTIME: {
     http: 500,

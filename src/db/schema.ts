@@ -79,6 +79,15 @@ export interface JobTable {
   updated_at: string;
 }
 
+/** A job's durable progress, appended in order (008): `done` units and a JSON body. */
+export interface JobCheckpointTable {
+  job_id: number;
+  seq: number;
+  done: number;
+  body: string;
+  created_at: string;
+}
+
 export interface PeerTable {
   name: string;
   endpoint: string;
@@ -222,6 +231,7 @@ export interface Schema {
   series_images: SeriesImageTable;
   working_copies: WorkingCopyTable;
   jobs: JobTable;
+  job_checkpoints: JobCheckpointTable;
   peers: PeerTable;
   instantiations: InstantiationTable;
   hosts: HostTable;

@@ -66,11 +66,25 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CORRUPT',
   // A full disk stays full until someone frees space; a rerun then resumes (have/want).
   'DISK_FULL',
+  // A URL that is not there, may not be read, or whose certificate does not check.
+  'SOURCE_REFUSED',
+  'SOURCE_UNTRUSTED',
 ]);
+
+const FINAL = new WeakSet<IngotError>();
+
+/**
+ * Marks one failure as one a retry cannot help, whatever its code usually means: an import
+ * whose whole download does not match the checksum asked for would only download it again.
+ */
+export function finalError(err: IngotError): IngotError {
+  FINAL.add(err);
+  return err;
+}
 
 /** Whether the runner will try this failure again (given attempts remain). */
 export function isRetryable(err: unknown): boolean {
-  return !(err instanceof IngotError && PERMANENT.has(err.code));
+  return !(err instanceof IngotError && (PERMANENT.has(err.code) || FINAL.has(err)));
 }
 
 export function startJobRunner(opts: JobRunnerOptions): JobRunner {

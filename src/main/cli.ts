@@ -10,6 +10,7 @@ import {
   imageVerifyCommand,
 } from '../cli/commands/image-admin.command.js';
 import { imageDeployCommand } from '../cli/commands/image-deploy.command.js';
+import { imageImportCommand, importArgv } from '../cli/commands/image-import.command.js';
 import { imageListCommand, imageShowCommand } from '../cli/commands/image-query.command.js';
 import { imagetypeCommand } from '../cli/commands/imagetype.command.js';
 import { jobCommand } from '../cli/commands/job.command.js';
@@ -32,7 +33,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   endQuietlyOnClosedPipe();
   const program = buildProgram();
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(importArgv(argv));
     return EXIT_OK;
   } catch (err) {
     return reportError(err);
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   statusCommand(program);
   const image = program.command('image').description('Gold images: add, list, show, deploy, verify, delete');
   imageAddCommand(image);
+  imageImportCommand(image);
   imageListCommand(image);
   imageShowCommand(image);
   imageDeployCommand(image);

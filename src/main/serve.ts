@@ -36,10 +36,13 @@ import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { transferJob } from '../federation/transfer.job.js';
 import { TransferGrants } from '../federation/transfer-grants.js';
 import { collectGarbage, type GcOptions } from '../jobs/handlers/gc.job.js';
+import { IMPORT_JOB_KIND, type UrlImportRequest, UrlImportService } from '../jobs/handlers/import.job.js';
 import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import { verifyImage } from '../jobs/handlers/verify.job.js';
+import { JobCheckpoints } from '../jobs/job-checkpoints.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
+import type { Job } from '../jobs/types.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
 import { StagedStore } from '../store/staged-store.js';
@@ -127,6 +130,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     sync: { peers, links, local, catalog, manifests, templates, limits },
   });
   const ingest = new LocalIngestService({ images, catalog, store, jobs, wake: () => wake() });
+  const urlImport = new UrlImportService({
+    images,
+    store,
+    jobs,
+    checkpoints: new JobCheckpoints(db),
+    wake: () => wake(),
+    env: process.env,
+  });
   const bundles = new BundleService({ self: config.clusterName, identity, images, catalog, peers, local });
   const stage = () => StagedStore.open(store, config.paths.store);
   const bundleImport = new LocalBundleImport({ bundles, stage, jobs, wake: () => wake() });
@@ -172,6 +183,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
       }),
       [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
+      [IMPORT_JOB_KIND]: (job, ctx) => urlImport.run(job as Job<UrlImportRequest>, ctx),
       [BUNDLE_IMPORT_JOB_KIND]: (job, ctx) => bundleImport.run(job.payload as { path: string }, ctx),
       [SYNC_JOB_KIND]: (job, ctx) => follows.run(job.payload as SyncJobPayload, ctx, job),
       [SNAPSHOT_EXPORT_JOB_KIND]: (job, ctx) => snapshots.run(job.payload as SnapshotExportRequest, ctx),
@@ -262,6 +274,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       storeTotals,
       images,
       ingest,
+      urlImport,
       catalog,
       jobs,
       metrics,

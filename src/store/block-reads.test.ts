@@ -3,7 +3,7 @@ import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBlocks } from './block-reads.js';
+import { fillBlocks, readBlocks } from './block-reads.js';
 import { BufferPool } from './buffer-pool.js';
 
 let work: string;
@@ -99,5 +99,27 @@ describe('readBlocks', () => {
       for await (const _ of readBlocks(join(work, 'absent.bin'), 1)) void _;
     };
     await expect(read()).rejects.toMatchObject({ code: 'PATH_NOT_FOUND' });
+  });
+});
+
+describe('fillBlocks', () => {
+  it('packs pieces of any size into whole shared blocks, the last one short', async () => {
+    const data = randomFillSync(Buffer.alloc(2 * BLOCK + 777));
+    async function* pieces() {
+      for (let at = 0, n = 1; at < data.length; at += n, n = (n * 7 + 13) % 50_000 || 1) {
+        yield data.subarray(at, Math.min(at + n, data.length));
+      }
+    }
+    const pool = new BufferPool(BLOCK, 4, { shared: true });
+    const sizes: number[] = [];
+    const got: Buffer[] = [];
+    for await (const { bytes, lease } of fillBlocks(pieces(), pool)) {
+      expect(bytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+      sizes.push(bytes.length);
+      got.push(Buffer.from(bytes));
+      lease.release();
+    }
+    expect(sizes).toEqual([BLOCK, BLOCK, 777]);
+    expect(Buffer.concat(got).equals(data)).toBe(true);
   });
 });

@@ -100,3 +100,41 @@ function changed(path: string, size: number, endedAt: number | undefined): Ingot
     hint: 'ingest it again once nothing writes to it',
   });
 }
+
+/**
+ * The same blocks filled from a stream (a download): its pieces, whatever their sizes, are
+ * copied into pooled blocks, each yielded once full (and the last one at the end), so the
+ * chunker and the CPU pool see the large shared blocks a file read gives them.
+ */
+export async function* fillBlocks(
+  pieces: AsyncIterable<Uint8Array>,
+  pool: BufferPool = dataBuffers,
+): AsyncGenerator<LeasedBytes> {
+  let block: Buffer | undefined;
+  let fill = 0;
+  try {
+    for await (const piece of pieces) {
+      let at = 0;
+      while (at < piece.length) {
+        block ??= pool.take(pool.blockBytes);
+        const n = Math.min(block.length - fill, piece.length - at);
+        block.set(piece.subarray(at, at + n), fill);
+        fill += n;
+        at += n;
+        if (fill === block.length) {
+          const full = block;
+          block = undefined;
+          fill = 0;
+          yield { bytes: full, lease: new BlockLease(pool, full) };
+        }
+      }
+    }
+    if (block && fill > 0) {
+      const last = block;
+      block = undefined;
+      yield { bytes: last.subarray(0, fill), lease: new BlockLease(pool, last) };
+    }
+  } finally {
+    if (block) pool.give(block);
+  }
+}

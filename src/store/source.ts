@@ -9,7 +9,7 @@ import {
   type Payload,
   streamLength,
 } from '../core/manifest.js';
-import { type BlockLease, readBlocks } from './block-reads.js';
+import { type BlockLease, type LeasedBytes, readBlocks } from './block-reads.js';
 import { Chunker, type ChunkerParams, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
 import { type CpuPool, cpuPool } from './cpu-pool.js';
 import { atSegmentEnds, segmentEnds } from './tree-cuts.js';
@@ -28,7 +28,9 @@ import { scanTree, treeContent } from './tree-scan.js';
 
 export type IngestSource =
   | { readonly kind: 'tree'; readonly root: string; readonly entries: readonly Entry[] }
-  | { readonly kind: 'file'; readonly path: string };
+  | { readonly kind: 'file'; readonly path: string }
+  /** A stream already in pooled blocks (fillBlocks): a download. */
+  | { readonly kind: 'stream'; readonly blocks: AsyncIterable<LeasedBytes> };
 
 export interface SourceChunk {
   readonly ref: ChunkRef;
@@ -140,6 +142,10 @@ async function* contentOf(source: IngestSource, min: number): AsyncGenerator<Pie
     yield* atSegmentEnds(treeContent(source.root, source.entries), segmentEnds(source.entries, min));
     return;
   }
+  if (source.kind === 'stream') {
+    yield* source.blocks;
+    return;
+  }
   const st = await statFile(source.path);
   yield* readBlocks(source.path, st.size);
 }
@@ -172,6 +178,8 @@ export async function buildDraft(
     if (opts.onChunk) await opts.onChunk(c);
   }
   if (source.kind === 'tree') return { payload: { kind: 'tree', entries: source.entries }, chunks };
+  if (source.kind === 'stream')
+    return { payload: { kind: 'file', size: streamLength(chunks), mode: 0o644 }, chunks };
   const st = await statFile(source.path);
   const size = streamLength(chunks);
   if (st.size !== size) {

@@ -23,6 +23,20 @@ export interface UploadStats {
   patchBytes: number;
 }
 
+export function emptyUploadStats(): UploadStats {
+  return {
+    chunks: 0,
+    uniqueChunks: 0,
+    sentChunks: 0,
+    sentRawBytes: 0,
+    storedBytes: 0,
+    knownBytes: 0,
+    holeBytes: 0,
+    patchedChunks: 0,
+    patchBytes: 0,
+  };
+}
+
 /**
  * Patches for an upload whose receiver holds an older version (patch-chunks.ts): the
  * reference of each wanted chunk, picked in the image's order, the receiver's signatures of
@@ -59,17 +73,7 @@ export async function uploadChunks(
 ): Promise<{ refs: ChunkRef[]; stats: UploadStats }> {
   const refs: ChunkRef[] = [];
   const seen = new Set<string>();
-  const stats: UploadStats = {
-    chunks: 0,
-    uniqueChunks: 0,
-    sentChunks: 0,
-    sentRawBytes: 0,
-    storedBytes: 0,
-    knownBytes: 0,
-    holeBytes: 0,
-    patchedChunks: 0,
-    patchBytes: 0,
-  };
+  const stats = emptyUploadStats();
   // With patches, references are picked batch by batch in the image's order.
   let turn: Promise<unknown> = Promise.resolve();
   const asked = (items: Item[]): Promise<Asked> => {

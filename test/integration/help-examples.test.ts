@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -17,13 +18,16 @@ import {
 } from '../support/ingot.js';
 import { freshPgDatabase } from '../support/postgres.js';
 import { pseudoRandom } from '../support/trees.js';
+import { type Daemon, makeTestCa, startNginx, startTinyproxy, startVsftpd } from '../support/url-servers.js';
 
 /**
  * Every example of every command's `--help`, run as written by a shell against real servers
  * named as the examples name them, in an order where each finds what it needs (the setup
- * steps between them make the images and files they name). Two substitutions only:
+ * steps between them make the images and files they name). Three substitutions only:
  * absolute paths live under a sandbox directory (the test may not write /u01 or /media),
- * and the database host of the PostgreSQL example is the test run's PostgreSQL.
+ * the database host of the PostgreSQL example is the test run's PostgreSQL, and the hosts
+ * of the import examples (updates.example, mirror.example, proxy.example) are the nginx,
+ * vsftpd and tinyproxy the test starts on loopback.
  */
 type Step =
   | { readonly on: Name; readonly example: string }
@@ -194,6 +198,22 @@ const STEPS: readonly Step[] = [
     fresh:
       'ingot import snapshot /media/usb/fpps1-os --passphrase-file pass.txt --db postgres://ingot@db.example:5432/ingot',
   },
+  // Imports from URLs (after the examples that name job ids).
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot image import OVCA_2_1 --url https://updates.example/ovca-2.1.img --sha256-url https://updates.example/SHA256SUMS --cacert ca.pem --type ISO',
+  },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot image import DISK_7 --url ftp://mirror.example/pub/disk7.img --sha256-url ftp://mirror.example/pub/SHA256SUMS',
+  },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot image import OVCA_2_2 --url https://updates.example/ovca-2.2.img --sha256 f81f32c7b32edb7c3fda55d108bb85bbb4077d3d72784f9e5121ee0a18ff0bec --proxy http://proxy.example:3128 --cacert ca.pem',
+  },
 ];
 
 const SERVERS: readonly Name[] = ['FPPS_1', 'FPPS_2', 'EDGE_7', 'HQ', 'SITE_1'];
@@ -204,6 +224,8 @@ describe('every example in every --help runs as written', () => {
   const servers = new Map<Name, IngotServer>();
   let pgUrl: string;
   let dropPg: () => Promise<void>;
+  const sources: Daemon[] = [];
+  let hosts: Record<string, string> = {};
 
   beforeAll(async () => {
     mkdirSync(join(root, 'bin'));
@@ -229,6 +251,29 @@ describe('every example in every --help runs as written', () => {
     mkdirSync(join(root, 'etc', 'ingot'), { recursive: true });
     writeFileSync(join(root, 'etc', 'ingot', 'api.crt'), pair.certPem);
     writeFileSync(join(root, 'etc', 'ingot', 'api.key'), pair.keyPem, { mode: 0o600 });
+    // The import examples' sources: files with their SHA256SUMS over https and ftp, and a proxy.
+    const www = join(root, 'www');
+    mkdirSync(join(www, 'pub'), { recursive: true });
+    const files = {
+      'ovca-2.1.img': pseudoRandom('ovca-2.1', 1_000_000),
+      'ovca-2.2.img': pseudoRandom('ovca-2.2', 1_000_000),
+      'pub/disk7.img': pseudoRandom('disk7', 700_000),
+    };
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(www, name), bytes);
+    const sum = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    writeFileSync(join(www, 'SHA256SUMS'), `${sum(files['ovca-2.1.img'])}  ovca-2.1.img\n`);
+    writeFileSync(join(www, 'pub', 'SHA256SUMS'), `${sum(files['pub/disk7.img'])} *disk7.img\n`);
+    const tls = makeTestCa(tempDir('ingot-examples-ca-'));
+    cpSync(tls.ca, join(cwd, 'ca.pem'));
+    const nginx = await startNginx(www, tls);
+    const ftp = await startVsftpd(www);
+    const proxy = await startTinyproxy();
+    sources.push(nginx, ftp, proxy);
+    hosts = {
+      'https://updates.example': nginx.httpsUrl,
+      'ftp://mirror.example': ftp.url,
+      'http://proxy.example:3128': proxy.url,
+    };
     const pg = await freshPgDatabase(inject('pgUrl'));
     pgUrl = pg.url;
     dropPg = pg.drop;
@@ -237,12 +282,14 @@ describe('every example in every --help runs as written', () => {
   });
   afterAll(async () => {
     await Promise.all([...servers.values()].map((s) => s.stop()));
+    await Promise.all(sources.map((s) => s.stop()));
     await dropPg?.();
   });
 
   /** The example with its absolute paths under the sandbox and its database on the test's. */
   const asRun = (line: string) =>
-    line
+    Object.entries(hosts)
+      .reduce((l, [host, url]) => l.replaceAll(host, url), line)
       .replace('postgres://ingot@db.example:5432/ingot', pgUrl)
       .replace(/(^|[\s=])\/(?=[a-z])/g, `$1${root}/`);
 

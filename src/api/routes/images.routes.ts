@@ -1,16 +1,20 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { checkName } from '../../core/names.js';
 import { parseImageState } from '../../core/states.js';
+import { redactUrl } from '../../transfer/url-download.js';
 import type { ApiApp } from '../app.js';
 import {
+  CACERT_CHARS,
   checkDraftHoles,
   DRAFT_BODY_BYTES,
   DraftSchema,
   HostSchema,
   PathSchema,
+  UrlSchema,
   WordSchema,
 } from '../limits.js';
 import { errorResponses, NameFilterSchema, NameSchema, WorkingCopySchema } from '../schemas.js';
+import { shownJob } from './jobs.routes.js';
 
 const NameParams = Type.Object({ name: NameSchema });
 
@@ -29,7 +33,7 @@ const KindSchema = Type.Union([Type.Literal('tree'), Type.Literal('file')], {
 const SourceSchema = Type.Object({ host: HostSchema, path: PathSchema('where it was read') });
 
 export function imageRoutes(app: ApiApp): void {
-  const { images, catalog, jobs, metrics, ingest } = app.deps;
+  const { images, catalog, jobs, metrics, ingest, urlImport } = app.deps;
 
   app.get(
     '/api/v1/images',
@@ -147,6 +151,48 @@ export function imageRoutes(app: ApiApp): void {
         'local ingest queued',
       );
       return reply.status(202).send(job);
+    },
+  );
+
+  app.post(
+    '/api/v1/images/import',
+    {
+      schema: {
+        summary: 'Start a job that downloads a file image from an http, https or ftp URL, then commits it',
+        description:
+          'The server downloads the URL itself, through the proxy given or the one its environment names ' +
+          '(HTTPS_PROXY, HTTP_PROXY, NO_PROXY, read as curl does), chunking and storing as it reads. A killed ' +
+          'server or a dropped connection resumes from the last stored stretch (HTTP Range with If-Range, FTP ' +
+          'REST). The image is listed only when the whole file matched the SHA-256 asked for (sha256, or the ' +
+          "line for the URL's file name in the sha256sum list at sha256Url); one of them is required unless " +
+          'noChecksum. Name, type, series and parent are checked before the job is queued. The job result is ' +
+          '{image, upload, sha256, checked, proxy, resumedAt, seconds, bytesPerSecond, warnings}.',
+        tags: ['images'],
+        body: Type.Object({
+          ...CommitFields,
+          url: UrlSchema('http://, https:// or ftp:// URL of the file'),
+          sha256: Type.Optional(Type.String({ minLength: 64, maxLength: 64, description: 'SHA-256, hex' })),
+          sha256Url: Type.Optional(UrlSchema('a sha256sum list that names the file')),
+          noChecksum: Type.Optional(Type.Boolean({ description: 'import without a checksum (a warning)' })),
+          proxy: Type.Optional(UrlSchema('http://host:port of a proxy; default: the server environment')),
+          cacert: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: CACERT_CHARS,
+              description: 'PEM CA certificates for https',
+            }),
+          ),
+        }),
+        response: { 202: Type.Ref('Job'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const job = await urlImport.start(request.body);
+      request.log.info(
+        { image: request.body.name, url: redactUrl(new URL(request.body.url)), job: job.id },
+        'url import queued',
+      );
+      return reply.status(202).send(shownJob(job));
     },
   );
 

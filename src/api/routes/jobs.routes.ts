@@ -1,9 +1,17 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { IngotError } from '../../core/errors.js';
 import { isFinalJobState } from '../../core/states.js';
+import { redactProxy } from '../../transfer/proxy-env.js';
 import type { ApiApp } from '../app.js';
 import { WordSchema } from '../limits.js';
 import { errorResponses } from '../schemas.js';
+
+/** A job as the API shows it: a proxy password in an import's payload is masked. */
+export function shownJob<J extends { payload: unknown }>(job: J): J {
+  const p = job.payload as { proxy?: unknown } | null;
+  if (!p || typeof p.proxy !== 'string') return job;
+  return { ...job, payload: { ...p, proxy: redactProxy(p.proxy) } };
+}
 
 /** How often a held job answer reads the job again, for changes made by other nodes. */
 const JOB_REREAD_MS = 250;
@@ -28,7 +36,8 @@ export function jobRoutes(app: ApiApp): void {
     },
     async (request) => {
       const q = request.query;
-      return { jobs: await jobs.list({ ...q, limit: q.limit ?? 50 } as Parameters<typeof jobs.list>[0]) };
+      const listed = await jobs.list({ ...q, limit: q.limit ?? 50 } as Parameters<typeof jobs.list>[0]);
+      return { jobs: listed.map(shownJob) };
     },
   );
 
@@ -64,7 +73,7 @@ export function jobRoutes(app: ApiApp): void {
         job = await jobs.find(request.params.id);
       }
       if (!job) throw new IngotError('NOT_FOUND', `no job ${request.params.id}`);
-      return job;
+      return shownJob(job);
     },
   );
 

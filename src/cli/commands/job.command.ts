@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { examples, withClient } from '../command-kit.js';
 import type { JobView } from '../job-wait.js';
-import { printFields, printJson, printTable } from '../output.js';
+import { formatBytes, printFields, printJson, printTable } from '../output.js';
 
 export function jobCommand(program: Command): void {
   const group = program.command('job').description('Durable server jobs: verify, gc and (later) transfers');
@@ -48,6 +48,7 @@ export function jobCommand(program: Command): void {
           ['kind', j.kind],
           ['state', j.state],
           ['progress', `${j.progressDone}/${j.progressTotal}`],
+          ['rate', averageRate(j)],
           ['attempts', `${j.attempts}/${j.maxAttempts}`],
           ['created', j.createdAt],
           ['updated', j.updatedAt],
@@ -57,3 +58,15 @@ export function jobCommand(program: Command): void {
       });
     });
 }
+
+/** Progress units a second from the job's creation to its last update (bytes for ingest and import). */
+function averageRate(j: JobView): string {
+  const seconds = (Date.parse(j.updatedAt) - Date.parse(j.createdAt)) / 1000;
+  if (!(seconds > 0) || j.progressDone <= 0) return '-';
+  const perSecond = j.progressDone / seconds;
+  return BYTE_KINDS.has(j.kind)
+    ? `${formatBytes(perSecond)}/s (average)`
+    : `${perSecond.toFixed(1)}/s (average)`;
+}
+
+const BYTE_KINDS = new Set(['ingest', 'import']);

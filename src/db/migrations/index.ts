@@ -11,6 +11,7 @@ import { deltaChunks } from './004_delta_chunks.js';
 import { access } from './005_access.js';
 import { originKeys } from './006_origin_keys.js';
 import { peerTransfers } from './007_peer_transfers.js';
+import { jobCheckpoints } from './008_job_checkpoints.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
@@ -21,6 +22,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '005_access': access(dialect),
     '006_origin_keys': originKeys(dialect),
     '007_peer_transfers': peerTransfers(dialect),
+    '008_job_checkpoints': jobCheckpoints(dialect),
   };
 }
 

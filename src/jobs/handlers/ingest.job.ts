@@ -7,7 +7,7 @@ import { IngotError } from '../../core/errors.js';
 import { payloadSize } from '../../core/manifest.js';
 import { draftToJson } from '../../core/manifest-codec.js';
 import type { ChunkWriter, HashedChunkWriter } from '../../store/chunk-store.js';
-import { openSource, requireSource, type SourceChunk, type SourceKind } from '../../store/source.js';
+import { openSource, requireSource, type SourceKind } from '../../store/source.js';
 import type { ChunkSink, WireChunk } from '../../transfer/ports.js';
 import { type UploadStats, uploadChunks } from '../../transfer/uploader.js';
 import type { JobQueue } from '../job-queue.js';
@@ -27,16 +27,32 @@ import type { Job } from '../types.js';
  */
 export const INGEST_JOB_KIND = 'ingest';
 
-export interface LocalIngestRequest {
+/** What an image is committed with besides its payload, on every job that makes one. */
+export interface CommitOptions {
   readonly name: string;
-  /** Absolute, read with the server's own permissions. */
-  readonly path: string;
-  readonly kind: SourceKind;
   readonly type?: string;
   readonly series?: string;
   readonly from?: string;
   readonly state?: string;
   readonly private?: boolean;
+}
+
+/** The fields of `req` that ImageService.commit and preflight take, and no others. */
+export function commitFields(req: CommitOptions): CommitOptions {
+  return {
+    name: req.name,
+    ...(req.type !== undefined ? { type: req.type } : {}),
+    ...(req.series !== undefined ? { series: req.series } : {}),
+    ...(req.from !== undefined ? { from: req.from } : {}),
+    ...(req.state !== undefined ? { state: req.state } : {}),
+    ...(req.private ? { private: true } : {}),
+  };
+}
+
+export interface LocalIngestRequest extends CommitOptions {
+  /** Absolute, read with the server's own permissions. */
+  readonly path: string;
+  readonly kind: SourceKind;
 }
 
 export interface LocalIngestResult {
@@ -73,7 +89,7 @@ export class LocalIngestService {
       });
     }
     await this.deps.images.preflight({ ...req, source: this.source(req) });
-    await this.refuseRunning(req.name);
+    await refuseRunning(this.deps.jobs, req.name);
     await requireSource(req.path, req.kind).catch((err: unknown) => {
       throw asServerRead(err);
     });
@@ -102,12 +118,7 @@ export class LocalIngestService {
       },
     );
     const image = await this.deps.images.commit({
-      name: req.name,
-      ...(req.type !== undefined ? { type: req.type } : {}),
-      ...(req.series !== undefined ? { series: req.series } : {}),
-      ...(req.from !== undefined ? { from: req.from } : {}),
-      ...(req.state !== undefined ? { state: req.state } : {}),
-      ...(req.private ? { private: true } : {}),
+      ...commitFields(req),
       source: this.source(req),
       draft: draftToJson({ payload, chunks: refs }),
     });
@@ -117,14 +128,23 @@ export class LocalIngestService {
   private source(req: LocalIngestRequest) {
     return { host: this.host, path: req.path };
   }
+}
 
-  /** Two ingests of one name would read everything twice for one of them to lose at commit. */
-  private async refuseRunning(name: string): Promise<void> {
+/** Job kinds that end in a new image of the name in their payload (ingest, URL import). */
+const IMAGE_MAKING_KINDS = new Set<string>([INGEST_JOB_KIND]);
+
+export function makesImages(kind: string): void {
+  IMAGE_MAKING_KINDS.add(kind);
+}
+
+/** Two jobs making one name would read everything twice for one of them to lose at commit. */
+export async function refuseRunning(jobs: JobQueue, name: string): Promise<void> {
+  for (const kind of IMAGE_MAKING_KINDS) {
     for (const state of ['queued', 'running'] as const) {
-      const jobs = await this.deps.jobs.list({ kind: INGEST_JOB_KIND, state, limit: 1000 });
-      const same = jobs.find((j) => (j.payload as LocalIngestRequest).name === name);
+      const found = await jobs.list({ kind, state, limit: 1000 });
+      const same = found.find((j) => (j.payload as { name?: string }).name === name);
       if (same) {
-        throw new IngotError('CONFLICT', `an ingest of ${name} is already ${state} (job ${same.id})`, {
+        throw new IngotError('CONFLICT', `an ${kind} of ${name} is already ${state} (job ${same.id})`, {
           details: { job: same.id },
           hint: `follow it with \`ingot job show ${same.id}\`, or cancel it with \`ingot job cancel ${same.id}\``,
         });
@@ -149,7 +169,7 @@ function asServerRead(err: unknown): unknown {
  * The chunk store as the uploader's sink: the chunks were hashed in this process. A lost
  * lease or a stopping runner ends the batches in flight too, not only the reading.
  */
-function hashedSink(store: ChunkWriter & HashedChunkWriter, signal: AbortSignal): ChunkSink {
+export function hashedSink(store: ChunkWriter & HashedChunkWriter, signal: AbortSignal): ChunkSink {
   return {
     missing: async (digests) => {
       signal.throwIfAborted();
@@ -171,7 +191,7 @@ function hashedSink(store: ChunkWriter & HashedChunkWriter, signal: AbortSignal)
   };
 }
 
-async function* untilAborted(chunks: AsyncGenerator<SourceChunk>, signal: AbortSignal) {
+export async function* untilAborted<T>(chunks: AsyncIterable<T>, signal: AbortSignal) {
   for await (const c of chunks) {
     signal.throwIfAborted();
     yield c;
