@@ -38,6 +38,7 @@ export const COPIED_TABLES = [
 /** Not copied: work in flight and history, which belong to the server that ran them. */
 export const LEFT_TABLES = [
   'jobs',
+  'job_checkpoints',
   'transfers',
   'peer_transfers',
   'audit',

@@ -3,6 +3,7 @@ import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/da
 import { IngotError } from '../core/errors.js';
 import { type Db, openDatabase } from '../db/database.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
+import { JobCheckpoints } from './job-checkpoints.js';
 import { JobQueue } from './job-queue.js';
 
 describe.each(DIALECTS)('job queue (%s)', (dialect) => {
@@ -216,6 +217,8 @@ describe.each(DIALECTS)('job queue (%s)', (dialect) => {
     await queue.claim('w1', ['transfer']);
     await queue.complete(old.id, 'w1', {});
     await transfers.create(old.id, 'pull', 'FPPS_1', 'DB_1', clock.now().toISOString());
+    const checkpoints = new JobCheckpoints(db);
+    await checkpoints.append(old.id, 0, 16, { at: 'the first stretch' });
     const waiting = await queue.enqueue('verify', {});
     advance(10 * 86_400_000);
     const young = await queue.enqueue('transfer', {});
@@ -229,5 +232,6 @@ describe.each(DIALECTS)('job queue (%s)', (dialect) => {
     expect((await queue.get(waiting.id)).state).toBe('queued');
     expect((await queue.get(young.id)).state).toBe('succeeded');
     expect((await transfers.list()).map((t) => t.image)).toEqual(['DB_2']);
+    expect(await checkpoints.list(old.id)).toEqual([]);
   });
 });

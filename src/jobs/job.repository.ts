@@ -93,8 +93,17 @@ export class JobRepository {
     return Number(r.numUpdatedRows);
   }
 
-  /** Deletes the jobs that ended (succeeded, failed, cancelled) before `before`; how many. */
+  /**
+   * Deletes the jobs that ended (succeeded, failed, cancelled) before `before`, and the
+   * checkpoints they left (a failed import's); how many jobs.
+   */
   async deleteEnded(before: string): Promise<number> {
+    const ended = this.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('state', 'in', ENDED_JOB_STATES)
+      .where('updated_at', '<', before);
+    await this.db.deleteFrom('job_checkpoints').where('job_id', 'in', ended).execute();
     const r = await this.db
       .deleteFrom('jobs')
       .where('state', 'in', ENDED_JOB_STATES)
