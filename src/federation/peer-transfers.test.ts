@@ -4,6 +4,7 @@ import { tenByteImage } from '../../test/support/manifests.js';
 import type { Digest } from '../core/manifest.js';
 import { type Db, openDatabase } from '../db/database.js';
 import type { MovingChunk } from '../transfer/ports.js';
+import { frameBytes } from '../transfer/rate-limit.js';
 import { PeerTransfers } from './peer-transfers.js';
 import { TransferGrants } from './transfer-grants.js';
 
@@ -17,8 +18,16 @@ const chunk = (digest: Digest): MovingChunk => ({
   encoded: { encoding: 'raw', payload: Buffer.alloc(10) },
 });
 
-async function drain(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of stream);
+/** Chunks of a stream pass the transfer's counter, as the rate limiter's step feeds it. */
+function passThrough(
+  served: PeerTransfers,
+  peer: string,
+  direction: 'in' | 'out',
+  image: Digest,
+  chunks: MovingChunk[],
+) {
+  const count = served.counter(peer, direction, image);
+  for (const c of chunks) count?.(c, frameBytes(c));
 }
 
 describe.each(DIALECTS)('transfers peers run here (%s)', (dialect) => {
@@ -45,7 +54,7 @@ describe.each(DIALECTS)('transfers peers run here (%s)', (dialect) => {
     await grants.grant('FPPS_1', 'write', img.digest, img.bytes);
     served.begin('FPPS_1', 'in', img);
     served.asked('FPPS_1', img.digest, [A, B, C], [B, C]);
-    await drain(served.counted('FPPS_1', 'in', img.digest, [chunk(B)].values() as never));
+    passThrough(served, 'FPPS_1', 'in', img.digest, [chunk(B)]);
     t += 1000;
     await served.tick();
     const [running] = await served.list();
@@ -60,7 +69,7 @@ describe.each(DIALECTS)('transfers peers run here (%s)', (dialect) => {
       chunksSent: 1,
       chunksTotal: 3,
     });
-    await drain(served.counted('FPPS_1', 'in', img.digest, [chunk(C)].values() as never));
+    passThrough(served, 'FPPS_1', 'in', img.digest, [chunk(C)]);
     await served.finish('FPPS_1', 'in', img.digest, { state: 'done', outcome: 'created' });
     const [done] = await served.list({ direction: 'in' });
     expect(done).toMatchObject({ state: 'done', outcome: 'created', bytesDone: 30, chunksSent: 2 });
@@ -70,7 +79,7 @@ describe.each(DIALECTS)('transfers peers run here (%s)', (dialect) => {
   it('a chunk refused on upload is not counted as done', async () => {
     await grants.grant('FPPS_1', 'write', img.digest, img.bytes);
     served.begin('FPPS_1', 'in', img);
-    await drain(served.counted('FPPS_1', 'in', img.digest, [chunk(A), chunk(B)].values() as never));
+    passThrough(served, 'FPPS_1', 'in', img.digest, [chunk(A), chunk(B)]);
     served.unsettled('FPPS_1', img.digest, [B]);
     await served.tick();
     expect((await served.list())[0]).toMatchObject({ bytesDone: 10, state: 'running' });
@@ -81,7 +90,7 @@ describe.each(DIALECTS)('transfers peers run here (%s)', (dialect) => {
     served.begin('FPPS_2', 'out', img);
     await served.tick();
     expect(await served.list()).toEqual([]);
-    await drain(served.counted('FPPS_2', 'out', img.digest, [chunk(A)].values() as never));
+    passThrough(served, 'FPPS_2', 'out', img.digest, [chunk(A)]);
     await served.tick();
     expect((await served.list())[0]).toMatchObject({ direction: 'out', peer: 'FPPS_2', state: 'running' });
     await served.finish('FPPS_2', 'out', img.digest, { state: 'done', outcome: 'created', bytesPresent: 20 });

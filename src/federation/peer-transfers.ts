@@ -8,7 +8,6 @@ import {
   PeerTransferRepository,
 } from '../transfer/peer-transfer.repository.js';
 import type { MovingChunk } from '../transfer/ports.js';
-import { frameBytes } from '../transfer/rate-limit.js';
 import type { GrantedImage, TransferGrants } from './transfer-grants.js';
 
 /**
@@ -128,19 +127,23 @@ export class PeerTransfers {
     this.touched(e);
   }
 
-  /** Counts the chunks of a stream (uploaded here, or served) as they pass. */
-  async *counted<T extends MovingChunk>(
+  /**
+   * A counter for the chunks of one stream (uploaded here, or served) as they pass, called
+   * once per chunk with its bytes on the wire; undefined when no such transfer is known.
+   * Synchronous, fed by the stream's existing per-chunk step (the rate limiter), so counting
+   * adds no async generator hop per chunk to the data path.
+   */
+  counter(
     peer: string,
     direction: PeerTransferDirection,
     image: Digest | undefined,
-    chunks: AsyncIterable<T>,
-  ): AsyncGenerator<T> {
+  ): ((c: MovingChunk, wireBytes: number) => void) | undefined {
     const e = image === undefined ? undefined : this.entries.get(keyOf(peer, direction, image));
-    if (!e) return yield* chunks;
+    if (!e) return undefined;
     const granted = this.granted(e);
-    for await (const c of chunks) {
+    return (c, wireBytes) => {
       const p = e.progress;
-      p.wireBytes += frameBytes(c);
+      p.wireBytes += wireBytes;
       if (!granted?.isPart(c.digest)) {
         p.chunksSent++;
         p.bytesDone += c.rawLength;
@@ -148,8 +151,7 @@ export class PeerTransfers {
         e.visible = true;
       }
       this.touched(e);
-      yield c;
-    }
+    };
   }
 
   /** Chunks sent here that were not stored (a delta refused, a chunk damaged): not settled. */

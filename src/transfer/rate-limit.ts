@@ -53,12 +53,12 @@ export class RateLimits {
 export async function* throttled<T extends Framed>(
   chunks: AsyncIterable<T>,
   limiter: RateLimiter | undefined,
-  onBytes?: (n: number) => void,
+  onBytes?: (n: number, chunk: T) => void,
 ): AsyncGenerator<T> {
   for await (const c of chunks) {
     const n = frameBytes(c);
     await limiter?.take(n);
-    onBytes?.(n);
+    onBytes?.(n, c);
     yield c;
   }
 }

@@ -171,12 +171,15 @@ export function peerRoutes(app: PeerApp): void {
       image,
       decodeFrames(request.body as AsyncIterable<Buffer>, { lend: true, deltas: true }),
     );
-    const counted = deps.transfers.counted(peer.name, 'in', image, frames);
+    const count = deps.transfers.counter(peer.name, 'in', image);
     let totals: ReceiveTotals;
     try {
       totals = await receiveChunks(
         deps.local.store,
-        throttled(counted, limiter, (n) => received.inc(n)),
+        throttled(frames, limiter, (n, c) => {
+          received.inc(n);
+          count?.(c, n);
+        }),
         deps.local.counter,
       );
     } catch (err) {
@@ -227,15 +230,16 @@ export function peerRoutes(app: PeerApp): void {
   app.post('/peer/v1/chunks/fetch', { schema: { body: FetchBody } }, async (request, reply) => {
     const peer = me(request.peer);
     const { digests, references } = await granted(peer, request.body);
-    const chunks = deps.transfers.counted(
-      peer.name,
-      'out',
-      request.body.image as Digest,
-      await serveMoving(deps.local.store, digests, references, () => deps.metrics.chunksServed.inc()),
+    const chunks = await serveMoving(deps.local.store, digests, references, () =>
+      deps.metrics.chunksServed.inc(),
     );
     const limiter = deps.limits.forPeer(peer.name, peer.maxRate);
     const sent = deps.metrics.peerBytes.labels({ peer: peer.name, direction: 'sent' });
-    const counted = throttled(chunks, limiter, (n) => sent.inc(n));
+    const count = deps.transfers.counter(peer.name, 'out', request.body.image as Digest);
+    const counted = throttled(chunks, limiter, (n, c) => {
+      sent.inc(n);
+      count?.(c, n);
+    });
     await sendChunkStream(reply, counted, { deltas: references !== undefined });
   });
 
