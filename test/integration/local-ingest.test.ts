@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type IngotServer, startIngot, tempDir } from '../support/ingot.js';
@@ -116,8 +116,13 @@ describe('local ingest through a real server', () => {
   });
 
   it('survives kill -9 mid-ingest: nothing listed meanwhile, the job resumes reusing stored chunks', async () => {
+    // Large enough that the ingest is still reading when its first heartbeat shows progress
+    // (512 MiB could finish in between on a quiet machine); written in blocks of 64 MiB.
     const big = join(work, 'big.img');
-    writeFileSync(big, randomFillSync(Buffer.alloc(512 * 1024 * 1024)));
+    const fd = openSync(big, 'w');
+    const block = Buffer.alloc(64 * 1024 * 1024);
+    for (let k = 0; k < 24; k++) writeSync(fd, randomFillSync(block));
+    closeSync(fd);
     const add = spawn(process.execPath, [BIN, 'image', 'add', 'BIG', '--file', big], {
       env: { ...process.env, INGOT_HOME: server.home },
       stdio: 'ignore',
