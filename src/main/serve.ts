@@ -49,6 +49,7 @@ import { StagedStore } from '../store/staged-store.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
+import { retention } from './retention.js';
 import { VERSION } from './version.js';
 
 /**
@@ -352,7 +353,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 }
 
 const SCHEDULER_TICK_MS = 1000;
-const RETENTION_EVERY_MS = 3_600_000;
 /** A transfer a peer runs here that moves nothing for this long is recorded as abandoned. */
 const PEER_TRANSFER_IDLE_MS = 120_000;
 
@@ -379,35 +379,4 @@ function isDeadLocalOwner(owner: string): boolean {
 
 function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}
-
-/** What a retention drops: rows older than its days (0: none). */
-interface Retained {
-  readonly what: string;
-  readonly days: number;
-  drop(before: Date): Promise<number>;
-}
-
-/** Drops rows past their retention: on the first tick, then hourly, one pass at a time. */
-function retention(kinds: readonly Retained[], logger: pino.Logger): () => void {
-  let due = 0;
-  let running = false;
-  const pass = async (now: number) => {
-    for (const k of kinds) {
-      if (k.days === 0) continue;
-      const rows = await k.drop(new Date(now - k.days * 86_400_000));
-      if (rows > 0) logger.info({ rows, days: k.days }, `dropped ${k.what} past their retention`);
-    }
-  };
-  return () => {
-    const now = Date.now();
-    if (running || now < due) return;
-    due = now + RETENTION_EVERY_MS;
-    running = true;
-    pass(now)
-      .catch((err: unknown) => logger.error({ err }, 'retention pass failed'))
-      .finally(() => {
-        running = false;
-      });
-  };
 }
