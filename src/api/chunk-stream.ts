@@ -3,8 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { IngotError } from '../core/errors.js';
 import { socketBuffers } from '../store/buffer-pool.js';
 import {
-  coalesced,
-  encodeFrames,
+  encodeBlocks,
   type FramedChunk,
   type FrameEncoding,
   SOCKET_WRITE_BYTES,
@@ -42,7 +41,7 @@ export async function sendChunkStream(
   const res = reply.raw;
   res.writeHead(200, { 'content-type': CHUNK_STREAM_TYPE });
   try {
-    const blocks = coalesced(encodeFrames(chunks, opts), SOCKET_WRITE_BYTES, (n) => socketBuffers.take(n));
+    const blocks = encodeBlocks(chunks, opts, SOCKET_WRITE_BYTES, (n) => socketBuffers.take(n));
     for await (const block of blocks) {
       const room = res.write(block, (err) => {
         if (!err) socketBuffers.give(block);

@@ -1,11 +1,12 @@
 import { createHash, randomFillSync } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { encodeChunk } from './compression.js';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
 import {
-  coalesced,
   decodeFrames,
+  encodeBlocks,
   encodeFrames,
   type FramedChunk,
   type FrameEncoding,
@@ -306,32 +307,65 @@ describe('frame codec, version 2 (deltas)', () => {
   });
 });
 
-describe('coalesced', () => {
-  it('joins and splits buffers into writes of exactly the target, bytes unchanged', async () => {
-    async function* parts() {
-      for (let i = 0; i < 10; i++) yield Buffer.alloc(300, i);
-      yield Buffer.alloc(2500, 10);
-    }
-    const out: Buffer[] = [];
-    for await (const b of coalesced(parts(), 1000)) out.push(b);
-    expect(out.map((b) => b.length)).toEqual([1000, 1000, 1000, 1000, 1000, 500]);
-    const want = Buffer.concat([
-      ...[...Array(10).keys()].map((i) => Buffer.alloc(300, i)),
-      Buffer.alloc(2500, 10),
-    ]);
+describe('encodeBlocks', () => {
+  it('writes the same bytes as encodeFrames, in blocks of exactly the target', async () => {
+    const chunks = await sample();
+    const out = await collect(encodeBlocks(chunks, {}, 1000));
+    const want = await streamBytes(chunks);
     expect(Buffer.concat(out)).toEqual(want);
+    expect(out.slice(0, -1).every((b) => b.length === 1000)).toBe(true);
+    expect(out.at(-1)?.length).toBe(want.length % 1000 || 1000);
   });
 
-  it('has copied each input before it asks for the next, so a lent buffer may be reused', async () => {
+  it('has copied each payload before it asks for the next chunk, so a lent buffer may be reused', async () => {
     const lent = Buffer.alloc(700);
-    async function* parts() {
+    async function* lending(): AsyncGenerator<FramedChunk> {
       for (let i = 0; i < 5; i++) {
         lent.fill(i);
-        yield lent;
+        yield { digest: digestOf(lent), encoded: { encoding: 'raw', payload: lent }, rawLength: 700 };
       }
     }
-    const out: Buffer[] = [];
-    for await (const b of coalesced(parts(), 1000)) out.push(b);
-    expect(Buffer.concat(out)).toEqual(Buffer.concat([...Array(5).keys()].map((i) => Buffer.alloc(700, i))));
+    const got = await decodeAll(Buffer.concat(await collect(encodeBlocks(lending(), {}, 1000))));
+    expect(got.error).toBeUndefined();
+    expect(got.got.map((c) => c.encoded.payload)).toEqual(
+      [...Array(5).keys()].map((i) => Buffer.alloc(700, i)),
+    );
+  });
+
+  it('refuses a delta in a version 1 stream, as encodeFrames does', async () => {
+    await expect(collect(encodeBlocks([deltaFrame()]))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
+
+describe('decodeFrames from a Readable', () => {
+  it('reads a stream that arrives in many small pieces, and one cut short is TRUNCATED', async () => {
+    const chunks = await sample();
+    const bytes = await streamBytes(chunks);
+    const pieces = (b: Buffer) => Readable.from([...feedSync(b, 97)], { objectMode: true });
+    const whole = await collect(decodeFrames(pieces(bytes)));
+    expect(whole.map((c) => c.digest)).toEqual(chunks.map((c) => c.digest));
+    const cut = collect(decodeFrames(pieces(bytes.subarray(0, bytes.length - 3))));
+    await expect(cut).rejects.toMatchObject({ code: 'TRUNCATED' });
+  });
+
+  it('reports a stream destroyed mid-body as TRUNCATED, with the chunks before it kept', async () => {
+    const chunks = await sample();
+    const bytes = await streamBytes(chunks);
+    const r = new Readable({ read() {} });
+    r.push(bytes.subarray(0, bytes.length - 10));
+    const got: FramedChunk[] = [];
+    const done = (async () => {
+      for await (const c of decodeFrames(r)) {
+        got.push(c);
+        if (got.length === chunks.length - 1)
+          r.destroy(Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
+      }
+    })();
+    await expect(done).rejects.toMatchObject({ code: 'TRUNCATED' });
+    expect(got.length).toBe(chunks.length - 1);
+  });
+});
+
+function* feedSync(bytes: Buffer, piece: number): Generator<Buffer> {
+  for (let o = 0; o < bytes.length; o += piece) yield Buffer.from(bytes.subarray(o, o + piece));
+}

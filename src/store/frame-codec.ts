@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { IngotError } from '../core/errors.js';
 import { assertDigest, type Digest } from '../core/manifest.js';
 import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
+import { readBatches } from './read-batches.js';
 
 /**
  * The wire format for a batch of chunks: uploads, downloads, peer transfer and bundles.
@@ -71,12 +72,38 @@ export async function* encodeFrames(
   chunks: Frames<FrameEncoding>,
   opts: { readonly deltas?: boolean } = {},
 ): AsyncGenerator<Buffer> {
-  const version = opts.deltas ? FRAME_VERSION_DELTAS : FRAME_VERSION;
-  yield Buffer.concat([FRAME_MAGIC, Buffer.of(version)]);
-  let count = 0;
+  const w = new FrameWriter(opts);
+  yield Buffer.from(w.streamHeader());
   for await (const c of chunks) {
+    yield Buffer.from(w.header(c));
+    // The payload goes out as its own buffer: no copy of chunk bytes.
+    if (c.encoded.payload.length > 0) yield c.encoded.payload;
+  }
+  yield Buffer.from(w.end());
+}
+
+/**
+ * The frames' bytes but payloads, checked as they are written. Each call's answer is a
+ * view of one scratch buffer, valid until the next call.
+ */
+class FrameWriter {
+  private readonly version: number;
+  private readonly scratch = Buffer.allocUnsafeSlow(CHUNK_HEADER + referenceBytes(MAX_REFERENCES));
+  private count = 0;
+
+  constructor(opts: { readonly deltas?: boolean }) {
+    this.version = opts.deltas ? FRAME_VERSION_DELTAS : FRAME_VERSION;
+  }
+
+  streamHeader(): Buffer {
+    FRAME_MAGIC.copy(this.scratch);
+    this.scratch[4] = this.version;
+    return this.scratch.subarray(0, STREAM_HEADER);
+  }
+
+  header(c: FramedChunk<FrameEncoding>): Buffer {
     const delta = c.encoded.encoding === 'delta' ? c.encoded : undefined;
-    if (delta && version === FRAME_VERSION) {
+    if (delta && this.version === FRAME_VERSION) {
       throw invalid(`chunk ${c.digest} is a delta, which a version 1 stream cannot hold`);
     }
     const most = delta?.patch ? 1 : MAX_REFERENCES;
@@ -84,7 +111,7 @@ export async function* encodeFrames(
       throw invalid(`chunk ${c.digest} is a delta with ${delta.references.length} references`);
     }
     const extra = delta ? referenceBytes(delta.references.length) : 0;
-    const h = Buffer.allocUnsafe(CHUNK_HEADER + extra);
+    const h = this.scratch;
     h[0] = CHUNK_FRAME;
     writeDigest(h, 1, c.digest);
     h[33] = delta?.patch ? ENCODINGS.indexOf('patch') : ENCODINGS.indexOf(c.encoded.encoding);
@@ -94,15 +121,15 @@ export async function* encodeFrames(
       h[CHUNK_HEADER] = delta.references.length;
       for (const [i, r] of delta.references.entries()) writeDigest(h, CHUNK_HEADER + 1 + 32 * i, r);
     }
-    yield h;
-    // The payload goes out as its own buffer: no copy of chunk bytes.
-    if (c.encoded.payload.length > 0) yield c.encoded.payload;
-    count++;
+    this.count++;
+    return h.subarray(0, CHUNK_HEADER + extra);
   }
-  const end = Buffer.allocUnsafe(5);
-  end[0] = END_FRAME;
-  end.writeUInt32BE(count, 1);
-  yield end;
+
+  end(): Buffer {
+    this.scratch[0] = END_FRAME;
+    this.scratch.writeUInt32BE(this.count, 1);
+    return this.scratch.subarray(0, 5);
+  }
 }
 
 function writeDigest(h: Buffer, at: number, digest: Digest): void {
@@ -147,10 +174,10 @@ async function* readFrames(
   opts: DecodeOptions,
 ): AsyncGenerator<FramedChunk<FrameEncoding>> {
   const q = new ByteQueue();
-  const it = source[Symbol.asyncIterator]();
+  const it = readBatches(source)[Symbol.asyncIterator]();
   let count = 0;
   /** Pulls until `n` bytes are buffered; false when the source ended first. */
-  const need = async (n: number): Promise<boolean> => {
+  const fill = async (n: number): Promise<boolean> => {
     while (q.length < n) {
       const r = await it.next().catch((err: unknown) => {
         // A connection cut by the far side (it met a damaged chunk, or it stopped) is a
@@ -158,12 +185,15 @@ async function* readFrames(
         throw isCut(err) ? cut(count, err) : err;
       });
       if (r.done) return false;
-      q.push(r.value);
+      for (const b of r.value) q.push(b);
     }
     return true;
   };
+  // Awaited only when short: most frames lie in bytes already read, and an await per
+  // header and payload was three promise turns a chunk.
+  const short = (n: number): boolean => q.length < n;
 
-  if (!(await need(5))) throw truncated('before the stream header');
+  if (short(5) && !(await fill(5))) throw truncated('before the stream header');
   const head = q.take(5);
   if (!head.subarray(0, 4).equals(FRAME_MAGIC)) throw invalid('not a chunk stream (bad magic)');
   const version = head[4];
@@ -172,10 +202,10 @@ async function* readFrames(
   }
 
   for (;;) {
-    if (!(await need(1))) throw truncated(`after ${count} chunks, without its end frame`);
+    if (short(1) && !(await fill(1))) throw truncated(`after ${count} chunks, without its end frame`);
     const type = q.peekByte();
     if (type === END_FRAME) {
-      if (!(await need(5))) throw truncated('inside the end frame');
+      if (short(5) && !(await fill(5))) throw truncated('inside the end frame');
       const declared = q.take(5).readUInt32BE(1);
       if (declared !== count) {
         throw invalid(`end frame counts ${declared} chunks but ${count} arrived`, {
@@ -183,18 +213,28 @@ async function* readFrames(
           found: count,
         });
       }
-      if (q.length > 0 || !(await it.next()).done) throw invalid('bytes after the end frame');
+      if (q.length > 0 || (await moreBytes(it))) throw invalid('bytes after the end frame');
       return;
     }
     if (type !== CHUNK_FRAME) throw invalid(`unknown frame type ${type}`);
-    if (!(await need(CHUNK_HEADER))) throw truncated(`inside the header of chunk ${count + 1}`);
+    if (short(CHUNK_HEADER) && !(await fill(CHUNK_HEADER)))
+      throw truncated(`inside the header of chunk ${count + 1}`);
     const h = q.take(CHUNK_HEADER);
     const frame = parseHeader(h, version);
-    if (!(await need(frame.payloadLength))) throw truncated(`inside the payload of chunk ${count + 1}`);
+    if (short(frame.payloadLength) && !(await fill(frame.payloadLength)))
+      throw truncated(`inside the payload of chunk ${count + 1}`);
     const payload = opts.lend ? q.lend(frame.payloadLength) : q.take(frame.payloadLength);
     count++;
     yield { digest: frame.digest, encoded: wireChunk(frame, payload), rawLength: frame.rawLength };
   }
+}
+
+/** Whether the source holds any byte past this point (empty buffers are no bytes). */
+async function moreBytes(it: AsyncIterator<Buffer[]>): Promise<boolean> {
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    if (r.value.some((b) => b.length > 0)) return true;
+  }
+  return false;
 }
 
 function wireChunk(frame: ReturnType<typeof parseHeader>, payload: Buffer): FrameEncoding {
@@ -337,31 +377,44 @@ class ByteQueue {
 }
 
 /**
- * Frames as ~1 MiB writes for a socket: every yielded Buffer becomes its own write (and,
- * over TLS, its own record), so 42-byte headers between 64 KiB payloads cost more than
- * copying them together does. Every input is copied before the next is asked for, so
- * lent payloads (ports.ts) are safe to reuse behind it. Writes come from `alloc` (a pool's
- * blocks, given back by whoever writes them).
+ * A chunk stream as ~1 MiB writes for a socket: every yielded Buffer becomes its own write
+ * (and, over TLS, its own record), so 42-byte headers between 64 KiB payloads cost more
+ * than copying them together does. Frames are written straight into the blocks, each
+ * payload copied before the next chunk is asked for, so lent payloads (ports.ts) are safe
+ * to reuse behind it; a step of the stream per block, not two per chunk (a generator's
+ * step is a promise turn). Writes come from `alloc` (a pool's blocks, given back by
+ * whoever writes them).
  */
-export async function* coalesced(
-  buffers: AsyncIterable<Buffer>,
+export async function* encodeBlocks(
+  chunks: Frames<FrameEncoding>,
+  opts: { readonly deltas?: boolean } = {},
   target = SOCKET_WRITE_BYTES,
   alloc: (n: number) => Buffer = Buffer.allocUnsafe,
 ): AsyncGenerator<Buffer> {
+  const w = new FrameWriter(opts);
   let out = alloc(target);
   let size = 0;
-  for await (const b of buffers) {
+  const full: Buffer[] = [];
+  const put = (b: Buffer) => {
     for (let at = 0; at < b.length; ) {
       const n = b.copy(out, size, at);
       size += n;
       at += n;
       if (size === out.length) {
-        yield out;
+        full.push(out);
         out = alloc(target);
         size = 0;
       }
     }
+  };
+  put(w.streamHeader());
+  for await (const c of chunks) {
+    put(w.header(c));
+    put(c.encoded.payload);
+    while (full.length > 0) yield full.shift() as Buffer;
   }
+  put(w.end());
+  yield* full;
   if (size > 0) yield out.subarray(0, size);
 }
 
@@ -373,5 +426,5 @@ export const SOCKET_WRITE_BYTES = 2 ** 20;
  * writes, so a slow link holds ~2 MiB per stream rather than Readable.from's default 16.
  */
 export function frameBody(chunks: Frames<FrameEncoding>, opts: { readonly deltas?: boolean } = {}): Readable {
-  return Readable.from(coalesced(encodeFrames(chunks, opts)), { highWaterMark: 2 });
+  return Readable.from(encodeBlocks(chunks, opts), { highWaterMark: 2 });
 }
