@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { IngotError } from '../core/errors.js';
 import { assertDigest, type Digest } from '../core/manifest.js';
 import type { ChunkEncoding, EncodedChunk } from './chunk-store.js';
-import { readBatches } from './read-batches.js';
+import { type BatchReader, batchReader } from './read-batches.js';
 
 /**
  * The wire format for a batch of chunks: uploads, downloads, peer transfer and bundles.
@@ -174,18 +174,18 @@ async function* readFrames(
   opts: DecodeOptions,
 ): AsyncGenerator<FramedChunk<FrameEncoding>> {
   const q = new ByteQueue();
-  const it = readBatches(source)[Symbol.asyncIterator]();
+  const reader = batchReader(source);
   let count = 0;
   /** Pulls until `n` bytes are buffered; false when the source ended first. */
   const fill = async (n: number): Promise<boolean> => {
     while (q.length < n) {
-      const r = await it.next().catch((err: unknown) => {
+      const got = await reader.read(n - q.length).catch((err: unknown) => {
         // A connection cut by the far side (it met a damaged chunk, or it stopped) is a
         // truncated stream, said so, not "other side closed".
         throw isCut(err) ? cut(count, err) : err;
       });
-      if (r.done) return false;
-      for (const b of r.value) q.push(b);
+      if (got === undefined) return false;
+      for (const b of got) q.push(b);
     }
     return true;
   };
@@ -193,46 +193,50 @@ async function* readFrames(
   // header and payload was three promise turns a chunk.
   const short = (n: number): boolean => q.length < n;
 
-  if (short(5) && !(await fill(5))) throw truncated('before the stream header');
-  const head = q.take(5);
-  if (!head.subarray(0, 4).equals(FRAME_MAGIC)) throw invalid('not a chunk stream (bad magic)');
-  const version = head[4];
-  if (version !== FRAME_VERSION && !(opts.deltas && version === FRAME_VERSION_DELTAS)) {
-    throw invalid(`unknown chunk stream version ${version}`);
-  }
-
-  for (;;) {
-    if (short(1) && !(await fill(1))) throw truncated(`after ${count} chunks, without its end frame`);
-    const type = q.peekByte();
-    if (type === END_FRAME) {
-      if (short(5) && !(await fill(5))) throw truncated('inside the end frame');
-      const declared = q.take(5).readUInt32BE(1);
-      if (declared !== count) {
-        throw invalid(`end frame counts ${declared} chunks but ${count} arrived`, {
-          expected: declared,
-          found: count,
-        });
-      }
-      if (q.length > 0 || (await moreBytes(it))) throw invalid('bytes after the end frame');
-      return;
+  try {
+    if (short(5) && !(await fill(5))) throw truncated('before the stream header');
+    const head = q.take(5);
+    if (!head.subarray(0, 4).equals(FRAME_MAGIC)) throw invalid('not a chunk stream (bad magic)');
+    const version = head[4];
+    if (version !== FRAME_VERSION && !(opts.deltas && version === FRAME_VERSION_DELTAS)) {
+      throw invalid(`unknown chunk stream version ${version}`);
     }
-    if (type !== CHUNK_FRAME) throw invalid(`unknown frame type ${type}`);
-    if (short(CHUNK_HEADER) && !(await fill(CHUNK_HEADER)))
-      throw truncated(`inside the header of chunk ${count + 1}`);
-    const h = q.take(CHUNK_HEADER);
-    const frame = parseHeader(h, version);
-    if (short(frame.payloadLength) && !(await fill(frame.payloadLength)))
-      throw truncated(`inside the payload of chunk ${count + 1}`);
-    const payload = opts.lend ? q.lend(frame.payloadLength) : q.take(frame.payloadLength);
-    count++;
-    yield { digest: frame.digest, encoded: wireChunk(frame, payload), rawLength: frame.rawLength };
+
+    for (;;) {
+      if (short(1) && !(await fill(1))) throw truncated(`after ${count} chunks, without its end frame`);
+      const type = q.peekByte();
+      if (type === END_FRAME) {
+        if (short(5) && !(await fill(5))) throw truncated('inside the end frame');
+        const declared = q.take(5).readUInt32BE(1);
+        if (declared !== count) {
+          throw invalid(`end frame counts ${declared} chunks but ${count} arrived`, {
+            expected: declared,
+            found: count,
+          });
+        }
+        if (q.length > 0 || (await moreBytes(reader))) throw invalid('bytes after the end frame');
+        return;
+      }
+      if (type !== CHUNK_FRAME) throw invalid(`unknown frame type ${type}`);
+      if (short(CHUNK_HEADER) && !(await fill(CHUNK_HEADER)))
+        throw truncated(`inside the header of chunk ${count + 1}`);
+      const h = q.take(CHUNK_HEADER);
+      const frame = parseHeader(h, version);
+      if (short(frame.payloadLength) && !(await fill(frame.payloadLength)))
+        throw truncated(`inside the payload of chunk ${count + 1}`);
+      const payload = opts.lend ? q.lend(frame.payloadLength) : q.take(frame.payloadLength);
+      count++;
+      yield { digest: frame.digest, encoded: wireChunk(frame, payload), rawLength: frame.rawLength };
+    }
+  } finally {
+    reader.close();
   }
 }
 
 /** Whether the source holds any byte past this point (empty buffers are no bytes). */
-async function moreBytes(it: AsyncIterator<Buffer[]>): Promise<boolean> {
-  for (let r = await it.next(); !r.done; r = await it.next()) {
-    if (r.value.some((b) => b.length > 0)) return true;
+async function moreBytes(reader: BatchReader): Promise<boolean> {
+  for (let got = await reader.read(1); got; got = await reader.read(1)) {
+    if (got.some((b) => b.length > 0)) return true;
   }
   return false;
 }

@@ -1,60 +1,100 @@
 import { finished, Readable } from 'node:stream';
 
+/** Reads a byte source in batches: every buffer that arrived, once at least `min` bytes have. */
+export interface BatchReader {
+  /** At least `min` bytes (fewer only at the end), or undefined once the source has ended. */
+  read(min: number): Promise<Buffer[] | undefined>;
+  /**
+   * Stops reading. A Readable is left paused, not destroyed: an upload's request body must
+   * not take its socket down before the error answer is sent.
+   */
+  close(): void;
+}
+
 /**
- * A byte source read as batches: every buffer that arrived since the last step, in one
- * array. A Readable's own async iterator costs a promise, a 'readable' event and a
- * nextTick for every buffer, and over TLS a buffer is one 16 KiB record: 65536 of them a
- * GiB, which on a receiver's main thread cost ~0.25 s of CPU per GiB and most of its
- * young garbage. Here a Readable flows into a queue through 'data' events and is paused
- * once `highWater` bytes wait, so a step awaits only when nothing is queued.
+ * A Readable's own async iterator costs a promise, a 'readable' event and a nextTick for
+ * every buffer, and over TLS a buffer is one 16 KiB record: 65536 of them a GiB, most of a
+ * receiver's young garbage. Here a Readable flows into a queue through 'data' events,
+ * paused once `highWater` bytes wait, and a reader is woken only once the bytes it said it
+ * needs are there: a 64 KiB payload is one wake, not four.
  */
-export function readBatches(source: AsyncIterable<Buffer>, highWater = 4 * 2 ** 20): AsyncIterable<Buffer[]> {
-  return source instanceof Readable ? flowing(source, highWater) : single(source);
+export function batchReader(source: AsyncIterable<Buffer>, highWater = 4 * 2 ** 20): BatchReader {
+  return source instanceof Readable ? new FlowingReader(source, highWater) : new IteratorReader(source);
 }
 
-async function* single(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer[]> {
-  for await (const b of source) yield [b];
-}
-
-async function* flowing(stream: Readable, highWater: number): AsyncGenerator<Buffer[]> {
-  let queue: Buffer[] = [];
-  let queued = 0;
-  let ended = false;
-  let failure: unknown;
-  let wake: (() => void) | undefined;
-  const onData = (b: Buffer) => {
-    queue.push(b);
-    queued += b.length;
-    if (queued >= highWater) stream.pause();
-    wake?.();
+class FlowingReader implements BatchReader {
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private ended = false;
+  private failure: unknown;
+  private waiting: { min: number; wake: () => void } | undefined;
+  private readonly stop: () => void;
+  private readonly onData = (b: Buffer) => {
+    this.queue.push(b);
+    this.queued += b.length;
+    // A reader waiting for more than the high-water mark (a large payload) is not starved.
+    if (this.queued >= Math.max(this.highWater, this.waiting?.min ?? 0)) this.stream.pause();
+    if (this.waiting && this.queued >= this.waiting.min) this.waiting.wake();
   };
-  // finished() reports a premature close (a cut connection) as an error, as the iterator does.
-  const stop = finished(stream, (err) => {
-    if (err) failure = err;
-    else ended = true;
-    wake?.();
-  });
-  stream.on('data', onData);
-  try {
-    for (;;) {
-      if (queue.length > 0) {
-        const out = queue;
-        queue = [];
-        queued = 0;
-        if (stream.isPaused()) stream.resume();
-        yield out;
-        continue;
-      }
-      if (failure !== undefined) throw failure;
-      if (ended) return;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
+
+  constructor(
+    private readonly stream: Readable,
+    private readonly highWater: number,
+  ) {
+    // finished() reports a premature close (a cut connection) as an error, as the iterator does.
+    this.stop = finished(stream, (err) => {
+      if (err) this.failure = err;
+      else this.ended = true;
+      this.waiting?.wake();
+    });
+    stream.on('data', this.onData);
+  }
+
+  async read(min: number): Promise<Buffer[] | undefined> {
+    if (this.queued < min && !this.ended && this.failure === undefined) {
+      if (this.stream.isPaused()) this.stream.resume();
+      await new Promise<void>((wake) => {
+        this.waiting = { min, wake };
       });
-      wake = undefined;
+      this.waiting = undefined;
     }
-  } finally {
-    stream.off('data', onData);
-    stop();
-    if (!ended) stream.destroy();
+    if (this.queue.length > 0) {
+      const out = this.queue;
+      this.queue = [];
+      this.queued = 0;
+      if (this.stream.isPaused()) this.stream.resume();
+      return out;
+    }
+    if (this.failure !== undefined) throw this.failure;
+    return undefined;
+  }
+
+  close(): void {
+    this.stream.off('data', this.onData);
+    this.stop();
+    this.stream.pause();
+  }
+}
+
+class IteratorReader implements BatchReader {
+  private readonly it: AsyncIterator<Buffer>;
+
+  constructor(source: AsyncIterable<Buffer>) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  async read(min: number): Promise<Buffer[] | undefined> {
+    const out: Buffer[] = [];
+    for (let got = 0; got < Math.max(1, min); ) {
+      const r = await this.it.next();
+      if (r.done) break;
+      out.push(r.value);
+      got += r.value.length;
+    }
+    return out.length > 0 ? out : undefined;
+  }
+
+  close(): void {
+    void this.it.return?.();
   }
 }
