@@ -12,10 +12,11 @@ import { type CpuJob, runCpuTask } from './cpu-work.js';
  * collector reaches their handles, and a worker's small heap gives it little reason to run:
  * 3000 deltas of 64 KiB chunks grew a process by ~100 MiB. So the worker collects after
  * every DELTA_GC_BYTES of delta work (measured: peak RSS 179 -> 115 MiB, ~9% more time).
- * At 16 MiB each worker's malloc arena still held ~48 MiB at a 1 GiB delta pull's peak
- * (pmap), the receiver reaching 345-370 MiB; at 4 MiB, ~30 MiB and 289-320 MiB.
+ * At 16 MiB each worker's malloc arena still holds ~48 MiB at a 1 GiB delta pull's peak
+ * (pmap), the receiver reaching 345-370 MiB. At 4 MiB it peaked at 289-320 MiB, but each
+ * side spent ~1 s more CPU (perf: V8's marking threads a third of the sender's), so 16 stays.
  */
-const DELTA_GC_BYTES = 4 * 2 ** 20;
+const DELTA_GC_BYTES = 16 * 2 ** 20;
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 let deltaBytes = 0;
