@@ -1,7 +1,7 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { AsyncQueue } from './async-queue.js';
-import { inOrder } from './chunk-receiver.js';
+import { OrderCheck } from './chunk-receiver.js';
 import type { ChunkSet } from './chunk-sets.js';
 import { BaseIndex, ReferencePicker } from './delta-references.js';
 import type { ImageOffer, ImageSink, ImageSource, TransferOptions, TransferProgress } from './image-sides.js';
@@ -55,9 +55,9 @@ export async function moveChunks(
     }
   };
   const send = async (digests: readonly Digest[], references?: References) => {
-    const moving = inOrder(await source.fetch(digests, references), digests, references);
+    const moving = await source.fetch(digests, references);
     try {
-      return await sink.put(metered(moving, progress, opts));
+      return await sink.put(metered(moving, new OrderCheck(digests, references), progress, opts));
     } catch (err) {
       // Chunks the receiver refused as damaged were sent but are not settled.
       for (const r of rejectedBy(err)) progress.bytesDone -= chunks.lengthOf(r);
@@ -129,12 +129,15 @@ export async function deltaPicker(
   return new ReferencePicker(await BaseIndex.of(list(base)));
 }
 
+/** The order check, the rate cap and the counting in one step per chunk (a step is a promise turn). */
 async function* metered(
   chunks: AsyncIterable<MovingChunk>,
+  order: OrderCheck,
   progress: TransferProgress,
   opts: TransferOptions,
 ): AsyncGenerator<MovingChunk> {
   for await (const c of chunks) {
+    order.next(c);
     const n = frameBytes(c);
     await opts.limiter?.take(n, opts.signal);
     progress.wireBytes += n;
@@ -145,6 +148,7 @@ async function* metered(
     opts.onProgress?.(progress);
     yield c;
   }
+  order.end();
 }
 
 /** The digests a DIGEST_MISMATCH refusal names (docs: chunk-receiver.ts). */

@@ -258,10 +258,26 @@ export async function* inOrder<C extends MovingChunk>(
   asked: readonly Digest[],
   references?: References,
 ): AsyncGenerator<C> {
-  let i = 0;
+  const order = new OrderCheck(asked, references);
   for await (const c of chunks) {
-    const refs = references?.[i];
-    const want = asked[i++];
+    order.next(c);
+    yield c;
+  }
+  order.end();
+}
+
+/** inOrder's check, one chunk at a time, for a stream step that does other work per chunk. */
+export class OrderCheck {
+  private i = 0;
+
+  constructor(
+    private readonly asked: readonly Digest[],
+    private readonly references?: References,
+  ) {}
+
+  next(c: MovingChunk): void {
+    const refs = this.references?.[this.i];
+    const want = this.asked[this.i++];
     if (c.digest !== want) {
       throw new IngotError(
         'CORRUPT',
@@ -274,9 +290,13 @@ export async function* inOrder<C extends MovingChunk>(
         `the sender sent chunk ${c.digest} as a delta against ${c.encoded.references.join(', ')}, which was not asked for`,
       );
     }
-    yield c;
   }
-  if (i !== asked.length) throw new IngotError('TRUNCATED', `the sender sent ${i} of ${asked.length} chunks`);
+
+  end(): void {
+    if (this.i !== this.asked.length) {
+      throw new IngotError('TRUNCATED', `the sender sent ${this.i} of ${this.asked.length} chunks`);
+    }
+  }
 }
 
 /** A delta may use some of the references asked for its chunk (the sender chooses), no others. */
