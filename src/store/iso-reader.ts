@@ -35,15 +35,12 @@ const MAX_DESCRIPTORS = 64;
 const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 const MAX_CONTINUATIONS = 16;
 const S_IFMT = 0o170000;
-const TYPES: Record<number, Entry['type'] | 'refused'> = {
-  9604: 'dir',
-  16807: 'file',
-  21609: 'symlink',
-  26411: 'refused',
-  14406: 'refused',
-  4802: 'refused',
-  2401: 'refused',
-};
+/** File types by S_IFMT bits; sockets, devices and FIFOs (0o140000, 0o060000, 0o020000, 0o010000) are refused. */
+const TYPES = new Map<number, Entry['type']>([
+  [0o040000, 'dir'],
+  [0o100000, 'file'],
+  [0o120000, 'symlink'],
+]);
 
 interface Volume {
   readonly file: StoredFile;
@@ -186,7 +183,7 @@ function toEntry(path: string, r: DirRecord): Entry {
   const rr = r.rr;
   const mode = rr?.mode;
   let type: Entry['type'] | 'refused' = r.isDir || rr?.childAt !== undefined ? 'dir' : 'file';
-  if (mode !== undefined && rr?.childAt === undefined) type = TYPES[mode & S_IFMT] ?? 'refused';
+  if (mode !== undefined && rr?.childAt === undefined) type = TYPES.get(mode & S_IFMT) ?? 'refused';
   if (type === 'refused' || rr?.device)
     throw bad(
       `${JSON.stringify(path)} is a device node, FIFO or socket (mode ${(mode ?? 0).toString(8)}); an image holds none`,
