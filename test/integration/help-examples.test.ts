@@ -318,7 +318,8 @@ describe('every example in every --help runs as written', () => {
     expect([...listed].sort()).toEqual([...examples].sort());
   });
 
-  it('runs them', async () => {
+  // Some sixty commands in turn, each a process start: past the suite's default on a busy machine.
+  it('runs them', { timeout: 300_000 }, async () => {
     for (const step of STEPS) {
       if ('serve' in step) {
         await serveUntilListening(asRun(step.serve), tempDir('ingot-example-home-'));
