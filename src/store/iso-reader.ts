@@ -78,11 +78,23 @@ export async function readIso(file: StoredFile, limits: ArchiveLimits = ARCHIVE_
 
 /** The bytes of every file entry, in entry order: the tree image's content stream. */
 export async function* isoContent(file: StoredFile, tree: IsoTree): AsyncGenerator<Buffer> {
-  for (const e of tree.entries) {
-    if (e.type !== 'file') continue;
-    for (const x of tree.extents.get(e.path) ?? []) yield* file.stream(x.start, x.start + x.length);
+  const all = tree.entries.flatMap((e) => (e.type === 'file' ? (tree.extents.get(e.path) ?? []) : []));
+  let warmed = 0;
+  for (let i = 0; i < all.length; i++) {
+    // The next files' chunks are read while this one streams: small files would otherwise
+    // wait on one chunk read each.
+    while (warmed < all.length && warmed < i + WARM_FILES) {
+      const x = all[warmed] as Extent;
+      if (!file.warm(x.start, x.start + x.length)) break;
+      warmed++;
+    }
+    const x = all[i] as Extent;
+    yield* file.stream(x.start, x.start + x.length);
   }
 }
+
+/** How many files ahead of the one streaming `isoContent` asks for (within StoredFile's room). */
+const WARM_FILES = 256;
 
 async function descriptors(file: StoredFile): Promise<{ pvd: Buffer; svd: Buffer | undefined }> {
   let pvd: Buffer | undefined;

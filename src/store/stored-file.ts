@@ -10,9 +10,12 @@ import type { ChunkRef, Digest } from '../core/manifest.js';
 
 export type ChunkGet = (digest: Digest) => Promise<Buffer>;
 
-const CACHED_CHUNKS = 8;
+/** 64 chunks of the 64 KiB average: 4 MiB, enough to keep `warm`'s reads ahead in hand. */
+const CACHED_CHUNKS = 64;
 /** Chunks fetched ahead while streaming a range. */
 const READ_AHEAD = 4;
+/** Chunks `warm` may have asked for ahead of the reader: half the cache, so none is dropped unread. */
+const WARM_CHUNKS = CACHED_CHUNKS / 2;
 
 export class StoredFile {
   readonly size: number;
@@ -58,9 +61,27 @@ export class StoredFile {
       const raw = await (ahead.shift() as Promise<Buffer>);
       fill();
       const at = this.starts[i] as number;
+      this.readAt = i;
       yield raw.subarray(Math.max(0, start - at), Math.min(raw.length, end - at));
     }
   }
+
+  /**
+   * Starts reading the chunks of [start, end) into the cache, as far as room allows, so a
+   * reader of many small ranges (an ISO's files) is not waiting on each chunk in turn.
+   * Returns false once the cache has no room for more ahead of the reader.
+   */
+  warm(start: number, end: number): boolean {
+    if (start >= end || end > this.size) return true;
+    for (let i = this.chunkAt(start); i < this.refs.length && (this.starts[i] as number) < end; i++) {
+      if (i > this.readAt + WARM_CHUNKS) return false;
+      if (!this.cache.has(i)) this.chunk(i).catch(() => {});
+    }
+    return true;
+  }
+
+  /** The last chunk `stream` handed out: `warm` reads no further ahead of it than half the cache. */
+  private readAt = 0;
 
   private chunkAt(position: number): number {
     let lo = 0;
