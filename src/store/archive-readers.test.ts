@@ -140,6 +140,23 @@ describe('readIso', () => {
     await refusal(readIso(await stored(Buffer.alloc(64 * 1024, 7))));
   });
 
+  it('refuses a Rock Ridge name of ".." or with a slash', async () => {
+    const dir = await work();
+    const tree = join(dir, 'tree');
+    mkdirSync(join(tree, 'etc'), { recursive: true });
+    writeFileSync(join(tree, 'etc', 'zq'), 'root::0:0::/:/bin/sh\n');
+    const image = iso(dir, tree, ['-R']);
+    // The NM entry of "zq" (signature, length 7, version 1, flags 0, name), renamed in place.
+    const nm = Buffer.from('NM\x07\x01\x00zq', 'latin1');
+    expect(image.indexOf(nm)).toBeGreaterThan(0);
+    for (const name of ['..', 'a/']) {
+      const bad = Buffer.from(image);
+      Buffer.from(name, 'latin1').copy(bad, bad.indexOf(nm) + 5);
+      const err = await refusal(readIso(await stored(bad)));
+      expect(err.message).toMatch(/would escape its directory/);
+    }
+  });
+
   it('refuses a file past the size bound before reading it', async () => {
     const dir = await work();
     const tree = join(dir, 'tree');

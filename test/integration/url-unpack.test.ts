@@ -130,8 +130,15 @@ describe('image import --unpack', () => {
     const bad = await importing('BAD_STEP', 'ovca.zip', '--unpack', 'tar');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/INVALID_ARGUMENT|must be equal to one of/);
-    expect(await names()).not.toEqual(expect.arrayContaining(['DOTS']));
+    // A tree asked for with a file's type is refused before a byte is downloaded: no job.
+    const jobsBefore = (await server.json<unknown[]>(['job', 'list'])).length;
+    const wrongType = await importing('WRONG_TYPE', 'ovca.zip', '--unpack', 'zip,iso', '--type', 'ISO');
+    expect(wrongType.code).not.toBe(0);
+    expect(wrongType.stderr).toMatch(/ISO/);
+    expect((await server.json<unknown[]>(['job', 'list'])).length).toBe(jobsBefore);
+    expect(await names()).not.toContain('DOTS');
     expect(await names()).not.toContain('NOT_ZIP');
     expect(await names()).not.toContain('BAD_STEP');
+    expect(await names()).not.toContain('WRONG_TYPE');
   });
 });
