@@ -13,6 +13,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 command -v vsftpd >/dev/null 2>&1 || need_apt+=(vsftpd)
 command -v tinyproxy >/dev/null 2>&1 || need_apt+=(tinyproxy)
+# Unpacked imports: the tests make their ISOs and zips with these (the server needs neither).
+command -v xorriso >/dev/null 2>&1 || need_apt+=(xorriso)
+command -v zip >/dev/null 2>&1 || need_apt+=(zip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

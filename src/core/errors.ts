@@ -12,6 +12,12 @@ export const ERROR_CODES = {
   UNSAFE_PATH: { http: 400, exit: 65, summary: 'a path would escape its root' },
   DIGEST_MISMATCH: { http: 422, exit: 65, summary: 'bytes do not match their digest' },
   TRUNCATED: { http: 400, exit: 65, summary: 'a stream ended before its end marker' },
+  BAD_ARCHIVE: {
+    http: 422,
+    exit: 65,
+    summary:
+      'an archive to unpack is corrupt, truncated, unsafe (a path out of its root, a device node) or past a size bound',
+  },
   BAD_SIGNATURE: {
     http: 422,
     exit: 65,

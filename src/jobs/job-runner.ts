@@ -69,6 +69,8 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   // A URL that is not there, may not be read, or whose certificate does not check.
   'SOURCE_REFUSED',
   'SOURCE_UNTRUSTED',
+  // An archive that is corrupt or unsafe stays so.
+  'BAD_ARCHIVE',
 ]);
 
 const FINAL = new WeakSet<IngotError>();

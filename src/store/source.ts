@@ -30,7 +30,13 @@ export type IngestSource =
   | { readonly kind: 'tree'; readonly root: string; readonly entries: readonly Entry[] }
   | { readonly kind: 'file'; readonly path: string }
   /** A stream already in pooled blocks (fillBlocks): a download. */
-  | { readonly kind: 'stream'; readonly blocks: AsyncIterable<LeasedBytes> };
+  | { readonly kind: 'stream'; readonly blocks: AsyncIterable<LeasedBytes> }
+  /** A tree whose files' bytes come as one stream in entry order: an unpacked archive. */
+  | {
+      readonly kind: 'tree-stream';
+      readonly entries: readonly Entry[];
+      readonly content: AsyncIterable<Buffer>;
+    };
 
 export interface SourceChunk {
   readonly ref: ChunkRef;
@@ -146,6 +152,10 @@ async function* contentOf(source: IngestSource, min: number): AsyncGenerator<Pie
     yield* source.blocks;
     return;
   }
+  if (source.kind === 'tree-stream') {
+    yield* atSegmentEnds(source.content, segmentEnds(source.entries, min));
+    return;
+  }
   const st = await statFile(source.path);
   yield* readBlocks(source.path, st.size);
 }
@@ -177,7 +187,8 @@ export async function buildDraft(
     chunks.push(c.ref);
     if (opts.onChunk) await opts.onChunk(c);
   }
-  if (source.kind === 'tree') return { payload: { kind: 'tree', entries: source.entries }, chunks };
+  if (source.kind === 'tree' || source.kind === 'tree-stream')
+    return { payload: { kind: 'tree', entries: source.entries }, chunks };
   if (source.kind === 'stream')
     return { payload: { kind: 'file', size: streamLength(chunks), mode: 0o644 }, chunks };
   const st = await statFile(source.path);

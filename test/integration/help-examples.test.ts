@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -214,6 +214,11 @@ const STEPS: readonly Step[] = [
     example:
       'ingot image import OVCA_2_2 --url https://updates.example/ovca-2.2.img --sha256 f81f32c7b32edb7c3fda55d108bb85bbb4077d3d72784f9e5121ee0a18ff0bec --proxy http://proxy.example:3128 --cacert ca.pem',
   },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot image import OVCA_2_3 --url https://updates.example/ovca-2.3.zip --sha256-url https://updates.example/SHA256SUMS --cacert ca.pem --unpack zip,iso --type OSIMAGE',
+  },
 ];
 
 const SERVERS: readonly Name[] = ['FPPS_1', 'FPPS_2', 'EDGE_7', 'HQ', 'SITE_1'];
@@ -261,7 +266,19 @@ describe('every example in every --help runs as written', () => {
     };
     for (const [name, bytes] of Object.entries(files)) writeFileSync(join(www, name), bytes);
     const sum = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    writeFileSync(join(www, 'SHA256SUMS'), `${sum(files['ovca-2.1.img'])}  ovca-2.1.img\n`);
+    // ovca-2.3.zip: a zip around an ISO (xorriso, Rock Ridge and Joliet), as updates ship.
+    mkdirSync(join(root, 'ovca-2.3', 'mgmt_image'), { recursive: true });
+    writeFileSync(join(root, 'ovca-2.3', 'mgmt_image', 'install.sh'), '#!/bin/sh\n');
+    execFileSync(
+      'xorriso',
+      ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', join(root, 'ovca-2.3.iso'), join(root, 'ovca-2.3')],
+      { stdio: 'pipe' },
+    );
+    execFileSync('zip', ['-q', '-j', join(www, 'ovca-2.3.zip'), join(root, 'ovca-2.3.iso')]);
+    writeFileSync(
+      join(www, 'SHA256SUMS'),
+      `${sum(files['ovca-2.1.img'])}  ovca-2.1.img\n${sum(readFileSync(join(www, 'ovca-2.3.zip')))}  ovca-2.3.zip\n`,
+    );
     writeFileSync(join(www, 'pub', 'SHA256SUMS'), `${sum(files['pub/disk7.img'])} *disk7.img\n`);
     const tls = makeTestCa(tempDir('ingot-examples-ca-'));
     cpSync(tls.ca, join(cwd, 'ca.pem'));
@@ -301,7 +318,8 @@ describe('every example in every --help runs as written', () => {
     expect([...listed].sort()).toEqual([...examples].sort());
   });
 
-  it('runs them', async () => {
+  // Some sixty commands in turn, each a process start: past the suite's default on a busy machine.
+  it('runs them', { timeout: 300_000 }, async () => {
     for (const step of STEPS) {
       if ('serve' in step) {
         await serveUntilListening(asRun(step.serve), tempDir('ingot-example-home-'));

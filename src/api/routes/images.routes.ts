@@ -166,7 +166,9 @@ export function imageRoutes(app: ApiApp): void {
           'REST). The image is listed only when the whole file matched the SHA-256 asked for (sha256, or the ' +
           "line for the URL's file name in the sha256sum list at sha256Url); one of them is required unless " +
           'noChecksum. Name, type, series and parent are checked before the job is queued. The job result is ' +
-          '{image, upload, sha256, checked, proxy, resumedAt, seconds, bytesPerSecond, warnings}.',
+          '{image, upload, sha256, checked, proxy, resumedAt, seconds, bytesPerSecond, unpacked, warnings}. An archive ' +
+          'that cannot be unpacked safely (a path out of its root, a device node, past a size bound, cut) fails ' +
+          'the job with BAD_ARCHIVE and lists nothing.',
         tags: ['images'],
         body: Type.Object({
           ...CommitFields,
@@ -175,6 +177,15 @@ export function imageRoutes(app: ApiApp): void {
           sha256Url: Type.Optional(UrlSchema('a sha256sum list that names the file')),
           noChecksum: Type.Optional(Type.Boolean({ description: 'import without a checksum (a warning)' })),
           proxy: Type.Optional(UrlSchema('http://host:port of a proxy; default: the server environment')),
+          unpack: Type.Optional(
+            Type.Array(Type.Union([Type.Literal('zip'), Type.Literal('iso')]), {
+              minItems: 1,
+              maxItems: 2,
+              uniqueItems: true,
+              description:
+                '["zip","iso"]: a tree image of the ISO the zip holds; ["zip"]: a file image of that ISO; ["iso"]: a tree image of the ISO. The SHA-256 is of the download',
+            }),
+          ),
           cacert: Type.Optional(
             Type.String({
               minLength: 1,

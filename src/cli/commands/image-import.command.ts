@@ -34,6 +34,7 @@ interface ImportOptions {
   /** commander's --no-checksum: false when given. */
   checksum?: boolean;
   proxy?: string;
+  unpack?: string;
   type?: string;
   series?: string;
   from?: string;
@@ -50,6 +51,7 @@ export interface ImportResult {
   resumedAt: number;
   seconds: number;
   bytesPerSecond: number;
+  unpacked: { zipMember?: string; iso?: string; entries?: number } | null;
   warnings: string[];
 }
 
@@ -57,7 +59,8 @@ export function imageImportCommand(image: Command): void {
   const cmd = image
     .command('import <name>')
     .description(
-      'Import a file image (an ISO, a disk image, a zip) from an http, https or ftp URL. The server downloads ' +
+      'Import a file image (an ISO, a disk image, a zip) from an http, https or ftp URL, or with --unpack the ' +
+        'tree of an ISO (inside a zip or not). The server downloads ' +
         'it as a job, chunking and storing as it reads, through the proxy given or the one its environment ' +
         'names (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, as curl reads them); a killed server or a dropped connection ' +
         'resumes where the stored bytes end. The image is listed only once the whole file matched its SHA-256',
@@ -75,7 +78,11 @@ export function imageImportCommand(image: Command): void {
       ),
     )
     .addOption(new Option(`${SOURCE_CACERT} <file>`).hideHelp())
-    .option('--type <type>', 'image type (default DISKIMAGE)')
+    .option(
+      '--unpack <steps>',
+      'zip,iso: a tree image of the ISO a zip holds; zip: a file image of that ISO; iso: a tree image of an ISO',
+    )
+    .option('--type <type>', 'image type (default DISKIMAGE; SOFTWARE for a tree)')
     .option('--series <series>', 'append the image to this series')
     .option('--from <image>', 'the image this one descends from (lineage)')
     .option('--state <state>', 'PUBLISHED (default), RESTRICTED or TESTABLE')
@@ -92,7 +99,7 @@ export function imageImportCommand(image: Command): void {
           process.stdout.write(
             `imported ${i.name} (${i.kind}, ${formatBytes(i.size)}, sha256 ${done.checked ? 'checked' : 'NOT checked'} ${done.sha256}` +
               `${done.resumedAt > 0 ? `, resumed at ${formatBytes(done.resumedAt)}` : ''}` +
-              `${done.proxy ? `, through ${done.proxy}` : ''}) digest ${i.digest}\n`,
+              `${done.proxy ? `, through ${done.proxy}` : ''}${unpackedNote(done)}) digest ${i.digest}\n`,
           );
         }
       });
@@ -102,6 +109,7 @@ export function imageImportCommand(image: Command): void {
     'ingot image import OVCA_2_1 --url https://updates.example/ovca-2.1.img --sha256-url https://updates.example/SHA256SUMS --cacert ca.pem --type ISO',
     'ingot image import DISK_7 --url ftp://mirror.example/pub/disk7.img --sha256-url ftp://mirror.example/pub/SHA256SUMS',
     'ingot image import OVCA_2_2 --url https://updates.example/ovca-2.2.img --sha256 f81f32c7b32edb7c3fda55d108bb85bbb4077d3d72784f9e5121ee0a18ff0bec --proxy http://proxy.example:3128 --cacert ca.pem',
+    'ingot image import OVCA_2_3 --url https://updates.example/ovca-2.3.zip --sha256-url https://updates.example/SHA256SUMS --cacert ca.pem --unpack zip,iso --type OSIMAGE',
   ]);
 }
 
@@ -132,6 +140,7 @@ export async function importImage(
     ...(opts.sha256Url ? { sha256Url: opts.sha256Url } : {}),
     ...(noChecksum ? { noChecksum: true } : {}),
     ...(opts.proxy ? { proxy: opts.proxy } : {}),
+    ...(opts.unpack !== undefined ? { unpack: opts.unpack.split(',') } : {}),
     ...(cacert ? { cacert } : {}),
     ...(opts.type ? { type: opts.type } : {}),
     ...(opts.series ? { series: opts.series } : {}),
@@ -151,4 +160,14 @@ async function readCacert(path: string): Promise<string> {
   } catch (cause) {
     throw new IngotError('PATH_NOT_FOUND', `cannot read --cacert ${path}`, { cause, details: { path } });
   }
+}
+
+function unpackedNote(done: ImportResult): string {
+  const u = done.unpacked;
+  if (!u) return '';
+  const parts = [
+    u.zipMember ? `${u.zipMember} from the zip` : '',
+    u.iso ? `${u.entries} entries (${u.iso})` : '',
+  ];
+  return `, unpacked ${parts.filter(Boolean).join(', ')}`;
 }

@@ -25,6 +25,7 @@ import type { JobCheckpoints } from '../job-checkpoints.js';
 import type { JobQueue } from '../job-queue.js';
 import { finalError, type JobContext } from '../job-runner.js';
 import type { Job } from '../types.js';
+import { parseUnpack, type Unpacked, type UnpackStep, unpackDownload } from './import-unpack.js';
 import {
   type CommitOptions,
   commitFields,
@@ -62,6 +63,8 @@ export interface UrlImportRequest extends CommitOptions {
   readonly proxy?: string;
   readonly proxyFrom: string;
   readonly cacert?: string;
+  /** What to unpack the checked download into (import-unpack.ts); absent: a file image of it. */
+  readonly unpack?: readonly UnpackStep[];
 }
 
 export interface UrlImportResult {
@@ -74,6 +77,8 @@ export interface UrlImportResult {
   readonly resumedAt: number;
   readonly seconds: number;
   readonly bytesPerSecond: number;
+  /** What --unpack took out of the download, or null. */
+  readonly unpacked: Unpacked['from'] | null;
   readonly warnings: string[];
 }
 
@@ -85,6 +90,7 @@ export interface UrlImportBody extends CommitOptions {
   readonly noChecksum?: boolean;
   readonly proxy?: string;
   readonly cacert?: string;
+  readonly unpack?: readonly string[];
 }
 
 /** A checksum list read for --sha256-url: a release's SHA256SUMS is a few KiB. */
@@ -139,14 +145,16 @@ export class UrlImportService {
     const choice = chooseProxy(url, this.deps.env, body.proxy);
     if (choice.proxy) parseProxyUrl(choice.proxy, choice.from);
     refuseFtpProxy(url, choice.proxy);
+    const unpack = body.unpack !== undefined ? parseUnpack(body.unpack) : undefined;
     const base = {
       url: url.toString(),
       proxyFrom: choice.from,
       ...(choice.proxy ? { proxy: choice.proxy } : {}),
       ...(body.cacert ? { cacert: body.cacert } : {}),
+      ...(unpack ? { unpack } : {}),
       ...commitFields(body),
     };
-    await this.deps.images.preflight({ ...commitFields(base), kind: 'file' });
+    await this.deps.images.preflight({ ...commitFields(base), kind: kindMade(unpack) });
     await refuseRunning(this.deps.jobs, base.name);
     let sha256 = expected;
     if (body.sha256Url !== undefined) {
@@ -169,7 +177,7 @@ export class UrlImportService {
     const req = job.payload;
     const started = Date.now();
     // A resumed job may find its name taken meanwhile: fail before reading it all again.
-    await this.deps.images.preflight({ ...commitFields(req), kind: 'file' });
+    await this.deps.images.preflight({ ...commitFields(req), kind: kindMade(req.unpack) });
     const url = new URL(req.url);
     const access: UrlAccess = { proxy: req.proxy, cacert: req.cacert, signal: ctx.signal };
     const prior = await this.resumable(job.id);
@@ -260,9 +268,13 @@ export class UrlImportService {
           ),
         );
       }
+      const made = req.unpack ? await this.unpack(job.id, req.unpack, refs, ctx) : undefined;
+      if (made) addStats(stats, made.stats);
       const image = await this.deps.images.commit({
         ...commitFields(req),
-        draft: draftToJson({ payload: { kind: 'file', size: offset, mode: 0o644 }, chunks: refs }),
+        draft: draftToJson(
+          made?.draft ?? { payload: { kind: 'file', size: offset, mode: 0o644 }, chunks: refs },
+        ),
       });
       await this.deps.checkpoints.clear(job.id);
       const seconds = (Date.now() - started) / 1000;
@@ -275,11 +287,35 @@ export class UrlImportService {
         resumedAt,
         seconds,
         bytesPerSecond: seconds > 0 ? Math.round((offset - resumedAt) / seconds) : 0,
+        unpacked: made?.from ?? null,
         warnings: req.sha256 ? [] : [`${req.name} was not checked against a checksum (--no-checksum)`],
       };
     } finally {
       dl?.close();
       await hash.digest().catch(() => {});
+    }
+  }
+
+  /** The checked download unpacked; a bad archive stays bad, so its checkpoints go with it. */
+  private async unpack(
+    jobId: number,
+    steps: readonly UnpackStep[],
+    refs: readonly ChunkRef[],
+    ctx: JobContext,
+  ) {
+    let done = 0;
+    try {
+      return await unpackDownload(steps, refs, {
+        store: this.deps.store,
+        signal: ctx.signal,
+        onBytes: (n) => {
+          done += n;
+          ctx.progress(done, 0);
+        },
+      });
+    } catch (err) {
+      if (err instanceof IngotError && err.code === 'BAD_ARCHIVE') await this.deps.checkpoints.clear(jobId);
+      throw err;
     }
   }
 
@@ -315,6 +351,11 @@ export class UrlImportService {
       throw err;
     }
   }
+}
+
+/** An ISO unpacked makes a tree image; a download kept whole or a zip's ISO, a file image. */
+function kindMade(unpack: readonly UnpackStep[] | undefined): 'tree' | 'file' {
+  return unpack?.includes('iso') ? 'tree' : 'file';
 }
 
 /** A proxy must be an http:// URL (a CONNECT or absolute-form proxy). */
