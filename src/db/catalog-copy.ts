@@ -42,6 +42,10 @@ export const LEFT_TABLES = [
   'transfers',
   'peer_transfers',
   'audit',
+  // A restored server records itself again: its nodes, leader and identity at first start.
+  'nodes',
+  'server_leases',
+  'server_identity',
 ] as const satisfies readonly (keyof Schema)[];
 
 export type CopiedTable = (typeof COPIED_TABLES)[number];

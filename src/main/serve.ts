@@ -42,6 +42,7 @@ import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobCheckpoints } from '../jobs/job-checkpoints.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
+import { NodeRegistry } from '../jobs/node-registry.js';
 import type { Job } from '../jobs/types.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
@@ -50,6 +51,7 @@ import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
 import { retention } from './retention.js';
+import { startScheduler } from './scheduler.js';
 import { VERSION } from './version.js';
 
 /**
@@ -76,7 +78,25 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const manifests = new ManifestStore(config.paths.store, store);
   // The pack store's lock is held now, so nothing else writes here.
   const staleTemp = await manifests.removeTempFiles();
+  const self = config.clusterName;
+  const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
+  const selfKeyId = keyId(identity.publicKeyPem);
+  const owner = `${hostname()}:${process.pid}`;
   const db = await openDatabase({ url: config.dbUrl });
+  const nodes = new NodeRegistry(
+    db,
+    {
+      id: owner,
+      version: VERSION,
+      identity: { cluster_name: self, signing_key_id: selfKeyId, peer_cert_fingerprint: tls.fingerprint },
+    },
+    logger,
+  );
+  // Before anything else is written: a node of another server changes nothing here.
+  await nodes.join().catch(async (err: unknown) => {
+    await Promise.all([db.close(), store.close()]);
+    throw err;
+  });
   const catalog = new CatalogService(db);
   const jobs = new JobQueue(db);
   const transfers = new TransferRepository(db.kysely);
@@ -91,9 +111,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     transfersRunning: () => transfers.running(),
   });
   const images = new ImageService({ origin: config.clusterName, catalog, store, manifests, identity });
-  const self = config.clusterName;
-  const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
-  const selfKeyId = keyId(identity.publicKeyPem);
   const peers = new PeerService(db, { name: self, fingerprint: tls.fingerprint, keyId: selfKeyId });
   const keys = new OriginKeys({ self, ownKeyPem: identity.publicKeyPem, peers });
   // Images made here before origin key ids were kept (migration 006) get this server's.
@@ -156,7 +173,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     jobs,
     wake: () => wake(),
   });
-  const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
   const runner = startJobRunner({
@@ -165,6 +181,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     logger,
     pollMs: 500,
     concurrency: 4,
+    paused: () => nodes.draining,
     // Progress is written with each heartbeat: often enough for `job show` and progress bars.
     heartbeatMs: 1000,
     handlers: {
@@ -213,14 +230,21 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         days: config.historyDays,
         drop: (b) => served.forgetEnded(b),
       },
+      { what: 'nodes silent for a day', days: 1, drop: (b) => nodes.forgetSilent(b) },
     ],
     logger,
   );
-  const scheduler = setInterval(() => {
-    pruneOld();
-    follows.tick().catch((err: unknown) => logger.error({ err }, 'follow scheduler tick failed'));
-    served.tick().catch((err: unknown) => logger.error({ err }, 'peer transfer tick failed'));
-  }, SCHEDULER_TICK_MS);
+  const stopScheduler = startScheduler({
+    nodes,
+    metrics,
+    logger,
+    everyNode: [{ what: 'peer transfer tick', tick: () => served.tick() }],
+    leaderOnly: [
+      { what: 'retention pass', tick: async () => pruneOld() },
+      { what: 'follow scheduler tick', tick: () => follows.tick() },
+      { what: 'dead node reaping', tick: () => reapDead(nodes, logger) },
+    ],
+  });
 
   const peerApi = await buildPeerApi(
     {
@@ -289,6 +313,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       bundleUploads,
       snapshots,
       wakeJobs: () => runner.wake(),
+      nodes,
       ping: async () => {
         await sql`select 1`.execute(db.kysely);
       },
@@ -310,6 +335,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     name: config.clusterName,
     ...(fingerprint ? { fingerprint } : {}),
   };
+  await nodes.serving(url, peerUrl);
   await writeFile(config.paths.serverInfo, `${JSON.stringify(info)}\n`, { mode: 0o600 });
   for (const warning of apiTls ? certificateWarnings(apiTls, config.listenHost) : []) {
     logger.warn({ listen: config.listenHost, fingerprint }, warning);
@@ -338,9 +364,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const stop = () => {
     stopping ??= (async () => {
       await rm(config.paths.serverInfo, { force: true });
-      clearInterval(scheduler);
+      await stopScheduler();
       await runner.stop({ abort: true });
       await served.tick().catch(() => undefined);
+      await nodes.leave().catch((err: unknown) => logger.warn({ err }, 'node not marked stopped'));
       await links.closeAll();
       await peerApi.app.close();
       await app.close();
@@ -352,7 +379,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   return { url, peerUrl, fingerprint, stop };
 }
 
-const SCHEDULER_TICK_MS = 1000;
 /** A transfer a peer runs here that moves nothing for this long is recorded as abandoned. */
 const PEER_TRANSFER_IDLE_MS = 120_000;
 
@@ -375,6 +401,11 @@ function isDeadLocalOwner(owner: string): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
+}
+
+async function reapDead(nodes: NodeRegistry, logger: pino.Logger): Promise<void> {
+  const jobs = await nodes.reapDead();
+  if (jobs > 0) logger.warn({ jobs }, 'handed the jobs of dead nodes back to the queue');
 }
 
 function redact(url: string): string {
