@@ -13,6 +13,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 command -v vsftpd >/dev/null 2>&1 || need_apt+=(vsftpd)
 command -v tinyproxy >/dev/null 2>&1 || need_apt+=(tinyproxy)
+# Many nodes of one server behind a load balancer.
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
