@@ -99,11 +99,7 @@ export class NodeRepository {
    * already `holder`'s. Whether `holder` holds it now.
    */
   async acquire(name: string, holder: string, now: string, until: string): Promise<boolean> {
-    await this.db
-      .insertInto('server_leases')
-      .values({ name, holder, acquired_at: now, expires_at: until })
-      .onConflict((oc) => oc.column('name').doNothing())
-      .execute();
+    // The renewal is the common case: one statement a tick; the insert only for a new lease.
     const r = await this.db
       .updateTable('server_leases')
       .set((eb) => ({
@@ -114,7 +110,13 @@ export class NodeRepository {
       .where('name', '=', name)
       .where((eb) => eb.or([eb('holder', '=', holder), eb('expires_at', '<=', now)]))
       .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+    if (Number(r.numUpdatedRows) > 0) return true;
+    const inserted = await this.db
+      .insertInto('server_leases')
+      .values({ name, holder, acquired_at: now, expires_at: until })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .executeTakeFirst();
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
   /** Ends `holder`'s lease now, so another node need not wait out its expiry. */

@@ -25,6 +25,17 @@ export interface Tickable {
   tick(): Promise<unknown>;
 }
 
+/** The leader's hand-back of the jobs dead nodes held. */
+export function deadNodeReaping(nodes: NodeRegistry, logger: pino.Logger): Tickable {
+  return {
+    what: 'dead node reaping',
+    async tick() {
+      const jobs = await nodes.reapDead();
+      if (jobs > 0) logger.warn({ jobs }, 'handed the jobs of dead nodes back to the queue');
+    },
+  };
+}
+
 /** Starts the tick; the answer stops it and waits for a tick in flight. */
 export function startScheduler(deps: SchedulerDeps): () => Promise<void> {
   let current: Promise<void> = Promise.resolve();

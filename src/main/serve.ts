@@ -42,7 +42,6 @@ import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobCheckpoints } from '../jobs/job-checkpoints.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
-import { NodeRegistry } from '../jobs/node-registry.js';
 import type { Job } from '../jobs/types.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
@@ -50,8 +49,9 @@ import { StagedStore } from '../store/staged-store.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
+import { joinAsNode, nodeIdentity } from './node-join.js';
 import { retention } from './retention.js';
-import { startScheduler } from './scheduler.js';
+import { deadNodeReaping, startScheduler } from './scheduler.js';
 import { VERSION } from './version.js';
 
 /**
@@ -83,20 +83,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const selfKeyId = keyId(identity.publicKeyPem);
   const owner = `${hostname()}:${process.pid}`;
   const db = await openDatabase({ url: config.dbUrl });
-  const nodes = new NodeRegistry(
+  const nodes = await joinAsNode(
     db,
-    {
-      id: owner,
-      version: VERSION,
-      identity: { cluster_name: self, signing_key_id: selfKeyId, peer_cert_fingerprint: tls.fingerprint },
-    },
-    logger,
+    { id: owner, version: VERSION, identity: nodeIdentity(self, selfKeyId, tls.fingerprint) },
+    { logger, onRefused: () => Promise.all([db.close(), store.close()]) },
   );
-  // Before anything else is written: a node of another server changes nothing here.
-  await nodes.join().catch(async (err: unknown) => {
-    await Promise.all([db.close(), store.close()]);
-    throw err;
-  });
   const catalog = new CatalogService(db);
   const jobs = new JobQueue(db);
   const transfers = new TransferRepository(db.kysely);
@@ -242,7 +233,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     leaderOnly: [
       { what: 'retention pass', tick: async () => pruneOld() },
       { what: 'follow scheduler tick', tick: () => follows.tick() },
-      { what: 'dead node reaping', tick: () => reapDead(nodes, logger) },
+      deadNodeReaping(nodes, logger),
     ],
   });
 
@@ -401,11 +392,6 @@ function isDeadLocalOwner(owner: string): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
-}
-
-async function reapDead(nodes: NodeRegistry, logger: pino.Logger): Promise<void> {
-  const jobs = await nodes.reapDead();
-  if (jobs > 0) logger.warn({ jobs }, 'handed the jobs of dead nodes back to the queue');
 }
 
 function redact(url: string): string {
