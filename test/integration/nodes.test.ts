@@ -108,6 +108,17 @@ describe('one server on many nodes', () => {
     expect(table.stdout.split('\n').filter((line) => / yes +serving/.test(line))).toHaveLength(1);
   });
 
+  it('refuses a drain of a node that is not there or not a node id, changing nothing', async () => {
+    const on = nodes[0] as IngotServer;
+    const unknown = await on.cli(['node', 'drain', 'elsewhere:1']);
+    expect([unknown.code, unknown.stderr]).toEqual([3, expect.stringMatching(/NOT_FOUND.*elsewhere:1/)]);
+    for (const bad of ['a b', '../x:1', 'h:', `${'h'.repeat(300)}:1`]) {
+      const r = await on.cli(['node', 'undrain', bad]);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(/INVALID_ARGUMENT/)]);
+    }
+    expect((await list(on)).nodes.every((n) => n.state === 'serving')).toBe(true);
+  });
+
   it('refuses a node with other keys or another cluster name, and records nothing of it', async () => {
     const before = await list(nodes[0] as IngotServer);
     const ownKeys = startIngot({ name: NAME, db: pg.url });
@@ -131,13 +142,15 @@ describe('one server on many nodes', () => {
       await Promise.all(Object.keys(ports).map((n) => lb.until(n, 'UP')));
       const auth = { authorization: `Bearer ${(nodes[0] as IngotServer).token}` };
       const statuses: number[] = [];
+      const failures: string[] = [];
       let running = true;
       const load = Promise.all(
         Array.from({ length: 4 }, async () => {
           while (running) {
             const r = await fetch(`${lb.url}/api/v1/images`, { headers: auth }).catch(() => undefined);
             statuses.push(r?.status ?? 0);
-            await r?.arrayBuffer();
+            const body = await r?.text();
+            if (r?.status !== 200) failures.push(`${r?.status ?? 'no answer'}: ${body}`);
           }
         }),
       );
@@ -160,6 +173,7 @@ describe('one server on many nodes', () => {
       await served(statuses, 200);
       running = false;
       await load;
+      expect(failures.slice(0, 3)).toEqual([]);
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
       expect(await imagesServed(nodes[2] as IngotServer)).toBeGreaterThan(0);
       const l = await list(nodes[0] as IngotServer);
@@ -211,6 +225,8 @@ describe('one server on many nodes', () => {
       expect(image.size).toBe(file.length);
       const l = await list(survivor);
       expect(l.nodes.find((n) => n.id === held.id)?.health).toBe('dead');
+      const dead = await survivor.cli(['node', 'drain', held.id]);
+      expect([dead.code, dead.stderr]).toEqual([4, expect.stringMatching(/CONFLICT.*is dead/)]);
     } finally {
       await source.close();
     }

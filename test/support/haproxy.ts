@@ -1,6 +1,6 @@
 /**
  * HAProxy (Debian `haproxy`, installed by scripts/test.sh) in front of `ingot serve` nodes
- * on loopback, checking each node's /healthz every 200 ms, with its stats socket so a test
+ * on loopback, checking each node's /healthz every 200 ms (down after two failed checks), with its stats socket so a test
  * waits on what the balancer itself decided (a node UP or DOWN).
  */
 import { writeFileSync } from 'node:fs';
@@ -30,6 +30,8 @@ export async function startHaproxy(backends: Record<string, number>): Promise<Ha
     '  timeout connect 2s',
     '  timeout client 30s',
     '  timeout server 30s',
+    // A slow answer on a loaded machine is not a failed check; a 503 is (two in a row).
+    '  timeout check 5s',
     'frontend api',
     `  bind 127.0.0.1:${port}`,
     '  default_backend nodes',
@@ -37,7 +39,7 @@ export async function startHaproxy(backends: Record<string, number>): Promise<Ha
     '  balance roundrobin',
     '  option httpchk GET /healthz',
     '  http-check expect status 200',
-    '  default-server inter 200ms fall 1 rise 1',
+    '  default-server inter 200ms fall 2 rise 1',
     ...servers,
     '',
   ].join('\n');

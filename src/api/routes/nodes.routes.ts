@@ -1,6 +1,6 @@
 import { type TLiteral, Type } from '@fastify/type-provider-typebox';
 import type { ApiApp } from '../app.js';
-import { HOST_CHARS } from '../limits.js';
+import { NODE_ID_CHARS } from '../limits.js';
 import { errorResponses } from '../schemas.js';
 
 const STATES: [TLiteral<'starting'>, TLiteral<'serving'>, TLiteral<'draining'>, TLiteral<'stopped'>] = [
@@ -28,7 +28,8 @@ const NodeSchema = Type.Object({
 const NodeId = Type.Object({
   id: Type.String({
     minLength: 3,
-    maxLength: HOST_CHARS + 11,
+    // The router's own bound on a path parameter (fastify's maxParamLength).
+    maxLength: NODE_ID_CHARS,
     pattern: '^(self|[^\\s/:]+:[0-9]{1,10})$',
     description: 'a node id as `ingot nodes` lists it (host:pid), or `self` for the node that answers',
   }),

@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
+import { IngotError } from '../../core/errors.js';
 import { examples, withClient } from '../command-kit.js';
 import { printFields, printJson, printTable } from '../output.js';
+
+/** The REST API's bound on a node id in a path (src/api/limits.ts). */
+const NODE_ID_CHARS = 100;
 
 /** A node as GET /api/v1/nodes answers it (src/jobs/node-registry.ts). */
 interface NodeView {
@@ -64,6 +68,11 @@ export function nodeCommand(program: Command): void {
       )
       .option('--json', 'print JSON')
       .action(async (id: string, _o: unknown, self: Command) => {
+        if (id.length > NODE_ID_CHARS) {
+          throw new IngotError('INVALID_ARGUMENT', `a node id has at most ${NODE_ID_CHARS} characters`, {
+            hint: 'see the ids with: ingot nodes',
+          });
+        }
         await withClient(self, async (client, g) => {
           const n = await client.json<NodeView>('POST', `/api/v1/nodes/${encodeURIComponent(id)}/${verb}`);
           if (g.json) return printJson(n);
