@@ -225,17 +225,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     ],
     logger,
   );
-  const stopScheduler = startScheduler({
-    nodes,
-    metrics,
-    logger,
-    everyNode: [{ what: 'peer transfer tick', tick: () => served.tick() }],
-    leaderOnly: [
-      { what: 'retention pass', tick: async () => pruneOld() },
-      { what: 'follow scheduler tick', tick: () => follows.tick() },
-      deadNodeReaping(nodes, logger),
-    ],
-  });
 
   const peerApi = await buildPeerApi(
     {
@@ -326,6 +315,18 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     name: config.clusterName,
     ...(fingerprint ? { fingerprint } : {}),
   };
+  // Only a node that listens beats and may lead: one that failed to start never holds the lease.
+  const stopScheduler = startScheduler({
+    nodes,
+    metrics,
+    logger,
+    everyNode: [{ what: 'peer transfer tick', tick: () => served.tick() }],
+    leaderOnly: [
+      { what: 'retention pass', tick: async () => pruneOld() },
+      { what: 'follow scheduler tick', tick: () => follows.tick() },
+      deadNodeReaping(nodes, logger),
+    ],
+  });
   await nodes.serving(url, peerUrl);
   await writeFile(config.paths.serverInfo, `${JSON.stringify(info)}\n`, { mode: 0o600 });
   for (const warning of apiTls ? certificateWarnings(apiTls, config.listenHost) : []) {
