@@ -16,6 +16,8 @@ command -v tinyproxy >/dev/null 2>&1 || need_apt+=(tinyproxy)
 # Unpacked imports: the tests make their ISOs and zips with these (the server needs neither).
 command -v xorriso >/dev/null 2>&1 || need_apt+=(xorriso)
 command -v zip >/dev/null 2>&1 || need_apt+=(zip)
+# Many nodes of one server behind a load balancer.
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

@@ -23,6 +23,7 @@ import { chunkRoutes } from './routes/chunks.routes.js';
 import { consoleRoutes } from './routes/console.routes.js';
 import { imageRoutes } from './routes/images.routes.js';
 import { jobRoutes } from './routes/jobs.routes.js';
+import { nodeRoutes } from './routes/nodes.routes.js';
 import { peerAdminRoutes } from './routes/peers.routes.js';
 import { snapshotRoutes } from './routes/snapshots.routes.js';
 import { systemRoutes } from './routes/system.routes.js';
@@ -108,6 +109,7 @@ export async function buildApp(
   imageRoutes(app);
   catalogRoutes(app);
   jobRoutes(app);
+  nodeRoutes(app);
   peerAdminRoutes(app);
   templateRoutes(app);
   bundleRoutes(app);

@@ -13,6 +13,7 @@ import type { TemplateService } from '../federation/template.service.js';
 import type { UrlImportService } from '../jobs/handlers/import.job.js';
 import type { LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import type { JobQueue } from '../jobs/job-queue.js';
+import type { NodeRegistry } from '../jobs/node-registry.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { Metrics } from './metrics.js';
 
@@ -47,6 +48,8 @@ export interface ApiDeps {
   readonly snapshots: SnapshotExport;
   /** Tells this node's job runner to look for work now (after an enqueue). */
   wakeJobs(): void;
+  /** The nodes of this server, this one among them (drained: its health check fails). */
+  readonly nodes: NodeRegistry;
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
 }

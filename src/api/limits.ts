@@ -33,6 +33,8 @@ export const URL_CHARS = 4096;
 export const CACERT_CHARS = 256 * 1024;
 export const PATH_CHARS = 4096;
 export const HOST_CHARS = 255;
+/** A node id (host:pid) in a path: at most the router's bound on a path parameter. */
+export const NODE_ID_CHARS = 100;
 /** A state or a kind word (PUBLISHED, TESTABLE, DISKIMAGE, transfer, ...). */
 export const WORD_CHARS = 32;
 

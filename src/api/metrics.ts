@@ -24,6 +24,8 @@ export interface Metrics {
   readonly imagesCommitted: Counter;
   readonly jobsFinished: Counter<'kind' | 'state'>;
   readonly peerBytes: Counter<'peer' | 'direction'>;
+  /** Scheduler ticks that ran the singleton work (the leader's only). */
+  readonly leaderTicks: Counter;
 }
 
 export function createMetrics(sources: GaugeSources): Metrics {
@@ -60,6 +62,11 @@ export function createMetrics(sources: GaugeSources): Metrics {
     imagesCommitted: new Counter({
       name: 'ingot_images_committed_total',
       help: 'Images committed',
+      registers,
+    }),
+    leaderTicks: new Counter({
+      name: 'ingot_leader_ticks_total',
+      help: 'Scheduler ticks this node ran the singleton work in, as the leader (sync scheduler, retention, dead-node reaping)',
       registers,
     }),
     jobsFinished: new Counter({

@@ -52,6 +52,9 @@ const ROUTE_ROLES: Readonly<Record<string, LeastRole>> = {
   'DELETE /api/v1/series/:name': 'admin',
   // Jobs
   'POST /api/v1/gc': 'admin',
+  // Nodes: a drain takes a node out of the balancer's rotation
+  'POST /api/v1/nodes/:id/drain': 'admin',
+  'POST /api/v1/nodes/:id/undrain': 'admin',
   // Peers, hosts, transfers
   'POST /api/v1/peers': 'admin',
   'PATCH /api/v1/peers/:name': 'admin',

@@ -40,6 +40,11 @@ export const ERROR_CODES = {
     exit: 4,
     summary: 'a name is already used here by another server; give it a local one (--as)',
   },
+  IDENTITY_MISMATCH: {
+    http: 409,
+    exit: 78,
+    summary: "a node's cluster name or keys are not those of the server its catalog belongs to",
+  },
   READ_ONLY: { http: 409, exit: 4, summary: 'the object cannot be changed' },
   CORRUPT: { http: 500, exit: 74, summary: 'stored data failed verification' },
   UNAVAILABLE: { http: 503, exit: 69, summary: 'the server cannot be reached or is not ready' },

@@ -93,7 +93,19 @@ describe.each(DIALECTS)('catalog copy (%s)', (dialect) => {
 
     const b = await openDatabase({ url: to.url });
     await requireEmptyCatalog(b);
+    // A server that ran on this database before is forgotten: the restored one records itself.
+    await b.kysely
+      .insertInto('server_identity')
+      .values({
+        id: 1,
+        cluster_name: 'OLD',
+        signing_key_id: 'k',
+        peer_cert_fingerprint: 'f',
+        recorded_at: NOW,
+      })
+      .execute();
     await restoreCatalog(b, join(dir, 'catalog'), new Set(['BASE', 'OTHER']));
+    expect(await b.kysely.selectFrom('server_identity').selectAll().execute()).toEqual([]);
     const images = await b.kysely
       .selectFrom('images')
       .select(['name', 'parent_name', 'parent_digest'])

@@ -35,6 +35,12 @@ export const COPIED_TABLES = [
   'api_tokens',
 ] as const satisfies readonly (keyof Schema)[];
 
+/**
+ * Not copied, and emptied by a restore: the restored catalog is the snapshot's server's,
+ * whose first node records its nodes, leader and identity again at its start.
+ */
+const RECORDED_AT_START = ['nodes', 'server_leases', 'server_identity'] as const;
+
 /** Not copied: work in flight and history, which belong to the server that ran them. */
 export const LEFT_TABLES = [
   'jobs',
@@ -42,6 +48,7 @@ export const LEFT_TABLES = [
   'transfers',
   'peer_transfers',
   'audit',
+  ...RECORDED_AT_START,
 ] as const satisfies readonly (keyof Schema)[];
 
 export type CopiedTable = (typeof COPIED_TABLES)[number];
@@ -172,6 +179,7 @@ export async function restoreCatalog(db: Db, dir: string, keep: ReadonlySet<stri
   }
   await db.transaction(async (tx) => {
     for (const table of [...COPIED_TABLES].reverse()) await tx.deleteFrom(table).execute();
+    for (const table of RECORDED_AT_START) await tx.deleteFrom(table).execute();
     for (const table of COPIED_TABLES) await insertAll(tx, table, tables.get(table) ?? []);
     if (db.dialect === 'postgres') {
       await sql`select setval(pg_get_serial_sequence('working_copies', 'id'), coalesce(max(id), 0) + 1, false) from working_copies`.execute(

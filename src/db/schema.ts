@@ -224,6 +224,36 @@ export interface AuditTable {
   code: string | null;
 }
 
+export type NodeState = 'starting' | 'serving' | 'draining' | 'stopped';
+
+/** One `ingot serve` process on this catalog (009); its id is its job lease owner. */
+export interface NodeTable {
+  id: string;
+  api_url: string;
+  peer_url: string;
+  version: string;
+  state: NodeState;
+  started_at: string;
+  heartbeat_at: string;
+}
+
+/** A named lease (009): `leader` is held by the node that runs the singleton work. */
+export interface ServerLeaseTable {
+  name: string;
+  holder: string;
+  acquired_at: string;
+  expires_at: string;
+}
+
+/** The one identity this catalog belongs to (009), recorded by its first node. */
+export interface ServerIdentityTable {
+  id: number;
+  cluster_name: string;
+  signing_key_id: string;
+  peer_cert_fingerprint: string;
+  recorded_at: string;
+}
+
 export interface Schema {
   image_types: ImageTypeTable;
   images: ImageTable;
@@ -244,6 +274,9 @@ export interface Schema {
   subscriptions: SubscriptionTable;
   api_tokens: ApiTokenTable;
   audit: AuditTable;
+  nodes: NodeTable;
+  server_leases: ServerLeaseTable;
+  server_identity: ServerIdentityTable;
 }
 
 export type DialectName = 'sqlite' | 'postgres';

@@ -76,6 +76,50 @@ describe.each(DIALECTS)('job runner (%s)', (dialect) => {
     expect((await states()).sort()).toEqual(['queued', 'succeeded', 'succeeded', 'succeeded']);
   });
 
+  it('claims nothing while paused (a drained node) and finishes the job in hand', async () => {
+    let paused = false;
+    let asked = 0;
+    let release: () => void = () => {};
+    const started: number[] = [];
+    const runner = startJobRunner({
+      queue,
+      owner: 'n1',
+      pollMs: 10,
+      leaseMs: 5000,
+      paused: () => {
+        asked++;
+        return paused;
+      },
+      handlers: {
+        slow: async (job) => {
+          started.push(job.id);
+          await new Promise<void>((r) => {
+            release = r;
+          });
+        },
+      },
+    });
+    try {
+      const first = await queue.enqueue('slow', {});
+      await until(async () => (started.length === 1 ? true : undefined));
+      paused = true;
+      const second = await queue.enqueue('slow', {});
+      release();
+      expect((await final(first.id)).state).toBe('succeeded');
+      // The loop looks many times while paused; the queued job stays queued.
+      const seen = asked;
+      await until(async () => (asked > seen + 10 ? true : undefined));
+      expect((await queue.get(second.id)).state).toBe('queued');
+      paused = false;
+      runner.wake();
+      await until(async () => (started.length === 2 ? true : undefined));
+      release();
+      expect((await final(second.id)).state).toBe('succeeded');
+    } finally {
+      await runner.stop({ abort: true });
+    }
+  });
+
   it('runs handlers, records progress and results, retries then fails', async () => {
     let calls = 0;
     const runner = startJobRunner({

@@ -38,6 +38,8 @@ export interface JobRunnerOptions {
   onFinished?: (job: Job, outcome: JobOutcome) => void;
   /** Jobs run at once by this node (a long transfer must not hold up the rest). */
   concurrency?: number;
+  /** While true, claims nothing new and lets the jobs in hand finish (a drained node). */
+  paused?: () => boolean;
 }
 
 export interface JobRunner {
@@ -110,6 +112,10 @@ export function startJobRunner(opts: JobRunnerOptions): JobRunner {
 
   const loop = async () => {
     while (!stopping) {
+      if (opts.paused?.()) {
+        await idle();
+        continue;
+      }
       let job: Job | undefined;
       try {
         job = await opts.queue.claim(opts.owner, kinds, leaseMs);

@@ -14,6 +14,7 @@ import { imageImportCommand, importArgv } from '../cli/commands/image-import.com
 import { imageListCommand, imageShowCommand } from '../cli/commands/image-query.command.js';
 import { imagetypeCommand } from '../cli/commands/imagetype.command.js';
 import { jobCommand } from '../cli/commands/job.command.js';
+import { nodeCommand, nodesCommand } from '../cli/commands/node.command.js';
 import { peerCommands, verbGroup } from '../cli/commands/peer.command.js';
 import { imagePushCommand, replicationCommands } from '../cli/commands/replication.command.js';
 import { seriesCommand } from '../cli/commands/series.command.js';
@@ -71,6 +72,8 @@ export function buildProgram(): Command {
   imagetypeCommand(program);
   seriesCommand(program);
   jobCommand(program);
+  nodesCommand(program);
+  nodeCommand(program);
   gcCommand(program);
   workingcopyCommand(program);
   peerCommands(program);

@@ -49,7 +49,9 @@ import { StagedStore } from '../store/staged-store.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
+import { joinAsNode, nodeIdentity } from './node-join.js';
 import { retention } from './retention.js';
+import { deadNodeReaping, startScheduler } from './scheduler.js';
 import { VERSION } from './version.js';
 
 /**
@@ -76,7 +78,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const manifests = new ManifestStore(config.paths.store, store);
   // The pack store's lock is held now, so nothing else writes here.
   const staleTemp = await manifests.removeTempFiles();
+  const self = config.clusterName;
+  const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
+  const selfKeyId = keyId(identity.publicKeyPem);
+  const owner = `${hostname()}:${process.pid}`;
   const db = await openDatabase({ url: config.dbUrl });
+  const nodes = await joinAsNode(
+    db,
+    { id: owner, version: VERSION, identity: nodeIdentity(self, selfKeyId, tls.fingerprint) },
+    { logger, onRefused: () => Promise.all([db.close(), store.close()]) },
+  );
   const catalog = new CatalogService(db);
   const jobs = new JobQueue(db);
   const transfers = new TransferRepository(db.kysely);
@@ -91,9 +102,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     transfersRunning: () => transfers.running(),
   });
   const images = new ImageService({ origin: config.clusterName, catalog, store, manifests, identity });
-  const self = config.clusterName;
-  const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
-  const selfKeyId = keyId(identity.publicKeyPem);
   const peers = new PeerService(db, { name: self, fingerprint: tls.fingerprint, keyId: selfKeyId });
   const keys = new OriginKeys({ self, ownKeyPem: identity.publicKeyPem, peers });
   // Images made here before origin key ids were kept (migration 006) get this server's.
@@ -156,7 +164,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     jobs,
     wake: () => wake(),
   });
-  const owner = `${hostname()}:${process.pid}`;
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
   const runner = startJobRunner({
@@ -165,6 +172,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     logger,
     pollMs: 500,
     concurrency: 4,
+    paused: () => nodes.draining,
     // Progress is written with each heartbeat: often enough for `job show` and progress bars.
     heartbeatMs: 1000,
     handlers: {
@@ -213,14 +221,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         days: config.historyDays,
         drop: (b) => served.forgetEnded(b),
       },
+      { what: 'nodes silent for a day', days: 1, drop: (b) => nodes.forgetSilent(b) },
     ],
     logger,
   );
-  const scheduler = setInterval(() => {
-    pruneOld();
-    follows.tick().catch((err: unknown) => logger.error({ err }, 'follow scheduler tick failed'));
-    served.tick().catch((err: unknown) => logger.error({ err }, 'peer transfer tick failed'));
-  }, SCHEDULER_TICK_MS);
 
   const peerApi = await buildPeerApi(
     {
@@ -289,6 +293,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       bundleUploads,
       snapshots,
       wakeJobs: () => runner.wake(),
+      nodes,
       ping: async () => {
         await sql`select 1`.execute(db.kysely);
       },
@@ -310,6 +315,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     name: config.clusterName,
     ...(fingerprint ? { fingerprint } : {}),
   };
+  // Only a node that listens beats and may lead: one that failed to start never holds the lease.
+  const stopScheduler = startScheduler({
+    nodes,
+    metrics,
+    logger,
+    everyNode: [{ what: 'peer transfer tick', tick: () => served.tick() }],
+    leaderOnly: [
+      { what: 'retention pass', tick: async () => pruneOld() },
+      { what: 'follow scheduler tick', tick: () => follows.tick() },
+      deadNodeReaping(nodes, logger),
+    ],
+  });
+  await nodes.serving(url, peerUrl);
   await writeFile(config.paths.serverInfo, `${JSON.stringify(info)}\n`, { mode: 0o600 });
   for (const warning of apiTls ? certificateWarnings(apiTls, config.listenHost) : []) {
     logger.warn({ listen: config.listenHost, fingerprint }, warning);
@@ -338,9 +356,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const stop = () => {
     stopping ??= (async () => {
       await rm(config.paths.serverInfo, { force: true });
-      clearInterval(scheduler);
+      await stopScheduler();
       await runner.stop({ abort: true });
       await served.tick().catch(() => undefined);
+      await nodes.leave().catch((err: unknown) => logger.warn({ err }, 'node not marked stopped'));
       await links.closeAll();
       await peerApi.app.close();
       await app.close();
@@ -352,7 +371,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   return { url, peerUrl, fingerprint, stop };
 }
 
-const SCHEDULER_TICK_MS = 1000;
 /** A transfer a peer runs here that moves nothing for this long is recorded as abandoned. */
 const PEER_TRANSFER_IDLE_MS = 120_000;
 

@@ -97,6 +97,11 @@ const STEPS: readonly Step[] = [
   { on: 'FPPS_1', example: 'ingot token revoke ci-deploy' },
   { on: 'FPPS_1', example: 'ingot status' },
   { on: 'FPPS_1', example: 'ingot status --wait 30 --json' },
+  { on: 'FPPS_1', example: 'ingot nodes' },
+  { on: 'FPPS_1', example: 'ingot nodes --json' },
+  // Drained, the node takes no jobs: undrained at once, before the next example needs one.
+  { on: 'FPPS_1', example: 'ingot node drain self' },
+  { on: 'FPPS_1', example: 'ingot node undrain self --json' },
   { on: 'FPPS_1', example: 'ingot audit' },
   { on: 'FPPS_1', example: 'ingot audit --limit 200 --json' },
   { on: 'FPPS_1', example: 'ingot add client dbnode01' },

@@ -89,7 +89,13 @@ function listening(port: number, proc: ChildProcess, what: () => string): Promis
   });
 }
 
-function daemon(cmd: string, args: string[], dir: string, port: number, logFile: string): Promise<Daemon> {
+export function daemon(
+  cmd: string,
+  args: string[],
+  dir: string,
+  port: number,
+  logFile: string,
+): Promise<Daemon> {
   const proc = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d) => {

@@ -1,4 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
+import { IngotError } from '../../core/errors.js';
 import type { ApiApp } from '../app.js';
 
 export function systemRoutes(app: ApiApp): void {
@@ -8,17 +9,30 @@ export function systemRoutes(app: ApiApp): void {
     '/healthz',
     {
       schema: {
-        summary: 'Liveness and readiness: the database answers',
+        summary: 'Liveness and readiness: the database answers and this node is not drained',
+        description:
+          'A drained node answers 503 (UNAVAILABLE) while it finishes what it has in hand, so a load balancer checking it stops sending it requests.',
         tags: ['system'],
         security: [],
         response: {
-          200: Type.Object({ status: Type.Literal('ok'), name: Type.String(), version: Type.String() }),
+          200: Type.Object({
+            status: Type.Literal('ok'),
+            name: Type.String(),
+            version: Type.String(),
+            node: Type.String(),
+          }),
+          503: Type.Ref('Error'),
         },
       },
     },
     async () => {
+      if (deps.nodes.draining) {
+        throw new IngotError('UNAVAILABLE', `node ${deps.nodes.id} is draining`, {
+          hint: `undrain it with: ingot node undrain ${deps.nodes.id}`,
+        });
+      }
       await deps.ping();
-      return { status: 'ok' as const, name: deps.clusterName, version: deps.version };
+      return { status: 'ok' as const, name: deps.clusterName, version: deps.version, node: deps.nodes.id };
     },
   );
 
