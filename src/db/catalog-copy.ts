@@ -35,13 +35,18 @@ export const COPIED_TABLES = [
   'api_tokens',
 ] as const satisfies readonly (keyof Schema)[];
 
-/** Not copied: work in flight and history, which belong to the server that ran them. */
+/**
+ * Not copied: work in flight and history, which belong to the server that ran them, and a
+ * shared store's chunk index, which belongs to that store.
+ */
 export const LEFT_TABLES = [
   'jobs',
   'job_checkpoints',
   'transfers',
   'peer_transfers',
   'audit',
+  'store_segments',
+  'store_chunks',
 ] as const satisfies readonly (keyof Schema)[];
 
 export type CopiedTable = (typeof COPIED_TABLES)[number];

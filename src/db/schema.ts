@@ -224,6 +224,25 @@ export interface AuditTable {
   code: string | null;
 }
 
+/** A shared store's segment (010): one object or file of chunk records, written once. */
+export interface StoreSegmentTable {
+  id: Generated<number>;
+  node: string;
+  bytes: number;
+  created_at: number;
+}
+
+/** Where a shared store holds a chunk (010); touched_at is ms since the epoch. */
+export interface StoreChunkTable {
+  digest: string;
+  segment: number;
+  offset: number;
+  length: number;
+  raw_length: number;
+  encoding: number;
+  touched_at: number;
+}
+
 export interface Schema {
   image_types: ImageTypeTable;
   images: ImageTable;
@@ -244,6 +263,8 @@ export interface Schema {
   subscriptions: SubscriptionTable;
   api_tokens: ApiTokenTable;
   audit: AuditTable;
+  store_segments: StoreSegmentTable;
+  store_chunks: StoreChunkTable;
 }
 
 export type DialectName = 'sqlite' | 'postgres';

@@ -12,6 +12,7 @@ import { access } from './005_access.js';
 import { originKeys } from './006_origin_keys.js';
 import { peerTransfers } from './007_peer_transfers.js';
 import { jobCheckpoints } from './008_job_checkpoints.js';
+import { sharedStore } from './010_shared_store.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
@@ -23,6 +24,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '006_origin_keys': originKeys(dialect),
     '007_peer_transfers': peerTransfers(dialect),
     '008_job_checkpoints': jobCheckpoints(dialect),
+    '010_shared_store': sharedStore(dialect),
   };
 }
 
