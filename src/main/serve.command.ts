@@ -32,8 +32,7 @@ export function serveCommand(program: Command): void {
     )
     .option(
       '--store <where>',
-      'chunks and manifests: a directory every node of this server mounts, or ' +
-        's3://BUCKET/PREFIX?endpoint=URL&region=R (AWS_* credentials); the index is in the --db ' +
+      'chunks and manifests in a directory every node of this server mounts, indexed in the --db ' +
         'catalog (default: the local store under INGOT_HOME; or INGOT_STORE, or "store" in config.json)',
     )
     .option(

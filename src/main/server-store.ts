@@ -55,7 +55,9 @@ export async function openLocalStore(config: ServerConfig): Promise<ServerStore>
 export function openSharedStore(config: ServerConfig, db: Db): Promise<ServerStore> {
   const where = config.store;
   if (where.kind === 'directory') return openSharedDirectoryStore(config, db, where.path);
-  throw new IngotError('INVALID_ARGUMENT', `--store ${where.kind} is not supported by this build`);
+  throw new IngotError('INVALID_ARGUMENT', `--store ${where.kind}:// is not supported yet`, {
+    hint: 'use a directory every node mounts, e.g. --store /mnt/shared/ingot',
+  });
 }
 
 /** Other nodes' temp files are theirs while they write; a day-old one is a crash's. */
