@@ -8,6 +8,7 @@ import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/da
 import { openSharedStore, removeRoot, tempSharedRoot } from '../../test/support/shared-store.js';
 import type { Digest } from '../core/manifest.js';
 import { chunkStoreSuite, digestOf, expectCode, textChunk } from './chunk-store.suite.js';
+import { PackChunkStore } from './pack-chunk-store.js';
 import { segmentKey } from './paths.js';
 
 const CHILD = join(import.meta.dirname, '../../test/support/segment-writer-child.ts');
@@ -94,6 +95,23 @@ describe.each(DIALECTS)('shared directory store on %s', (dialect) => {
       } finally {
         await gcNode.close();
         await uploader.close();
+      }
+    });
+
+    it('takes in a staging pack store whole, and counts only the chunks new here', async () => {
+      const node = await openSharedStore(root, db.url);
+      const staging = await PackChunkStore.open(join(root, 'staging'));
+      try {
+        const known = randomBytes(2000);
+        await node.store.put(digestOf(known), known);
+        const chunks = [known, ...Array.from({ length: 70 }, (_, i) => textChunk(3000, `staged-${i}`))];
+        for (const c of chunks) await staging.put(digestOf(c), c);
+        expect(await node.store.adoptStore(staging)).toBe(70);
+        for (const c of chunks) expect((await node.store.get(digestOf(c))).equals(c)).toBe(true);
+        await expectCode(staging.has(digestOf(known)), 'UNAVAILABLE');
+      } finally {
+        await staging.close();
+        await node.close();
       }
     });
 

@@ -26,7 +26,8 @@ import { storePaths } from './paths.js';
  *
  * The staged chunks were verified as they were written (putManyEncoded decodes and hashes,
  * a delta is hashed once decoded), so promoting them takes the staging store's pack files
- * into the main store as they are (same file system: a rename each).
+ * into a local main store as they are (same file system: a rename each), and into a shared
+ * one by copying the records into its segments without hashing them again.
  */
 /** A main store that can take in a whole staging store (PackChunkStore, SegmentChunkStore). */
 export interface AdoptingStore extends ChunkStore {
