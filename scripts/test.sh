@@ -26,6 +26,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# The S3 store's tests talk to moto (test/support/moto.ts).
+command -v moto_server >/dev/null 2>&1 || pip install -q "moto[server]"
+
 [ -d node_modules ] || npm run setup
 npm run build --silent
 npx vitest run "$@"

@@ -67,6 +67,12 @@ interface ServerJson {
   readonly pid: number;
 }
 
+/** More for `ingot serve`: flags (e.g. --db, --store) and environment. */
+export interface ServeExtras {
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 export class PeerServer {
   private child: ChildProcess | undefined;
   private starts = 0;
@@ -79,6 +85,7 @@ export class PeerServer {
     readonly meter: LinkMeter | undefined,
     private readonly prefix: readonly string[] = [],
     private readonly front: PeerFront | undefined = undefined,
+    private readonly extra: ServeExtras = {},
   ) {}
 
   /** A fresh home (whatever was there is removed) and a running server. */
@@ -88,6 +95,7 @@ export class PeerServer {
     name: string,
     metered: boolean,
     placement?: PeerPlacement,
+    extra: ServeExtras = {},
   ): Promise<PeerServer> {
     await removeTree(home);
     await mkdir(home, { recursive: true });
@@ -95,7 +103,7 @@ export class PeerServer {
     const peerPort = await freePort();
     const meter = metered && !placement ? await LinkMeter.start(peerPort) : undefined;
     const front = await placement?.front(peerPort);
-    const server = new PeerServer(repo, home, name, peerPort, meter, placement?.prefix, front);
+    const server = new PeerServer(repo, home, name, peerPort, meter, placement?.prefix, front, extra);
     try {
       await server.start();
     } catch (err) {
@@ -116,11 +124,12 @@ export class PeerServer {
     const log = createWriteStream(logPath);
     const args = ['serve', '--name', this.name, '--listen', '127.0.0.1:0'];
     args.push('--peer-listen', `127.0.0.1:${this.peerPort}`);
+    args.push(...(this.extra.args ?? []));
     if (this.front) args.push('--advertise', this.front.url);
     else if (this.meter) args.push('--advertise', `https://127.0.0.1:${this.meter.port}`);
     const [file, ...argv] = [...this.prefix, join(this.repo, 'bin/ingot.js'), ...args];
     const child = spawn(file as string, argv, {
-      env: { ...process.env, INGOT_HOME: this.home },
+      env: { ...process.env, ...this.extra.env, INGOT_HOME: this.home },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.pipe(log);

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { IngotError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { type HomePaths, homePaths } from '../store/paths.js';
+import { parseStoreLocation, type StoreLocation } from './store-location.js';
 
 /**
  * One schema with defaults for a server: loaded and validated once at start, then frozen.
@@ -25,6 +26,8 @@ export interface ServerConfig {
   readonly advertise: string | undefined;
   /** `sqlite:/path` or `postgres://...`. */
   readonly dbUrl: string;
+  /** Where chunks and manifests live: local (default), a shared directory, or S3. */
+  readonly store: StoreLocation;
   readonly logLevel: string;
   /** Chunks younger than this are never collected, so a running ingest keeps what it uploaded. */
   readonly gcGraceSeconds: number;
@@ -55,6 +58,8 @@ export interface ServeOptions {
   readonly peerListen?: string;
   readonly advertise?: string;
   readonly db?: string;
+  /** `--store DIR|s3://...`. */
+  readonly store?: string;
   readonly logLevel?: string;
   readonly metrics?: string;
   /** `--audit-days N`. */
@@ -71,6 +76,8 @@ export interface StoredConfig {
   clusterName: string;
   createdAt: string;
   dbUrl?: string;
+  /** `"store": "/mnt/shared/ingot"` or `"s3://..."`; --store and INGOT_STORE override it. */
+  store?: string;
   /** Addresses kept by `import snapshot --listen/--peer-listen/--advertise`; flags override them. */
   listen?: string;
   peerListen?: string;
@@ -121,8 +128,12 @@ export async function loadServerConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ServerConfig> {
   const paths = homePaths(opts.home);
+  const given = opts.store ?? env.INGOT_STORE;
+  // A bad flag stops the start before anything is written.
+  if (given !== undefined) parseStoreLocation(given, paths.home);
   await mkdir(paths.home, { recursive: true, mode: 0o700 });
   const stored = await loadOrCreateStored(paths, opts.name);
+  const store = parseStoreLocation(given ?? stored.store, paths.home);
   const { host, port } = parseListen(opts.listen ?? stored.listen ?? DEFAULT_LISTEN);
   const peer = parseListen(opts.peerListen ?? stored.peerListen ?? DEFAULT_PEER_LISTEN);
   const advertised = opts.advertise ?? stored.advertise;
@@ -151,6 +162,7 @@ export async function loadServerConfig(
     peerPort: peer.port,
     advertise,
     dbUrl,
+    store,
     logLevel: opts.logLevel ?? env.INGOT_LOG_LEVEL ?? 'info',
     gcGraceSeconds: DEFAULT_GC_GRACE_SECONDS,
     token,

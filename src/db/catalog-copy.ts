@@ -41,7 +41,10 @@ export const COPIED_TABLES = [
  */
 const RECORDED_AT_START = ['nodes', 'server_leases', 'server_identity'] as const;
 
-/** Not copied: work in flight and history, which belong to the server that ran them. */
+/**
+ * Not copied: work in flight and history, which belong to the server that ran them, and a
+ * shared store's chunk index, which belongs to that store.
+ */
 export const LEFT_TABLES = [
   'jobs',
   'job_checkpoints',
@@ -49,6 +52,8 @@ export const LEFT_TABLES = [
   'peer_transfers',
   'audit',
   ...RECORDED_AT_START,
+  'store_segments',
+  'store_chunks',
 ] as const satisfies readonly (keyof Schema)[];
 
 export type CopiedTable = (typeof COPIED_TABLES)[number];

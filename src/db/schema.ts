@@ -254,6 +254,25 @@ export interface ServerIdentityTable {
   recorded_at: string;
 }
 
+/** A shared store's segment (010): one object or file of chunk records, written once. */
+export interface StoreSegmentTable {
+  id: Generated<number>;
+  node: string;
+  bytes: number;
+  created_at: number;
+}
+
+/** Where a shared store holds a chunk (010); touched_at is ms since the epoch. */
+export interface StoreChunkTable {
+  digest: string;
+  segment: number;
+  offset: number;
+  length: number;
+  raw_length: number;
+  encoding: number;
+  touched_at: number;
+}
+
 export interface Schema {
   image_types: ImageTypeTable;
   images: ImageTable;
@@ -277,6 +296,8 @@ export interface Schema {
   nodes: NodeTable;
   server_leases: ServerLeaseTable;
   server_identity: ServerIdentityTable;
+  store_segments: StoreSegmentTable;
+  store_chunks: StoreChunkTable;
 }
 
 export type DialectName = 'sqlite' | 'postgres';

@@ -31,6 +31,11 @@ export function serveCommand(program: Command): void {
       'catalog database: sqlite:/path/file.sqlite (default, under INGOT_HOME) or postgres://...',
     )
     .option(
+      '--store <where>',
+      'chunks and manifests in a directory every node of this server mounts, indexed in the --db ' +
+        'catalog (default: the local store under INGOT_HOME; or INGOT_STORE, or "store" in config.json)',
+    )
+    .option(
       '--metrics <access>',
       'open: /metrics needs no token (default; or "metrics" in config.json); token: any valid token',
     )
@@ -62,6 +67,7 @@ export function serveCommand(program: Command): void {
         peerListen?: string;
         advertise?: string;
         db?: string;
+        store?: string;
         metrics?: string;
         auditDays?: string;
         historyDays?: string;
@@ -80,6 +86,7 @@ export function serveCommand(program: Command): void {
           ...(opts.peerListen ? { peerListen: opts.peerListen } : {}),
           ...(opts.advertise ? { advertise: opts.advertise } : {}),
           ...(opts.db ? { db: opts.db } : {}),
+          ...(opts.store ? { store: opts.store } : {}),
           ...(opts.metrics ? { metrics: opts.metrics } : {}),
           ...(opts.auditDays !== undefined ? { auditDays: opts.auditDays } : {}),
           ...(opts.historyDays !== undefined ? { historyDays: opts.historyDays } : {}),
@@ -106,6 +113,7 @@ export function serveCommand(program: Command): void {
     'ingot serve',
     'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481',
     'ingot serve --db postgres://ingot@db.example:5432/ingot',
+    'ingot serve --db postgres://ingot@db.example:5432/ingot --store /mnt/shared/ingot',
     'ingot serve --audit-days 90 --history-days 30',
     'ingot serve --tls --listen 0.0.0.0:7480',
     'ingot serve --tls-cert /etc/ingot/api.crt --tls-key /etc/ingot/api.key',

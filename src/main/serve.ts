@@ -43,15 +43,13 @@ import { JobCheckpoints } from '../jobs/job-checkpoints.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import type { Job } from '../jobs/types.js';
-import { ManifestStore } from '../store/manifest-store.js';
-import { PackChunkStore } from '../store/pack-chunk-store.js';
-import { StagedStore } from '../store/staged-store.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
 import { joinAsNode, nodeIdentity } from './node-join.js';
 import { retention } from './retention.js';
 import { deadNodeReaping, startScheduler } from './scheduler.js';
+import { openLocalStore, openSharedStore } from './server-store.js';
 import { VERSION } from './version.js';
 
 /**
@@ -73,31 +71,27 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const apiTls = await apiTlsIdentity(config);
   const logger = pino({ level: config.logLevel, base: { server: config.clusterName, pid: process.pid } });
   const identity = await loadOrCreateIdentity(config.paths.signingKey, config.paths.signingPub);
-  await mkdir(config.paths.store, { recursive: true, mode: 0o700 });
-  const store = await PackChunkStore.open(config.paths.store);
-  const manifests = new ManifestStore(config.paths.store, store);
-  // The pack store's lock is held now, so nothing else writes here.
-  const staleTemp = await manifests.removeTempFiles();
+  const localStore = config.store.kind === 'local' ? await openLocalStore(config) : undefined;
   const self = config.clusterName;
   const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
   const selfKeyId = keyId(identity.publicKeyPem);
   const owner = `${hostname()}:${process.pid}`;
   const db = await openDatabase({ url: config.dbUrl });
+  // Joined before a shared store opens: a node of another server writes nothing there.
   const nodes = await joinAsNode(
     db,
     { id: owner, version: VERSION, identity: nodeIdentity(self, selfKeyId, tls.fingerprint) },
-    { logger, onRefused: () => Promise.all([db.close(), store.close()]) },
+    { logger, onRefused: () => Promise.all([db.close(), localStore?.close()]) },
   );
+  const chunks = localStore ?? (await openSharedStore(config, db));
+  const { store, manifests, staleTemp } = chunks;
   const catalog = new CatalogService(db);
   const jobs = new JobQueue(db);
   const transfers = new TransferRepository(db.kysely);
-  const storeTotals = () => {
-    const t = store.stats();
-    return { chunks: t.chunks, bytes: t.storedBytes };
-  };
+  const storeTotals = () => chunks.totals();
   const metrics = createMetrics({
     store: storeTotals,
-    storeRoot: config.paths.store,
+    storeRoot: store.spaceAt ?? config.paths.store,
     imagesByState: () => catalog.countImagesByState(),
     transfersRunning: () => transfers.running(),
   });
@@ -148,7 +142,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     env: process.env,
   });
   const bundles = new BundleService({ self: config.clusterName, identity, images, catalog, peers, local });
-  const stage = () => StagedStore.open(store, config.paths.store);
+  const stage = () => chunks.stage();
   const bundleImport = new LocalBundleImport({ bundles, stage, jobs, wake: () => wake() });
   const bundleUploads = new BundleUploads({ bundles, stage });
   const snapshots = new SnapshotExport({
@@ -345,7 +339,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       ...(fingerprint ? { fingerprint } : {}),
       home: config.paths.home,
       db: redact(config.dbUrl),
-      recovery: store.recovery,
+      recovery: chunks.recovery,
       staleTemp,
       resumed,
     },
@@ -364,7 +358,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await peerApi.app.close();
       await app.close();
       await db.close();
-      await store.close();
+      await chunks.close();
     })();
     return stopping;
   };

@@ -229,12 +229,27 @@ export class ManifestStore {
   /**
    * Deletes leftovers of writes a crash interrupted, a killed bundle import's staging
    * store among them. Call only while holding the store's lock (at server start), when no
-   * write can be in flight.
+   * write can be in flight; on a store other nodes write, only with `olderThanMs` above the
+   * longest write.
    */
-  async removeTempFiles(): Promise<number> {
-    const names = await readdir(this.paths.tmpDir).catch(() => [] as string[]);
+  async removeTempFiles(opts: { olderThanMs?: number } = {}): Promise<number> {
+    const all = await readdir(this.paths.tmpDir).catch(() => [] as string[]);
+    const names =
+      opts.olderThanMs === undefined ? all : await this.olderThan(all, Date.now() - opts.olderThanMs);
     await Promise.all(names.map((n) => rm(join(this.paths.tmpDir, n), { recursive: true, force: true })));
     return names.length;
+  }
+
+  private async olderThan(names: readonly string[], cutoffMs: number): Promise<string[]> {
+    const times = await Promise.all(
+      names.map((n) =>
+        stat(join(this.paths.tmpDir, n)).then(
+          (s) => s.mtimeMs,
+          () => cutoffMs,
+        ),
+      ),
+    );
+    return names.filter((_, i) => (times[i] as number) < cutoffMs);
   }
 
   /**

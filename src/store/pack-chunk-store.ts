@@ -3,30 +3,26 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { IngotError } from '../core/errors.js';
 import { assertDigest, type Digest } from '../core/manifest.js';
 import { dataBuffers } from './buffer-pool.js';
+import { RecordWrites, type WriteItem } from './chunk-puts.js';
 import {
   type ChunkStore,
   type ChunkTally,
   type EncodedChunk,
-  type HashedChunk,
   type HashedChunkWriter,
   missingChunks,
-  type PutManyResult,
-  type PutOptions,
   type StoredChunk,
   type StoredChunkInfo,
 } from './chunk-store.js';
-import { encodeChunk } from './compression.js';
-import { sha256Hex } from './digest.js';
 import { type CompactResult, compactPacks } from './pack-compaction.js';
-import { MAX_PAYLOAD_LENGTH, MAX_RAW_LENGTH, PACK_HEADER_SIZE } from './pack-file.js';
+import { PACK_HEADER_SIZE, preadFully } from './pack-file.js';
 import { PackHandles } from './pack-handles.js';
-import { type ChunkRow, digestKey, PackIndex } from './pack-index.js';
+import { type ChunkRow, chunkInfo, digestKey, PackIndex } from './pack-index.js';
 import { AsyncMutex, acquireStoreLock } from './pack-lock.js';
 import { missingOf, type QueryClock, tallyOf } from './pack-queries.js';
-import { readRuns, runsOf, type WithPack } from './pack-reader.js';
+import { type ReadAt, readRuns, runsOf } from './pack-reader.js';
 import { type RecoveryReport, recoverPacks } from './pack-recovery.js';
-import { corruptChunk, mismatch, readVerified, tooLarge, type Verified, verifyMany } from './pack-verify.js';
-import { type AppendResult, MAX_PACK_BYTES, PackWriter, type WriteItem } from './pack-writer.js';
+import { corruptChunk, readVerified } from './pack-verify.js';
+import { type AppendResult, MAX_PACK_BYTES, PackWriter } from './pack-writer.js';
 import { type StorePaths, storePaths } from './paths.js';
 
 /**
@@ -87,7 +83,7 @@ export interface PackStoreStats {
   readonly liveBytes: number;
 }
 
-export class PackChunkStore implements ChunkStore, HashedChunkWriter {
+export class PackChunkStore extends RecordWrites implements ChunkStore, HashedChunkWriter {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly compactLock = new AsyncMutex();
@@ -107,6 +103,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     /** What opening had to repair. */
     readonly recovery: RecoveryReport,
   ) {
+    super();
     this.handles = new PackHandles((id) => paths.pack(id), opts.readHandles ?? 32);
     this.touchResolutionMs = opts.touchResolutionMs ?? TOUCH_RESOLUTION_MS;
     this.queryClock = {
@@ -188,78 +185,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
 
   // ---- write path -------------------------------------------------------------------
 
-  async putManyEncoded(
-    items: readonly { digest: Digest; chunk: EncodedChunk }[],
-    opts: PutOptions = {},
-  ): Promise<PutManyResult> {
-    this.assertOpen();
-    const checked = await this.verifyAll(items);
-    return this.appendEach(
-      checked.map(({ digest, chunk, v }) =>
-        v.ok ? { digest, chunk, rawLength: v.rawLength } : { digest, found: v.found },
-      ),
-      opts,
-    );
-  }
-
-  /** See HashedChunkWriter: the bounds are still checked, the hash is not recomputed. */
-  async putManyHashed(items: readonly HashedChunk[], opts: PutOptions = {}): Promise<PutManyResult> {
-    this.assertOpen();
-    return this.appendEach(
-      items.map((it) => {
-        assertDigest(it.digest);
-        const fits = it.rawLength <= MAX_RAW_LENGTH && it.chunk.payload.length <= MAX_PAYLOAD_LENGTH;
-        return fits ? it : { digest: it.digest, found: `${it.rawLength} bytes` };
-      }),
-      opts,
-    );
-  }
-
-  /** Appends each chunk once (a batch may name one twice); refused ones are only reported. */
-  private async appendEach(
-    items: readonly (WriteItem | Refused)[],
-    opts: PutOptions,
-  ): Promise<PutManyResult> {
-    const rejected: Refused[] = [];
-    const unique = new Map<string, WriteItem>();
-    let duplicates = 0;
-    for (const it of items) {
-      if ('found' in it) rejected.push(it);
-      else if (unique.has(it.digest)) duplicates++;
-      else unique.set(it.digest, it);
-    }
-    const r = await this.append([...unique.values()], opts.onWritten);
-    return { stored: r.stored, present: r.present + duplicates, storedBytes: r.bytes, rejected };
-  }
-
-  async putEncoded(digest: Digest, chunk: EncodedChunk): Promise<number> {
-    this.assertOpen();
-    const [c] = await this.verifyAll([{ digest, chunk }]);
-    if (!c) throw new IngotError('INTERNAL', 'verification lost an item');
-    if (!c.v.ok) {
-      if (c.v.reason === 'too-large') throw tooLarge(digest, c.v.found);
-      throw mismatch(digest, c.v.found);
-    }
-    return (await this.append([{ digest, chunk, rawLength: c.v.rawLength }])).bytes;
-  }
-
-  async put(digest: Digest, raw: Buffer): Promise<number> {
-    this.assertOpen();
-    if (raw.length > MAX_RAW_LENGTH) throw tooLarge(digest, `${raw.length} bytes`);
-    const found = await sha256Hex(raw);
-    if (found !== digest) throw mismatch(digest, found);
-    const chunk = await encodeChunk(raw);
-    return (await this.append([{ digest, chunk, rawLength: raw.length }])).bytes;
-  }
-
-  private async verifyAll<T extends { digest: Digest; chunk: EncodedChunk }>(
-    items: readonly T[],
-  ): Promise<(T & { v: Verified })[]> {
-    const verdicts = await verifyMany(items);
-    return items.map((it, i) => ({ ...it, v: verdicts[i] as Verified }));
-  }
-
-  private append(items: readonly WriteItem[], onWritten?: () => void): Promise<AppendResult> {
+  protected append(items: readonly WriteItem[], onWritten?: () => void): Promise<AppendResult> {
     return this.writer.append(items, onWritten);
   }
 
@@ -296,19 +222,21 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     const absent = rows.filter((r) => !r.row).map((r) => r.digest);
     if (absent.length > 0) throw missingChunks(absent);
     const located = rows as { digest: Digest; row: ChunkRow }[];
-    const withPack: WithPack = (pack, fn) =>
-      this.handles.with(pack, fn).catch((err: unknown) => {
-        // A compaction moved the run's records and unlinked the pack meanwhile.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        this.handles.evict(pack);
-        throw new IngotError('UNAVAILABLE', `pack ${pack} was compacted while being read; ask again`);
-      });
-    yield* readRuns(runsOf(located), withPack, opts.lend ? dataBuffers : undefined);
+    const readAt: ReadAt = (pack, offset, length, into) =>
+      this.handles
+        .with(pack, (fh) => preadFully(fh, length, offset, into))
+        .catch((err: unknown) => {
+          // A compaction moved the run's records and unlinked the pack meanwhile.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          this.handles.evict(pack);
+          throw new IngotError('UNAVAILABLE', `pack ${pack} was compacted while being read; ask again`);
+        });
+    yield* readRuns(runsOf(located), readAt, opts.lend ? dataBuffers : undefined);
   }
 
   async stat(digest: Digest): Promise<StoredChunkInfo | undefined> {
     const row = this.row(digest);
-    return row && info(row);
+    return row && chunkInfo(row);
   }
 
   async statMany(digests: readonly Digest[]): Promise<(StoredChunkInfo | undefined)[]> {
@@ -317,7 +245,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     const rows = this.index.getMany(digests.map(digestKey));
     return digests.map((d) => {
       const row = rows.get(d);
-      return row && info(row);
+      return row && chunkInfo(row);
     });
   }
 
@@ -334,7 +262,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     for (;;) {
       this.assertOpen();
       const rows = this.index.page(after, LIST_PAGE);
-      for (const row of rows) yield info(row);
+      for (const row of rows) yield chunkInfo(row);
       const last = rows.at(-1);
       if (!last || rows.length < LIST_PAGE) return;
       after = last.digest;
@@ -378,18 +306,7 @@ export class PackChunkStore implements ChunkStore, HashedChunkWriter {
     return this.clock.now().getTime();
   }
 
-  private assertOpen(): void {
+  protected assertOpen(): void {
     if (this.closed) throw new IngotError('UNAVAILABLE', 'the chunk store is closed');
   }
-}
-
-type Refused = { digest: Digest; found: string };
-
-function info(row: ChunkRow): StoredChunkInfo {
-  return {
-    digest: row.digest.toString('hex') as Digest,
-    storedBytes: row.length,
-    mtimeMs: row.touchedAt,
-    rawLength: row.rawLength,
-  };
 }

@@ -160,7 +160,15 @@ export async function readRecord(
   offset: number,
   payloadLength: number,
 ): Promise<PackRecord | { invalid: string }> {
-  const buf = await preadFully(fh, recordSize(payloadLength), offset);
+  return parseRecord(await preadFully(fh, recordSize(payloadLength), offset), offset, payloadLength);
+}
+
+/** The record whose bytes (header and payload) `buf` holds, checked as readRecord does. */
+export function parseRecord(
+  buf: Buffer,
+  offset: number,
+  payloadLength: number,
+): PackRecord | { invalid: string } {
   const header = parseRecordHeader(buf);
   if (isInvalid(header)) return header;
   if (header.payloadLength !== payloadLength) return { invalid: 'record length differs from the index' };

@@ -1,6 +1,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import type { Digest } from '../core/manifest.js';
 import { BatchStatements } from './batch-statements.js';
+import type { StoredChunkInfo } from './chunk-store.js';
 import { recordSize } from './pack-file.js';
 
 /**
@@ -27,6 +28,16 @@ export interface ChunkRow {
   readonly rawLength: number;
   readonly encoding: number;
   readonly touchedAt: number;
+}
+
+/** What the store port says of a chunk, from its row. */
+export function chunkInfo(row: ChunkRow): StoredChunkInfo {
+  return {
+    digest: row.digest.toString('hex') as Digest,
+    storedBytes: row.length,
+    mtimeMs: row.touchedAt,
+    rawLength: row.rawLength,
+  };
 }
 
 export interface PackRow {

@@ -1,15 +1,7 @@
-import type { FileHandle } from 'node:fs/promises';
 import type { Digest } from '../core/manifest.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { StoredChunk } from './chunk-store.js';
-import {
-  encodingName,
-  isInvalid,
-  parseRecordHeader,
-  preadFully,
-  RECORD_HEADER_SIZE,
-  recordSize,
-} from './pack-file.js';
+import { encodingName, isInvalid, parseRecordHeader, RECORD_HEADER_SIZE, recordSize } from './pack-file.js';
 import type { ChunkRow } from './pack-index.js';
 import { corruptChunk } from './pack-verify.js';
 
@@ -53,7 +45,11 @@ export function runsOf(rows: readonly { digest: Digest; row: ChunkRow }[], maxBy
   return runs;
 }
 
-export type WithPack = <T>(pack: number, fn: (fh: FileHandle) => Promise<T>) => Promise<T>;
+/**
+ * Reads `length` bytes of pack `pack` at `offset` (into `into` when given), fewer only at its
+ * end: a pread on a pack file, a ranged GET of a segment object.
+ */
+export type ReadAt = (pack: number, offset: number, length: number, into?: Buffer) => Promise<Buffer>;
 
 /**
  * The chunks of `runs` in order, reading up to READ_AHEAD runs ahead. With a pool, runs are
@@ -62,7 +58,7 @@ export type WithPack = <T>(pack: number, fn: (fh: FileHandle) => Promise<T>) => 
  */
 export async function* readRuns(
   runs: readonly Run[],
-  withPack: WithPack,
+  readAt: ReadAt,
   pool?: BufferPool,
 ): AsyncGenerator<StoredChunk> {
   const ahead: Promise<ReadRun>[] = [];
@@ -70,7 +66,7 @@ export async function* readRuns(
   const fill = () => {
     while (ahead.length < READ_AHEAD && next < runs.length) {
       const run = runs[next++] as Run;
-      const p = withPack(run.pack, (fh) => readRun(fh, run, pool));
+      const p = readRun(readAt, run, pool);
       p.catch(() => {}); // awaited in order below; a failure surfaces there
       ahead.push(p);
     }
@@ -94,9 +90,8 @@ interface ReadRun {
   readonly chunks: StoredChunk[];
 }
 
-async function readRun(fh: FileHandle, run: Run, pool?: BufferPool): Promise<ReadRun> {
-  const into = pool?.take(run.bytes);
-  const buf = await preadFully(fh, run.bytes, run.offset, into);
+async function readRun(readAt: ReadAt, run: Run, pool?: BufferPool): Promise<ReadRun> {
+  const buf = await readAt(run.pack, run.offset, run.bytes, pool?.take(run.bytes));
   const chunks = run.rows.map(({ digest, row }) => {
     const at = row.offset - run.offset;
     if (at + recordSize(row.length) > buf.length)

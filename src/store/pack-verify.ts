@@ -7,7 +7,14 @@ import { ZSTD_BLOCK_MAX, zstdDecodedBound } from './zstd-bound.js';
 
 export { zstdDecodedBound };
 
-import { encodingName, isInvalid, MAX_PAYLOAD_LENGTH, MAX_RAW_LENGTH, readRecord } from './pack-file.js';
+import {
+  encodingName,
+  isInvalid,
+  MAX_PAYLOAD_LENGTH,
+  MAX_RAW_LENGTH,
+  type PackRecord,
+  readRecord,
+} from './pack-file.js';
 import type { ChunkRow } from './pack-index.js';
 
 /**
@@ -100,7 +107,15 @@ export async function readVerified(
   digest: Digest,
   row: ChunkRow,
 ): Promise<EncodedChunk & { readonly raw: Buffer }> {
-  const rec = await readRecord(fh, row.offset, row.length);
+  return verifyRecord(await readRecord(fh, row.offset, row.length), digest, row);
+}
+
+/** Checks a record read from wherever its pack lives against the row that points at it. */
+export async function verifyRecord(
+  rec: PackRecord | { invalid: string },
+  digest: Digest,
+  row: ChunkRow,
+): Promise<EncodedChunk & { readonly raw: Buffer }> {
   if (isInvalid(rec)) throw corruptChunk(digest, row, rec.invalid);
   if (!rec.header.digest.equals(row.digest)) {
     throw corruptChunk(digest, row, 'the record holds another chunk', rec.header.digest.toString('hex'));

@@ -1,7 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
-import type { Digest } from '../core/manifest.js';
-import type { EncodedChunk } from './chunk-store.js';
 import { requireFreeSpace } from './disk-space.js';
 import { encodeRecordHeader, encodingCode, PACK_HEADER_SIZE, recordSize } from './pack-file.js';
 import { createPackFile, takePackFile, writeFailure, writeSlices } from './pack-file-io.js';
@@ -23,11 +21,9 @@ const GROUP_BYTES = 64 * 2 ** 20;
 const INDEX_HEADROOM = 2 ** 20;
 
 /** A chunk that has been verified against its digest. */
-export interface WriteItem {
-  readonly digest: Digest;
-  readonly chunk: EncodedChunk;
-  readonly rawLength: number;
-}
+import type { WriteItem } from './chunk-puts.js';
+
+export type { WriteItem };
 
 export interface AppendResult {
   /** Items this call wrote. */

@@ -30,6 +30,16 @@ import type { Digest } from '../core/manifest.js';
  *                                 store/: packs-v1/, index-v1.sqlite); moved into the main
  *                                 store once the bundle checks, else removed
  *
+ * A shared store (`ingot serve --store DIR`, every node's the same directory; or the same
+ * names as keys under an s3:// prefix) has its own root, indexed in the catalog database:
+ *
+ *   DIR/segments-v1/<bucket>/<id>.pack  one segment: a sealed pack (pack-file.ts format)
+ *                                 written whole by one node; <id> is the segment's row id in
+ *                                 store_segments, zero-padded to 12 digits, and <bucket> is
+ *                                 id / 4096, zero-padded to 6, so no directory grows huge
+ *   DIR/manifests-v1/ab/<digest>.json  canonical manifest bytes, as under store/
+ *   DIR/tmp/                      temp files of every node, renamed into place once fsynced
+ *
  * The version is in the directory names: a new store format gets new directories.
  */
 export interface HomePaths {
@@ -62,6 +72,12 @@ export function homePaths(home: string): HomePaths {
     sqlite: join(home, 'catalog.sqlite'),
     store: join(home, 'store'),
   };
+}
+
+/** The key (a path relative to the shared root) of segment `id`. */
+export function segmentKey(id: number): string {
+  const bucket = String(Math.floor(id / 4096)).padStart(6, '0');
+  return `segments-v1/${bucket}/${String(id).padStart(12, '0')}.pack`;
 }
 
 export interface StorePaths {

@@ -26,14 +26,20 @@ import { storePaths } from './paths.js';
  *
  * The staged chunks were verified as they were written (putManyEncoded decodes and hashes,
  * a delta is hashed once decoded), so promoting them takes the staging store's pack files
- * into the main store as they are (same file system: a rename each).
+ * into a local main store as they are (same file system: a rename each), and into a shared
+ * one by copying the records into its segments without hashing them again.
  */
+/** A main store that can take in a whole staging store (PackChunkStore, SegmentChunkStore). */
+export interface AdoptingStore extends ChunkStore {
+  adoptStore(other: PackChunkStore): Promise<number>;
+}
+
 export class StagedStore implements ChunkStore, HashedChunkWriter {
   /** The main store's manifests, their parts read from either store. */
   readonly manifests: ManifestStore;
 
   private constructor(
-    private readonly main: PackChunkStore,
+    private readonly main: AdoptingStore,
     private readonly staging: PackChunkStore,
     root: string,
     readonly dir: string,
@@ -41,9 +47,12 @@ export class StagedStore implements ChunkStore, HashedChunkWriter {
     this.manifests = new ManifestStore(root, this);
   }
 
-  /** A new, empty staging store under `root`'s temp directory (cleared at start). */
-  static async open(main: PackChunkStore, root: string): Promise<StagedStore> {
-    const dir = storePaths(root).staging(randomBytes(8).toString('hex'));
+  /**
+   * A new, empty staging store under `stagingRoot`'s temp directory (cleared at start;
+   * a local directory, the main store's root by default), reading manifests from `root`.
+   */
+  static async open(main: AdoptingStore, root: string, stagingRoot = root): Promise<StagedStore> {
+    const dir = storePaths(stagingRoot).staging(randomBytes(8).toString('hex'));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     try {
       return new StagedStore(main, await PackChunkStore.open(dir), root, dir);

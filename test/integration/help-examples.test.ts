@@ -43,6 +43,7 @@ const STEPS: readonly Step[] = [
     serve: 'INGOT_HOME=/srv/ingot ingot serve --name FPPS_1 --listen 0.0.0.0:7480 --peer-listen 0.0.0.0:7481',
   },
   { serve: 'ingot serve --db postgres://ingot@db.example:5432/ingot' },
+  { serve: 'ingot serve --db postgres://ingot@db.example:5432/ingot --store /mnt/shared/ingot' },
   { serve: 'ingot serve --audit-days 90 --history-days 30' },
   { serve: 'ingot serve --tls --listen 0.0.0.0:7480' },
   // beforeAll puts a certificate and its key at /etc/ingot/api.*.

@@ -13,6 +13,7 @@ import { originKeys } from './006_origin_keys.js';
 import { peerTransfers } from './007_peer_transfers.js';
 import { jobCheckpoints } from './008_job_checkpoints.js';
 import { nodes } from './009_nodes.js';
+import { sharedStore } from './010_shared_store.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
@@ -25,6 +26,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '007_peer_transfers': peerTransfers(dialect),
     '008_job_checkpoints': jobCheckpoints(dialect),
     '009_nodes': nodes(dialect),
+    '010_shared_store': sharedStore(dialect),
   };
 }
 
