@@ -10,6 +10,7 @@ import { buildPeerApi } from '../api/peer-app.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
 import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
+import { ActivitySignal } from '../core/activity-signal.js';
 import { keyId } from '../core/signatures.js';
 import { openDatabase } from '../db/index.js';
 import { BundleService } from '../federation/bundle.service.js';
@@ -46,6 +47,7 @@ import type { Job } from '../jobs/types.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
 import { StagedStore } from '../store/staged-store.js';
+import { StoreGrowth } from '../store/store-growth.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
@@ -78,12 +80,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const staleTemp = await manifests.removeTempFiles();
   const db = await openDatabase({ url: config.dbUrl });
   const catalog = new CatalogService(db);
-  const jobs = new JobQueue(db);
+  // Raised where running work changes; the events stream reads the work when it fires.
+  const activity = new ActivitySignal();
+  const jobs = new JobQueue(db, { onChange: () => activity.notify() });
   const transfers = new TransferRepository(db.kysely);
   const storeTotals = () => {
     const t = store.stats();
     return { chunks: t.chunks, bytes: t.storedBytes };
   };
+  const growth = new StoreGrowth();
+  growth.sample(Date.now(), storeTotals());
   const metrics = createMetrics({
     store: storeTotals,
     storeRoot: config.paths.store,
@@ -182,6 +188,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         local,
         limits,
         onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
+        onRecorded: () => activity.notify(),
       }),
       [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
       [IMPORT_JOB_KIND]: (job, ctx) => urlImport.run(job as Job<UrlImportRequest>, ctx),
@@ -193,7 +200,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   wake = () => runner.wake();
   const grants = new TransferGrants((bytes) => manifests.chunkList(bytes));
-  const served = new PeerTransfers({ db, grants, idleMs: PEER_TRANSFER_IDLE_MS, logger });
+  const served = new PeerTransfers({
+    db,
+    grants,
+    idleMs: PEER_TRANSFER_IDLE_MS,
+    logger,
+    onChange: () => activity.notify(),
+  });
   // Followings become sync jobs when due, what peers moved here is written down, and the
   // audit and history are kept to their days; a tick is one indexed query each, plus one
   // update per transfer that moved (the retention's at most hourly).
@@ -217,6 +230,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     logger,
   );
   const scheduler = setInterval(() => {
+    growth.sample(Date.now(), storeTotals());
     pruneOld();
     follows.tick().catch((err: unknown) => logger.error({ err }, 'follow scheduler tick failed'));
     served.tick().catch((err: unknown) => logger.error({ err }, 'peer transfer tick failed'));
@@ -273,6 +287,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       gcGraceSeconds: config.gcGraceSeconds,
       store,
       storeTotals,
+      storeGrowth: () => growth.samples(),
+      activity,
       images,
       ingest,
       urlImport,
