@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ago, errorText, formatBytes, formatRate, formatRatio, pageOf, percent } from './format.js';
+import {
+  ago,
+  errorText,
+  exactBytes,
+  formatBytes,
+  formatEvery,
+  formatRate,
+  formatRatio,
+  pageOf,
+  percent,
+} from './format.js';
 import { finishedSince, mergeLive } from './live.js';
 
 describe('format', () => {
@@ -68,5 +78,13 @@ describe('live', () => {
     expect(finishedSince(undefined, a)).toBe(false);
     expect(finishedSince(a, a)).toBe(false);
     expect(finishedSince(a, b)).toBe(true);
+  });
+});
+
+describe('schedules and exact sizes', () => {
+  it('says an interval as the CLI takes it, and bytes to the byte', () => {
+    expect([900, 7200, 172_800, 90, 0].map(formatEvery)).toEqual(['15m', '2h', '2d', '90s', '0s']);
+    expect(exactBytes(6_291_456)).toBe('6,291,456 bytes');
+    expect(exactBytes(1)).toBe('1 byte');
   });
 });

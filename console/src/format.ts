@@ -63,3 +63,16 @@ export function errorText(stored: string | null | undefined): string {
   }
   return stored;
 }
+
+/** A follower's interval in seconds as the CLI takes it: 900 → "15m", 7200 → "2h", 90 → "90s". */
+export function formatEvery(seconds: number): string {
+  if (seconds > 0 && seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds > 0 && seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds > 0 && seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/** An exact byte count with thousands separated, as a dry run states it: 1234567 → "1,234,567 bytes". */
+export function exactBytes(n: number): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? 'byte' : 'bytes'}`;
+}
