@@ -39,22 +39,30 @@ describe('scale', () => {
   });
 });
 
-function reading(wire: Record<number, number>): Activity {
+function reading(wire: Record<number, [number, number]>): Activity {
   const transfers = Object.entries(wire).map(
-    ([id, wireBytes]) => ({ jobId: Number(id), wireBytes }) as unknown as Transfer,
+    ([id, [wireBytes, at]]) =>
+      ({ jobId: Number(id), wireBytes, updatedAt: new Date(at).toISOString() }) as unknown as Transfer,
   );
   return { transfers, served: [], jobs: [] };
 }
 
 describe('nextRates', () => {
-  it('turns wire bytes between readings into bytes per second, counting each transfer from its first reading', () => {
-    let s = nextRates(NO_RATES, reading({ 1: 0 }), 1000);
+  it('divides wire bytes between two records of a transfer by the time between them, whenever the reading came', () => {
+    let s = nextRates(NO_RATES, reading({ 1: [0, 1000] }), 1100);
     expect(s.points).toEqual([]);
-    s = nextRates(s, reading({ 1: 2048 }), 2000);
-    expect(s.points).toEqual([{ t: 2000, v: 2048 }]);
-    // A transfer that appears now moved nothing yet as far as we saw; one that left moved nothing.
-    s = nextRates(s, reading({ 1: 3072, 2: 5000 }), 2500);
-    expect(s.points.at(-1)).toEqual({ t: 2500, v: 2048 });
+    // Read again before the next record: the rate is not known yet.
+    s = nextRates(s, reading({ 1: [0, 1000] }), 1900);
+    expect(s.points).toEqual([{ t: 1900, v: 0 }]);
+    // The record of a second later came: 2 KiB in 1 s, though the readings were 0.2 s apart.
+    s = nextRates(s, reading({ 1: [2048, 2000] }), 2100);
+    expect(s.points.at(-1)).toEqual({ t: 2100, v: 2048 });
+    // A reading with no new record keeps the rate; a new transfer counts from its second record.
+    s = nextRates(s, reading({ 1: [2048, 2000], 2: [5000, 2000] }), 2300);
+    expect(s.points.at(-1)).toEqual({ t: 2300, v: 2048 });
+    s = nextRates(s, reading({ 1: [3072, 3000], 2: [6000, 2500] }), 3100);
+    expect(s.points.at(-1)).toEqual({ t: 3100, v: 1024 + 2000 });
+    // Transfers that left the stream ended: nothing moves.
     s = nextRates(s, reading({}), 3500);
     expect(s.points.at(-1)).toEqual({ t: 3500, v: 0 });
   });

@@ -45,6 +45,8 @@ export interface Transfer extends Progress {
   rate: number | null;
   attempts: number;
   createdAt: string;
+  /** When the figures were last written, by the server's clock. */
+  updatedAt: string;
 }
 
 /** A transfer a peer runs with this server: its push here (in) or pull from here (out). */
