@@ -23,7 +23,7 @@ export function Plot({
   return (
     <figure class="plot" id={id} data-points={points.length} data-top={s.top}>
       <figcaption>
-        {title} <span class="muted">up to {format(s.top)}</span>
+        {title} {points.length ? <span class="muted">up to {format(s.top)}</span> : null}
       </figcaption>
       {points.length === 0 ? (
         <p class="muted">{empty}</p>

@@ -364,7 +364,7 @@ describe('the web console', () => {
     expect(await page.textContent(`${store} .members`)).toBe('SMALL_1');
     expect(await page.textContent(`${store} .published`)).toContain('SMALL_1');
     await page.click(`${store} button.publish`);
-    await page.waitForSelector('#sites-note:text-is("Published STORE_T version 2 (1 images).")');
+    await page.waitForSelector('#sites-note:text-is("Published STORE_T version 2 (1 image).")');
     await page.waitForSelector(`${store} .version:has-text("v2")`);
     expect((await a.json<{ latestVersion: number }>(['template', 'show', 'STORE_T'])).latestVersion).toBe(2);
 
@@ -390,6 +390,7 @@ describe('the web console', () => {
     await follower.page.waitForSelector('#sites-note:has-text("Sync from CON_A started")');
     // The sync job's end comes through the events stream, and the row says how it went.
     await follower.page.waitForSelector(`${following} .last-sync:has-text("ok v2")`, { timeout: 60_000 });
+    await follower.page.waitForSelector('#template-list tr[data-template="STORE_T"] .version:has-text("v2")');
     const held = await b.json<{ lastStatus: string; lastVersion: number }[]>(['following']);
     expect(held[0]).toMatchObject({ lastStatus: 'ok', lastVersion: 2 });
     expect((await b.cli(['image', 'show', 'SMALL_1'])).code).toBe(0);
@@ -408,6 +409,24 @@ describe('the web console', () => {
     expect(await page.$('#instantiate')).toBeNull();
     expect(await page.$$('#peers button')).toEqual([]);
     await screenshot(page, 'peers-reader');
+    await context.close();
+  });
+
+  it('shows an image’s lineage, the templates it is in and the peers that took a copy', async () => {
+    await addFile(a, 'SMALL_1_P1', 50 * 1024, '--from', 'SMALL_1', '--state', 'TESTABLE');
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, a.url, reader);
+    await page.goto(`${a.url}/#/images/SMALL_1_P1`);
+    await page.waitForSelector('#lineage li[data-ancestor="SMALL_1"] .lineage-here');
+    await page.click('#lineage a[href="#/images/SMALL_1"]');
+    await page.waitForSelector('#lineage li[data-child="SMALL_1_P1"]');
+    expect(await page.textContent('#image-templates')).toBe('STORE_T v2');
+    // CON_B's sync of STORE_T pulled it from here.
+    await page.waitForSelector('#image-replicas:text-is("CON_B")');
+    await screenshot(page, 'image-lineage');
+    await page.goto(`${a.url}/#/images/OTHER_3`);
+    await page.waitForSelector('#image-templates:text-is("DRAFT_T")');
+    expect(await page.textContent('#image-replicas')).toBe('—');
     await context.close();
   });
 

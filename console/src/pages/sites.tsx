@@ -1,3 +1,4 @@
+import { useCallback } from 'preact/hooks';
 import { allows, api } from '../api.js';
 import { ago, errorText, formatBytes, formatEvery, formatRate } from '../format.js';
 import type { Activity, Following, SyncStarted, Template } from '../types.js';
@@ -15,12 +16,13 @@ import {
 export function Sites({ role, activity }: { role: string; activity: Activity | undefined }) {
   const templates = useLoad(() => api<{ templates: Template[] }>('GET', '/api/v1/templates'), []);
   const followings = useLoad(() => api<{ followings: Following[] }>('GET', '/api/v1/followings'), []);
-  const action = useAction(() => {
+  const reloadBoth = useCallback(() => {
     templates.reload();
     followings.reload();
-  });
-  // A sync job that ended changed its following's last status.
-  useReloadOnFinish(activity, followings.reload);
+  }, [templates.reload, followings.reload]);
+  const action = useAction(reloadBoth);
+  // A sync job that ended changed its following's last status and the mirror it keeps.
+  useReloadOnFinish(activity, reloadBoth);
   const may = allows(role, 'operator');
   return (
     <section id="sites">
@@ -39,7 +41,8 @@ export function Sites({ role, activity }: { role: string; activity: Activity | u
 function publish(action: Action, name: string) {
   return action.run(`Publishing ${name}`, async () => {
     const t = await api<Template>('POST', `/api/v1/templates/${encodeURIComponent(name)}/publish`);
-    return `Published ${name} version ${t.latestVersion} (${t.published.length} images).`;
+    const n = t.published.length;
+    return `Published ${name} version ${t.latestVersion} (${n} image${n === 1 ? '' : 's'}).`;
   });
 }
 
