@@ -7,6 +7,7 @@ import {
   formatEvery,
   formatRate,
   formatRatio,
+  jobProgress,
   pageOf,
   percent,
 } from './format.js';
@@ -86,5 +87,15 @@ describe('schedules and exact sizes', () => {
     expect([900, 7200, 172_800, 90, 0].map(formatEvery)).toEqual(['15m', '2h', '2d', '90s', '0s']);
     expect(exactBytes(6_291_456)).toBe('6,291,456 bytes');
     expect(exactBytes(1)).toBe('1 byte');
+  });
+});
+
+describe('jobProgress', () => {
+  it('says bytes for the jobs that move or read them, counts for the others', () => {
+    expect(jobProgress({ kind: 'sync', progressDone: 204_800, progressTotal: 204_800 })).toBe(
+      '200 KiB / 200 KiB',
+    );
+    expect(jobProgress({ kind: 'gc', progressDone: 3, progressTotal: 10 })).toBe('3 / 10');
+    expect(jobProgress({ kind: 'transfer', progressDone: 0, progressTotal: 0 })).toBe('—');
   });
 });

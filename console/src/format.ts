@@ -76,3 +76,14 @@ export function formatEvery(seconds: number): string {
 export function exactBytes(n: number): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? 'byte' : 'bytes'}`;
 }
+
+/** The kinds of job whose progress counts bytes; the others (gc, verify) count their own units. */
+const BYTE_JOBS = new Set(['transfer', 'sync', 'import', 'ingest', 'snapshot-export', 'bundle-import']);
+
+/** A job's progress as the Jobs table shows it: "2.00 MiB / 6.00 MiB", "3 / 10", or "—". */
+export function jobProgress(j: { kind: string; progressDone: number; progressTotal: number }): string {
+  if (!(j.progressTotal > 0)) return '—';
+  return BYTE_JOBS.has(j.kind)
+    ? `${formatBytes(j.progressDone)} / ${formatBytes(j.progressTotal)}`
+    : `${j.progressDone} / ${j.progressTotal}`;
+}

@@ -1,6 +1,6 @@
 import { useCallback } from 'preact/hooks';
 import { api } from '../api.js';
-import { ago, errorText, formatBytes, formatRate } from '../format.js';
+import { ago, errorText, formatBytes, formatRate, jobProgress } from '../format.js';
 import { mergeLive } from '../live.js';
 import { RatePlot } from '../plot.js';
 import type { Point } from '../plot-geometry.js';
@@ -76,14 +76,6 @@ export function Transfers({ activity, rates }: { activity: Activity | undefined;
       </table>
     </section>
   );
-}
-
-/** A transfer's progress is in bytes; other jobs count their own units. */
-function jobProgress(j: Job): string {
-  if (!(j.progressTotal > 0)) return '—';
-  return j.kind === 'transfer'
-    ? `${formatBytes(j.progressDone)} / ${formatBytes(j.progressTotal)}`
-    : `${j.progressDone} / ${j.progressTotal}`;
 }
 
 interface Row {
