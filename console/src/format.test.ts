@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ago, errorText, formatBytes, formatRate, formatRatio, pageOf, percent } from './format.js';
+import {
+  ago,
+  errorText,
+  exactBytes,
+  formatBytes,
+  formatEvery,
+  formatRate,
+  formatRatio,
+  jobProgress,
+  pageOf,
+  percent,
+} from './format.js';
 import { finishedSince, mergeLive } from './live.js';
 
 describe('format', () => {
@@ -68,5 +79,23 @@ describe('live', () => {
     expect(finishedSince(undefined, a)).toBe(false);
     expect(finishedSince(a, a)).toBe(false);
     expect(finishedSince(a, b)).toBe(true);
+  });
+});
+
+describe('schedules and exact sizes', () => {
+  it('says an interval as the CLI takes it, and bytes to the byte', () => {
+    expect([900, 7200, 172_800, 90, 0].map(formatEvery)).toEqual(['15m', '2h', '2d', '90s', '0s']);
+    expect(exactBytes(6_291_456)).toBe('6,291,456 bytes');
+    expect(exactBytes(1)).toBe('1 byte');
+  });
+});
+
+describe('jobProgress', () => {
+  it('says bytes for the jobs that move or read them, counts for the others', () => {
+    expect(jobProgress({ kind: 'sync', progressDone: 204_800, progressTotal: 204_800 })).toBe(
+      '200 KiB / 200 KiB',
+    );
+    expect(jobProgress({ kind: 'gc', progressDone: 3, progressTotal: 10 })).toBe('3 / 10');
+    expect(jobProgress({ kind: 'transfer', progressDone: 0, progressTotal: 0 })).toBe('—');
   });
 });

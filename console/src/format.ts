@@ -63,3 +63,27 @@ export function errorText(stored: string | null | undefined): string {
   }
   return stored;
 }
+
+/** A follower's interval in seconds as the CLI takes it: 900 → "15m", 7200 → "2h", 90 → "90s". */
+export function formatEvery(seconds: number): string {
+  if (seconds > 0 && seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds > 0 && seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds > 0 && seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/** An exact byte count with thousands separated, as a dry run states it: 1234567 → "1,234,567 bytes". */
+export function exactBytes(n: number): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? 'byte' : 'bytes'}`;
+}
+
+/** The kinds of job whose progress counts bytes; the others (gc, verify) count their own units. */
+const BYTE_JOBS = new Set(['transfer', 'sync', 'import', 'ingest', 'snapshot-export', 'bundle-import']);
+
+/** A job's progress as the Jobs table shows it: "2.00 MiB / 6.00 MiB", "3 / 10", or "—". */
+export function jobProgress(j: { kind: string; progressDone: number; progressTotal: number }): string {
+  if (!(j.progressTotal > 0)) return '—';
+  return BYTE_JOBS.has(j.kind)
+    ? `${formatBytes(j.progressDone)} / ${formatBytes(j.progressTotal)}`
+    : `${j.progressDone} / ${j.progressTotal}`;
+}

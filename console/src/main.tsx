@@ -7,7 +7,9 @@ import { Dashboard } from './pages/dashboard.js';
 import { ImagePage } from './pages/image.js';
 import { Images } from './pages/images.js';
 import { Peers } from './pages/peers.js';
+import { Sites } from './pages/sites.js';
 import { Transfers } from './pages/transfers.js';
+import { NO_RATES, nextRates } from './rate-history.js';
 import type { Activity, Whoami } from './types.js';
 import { ErrorNote } from './widgets.js';
 
@@ -65,6 +67,8 @@ function App() {
   const [signInError, setSignInError] = useState<unknown>(undefined);
   const [activity, setActivity] = useState<Activity | undefined>(undefined);
   const [link, setLink] = useState<LinkState>('closed');
+  // Kept here, not in a page, so the plot goes on while the user looks elsewhere.
+  const [rates, setRates] = useState(NO_RATES);
   const hash = useHash();
 
   const signOut = (why?: unknown) => {
@@ -84,7 +88,11 @@ function App() {
   useEffect(() => {
     if (!who) return;
     const abort = new AbortController();
-    followEvents({ activity: setActivity, state: setLink, unauthenticated: () => signOut() }, abort.signal);
+    const activity = (a: Activity) => {
+      setActivity(a);
+      setRates((r) => nextRates(r, a, Date.now()));
+    };
+    followEvents({ activity, state: setLink, unauthenticated: () => signOut() }, abort.signal);
     return () => abort.abort();
   }, [who]);
 
@@ -97,11 +105,13 @@ function App() {
     ) : page === 'images' ? (
       <Images />
     ) : page === 'transfers' ? (
-      <Transfers activity={activity} />
+      <Transfers activity={activity} rates={rates.points} />
     ) : page === 'peers' ? (
-      <Peers />
+      <Peers role={who.role} />
+    ) : page === 'sites' ? (
+      <Sites role={who.role} activity={activity} />
     ) : (
-      <Dashboard activity={activity} />
+      <Dashboard activity={activity} rates={rates.points} />
     );
   const nav = (href: string, name: string, label: string) => (
     <a href={href} class={page === name ? 'current' : ''}>
@@ -117,6 +127,7 @@ function App() {
           {nav('#/images', 'images', 'Images')}
           {nav('#/transfers', 'transfers', 'Transfers and jobs')}
           {nav('#/peers', 'peers', 'Peers')}
+          {nav('#/sites', 'sites', 'Sites')}
         </nav>
         <span class={`link link-${link}`} id="link-state">
           {link}

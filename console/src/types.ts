@@ -45,6 +45,8 @@ export interface Transfer extends Progress {
   rate: number | null;
   attempts: number;
   createdAt: string;
+  /** When the figures were last written, by the server's clock. */
+  updatedAt: string;
 }
 
 /** A transfer a peer runs with this server: its push here (in) or pull from here (out). */
@@ -107,4 +109,72 @@ export interface Activity {
   transfers: Transfer[];
   served: ServedTransfer[];
   jobs: Job[];
+}
+
+/** An image as a template version names it. */
+export interface TemplateImage {
+  name: string;
+  digest: string;
+  origin: string;
+  state: string;
+  imageType: string;
+  size: number;
+}
+
+export interface Template {
+  name: string;
+  description: string;
+  /** The upstream it mirrors; null: this server's own, which it may publish. */
+  upstream: string | null;
+  createdAt: string;
+  members: string[];
+  latestVersion: number | null;
+  publishedAt: string | null;
+  published: TemplateImage[];
+}
+
+export interface Following {
+  upstream: string;
+  template: string;
+  everySeconds: number;
+  window: string | null;
+  maxRate: number | null;
+  createdAt: string;
+  nextRunAt: string;
+  lastRunAt: string | null;
+  lastSuccessAt: string | null;
+  lastVersion: number | null;
+  lastStatus: string | null;
+  lastError: string | null;
+}
+
+/** What `POST /api/v1/sync` answers without a dry run. */
+export interface SyncStarted {
+  started: { upstream: string; template: string; job: number | null; waitingFor?: string }[];
+}
+
+/** One image of a dry run: what moving it would take. */
+export interface ImagePlan {
+  meta: TemplateImage;
+  status: 'present' | 'needed';
+  bytesTotal: number;
+  bytesMissing: number;
+  chunksMissing: number;
+  chunksDelta: number;
+  wireBytes: number | null;
+}
+
+/** The dry run of an instantiation: the images the peer offers for the filter and the bytes this server lacks. */
+export interface InstantiatePlan {
+  filter: string;
+  dryRun: true;
+  images: ImagePlan[];
+  bytesMissing: number;
+  chunksMissing: number;
+}
+
+export interface StoreSample {
+  at: string;
+  chunks: number;
+  bytes: number;
 }

@@ -1,8 +1,9 @@
 /** Small pieces the pages share: loading a resource, showing an API error, a progress bar. */
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { formatBytes, percent } from './format.js';
-import type { Progress } from './types.js';
+import { finishedSince } from './live.js';
+import type { Activity, Progress } from './types.js';
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -66,4 +67,66 @@ export function ProgressBar({ p }: { p: Progress }) {
 
 export function StateBadge({ state }: { state: string }) {
   return <span class={`badge state-${state.toLowerCase()}`}>{state}</span>;
+}
+
+export interface Action {
+  busy: boolean;
+  note: string;
+  failure: unknown;
+  /** Runs `f` (saying `what…` meanwhile); its answer becomes the note, its failure the error shown. */
+  run(what: string, f: () => Promise<string>): Promise<void>;
+}
+
+/** One action at a time on a page, with what it said or the error it met. */
+export function useAction(after: () => void = () => {}): Action {
+  const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState('');
+  const [failure, setFailure] = useState<unknown>(undefined);
+  const run = async (what: string, f: () => Promise<string>) => {
+    setBusy(true);
+    setFailure(undefined);
+    setNote(`${what}…`);
+    try {
+      setNote(await f());
+      after();
+    } catch (e) {
+      setNote('');
+      setFailure(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, note, failure, run };
+}
+
+/** What the last action said, and its error with the registry's code, message and hint. */
+export function ActionNote({ action, id = 'action-note' }: { action: Action; id?: string }) {
+  return (
+    <>
+      <p id={id} class="note">
+        {action.note}
+      </p>
+      <ErrorNote error={action.failure} />
+    </>
+  );
+}
+
+/** Calls `reload` whenever something the events stream showed running has left it (so lists say how it ended). */
+export function useReloadOnFinish(activity: Activity | undefined, reload: () => void): void {
+  const previous = useRef<Activity | undefined>(undefined);
+  useEffect(() => {
+    if (!activity) return;
+    if (finishedSince(previous.current, activity)) reload();
+    previous.current = activity;
+  }, [activity, reload]);
+}
+
+/** Calls `reload` on a new events reading, at most once per `ms` (for what changes with the work but is read apart). */
+export function useEvery(activity: Activity | undefined, ms: number, reload: () => void): void {
+  const last = useRef(Date.now());
+  useEffect(() => {
+    if (!activity || Date.now() - last.current < ms) return;
+    last.current = Date.now();
+    reload();
+  }, [activity, ms, reload]);
 }

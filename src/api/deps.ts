@@ -1,6 +1,7 @@
 import type { AuditLog, TokenService } from '../access/index.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { ImageService } from '../catalog/image.service.js';
+import type { ActivitySignal } from '../core/activity-signal.js';
 import type { BundleService } from '../federation/bundle.service.js';
 import type { LocalBundleImport } from '../federation/bundle-import.js';
 import type { BundleUploads } from '../federation/bundle-uploads.js';
@@ -15,6 +16,7 @@ import type { LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { NodeRegistry } from '../jobs/node-registry.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import type { StoreSample } from '../store/store-growth.js';
 import type { Metrics } from './metrics.js';
 
 /** Everything the HTTP layer calls; wired in src/main/serve.ts and nowhere else. */
@@ -30,6 +32,10 @@ export interface ApiDeps {
   readonly store: ChunkStore;
   /** The chunk store's totals: chunks indexed, bytes of its files on disk. */
   storeTotals(): { readonly chunks: number; readonly bytes: number };
+  /** Samples of the store's totals since this process started (src/store/store-growth.ts). */
+  storeGrowth(): readonly StoreSample[];
+  /** Fires when running work changes in this process: what the events stream waits on. */
+  readonly activity: ActivitySignal;
   readonly images: ImageService;
   readonly ingest: LocalIngestService;
   readonly urlImport: UrlImportService;

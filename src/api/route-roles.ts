@@ -19,6 +19,7 @@ const ROUTE_ROLES: Readonly<Record<string, LeastRole>> = {
   'GET /api/v1/events': 'reader',
   'GET /api/v1/whoami': 'reader',
   'GET /api/v1/stats': 'reader',
+  'GET /api/v1/stats/growth': 'reader',
   // Access
   'GET /api/v1/tokens': 'admin',
   'POST /api/v1/tokens': 'admin',

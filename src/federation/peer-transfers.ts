@@ -52,6 +52,8 @@ export interface PeerTransfersDeps {
   readonly idleMs: number;
   readonly now?: () => number;
   readonly logger?: FastifyBaseLogger;
+  /** Called after the records were written (the events stream listens). */
+  readonly onChange?: () => void;
 }
 
 export type PeerTransferEnd =
@@ -194,6 +196,7 @@ export class PeerTransfers {
         at,
       );
     });
+    this.deps.onChange?.();
   }
 
   /**
@@ -218,7 +221,8 @@ export class PeerTransfers {
       );
     }
     await Promise.all(writes);
-    await this.repo.abandon(iso(now - this.deps.idleMs));
+    const abandoned = await this.repo.abandon(iso(now - this.deps.idleMs));
+    if (writes.length > 0 || abandoned > 0) this.deps.onChange?.();
   }
 
   private write(e: Entry, fn: () => Promise<void>): Promise<void> {

@@ -22,6 +22,8 @@ export interface TransferJobDeps {
   readonly local: LocalSideDeps;
   readonly limits: RateLimits;
   readonly onWireBytes?: (peer: string, direction: 'sent' | 'received', n: number) => void;
+  /** Called after each write of the transfer's record (the events stream listens). */
+  readonly onRecorded?: () => void;
   readonly clock?: Clock;
 }
 
@@ -50,8 +52,10 @@ export function transferJob(deps: TransferJobDeps): JobHandler {
       if (Date.now() - last < PROGRESS_EVERY_MS) return;
       last = Date.now();
       await transfers.progress(job.id, progress, now());
+      deps.onRecorded?.();
     };
     await transfers.started(job.id, NO_PROGRESS, now());
+    deps.onRecorded?.();
     let result: TransferResult;
     try {
       result = await transferImage(source, sink, p.image, {
@@ -66,6 +70,7 @@ export function transferJob(deps: TransferJobDeps): JobHandler {
       throw damagedAt(err, push ? deps.local.self : peer.name, push ? peer.name : deps.local.self);
     }
     await transfers.finished(job.id, result, now(), result.outcome, result.digest);
+    deps.onRecorded?.();
     await deps.peers.touch(peer.name);
     return result;
   };

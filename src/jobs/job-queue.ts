@@ -20,6 +20,8 @@ export interface JobQueueOptions {
   backoffMaxMs?: number;
   /** Lease length for heartbeats that do not name one. */
   defaultLeaseMs?: number;
+  /** Called after every change made through this queue (the events stream listens). */
+  onChange?: () => void;
 }
 
 export interface EnqueueOptions {
@@ -33,6 +35,7 @@ export class JobQueue {
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
   readonly defaultLeaseMs: number;
+  private readonly onChange: () => void;
   /** Who waits on a job's next change in this process (waitForChange). */
   private readonly waiters = new Map<number, Set<() => void>>();
 
@@ -42,6 +45,7 @@ export class JobQueue {
     this.backoffBaseMs = opts.backoffBaseMs ?? 1000;
     this.backoffMaxMs = opts.backoffMaxMs ?? 5 * 60_000;
     this.defaultLeaseMs = opts.defaultLeaseMs ?? 30_000;
+    this.onChange = opts.onChange ?? (() => {});
   }
 
   async enqueue<P>(kind: string, payload: P, opts: EnqueueOptions = {}): Promise<Job<P>> {
@@ -51,7 +55,7 @@ export class JobQueue {
       throw new IngotError('INVALID_ARGUMENT', `maxAttempts must be a positive integer, not ${maxAttempts}`);
     }
     const now = this.now();
-    return (await this.repo.insert({
+    const job = (await this.repo.insert({
       kind,
       state: 'queued',
       payload: JSON.stringify(payload ?? null),
@@ -67,6 +71,8 @@ export class JobQueue {
       created_at: now,
       updated_at: now,
     })) as Job<P>;
+    this.onChange();
+    return job;
   }
 
   /**
@@ -100,7 +106,7 @@ export class JobQueue {
   ): Promise<Job | undefined> {
     if (kinds.length === 0) return undefined;
     const now = this.clock.now();
-    await this.repo.failExhausted(now.toISOString(), errorText(leaseExpired()));
+    if ((await this.repo.failExhausted(now.toISOString(), errorText(leaseExpired()))) > 0) this.onChange();
     return this.changed(await this.repo.claim(owner, kinds, now.toISOString(), this.after(now, leaseMs)));
   }
 
@@ -228,7 +234,9 @@ export class JobQueue {
   }
 
   private changed(job: Job | undefined): Job | undefined {
-    if (job) for (const wake of [...(this.waiters.get(job.id) ?? [])]) wake();
+    if (!job) return job;
+    for (const wake of [...(this.waiters.get(job.id) ?? [])]) wake();
+    this.onChange();
     return job;
   }
 

@@ -10,6 +10,7 @@ import { buildPeerApi } from '../api/peer-app.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
 import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
+import { ActivitySignal } from '../core/activity-signal.js';
 import { keyId } from '../core/signatures.js';
 import { openDatabase } from '../db/index.js';
 import { BundleService } from '../federation/bundle.service.js';
@@ -43,6 +44,7 @@ import { JobCheckpoints } from '../jobs/job-checkpoints.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import type { Job } from '../jobs/types.js';
+import { StoreGrowth } from '../store/store-growth.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
@@ -86,9 +88,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const chunks = localStore ?? (await openSharedStore(config, db));
   const { store, manifests, staleTemp } = chunks;
   const catalog = new CatalogService(db);
-  const jobs = new JobQueue(db);
+  // Raised where running work changes; the events stream reads the work when it fires.
+  const activity = new ActivitySignal();
+  const jobs = new JobQueue(db, { onChange: () => activity.notify() });
   const transfers = new TransferRepository(db.kysely);
   const storeTotals = () => chunks.totals();
+  const growth = new StoreGrowth();
+  growth.sample(Date.now(), storeTotals());
   const metrics = createMetrics({
     store: storeTotals,
     storeRoot: store.spaceAt ?? config.paths.store,
@@ -184,6 +190,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         local,
         limits,
         onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
+        onRecorded: () => activity.notify(),
       }),
       [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
       [IMPORT_JOB_KIND]: (job, ctx) => urlImport.run(job as Job<UrlImportRequest>, ctx),
@@ -195,7 +202,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   wake = () => runner.wake();
   const grants = new TransferGrants((bytes) => manifests.chunkList(bytes));
-  const served = new PeerTransfers({ db, grants, idleMs: PEER_TRANSFER_IDLE_MS, logger });
+  const served = new PeerTransfers({
+    db,
+    grants,
+    idleMs: PEER_TRANSFER_IDLE_MS,
+    logger,
+    onChange: () => activity.notify(),
+  });
   // Followings become sync jobs when due, what peers moved here is written down, and the
   // audit and history are kept to their days; a tick is one indexed query each, plus one
   // update per transfer that moved (the retention's at most hourly).
@@ -271,6 +284,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       gcGraceSeconds: config.gcGraceSeconds,
       store,
       storeTotals,
+      storeGrowth: () => growth.samples(),
+      activity,
       images,
       ingest,
       urlImport,
@@ -314,7 +329,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     nodes,
     metrics,
     logger,
-    everyNode: [{ what: 'peer transfer tick', tick: () => served.tick() }],
+    everyNode: [
+      { what: 'peer transfer tick', tick: () => served.tick() },
+      { what: 'store growth sample', tick: async () => growth.sample(Date.now(), storeTotals()) },
+    ],
     leaderOnly: [
       { what: 'retention pass', tick: async () => pruneOld() },
       { what: 'follow scheduler tick', tick: () => follows.tick() },

@@ -12,6 +12,7 @@ import { CONSOLE_ROOT } from '../../src/api/console-files.js';
 import { launchBrowser, openPage, type Seen, screenshot, signIn } from '../support/browser.js';
 import { freePort, type IngotServer, startIngot } from '../support/ingot.js';
 import { pair, waitFor, workDir } from '../support/peers.js';
+import { startTcpRelay } from '../support/tcp-relay.js';
 import { pseudoRandom } from '../support/trees.js';
 
 const MiB = 1024 * 1024;
@@ -33,6 +34,12 @@ async function addFile(server: IngotServer, name: string, bytes: number, ...args
   const file = join(workDir(), `${name}.img`);
   writeFileSync(file, pseudoRandom(name, bytes));
   await ok(server, ['image', 'add', name, '--file', file, ...args]);
+}
+
+/** Waits for `selector`; an error shown in `scope` instead fails at once with its text. */
+async function shown(page: Page, selector: string, scope: string): Promise<void> {
+  await page.waitForSelector(`${selector}, ${scope} .error`);
+  expect(await page.$(`${scope} .error`).then((e) => e?.textContent())).toBeUndefined();
 }
 
 /** The value (0-100) of the progress bar in the row of `image` in the table `table`, or -1. */
@@ -57,6 +64,13 @@ beforeAll(async () => {
   const again = join(workDir(), 'SMALL_1.img');
   await ok(a, ['image', 'add', 'SMALL_COPY', '--file', again, '--state', 'TESTABLE']);
   reader = (await ok(a, ['token', 'create', 'viewer', '--role', 'reader'])).trim();
+  // A template on CON_A, published once, that CON_B follows; and one that cannot be published.
+  await ok(a, ['template', 'create', 'STORE_T']);
+  await ok(a, ['template', 'add', 'STORE_T', '--image', 'SMALL_1']);
+  await ok(a, ['template', 'publish', 'STORE_T']);
+  await ok(a, ['template', 'create', 'DRAFT_T']);
+  await ok(a, ['template', 'add', 'DRAFT_T', '--image', 'OTHER_3']);
+  await ok(b, ['follow', '--upstream', 'CON_A', '--template', 'STORE_T', '--every', '1h']);
 });
 
 afterAll(async () => {
@@ -236,6 +250,17 @@ describe('the web console', () => {
       30_000,
     );
     await screenshot(puller.page, 'transfers');
+    // The rate plot draws what the stream showed moving, under the 2 MiB/s cap (and its burst).
+    const plotted = await waitFor(
+      'the rate plot to draw the pull',
+      async () => ({
+        points: Number(await puller.page.getAttribute('#rate-plot', 'data-points')),
+        top: Number(await puller.page.getAttribute('#rate-plot', 'data-top')),
+      }),
+      (p) => p.points >= 2 && p.top > 64 * 1024,
+      30_000,
+    );
+    expect(plotted.top).toBeLessThan(8 * MiB);
     await waitFor(
       'the bar to move',
       () => progressOf(puller.page, 'own-transfers', 'BIG_ONE'),
@@ -260,7 +285,6 @@ describe('the web console', () => {
 
   it('lists peers with reachability, instantiations both ways and rate caps', async () => {
     await ok(b, ['modify', 'peerserver', '--server', 'CON_A', '--max-rate', '2M']);
-    await ok(b, ['instantiate', 'image', '--server', 'CON_A', '--imagetype', 'DISKIMAGE']);
     await ok(a, ['instantiate', 'image', '--server', 'CON_B', '--all']);
     const { context, page } = await openPage(browser, seen);
     await signIn(page, b.url, b.token);
@@ -268,8 +292,156 @@ describe('the web console', () => {
     await page.waitForSelector('#peer-list tr[data-peer="CON_A"] .badge.ok');
     expect(await page.textContent('#peer-list tr[data-peer="CON_A"] .max-rate')).toBe('2.00 MiB/s');
     expect(await page.textContent('#peer-list tr[data-peer="CON_A"] .pushes-to')).toContain('all');
-    expect(await page.textContent('#peer-list tr[data-peer="CON_A"] .pushes-here')).toContain('DISKIMAGE');
+    expect(await page.textContent('#peer-list tr[data-peer="CON_A"] .pushes-here')).toBe('—');
+    await context.close();
+  });
+
+  it('instantiates by filter after showing the dry run’s exact bytes, refuses a bad filter, and withdraws; the CLI sees each', async () => {
+    const asked = async () =>
+      (await b.json<{ pushesHere: string[] }>(['query', 'peerserver', '--server', 'CON_A'])).pushesHere;
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, b.url, b.token);
+    await page.goto(`${b.url}/#/peers`);
+    await page.waitForSelector('#instantiate-kind');
+
+    // A name the rules refuse: the registry's message, no plan, nothing recorded.
+    await page.selectOption('#instantiate-kind', 'imagetype');
+    await page.fill('#instantiate-value', 'no such/type');
+    await page.click('#instantiate-dry-run');
+    await page.waitForSelector('#instantiate .error[data-code="INVALID_NAME"]');
+    expect(await page.textContent('#instantiate .error')).toContain('hint: a image type name is a letter');
+    expect(await page.$('#instantiate-plan')).toBeNull();
+    expect(await page.$('#instantiate-confirm')).toBeNull();
+    expect(await asked()).toEqual([]);
+
+    // The dry run: the same bytes the CLI's dry run states, to the byte; nothing asked yet.
+    await page.fill('#instantiate-value', 'DISKIMAGE');
+    await page.click('#instantiate-dry-run');
+    await shown(page, '#instantiate-plan', '#instantiate');
+    const cli = await b.json<{ bytesMissing: number; images: { meta: { name: string } }[] }>([
+      'instantiate',
+      'image',
+      '--server',
+      'CON_A',
+      '--imagetype',
+      'DISKIMAGE',
+      '--dry-run',
+    ]);
+    expect(cli.bytesMissing).toBeGreaterThan(0);
+    expect(Number(await page.getAttribute('#instantiate-plan', 'data-bytes'))).toBe(cli.bytesMissing);
+    expect(await page.textContent('#plan-bytes')).toBe(`${cli.bytesMissing.toLocaleString('en-US')} bytes`);
+    const planned = await page.$$eval('#plan-images tr', (rows) => rows.map((r) => r.dataset.image));
+    expect(planned.sort()).toEqual(cli.images.map((i) => i.meta.name).sort());
+    expect(await asked()).toEqual([]);
+    await screenshot(page, 'peers-dry-run');
+
+    // Changing the filter drops the plan: what is confirmed is what was shown.
+    await page.selectOption('#instantiate-state', 'RESTRICTED');
+    expect(await page.$('#instantiate-confirm')).toBeNull();
+    await page.selectOption('#instantiate-state', 'PUBLISHED');
+    await page.click('#instantiate-dry-run');
+    await page.click('#instantiate-confirm');
+    await page.waitForSelector('#instantiate-note:has-text("Instantiated --imagetype DISKIMAGE")');
+    expect(await asked()).toEqual(['--imagetype DISKIMAGE']);
+    const row = '#peer-list tr[data-peer="CON_A"] .asked[data-filter="--imagetype DISKIMAGE"]';
+    await page.waitForSelector(row);
     await screenshot(page, 'peers');
+
+    await page.click(`${row} .withdraw`);
+    await page.click(`${row} .withdraw-confirm`);
+    await page.waitForSelector('#peers-note:has-text("Withdrew --imagetype DISKIMAGE")');
+    expect(await asked()).toEqual([]);
+    await page.waitForSelector('#peer-list tr[data-peer="CON_A"] .pushes-here:text-is("—")');
+    await context.close();
+  });
+
+  it('shows templates and followings, publishes a version, refuses one with an unpublished member, and syncs now; the CLI sees each', async () => {
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, a.url, a.token);
+    await page.goto(`${a.url}/#/sites`);
+    const store = '#template-list tr[data-template="STORE_T"]';
+    await page.waitForSelector(`${store} .version:has-text("v1")`);
+    expect(await page.textContent(`${store} .members`)).toBe('SMALL_1');
+    expect(await page.textContent(`${store} .published`)).toContain('SMALL_1');
+    await page.click(`${store} button.publish`);
+    await page.waitForSelector('#sites-note:text-is("Published STORE_T version 2 (1 image).")');
+    await page.waitForSelector(`${store} .version:has-text("v2")`);
+    expect((await a.json<{ latestVersion: number }>(['template', 'show', 'STORE_T'])).latestVersion).toBe(2);
+
+    // A member that is not PUBLISHED: the registry's message and hint, and no version made.
+    await page.click('#template-list tr[data-template="DRAFT_T"] button.publish');
+    await page.waitForSelector('#sites .error[data-code="CONFLICT"]');
+    const refusal = await page.textContent('#sites .error');
+    expect(refusal).toContain('image OTHER_3 is RESTRICTED, not PUBLISHED');
+    expect(refusal).toContain('hint: publish it first');
+    expect(
+      (await a.json<{ latestVersion: number | null }>(['template', 'show', 'DRAFT_T'])).latestVersion,
+    ).toBe(null);
+    await screenshot(page, 'sites');
+    await context.close();
+
+    const follower = await openPage(browser, seen);
+    await signIn(follower.page, b.url, b.token);
+    await follower.page.goto(`${b.url}/#/sites`);
+    const following = '#following-list tr[data-following="CON_A/STORE_T"]';
+    await follower.page.waitForSelector(following);
+    expect(await follower.page.textContent(`${following} td:nth-child(3)`)).toBe('1h');
+    await follower.page.click(`${following} button.sync-now`);
+    await follower.page.waitForSelector('#sites-note:has-text("Sync from CON_A started")');
+    // The sync job's end comes through the events stream, and the row says how it went.
+    await follower.page.waitForSelector(`${following} .last-sync:has-text("ok v2")`, { timeout: 60_000 });
+    await follower.page.waitForSelector('#template-list tr[data-template="STORE_T"] .version:has-text("v2")');
+    const held = await b.json<{ lastStatus: string; lastVersion: number }[]>(['following']);
+    expect(held[0]).toMatchObject({ lastStatus: 'ok', lastVersion: 2 });
+    expect((await b.cli(['image', 'show', 'SMALL_1'])).code).toBe(0);
+    await screenshot(follower.page, 'sites-follower');
+    await follower.context.close();
+  });
+
+  it('shows a reader no publish, sync, instantiate or withdraw buttons', async () => {
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, a.url, reader);
+    await page.goto(`${a.url}/#/sites`);
+    await page.waitForSelector('#template-list tr[data-template="STORE_T"]');
+    expect(await page.$$('#sites button')).toEqual([]);
+    await page.goto(`${a.url}/#/peers`);
+    await page.waitForSelector('#peer-list tr[data-peer="CON_B"]');
+    expect(await page.$('#instantiate')).toBeNull();
+    expect(await page.$$('#peers button')).toEqual([]);
+    await screenshot(page, 'peers-reader');
+    await context.close();
+  });
+
+  it('shows an image’s lineage, the templates it is in and the peers that took a copy', async () => {
+    await addFile(a, 'SMALL_1_P1', 50 * 1024, '--from', 'SMALL_1', '--state', 'TESTABLE');
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, a.url, reader);
+    await page.goto(`${a.url}/#/images/SMALL_1_P1`);
+    await page.waitForSelector('#lineage li[data-ancestor="SMALL_1"] .lineage-here');
+    await page.click('#lineage a[href="#/images/SMALL_1"]');
+    await page.waitForSelector('#lineage li[data-child="SMALL_1_P1"]');
+    expect(await page.textContent('#image-templates')).toBe('STORE_T v2');
+    // CON_B's sync of STORE_T pulled it from here.
+    await page.waitForSelector('#image-replicas:text-is("CON_B")');
+    await screenshot(page, 'image-lineage');
+    await page.goto(`${a.url}/#/images/OTHER_3`);
+    await page.waitForSelector('#image-templates:text-is("DRAFT_T")');
+    expect(await page.textContent('#image-replicas')).toBe('—');
+    await context.close();
+  });
+
+  it('plots the store’s growth since the server started', async () => {
+    const growth = await fetch(`${a.url}/api/v1/stats/growth`, {
+      headers: { authorization: `Bearer ${reader}` },
+    });
+    const { samples } = (await growth.json()) as { samples: { bytes: number }[] };
+    expect(samples.length).toBeGreaterThanOrEqual(2);
+    expect(samples[0]?.bytes).toBeLessThan(samples.at(-1)?.bytes ?? 0);
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, a.url, reader);
+    await page.waitForSelector('#growth-plot path.plot-line');
+    expect(Number(await page.getAttribute('#growth-plot', 'data-top'))).toBe(samples.at(-1)?.bytes);
+    await screenshot(page, 'dashboard-plots');
     await context.close();
   });
 });
@@ -293,6 +465,26 @@ describe('the web console over TLS', () => {
 });
 
 describe('the events stream', () => {
+  it('comes back when its connection is cut with the server still up', async () => {
+    const relay = await startTcpRelay(a.url);
+    try {
+      const { context, page } = await openPage(browser, seen);
+      const streams: string[] = [];
+      page.on('request', (r) => r.url().endsWith('/api/v1/events') && streams.push(r.url()));
+      await signIn(page, relay.url, a.token);
+      await page.waitForSelector('#link-state.link-live');
+      expect(streams).toHaveLength(1);
+      relay.cut();
+      await page.waitForSelector('#link-state.link-reconnecting');
+      await page.waitForSelector('#link-state.link-live', { timeout: 30_000 });
+      expect(streams).toHaveLength(2);
+      expect(await page.textContent('#whoami')).toBe('admin (admin)');
+      await context.close();
+    } finally {
+      await relay.close();
+    }
+  });
+
   it('reconnects when the server goes away and comes back, and the page carries on', async () => {
     const port = await freePort();
     let s = await startIngot({ name: 'CON_RE', args: ['--listen', `127.0.0.1:${port}`] });

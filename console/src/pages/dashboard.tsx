@@ -1,13 +1,19 @@
 import { api } from '../api.js';
 import { ago, errorText, formatBytes, formatRate, formatRatio } from '../format.js';
-import type { Activity, Job, Peer, Stats } from '../types.js';
-import { ErrorNote, ProgressBar, StateBadge, useLoad } from '../widgets.js';
+import { GrowthPlot, RatePlot } from '../plot.js';
+import type { Point } from '../plot-geometry.js';
+import type { Activity, Job, Peer, Stats, StoreSample } from '../types.js';
+import { ErrorNote, ProgressBar, StateBadge, useEvery, useLoad } from '../widgets.js';
 
 const DAY_MS = 86_400_000;
+/** The server keeps a growth sample at most every 5 s: reading it more often shows nothing new. */
+const GROWTH_EVERY_MS = 5000;
 
-export function Dashboard({ activity }: { activity: Activity | undefined }) {
+export function Dashboard({ activity, rates }: { activity: Activity | undefined; rates: readonly Point[] }) {
   const stats = useLoad(() => api<Stats>('GET', '/api/v1/stats'), []);
   const peers = useLoad(() => api<{ peers: Peer[] }>('GET', '/api/v1/peers?probe=true'), []);
+  const growth = useLoad(() => api<{ samples: StoreSample[] }>('GET', '/api/v1/stats/growth'), []);
+  useEvery(activity, GROWTH_EVERY_MS, growth.reload);
   const failed = useLoad(() => api<{ jobs: Job[] }>('GET', '/api/v1/jobs?state=failed&limit=200'), []);
   const now = Date.now();
   const s = stats.data;
@@ -33,6 +39,10 @@ export function Dashboard({ activity }: { activity: Activity | undefined }) {
           <div class="figure">{s?.images.count ?? '—'}</div>
           <div class="muted">{formatBytes(s?.images.logicalBytes)} of payload</div>
         </div>
+      </div>
+      <div class="plots">
+        <GrowthPlot samples={growth.data?.samples ?? []} />
+        <RatePlot points={rates} />
       </div>
       <h2>Images by state</h2>
       <table id="by-state">

@@ -1,35 +1,24 @@
 import { useState } from 'preact/hooks';
 import { allows, api } from '../api.js';
 import { errorText, formatBytes } from '../format.js';
-import type { ImageDetail, Job } from '../types.js';
-import { ErrorNote, StateBadge, useLoad } from '../widgets.js';
+import type { ImageDetail, Job, ServedTransfer, Template, Transfer } from '../types.js';
+import { ActionNote, ErrorNote, StateBadge, useAction, useLoad } from '../widgets.js';
+import { Lineage } from './lineage.js';
 
 const STATES = ['TESTABLE', 'RESTRICTED', 'PUBLISHED'];
 
 /** One image, and the actions the token's role may take on it (the server checks again). */
 export function ImagePage({ name, role }: { name: string; role: string }) {
   const detail = useLoad(() => api<ImageDetail>('GET', `/api/v1/images/${encodeURIComponent(name)}`), [name]);
-  const [failure, setFailure] = useState<unknown>(undefined);
-  const [note, setNote] = useState('');
-  const [busy, setBusy] = useState(false);
+  const templates = useLoad(() => api<{ templates: Template[] }>('GET', '/api/v1/templates'), []);
+  const holders = useLoad(() => peersHolding(name), [name]);
+  const action = useAction(detail.reload);
+  const { busy } = action;
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [state, setState] = useState('');
   const path = `/api/v1/images/${encodeURIComponent(name)}`;
 
-  const act = async (what: string, f: () => Promise<string>) => {
-    setBusy(true);
-    setFailure(undefined);
-    setNote(`${what}…`);
-    try {
-      setNote(await f());
-      detail.reload();
-    } catch (e) {
-      setNote('');
-      setFailure(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const act = action.run;
   const setImageState = () =>
     act('Changing the state', async () => {
       const target = state || (detail.data?.image.state ?? '');
@@ -95,11 +84,21 @@ export function ImagePage({ name, role }: { name: string; role: string }) {
             <dd id="image-series">{d.series.length ? d.series.join(', ') : '—'}</dd>
             <dt>Descendants</dt>
             <dd>{d.descendants.length ? d.descendants.join(', ') : '—'}</dd>
+            <dt>Templates</dt>
+            <dd id="image-templates">
+              {templatesOf(templates.data?.templates ?? [], name).join(', ') || '—'}
+            </dd>
+            <dt>Copies on peers</dt>
+            <dd id="image-replicas" title="from the transfer records this server keeps">
+              {holders.data?.length ? holders.data.join(', ') : '—'}
+            </dd>
             <dt>Digest</dt>
             <dd class="mono">{i.digest}</dd>
             <dt>Created</dt>
             <dd>{i.createdAt}</dd>
           </dl>
+          <h2>Lineage</h2>
+          <Lineage name={i.name} ancestors={d.ancestors} children={d.descendants} />
           <h2>Working copies</h2>
           <table id="working-copies">
             <tbody>
@@ -153,12 +152,35 @@ export function ImagePage({ name, role }: { name: string; role: string }) {
               ) : null}
             </div>
           ) : null}
-          <p id="action-note" class="note">
-            {note}
-          </p>
-          <ErrorNote error={failure} />
+          <ActionNote action={action} />
         </>
       ) : null}
     </section>
   );
+}
+
+/** The templates naming `image`: as a member, or in the version last published ("v3"). */
+function templatesOf(templates: readonly Template[], image: string): string[] {
+  return templates
+    .filter((t) => t.members.includes(image) || t.published.some((i) => i.name === image))
+    .map((t) => (t.published.some((i) => i.name === image) ? `${t.name} v${t.latestVersion}` : t.name));
+}
+
+/**
+ * The peers that took a copy of `image` from here, as the transfer records say: pushes that
+ * succeeded and pulls peers finished. Records past the history's days are gone, and so
+ * are the copies they name.
+ */
+async function peersHolding(image: string): Promise<string[]> {
+  const [pushed, pulled] = await Promise.all([
+    api<{ transfers: Transfer[] }>('GET', '/api/v1/transfers?limit=1000'),
+    api<{ transfers: ServedTransfer[] }>('GET', '/api/v1/transfers/served?direction=out&limit=1000'),
+  ]);
+  const peers = [
+    ...pushed.transfers
+      .filter((t) => t.image === image && t.direction === 'push' && t.state === 'succeeded')
+      .map((t) => t.peer),
+    ...pulled.transfers.filter((t) => t.image === image && t.state === 'done').map((t) => t.peer),
+  ];
+  return [...new Set(peers)].sort();
 }

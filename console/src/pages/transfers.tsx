@@ -1,29 +1,26 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useCallback } from 'preact/hooks';
 import { api } from '../api.js';
-import { ago, errorText, formatBytes, formatRate } from '../format.js';
-import { finishedSince, mergeLive } from '../live.js';
+import { ago, errorText, formatBytes, formatRate, jobProgress } from '../format.js';
+import { mergeLive } from '../live.js';
+import { RatePlot } from '../plot.js';
+import type { Point } from '../plot-geometry.js';
 import type { Activity, Job, ServedTransfer, Transfer } from '../types.js';
-import { ErrorNote, ProgressBar, useLoad } from '../widgets.js';
+import { ErrorNote, ProgressBar, useLoad, useReloadOnFinish } from '../widgets.js';
 
 /** Transfers both ways and the jobs, with live progress from the events stream. */
-export function Transfers({ activity }: { activity: Activity | undefined }) {
+export function Transfers({ activity, rates }: { activity: Activity | undefined; rates: readonly Point[] }) {
   const mine = useLoad(() => api<{ transfers: Transfer[] }>('GET', '/api/v1/transfers?limit=50'), []);
   const served = useLoad(
     () => api<{ transfers: ServedTransfer[] }>('GET', '/api/v1/transfers/served?limit=50'),
     [],
   );
   const jobs = useLoad(() => api<{ jobs: Job[] }>('GET', '/api/v1/jobs?limit=50'), []);
-  const previous = useRef<Activity | undefined>(undefined);
-  useEffect(() => {
-    if (!activity) return;
-    // Something ended: read the lists again for how it ended.
-    if (finishedSince(previous.current, activity)) {
-      mine.reload();
-      served.reload();
-      jobs.reload();
-    }
-    previous.current = activity;
-  }, [activity, mine.reload, served.reload, jobs.reload]);
+  const reloadAll = useCallback(() => {
+    mine.reload();
+    served.reload();
+    jobs.reload();
+  }, [mine.reload, served.reload, jobs.reload]);
+  useReloadOnFinish(activity, reloadAll);
   const now = Date.now();
   const ours = mergeLive(mine.data?.transfers ?? [], activity?.transfers ?? [], (t) => t.jobId);
   const theirs = mergeLive(served.data?.transfers ?? [], activity?.served ?? [], (t) => t.id);
@@ -31,6 +28,7 @@ export function Transfers({ activity }: { activity: Activity | undefined }) {
   return (
     <section id="transfers">
       <h1>Transfers and jobs</h1>
+      <RatePlot points={rates} />
       <h2>Run by this server</h2>
       <ErrorNote error={mine.error} />
       <TransferTable
@@ -78,14 +76,6 @@ export function Transfers({ activity }: { activity: Activity | undefined }) {
       </table>
     </section>
   );
-}
-
-/** A transfer's progress is in bytes; other jobs count their own units. */
-function jobProgress(j: Job): string {
-  if (!(j.progressTotal > 0)) return '—';
-  return j.kind === 'transfer'
-    ? `${formatBytes(j.progressDone)} / ${formatBytes(j.progressTotal)}`
-    : `${j.progressDone} / ${j.progressTotal}`;
 }
 
 interface Row {

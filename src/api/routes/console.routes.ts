@@ -74,6 +74,42 @@ export function consoleRoutes(app: ApiApp): void {
     },
   );
 
+  app.get(
+    '/api/v1/stats/growth',
+    {
+      schema: {
+        summary: 'How the store grew since this server process started: samples of its totals, oldest first',
+        description:
+          'Kept in memory by each process (a restart starts a new history): a sample when the totals ' +
+          'changed, at most one every 5 s, and one every 5 min while flat; past 1000 samples the older half ' +
+          'is thinned. The last sample is the reading of now.',
+        tags: ['system'],
+        response: {
+          200: Type.Object({
+            samples: Type.Array(
+              Type.Object({
+                at: Type.String({ description: 'ISO 8601 time of the reading' }),
+                chunks: Type.Integer(),
+                bytes: Type.Integer({ description: 'bytes the chunk store takes on disk' }),
+              }),
+            ),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async () => {
+      const now = { at: Date.now(), ...deps.storeTotals() };
+      return {
+        samples: [...deps.storeGrowth(), now].map((s) => ({
+          at: new Date(s.at).toISOString(),
+          chunks: s.chunks,
+          bytes: s.bytes,
+        })),
+      };
+    },
+  );
+
   const hub = new EventHub(
     async (): Promise<Activity> => {
       const transfers = await deps.peering.transfers({ limit: ACTIVITY_LIMIT });
@@ -85,7 +121,7 @@ export function consoleRoutes(app: ApiApp): void {
         jobs,
       };
     },
-    500,
+    deps.activity,
     (err) => app.log.warn({ err }, 'reading the work for the events stream failed'),
   );
   // Open streams would hold the server's close forever: they end first.
@@ -103,7 +139,7 @@ export function consoleRoutes(app: ApiApp): void {
         description:
           'text/event-stream. Each `activity` event carries {transfers, served, jobs}: the transfers this ' +
           'server runs that have not ended, those peers run with it now, and the running jobs; the first ' +
-          'comes at once, the next when something changed (read every 0.5 s). A comment line every 15 s ' +
+          'comes at once, the next when something changed (read when a job, a transfer here or a transfer of a peer with it moves, at most every 0.2 s; nothing is polled). A comment line every 15 s ' +
           'keeps the stream alive; the stream ends when its token no longer holds.',
         tags: ['system'],
         response: { ...errorResponses },
