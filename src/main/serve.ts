@@ -166,41 +166,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
-  const runner = startJobRunner({
-    queue: jobs,
-    owner,
-    logger,
-    pollMs: 500,
-    concurrency: 4,
-    paused: () => nodes.draining,
-    // Progress is written with each heartbeat: often enough for `job show` and progress bars.
-    heartbeatMs: 1000,
-    handlers: {
-      verify: (job, ctx) =>
-        verifyImage(
-          { images, store, signature: (image) => keys.checkImage(image) },
-          (job.payload as { image: string }).image,
-          ctx.progress,
-        ),
-      gc: (job, ctx) => collectGarbage({ catalog, store, manifests }, job.payload as GcOptions, ctx.progress),
-      [TRANSFER_JOB_KIND]: transferJob({
-        db,
-        peers,
-        links,
-        local,
-        limits,
-        onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
-        onRecorded: () => activity.notify(),
-      }),
-      [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
-      [IMPORT_JOB_KIND]: (job, ctx) => urlImport.run(job as Job<UrlImportRequest>, ctx),
-      [BUNDLE_IMPORT_JOB_KIND]: (job, ctx) => bundleImport.run(job.payload as { path: string }, ctx),
-      [SYNC_JOB_KIND]: (job, ctx) => follows.run(job.payload as SyncJobPayload, ctx, job),
-      [SNAPSHOT_EXPORT_JOB_KIND]: (job, ctx) => snapshots.run(job.payload as SnapshotExportRequest, ctx),
-    },
-    onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
-  });
-  wake = () => runner.wake();
   const grants = new TransferGrants((bytes) => manifests.chunkList(bytes));
   const served = new PeerTransfers({
     db,
@@ -249,7 +214,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
     { logger },
   );
-  await peerApi.app.listen({ host: config.peerHost, port: config.peerPort });
+  // A start that fails from here closes what it opened: a listening port or an open pool
+  // would keep a process that failed to start alive (a supervisor would never restart it).
+  const giveUp =
+    (...opened: { close(): Promise<unknown> }[]) =>
+    async (err: unknown) => {
+      for (const o of [...opened, { close: () => nodes.leave() }, db, chunks])
+        await o.close().catch(() => undefined);
+      throw err;
+    };
+  await peerApi.app.listen({ host: config.peerHost, port: config.peerPort }).catch(giveUp(peerApi.app));
   const peerUrl =
     config.advertise ??
     urlOf('https', config.peerHost, portOf(peerApi.app.server.address(), config.peerPort));
@@ -309,7 +283,43 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
     { logger, https: apiTls && { key: apiTls.keyPem, cert: apiTls.certPem } },
   );
-  await app.listen({ host: config.listenHost, port: config.listenPort });
+  await app.listen({ host: config.listenHost, port: config.listenPort }).catch(giveUp(app, peerApi.app));
+  // Jobs run only on a node that listens.
+  const runner = startJobRunner({
+    queue: jobs,
+    owner,
+    logger,
+    pollMs: 500,
+    concurrency: 4,
+    paused: () => nodes.draining,
+    // Progress is written with each heartbeat: often enough for `job show` and progress bars.
+    heartbeatMs: 1000,
+    handlers: {
+      verify: (job, ctx) =>
+        verifyImage(
+          { images, store, signature: (image) => keys.checkImage(image) },
+          (job.payload as { image: string }).image,
+          ctx.progress,
+        ),
+      gc: (job, ctx) => collectGarbage({ catalog, store, manifests }, job.payload as GcOptions, ctx.progress),
+      [TRANSFER_JOB_KIND]: transferJob({
+        db,
+        peers,
+        links,
+        local,
+        limits,
+        onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
+        onRecorded: () => activity.notify(),
+      }),
+      [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
+      [IMPORT_JOB_KIND]: (job, ctx) => urlImport.run(job as Job<UrlImportRequest>, ctx),
+      [BUNDLE_IMPORT_JOB_KIND]: (job, ctx) => bundleImport.run(job.payload as { path: string }, ctx),
+      [SYNC_JOB_KIND]: (job, ctx) => follows.run(job.payload as SyncJobPayload, ctx, job),
+      [SNAPSHOT_EXPORT_JOB_KIND]: (job, ctx) => snapshots.run(job.payload as SnapshotExportRequest, ctx),
+    },
+    onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
+  });
+  wake = () => runner.wake();
   const url = urlOf(
     apiTls ? 'https' : 'http',
     config.listenHost,

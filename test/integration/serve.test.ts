@@ -1,4 +1,5 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, startIngot, tempDir } from '../support/ingot.js';
@@ -44,6 +45,24 @@ describe('ingot serve', () => {
     });
     expect(badName.code).toBe(2);
     expect(badName.stderr).toContain('INVALID_NAME');
+  });
+
+  it('exits when a port it must listen on is taken, instead of running on half started', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      for (const flag of ['--peer-listen', '--listen']) {
+        const other = flag === '--listen' ? ['--peer-listen', '127.0.0.1:0'] : ['--listen', '127.0.0.1:0'];
+        const home = tempDir();
+        const r = await runCli(['serve', flag, `127.0.0.1:${port}`, ...other], { INGOT_HOME: home });
+        expect(r.code, r.stderr).not.toBe(0);
+        expect(r.stderr).toContain('EADDRINUSE');
+        expect(existsSync(join(home, 'server.json'))).toBe(false);
+      }
+    } finally {
+      taken.close();
+    }
   });
 
   it('teaches with --help and exits 0', async () => {

@@ -87,6 +87,7 @@ export async function startIngot(
     /** More `ingot serve` flags, e.g. `['--metrics', 'token']`. */
     args?: readonly string[];
   } = {},
+  attempt = 1,
 ): Promise<IngotServer> {
   const home = opts.home ?? tempDir('ingot-home-');
   const peerPort = opts.peerPort ?? (await freePort());
@@ -114,7 +115,14 @@ export async function startIngot(
   proc.stderr?.on('data', (d) => {
     logs += d;
   });
-  const url = await waitForServer(home, proc, () => logs);
+  const url = await waitForServer(home, proc, () => logs).catch((err: unknown) => {
+    // freePort's port can be taken by another test's process before the server binds it.
+    const raced =
+      opts.peerPort === undefined && logs.includes(`address already in use 127.0.0.1:${peerPort}`);
+    if (raced && attempt < 3) return undefined;
+    throw err;
+  });
+  if (url === undefined) return startIngot({ ...opts, home }, attempt + 1);
   const token = readFileSync(join(home, 'token'), 'utf8').trim();
   const env = { INGOT_HOME: home };
   const server: IngotServer = {
