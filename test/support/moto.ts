@@ -4,17 +4,27 @@
  * it with pip).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort } from './ingot.js';
 
 export interface RunningMoto {
   readonly endpoint: string;
+  /** AWS_* variables a client (or `ingot serve`) talks to this moto with. */
+  readonly credentials: Readonly<Record<string, string>>;
   stop(): Promise<void>;
 }
 
-export async function startMoto(): Promise<RunningMoto> {
+/**
+ * `checkCredentials`: moto checks every request's signature against its own IAM users, of
+ * which there are none, so any access key is refused (as a wrong one is by S3).
+ */
+export async function startMoto(opts: { checkCredentials?: boolean } = {}): Promise<RunningMoto> {
   const port = await freePort();
+  const env = opts.checkCredentials ? { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: '0' } : process.env;
   const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   await new Promise<void>((resolve, reject) => {
     let log = '';
@@ -29,7 +39,30 @@ export async function startMoto(): Promise<RunningMoto> {
     );
     child.once('exit', (code) => reject(new Error(`moto_server exited ${code}: ${log}`)));
   });
-  return { endpoint: `http://127.0.0.1:${port}`, stop: () => stop(child) };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    credentials: { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' },
+    stop: () => stop(child),
+  };
+}
+
+let buckets = 0;
+
+/** A new, empty bucket on `moto`; its name. */
+export async function createBucket(moto: RunningMoto): Promise<string> {
+  const bucket = `ingot-test-${process.pid}-${++buckets}`;
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint: moto.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+  return bucket;
 }
 
 function stop(child: ChildProcess): Promise<void> {
@@ -38,4 +71,23 @@ function stop(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * One moto for a test file: started before its tests, with its credentials in process.env
+ * (what the SDK reads), stopped after. Call at the top level; the result is read in tests.
+ */
+export function useMoto(): () => RunningMoto {
+  let moto: RunningMoto | undefined;
+  beforeAll(async () => {
+    moto = await startMoto();
+    Object.assign(process.env, moto.credentials);
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+  return () => {
+    if (!moto) throw new Error('moto is not running');
+    return moto;
+  };
 }
