@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createBucket, useMoto } from '../../test/support/moto.js';
+import { createBucket } from '../../test/support/moto.js';
+import { useMoto } from '../../test/support/moto-hooks.js';
 import { manifestBlobsSuite, manifestBytes } from './manifest-blobs.suite.js';
 import { manifestKey, segmentKey } from './paths.js';
 import { S3Bucket } from './s3-bucket.js';

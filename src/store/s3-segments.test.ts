@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { DIALECTS, tempDatabase } from '../../test/support/databases.js';
-import { createBucket, useMoto } from '../../test/support/moto.js';
+import { createBucket } from '../../test/support/moto.js';
+import { useMoto } from '../../test/support/moto-hooks.js';
 import { openDatabase } from '../db/database.js';
 import { chunkStoreSuite, digestOf, expectCode, textChunk } from './chunk-store.suite.js';
 import { S3Segments } from './s3-segments.js';

@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll } from 'vitest';
 import { freePort } from './ingot.js';
 
 export interface RunningMoto {
@@ -71,23 +70,4 @@ function stop(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
   });
-}
-
-/**
- * One moto for a test file: started before its tests, with its credentials in process.env
- * (what the SDK reads), stopped after. Call at the top level; the result is read in tests.
- */
-export function useMoto(): () => RunningMoto {
-  let moto: RunningMoto | undefined;
-  beforeAll(async () => {
-    moto = await startMoto();
-    Object.assign(process.env, moto.credentials);
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
-  return () => {
-    if (!moto) throw new Error('moto is not running');
-    return moto;
-  };
 }
