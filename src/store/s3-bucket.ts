@@ -47,6 +47,10 @@ export class S3Bucket {
       // A wrong endpoint fails in seconds, not after the SDK's long default backoff.
       maxAttempts: 2,
       requestHandler: { connectionTimeout: 5_000 },
+      // Every segment record carries its CRC and digest, checked on read; the SDK's own
+      // CRC32 of each 4 MiB body would be hashing on the event loop for nothing.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
       ...(where.endpoint ? { endpoint: where.endpoint, forcePathStyle: true } : {}),
     });
     try {
