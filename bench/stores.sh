@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Chunk stores benchmark entry point: a full ingot pull into receivers on the local pack
-# store and on a shared directory store (PostgreSQL catalog), in one run. Settings:
+# store, on a shared directory store and on an S3 store (moto; PostgreSQL catalog), in one
+# run. Settings:
 #   BENCH_DIR       work dir (default: <repo>/.bench; the file input there is reused)
 #   BENCH_SIZE_GIB  size of the pseudo-random file input (default 2; fractions allowed)
 #   BENCH_REPS      repetitions; medians are reported (default 3)

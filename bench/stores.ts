@@ -1,12 +1,14 @@
 /**
  * A full `ingot image pull` of one image into receivers that differ only in their chunk
  * store: the local pack store (the default, SQLite catalog), the local pack store on a
- * PostgreSQL catalog, and a shared directory store on that PostgreSQL (what several nodes
- * of one server run). Same sender, same bytes, same run; medians over BENCH_REPS.
+ * PostgreSQL catalog, a shared directory store on that PostgreSQL, and an S3 store (moto on
+ * loopback, a fresh bucket each) on it (what several nodes of one server run). Same
+ * sender, same bytes, same run; medians over BENCH_REPS.
  * Output: a table on stdout, progress on stderr, JSON in $BENCH_DIR/results-stores.json.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createBucket, type RunningMoto, startMoto } from '../test/support/moto.js';
 import { freshPgDatabase, startPostgres } from '../test/support/postgres.js';
 import { loadConfig } from './lib/config.js';
 import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
@@ -21,6 +23,8 @@ interface Receiver {
   readonly label: string;
   args(pgUrl: string, scratch: string): Promise<string[]>;
 }
+
+const moto: RunningMoto = await startMoto();
 
 const RECEIVERS: readonly Receiver[] = [
   { label: 'local pack store, SQLite catalog (default)', args: async () => [] },
@@ -37,6 +41,15 @@ const RECEIVERS: readonly Receiver[] = [
       join(scratch, 'shared'),
     ],
   },
+  {
+    label: 'S3 store (moto), PostgreSQL catalog',
+    args: async (pg) => [
+      '--db',
+      (await freshPgDatabase(pg)).url,
+      '--store',
+      `s3://${await createBucket(moto)}/ingot?endpoint=${moto.endpoint}&region=us-east-1`,
+    ],
+  },
 ];
 
 async function pullInto(sender: PeerServer, r: Receiver, pgUrl: string, rep: number): Promise<number> {
@@ -46,6 +59,7 @@ async function pullInto(sender: PeerServer, r: Receiver, pgUrl: string, rep: num
   const args = await r.args(pgUrl, scratch);
   const receiver = await PeerServer.create(cfg.repo, join(scratch, 'home'), `RX_${rep}`, false, undefined, {
     args,
+    env: moto.credentials,
   });
   try {
     await pairUp(sender, receiver, scratch);
@@ -101,4 +115,5 @@ try {
   }
 } finally {
   await pg.stop();
+  await moto.stop();
 }

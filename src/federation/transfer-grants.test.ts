@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tenByteImage, tenByteModel } from '../../test/support/manifests.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
+import { DirectoryManifests } from '../store/directory-manifests.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
 import type { MovingChunk } from '../transfer/ports.js';
@@ -48,7 +49,7 @@ async function manifestStore(): Promise<{ manifests: ManifestStore; chunks: Pack
   const root = await mkdtemp(join(tmpdir(), 'ingot-grants-'));
   const chunks = await PackChunkStore.open(root);
   stores.push(chunks);
-  return { manifests: new ManifestStore(root, chunks), chunks };
+  return { manifests: new ManifestStore(new DirectoryManifests(root), chunks), chunks };
 }
 
 // biome-ignore lint/correctness/useYield: a store that holds no part throws before any

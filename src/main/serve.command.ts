@@ -32,7 +32,8 @@ export function serveCommand(program: Command): void {
     )
     .option(
       '--store <where>',
-      'chunks and manifests in a directory every node of this server mounts, indexed in the --db ' +
+      'chunks and manifests in a directory every node of this server mounts, or in an S3 bucket ' +
+        '(s3://BUCKET/PREFIX?endpoint=URL&region=R, credentials from AWS_*), indexed in the --db ' +
         'catalog (default: the local store under INGOT_HOME; or INGOT_STORE, or "store" in config.json)',
     )
     .option(

@@ -51,7 +51,7 @@ import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
 import { joinAsNode, nodeIdentity } from './node-join.js';
 import { retention } from './retention.js';
 import { deadNodeReaping, startScheduler } from './scheduler.js';
-import { openLocalStore, openSharedStore } from './server-store.js';
+import { openLocalStore, reachSharedStore } from './server-store.js';
 import { VERSION } from './version.js';
 
 /**
@@ -72,8 +72,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // Read before anything opens or listens: a bad --tls-cert stops the start.
   const apiTls = await apiTlsIdentity(config);
   const logger = pino({ level: config.logLevel, base: { server: config.clusterName, pid: process.pid } });
+  const where = config.store;
+  // Reached before keys, catalog or store are touched: one that does not answer stops the start.
+  const shared = where.kind === 'local' ? undefined : await reachSharedStore(config, where);
   const identity = await loadOrCreateIdentity(config.paths.signingKey, config.paths.signingPub);
-  const localStore = config.store.kind === 'local' ? await openLocalStore(config) : undefined;
+  const localStore = where.kind === 'local' ? await openLocalStore(config) : undefined;
   const self = config.clusterName;
   const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
   const selfKeyId = keyId(identity.publicKeyPem);
@@ -83,9 +86,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const nodes = await joinAsNode(
     db,
     { id: owner, version: VERSION, identity: nodeIdentity(self, selfKeyId, tls.fingerprint) },
-    { logger, onRefused: () => Promise.all([db.close(), localStore?.close()]) },
+    { logger, onRefused: () => Promise.all([db.close(), localStore?.close(), shared?.close()]) },
   );
-  const chunks = localStore ?? (await openSharedStore(config, db));
+  const chunks = localStore ?? (await (shared as NonNullable<typeof shared>).open(db));
   const { store, manifests, staleTemp } = chunks;
   const catalog = new CatalogService(db);
   // Raised where running work changes; the events stream reads the work when it fires.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { diskFullOf } from './disk-space.js';
 
@@ -58,4 +58,30 @@ async function writeAll(fh: FileHandle, parts: readonly Uint8Array[]): Promise<v
 
 async function mkdirP(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
+}
+
+/**
+ * Deletes what writes a crash interrupted left in `tmpDir` (a killed bundle import's
+ * staging store among them). Call only while no write can be in flight (at server start,
+ * holding the store's lock); on a directory other nodes write, only with `olderThanMs`
+ * above the longest write.
+ */
+export async function removeTempFiles(tmpDir: string, opts: { olderThanMs?: number } = {}): Promise<number> {
+  const all = await readdir(tmpDir).catch(() => [] as string[]);
+  const names =
+    opts.olderThanMs === undefined ? all : await olderThan(tmpDir, all, Date.now() - opts.olderThanMs);
+  await Promise.all(names.map((n) => rm(join(tmpDir, n), { recursive: true, force: true })));
+  return names.length;
+}
+
+async function olderThan(dir: string, names: readonly string[], cutoffMs: number): Promise<string[]> {
+  const times = await Promise.all(
+    names.map((n) =>
+      stat(join(dir, n)).then(
+        (s) => s.mtimeMs,
+        () => cutoffMs,
+      ),
+    ),
+  );
+  return names.filter((_, i) => (times[i] as number) < cutoffMs);
 }

@@ -6,8 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
 import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import { chunkStoreSuite } from './chunk-store.suite.js';
+import { DirectoryManifests } from './directory-manifests.js';
 import { LocalChunkStore } from './local-chunk-store.js';
 import { ManifestStore } from './manifest-store.js';
+import { storePaths } from './paths.js';
 
 const dirs: string[] = [];
 async function freshRoot(): Promise<string> {
@@ -92,19 +94,20 @@ describe('ManifestStore', () => {
 
   it('writes atomically, reads verified, refuses a mismatch', async () => {
     const root = await freshRoot();
-    const m = new ManifestStore(root, new LocalChunkStore(root));
+    const m = new ManifestStore(new DirectoryManifests(root), new LocalChunkStore(root));
+    const paths = storePaths(root);
     await expect(m.writeManifest(digestOf(text), bytes)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
     expect(await m.hasManifest(digestOf(text))).toBe(false);
     await m.writeManifest(digest, bytes);
     await m.writeManifest(digest, bytes);
     expect((await m.readManifest(digest)).equals(bytes)).toBe(true);
-    expect(m.paths.manifest(digest).endsWith(`${digest.slice(0, 2)}/${digest}.json`)).toBe(true);
-    await writeFile(m.paths.manifest(digest), Buffer.concat([bytes, Buffer.from(' ')]));
+    expect(paths.manifest(digest).endsWith(`${digest.slice(0, 2)}/${digest}.json`)).toBe(true);
+    await writeFile(paths.manifest(digest), Buffer.concat([bytes, Buffer.from(' ')]));
     await expect(m.readManifest(digest)).rejects.toMatchObject({
       code: 'CORRUPT',
       details: { expected: digest },
     });
     await expect(m.readManifest(digestOf(text))).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect(await readdir(m.paths.tmpDir)).toEqual([]);
+    expect(await readdir(paths.tmpDir)).toEqual([]);
   });
 });

@@ -6,8 +6,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IngotError } from '../core/errors.js';
 import type { ChunkRef, Digest, Entry, Manifest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
+import { removeTempFiles } from './atomic-write.js';
+import { DirectoryManifests } from './directory-manifests.js';
 import { ManifestStore, namedChunks } from './manifest-store.js';
 import { PackChunkStore } from './pack-chunk-store.js';
+import { storePaths } from './paths.js';
 
 const opened: PackChunkStore[] = [];
 afterEach(async () => {
@@ -18,7 +21,7 @@ async function fresh(): Promise<{ root: string; chunks: PackChunkStore; store: M
   const root = await mkdtemp(join(tmpdir(), 'ingot-ms-'));
   const chunks = await PackChunkStore.open(root);
   opened.push(chunks);
-  return { root, chunks, store: new ManifestStore(root, chunks) };
+  return { root, chunks, store: new ManifestStore(new DirectoryManifests(root), chunks) };
 }
 
 function tree(version: 1 | 2, files: number): Manifest {
@@ -72,7 +75,7 @@ describe('ManifestStore', () => {
     const sealed = await store.seal(m);
     expect(sealed.parts.length).toBeGreaterThan(1);
     expect(await chunks.missing(sealed.parts.map((p) => p.digest))).toEqual([]);
-    const again = await new ManifestStore(root, chunks).load(sealed.digest);
+    const again = await new ManifestStore(new DirectoryManifests(root), chunks).load(sealed.digest);
     expect(again.manifest).toEqual(m);
     expect(again.bytes.length).toBeLessThan(4096);
     const named = namedChunks(again);
@@ -92,8 +95,13 @@ describe('ManifestStore', () => {
     const sealed = await a.store.seal(tree(2, 3000));
     const b = await fresh();
     await expect(b.store.expand(sealed.bytes)).rejects.toMatchObject({ code: 'MISSING_CHUNKS' });
-    await writeFile(a.store.paths.manifest(sealed.digest), Buffer.concat([sealed.bytes, Buffer.from(' ')]));
-    await expect(new ManifestStore(a.root, a.chunks).load(sealed.digest)).rejects.toMatchObject({
+    await writeFile(
+      storePaths(a.root).manifest(sealed.digest),
+      Buffer.concat([sealed.bytes, Buffer.from(' ')]),
+    );
+    await expect(
+      new ManifestStore(new DirectoryManifests(a.root), a.chunks).load(sealed.digest),
+    ).rejects.toMatchObject({
       code: 'CORRUPT',
     });
   });
@@ -111,10 +119,10 @@ describe('ManifestStore', () => {
   });
 
   it('removes temp files a crash left behind', async () => {
-    const { store } = await fresh();
-    await mkdir(store.paths.tmpDir, { recursive: true });
-    await writeFile(join(store.paths.tmpDir, 'half-written.tmp'), 'x');
-    expect(await store.removeTempFiles()).toBe(1);
-    expect(await readdir(store.paths.tmpDir)).toEqual([]);
+    const { tmpDir } = storePaths((await fresh()).root);
+    await mkdir(tmpDir, { recursive: true });
+    await writeFile(join(tmpDir, 'half-written.tmp'), 'x');
+    expect(await removeTempFiles(tmpDir)).toBe(1);
+    expect(await readdir(tmpDir)).toEqual([]);
   });
 });

@@ -1,5 +1,3 @@
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
 import { type ChunkRef, type Digest, isDigest, type Manifest, payloadSize } from '../core/manifest.js';
@@ -14,10 +12,9 @@ import {
   refOf,
   streamChunkList,
 } from '../core/manifest-v2.js';
-import { writeFileAtomic } from './atomic-write.js';
 import type { ChunkWriter } from './chunk-store.js';
 import { encodeChunk } from './compression.js';
-import { type StorePaths, storePaths } from './paths.js';
+import type { ManifestBlobs } from './manifest-blobs.js';
 
 /** A manifest as stored and as offered: its bytes (a v2 root), the whole model, its parts. */
 export interface LoadedManifest {
@@ -46,23 +43,20 @@ export interface ManifestSummary extends ManifestFacts {
 }
 
 /**
- * Canonical manifest bytes under `manifests-v1/ab/<digest>.json`, named by their SHA-256:
- * a whole version 1 manifest, or a version 2 root whose parts live in the chunk store.
- * Written atomically after the digest is checked; verified again on every read. Signature
- * checks are the caller's business.
+ * Canonical manifest bytes named by their SHA-256 (kept by a ManifestBlobs adapter: a
+ * directory's `manifests-v1/ab/<digest>.json`, or the same keys in a bucket): a whole
+ * version 1 manifest, or a version 2 root whose parts live in the chunk store. Written
+ * after the digest is checked; verified again on every read. Signature checks are the
+ * caller's business.
  */
 export class ManifestStore {
-  readonly paths: StorePaths;
-  private tmpReady: Promise<unknown> | undefined;
   /** One transfer loads the same manifest at several steps; a weak reference keeps nothing alive. */
   private last: { readonly digest: Digest; readonly loaded: WeakRef<LoadedManifest> } | undefined;
 
   constructor(
-    readonly root: string,
+    readonly blobs: ManifestBlobs,
     private readonly chunks: ChunkWriter,
-  ) {
-    this.paths = storePaths(root);
-  }
+  ) {}
 
   /** Writes a sealed manifest: its parts first (durable), then the root that names them. */
   async seal(m: Manifest): Promise<LoadedManifest> {
@@ -181,13 +175,7 @@ export class ManifestStore {
 
   async hasManifest(digest: Digest): Promise<boolean> {
     check(digest);
-    return stat(this.paths.manifest(digest)).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return false;
-        throw err;
-      },
-    );
+    return this.blobs.has(digest);
   }
 
   /** Stores `bytes` as manifest `digest`; DIGEST_MISMATCH before anything is written. */
@@ -199,23 +187,15 @@ export class ManifestStore {
         details: { expected: digest, found },
       });
     }
-    if (await this.hasManifest(digest)) return;
-    this.tmpReady ??= mkdir(this.paths.tmpDir, { recursive: true });
-    await this.tmpReady;
-    await writeFileAtomic(this.paths.manifest(digest), this.paths.tmpDir, [bytes]);
+    await this.blobs.write(digest, bytes);
   }
 
   /** The stored bytes, re-hashed: NOT_FOUND when absent, CORRUPT when damaged. */
   async readManifest(digest: Digest): Promise<Buffer> {
     check(digest);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(this.paths.manifest(digest));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new IngotError('NOT_FOUND', `manifest ${digest} is not in the store`, { details: { digest } });
-      }
-      throw err;
+    const bytes = await this.blobs.read(digest);
+    if (!bytes) {
+      throw new IngotError('NOT_FOUND', `manifest ${digest} is not in the store`, { details: { digest } });
     }
     const found = manifestDigest(bytes);
     if (found !== digest) {
@@ -227,49 +207,15 @@ export class ManifestStore {
   }
 
   /**
-   * Deletes leftovers of writes a crash interrupted, a killed bundle import's staging
-   * store among them. Call only while holding the store's lock (at server start), when no
-   * write can be in flight; on a store other nodes write, only with `olderThanMs` above the
-   * longest write.
-   */
-  async removeTempFiles(opts: { olderThanMs?: number } = {}): Promise<number> {
-    const all = await readdir(this.paths.tmpDir).catch(() => [] as string[]);
-    const names =
-      opts.olderThanMs === undefined ? all : await this.olderThan(all, Date.now() - opts.olderThanMs);
-    await Promise.all(names.map((n) => rm(join(this.paths.tmpDir, n), { recursive: true, force: true })));
-    return names.length;
-  }
-
-  private async olderThan(names: readonly string[], cutoffMs: number): Promise<string[]> {
-    const times = await Promise.all(
-      names.map((n) =>
-        stat(join(this.paths.tmpDir, n)).then(
-          (s) => s.mtimeMs,
-          () => cutoffMs,
-        ),
-      ),
-    );
-    return names.filter((_, i) => (times[i] as number) < cutoffMs);
-  }
-
-  /**
    * Removes manifests not in `keep` and last written before `cutoffMs`: a commit writes its
    * manifest before the catalog row, so a young unlisted manifest may be one in flight.
    */
   async prune(keep: ReadonlySet<string>, cutoffMs: number, opts: { dryRun?: boolean } = {}): Promise<number> {
     let removed = 0;
-    const fanout = await readdir(this.paths.manifestsDir).catch(() => [] as string[]);
-    for (const dir of fanout) {
-      for (const file of await readdir(join(this.paths.manifestsDir, dir)).catch(() => [] as string[])) {
-        const digest = file.replace(/\.json$/, '');
-        if (!isDigest(digest) || keep.has(digest)) continue;
-        const path = this.paths.manifest(digest);
-        const st = await stat(path).catch(() => undefined);
-        if (st && st.mtimeMs < cutoffMs) {
-          if (!opts.dryRun) await rm(path, { force: true });
-          removed++;
-        }
-      }
+    for await (const m of this.blobs.list()) {
+      if (keep.has(m.digest) || m.writtenMs >= cutoffMs) continue;
+      if (!opts.dryRun) await this.blobs.remove(m.digest);
+      removed++;
     }
     return removed;
   }

@@ -40,6 +40,10 @@ import type { Digest } from '../core/manifest.js';
  *   DIR/manifests-v1/ab/<digest>.json  canonical manifest bytes, as under store/
  *   DIR/tmp/                      temp files of every node, renamed into place once fsynced
  *
+ * On S3 (`--store s3://BUCKET/PREFIX`) the same keys under PREFIX/, and nothing else: a
+ * PUT is atomic, so there are no temp objects, and a bundle import stages under the node's
+ * own $INGOT_HOME/store/tmp/.
+ *
  * The version is in the directory names: a new store format gets new directories.
  */
 export interface HomePaths {
@@ -72,6 +76,11 @@ export function homePaths(home: string): HomePaths {
     sqlite: join(home, 'catalog.sqlite'),
     store: join(home, 'store'),
   };
+}
+
+/** The key (a path relative to a store's root or an S3 prefix) of manifest `digest`. */
+export function manifestKey(digest: Digest): string {
+  return `manifests-v1/${digest.slice(0, 2)}/${digest}.json`;
 }
 
 /** The key (a path relative to the shared root) of segment `id`. */
@@ -108,7 +117,7 @@ export function storePaths(root: string): StorePaths {
     packsLock: join(packsDir, 'lock.sqlite'),
     index: join(root, 'index-v1.sqlite'),
     chunk: (d) => join(chunksDir, d.slice(0, 2), d),
-    manifest: (d) => join(manifestsDir, d.slice(0, 2), `${d}.json`),
+    manifest: (d) => join(root, manifestKey(d)),
     pack: (id) => join(packsDir, `${String(id).padStart(8, '0')}.pack`),
     staging: (id) => join(root, 'tmp', `staging-${id}`),
   };

@@ -1,33 +1,17 @@
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DIALECTS, tempDatabase } from '../../test/support/databases.js';
-import { type RunningMoto, startMoto } from '../../test/support/moto.js';
+import { createBucket } from '../../test/support/moto.js';
+import { useMoto } from '../../test/support/moto-hooks.js';
 import { openDatabase } from '../db/database.js';
 import { chunkStoreSuite, digestOf, expectCode, textChunk } from './chunk-store.suite.js';
 import { S3Segments } from './s3-segments.js';
 import { SegmentChunkStore } from './segment-chunk-store.js';
 import type { SegmentTables } from './segment-index.js';
 
-let moto: RunningMoto;
-let buckets = 0;
-const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+const motoServer = useMoto();
 
-beforeAll(async () => {
-  Object.assign(process.env, CREDENTIALS);
-  moto = await startMoto();
-});
-afterAll(async () => {
-  await moto?.stop();
-});
-
-async function newBucket(): Promise<string> {
-  const bucket = `ingot-test-${process.pid}-${++buckets}`;
-  const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true });
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
-  return bucket;
-}
+const newBucket = () => createBucket(motoServer());
 
 describe.each(DIALECTS)('S3 store on %s', (dialect) => {
   chunkStoreSuite(`SegmentChunkStore (S3, ${dialect})`, async () => {
@@ -36,7 +20,7 @@ describe.each(DIALECTS)('S3 store on %s', (dialect) => {
     const where = {
       bucket: await newBucket(),
       prefix: 'gold/ingot',
-      endpoint: moto.endpoint,
+      endpoint: motoServer().endpoint,
       region: 'us-east-1',
     };
     const blobs = await S3Segments.open(where);
@@ -57,7 +41,12 @@ describe.each(DIALECTS)('S3 store on %s', (dialect) => {
 describe('S3 segments', () => {
   it('says UNAVAILABLE with the bucket when it does not answer', async () => {
     const err = await expectCode(
-      S3Segments.open({ bucket: 'no-such-bucket', prefix: '', endpoint: moto.endpoint, region: 'us-east-1' }),
+      S3Segments.open({
+        bucket: 'no-such-bucket',
+        prefix: '',
+        endpoint: motoServer().endpoint,
+        region: 'us-east-1',
+      }),
       'UNAVAILABLE',
     );
     expect(err.message).toContain('no-such-bucket');
@@ -67,7 +56,7 @@ describe('S3 segments', () => {
     const blobs = await S3Segments.open({
       bucket: await newBucket(),
       prefix: '',
-      endpoint: moto.endpoint,
+      endpoint: motoServer().endpoint,
       region: 'us-east-1',
     });
     try {

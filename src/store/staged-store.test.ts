@@ -1,8 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { Digest } from '../core/manifest.js';
+import { removeTempFiles } from './atomic-write.js';
 import { digestOf } from './chunk-store.suite.js';
-import { ManifestStore } from './manifest-store.js';
+import { DirectoryManifests } from './directory-manifests.js';
 import { openStore, rawItem, tempRoot, verifyAll } from './pack-store.fixture.js';
 import { storePaths } from './paths.js';
 import { StagedStore } from './staged-store.js';
@@ -18,7 +19,7 @@ async function setUp() {
   const main = await openStore(root);
   const held = rawItem(1000);
   await main.putManyEncoded([held]);
-  const staged = await StagedStore.open(main, root);
+  const staged = await StagedStore.open(main, new DirectoryManifests(root), root);
   const fresh = [rawItem(2000), rawItem(3000)];
   await staged.putManyEncoded(fresh);
   return { root, main, held, staged, fresh };
@@ -72,9 +73,9 @@ describe('StagedStore', () => {
   });
 
   it('a staging store a crash left behind goes with the temp files at the next start', async () => {
-    const { root, main, staged } = await setUp();
+    const { root, staged } = await setUp();
     expect(await readdir(storePaths(root).tmpDir)).toHaveLength(1);
-    await new ManifestStore(root, main).removeTempFiles();
+    expect(await removeTempFiles(storePaths(root).tmpDir)).toBe(1);
     expect(await readdir(storePaths(root).tmpDir)).toEqual([]);
     await staged.discard();
   });

@@ -12,6 +12,7 @@ import type {
   StoredChunk,
   StoredChunkInfo,
 } from './chunk-store.js';
+import type { ManifestBlobs } from './manifest-blobs.js';
 import { ManifestStore } from './manifest-store.js';
 import { PackChunkStore } from './pack-chunk-store.js';
 import { storePaths } from './paths.js';
@@ -41,21 +42,25 @@ export class StagedStore implements ChunkStore, HashedChunkWriter {
   private constructor(
     private readonly main: AdoptingStore,
     private readonly staging: PackChunkStore,
-    root: string,
+    manifests: ManifestBlobs,
     readonly dir: string,
   ) {
-    this.manifests = new ManifestStore(root, this);
+    this.manifests = new ManifestStore(manifests, this);
   }
 
   /**
    * A new, empty staging store under `stagingRoot`'s temp directory (cleared at start;
-   * a local directory, the main store's root by default), reading manifests from `root`.
+   * always a local directory, whatever the main store is), with the main store's manifests.
    */
-  static async open(main: AdoptingStore, root: string, stagingRoot = root): Promise<StagedStore> {
+  static async open(
+    main: AdoptingStore,
+    manifests: ManifestBlobs,
+    stagingRoot: string,
+  ): Promise<StagedStore> {
     const dir = storePaths(stagingRoot).staging(randomBytes(8).toString('hex'));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     try {
-      return new StagedStore(main, await PackChunkStore.open(dir), root, dir);
+      return new StagedStore(main, await PackChunkStore.open(dir), manifests, dir);
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;

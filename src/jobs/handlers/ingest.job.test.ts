@@ -9,6 +9,7 @@ import { CatalogService } from '../../catalog/catalog.service.js';
 import { ImageService } from '../../catalog/image.service.js';
 import { type Db, openDatabase } from '../../db/database.js';
 import { loadOrCreateIdentity } from '../../federation/identity.js';
+import { DirectoryManifests } from '../../store/directory-manifests.js';
 import { ManifestStore } from '../../store/manifest-store.js';
 import { PackChunkStore } from '../../store/pack-chunk-store.js';
 import { buildDraft } from '../../store/source.js';
@@ -39,7 +40,7 @@ describe.each(DIALECTS)('local ingest (%s)', (dialect) => {
     store = await PackChunkStore.open(join(work, 'store'));
     catalog = new CatalogService(db);
     const identity = await loadOrCreateIdentity(join(work, 'key'), join(work, 'key.pub'));
-    const manifests = new ManifestStore(join(work, 'store'), store);
+    const manifests = new ManifestStore(new DirectoryManifests(join(work, 'store')), store);
     images = new ImageService({ origin: 'HQ', catalog, store, manifests, identity });
     jobs = new JobQueue(db);
     ingest = new LocalIngestService({ images, catalog, store, jobs, wake: () => {}, host: 'h1' });
