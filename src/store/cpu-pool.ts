@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../core/manifest.js';
+import { copyBytes } from './byte-copy.js';
 import type { EncodedChunk } from './chunk-store.js';
 import { backToBack, type CpuJob, type CpuResult, runCpuTask } from './cpu-work.js';
 
@@ -384,7 +385,7 @@ function workerPool(size: number): CpuPool {
         }
         let at = slot * SLOT_BYTES;
         for (const p of parts) {
-          lane.slots.set(p, at);
+          copyBytes(lane.slots, at, p);
           at += p.length;
         }
         lane.worker.postMessage({ id, ...job, slot });
