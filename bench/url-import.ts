@@ -5,7 +5,7 @@ import { makeTestCa, startNginx } from '../test/support/url-servers.js';
 import { loadConfig } from './lib/config.js';
 import { IngotServer, ingotCli } from './lib/ingot.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
-import { bash, run, sync, warm } from './lib/proc.js';
+import { bash, cpuSecondsOf, run, sync, warm } from './lib/proc.js';
 import { makeFileInput } from './lib/random-file.js';
 import { fmtBytes, median, table } from './lib/stats.js';
 
@@ -13,7 +13,11 @@ import { fmtBytes, median, table } from './lib/stats.js';
  * One file, two ways, each rep in turn: `curl -o FILE URL` then `openssl dgst -sha256 FILE`
  * (a download and a check, the way one does it by hand), and `ingot image import --url URL
  * --sha256 HEX` into a fresh server (download, chunk, hash, store, check, commit). The
- * server's start is not timed; the import is, from the command to its exit.
+ * server's start is not timed; the import is, from the command to its exit. Beside the wall
+ * clock, each side's CPU seconds (curl's and openssl's; the server's and the CLI's): on a
+ * shared machine the wall clock swings with others' load, the CPU a tool spends much less.
+ * And the disk's floor for what the import must do and curl does not: the same bytes
+ * written and fdatasynced (`dd conv=fdatasync`), as the store makes every batch durable.
  */
 const cfg = loadConfig(['file']);
 const t0 = Date.now();
@@ -28,14 +32,18 @@ async function main(): Promise<void> {
   const url = `${nginx.httpUrl}/v1.bin`;
   const scratch = await mkScratch('url-import');
   const sha = (await run('openssl', ['dgst', '-sha256', '-r', input.v1])).stdout.split(' ')[0] as string;
-  const reps: { curl: number; openssl: number; ingot: number }[] = [];
+  const reps: Rep[] = [];
   try {
     for (let rep = 1; rep <= cfg.reps; rep++) {
       log(`rep ${rep}/${cfg.reps}: curl -o + openssl dgst -sha256`);
       await warm(input.v1);
       const out = join(scratch, 'download.bin');
-      const curl = await run('curl', ['-sS', '--fail', '-o', out, url]);
-      const ssl = await run('openssl', ['dgst', '-sha256', out]);
+      const timed = { measureRss: true, rssFile: join(scratch, 'time.out') };
+      const curl = await run('curl', ['-sS', '--fail', '-o', out, url], timed);
+      const ssl = await run('openssl', ['dgst', '-sha256', out], timed);
+      await rm(out, { force: true });
+      await sync();
+      const dd = await run('dd', [`if=${input.v1}`, `of=${out}`, 'bs=4M', 'conv=fdatasync', 'status=none']);
       await rm(out, { force: true });
       await sync();
       log(`rep ${rep}/${cfg.reps}: ingot image import --url`);
@@ -44,44 +52,54 @@ async function main(): Promise<void> {
       await bash('mkdir -p "$1"', [home]);
       const server = await IngotServer.start(cfg.repo, home);
       let ingot: number;
+      let ingotCpu: number;
       try {
         await warm(input.v1);
-        const r = await ingotCli(cfg.repo, home, [
-          'image',
-          'import',
-          'BENCH',
-          '--url',
-          url,
-          '--sha256',
-          sha,
-          '--quiet',
-        ]);
+        const cpu0 = (await cpuSecondsOf(server.pid)) ?? Number.NaN;
+        const r = await ingotCli(
+          cfg.repo,
+          home,
+          ['image', 'import', 'BENCH', '--url', url, '--sha256', sha, '--quiet'],
+          true,
+        );
         ingot = r.seconds;
+        ingotCpu = ((await cpuSecondsOf(server.pid)) ?? Number.NaN) - cpu0 + (r.cpuSeconds ?? Number.NaN);
       } finally {
         await server.stop();
       }
       await rm(home, { recursive: true, force: true });
       await sync();
-      reps.push({ curl: curl.seconds, openssl: ssl.seconds, ingot });
+      reps.push({
+        curl: curl.seconds,
+        openssl: ssl.seconds,
+        ingot,
+        ddSync: dd.seconds,
+        curlCpu: curl.cpuSeconds ?? Number.NaN,
+        opensslCpu: ssl.cpuSeconds ?? Number.NaN,
+        ingotCpu,
+      });
     }
   } finally {
     await nginx.stop();
   }
-  const m = (k: 'curl' | 'openssl' | 'ingot') => median(reps.map((r) => r[k]));
+  const m = (k: keyof Rep) => median(reps.map((r) => r[k]));
+  const byHandCpu = median(reps.map((r) => r.curlCpu + r.opensslCpu));
   const byHand = median(reps.map((r) => r.curl + r.openssl));
   const rate = (s: number) => `${fmtBytes(input.v1Bytes / s)}/s`;
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const rows = [
-    ['curl -o', m('curl').toFixed(2), rate(m('curl'))],
-    ['openssl dgst -sha256', m('openssl').toFixed(2), rate(m('openssl'))],
-    ['curl -o + openssl (per rep)', byHand.toFixed(2), rate(byHand)],
-    ['ingot image import --url', m('ingot').toFixed(2), rate(m('ingot'))],
+    ['curl -o', m('curl').toFixed(2), rate(m('curl')), m('curlCpu').toFixed(2)],
+    ['openssl dgst -sha256', m('openssl').toFixed(2), rate(m('openssl')), m('opensslCpu').toFixed(2)],
+    ['curl -o + openssl (per rep)', byHand.toFixed(2), rate(byHand), byHandCpu.toFixed(2)],
+    ['ingot image import --url', m('ingot').toFixed(2), rate(m('ingot')), m('ingotCpu').toFixed(2)],
+    ['dd conv=fdatasync (disk floor)', m('ddSync').toFixed(2), rate(m('ddSync')), ''],
   ];
   const ratio = byHand / m('ingot');
   const text = [
     `URL import of ${fmtBytes(input.v1Bytes)} over http on loopback (nginx), median of ${cfg.reps}`,
-    table(['', 'seconds', 'rate'], rows),
+    table(['', 'seconds', 'rate', 'CPU s'], rows),
     `ingot speed relative to curl + openssl: ${ratio.toFixed(2)}x (target >= 0.8x)`,
+    `CPU seconds, curl + openssl against ingot (server + CLI): ${(byHandCpu / m('ingotCpu')).toFixed(2)}x`,
     `machine: ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}; ` +
       `load average ${load(loadAtStart)} at start, ${load(loadavg())} at end; build ${buildStamp(cfg.repo) ?? '?'}`,
   ].join('\n');
@@ -99,7 +117,15 @@ async function main(): Promise<void> {
           nginx: firstLine('nginx', ['-v']),
         },
         reps,
-        medians: { curl: m('curl'), openssl: m('openssl'), byHand, ingot: m('ingot') },
+        medians: {
+          curl: m('curl'),
+          openssl: m('openssl'),
+          byHand,
+          ingot: m('ingot'),
+          ddSync: m('ddSync'),
+          byHandCpu,
+          ingotCpu: m('ingotCpu'),
+        },
         ratio,
       },
       null,
@@ -107,6 +133,18 @@ async function main(): Promise<void> {
     )}\n`,
   );
   log(`results written to ${file}`);
+}
+
+interface Rep {
+  readonly curl: number;
+  readonly openssl: number;
+  readonly ingot: number;
+  /** The same bytes written and fdatasynced: what durable storage costs on this disk. */
+  readonly ddSync: number;
+  readonly curlCpu: number;
+  readonly opensslCpu: number;
+  /** The server's CPU during the import, and the CLI's. */
+  readonly ingotCpu: number;
 }
 
 async function mkScratch(name: string): Promise<string> {

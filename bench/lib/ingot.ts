@@ -60,10 +60,16 @@ export class IngotServer {
     const port = await freePort();
     const listen = `127.0.0.1:${port}`;
     const log = createWriteStream(join(home, 'bench-server.log'));
-    const child = spawn(join(repo, 'bin/ingot.js'), ['serve', '--listen', listen], {
-      env: { ...process.env, INGOT_HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // The peer API too, or it takes 7481, which another server on this machine may hold.
+    const peerListen = `127.0.0.1:${await freePort()}`;
+    const child = spawn(
+      join(repo, 'bin/ingot.js'),
+      ['serve', '--listen', listen, '--peer-listen', peerListen],
+      {
+        env: { ...process.env, INGOT_HOME: home },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     let exited: number | null | undefined;

@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { IngotError } from '../core/errors.js';
 import { type BufferPool, dataBuffers } from './buffer-pool.js';
+import { copyBytes } from './byte-copy.js';
 
 /**
  * Reading a file once in large blocks that are used again: each read fills a 4 MiB block of
@@ -104,31 +105,33 @@ function changed(path: string, size: number, endedAt: number | undefined): Ingot
 /**
  * The same blocks filled from a stream (a download): its pieces, whatever their sizes, are
  * copied into pooled blocks, each yielded once full (and the last one at the end), so the
- * chunker and the CPU pool see the large shared blocks a file read gives them.
+ * chunker and the CPU pool see the large shared blocks a file read gives them. An item may
+ * be a batch of pieces (a body read in batches, read-batches.ts).
  */
 export async function* fillBlocks(
-  pieces: AsyncIterable<Uint8Array>,
+  items: AsyncIterable<Uint8Array | readonly Uint8Array[]>,
   pool: BufferPool = dataBuffers,
 ): AsyncGenerator<LeasedBytes> {
   let block: Buffer | undefined;
   let fill = 0;
   try {
-    for await (const piece of pieces) {
-      let at = 0;
-      while (at < piece.length) {
-        block ??= pool.take(pool.blockBytes);
-        const n = Math.min(block.length - fill, piece.length - at);
-        block.set(piece.subarray(at, at + n), fill);
-        fill += n;
-        at += n;
-        if (fill === block.length) {
-          const full = block;
-          block = undefined;
-          fill = 0;
-          yield { bytes: full, lease: new BlockLease(pool, full) };
+    for await (const item of items)
+      for (const piece of item instanceof Uint8Array ? [item] : item) {
+        let at = 0;
+        while (at < piece.length) {
+          block ??= pool.take(pool.blockBytes);
+          const n = Math.min(block.length - fill, piece.length - at);
+          copyBytes(block, fill, piece.subarray(at, at + n));
+          fill += n;
+          at += n;
+          if (fill === block.length) {
+            const full = block;
+            block = undefined;
+            fill = 0;
+            yield { bytes: full, lease: new BlockLease(pool, full) };
+          }
         }
       }
-    }
     if (block && fill > 0) {
       const last = block;
       block = undefined;

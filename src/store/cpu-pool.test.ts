@@ -48,6 +48,10 @@ describe('cpuPool', () => {
   it('hashes a piece of a shared block as given, and the block may be reused once update returns', async () => {
     for (const pool of await bothPools()) await hashesSharedPiece(pool);
   });
+
+  it('hashes lent pieces of shared blocks where they lie, in order, beside copied ones', async () => {
+    for (const pool of await bothPools()) await hashesLentPieces(pool);
+  });
 });
 
 /** The in-thread pool, and the built one on worker threads (where a shared block is seen whole). */
@@ -175,4 +179,21 @@ async function hashesSharedPiece(pool: ReturnType<typeof cpuPool>): Promise<void
   block.fill(0);
   await done;
   expect((await h.digest()).toString('hex')).toBe(sha(first.subarray(100, 200_100)));
+}
+
+async function hashesLentPieces(pool: ReturnType<typeof cpuPool>): Promise<void> {
+  const blocks = [1 << 20, 3 << 20].map((n) => randomFillSync(Buffer.from(new SharedArrayBuffer(n))));
+  const [small, large] = blocks as [Buffer, Buffer];
+  const plain = randomBytes(5000);
+  const expected = sha(Buffer.concat([small.subarray(7, 900_000), plain, large, small.subarray(900_000)]));
+  const h = pool.sha256Stream();
+  const pending = [
+    h.updateShared(small.subarray(7, 900_000)),
+    h.update(plain),
+    h.updateShared(large),
+    h.updateShared(small.subarray(900_000)),
+  ];
+  plain.fill(1); // copied by update: free to change at once
+  await Promise.all(pending);
+  expect((await h.digest()).toString('hex')).toBe(expected);
 }

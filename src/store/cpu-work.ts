@@ -28,6 +28,8 @@ export interface CpuJob {
   readonly stream?: number;
   /** stream: the last bytes; the digest comes back and the stream is gone. */
   readonly end?: boolean;
+  /** stream: the bytes stay unchanged until the answer, so they may be hashed where they lie. */
+  readonly lent?: boolean;
 }
 
 export interface CpuTask extends CpuJob {

@@ -1,3 +1,4 @@
+import { copyBytes } from './byte-copy.js';
 import { GEAR_SCAN_WASM } from './gear-scan.wasm.js';
 
 /**
@@ -46,7 +47,7 @@ export class WasmGearScanner {
     const need = DATA_OFFSET + data.length;
     const have = this.memory.buffer.byteLength;
     if (need > have) this.memory.grow(Math.ceil((need - have) / PAGE));
-    new Uint8Array(this.memory.buffer, DATA_OFFSET, data.length).set(data);
+    copyBytes(new Uint8Array(this.memory.buffer), DATA_OFFSET, data);
   }
 
   get h(): number {

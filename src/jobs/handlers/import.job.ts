@@ -218,7 +218,9 @@ export class UrlImportService {
           for await (const b of blocks) {
             received += b.bytes.length;
             if (total !== undefined && received > total) throw tooLong(url, total);
-            const hashing = hash.update(b.bytes);
+            // The block is hashed where it lies, so it stays leased until then.
+            b.lease.retain();
+            const hashing = hash.updateShared(b.bytes).finally(() => b.lease.release());
             hashing.catch(() => {}); // surfaced when awaited; no unhandled rejection meanwhile
             pending.push(hashing);
             if (pending.length >= HASHES_IN_FLIGHT) await pending.shift();
