@@ -1,3 +1,5 @@
+import { copyBytes } from './byte-copy.js';
+
 /**
  * Reused blocks for the data path's large, short-lived buffers: the runs a sender reads from
  * its packs and the groups a receiver stores. A fresh multi-megabyte Buffer per read set off
@@ -64,7 +66,8 @@ export class PooledCopies {
       this.used = 0;
     }
     const out = block.subarray(this.used, this.used + bytes.length);
-    bytes.copy(out);
+    // Blocks of a shared pool are shared memory, where Buffer#copy goes byte by byte.
+    copyBytes(out, 0, bytes);
     this.used += bytes.length;
     return out;
   }
