@@ -326,9 +326,17 @@ describe('every example in every --help runs as written', () => {
 
   // Some sixty commands in turn, each a process start: past the suite's default on a busy machine.
   it('runs them', { timeout: 300_000 }, async () => {
+    // The examples on one database are nodes of one server: they share its keys (a fresh
+    // home's new keys would be refused as another server's).
+    let pgHome: string | undefined;
     for (const step of STEPS) {
       if ('serve' in step) {
-        await serveUntilListening(asRun(step.serve), tempDir('ingot-example-home-'));
+        const onPg = step.serve.includes('postgres://');
+        if (onPg) pgHome ??= tempDir('ingot-example-home-');
+        await serveUntilListening(
+          asRun(step.serve),
+          onPg ? (pgHome as string) : tempDir('ingot-example-home-'),
+        );
         continue;
       }
       if ('fresh' in step) {
