@@ -122,7 +122,7 @@ function addCommand(group: Command): void {
     });
   examples(cmd, [
     `ingot update add --file ingot-0.2.0.tgz --sha256 ${SHA256_EXAMPLE}`,
-    `ingot update add --url http://updates.example/ingot-0.2.0.tgz --sha256 ${SHA256_EXAMPLE} --json`,
+    `ingot update add --url ftp://mirror.example/pub/ingot-0.2.0.tgz --sha256 ${SHA256_EXAMPLE} --json`,
   ]);
 }
 
@@ -168,7 +168,10 @@ function activateCommand(group: Command): void {
         printRoll(roll);
       });
     });
-  examples(cmd, ['ingot update activate 0.2.0 --dry-run', 'ingot update activate 0.2.0 --drain-seconds 10']);
+  examples(cmd, [
+    'ingot update activate 0.2.0 --dry-run',
+    'ingot update activate 0.2.0 --drain-seconds 10 --dry-run --json',
+  ]);
 }
 
 function printReleaseFields(r: ReleaseView): void {
