@@ -216,7 +216,12 @@ describe('the rolling self-update', () => {
     const after = await versions();
     expect(after.map((n) => n.version)).toEqual(['0.2.0', '0.2.0', '0.2.0']);
     expect(after.map((n) => n.id).sort()).toEqual(roll.steps.map((s) => s.node).sort());
-    process.stdout.write(`roll of 3 nodes: ${seconds.toFixed(1)} s, ${ok} requests, 0 failed\n`);
+    const each = roll.steps.map((s) =>
+      ((Date.parse(s.endedAt ?? '') - Date.parse(s.startedAt ?? '')) / 1000).toFixed(1),
+    );
+    process.stdout.write(
+      `roll of 3 nodes: ${seconds.toFixed(1)} s (steps ${each.join(', ')} s), ${ok} requests, 0 failed\n`,
+    );
   }, 300_000);
 
   it('stops the roll at a node that cannot start on the new release and brings it back on the old one', async () => {
