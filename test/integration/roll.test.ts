@@ -41,6 +41,7 @@ let pg: { url: string; drop(): Promise<void> };
 let haproxy: Haproxy;
 let good: ReleaseTarball;
 let broken: ReleaseTarball;
+let later: ReleaseTarball;
 const nodes: IngotServer[] = [];
 
 function homeLike(first: IngotServer): string {
@@ -128,7 +129,11 @@ beforeAll(async () => {
   pg = await freshPgDatabase(inject('pgUrl'));
   const store = tempDir('ingot-roll-store-');
   const ports = [await freePort(), await freePort(), await freePort()];
-  [good, broken] = await Promise.all([packRelease('0.2.0'), packRelease('0.3.0', { broken: true })]);
+  [good, broken, later] = await Promise.all([
+    packRelease('0.2.0'),
+    packRelease('0.3.0', { broken: true }),
+    packRelease('0.4.0'),
+  ]);
   nodes.push(await startNode(ports[0] as number, store));
   nodes.push(
     ...(await Promise.all([
@@ -250,5 +255,32 @@ describe('the rolling self-update', () => {
     // The node that failed serves again on 0.2.0; nothing else moved.
     expect((await versions()).map((n) => n.version)).toEqual(['0.2.0', '0.2.0', '0.2.0']);
     expect((await target.cli(['update', 'status', '--json'])).code).toBe(0);
+  }, 300_000);
+
+  it('resumes a roll from its rows on a new leader when the leader is killed mid-roll', async () => {
+    await first().json(['update', 'add', '--file', later.file, '--sha256', later.sha256]);
+    const { leader } = await first().json<{ leader: string }>(['nodes']);
+    const killed = nodes.find((n) => leader.endsWith(`:${n.proc.pid}`)) as IngotServer;
+    const asker = nodes.find((n) => n !== killed) as IngotServer;
+    const ended = anyLogged(/"msg":"roll (done|failed)"/);
+    const plan = await asker.json<RollView>(['update', 'activate', '0.4.0', '--drain-seconds', '2']);
+    expect(plan.steps.at(-1)?.node).toBe(leader);
+    // Killed while the first node drains: the step is recorded, the lease lapses.
+    const { pid } = JSON.parse(readFileSync(join(killed.home, 'server.json'), 'utf8')) as { pid: number };
+    process.kill(pid, 'SIGKILL');
+    await ended;
+    const roll = (await asker.json<{ roll: RollView }>(['update', 'status'])).roll;
+    expect(roll.steps.map((s) => s.state)).toEqual(['done', 'done', 'failed']);
+    expect(roll.steps[2]?.error).toMatch(new RegExp(`node ${leader} is dead`));
+    expect(roll.state).toBe('failed');
+    expect(
+      (await asker.json<{ nodes: NodeView[] }>(['nodes'])).nodes
+        .map((n) => [n.id === leader, n.version, n.health])
+        .sort(),
+    ).toEqual([
+      [false, '0.4.0', 'serving'],
+      [false, '0.4.0', 'serving'],
+      [true, '0.2.0', 'dead'],
+    ]);
   }, 300_000);
 });
