@@ -16,9 +16,11 @@ export PATH="$PWD/node_modules/node/bin:$PATH"
 reps="${BENCH_REPS:-3}"
 secs=()
 for ((i = 1; i <= reps; i++)); do
-  line=$(node_modules/.bin/vitest run test/integration/roll.test.ts -t 'rolls every node' 2>&1 | grep -E '^roll of 3 nodes' || true)
+  out=$(node_modules/.bin/vitest run test/integration/roll.test.ts -t 'rolls every node' 2>&1 || true)
+  line=$(grep -E '^roll of 3 nodes' <<<"$out" || true)
   if [[ -z "$line" ]]; then
-    echo "bench: repetition $i did not finish a roll; run the test to see why" >&2
+    echo "bench: repetition $i did not finish a roll:" >&2
+    grep -E 'Error|×|timed out' <<<"$out" | head -20 >&2
     exit 1
   fi
   echo "$i: $line"

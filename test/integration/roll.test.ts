@@ -171,6 +171,26 @@ describe('the rolling self-update', () => {
     ]);
     const malformed = await first().cli(['update', 'add', '--file', good.file, '--sha256', 'abc']);
     expect([malformed.code, malformed.stderr]).toEqual([2, expect.stringMatching(/INVALID_ARGUMENT/)]);
+    for (const [type, body] of [
+      ['application/json', '{"a":1}'],
+      ['text/plain', 'x'],
+      ['application/gzip', ''],
+    ] as const) {
+      const res = await fetch(`${first().url}/api/v1/releases?sha256=${good.sha256}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${first().token}`, 'content-type': type },
+        body,
+      });
+      expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      ]);
+    }
+    const reader = (await first().cli(['token', 'create', 'viewer', '--role', 'reader'])).stdout.trim();
+    const denied = await first().cli(['update', 'add', '--file', good.file, '--sha256', good.sha256], {
+      env: { INGOT_TOKEN: reader },
+    });
+    expect([denied.code, denied.stderr]).toEqual([77, expect.stringMatching(/FORBIDDEN/)]);
     const unknown = await first().cli(['update', 'activate', '9.9.9']);
     expect([unknown.code, unknown.stderr]).toEqual([3, expect.stringMatching(/NOT_FOUND.*9\.9\.9/)]);
     expect(await first().json<unknown[]>(['update', 'list'])).toEqual([]);

@@ -1,4 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
+import { IngotError } from '../../core/errors.js';
 import { RELEASE_BYTES } from '../../jobs/release-package.js';
 import type { ApiApp } from '../app.js';
 import { RELEASE_TYPE, UrlSchema, VERSION_CHARS } from '../limits.js';
@@ -73,7 +74,19 @@ export function updateRoutes(app: ApiApp): void {
         response: { 200: ReleaseSchema, ...errorResponses },
       },
     },
-    async (request) => releases.add(request.body as Buffer, request.query.sha256),
+    async (request) => {
+      // Any other body type fastify parses (JSON, text) is not a tarball.
+      if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+        throw new IngotError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `a release is sent as ${RELEASE_TYPE}, the tarball's bytes`,
+          {
+            hint: 'ingot update add --file ingot-X.Y.Z.tgz --sha256 HEX',
+          },
+        );
+      }
+      return releases.add(request.body, request.query.sha256);
+    },
   );
 
   app.post(
