@@ -13,7 +13,7 @@ import { accessCheck } from './auth.js';
 import { consoleFiles } from './console-files.js';
 import type { ApiDeps } from './deps.js';
 import { installErrorHandler } from './error-handler.js';
-import { JSON_BODY_BYTES, withBodyLimit } from './limits.js';
+import { JSON_BODY_BYTES, RELEASE_TYPE, withBodyLimit } from './limits.js';
 import { RequestLog } from './request-log.js';
 import { leastRole, listedRoutes } from './route-roles.js';
 import { accessRoutes } from './routes/access.routes.js';
@@ -28,6 +28,7 @@ import { peerAdminRoutes } from './routes/peers.routes.js';
 import { snapshotRoutes } from './routes/snapshots.routes.js';
 import { systemRoutes } from './routes/system.routes.js';
 import { templateRoutes } from './routes/templates.routes.js';
+import { updateRoutes } from './routes/updates.routes.js';
 import { workingCopyRoutes } from './routes/working-copies.routes.js';
 import { ErrorSchema, ImageSchema, JobSchema } from './schemas.js';
 
@@ -64,6 +65,8 @@ export async function buildApp(
   for (const schema of [ErrorSchema, ImageSchema, JobSchema]) app.addSchema(schema);
   // Chunk streams are consumed as they arrive, never buffered whole.
   app.addContentTypeParser(CHUNK_STREAM_TYPE, (_request, payload, done) => done(null, payload));
+  // A release tarball is bounded by its route's bodyLimit and checked whole.
+  app.addContentTypeParser(RELEASE_TYPE, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   await app.register(swagger, {
     // Each JSON route's body limit is part of its description.
@@ -114,6 +117,7 @@ export async function buildApp(
   templateRoutes(app);
   bundleRoutes(app);
   snapshotRoutes(app);
+  updateRoutes(app);
   workingCopyRoutes(app);
   accessRoutes(app);
   consoleRoutes(app);

@@ -15,6 +15,8 @@ import type { UrlImportService } from '../jobs/handlers/import.job.js';
 import type { LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { NodeRegistry } from '../jobs/node-registry.js';
+import type { ReleaseService } from '../jobs/release.service.js';
+import type { RollService } from '../jobs/roll.service.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { StoreSample } from '../store/store-growth.js';
 import type { Metrics } from './metrics.js';
@@ -56,6 +58,10 @@ export interface ApiDeps {
   wakeJobs(): void;
   /** The nodes of this server, this one among them (drained: its health check fails). */
   readonly nodes: NodeRegistry;
+  /** Releases of Ingot kept for a roll. */
+  readonly releases: ReleaseService;
+  /** The rolling self-update. */
+  readonly rolls: RollService;
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
 }

@@ -35,6 +35,10 @@ export const PATH_CHARS = 4096;
 export const HOST_CHARS = 255;
 /** A node id (host:pid) in a path: at most the router's bound on a path parameter. */
 export const NODE_ID_CHARS = 100;
+/** A release version (X.Y.Z and a pre-release tag). */
+export const VERSION_CHARS = 80;
+/** The body of POST /api/v1/releases: an npm tarball, read whole (at most RELEASE_BYTES). */
+export const RELEASE_TYPE = 'application/gzip';
 /** A state or a kind word (PUBLISHED, TESTABLE, DISKIMAGE, transfer, ...). */
 export const WORD_CHARS = 32;
 

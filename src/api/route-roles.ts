@@ -56,6 +56,10 @@ const ROUTE_ROLES: Readonly<Record<string, LeastRole>> = {
   // Nodes: a drain takes a node out of the balancer's rotation
   'POST /api/v1/nodes/:id/drain': 'admin',
   'POST /api/v1/nodes/:id/undrain': 'admin',
+  // Releases and rolls: a release is trusted on the admin's word (its token and the SHA-256)
+  'PUT /api/v1/releases': 'admin',
+  'POST /api/v1/releases/import': 'admin',
+  'POST /api/v1/update/activate': 'admin',
   // Peers, hosts, transfers
   'POST /api/v1/peers': 'admin',
   'PATCH /api/v1/peers/:name': 'admin',

@@ -54,6 +54,10 @@ export const LEFT_TABLES = [
   ...RECORDED_AT_START,
   'store_segments',
   'store_chunks',
+  // Releases name chunks of this store; the rolls are this server's history.
+  'releases',
+  'update_plans',
+  'update_steps',
 ] as const satisfies readonly (keyof Schema)[];
 
 export type CopiedTable = (typeof COPIED_TABLES)[number];

@@ -273,6 +273,51 @@ export interface StoreChunkTable {
   touched_at: number;
 }
 
+/** A release of Ingot kept for a roll (011): an npm tarball, its chunks in the chunk store. */
+export interface ReleaseTable {
+  version: string;
+  sha256: string;
+  bytes: number;
+  /** JSON: the tarball's chunks in order, [digest, length][]. */
+  chunks: string;
+  /** JSON: package.json's `dependencies`, compared with the running release's. */
+  dependencies: string;
+  /** `upload` or the URL it was read from (without a password). */
+  source: string;
+  added_at: string;
+}
+
+export type UpdatePlanState = 'running' | 'done' | 'failed';
+export type UpdateStepState = 'pending' | 'draining' | 'install' | 'restarting' | 'done' | 'failed';
+
+/** A roll (011): the release every node is moved to, one node at a time. */
+export interface UpdatePlanTable {
+  id: Generated<number>;
+  version: string;
+  sha256: string;
+  /** The leader that wrote the plan. */
+  leader: string;
+  state: UpdatePlanState;
+  /** How long a drained node is left for the balancer to stop sending before it restarts. */
+  drain_ms: number;
+  error: string | null;
+  created_at: string;
+  ended_at: string | null;
+}
+
+/** One node's move within a roll (011), in the order the roll takes them. */
+export interface UpdateStepTable {
+  plan_id: number;
+  seq: number;
+  node_id: string;
+  from_version: string;
+  state: UpdateStepState;
+  error: string | null;
+  started_at: string | null;
+  updated_at: string;
+  ended_at: string | null;
+}
+
 export interface Schema {
   image_types: ImageTypeTable;
   images: ImageTable;
@@ -298,6 +343,9 @@ export interface Schema {
   server_identity: ServerIdentityTable;
   store_segments: StoreSegmentTable;
   store_chunks: StoreChunkTable;
+  releases: ReleaseTable;
+  update_plans: UpdatePlanTable;
+  update_steps: UpdateStepTable;
 }
 
 export type DialectName = 'sqlite' | 'postgres';

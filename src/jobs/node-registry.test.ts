@@ -1,22 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { movableClock } from '../../test/support/clock.js';
 import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/databases.js';
-import type { Clock } from '../core/clock.js';
 import { type Db, openDatabase } from '../db/database.js';
 import { JobQueue } from './job-queue.js';
 import { LEADER_LEASE_MS, NODE_DEAD_AFTER_MS, NodeRegistry } from './node-registry.js';
 
 const IDENTITY = { cluster_name: 'FPPS_1', signing_key_id: 'k1', peer_cert_fingerprint: 'f1' };
-
-/** A clock the test moves: leases and deaths are decided by time alone. */
-function movableClock(): Clock & { advance(ms: number): void } {
-  let t = Date.parse('2026-01-01T00:00:00Z');
-  return {
-    now: () => new Date(t),
-    advance: (ms) => {
-      t += ms;
-    },
-  };
-}
 
 describe.each(DIALECTS)('node registry (%s)', (dialect) => {
   let temp: TempDatabase;

@@ -55,6 +55,8 @@ export class NodeRegistry {
   private readonly alwaysLeader: boolean;
   private leading = false;
   private drainingNow = false;
+  /** Until when this node leaves the leader lease to others (a hand-over). */
+  private holdOffUntil = 0;
 
   constructor(
     db: Db,
@@ -122,8 +124,20 @@ export class NodeRegistry {
     const state = await this.repo.beat(this.self.id, now.toISOString());
     this.drainingNow = state === 'draining';
     if (this.alwaysLeader) return;
+    if (now.getTime() < this.holdOffUntil) return this.leads(false);
     const until = new Date(now.getTime() + LEADER_LEASE_MS).toISOString();
     this.leads(await this.repo.acquire(LEADER, this.self.id, now.toISOString(), until).catch(() => false));
+  }
+
+  /**
+   * Lets the leader lease go and leaves it to the other nodes for two lease times (the
+   * roll's leader, before its own step); taken back after that if no other node took it.
+   */
+  async handOver(): Promise<void> {
+    if (this.alwaysLeader) return;
+    this.holdOffUntil = this.clock.now().getTime() + 2 * LEADER_LEASE_MS;
+    await this.repo.release(LEADER, this.self.id, this.now());
+    this.leads(false);
   }
 
   /** A tick that failed (the database did not answer): the lease is not ours to trust. */

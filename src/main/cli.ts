@@ -22,6 +22,7 @@ import { exportSnapshot } from '../cli/commands/snapshot.command.js';
 import { statusCommand } from '../cli/commands/status.command.js';
 import { templateCommand } from '../cli/commands/template.command.js';
 import { tokenCommand } from '../cli/commands/token.command.js';
+import { updateCommand } from '../cli/commands/update.command.js';
 import { workingcopyCommand } from '../cli/commands/workingcopy.command.js';
 import { endQuietlyOnClosedPipe } from '../cli/output.js';
 import { ERROR_CODES, EXIT_OK, EXIT_USAGE, IngotError } from '../core/errors.js';
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
   jobCommand(program);
   nodesCommand(program);
   nodeCommand(program);
+  updateCommand(program);
   gcCommand(program);
   workingcopyCommand(program);
   peerCommands(program);

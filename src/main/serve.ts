@@ -43,6 +43,8 @@ import { verifyImage } from '../jobs/handlers/verify.job.js';
 import { JobCheckpoints } from '../jobs/job-checkpoints.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
+import { ReleaseService } from '../jobs/release.service.js';
+import { RollService } from '../jobs/roll.service.js';
 import type { Job } from '../jobs/types.js';
 import { StoreGrowth } from '../store/store-growth.js';
 import { RateLimits } from '../transfer/rate-limit.js';
@@ -51,8 +53,9 @@ import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
 import { joinAsNode, nodeIdentity } from './node-join.js';
 import { retention } from './retention.js';
 import { deadNodeReaping, startScheduler } from './scheduler.js';
+import { NODE_ID_ENV, selfUpdater } from './self-restart.js';
 import { openLocalStore, reachSharedStore } from './server-store.js';
-import { VERSION } from './version.js';
+import { DEPENDENCIES, VERSION } from './version.js';
 
 /**
  * The composition root of `ingot serve`: the one place adapters are chosen and wired.
@@ -80,7 +83,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const self = config.clusterName;
   const tls = await loadOrCreateTlsIdentity(config.paths.tlsKey, config.paths.tlsCert, self);
   const selfKeyId = keyId(identity.publicKeyPem);
-  const owner = `${hostname()}:${process.pid}`;
+  // A node restarted by a roll keeps its id (self-restart.ts); a new process is `host:pid`.
+  const owner = process.env[NODE_ID_ENV] ?? `${hostname()}:${process.pid}`;
   const db = await openDatabase({ url: config.dbUrl });
   // Joined before a shared store opens: a node of another server writes nothing there.
   const nodes = await joinAsNode(
@@ -91,6 +95,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const chunks = localStore ?? (await (shared as NonNullable<typeof shared>).open(db));
   const { store, manifests, staleTemp } = chunks;
   const catalog = new CatalogService(db);
+  const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
   // Raised where running work changes; the events stream reads the work when it fires.
   const activity = new ActivitySignal();
   const jobs = new JobQueue(db, { onChange: () => activity.notify() });
@@ -160,13 +165,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     identity,
     db,
     paths: config.paths,
-    packageRoot: fileURLToPath(new URL('../../', import.meta.url)),
+    packageRoot,
     catalog,
     bundles,
     store,
     jobs,
     wake: () => wake(),
   });
+  const releases = new ReleaseService({ db, store, env: process.env });
+  const rolls = new RollService({ db, nodes, releases, dependencies: DEPENDENCIES, logger });
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
   const grants = new TransferGrants((bytes) => manifests.chunkList(bytes));
@@ -280,6 +287,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       snapshots,
       wakeJobs: () => runner.wake(),
       nodes,
+      releases,
+      rolls,
       ping: async () => {
         await sql`select 1`.execute(db.kysely);
       },
@@ -304,7 +313,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           (job.payload as { image: string }).image,
           ctx.progress,
         ),
-      gc: (job, ctx) => collectGarbage({ catalog, store, manifests }, job.payload as GcOptions, ctx.progress),
+      gc: (job, ctx) =>
+        collectGarbage(
+          { catalog, store, manifests, roots: () => releases.chunkDigests() },
+          job.payload as GcOptions,
+          ctx.progress,
+        ),
       [TRANSFER_JOB_KIND]: transferJob({
         db,
         peers,
@@ -337,6 +351,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     name: config.clusterName,
     ...(fingerprint ? { fingerprint } : {}),
   };
+  let stop = () => Promise.resolve();
   // Only a node that listens beats and may lead: one that failed to start never holds the lease.
   const stopScheduler = startScheduler({
     nodes,
@@ -345,11 +360,22 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     everyNode: [
       { what: 'peer transfer tick', tick: () => served.tick() },
       { what: 'store growth sample', tick: async () => growth.sample(Date.now(), storeTotals()) },
+      selfUpdater({
+        nodes,
+        rolls,
+        releases,
+        paths: config.paths,
+        packageRoot,
+        dbUrl: config.dbUrl,
+        logger,
+        stop: () => stop(),
+      }),
     ],
     leaderOnly: [
       { what: 'retention pass', tick: async () => pruneOld() },
       { what: 'follow scheduler tick', tick: () => follows.tick() },
       deadNodeReaping(nodes, logger),
+      { what: 'roll', tick: () => rolls.drive() },
     ],
   });
   await nodes.serving(url, peerUrl);
@@ -378,7 +404,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   );
 
   let stopping: Promise<void> | undefined;
-  const stop = () => {
+  stop = () => {
     stopping ??= (async () => {
       await rm(config.paths.serverInfo, { force: true });
       await stopScheduler();

@@ -1,11 +1,21 @@
 import { readFileSync } from 'node:fs';
 
-/** The package version, read once from package.json (two levels up from src/ and dist/). */
-export const VERSION: string = (() => {
+interface PackageJson {
+  version: string;
+  dependencies: Record<string, string>;
+}
+
+/** package.json, read once (two levels up from src/ and dist/). */
+const PACKAGE: PackageJson = (() => {
   try {
     const url = new URL('../../package.json', import.meta.url);
-    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+    return JSON.parse(readFileSync(url, 'utf8')) as PackageJson;
   } catch {
-    return '0.0.0';
+    return { version: '0.0.0', dependencies: {} };
   }
 })();
+
+/** The package version. */
+export const VERSION: string = PACKAGE.version;
+/** The running release's dependencies: a roll reuses its node_modules for a release that needs the same. */
+export const DEPENDENCIES: Readonly<Record<string, string>> = PACKAGE.dependencies ?? {};

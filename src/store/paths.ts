@@ -29,6 +29,9 @@ import type { Digest } from '../core/manifest.js';
  *     store/tmp/staging-<id>/     a bundle import's staging pack store (same layout as
  *                                 store/: packs-v1/, index-v1.sqlite); moved into the main
  *                                 store once the bundle checks, else removed
+ *     releases/<version>/         a release of Ingot a roll installed (the npm tarball's
+ *                                 package/, node_modules a link to the running release's);
+ *                                 the node restarts on its bin/ingot.js
  *
  * A shared store (`ingot serve --store DIR`, every node's the same directory; or the same
  * names as keys under an s3:// prefix) has its own root, indexed in the catalog database:
@@ -59,6 +62,7 @@ export interface HomePaths {
   readonly apiCert: string;
   readonly sqlite: string;
   readonly store: string;
+  readonly releases: string;
 }
 
 export function homePaths(home: string): HomePaths {
@@ -75,12 +79,18 @@ export function homePaths(home: string): HomePaths {
     apiCert: join(home, 'keys', 'api.crt'),
     sqlite: join(home, 'catalog.sqlite'),
     store: join(home, 'store'),
+    releases: join(home, 'releases'),
   };
 }
 
 /** The key (a path relative to a store's root or an S3 prefix) of manifest `digest`. */
 export function manifestKey(digest: Digest): string {
   return `manifests-v1/${digest.slice(0, 2)}/${digest}.json`;
+}
+
+/** Where release `version` is installed (the version is checked X.Y.Z before it gets here). */
+export function releaseDir(paths: HomePaths, version: string): string {
+  return join(paths.releases, version);
 }
 
 /** The key (a path relative to the shared root) of segment `id`. */

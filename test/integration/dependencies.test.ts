@@ -22,6 +22,8 @@ function cruise(cwd: string): { status: number | null; violations: Violation[] }
       {
         cwd,
         encoding: 'utf8',
+        // The JSON report of src/ passed spawnSync's default 1 MiB.
+        maxBuffer: 64 * 1024 * 1024,
       },
     );
   const report = JSON.parse(run('--output-type', 'json').stdout) as { summary: { violations: Violation[] } };

@@ -17,6 +17,7 @@ import {
   waitForServer,
 } from '../support/ingot.js';
 import { freshPgDatabase } from '../support/postgres.js';
+import { packRelease } from '../support/releases.js';
 import { pseudoRandom } from '../support/trees.js';
 import { type Daemon, makeTestCa, startNginx, startTinyproxy, startVsftpd } from '../support/url-servers.js';
 
@@ -103,6 +104,26 @@ const STEPS: readonly Step[] = [
   // Drained, the node takes no jobs: undrained at once, before the next example needs one.
   { on: 'FPPS_1', example: 'ingot node drain self' },
   { on: 'FPPS_1', example: 'ingot node undrain self --json' },
+  // Releases: beforeAll packs this build as ingot-0.2.0.tgz (in the work directory and on the FTP server).
+  { on: 'FPPS_1', example: 'ingot update status' },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot update add --file ingot-0.2.0.tgz --sha256 "$(sha256sum ingot-0.2.0.tgz | cut -d" " -f1)"',
+  },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot update add --url ftp://mirror.example/pub/ingot-0.2.0.tgz --sha256 "$(sha256sum ingot-0.2.0.tgz | cut -d" " -f1)" --json',
+  },
+  { on: 'FPPS_1', example: 'ingot update list' },
+  { on: 'FPPS_1', example: 'ingot update list --json' },
+  { on: 'FPPS_1', example: 'ingot update show 0.2.0' },
+  { on: 'FPPS_1', example: 'ingot update show 0.2.0 --json' },
+  { on: 'FPPS_1', example: 'ingot update activate 0.2.0 --dry-run' },
+  // A dry run only: a roll would restart this server under the examples that follow (roll.test.ts rolls).
+  { on: 'FPPS_1', example: 'ingot update activate 0.2.0 --drain-seconds 10 --dry-run --json' },
+  { on: 'FPPS_1', example: 'ingot update status --json' },
   { on: 'FPPS_1', example: 'ingot audit' },
   { on: 'FPPS_1', example: 'ingot audit --limit 200 --json' },
   { on: 'FPPS_1', example: 'ingot add client dbnode01' },
@@ -285,6 +306,9 @@ describe('every example in every --help runs as written', () => {
       join(www, 'SHA256SUMS'),
       `${sum(files['ovca-2.1.img'])}  ovca-2.1.img\n${sum(readFileSync(join(www, 'ovca-2.3.zip')))}  ovca-2.3.zip\n`,
     );
+    const release = await packRelease('0.2.0');
+    cpSync(release.file, join(cwd, 'ingot-0.2.0.tgz'));
+    cpSync(release.file, join(www, 'pub', 'ingot-0.2.0.tgz'));
     writeFileSync(join(www, 'pub', 'SHA256SUMS'), `${sum(files['pub/disk7.img'])} *disk7.img\n`);
     const tls = makeTestCa(tempDir('ingot-examples-ca-'));
     cpSync(tls.ca, join(cwd, 'ca.pem'));

@@ -15,11 +15,17 @@ import { type ProgressFlags, type ProgressMode, progressMode, progressOptions } 
  * same names that pick the server to talk to (those go before `image` here); the argument
  * list is rewritten so that the program's global options never see them.
  */
-const SOURCE_URL = '--source-url';
+export const SOURCE_URL = '--source-url';
 const SOURCE_CACERT = '--source-cacert';
 
+/** The commands whose `--url` names what the server reads (`image import`, `update add`). */
+const READS_URL: readonly (readonly [string, string])[] = [
+  ['image', 'import'],
+  ['update', 'add'],
+];
+
 export function importArgv(argv: readonly string[]): string[] {
-  const at = argv.findIndex((a, i) => a === 'image' && argv[i + 1] === 'import');
+  const at = argv.findIndex((a, i) => READS_URL.some(([g, c]) => a === g && argv[i + 1] === c));
   if (at < 0) return [...argv];
   const rename = (a: string) =>
     a.replace(/^--url(?==|$)/, SOURCE_URL).replace(/^--cacert(?==|$)/, SOURCE_CACERT);

@@ -14,6 +14,7 @@ import { peerTransfers } from './007_peer_transfers.js';
 import { jobCheckpoints } from './008_job_checkpoints.js';
 import { nodes } from './009_nodes.js';
 import { sharedStore } from './010_shared_store.js';
+import { updates } from './011_updates.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
@@ -27,6 +28,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '008_job_checkpoints': jobCheckpoints(dialect),
     '009_nodes': nodes(dialect),
     '010_shared_store': sharedStore(dialect),
+    '011_updates': updates(dialect),
   };
 }
 

@@ -26,18 +26,26 @@ export interface GcOptions {
  * root's parts among them: a manifest that cannot be loaded whole stops gc); the sweep
  * deletes the rest, except chunks touched within the grace period: an ingest in progress
  * touches every chunk it uploads or is told is present, and commits only after checking
- * they are all still there, so gc never pulls a chunk from under it. A dry run walks the
+ * they are all still there, so gc never pulls a chunk from under it. A kept release's
+ * chunks are marked too. A dry run walks the
  * same way and only counts.
  */
 export async function collectGarbage(
-  deps: { catalog: CatalogService; store: ChunkStore; manifests: ManifestStore; now?: () => number },
+  deps: {
+    catalog: CatalogService;
+    store: ChunkStore;
+    manifests: ManifestStore;
+    /** Chunks kept besides the images' (the releases of a roll). */
+    roots?: () => Promise<readonly Digest[]>;
+    now?: () => number;
+  },
   { graceSeconds, dryRun = false }: GcOptions,
   progress: (done: number, total: number) => Promise<void> | void,
 ): Promise<GcResult> {
   const started = deps.now?.() ?? Date.now();
   const cutoff = started - graceSeconds * 1000;
   const digests = await deps.catalog.listDigests();
-  const referenced = new Set<string>();
+  const referenced = new Set<string>(await (deps.roots?.() ?? []));
   for (const d of digests) {
     for (const c of namedChunks(await deps.manifests.load(d as Digest)).keys()) referenced.add(c);
   }
