@@ -13,15 +13,18 @@ export interface Loaded<T> {
 
 /** Calls `load` now and whenever `deps` change; `reload` calls it again. */
 export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Loaded<T> {
-  const [data, setData] = useState<T | undefined>(undefined);
+  // Data is kept with the deps it was loaded for, so a page that moves to another
+  // record shows nothing of the last one while the new one loads; a reload keeps it.
+  const key = JSON.stringify(deps);
+  const [loaded, setLoaded] = useState<{ key: string; data: T } | undefined>(undefined);
   const [error, setError] = useState<unknown>(undefined);
   const [n, setN] = useState(0);
   useEffect(() => {
     let live = true;
     load().then(
-      (d) => {
+      (data) => {
         if (!live) return;
-        setData(d);
+        setLoaded({ key, data });
         setError(undefined);
       },
       (e: unknown) => live && setError(e),
@@ -29,7 +32,8 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Lo
     return () => {
       live = false;
     };
-  }, [...deps, n]);
+  }, [key, n]);
+  const data = loaded?.key === key ? loaded.data : undefined;
   return { data, error, reload: useCallback(() => setN((x) => x + 1), []) };
 }
 

@@ -90,7 +90,7 @@ export function ImagePage({ name, role }: { name: string; role: string }) {
             </dd>
             <dt>Copies on peers</dt>
             <dd id="image-replicas" title="from the transfer records this server keeps">
-              {holders.data?.length ? holders.data.join(', ') : '—'}
+              {holders.data === undefined ? '…' : holders.data.join(', ') || '—'}
             </dd>
             <dt>Digest</dt>
             <dd class="mono">{i.digest}</dd>
