@@ -12,4 +12,4 @@ until curl -s -o /dev/null "http://127.0.0.1:$port/"; do sleep 0.2; done
 export PATH="$PWD/node_modules/node/bin:$PATH"
 # moto takes any credentials.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-S3_ENDPOINT="http://127.0.0.1:$port" node_modules/.bin/tsx bench/s3-objects.ts "$@"
+MOTO_PID=$moto S3_ENDPOINT="http://127.0.0.1:$port" node_modules/.bin/tsx bench/s3-objects.ts "$@"

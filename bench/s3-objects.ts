@@ -2,9 +2,13 @@
  * What an object per 64 KiB chunk would cost against an object per segment, on an
  * S3-compatible server at S3_ENDPOINT (bench/s3-objects.sh starts moto on loopback):
  * 4 MiB written as 64 objects of 64 KiB and as one object, then read back the same ways.
- * Medians over BENCH_REPS (default 5). Output: a table on stdout.
+ * Medians over BENCH_REPS (default 5). Then the server's ceiling: 256 MiB of 4 MiB
+ * segment PUTs with 1, 2, 4 and 8 in flight, with the CPU seconds per GiB the server
+ * (MOTO_PID, when given) and this client spent, which bounds what any store on it can do
+ * on this machine. Output: tables on stdout.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Segments } from '../src/store/s3-segments.js';
 import { median, table } from './lib/stats.js';
@@ -35,7 +39,6 @@ for (let r = 0; r < reps; r++) {
   await timed('segmentPut', () => blobs.write(seg, chunks));
   await timed('segmentGet', () => blobs.read(seg, 0, CHUNK * CHUNKS));
 }
-await blobs.close();
 const rate = (s: number) =>
   `${(CHUNK * CHUNKS) / 2 ** 20 / s >= 100 ? ((CHUNK * CHUNKS) / 2 ** 20 / s).toFixed(0) : ((CHUNK * CHUNKS) / 2 ** 20 / s).toFixed(1)} MiB/s`;
 const row = (label: string, key: string) => {
@@ -52,4 +55,40 @@ process.stdout.write(
       row('1 ranged GET of 4 MiB', 'segmentGet'),
     ],
   )}\n`,
+);
+
+/** utime + stime of a process, in seconds (USER_HZ is 100 on Linux). */
+function cpuOf(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const motoPid = process.env.MOTO_PID ? Number(process.env.MOTO_PID) : undefined;
+const SEGMENTS = 64;
+const segment = Buffer.concat(chunks);
+const ceiling: string[][] = [];
+for (const inFlight of [1, 2, 4, 8]) {
+  const server0 = cpuOf(motoPid);
+  const client0 = process.cpuUsage();
+  const t = process.hrtime.bigint();
+  let next = 0;
+  const worker = async () => {
+    while (next < SEGMENTS) await blobs.write(id + next++, [segment]);
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  id += SEGMENTS;
+  const secs = Number(process.hrtime.bigint() - t) / 1e9;
+  const gib = (SEGMENTS * segment.length) / 2 ** 30;
+  const client = process.cpuUsage(client0);
+  ceiling.push([
+    String(inFlight),
+    `${((SEGMENTS * segment.length) / 2 ** 20 / secs).toFixed(0)} MiB/s`,
+    `${((cpuOf(motoPid) - server0) / gib).toFixed(1)} s`,
+    `${((client.user + client.system) / 1e6 / gib).toFixed(1)} s`,
+  ]);
+}
+await blobs.close();
+process.stdout.write(
+  `\n${table(['4 MiB PUTs in flight', 'rate (256 MiB)', 'server CPU / GiB', 'client CPU / GiB'], ceiling)}\n`,
 );

@@ -26,7 +26,7 @@ interface Receiver {
 
 const moto: RunningMoto = await startMoto();
 
-const RECEIVERS: readonly Receiver[] = [
+const ALL_RECEIVERS: readonly Receiver[] = [
   { label: 'local pack store, SQLite catalog (default)', args: async () => [] },
   {
     label: 'local pack store, PostgreSQL catalog',
@@ -51,6 +51,11 @@ const RECEIVERS: readonly Receiver[] = [
     ],
   },
 ];
+/** BENCH_STORES=s3,shared keeps the default and the receivers whose label says so. */
+const only = process.env.BENCH_STORES?.split(',').map((w) => w.trim().toLowerCase());
+const RECEIVERS = ALL_RECEIVERS.filter(
+  (r, i) => i === 0 || !only || only.some((w) => r.label.toLowerCase().includes(w)),
+);
 
 async function pullInto(sender: PeerServer, r: Receiver, pgUrl: string, rep: number): Promise<number> {
   const scratch = join(work, `rx-${RECEIVERS.indexOf(r)}-${rep}`);
