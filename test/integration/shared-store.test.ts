@@ -1,9 +1,9 @@
-import { cpSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type IngotServer, runCli, startIngot, tempDir } from '../support/ingot.js';
-import { freshPgDatabase } from '../support/postgres.js';
+import { type IngotServer, runCli, tempDir } from '../support/ingot.js';
+import { type SharedNodes, startSharedNodes } from '../support/shared-nodes.js';
 import { describeTree, makeRichTree, pseudoRandom } from '../support/trees.js';
 
 /**
@@ -11,28 +11,19 @@ import { describeTree, makeRichTree, pseudoRandom } from '../support/trees.js';
  * on one PostgreSQL catalog and one shared directory store.
  */
 describe('two nodes on one PostgreSQL and one shared directory store', () => {
+  let nodes: SharedNodes;
   let a: IngotServer;
   let b: IngotServer;
   let shared: string;
   let work: string;
-  let db: { url: string; drop(): Promise<void> };
+  let db: { url: string };
 
   beforeAll(async () => {
-    db = await freshPgDatabase(inject('pgUrl'));
-    shared = tempDir('ingot-shared-store-');
+    nodes = await startSharedNodes(inject('pgUrl'), 'FPPS_1');
+    ({ a, b, shared, db } = nodes);
     work = tempDir('ingot-shared-work-');
-    a = await startIngot({ name: 'FPPS_1', db: db.url, args: ['--store', shared] });
-    // A second node has the first one's identity: its keys and cluster name.
-    const home = tempDir('ingot-home-b-');
-    cpSync(join(a.home, 'keys'), join(home, 'keys'), { recursive: true });
-    cpSync(join(a.home, 'config.json'), join(home, 'config.json'));
-    b = await startIngot({ home, db: db.url, env: { INGOT_STORE: shared } });
   });
-  afterAll(async () => {
-    await a?.stop();
-    await b?.stop();
-    await db?.drop();
-  });
+  afterAll(() => nodes?.stop());
 
   it('deploys through one node an image added through the other, and dedups against it', async () => {
     const src = join(work, 'home');
