@@ -85,8 +85,9 @@ export class PeerClient {
    * The peer as the sending end (pull). One per transfer: the offer it fetched names the
    * image that every chunk request then names (the peer grants only that image's chunks),
    * and says whether the peer sends deltas; the base it agrees to is granted likewise.
+   * With `filter`, the peer offers what an instantiation by it would push (a dry run's view).
    */
-  source(): ImageSource {
+  source(filter?: InstantiationFilter): ImageSource {
     let image: Digest | undefined;
     let deltas = false;
     let base: Digest | undefined;
@@ -96,9 +97,11 @@ export class PeerClient {
         : { image, digests };
     return {
       offer: async (name) => {
-        const { deltas: speaks, ...r } = await this.http.json<
-          OfferMeta & { manifest: string; deltas?: boolean }
-        >('GET', `/peer/v1/images/${encodeURIComponent(name)}`);
+        type Offered = OfferMeta & { manifest: string; deltas?: boolean };
+        const path = `/peer/v1/${filter ? 'offers' : 'images'}/${encodeURIComponent(name)}`;
+        const { deltas: speaks, ...r } = filter
+          ? await this.http.json<Offered>('POST', path, { filter })
+          : await this.http.json<Offered>('GET', path);
         image = r.digest;
         deltas = speaks === true;
         return { ...r, manifest: Buffer.from(r.manifest, 'base64') } satisfies ImageOffer;

@@ -121,6 +121,7 @@ export class PeeringService {
         ...(await this.plan(
           peer,
           offered.map((o) => o.name),
+          filter,
         )),
       };
     }
@@ -186,9 +187,14 @@ export class PeeringService {
     return this.transferView(row);
   }
 
-  private async plan(peer: PeerRecord, names: readonly string[]): Promise<Plan> {
+  /** With `filter`, as an instantiation by it would push them; else as a pull. */
+  private async plan(
+    peer: PeerRecord,
+    names: readonly string[],
+    filter?: InstantiationFilter,
+  ): Promise<Plan> {
     const client = this.deps.links.client(peer);
-    return planTransfers(client.source(), localSink(this.deps.local, peer), names);
+    return planTransfers(client.source(filter), localSink(this.deps.local, peer), names);
   }
 
   private async transferView(r: TransferRecord): Promise<TransferView> {

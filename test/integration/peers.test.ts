@@ -155,6 +155,12 @@ describe('peers, as in the FPP procedure', () => {
 
   it('only PUBLISHED travels unless the filter asks for a state; private images never', async () => {
     expect(await received()).not.toContain('TEST_1');
+    // The dry run reads the images as the instantiation would push them: in the state asked.
+    const dry = ['instantiate', 'image', '--server', 'FPPS_1', '--all', '--state', 'TESTABLE', '--dry-run'];
+    const plan = await s2.json<{ images: { meta: { name: string } }[]; bytesMissing: number }>(dry);
+    expect(plan.images.map((i) => i.meta.name)).toEqual(['TEST_1']);
+    expect(plan.bytesMissing).toBeGreaterThan(96 * 1024);
+    expect(await received()).not.toContain('TEST_1');
     await ok(s2, ['instantiate', 'image', '--server', 'FPPS_1', '--all', '--state', 'TESTABLE']);
     await waitFor('TEST_1', received, (r) => r.includes('TEST_1'));
     await ok(s2, ['instantiate', 'image', '--server', 'FPPS_1', '--all']);

@@ -127,16 +127,30 @@ export function peerRoutes(app: PeerApp): void {
     removed: await deps.replication.uninstantiate(me(request.peer).name, filterOf(request.body)),
   }));
 
+  /** The offer of one image and the grant of its chunks: a pull's first step, or a dry run's. */
+  const offerTo = async (peerName: string, name: string, policy: OfferPolicy) => {
+    const offer = await localSource(deps.local, policy, peerName).offer(name);
+    await deps.grants.grant(peerName, 'read', offer.digest, offer.manifest);
+    deps.transfers.begin(peerName, 'out', offer);
+    // deltas: this server sends delta frames when asked (frame stream version 2).
+    return { ...offer, manifest: offer.manifest.toString('base64'), deltas: true };
+  };
+
   app.get(
     '/peer/v1/images/:name',
     { schema: { params: Type.Object({ name: NameSchema }) } },
+    async (request) => offerTo(me(request.peer).name, request.params.name, pullPolicy(app)),
+  );
+
+  // An image as an instantiation by `filter` would push it (any state the filter names, not
+  // only PUBLISHED as a pull): what a dry run of that instantiation reads to count its bytes.
+  app.post(
+    '/peer/v1/offers/:name',
+    { schema: { params: Type.Object({ name: NameSchema }), body: FilterBody } },
     async (request) => {
-      const peer = me(request.peer);
-      const offer = await localSource(deps.local, pullPolicy(app), peer.name).offer(request.params.name);
-      await deps.grants.grant(peer.name, 'read', offer.digest, offer.manifest);
-      deps.transfers.begin(peer.name, 'out', offer);
-      // deltas: this server sends delta frames when asked (frame stream version 2).
-      return { ...offer, manifest: offer.manifest.toString('base64'), deltas: true };
+      const matched = await deps.replication.matching(filterOf(request.body));
+      const policy: OfferPolicy = (image) => matched.some((m) => m.digest === image.digest);
+      return offerTo(me(request.peer).name, request.params.name, policy);
     },
   );
 
