@@ -231,8 +231,14 @@ async function readServerJson(home: string): Promise<ServerJson | undefined> {
   }
 }
 
+/** A server whose CLI can export and register server data (a PeerServer, a cluster's node). */
+export interface Pairable {
+  readonly name: string;
+  cli(args: readonly string[]): Promise<unknown>;
+}
+
 /** Each side exports its server data and registers the other's, as two administrators would. */
-export async function pairUp(a: PeerServer, b: PeerServer, scratch: string): Promise<void> {
+export async function pairUp(a: Pairable, b: Pairable, scratch: string): Promise<void> {
   const fileA = join(scratch, `${a.name}.serverdata.json`);
   const fileB = join(scratch, `${b.name}.serverdata.json`);
   await a.cli(['export', 'server', '--serverdata', fileA]);

@@ -1,8 +1,14 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import pg from 'pg';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { decodeRoot, partsOf } from '../../src/core/manifest-v2.js';
+import { decodeFrames } from '../../src/store/frame-codec.js';
+import { fakePeer } from '../support/fake-peer.js';
 import { type IngotServer, runCli, tempDir } from '../support/ingot.js';
+import { writeJson } from '../support/peers.js';
 import { type SharedNodes, startSharedNodes } from '../support/shared-nodes.js';
 import { describeTree, makeRichTree, pseudoRandom } from '../support/trees.js';
 
@@ -49,6 +55,53 @@ describe('two nodes on one PostgreSQL and one shared directory store', () => {
     expect(await chunkRows(db.url)).toBe(before);
     const verified = await a.cli(['image', 'verify', 'DBHOME_2']);
     expect(verified.code).toBe(0);
+  });
+
+  it("serves a pull's chunks from the node that did not answer its offer, and nothing it would not offer", async () => {
+    const puller = fakePeer('FPPS_P');
+    const reg = await a.cli([
+      'register',
+      'server',
+      '--server',
+      'FPPS_P',
+      '--serverdata',
+      writeJson(puller.serverData),
+    ]);
+    expect(reg.code, reg.stderr).toBe(0);
+    // A node reads the peers it trusts at start (a peer registered elsewhere since is not among them).
+    await b.stop();
+    b = await b.restart();
+    nodes.b = b;
+    const cert = readFileSync(join(a.home, 'keys', 'peer.crt'), 'utf8');
+    const offer = await puller.call(a.peerUrl, cert, 'GET', '/peer/v1/images/DBHOME_1');
+    expect(offer.status).toBe(200);
+    const digest = offer.json.digest as string;
+    const decoded = decodeRoot(Buffer.from(offer.json.manifest as string, 'base64'));
+    expect(decoded.version).toBe(2);
+    const parts = decoded.version === 2 ? partsOf(decoded.root).map((p) => p.digest) : [];
+    // Behind a balancer the chunk requests may reach node B, which never saw the offer.
+    const res = await request(`${b.peerUrl}/peer/v1/chunks/fetch`, {
+      method: 'POST',
+      dispatcher: puller.agent(cert),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: digest, digests: parts }),
+    });
+    expect(res.statusCode).toBe(200);
+    const got: string[] = [];
+    for await (const f of decodeFrames(Readable.from([Buffer.from(await res.body.arrayBuffer())])))
+      got.push(f.digest);
+    expect(got).toEqual(parts);
+    // A private image is offered to no peer: naming its digest on node B gets none of it.
+    const file = join(work, 'private.img');
+    writeFileSync(file, 'never offered'.repeat(1000));
+    expect((await a.cli(['image', 'add', 'SECRET_1', '--file', file, '--private'])).code).toBe(0);
+    const secret = await a.json<{ digest: string }>(['image', 'show', 'SECRET_1']);
+    const refused = await puller.call(b.peerUrl, cert, 'POST', '/peer/v1/chunks/fetch', {
+      image: secret.digest,
+      digests: parts.slice(0, 1),
+    });
+    expect(refused).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    expect((await a.cli(['image', 'delete', 'SECRET_1'])).code).toBe(0);
   });
 
   it('collects on one node what was deleted through the other, and keeps what another image names', async () => {

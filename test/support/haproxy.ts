@@ -17,16 +17,32 @@ export interface Haproxy extends Daemon {
   until(name: string, want: 'UP' | 'DOWN'): Promise<void>;
 }
 
-export async function startHaproxy(backends: Record<string, number>): Promise<Haproxy> {
+export interface HaproxyOptions {
+  /** The frontend's port, when the nodes must advertise it before HAProxy starts. */
+  readonly port?: number;
+  /**
+   * Each backend's API port, checked for /healthz while the balanced port is another: the
+   * peer API, balanced as TCP so its mutual TLS passes through to the nodes.
+   */
+  readonly checkPorts?: Record<string, number>;
+}
+
+export async function startHaproxy(
+  backends: Record<string, number>,
+  opts: HaproxyOptions = {},
+): Promise<Haproxy> {
   const dir = tempDir('ingot-haproxy-');
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const socket = join(dir, 'stats.sock');
-  const servers = Object.entries(backends).map(([name, p]) => `  server ${name} 127.0.0.1:${p} check`);
+  const checkPort = (name: string) => (opts.checkPorts?.[name] ? ` port ${opts.checkPorts[name]}` : '');
+  const servers = Object.entries(backends).map(
+    ([name, p]) => `  server ${name} 127.0.0.1:${p} check${checkPort(name)}`,
+  );
   const config = [
     'global',
     `  stats socket ${socket} mode 600 level admin`,
     'defaults',
-    '  mode http',
+    `  mode ${opts.checkPorts ? 'tcp' : 'http'}`,
     '  timeout connect 2s',
     '  timeout client 30s',
     '  timeout server 30s',
@@ -56,7 +72,8 @@ export async function startHaproxy(backends: Record<string, number>): Promise<Ha
     status,
     async until(name, want) {
       const deadline = Date.now() + 30_000;
-      while ((await status(name)) !== want) {
+      // HAProxy binds its frontend before it makes the stats socket: no socket yet is no answer yet.
+      while ((await status(name).catch(() => 'unknown')) !== want) {
         if (Date.now() > deadline) throw new Error(`HAProxy never marked ${name} ${want}`);
         await new Promise((r) => setTimeout(r, 50));
       }

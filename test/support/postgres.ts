@@ -17,8 +17,11 @@ export interface RunningPostgres {
   stop(): Promise<void>;
 }
 
-/** Starts a private PostgreSQL server; the returned URL names its `postgres` database. */
-export async function startPostgres(): Promise<RunningPostgres> {
+/**
+ * Starts a private PostgreSQL server; the returned URL names its `postgres` database.
+ * `settings` are more `-c name=value` (a benchmark loads pg_stat_statements so).
+ */
+export async function startPostgres(settings: readonly string[] = []): Promise<RunningPostgres> {
   const bin = findPgBin();
   const user = osUser();
   const root = mkdtempSync(join(tmpdir(), 'ingot-pg-'));
@@ -45,6 +48,7 @@ export async function startPostgres(): Promise<RunningPostgres> {
       'full_page_writes=off',
       '-c',
       'max_connections=200',
+      ...settings.flatMap((setting) => ['-c', setting]),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, ...(user ?? {}) },
   );

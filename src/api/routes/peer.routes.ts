@@ -154,9 +154,26 @@ export function peerRoutes(app: PeerApp): void {
     },
   );
 
+  /**
+   * Grants live in the node that made them, and behind a balancer a puller's next request
+   * may reach another node of this server: that node makes the read grant again, by the
+   * offer's own checks, for the image held under that digest (a peer gets nothing it could
+   * not have been offered).
+   */
+  const regrant = async (peer: string, digest: string | undefined) => {
+    if (digest === undefined || deps.grants.image(peer, 'read', digest as Digest)) return;
+    const image = await deps.local.catalog.findImageByDigest(digest as Digest);
+    if (!image) return;
+    const offer = await localSource(deps.local, pullPolicy(app), peer)
+      .offer(image.name)
+      .catch(() => undefined);
+    if (offer?.digest === digest) await deps.grants.grant(peer, 'read', offer.digest, offer.manifest);
+  };
+
   /** Of the puller's bases, the first this server would offer too; its chunks are granted as references. */
   app.post('/peer/v1/bases', { schema: { body: BasesBody } }, async (request) => {
     const peer = me(request.peer);
+    await regrant(peer.name, request.body.image);
     await deps.grants.check(peer.name, 'read', request.body.image, []);
     const bases = request.body.bases.map((b) => ({ name: b.name, digest: b.digest as Digest }));
     const base = await firstOffered(deps.local, bases, pullPolicy(app));
@@ -223,8 +240,10 @@ export function peerRoutes(app: PeerApp): void {
   const granted = async (peer: PeerRecord, body: Static<typeof FetchBody>) => {
     const digests = body.digests as Digest[];
     const references = referencesOf(digests, body.references);
+    await regrant(peer.name, body.image);
     await deps.grants.check(peer.name, 'read', body.image, digests);
     if (references) {
+      await regrant(peer.name, body.base);
       await deps.grants.check(
         peer.name,
         'read',
