@@ -50,6 +50,7 @@ export const LEFT_TABLES = [
   'job_checkpoints',
   'transfers',
   'peer_transfers',
+  'peer_write_grants',
   'audit',
   ...RECORDED_AT_START,
   'store_segments',

@@ -318,6 +318,15 @@ export interface UpdateStepTable {
   ended_at: string | null;
 }
 
+/** A push's write grant (012): its offer's manifest and delta bases, base64 and JSON. */
+export interface PeerWriteGrantTable {
+  peer_name: string;
+  digest: string;
+  manifest: string;
+  bases: string;
+  created_at: string;
+}
+
 export interface Schema {
   image_types: ImageTypeTable;
   images: ImageTable;
@@ -346,6 +355,7 @@ export interface Schema {
   releases: ReleaseTable;
   update_plans: UpdatePlanTable;
   update_steps: UpdateStepTable;
+  peer_write_grants: PeerWriteGrantTable;
 }
 
 export type DialectName = 'sqlite' | 'postgres';

@@ -40,6 +40,29 @@ describe.each(DIALECTS)('PeerService names and keys (%s)', (dialect) => {
     expect((await peers.bySigningKey(peer.signingKeyId))?.name).toBe('FPPS_B');
   });
 
+  it('tells a node of peers registered and unregistered through another node of its catalog', async () => {
+    const node = new PeerService(db, { name: 'FPPS', fingerprint: 'f'.repeat(64), keyId: keyId(ownKey) });
+    const told: string[] = [];
+    node.onChange(() => {
+      told.push('change');
+    });
+    node.onRevoke((p) => {
+      told.push(`revoke ${p.name}`);
+    });
+    await node.reconcile();
+    expect(told).toEqual([]);
+    await peers.register('EDGE', fakePeer('EDGE').serverData);
+    await node.reconcile();
+    expect(told).toEqual(['change']);
+    await node.reconcile();
+    await peers.setMaxRate('EDGE', 1 << 20);
+    await node.reconcile();
+    expect(told).toEqual(['change']);
+    await peers.unregister('EDGE');
+    await node.reconcile();
+    expect(told).toEqual(['change', 'change', 'revoke EDGE']);
+  });
+
   it('asks for --as when another peer holds the name, and refuses a taken --as', async () => {
     await peers.register('EDGE', fakePeer('EDGE').serverData);
     const other = fakePeer('EDGE');

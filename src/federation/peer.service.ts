@@ -17,6 +17,8 @@ import type { HostKind, HostRecord, PeerRecord } from './types.js';
 export class PeerService {
   private readonly revokeListeners: ((peer: PeerRecord) => Promise<void> | void)[] = [];
   private readonly changeListeners: (() => Promise<void> | void)[] = [];
+  /** The peers this node last told its listeners of, by certificate fingerprint. */
+  private known: Map<string, PeerRecord> | undefined;
 
   constructor(
     private readonly db: Db,
@@ -140,6 +142,24 @@ export class PeerService {
     await this.changed();
     for (const l of this.revokeListeners) await l(peer);
     return peer;
+  }
+
+  /**
+   * Tells this node's listeners of peers registered or unregistered through another node of
+   * the same catalog (each node builds its TLS context from the rows it read). The first
+   * call only records what there is; a change seen twice (made through this node, then read
+   * back) is told twice, which costs a TLS context and cuts nothing that is still trusted.
+   */
+  async reconcile(): Promise<void> {
+    const now = new Map((await this.repo.list()).map((p) => [p.certFingerprint, p]));
+    const before = this.known;
+    this.known = now;
+    if (!before) return;
+    const gone = [...before.values()].filter((p) => !now.has(p.certFingerprint));
+    const added = [...now.keys()].some((fp) => !before.has(fp));
+    if (!added && gone.length === 0) return;
+    await this.changed();
+    for (const peer of gone) for (const l of this.revokeListeners) await l(peer);
   }
 
   async get(name: string): Promise<PeerRecord> {

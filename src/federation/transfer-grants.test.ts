@@ -2,14 +2,17 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DIALECTS, tempDatabase } from '../../test/support/databases.js';
 import { tenByteImage, tenByteModel } from '../../test/support/manifests.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
+import { openDatabase } from '../db/database.js';
 import { DirectoryManifests } from '../store/directory-manifests.js';
 import { ManifestStore } from '../store/manifest-store.js';
 import { PackChunkStore } from '../store/pack-chunk-store.js';
 import type { MovingChunk } from '../transfer/ports.js';
 import { TransferGrants } from './transfer-grants.js';
+import { WriteGrantRepository } from './write-grant.repository.js';
 
 const A = 'a'.repeat(64) as Digest;
 const B = 'b'.repeat(64) as Digest;
@@ -76,7 +79,7 @@ describe('TransferGrants', () => {
     expect(await code(() => grants.check('SITE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
     expect(await code(() => grants.check('EDGE', 'read', img.digest, [A]))).toBe('FORBIDDEN');
     expect(await code(() => grants.check('SITE', 'read', undefined, [A]))).toBe('FORBIDDEN');
-    grants.revoke('SITE', 'read', img.digest);
+    await grants.revoke('SITE', 'read', img.digest);
     expect(await code(() => grants.check('SITE', 'read', img.digest, [A]))).toBe('FORBIDDEN');
   });
 
@@ -163,5 +166,51 @@ describe('TransferGrants', () => {
     await receiver.chunks.put(part?.digest as Digest, await origin.chunks.get(part?.digest as Digest));
     expect(await code(() => grants.check('HQ', 'write', sealed.digest, [A, B]))).toBeUndefined();
     expect(await code(() => grants.check('HQ', 'write', sealed.digest, [C]))).toBe('FORBIDDEN');
+  });
+});
+
+describe.each(DIALECTS)('write grants across the nodes of one catalog (%s)', (dialect) => {
+  it("lets a push's chunks reach a node that did not take its offer, until the commit", async () => {
+    const temp = await tempDatabase(dialect);
+    const db = await openDatabase({ url: temp.url });
+    try {
+      const ledger = new WriteGrantRepository(db);
+      const base = image('V0', [C]);
+      const baseList = async function* (bytes: Buffer) {
+        if (bytes.equals(base.bytes)) yield model('V0', [C]).chunks;
+      };
+      const nodeA = new TransferGrants(baseList, Date.now, ledger);
+      const nodeB = new TransferGrants(baseList, Date.now, ledger);
+      const img = image('V1', [A, B]);
+      await nodeA.grant('SITE', 'write', img.digest, img.bytes, [base.bytes]);
+      expect(await code(() => nodeB.check('SITE', 'write', img.digest, [A, B]))).toBeUndefined();
+      expect(await code(() => nodeB.check('SITE', 'write', img.digest, [C]))).toBe('FORBIDDEN');
+      expect(await code(() => nodeB.check('EDGE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
+      // Read grants are not in the ledger: a puller's are made again from the images.
+      await nodeA.grant('SITE', 'read', img.digest, img.bytes);
+      expect(await code(() => nodeB.check('SITE', 'read', img.digest, [A]))).toBe('FORBIDDEN');
+      expect(
+        await drain(
+          nodeB.checked(
+            'SITE',
+            img.digest,
+            (async function* () {
+              yield delta(A, C);
+            })(),
+          ),
+        ),
+      ).toEqual({
+        passed: [A],
+      });
+      await nodeB.revoke('SITE', 'write', img.digest);
+      const nodeC = new TransferGrants(baseList, Date.now, ledger);
+      expect(await code(() => nodeC.check('SITE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
+      await nodeA.grant('SITE', 'write', img.digest, img.bytes);
+      expect(await ledger.prune(new Date(Date.now() + 1000))).toBe(1);
+      expect(await code(() => nodeC.check('SITE', 'write', img.digest, [A]))).toBe('FORBIDDEN');
+    } finally {
+      await db.close();
+      await temp.cleanup();
+    }
   });
 });

@@ -11,9 +11,11 @@ import type { MovingChunk } from '../transfer/ports.js';
  * chunks; accepting its offer (a push) grants it asking about and sending that image's
  * chunks. Every chunk request on the peer API names the image and is checked against the
  * grant of its direction. A peer that knows a digest gets nothing by naming it,
- * and cannot drop chunks nobody asked for. Grants live in memory (a restarted server's
- * peers re-offer when they retry), the most recent GRANTS of them, each for GRANT_TTL_MS
- * after its last use.
+ * and cannot drop chunks nobody asked for. Grants live in memory, the most recent GRANTS
+ * of them, each for GRANT_TTL_MS after its last use. Write grants are also written to a
+ * ledger in the catalog, so a push's requests that a balancer sends to another node of
+ * this server find it there (a read grant is made again from the catalog's images instead:
+ * peer.routes.ts).
  *
  * A version 2 root names only its parts; the data chunks are named inside them. So a
  * pushed image's grant starts as its parts and widens to the whole image once the parts
@@ -51,6 +53,19 @@ export interface GrantedImage {
   lengthOf(digest: Digest): number | undefined;
 }
 
+/** A write grant as the ledger keeps it: what `grant` was given. */
+export interface LedgerEntry {
+  readonly manifest: Buffer;
+  readonly bases: readonly Buffer[];
+}
+
+/** Where write grants are kept for the other nodes of this server (the catalog). */
+export interface GrantLedger {
+  save(peer: string, digest: Digest, entry: LedgerEntry): Promise<void>;
+  find(peer: string, digest: Digest): Promise<LedgerEntry | undefined>;
+  drop(peer: string, digest: Digest): Promise<void>;
+}
+
 interface Grant {
   chunks: DigestTable;
   /** The manifest's parts (version 2), also in `chunks`. */
@@ -68,6 +83,7 @@ export class TransferGrants {
   constructor(
     private readonly chunkList: ChunkListOf,
     private readonly now: () => number = Date.now,
+    private readonly ledger?: GrantLedger,
   ) {}
 
   /**
@@ -81,6 +97,17 @@ export class TransferGrants {
     manifest: Buffer,
     bases: readonly Buffer[] = [],
   ): Promise<void> {
+    await this.make(peer, kind, digest, manifest, bases);
+    if (kind === 'write') await this.ledger?.save(peer, digest, { manifest, bases });
+  }
+
+  private async make(
+    peer: string,
+    kind: GrantKind,
+    digest: Digest,
+    manifest: Buffer,
+    bases: readonly Buffer[],
+  ): Promise<Grant> {
     if (manifestDigest(manifest) !== digest) {
       throw new IngotError('DIGEST_MISMATCH', 'the manifest sent is not the one the offer names', {
         details: { expected: digest, found: manifestDigest(manifest) },
@@ -109,6 +136,7 @@ export class TransferGrants {
     this.grants.delete(key);
     this.grants.set(key, grant);
     this.evict(key);
+    return grant;
   }
 
   /** Least recently used first, until the bounds hold; never the grant just made. */
@@ -132,7 +160,7 @@ export class TransferGrants {
     image: string | undefined,
     digests: Iterable<Digest>,
   ): Promise<void> {
-    const grant = this.live(peer, kind, image);
+    const grant = await this.live(peer, kind, image);
     for (const d of digests) if (!(await this.covers(grant, d))) throw outside(peer, image, d);
   }
 
@@ -145,7 +173,7 @@ export class TransferGrants {
     image: string | undefined,
     chunks: AsyncIterable<T>,
   ): AsyncGenerator<T> {
-    const grant = this.live(peer, 'write', image);
+    const grant = await this.live(peer, 'write', image);
     for await (const c of chunks) {
       if (!(await this.covers(grant, c.digest))) throw outside(peer, image, c.digest);
       const stranger =
@@ -198,13 +226,14 @@ export class TransferGrants {
     };
   }
 
-  revoke(peer: string, kind: GrantKind, digest: Digest): void {
+  async revoke(peer: string, kind: GrantKind, digest: Digest): Promise<void> {
     this.grants.delete(keyOf(peer, kind, digest));
+    if (kind === 'write') await this.ledger?.drop(peer, digest);
   }
 
-  private live(peer: string, kind: GrantKind, image: string | undefined): Grant {
+  private async live(peer: string, kind: GrantKind, image: string | undefined): Promise<Grant> {
     const key = keyOf(peer, kind, image ?? '');
-    const grant = this.grants.get(key);
+    const grant = this.grants.get(key) ?? (await this.fromLedger(peer, kind, image));
     if (!grant || this.now() - grant.usedAt > GRANT_TTL_MS) {
       this.grants.delete(key);
       throw new IngotError(
@@ -217,6 +246,17 @@ export class TransferGrants {
     }
     grant.usedAt = this.now();
     return grant;
+  }
+
+  /** A write grant another node of this server made (its offer was taken there). */
+  private async fromLedger(
+    peer: string,
+    kind: GrantKind,
+    image: string | undefined,
+  ): Promise<Grant | undefined> {
+    if (kind !== 'write' || !this.ledger || image === undefined) return undefined;
+    const entry = await this.ledger.find(peer, image as Digest);
+    return entry && this.make(peer, kind, image as Digest, entry.manifest, entry.bases);
   }
 }
 

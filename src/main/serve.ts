@@ -36,6 +36,7 @@ import { TemplateService } from '../federation/template.service.js';
 import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
 import { transferJob } from '../federation/transfer.job.js';
 import { TransferGrants } from '../federation/transfer-grants.js';
+import { WriteGrantRepository } from '../federation/write-grant.repository.js';
 import { collectGarbage, type GcOptions } from '../jobs/handlers/gc.job.js';
 import { IMPORT_JOB_KIND, type UrlImportRequest, UrlImportService } from '../jobs/handlers/import.job.js';
 import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../jobs/handlers/ingest.job.js';
@@ -176,7 +177,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const rolls = new RollService({ db, nodes, releases, dependencies: DEPENDENCIES, logger });
   const resumed = await jobs.expireLeasesOf((o) => isDeadLocalOwner(o));
 
-  const grants = new TransferGrants((bytes) => manifests.chunkList(bytes));
+  const writeGrants = new WriteGrantRepository(db);
+  const grants = new TransferGrants((bytes) => manifests.chunkList(bytes), Date.now, writeGrants);
   const served = new PeerTransfers({
     db,
     grants,
@@ -204,10 +206,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         drop: (b) => served.forgetEnded(b),
       },
       { what: 'nodes silent for a day', days: 1, drop: (b) => nodes.forgetSilent(b) },
+      { what: 'write grants of pushes left unfinished', days: 1, drop: (b) => writeGrants.prune(b) },
     ],
     logger,
   );
 
+  // What the TLS context is built from; later ticks catch changes made through other nodes.
+  await peers.reconcile();
   const peerApi = await buildPeerApi(
     {
       clusterName: self,
@@ -359,6 +364,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     logger,
     everyNode: [
       { what: 'peer transfer tick', tick: () => served.tick() },
+      { what: 'peer trust from other nodes', tick: () => peers.reconcile() },
       { what: 'store growth sample', tick: async () => growth.sample(Date.now(), storeTotals()) },
       selfUpdater({
         nodes,

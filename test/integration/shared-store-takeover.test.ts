@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { untilActivity } from '../support/activity.js';
 import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
-import { pair, type TransferJson } from '../support/peers.js';
+import { pair, type TransferJson, wireBytes } from '../support/peers.js';
 import { type SharedNodes, startSharedNodes } from '../support/shared-nodes.js';
 import { pseudoRandom } from '../support/trees.js';
 
@@ -68,7 +68,7 @@ describe('a node killed mid-pull', () => {
     const t = (await survivor.json<TransferJson[]>(['transfers'])).find((x) => x.jobId === job);
     expect(t).toMatchObject({ state: 'succeeded', outcome: 'created' });
     const present = t?.bytesPresent ?? 0;
-    const sent = await wireBytesSent(peer, 'FPPS_1');
+    const sent = await wireBytes(peer, 'FPPS_1', 'sent');
     console.log(
       `job ${job}: killed at ${bytesDone} of ${SIZE} bytes; done ${took} ms later on the other node, ` +
         `${present} bytes found stored; the peer sent ${sent} bytes in all (${(sent / SIZE).toFixed(2)}x the image)`,
@@ -134,14 +134,4 @@ async function jobEnd(on: IngotServer, job: number): Promise<JobJson> {
     seen = (await res.json()) as JobJson;
   }
   return seen;
-}
-
-/** The chunk-stream bytes `server` has sent to `peer`, by its own metrics. */
-async function wireBytesSent(server: IngotServer, to: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const line = new RegExp(
-    `^ingot_peer_wire_bytes_total\\{[^}]*peer="${to}"[^}]*direction="sent"[^}]*\\} (\\d+)`,
-    'm',
-  );
-  return Number(line.exec(text)?.[1] ?? Number.NaN);
 }

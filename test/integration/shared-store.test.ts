@@ -8,7 +8,7 @@ import { decodeRoot, partsOf } from '../../src/core/manifest-v2.js';
 import { decodeFrames } from '../../src/store/frame-codec.js';
 import { fakePeer } from '../support/fake-peer.js';
 import { type IngotServer, runCli, tempDir } from '../support/ingot.js';
-import { writeJson } from '../support/peers.js';
+import { waitFor, writeJson } from '../support/peers.js';
 import { type SharedNodes, startSharedNodes } from '../support/shared-nodes.js';
 import { describeTree, makeRichTree, pseudoRandom } from '../support/trees.js';
 
@@ -57,7 +57,7 @@ describe('two nodes on one PostgreSQL and one shared directory store', () => {
     expect(verified.code).toBe(0);
   });
 
-  it("serves a pull's chunks from the node that did not answer its offer, and nothing it would not offer", async () => {
+  it('trusts a peer registered through the other node, serves its pull there, and nothing it would not offer', async () => {
     const puller = fakePeer('FPPS_P');
     const reg = await a.cli([
       'register',
@@ -68,11 +68,19 @@ describe('two nodes on one PostgreSQL and one shared directory store', () => {
       writeJson(puller.serverData),
     ]);
     expect(reg.code, reg.stderr).toBe(0);
-    // A node reads the peers it trusts at start (a peer registered elsewhere since is not among them).
-    await b.stop();
-    b = await b.restart();
-    nodes.b = b;
     const cert = readFileSync(join(a.home, 'keys', 'peer.crt'), 'utf8');
+    // Node B learns of the peer registered through A within its next ticks, with no restart.
+    const answers = (url: string) =>
+      puller.call(url, cert, 'GET', '/peer/v1/images/DBHOME_1').then(
+        (r) => r.status,
+        () => 'refused at TLS',
+      );
+    await waitFor(
+      'node B to trust the new peer',
+      () => answers(b.peerUrl),
+      (s) => s === 200,
+      10_000,
+    );
     const offer = await puller.call(a.peerUrl, cert, 'GET', '/peer/v1/images/DBHOME_1');
     expect(offer.status).toBe(200);
     const digest = offer.json.digest as string;
@@ -102,6 +110,14 @@ describe('two nodes on one PostgreSQL and one shared directory store', () => {
     });
     expect(refused).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
     expect((await a.cli(['image', 'delete', 'SECRET_1'])).code).toBe(0);
+    // Unregistered through A, the peer is then refused by B's TLS, its open connection cut.
+    expect((await a.cli(['unregister', 'server', '--server', 'FPPS_P'])).code).toBe(0);
+    await waitFor(
+      'node B to refuse the peer',
+      () => answers(b.peerUrl),
+      (s) => s === 'refused at TLS',
+      10_000,
+    );
   });
 
   it('collects on one node what was deleted through the other, and keeps what another image names', async () => {

@@ -96,3 +96,18 @@ export function writeJson(value: unknown): string {
 export function workDir(): string {
   return work;
 }
+
+/** The chunk-stream bytes `server` has exchanged with `peer` in one direction, by its own metrics. */
+export async function wireBytes(
+  server: IngotServer,
+  peer: string,
+  direction: 'sent' | 'received',
+): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = new RegExp(
+    `^ingot_peer_wire_bytes_total\\{[^}]*peer="${peer}"[^}]*direction="${direction}"[^}]*\\} (\\d+)`,
+    'm',
+  );
+  // NaN when there is no such line: no comparison passes on a counter that is not there.
+  return Number(line.exec(text)?.[1] ?? Number.NaN);
+}

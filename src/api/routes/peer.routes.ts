@@ -341,7 +341,7 @@ export function peerRoutes(app: PeerApp): void {
     }
     const outcome = status === 'present' ? 'present' : 'created';
     await deps.transfers.finish(peer.name, 'in', offer.digest, { state: 'done', outcome });
-    deps.grants.revoke(peer.name, 'write', offer.digest);
+    await deps.grants.revoke(peer.name, 'write', offer.digest);
     return { status };
   });
 }
