@@ -1,7 +1,8 @@
 /**
- * A push to a server of two nodes behind HAProxy in TCP mode (mutual TLS passes through to
- * the nodes), whose connections it spreads over both: the node that took the offer is not
- * the one every chunk reaches, so the write grant must be found by the other.
+ * A peer pushing to and pulling from a server of two nodes behind HAProxy in TCP mode (mutual
+ * TLS passes through to the nodes), which spreads the peer's connections over both: the node
+ * that answered the offer is not the one every chunk request reaches, so the other must find
+ * the grant (a push's in the catalog, a pull's made again from the images).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { pseudoRandom } from '../support/trees.js';
 
 const SIZE = 24 << 20;
 
-describe('a push through a balancer in front of two nodes', () => {
+describe('pushes and pulls through a balancer in front of two nodes', () => {
   let nodes: SharedNodes;
   let edge: IngotServer;
   let lb: Haproxy;
@@ -88,6 +89,19 @@ describe('a push through a balancer in front of two nodes', () => {
     expect(verified.code, verified.stderr).toBe(0);
     const out = join(tempDir('ingot-push-out-'), 'disk.img');
     expect((await a.cli(['image', 'deploy', 'DISK_P', '--path', out])).code).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(file))).toBe(true);
+  });
+
+  it("serves a pull whose requests reach both nodes, from either node's answers", async () => {
+    const { a, b } = nodes;
+    const file = join(tempDir('ingot-pull-'), 'disk.img');
+    writeFileSync(file, pseudoRandom('balancer-pull', SIZE));
+    expect((await b.cli(['image', 'add', 'DISK_S', '--file', file])).code).toBe(0);
+    const pull = await edge.cli(['image', 'pull', 'DISK_S', '--server', 'FPPS_1']);
+    expect(pull.code, pull.stderr).toBe(0);
+    for (const node of [a, b]) expect(await wireBytes(node, 'EDGE_P', 'sent')).toBeGreaterThan(SIZE / 8);
+    const out = join(tempDir('ingot-pull-out-'), 'disk.img');
+    expect((await edge.cli(['image', 'deploy', 'DISK_S', '--path', out])).code).toBe(0);
     expect(readFileSync(out).equals(readFileSync(file))).toBe(true);
   });
 });
