@@ -13,7 +13,7 @@ import { accessCheck } from './auth.js';
 import { consoleFiles } from './console-files.js';
 import type { ApiDeps } from './deps.js';
 import { installErrorHandler } from './error-handler.js';
-import { JSON_BODY_BYTES, RELEASE_TYPE, withBodyLimit } from './limits.js';
+import { JSON_BODY_BYTES, PARAM_BYTES, RELEASE_TYPE, withBodyLimit } from './limits.js';
 import { RequestLog } from './request-log.js';
 import { leastRole, listedRoutes } from './route-roles.js';
 import { accessRoutes } from './routes/access.routes.js';
@@ -56,6 +56,7 @@ export async function buildApp(
     ...(opts.https ? { https: { key: opts.https.key, cert: opts.https.cert } } : {}),
     // Small for admin JSON; the draft and bundle routes set their own (limits.ts).
     bodyLimit: JSON_BODY_BYTES,
+    maxParamLength: PARAM_BYTES,
     requestIdHeader: 'x-request-id',
     // One line per request, at a level by what it did.
     logController: new RequestLog(),

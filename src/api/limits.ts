@@ -16,6 +16,12 @@ export const CHUNK_LIST_BODY_BYTES = 2 * 1024 * 1024;
 export const DRAFT_BODY_BYTES = 384 * 1024 * 1024;
 /** A bundle header (check, commit) or a plan's inventory: a list of images and chunk digests. */
 export const BUNDLE_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * A URL parameter's length, past which the router refuses it. Fastify's default of 100
+ * answered longer ones 414 with a body of its own; under this bound the route's schema
+ * judges them (a name's limit is 64) and the answer is the registry's.
+ */
+export const PARAM_BYTES = 4096;
 /** A peer API JSON body; an offer carries its manifest, base64. */
 export const PEER_BODY_BYTES = 64 * 1024 * 1024;
 

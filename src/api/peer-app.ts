@@ -20,7 +20,7 @@ import type { PeerRecord } from '../federation/types.js';
 import { CHUNK_STREAM_TYPE } from '../transfer/ports.js';
 import type { RateLimits } from '../transfer/rate-limit.js';
 import { installErrorHandler } from './error-handler.js';
-import { PEER_BODY_BYTES } from './limits.js';
+import { PARAM_BYTES, PEER_BODY_BYTES } from './limits.js';
 import type { Metrics } from './metrics.js';
 import { RequestLog } from './request-log.js';
 import { peerRoutes } from './routes/peer.routes.js';
@@ -89,6 +89,7 @@ export async function buildPeerApi(
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: PEER_BODY_BYTES,
+    maxParamLength: PARAM_BYTES,
     // One line per request, at a level by what it did.
     logController: new RequestLog(),
     https: { ...(await trust()), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },

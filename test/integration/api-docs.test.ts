@@ -43,4 +43,16 @@ describe('the API describes itself', () => {
     const id = (await (await fetch(`${server.url}/api/v1/server`)).json()) as { signingKey: string };
     expect(id.signingKey).toContain('BEGIN PUBLIC KEY');
   });
+
+  it("answers a URL parameter too long for any name with the registry's error, not the router's 414", async () => {
+    const auth = { authorization: `Bearer ${server.token}` };
+    for (const length of [65, 101, 1000]) {
+      const res = await fetch(`${server.url}/api/v1/images/${'A'.repeat(length)}`, { headers: auth });
+      // The same answer as a name one character too long: the schema's bound, in the registry's words.
+      expect({ status: res.status, body: await res.json() }).toMatchObject({
+        status: 413,
+        body: { code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/64/) },
+      });
+    }
+  });
 });
