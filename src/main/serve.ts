@@ -12,7 +12,6 @@ import { ImageService } from '../catalog/image.service.js';
 import { loadServerConfig, type ServeOptions } from '../config/server-config.js';
 import { ActivitySignal } from '../core/activity-signal.js';
 import { keyId } from '../core/signatures.js';
-import { openDatabase } from '../db/index.js';
 import { BundleService } from '../federation/bundle.service.js';
 import { BUNDLE_IMPORT_JOB_KIND, LocalBundleImport } from '../federation/bundle-import.js';
 import { BundleUploads } from '../federation/bundle-uploads.js';
@@ -51,6 +50,7 @@ import { StoreGrowth } from '../store/store-growth.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
 import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
+import { openCatalog } from './catalog-open.js';
 import { joinAsNode, nodeIdentity } from './node-join.js';
 import { retention } from './retention.js';
 import { deadNodeReaping, startScheduler } from './scheduler.js';
@@ -86,7 +86,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const selfKeyId = keyId(identity.publicKeyPem);
   // A node restarted by a roll keeps its id (self-restart.ts); a new process is `host:pid`.
   const owner = process.env[NODE_ID_ENV] ?? `${hostname()}:${process.pid}`;
-  const db = await openDatabase({ url: config.dbUrl });
+  const db = await openCatalog(config.dbUrl);
   // Joined before a shared store opens: a node of another server writes nothing there.
   const nodes = await joinAsNode(
     db,

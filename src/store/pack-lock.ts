@@ -20,8 +20,22 @@ import { IngotError } from '../core/errors.js';
 /** SQLite file format: the header's user_version field. */
 const USER_VERSION_OFFSET = 60;
 
+/** What a refused opener is told: the thing locked, and what to do. */
+export interface LockWords {
+  readonly what: string;
+  readonly hint: string;
+}
+
+const STORE_WORDS: LockWords = {
+  what: 'the chunk store',
+  hint: 'stop that process first; the lock goes away when it exits, however it exits',
+};
+
 /** Takes the lock database at `path`, or throws CONFLICT while another process (or this one) holds it. */
-export async function acquireStoreLock(path: string): Promise<() => Promise<void>> {
+export async function acquireStoreLock(
+  path: string,
+  words: LockWords = STORE_WORDS,
+): Promise<() => Promise<void>> {
   const db = new DatabaseSync(path, { timeout: 0 });
   try {
     db.exec('PRAGMA locking_mode=EXCLUSIVE');
@@ -31,8 +45,8 @@ export async function acquireStoreLock(path: string): Promise<() => Promise<void
     db.close();
     if (!isBusy(err)) throw err;
     const pid = await holderPid(path);
-    throw new IngotError('CONFLICT', `the chunk store is in use by process ${pid ?? '(unknown)'}`, {
-      hint: 'stop that process first; the lock goes away when it exits, however it exits',
+    throw new IngotError('CONFLICT', `${words.what} is in use by process ${pid ?? '(unknown)'}`, {
+      hint: words.hint,
       details: { ...(pid === undefined ? {} : { pid }), lock: path },
     });
   }

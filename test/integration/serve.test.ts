@@ -65,6 +65,28 @@ describe('ingot serve', () => {
     }
   });
 
+  it('refuses a second server on the same SQLite catalog, and lets one start once the first is gone', async () => {
+    const first = await startIngot({ name: 'FPPS_1' });
+    const catalog = `sqlite:${join(first.home, 'catalog.sqlite')}`;
+    const serve = ['serve', '--db', catalog, '--listen', '127.0.0.1:0', '--peer-listen', '127.0.0.1:0'];
+    const home = tempDir();
+    try {
+      const second = await runCli(serve, { INGOT_HOME: home });
+      expect(second.code, second.stderr).toBe(4);
+      expect(second.stderr).toContain(
+        `the SQLite catalog ${join(first.home, 'catalog.sqlite')} is in use by process ${first.proc.pid}`,
+      );
+      expect(second.stderr).toContain('PostgreSQL');
+      expect(existsSync(join(home, 'server.json'))).toBe(false);
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+    } finally {
+      await first.stop();
+    }
+    // The lock goes with its process: the catalog opens for the next server.
+    const next = await startIngot({ home: first.home });
+    await next.stop();
+  });
+
   it('teaches with --help and exits 0', async () => {
     const help = await runCli(['image', 'add', '--help'], { INGOT_HOME: tempDir() });
     expect(help.code).toBe(0);
