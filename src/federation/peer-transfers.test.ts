@@ -76,6 +76,29 @@ describe.each(DIALECTS)('transfers peers run here (%s)', (dialect) => {
     expect(await served.list({ direction: 'out' })).toEqual([]);
   });
 
+  it('a push begun on one node and committed through another ends done, not abandoned', async () => {
+    await grants.grant('FPPS_1', 'write', img.digest, img.bytes);
+    served.begin('FPPS_1', 'in', img);
+    passThrough(served, 'FPPS_1', 'in', img.digest, [chunk(A)]);
+    t += 1000;
+    await served.tick();
+    const other = new PeerTransfers({
+      db,
+      grants: new TransferGrants(async function* () {}),
+      idleMs: 60_000,
+      now: () => t,
+    });
+    await other.finish('FPPS_1', 'in', img.digest, { state: 'done', outcome: 'created' });
+    expect(await served.list({ direction: 'in' })).toMatchObject([
+      { state: 'done', outcome: 'created', bytesTotal: 30, bytesDone: 30, chunksSent: 1 },
+    ]);
+    // The first node's later ticks leave it as it ended.
+    passThrough(served, 'FPPS_1', 'in', img.digest, [chunk(B)]);
+    t += 120_000;
+    await served.tick();
+    expect(await served.list({ direction: 'in' })).toMatchObject([{ state: 'done', chunksSent: 1 }]);
+  });
+
   it('a chunk refused on upload is not counted as done', async () => {
     await grants.grant('FPPS_1', 'write', img.digest, img.bytes);
     served.begin('FPPS_1', 'in', img);

@@ -174,7 +174,7 @@ export class PeerTransfers {
   ): Promise<void> {
     const key = keyOf(peer, direction, image);
     const e = this.entries.get(key);
-    if (!e) return;
+    if (!e) return this.finishedElsewhere(peer, direction, image, end);
     this.entries.delete(key);
     this.fillTotals(e);
     if (end.state === 'done') {
@@ -197,6 +197,18 @@ export class PeerTransfers {
       );
     });
     this.deps.onChange?.();
+  }
+
+  /** Behind a balancer the node that began a transfer is not always the one its end reaches. */
+  private async finishedElsewhere(
+    peer: string,
+    direction: PeerTransferDirection,
+    image: Digest,
+    end: PeerTransferEnd,
+  ): Promise<void> {
+    const ended = end.state === 'done' ? { state: end.state, outcome: end.outcome } : end;
+    const n = await this.repo.finishRunning({ direction, peer, digest: image }, ended, iso(this.now()));
+    if (n > 0) this.deps.onChange?.();
   }
 
   /**

@@ -77,6 +77,34 @@ export class PeerTransferRepository {
       .execute();
   }
 
+  /**
+   * Ends the running rows of this transfer that another node of the server wrote (its offer
+   * was taken there; its end reached this node): their figures stay that node's, the bytes
+   * done become the total. How many rows ended.
+   */
+  async finishRunning(
+    r: { direction: PeerTransferDirection; peer: string; digest: string },
+    end: { state: 'done' | 'failed'; outcome?: string; error?: string },
+    at: string,
+  ): Promise<number> {
+    const done = end.state === 'done';
+    const u = await this.db
+      .updateTable('peer_transfers')
+      .set((eb) => ({
+        state: end.state,
+        outcome: end.outcome ?? null,
+        error: end.error ?? null,
+        updated_at: at,
+        bytes_done: done ? eb.ref('bytes_total') : eb.ref('bytes_done'),
+      }))
+      .where('direction', '=', r.direction)
+      .where('peer_name', '=', r.peer)
+      .where('digest', '=', r.digest)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
+    return Number(u.numUpdatedRows);
+  }
+
   /** Deletes the rows of transfers that ended before `before` (history retention). */
   async deleteEnded(before: string): Promise<number> {
     const r = await this.db

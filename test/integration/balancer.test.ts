@@ -85,6 +85,16 @@ describe('pushes and pulls through a balancer in front of two nodes', () => {
       const listed = await node.json<{ name: string }[]>(['image', 'list']);
       expect(listed.map((i) => i.name)).toContain('DISK_P');
     }
+    // The passive side's record, whichever node took the offer and whichever the commit reached.
+    const records = await a.json<{ image: string; state: string; outcome: string }[]>([
+      'transfers',
+      '--served',
+      '--direction',
+      'in',
+    ]);
+    expect(records.filter((t) => t.image === 'DISK_P')).toMatchObject([
+      { state: 'done', outcome: 'created' },
+    ]);
     const verified = await b.cli(['image', 'verify', 'DISK_P']);
     expect(verified.code, verified.stderr).toBe(0);
     const out = join(tempDir('ingot-push-out-'), 'disk.img');
