@@ -54,6 +54,11 @@ export class ReplicationService {
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
   }
 
+  /** Whether `matching(filter)` would list `image`: one image's facts, not the list's. */
+  async matches(filter: InstantiationFilter, image: ImageRecord): Promise<boolean> {
+    return filterMatches(filter, this.deps.selfKeyId, await this.facts(image));
+  }
+
   async instantiate(
     peerName: string,
     filter: InstantiationFilter,

@@ -148,8 +148,8 @@ export function peerRoutes(app: PeerApp): void {
     '/peer/v1/offers/:name',
     { schema: { params: Type.Object({ name: NameSchema }), body: FilterBody } },
     async (request) => {
-      const matched = await deps.replication.matching(filterOf(request.body));
-      const policy: OfferPolicy = (image) => matched.some((m) => m.digest === image.digest);
+      const filter = filterOf(request.body);
+      const policy: OfferPolicy = (image) => deps.replication.matches(filter, image);
       return offerTo(me(request.peer).name, request.params.name, policy);
     },
   );
