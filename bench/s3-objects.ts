@@ -8,9 +8,9 @@
  * on this machine. Output: tables on stdout.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Segments } from '../src/store/s3-segments.js';
+import { cpuSecondsOf } from './lib/proc.js';
 import { median, table } from './lib/stats.js';
 
 const endpoint = process.env.S3_ENDPOINT ?? 'http://127.0.0.1:5000';
@@ -57,19 +57,16 @@ process.stdout.write(
   )}\n`,
 );
 
-/** utime + stime of a process, in seconds (USER_HZ is 100 on Linux). */
-function cpuOf(pid: number | undefined): number {
-  if (!pid) return Number.NaN;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+/** A process's CPU seconds now (NaN when there is none to read). */
+const cpuOf = async (pid: number | undefined) =>
+  pid ? ((await cpuSecondsOf(pid)) ?? Number.NaN) : Number.NaN;
 
 const motoPid = process.env.MOTO_PID ? Number(process.env.MOTO_PID) : undefined;
 const SEGMENTS = 64;
 const segment = Buffer.concat(chunks);
 const ceiling: string[][] = [];
 for (const inFlight of [1, 2, 4, 8]) {
-  const server0 = cpuOf(motoPid);
+  const server0 = await cpuOf(motoPid);
   const client0 = process.cpuUsage();
   const t = process.hrtime.bigint();
   let next = 0;
@@ -84,7 +81,7 @@ for (const inFlight of [1, 2, 4, 8]) {
   ceiling.push([
     String(inFlight),
     `${((SEGMENTS * segment.length) / 2 ** 20 / secs).toFixed(0)} MiB/s`,
-    `${((cpuOf(motoPid) - server0) / gib).toFixed(1)} s`,
+    `${(((await cpuOf(motoPid)) - server0) / gib).toFixed(1)} s`,
     `${((client.user + client.system) / 1e6 / gib).toFixed(1)} s`,
   ]);
 }
