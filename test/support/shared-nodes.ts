@@ -12,21 +12,29 @@ export interface SharedNodes {
   /** The nodes now: a test that restarts one puts the new process here, so `stop` ends it. */
   a: IngotServer;
   b: IngotServer;
-  /** The shared store directory. */
+  /** The shared store: a directory, or the s3:// URL given. */
   readonly shared: string;
   readonly db: { readonly url: string };
   /** Stops both nodes and drops the database. */
   stop(): Promise<void>;
 }
 
-export async function startSharedNodes(pgUrl: string, name: string): Promise<SharedNodes> {
+/**
+ * `store`: where the segments go (`--store`), a fresh directory unless given (an s3:// URL,
+ * with `env` holding its AWS_* credentials).
+ */
+export async function startSharedNodes(
+  pgUrl: string,
+  name: string,
+  opts: { store?: string; env?: Record<string, string> } = {},
+): Promise<SharedNodes> {
   const db = await freshPgDatabase(pgUrl);
-  const shared = tempDir('ingot-shared-store-');
-  const a = await startIngot({ name, db: db.url, args: ['--store', shared] });
+  const shared = opts.store ?? tempDir('ingot-shared-store-');
+  const a = await startIngot({ name, db: db.url, args: ['--store', shared], env: { ...opts.env } });
   const home = tempDir('ingot-home-b-');
   cpSync(join(a.home, 'keys'), join(home, 'keys'), { recursive: true });
   cpSync(join(a.home, 'config.json'), join(home, 'config.json'));
-  const b = await startIngot({ home, db: db.url, env: { INGOT_STORE: shared } });
+  const b = await startIngot({ home, db: db.url, env: { ...opts.env, INGOT_STORE: shared } });
   const nodes: SharedNodes = {
     a,
     b,
