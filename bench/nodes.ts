@@ -46,6 +46,8 @@ interface Figures {
   readonly presentBytes: number;
   readonly statements: number;
   readonly rows: number;
+  /** The statements run most, by calls: what the coordination cost is made of. */
+  readonly top: readonly { readonly query: string; readonly calls: number }[];
   readonly syscalls: { reads: number; writes: number };
   readonly cpu: { nodes: readonly number[]; receivers: number; postgres: number; haproxy: number };
 }
@@ -58,6 +60,19 @@ async function statements(admin: pg.Client, db: string): Promise<{ calls: number
     [db],
   );
   return { calls: Number(r.rows[0]?.calls), rows: Number(r.rows[0]?.rows) };
+}
+
+/** The statements called most for the cluster's database since the last reset. */
+async function topStatements(admin: pg.Client, db: string): Promise<{ query: string; calls: number }[]> {
+  const r = await admin.query<{ query: string; calls: string }>(
+    `select s.query, s.calls from pg_stat_statements s join pg_database d on d.oid = s.dbid
+      where d.datname = $1 order by s.calls desc limit 12`,
+    [db],
+  );
+  return r.rows.map((row) => ({
+    query: row.query.replace(/\s+/g, ' ').slice(0, 90),
+    calls: Number(row.calls),
+  }));
 }
 
 async function backendPids(admin: pg.Client, db: string): Promise<number[]> {
@@ -104,6 +119,7 @@ async function measure(
   await admin.query('select pg_stat_statements_reset()');
   const { seconds, pulls, each } = await pullAll(receivers);
   const stmts = await statements(admin, db);
+  const top = await topStatements(admin, db);
   const ioAfter = await Promise.all(nodePids.map(syscallsOf));
   const delta = (k: 'reads' | 'writes') => ioAfter.reduce((s, a, i) => s + a[k] - (io[i]?.[k] ?? 0), 0);
   return {
@@ -113,6 +129,7 @@ async function measure(
     presentBytes: pulls.reduce((s, t) => s + t.bytesPresent, 0),
     statements: stmts.calls,
     rows: stmts.rows,
+    top,
     syscalls: { reads: delta('reads'), writes: delta('writes') },
     cpu: {
       nodes: await Promise.all(nodeCpu.map((c) => c())),
@@ -181,6 +198,17 @@ function printReport(results: readonly Figures[][], sizeBytes: number, load: num
   out('\nper GiB moved (medians over the runs):');
   const head = ['cluster', 'pg statements', 'pg rows', 'node syscalls r/w', 'node CPU s', 'receivers CPU s'];
   out(table([...head, 'pg CPU s', 'haproxy CPU s'], costRows(results)));
+  for (const i of [0, 1]) {
+    const last = results[i]?.at(-1);
+    if (!last) continue;
+    out(`\nstatements run most, ${SETUPS[i]?.label} (last run, ${last.seconds.toFixed(1)} s):`);
+    const rows = last.top.map((t) => [
+      perGiB(last, t.calls).toFixed(0),
+      (t.calls / last.seconds).toFixed(1),
+      t.query,
+    ]);
+    out(table(['per GiB', 'per s', 'statement'], rows));
+  }
   out(`\n3 nodes vs 1: ${ratio(results, 1, 0).toFixed(2)}x (target >= 1.0)`);
   out(`2 nodes on 2 cores vs 1 on 1: ${ratio(results, 3, 2).toFixed(2)}x (target >= 1.7)`);
 }
