@@ -15,6 +15,7 @@ import { jobCheckpoints } from './008_job_checkpoints.js';
 import { nodes } from './009_nodes.js';
 import { sharedStore } from './010_shared_store.js';
 import { updates } from './011_updates.js';
+import { segmentRetirement } from './013_segment_retirement.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
@@ -29,6 +30,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '009_nodes': nodes(dialect),
     '010_shared_store': sharedStore(dialect),
     '011_updates': updates(dialect),
+    '013_segment_retirement': segmentRetirement(),
   };
 }
 
