@@ -142,7 +142,7 @@ describe.each(DIALECTS)('rewriting partly dead segments on %s', (dialect) => {
       const first = await node.store.compact({ graceMs: 60_000 });
       expect(first).toMatchObject({
         segmentsRewritten: 1,
-        bytesRewritten: 2 * recordSize(CHUNK),
+        bytesRewritten: segmentBytes(2),
         segmentsRemoved: 1,
         bytesReclaimed: segmentBytes(8),
       });
@@ -155,7 +155,7 @@ describe.each(DIALECTS)('rewriting partly dead segments on %s', (dialect) => {
       const second = await node.store.compact({ graceMs: 60_000 });
       expect(second).toMatchObject({
         segmentsRewritten: 1,
-        bytesRewritten: 3 * recordSize(CHUNK),
+        bytesRewritten: segmentBytes(3),
         segmentsRemoved: 1,
       });
       expect(await segmentIds(root)).toEqual([2, 3, 5, 6]);
@@ -217,7 +217,7 @@ describe.each(DIALECTS)('rewriting partly dead segments on %s', (dialect) => {
       // copy lost every row, so it removed its own segment and counts nothing.
       expect(second).toMatchObject({
         segmentsRewritten: 1,
-        bytesRewritten: 3 * recordSize(CHUNK),
+        bytesRewritten: segmentBytes(3),
         segmentsRemoved: 1,
       });
       expect(first).toMatchObject({ segmentsRewritten: 0, bytesRewritten: 0, segmentsRemoved: 0 });

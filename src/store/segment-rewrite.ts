@@ -2,7 +2,7 @@ import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { WriteItem } from './chunk-puts.js';
 import type { StoredChunk } from './chunk-store.js';
-import { recordSize } from './pack-file.js';
+import { PACK_HEADER_SIZE, recordSize } from './pack-file.js';
 import type { ChunkRow } from './pack-index.js';
 import { verifyMany } from './pack-verify.js';
 import type { SegmentIndex } from './segment-index.js';
@@ -105,7 +105,7 @@ async function flush(deps: RewriteDeps, pending: Pending, result: RewriteResult)
   // Every row went elsewhere first: nothing points here, and nothing ever will.
   if (moved.size === 0) await deps.dropSegment(id);
   else {
-    result.bytesRewritten += pending.bytes;
+    result.bytesRewritten += PACK_HEADER_SIZE + pending.bytes;
     const from = pending.items.flatMap((it, i) => (moved.has(it.digest) ? [pending.from[i]] : []));
     result.segmentsRewritten += new Set(from).size;
   }
