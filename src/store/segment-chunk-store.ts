@@ -18,18 +18,12 @@ import {
   type StoredChunk,
   type StoredChunkInfo,
 } from './chunk-store.js';
-import {
-  encodePackHeader,
-  encodeRecordHeader,
-  encodingCode,
-  PACK_HEADER_SIZE,
-  parseRecord,
-  recordSize,
-} from './pack-file.js';
+import { PACK_HEADER_SIZE, parseRecord, recordSize } from './pack-file.js';
 import { type ChunkRow, chunkInfo } from './pack-index.js';
 import { readRuns, runsOf } from './pack-reader.js';
 import { verifyRecord } from './pack-verify.js';
-import type { SegmentBlobs } from './segment-blobs.js';
+import { isSegmentGone, type SegmentBlobs } from './segment-blobs.js';
+import { segmentOf } from './segment-file.js';
 import { SegmentIndex as Index, type SegmentIndex, type SegmentTables } from './segment-index.js';
 import { rewriteSparse } from './segment-rewrite.js';
 
@@ -197,7 +191,7 @@ export class SegmentChunkStore
     try {
       return await this.readRecord(digest, row);
     } catch (err) {
-      if (!segmentGone(err)) throw err;
+      if (!isSegmentGone(err)) throw err;
       const moved = await this.row(digest);
       if (!moved) throw absentChunk(digest);
       if (moved.pack === row.pack) throw err;
@@ -221,7 +215,7 @@ export class SegmentChunkStore
         }
         return;
       } catch (err) {
-        if (retried || !segmentGone(err)) throw err;
+        if (retried || !isSegmentGone(err)) throw err;
       }
     }
   }
@@ -371,32 +365,4 @@ export class SegmentChunkStore
 
 function absentChunk(digest: Digest): IngotError {
   return new IngotError('NOT_FOUND', `chunk ${digest} is not in the store`, { details: { digest } });
-}
-
-/** The NOT_FOUND a SegmentBlobs read throws for a segment that is not there. */
-function segmentGone(err: unknown): boolean {
-  return err instanceof IngotError && err.code === 'NOT_FOUND' && err.details?.segment !== undefined;
-}
-
-/** A sealed pack-format segment of `items`, and the rows that will point into it. */
-function segmentOf(
-  id: number,
-  items: readonly WriteItem[],
-  now: number,
-): { parts: Buffer[]; rows: ChunkRow[] } {
-  const parts: Buffer[] = [encodePackHeader(id)];
-  const rows: ChunkRow[] = [];
-  let offset = PACK_HEADER_SIZE;
-  for (const it of items) {
-    const digest = Buffer.from(it.digest, 'hex');
-    const encoding = encodingCode(it.chunk.encoding);
-    const length = it.chunk.payload.length;
-    parts.push(
-      encodeRecordHeader({ digest, encoding, rawLength: it.rawLength, payloadLength: length }),
-      it.chunk.payload,
-    );
-    rows.push({ digest, pack: id, offset, length, rawLength: it.rawLength, encoding, touchedAt: now });
-    offset += recordSize(length);
-  }
-  return { parts, rows };
 }

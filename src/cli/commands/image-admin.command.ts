@@ -110,9 +110,10 @@ interface GcReport {
   sparedRecent: number;
   graceSeconds: number;
   dryRun: boolean;
-  segmentsRewritten: number;
-  bytesRewritten: number;
-  bytesReclaimed: number;
+  /** Absent from a server before 0.2's compaction of shared stores. */
+  segmentsRewritten?: number;
+  bytesRewritten?: number;
+  bytesReclaimed?: number;
 }
 
 function compactionReport(r: GcReport): string {
