@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ImageState } from '../core/states.js';
+import type { Compaction } from '../store/chunk-store.js';
 import type { ReceiveCounter } from '../transfer/chunk-receiver.js';
 import type { TransferDirection } from '../transfer/transfer.repository.js';
 
@@ -26,6 +27,8 @@ export interface Metrics {
   readonly peerBytes: Counter<'peer' | 'direction'>;
   /** Scheduler ticks that ran the singleton work (the leader's only). */
   readonly leaderTicks: Counter;
+  readonly segmentsRewritten: Counter;
+  readonly compactionBytes: Counter<'kind'>;
 }
 
 export function createMetrics(sources: GaugeSources): Metrics {
@@ -73,6 +76,17 @@ export function createMetrics(sources: GaugeSources): Metrics {
       name: 'ingot_jobs_finished_total',
       help: 'Jobs finished by kind and final state',
       labelNames: ['kind', 'state'],
+      registers,
+    }),
+    segmentsRewritten: new Counter({
+      name: 'ingot_store_segments_rewritten_total',
+      help: 'Partly dead segments (or packs) whose live chunks gc copied into new ones',
+      registers,
+    }),
+    compactionBytes: new Counter({
+      name: 'ingot_store_compaction_bytes_total',
+      help: 'Bytes gc compaction wrote (rewritten) and removed (reclaimed); the store shrank by their difference',
+      labelNames: ['kind'],
       registers,
     }),
     peerBytes: new Counter({
@@ -137,4 +151,11 @@ export function receiveCounter(metrics: Metrics): ReceiveCounter {
     if (n > 0) metrics.chunksReceived.inc({ result }, n);
     if (storedBytes > 0) metrics.chunkBytesStored.inc(storedBytes);
   };
+}
+
+/** Counts what one gc compaction did. */
+export function countCompaction(metrics: Metrics, c: Compaction): void {
+  metrics.segmentsRewritten.inc(c.segmentsRewritten);
+  metrics.compactionBytes.inc({ kind: 'rewritten' }, c.bytesRewritten);
+  metrics.compactionBytes.inc({ kind: 'reclaimed' }, c.bytesReclaimed);
 }

@@ -260,6 +260,8 @@ export interface StoreSegmentTable {
   node: string;
   bytes: number;
   created_at: number;
+  /** When a rewrite emptied it (013); null for a segment as written. */
+  retired_at: number | null;
 }
 
 /** Where a shared store holds a chunk (010); touched_at is ms since the epoch. */

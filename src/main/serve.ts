@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import { AuditLog, TokenService } from '../access/index.js';
 import { buildApp } from '../api/app.js';
-import { createMetrics, receiveCounter } from '../api/metrics.js';
+import { countCompaction, createMetrics, receiveCounter } from '../api/metrics.js';
 import { buildPeerApi } from '../api/peer-app.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
@@ -320,7 +320,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         ),
       gc: (job, ctx) =>
         collectGarbage(
-          { catalog, store, manifests, roots: () => releases.chunkDigests() },
+          {
+            catalog,
+            store,
+            manifests,
+            roots: () => releases.chunkDigests(),
+            onCompacted: (c) => countCompaction(metrics, c),
+          },
           job.payload as GcOptions,
           ctx.progress,
         ),

@@ -137,9 +137,26 @@ export interface ChunkStore extends ChunkWriter {
   delete(digest: Digest, opts?: { ifTouchedBefore?: number }): Promise<void>;
 }
 
-/** A store that can reclaim the space of deleted chunks (pack stores rewrite sparse packs). */
+/** What gc's compaction did, in the words it reports (a local pack counts as a segment). */
+export interface Compaction {
+  /** Segments whose live chunks were copied into new ones. */
+  readonly segmentsRewritten: number;
+  /** Bytes written by those copies. */
+  readonly bytesRewritten: number;
+  /** Size of the segments removed: the store shrank by bytesReclaimed - bytesRewritten. */
+  readonly bytesReclaimed: number;
+}
+
+export interface CompactOptions {
+  /** Rewrite segments whose live bytes are under this share of their size (default 0.5). */
+  readonly maxLiveRatio?: number;
+  /** gc's grace period: a segment a rewrite emptied is kept this long for readers (shared store). */
+  readonly graceMs?: number;
+}
+
+/** A store that can reclaim the space of deleted chunks (by rewriting sparse packs or segments). */
 export interface CompactableStore {
-  compact(): Promise<unknown>;
+  compact(opts?: CompactOptions): Promise<Compaction>;
 }
 
 export function isCompactable(store: object): store is CompactableStore {

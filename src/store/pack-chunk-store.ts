@@ -7,6 +7,8 @@ import { RecordWrites, type WriteItem } from './chunk-puts.js';
 import {
   type ChunkStore,
   type ChunkTally,
+  type Compaction,
+  type CompactOptions,
   type EncodedChunk,
   type HashedChunkWriter,
   missingChunks,
@@ -285,13 +287,19 @@ export class PackChunkStore extends RecordWrites implements ChunkStore, HashedCh
    * Rewrites every sealed pack whose live bytes fell below `maxLiveRatio` (default 0.5)
    * of its size, then unlinks it (see pack-compaction.ts). Reads and writes carry on.
    */
-  compact(opts: { maxLiveRatio?: number } = {}): Promise<CompactResult> {
+  async compact(opts: CompactOptions = {}): Promise<CompactResult & Compaction> {
     this.assertOpen();
     const deps = { paths: this.paths, index: this.index, writer: this.writer, handles: this.handles };
-    return this.compactLock.run(() => {
+    const r = await this.compactLock.run(() => {
       this.assertOpen();
       return compactPacks({ ...deps, retired: this.retired }, opts.maxLiveRatio ?? 0.5);
     });
+    return {
+      ...r,
+      segmentsRewritten: r.packsRewritten,
+      bytesRewritten: r.bytesCopied,
+      bytesReclaimed: r.bytesFreed,
+    };
   }
 
   // ---- helpers ----------------------------------------------------------------------

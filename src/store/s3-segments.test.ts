@@ -38,6 +38,66 @@ describe.each(DIALECTS)('S3 store on %s', (dialect) => {
   });
 });
 
+describe.each(DIALECTS)('S3 store compaction on %s', (dialect) => {
+  it('rewrites a half-dead segment, removes its object, and a reader with the old location still reads', async () => {
+    const db = await tempDatabase(dialect);
+    const catalog = await openDatabase({ url: db.url });
+    const where = {
+      bucket: await newBucket(),
+      prefix: 'gold',
+      endpoint: motoServer().endpoint,
+      region: 'us-east-1',
+    };
+    const kysely = catalog.kysely as unknown as Kysely<SegmentTables>;
+    let t = Date.parse('2026-01-01T00:00:00Z');
+    const clock = { now: () => new Date(t) };
+    const gcNode = await SegmentChunkStore.open(await S3Segments.open(where), kysely, { clock });
+    // The reader's first read of a segment waits for gc to rewrite and remove that segment.
+    let beforeRead: (() => Promise<unknown>) | undefined;
+    const inner = await S3Segments.open(where);
+    const reader = await SegmentChunkStore.open(
+      {
+        write: (id, parts) => inner.write(id, parts),
+        read: async (id, offset, length, into) => {
+          const hook = beforeRead;
+          beforeRead = undefined;
+          await hook?.();
+          return inner.read(id, offset, length, into);
+        },
+        remove: (id) => inner.remove(id),
+        close: () => inner.close(),
+      },
+      kysely,
+      { clock },
+    );
+    try {
+      const chunks = Array.from({ length: 6 }, (_, i) => textChunk(5000, `s3-${i}`));
+      const items = chunks.map((c) => ({
+        digest: digestOf(c),
+        chunk: { encoding: 'raw' as const, payload: c },
+        rawLength: c.length,
+      }));
+      expect((await gcNode.putManyHashed(items)).stored).toBe(6);
+      for (const it of items.slice(2)) await gcNode.delete(it.digest);
+      t += 2 * 3_600_000;
+      let compacted: unknown;
+      beforeRead = async () => {
+        compacted = await gcNode.compact({ graceMs: 0 });
+      };
+      expect((await reader.get(digestOf(chunks[0] as Buffer))).equals(chunks[0] as Buffer)).toBe(true);
+      expect(compacted).toMatchObject({ segmentsRewritten: 1, segmentsRemoved: 1 });
+      await expectCode(inner.read(1, 0, 10), 'NOT_FOUND');
+      for (const c of chunks.slice(0, 2)) expect((await reader.get(digestOf(c))).equals(c)).toBe(true);
+      expect(gcNode.stats()).toMatchObject({ chunks: 2, segments: 1 });
+    } finally {
+      await reader.close();
+      await gcNode.close();
+      await catalog.close();
+      await db.cleanup();
+    }
+  });
+});
+
 describe('S3 segments', () => {
   it('says UNAVAILABLE with the bucket when it does not answer', async () => {
     const err = await expectCode(

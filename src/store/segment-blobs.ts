@@ -1,3 +1,5 @@
+import { IngotError } from '../core/errors.js';
+
 /**
  * Where a shared store's segments live: the port its adapters implement (a shared directory,
  * directory-segments.ts; an S3 bucket, s3-segments.ts). A segment is written once, whole,
@@ -17,4 +19,9 @@ export interface SegmentBlobs {
   /** Removes a segment; one already gone counts as success. */
   remove(id: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Whether `err` is the NOT_FOUND a SegmentBlobs read throws for a segment not there. */
+export function isSegmentGone(err: unknown): boolean {
+  return err instanceof IngotError && err.code === 'NOT_FOUND' && err.details?.segment !== undefined;
 }

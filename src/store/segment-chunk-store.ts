@@ -9,6 +9,8 @@ import {
   type ChunkStore,
   type ChunkTally,
   type CompactableStore,
+  type Compaction,
+  type CompactOptions,
   type EncodedChunk,
   type HashedChunk,
   type HashedChunkWriter,
@@ -16,19 +18,14 @@ import {
   type StoredChunk,
   type StoredChunkInfo,
 } from './chunk-store.js';
-import {
-  encodePackHeader,
-  encodeRecordHeader,
-  encodingCode,
-  PACK_HEADER_SIZE,
-  parseRecord,
-  recordSize,
-} from './pack-file.js';
+import { PACK_HEADER_SIZE, parseRecord, recordSize } from './pack-file.js';
 import { type ChunkRow, chunkInfo } from './pack-index.js';
 import { readRuns, runsOf } from './pack-reader.js';
 import { verifyRecord } from './pack-verify.js';
-import type { SegmentBlobs } from './segment-blobs.js';
+import { isSegmentGone, type SegmentBlobs } from './segment-blobs.js';
+import { segmentOf } from './segment-file.js';
 import { SegmentIndex as Index, type SegmentIndex, type SegmentTables } from './segment-index.js';
+import { rewriteSparse } from './segment-rewrite.js';
 
 /**
  * The chunk store of a server on many nodes: chunks in segments on shared storage (a
@@ -45,7 +42,7 @@ import { SegmentIndex as Index, type SegmentIndex, type SegmentTables } from './
  * Nothing is appended after it is written and nothing is locked, so any number of nodes
  * write at once. gc deletes rows only when untouched since its cut-off, in one statement,
  * so an upload in flight on any node (which touches what it is told is present) keeps its
- * chunks. compact() removes segments no row points at any more.
+ * chunks. compact() rewrites partly dead segments and removes the ones no row points at.
  */
 
 /** touched_at is kept at most this stale by missing() and puts of present chunks. */
@@ -53,12 +50,18 @@ const TOUCH_RESOLUTION_MS = 60_000;
 /** Only segments older than this are removed when empty: a younger one may be mid-write. */
 const EMPTY_SEGMENT_AGE_MS = 60 * 60_000;
 const LIST_PAGE = 1000;
+/** A segment is rewritten when its live bytes are under this share of its size. */
+const MAX_LIVE_RATIO = 0.5;
+/** Bytes one gc run rewrites at most, so one run does not copy a whole store. */
+const REWRITE_BYTES_PER_RUN = 2 ** 30;
 
 export interface SegmentChunkStoreOptions {
   /** Names this node in the segments it writes (default: a random id per open). */
   readonly node?: string;
   readonly clock?: Clock;
   readonly touchResolutionMs?: number;
+  /** See REWRITE_BYTES_PER_RUN. */
+  readonly rewriteBytesPerRun?: number;
 }
 
 export interface SegmentStoreStats {
@@ -75,6 +78,7 @@ export class SegmentChunkStore
   private closed = false;
   private last: SegmentStoreStats = { chunks: 0, segments: 0, storedBytes: 0, liveBytes: 0 };
   private readonly touchResolutionMs: number;
+  private readonly rewriteBytesPerRun: number;
   private readonly node: string;
   private readonly clock: Clock;
 
@@ -87,6 +91,7 @@ export class SegmentChunkStore
     this.node = opts.node ?? randomBytes(6).toString('hex');
     this.clock = opts.clock ?? systemClock;
     this.touchResolutionMs = opts.touchResolutionMs ?? TOUCH_RESOLUTION_MS;
+    this.rewriteBytesPerRun = opts.rewriteBytesPerRun ?? REWRITE_BYTES_PER_RUN;
   }
 
   /** `db` is the catalog's Kysely (its migrations made the tables of segment-index.ts). */
@@ -145,16 +150,25 @@ export class SegmentChunkStore
       onWritten?.();
       return { stored: 0, present: items.length, bytes: 0 };
     }
-    const size = PACK_HEADER_SIZE + fresh.reduce((n, i) => n + recordSize(i.chunk.payload.length), 0);
-    const id = await this.index.newSegment(this.node, size, now);
-    const { parts, rows } = segmentOf(id, fresh, now);
-    await this.blobs.write(id, parts);
+    const { id, rows } = await this.writeSegment(fresh, now);
     onWritten?.();
     const won = await this.index.insert(rows);
     if (won.size === 0) await this.dropSegment(id);
     const bytes = fresh.reduce((n, i) => n + (won.has(i.digest) ? i.chunk.payload.length : 0), 0);
     void this.refreshStats();
     return { stored: won.size, present: items.length - won.size, bytes };
+  }
+
+  /** Claims an id and writes `items` as one durable segment; the rows are not inserted yet. */
+  private async writeSegment(
+    items: readonly WriteItem[],
+    now: number,
+  ): Promise<{ id: number; rows: ChunkRow[] }> {
+    const size = PACK_HEADER_SIZE + items.reduce((n, i) => n + recordSize(i.chunk.payload.length), 0);
+    const id = await this.index.newSegment(this.node, size, now);
+    const { parts, rows } = segmentOf(id, items, now);
+    await this.blobs.write(id, parts);
+    return { id, rows };
   }
 
   // ---- read path --------------------------------------------------------------------
@@ -167,22 +181,56 @@ export class SegmentChunkStore
     return (await this.getEncoded(digest)).raw;
   }
 
+  /**
+   * A row read a moment ago may point at a segment a rewrite emptied and compact() then
+   * removed (on any node): the read that finds it gone looks the row up again, once.
+   */
   async getEncoded(digest: Digest): Promise<EncodedChunk & { readonly raw: Buffer }> {
     const row = await this.row(digest);
-    if (!row)
-      throw new IngotError('NOT_FOUND', `chunk ${digest} is not in the store`, { details: { digest } });
+    if (!row) throw absentChunk(digest);
+    try {
+      return await this.readRecord(digest, row);
+    } catch (err) {
+      if (!isSegmentGone(err)) throw err;
+      const moved = await this.row(digest);
+      if (!moved) throw absentChunk(digest);
+      if (moved.pack === row.pack) throw err;
+      return this.readRecord(digest, moved);
+    }
+  }
+
+  private async readRecord(digest: Digest, row: ChunkRow): Promise<EncodedChunk & { readonly raw: Buffer }> {
     const buf = await this.blobs.read(row.pack, row.offset, recordSize(row.length));
     return verifyRecord(parseRecord(buf, row.offset, row.length), digest, row);
   }
 
+  /** Reads in runs (see getEncoded for a segment gone since its rows were read). */
   async *readStored(digests: readonly Digest[], opts: { lend?: boolean } = {}): AsyncIterable<StoredChunk> {
+    let done = 0;
+    for (let retried = false; ; retried = true) {
+      try {
+        for await (const c of this.readLocated(await this.located(digests.slice(done)), opts.lend)) {
+          done++;
+          yield c;
+        }
+        return;
+      } catch (err) {
+        if (retried || !isSegmentGone(err)) throw err;
+      }
+    }
+  }
+
+  private async located(digests: readonly Digest[]): Promise<{ digest: Digest; row: ChunkRow }[]> {
     const rows = await this.rows(digests);
     const absent = digests.filter((d) => !rows.has(d));
     if (absent.length > 0) throw missingChunks(absent);
-    const located = digests.map((digest) => ({ digest, row: rows.get(digest) as ChunkRow }));
+    return digests.map((digest) => ({ digest, row: rows.get(digest) as ChunkRow }));
+  }
+
+  private readLocated(located: readonly { digest: Digest; row: ChunkRow }[], lend = false) {
     const readAt = (pack: number, offset: number, length: number, into?: Buffer) =>
       this.blobs.read(pack, offset, length, into);
-    yield* readRuns(runsOf(located), readAt, opts.lend ? dataBuffers : undefined);
+    return readRuns(runsOf(located), readAt, lend ? dataBuffers : undefined);
   }
 
   async stat(digest: Digest): Promise<StoredChunkInfo | undefined> {
@@ -239,13 +287,31 @@ export class SegmentChunkStore
     void this.refreshStats();
   }
 
-  /** Removes the segments no chunk row points at any more (gc runs it after a sweep). */
-  async compact(): Promise<{ segmentsRemoved: number }> {
+  /**
+   * gc runs it after a sweep: rewrites partly dead segments (segment-rewrite.ts), then
+   * removes the segments no chunk row points at any more, each when safe (emptySegments).
+   */
+  async compact(opts: CompactOptions = {}): Promise<Compaction & { segmentsRemoved: number }> {
     this.assertOpen();
-    const empty = await this.index.emptySegments(this.now() - EMPTY_SEGMENT_AGE_MS);
-    for (const id of empty) await this.dropSegment(id);
+    const rewrite = await rewriteSparse(
+      {
+        index: this.index,
+        readLocated: (located) => this.readLocated(located),
+        writeSegment: (items) => this.writeSegment(items, this.now()),
+        dropSegment: (id) => this.dropSegment(id),
+        now: () => this.now(),
+      },
+      { maxLiveRatio: opts.maxLiveRatio ?? MAX_LIVE_RATIO, maxBytes: this.rewriteBytesPerRun },
+    );
+    const now = this.now();
+    const empty = await this.index.emptySegments(
+      now - EMPTY_SEGMENT_AGE_MS,
+      now - (opts.graceMs ?? EMPTY_SEGMENT_AGE_MS),
+    );
+    for (const { id } of empty) await this.dropSegment(id);
     await this.refreshStats();
-    return { segmentsRemoved: empty.length };
+    const bytesReclaimed = empty.reduce((n, s) => n + s.bytes, 0);
+    return { ...rewrite, bytesReclaimed, segmentsRemoved: empty.length };
   }
 
   /** The totals as last read (the metrics gauges read them synchronously). */
@@ -297,25 +363,6 @@ export class SegmentChunkStore
   }
 }
 
-/** A sealed pack-format segment of `items`, and the rows that will point into it. */
-function segmentOf(
-  id: number,
-  items: readonly WriteItem[],
-  now: number,
-): { parts: Buffer[]; rows: ChunkRow[] } {
-  const parts: Buffer[] = [encodePackHeader(id)];
-  const rows: ChunkRow[] = [];
-  let offset = PACK_HEADER_SIZE;
-  for (const it of items) {
-    const digest = Buffer.from(it.digest, 'hex');
-    const encoding = encodingCode(it.chunk.encoding);
-    const length = it.chunk.payload.length;
-    parts.push(
-      encodeRecordHeader({ digest, encoding, rawLength: it.rawLength, payloadLength: length }),
-      it.chunk.payload,
-    );
-    rows.push({ digest, pack: id, offset, length, rawLength: it.rawLength, encoding, touchedAt: now });
-    offset += recordSize(length);
-  }
-  return { parts, rows };
+function absentChunk(digest: Digest): IngotError {
+  return new IngotError('NOT_FOUND', `chunk ${digest} is not in the store`, { details: { digest } });
 }

@@ -10,7 +10,13 @@ import type { ChunkRow } from './pack-index.js';
  */
 
 export interface SegmentTables {
-  store_segments: { id: Generated<number>; node: string; bytes: number; created_at: number };
+  store_segments: {
+    id: Generated<number>;
+    node: string;
+    bytes: number;
+    created_at: number;
+    retired_at: number | null;
+  };
   store_chunks: {
     digest: string;
     segment: number;
@@ -117,17 +123,99 @@ export class SegmentIndex {
     return { chunks: n(c.n), liveBytes: n(c.bytes), segments: n(s.n), storedBytes: n(s.bytes) };
   }
 
-  /** Segments no row points at any more, made before `before` (younger ones may be mid-write). */
-  async emptySegments(before: number): Promise<number[]> {
+  /**
+   * Segments no row points at any more: ones made before `before` (a younger one may be
+   * mid-write), and ones a rewrite emptied by `retiredBefore` (complete, so only a
+   * reader that looked a moment ago may still want them).
+   */
+  async emptySegments(before: number, retiredBefore: number): Promise<{ id: number; bytes: number }[]> {
     const rows = await this.db
       .selectFrom('store_segments as s')
-      .select('s.id')
-      .where('s.created_at', '<', before)
+      .select(['s.id', 's.bytes'])
+      .where(({ eb, or, and }) =>
+        or([
+          and([eb('s.retired_at', 'is', null), eb('s.created_at', '<', before)]),
+          eb('s.retired_at', '<=', retiredBefore),
+        ]),
+      )
       .where(({ not, exists, selectFrom }) =>
         not(exists(selectFrom('store_chunks as c').select('c.digest').whereRef('c.segment', '=', 's.id'))),
       )
       .execute();
-    return rows.map((r) => Number(r.id));
+    return rows.map((r) => ({ id: Number(r.id), bytes: Number(r.bytes) }));
+  }
+
+  /**
+   * Segments whose live chunk bytes are under `maxLiveRatio` of their size, oldest first.
+   * Empty ones are not among them: the rule above removes those.
+   */
+  async sparseSegments(maxLiveRatio: number, limit: number): Promise<{ id: number; bytes: number }[]> {
+    const rows = await this.db
+      .selectFrom('store_segments as s')
+      .innerJoin('store_chunks as c', 'c.segment', 's.id')
+      .select(['s.id', 's.bytes'])
+      .groupBy(['s.id', 's.bytes'])
+      .having(sql<number>`sum(c.length)`, '<', sql<number>`cast(${maxLiveRatio} as real) * s.bytes`)
+      .orderBy('s.id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ id: Number(r.id), bytes: Number(r.bytes) }));
+  }
+
+  /** The rows pointing into segment `id`, in offset order (the order its records lie in). */
+  async rowsIn(id: number): Promise<ChunkRow[]> {
+    const rows = await this.db
+      .selectFrom('store_chunks')
+      .selectAll()
+      .where('segment', '=', id)
+      .orderBy('offset')
+      .execute();
+    return rows.map(rowOf);
+  }
+
+  /**
+   * Points each row at its copy in segment `to`, one statement per batch, each only if it
+   * still points where the copy was read from (`from`): a delete, or another rewrite, that
+   * got there first wins. Returns the digests moved.
+   */
+  async move(to: number, moves: readonly { row: ChunkRow; from: number }[]): Promise<Set<string>> {
+    const moved = new Set<string>();
+    for (let i = 0; i < moves.length; i += BATCH) {
+      const batch = moves.slice(i, i + BATCH).map((m) => ({ ...m, digest: m.row.digest.toString('hex') }));
+      const byDigest = (value: (m: (typeof batch)[number]) => number) =>
+        sql<number>`case ${sql.ref('digest')} ${sql.join(
+          batch.map((m) => sql`when ${m.digest} then cast(${value(m)} as bigint)`),
+          sql` `,
+        )} end`;
+      const done = await this.db
+        .updateTable('store_chunks')
+        .set({ segment: to, offset: byDigest((m) => m.row.offset) })
+        .where(
+          'digest',
+          'in',
+          batch.map((m) => m.digest),
+        )
+        .where(
+          'segment',
+          '=',
+          byDigest((m) => m.from),
+        )
+        .returning('digest')
+        .execute();
+      for (const d of done) moved.add(d.digest);
+    }
+    return moved;
+  }
+
+  /** Marks segments a rewrite emptied, from `now` (see emptySegments). */
+  async retire(ids: readonly number[], now: number): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      await this.db
+        .updateTable('store_segments')
+        .set({ retired_at: now })
+        .where('id', 'in', ids.slice(i, i + BATCH))
+        .execute();
+    }
   }
 
   async dropSegment(id: number): Promise<void> {

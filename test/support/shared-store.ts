@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../../src/core/clock.js';
 import { openDatabase } from '../../src/db/database.js';
 import { DirectorySegments } from '../../src/store/directory-segments.js';
+import type { SegmentBlobs } from '../../src/store/segment-blobs.js';
 import { SegmentChunkStore } from '../../src/store/segment-chunk-store.js';
 import type { SegmentTables } from '../../src/store/segment-index.js';
 
@@ -12,10 +13,18 @@ import type { SegmentTables } from '../../src/store/segment-index.js';
 export async function openSharedStore(
   root: string,
   dbUrl: string,
-  opts: { node?: string; clock?: Clock; touchResolutionMs?: number } = {},
+  opts: {
+    node?: string;
+    clock?: Clock;
+    touchResolutionMs?: number;
+    rewriteBytesPerRun?: number;
+    /** Stands between the store and its segments (a test that acts mid-read or mid-write). */
+    wrap?: (blobs: SegmentBlobs) => SegmentBlobs;
+  } = {},
 ): Promise<{ store: SegmentChunkStore; close(): Promise<void> }> {
   const db = await openDatabase({ url: dbUrl });
-  const blobs = await DirectorySegments.open(root);
+  const dir = await DirectorySegments.open(root);
+  const blobs = opts.wrap ? opts.wrap(dir) : dir;
   const store = await SegmentChunkStore.open(blobs, db.kysely as unknown as Kysely<SegmentTables>, opts);
   return {
     store,

@@ -110,13 +110,25 @@ interface GcReport {
   sparedRecent: number;
   graceSeconds: number;
   dryRun: boolean;
+  /** Absent from a server before 0.2's compaction of shared stores. */
+  segmentsRewritten?: number;
+  bytesRewritten?: number;
+  bytesReclaimed?: number;
+}
+
+function compactionReport(r: GcReport): string {
+  if (!r.segmentsRewritten && !r.bytesReclaimed) return '';
+  return (
+    `gc: rewrote ${count(r.segmentsRewritten ?? 0, 'partly dead segment')} (${formatBytes(r.bytesRewritten ?? 0)} copied); ` +
+    `removed ${formatBytes(r.bytesReclaimed ?? 0)} of segments\n`
+  );
 }
 
 function gcReport(r: GcReport): string {
   const chunks = count(r.deletedChunks, 'chunk');
   const head = r.dryRun
     ? `gc --dry-run: would free ${formatBytes(r.freedBytes)} in ${chunks}; nothing was removed\n`
-    : `gc: freed ${formatBytes(r.freedBytes)} in ${chunks}\n`;
+    : `gc: freed ${formatBytes(r.freedBytes)} in ${chunks}\n${compactionReport(r)}`;
   if (r.sparedRecent === 0) return head;
   const kept = count(r.sparedRecent, 'unreferenced chunk');
   const verb = r.dryRun ? 'would be kept' : r.sparedRecent === 1 ? 'was kept' : 'were kept';

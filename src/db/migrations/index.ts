@@ -16,6 +16,7 @@ import { nodes } from './009_nodes.js';
 import { sharedStore } from './010_shared_store.js';
 import { updates } from './011_updates.js';
 import { writeGrants } from './012_write_grants.js';
+import { segmentRetirement } from './013_segment_retirement.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
@@ -31,6 +32,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '010_shared_store': sharedStore(dialect),
     '011_updates': updates(dialect),
     '012_write_grants': writeGrants(dialect),
+    '013_segment_retirement': segmentRetirement(),
   };
 }
 

@@ -1,9 +1,9 @@
 import type { CatalogService } from '../../catalog/catalog.service.js';
 import type { Digest } from '../../core/manifest.js';
-import { type ChunkStore, isCompactable } from '../../store/chunk-store.js';
+import { type ChunkStore, type Compaction, isCompactable } from '../../store/chunk-store.js';
 import { type ManifestStore, namedChunks } from '../../store/manifest-store.js';
 
-export interface GcResult {
+export interface GcResult extends Compaction {
   images: number;
   referencedChunks: number;
   deletedChunks: number;
@@ -27,14 +27,17 @@ export interface GcOptions {
  * deletes the rest, except chunks touched within the grace period: an ingest in progress
  * touches every chunk it uploads or is told is present, and commits only after checking
  * they are all still there, so gc never pulls a chunk from under it. A kept release's
- * chunks are marked too. A dry run walks the
- * same way and only counts.
+ * chunks are marked too. Then the store compacts: partly dead segments (or packs) are
+ * rewritten, and the ones emptied are removed once the grace period has passed (a reader on
+ * another node may have looked one up). A dry run walks the same way and only counts.
  */
 export async function collectGarbage(
   deps: {
     catalog: CatalogService;
     store: ChunkStore;
     manifests: ManifestStore;
+    /** Told what the compaction after the sweep did (the metrics count it). */
+    onCompacted?: (c: Compaction) => void;
     /** Chunks kept besides the images' (the releases of a roll). */
     roots?: () => Promise<readonly Digest[]>;
     now?: () => number;
@@ -58,6 +61,9 @@ export async function collectGarbage(
     deletedManifests: 0,
     graceSeconds,
     dryRun,
+    segmentsRewritten: 0,
+    bytesRewritten: 0,
+    bytesReclaimed: 0,
   };
   let seen = 0;
   for await (const info of deps.store.list()) {
@@ -72,6 +78,13 @@ export async function collectGarbage(
     result.freedBytes += info.storedBytes;
   }
   result.deletedManifests = await deps.manifests.prune(new Set(digests), cutoff, { dryRun });
-  if (!dryRun && isCompactable(deps.store)) await deps.store.compact();
-  return result;
+  if (dryRun || !isCompactable(deps.store)) return result;
+  const c = await deps.store.compact({ graceMs: graceSeconds * 1000 });
+  deps.onCompacted?.(c);
+  return {
+    ...result,
+    segmentsRewritten: c.segmentsRewritten,
+    bytesRewritten: c.bytesRewritten,
+    bytesReclaimed: c.bytesReclaimed,
+  };
 }
