@@ -76,6 +76,40 @@ describe.each(DIALECTS)('job runner (%s)', (dialect) => {
     expect((await states()).sort()).toEqual(['queued', 'succeeded', 'succeeded', 'succeeded']);
   });
 
+  it('leaves singleton work to the leader and runs the rest on any node', async () => {
+    let leader = false;
+    const ran: string[] = [];
+    const runner = startJobRunner({
+      queue,
+      owner: 'n2',
+      pollMs: 10,
+      leaseMs: 5000,
+      leaderOnly: { kinds: ['gc'], leader: () => leader },
+      handlers: {
+        gc: async () => {
+          ran.push('gc');
+        },
+        verify: async () => {
+          ran.push('verify');
+        },
+      },
+    });
+    try {
+      const gc = await queue.enqueue('gc', {});
+      const verify = await queue.enqueue('verify', {});
+      runner.wake();
+      expect((await final(verify.id)).state).toBe('succeeded');
+      // Claims take the oldest first: the verify ran past the older gc, which stays queued.
+      expect((await queue.get(gc.id)).state).toBe('queued');
+      leader = true;
+      runner.wake();
+      expect((await final(gc.id)).state).toBe('succeeded');
+      expect(ran).toEqual(['verify', 'gc']);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it('claims nothing while paused (a drained node) and finishes the job in hand', async () => {
     let paused = false;
     let asked = 0;

@@ -40,6 +40,8 @@ export interface JobRunnerOptions {
   concurrency?: number;
   /** While true, claims nothing new and lets the jobs in hand finish (a drained node). */
   paused?: () => boolean;
+  /** Kinds of singleton work (gc) that only the leader claims; the rest run on any node. */
+  leaderOnly?: { readonly kinds: readonly string[]; readonly leader: () => boolean };
 }
 
 export interface JobRunner {
@@ -95,6 +97,8 @@ export function startJobRunner(opts: JobRunnerOptions): JobRunner {
   const pollMs = opts.pollMs ?? 1000;
   const leaseMs = opts.leaseMs ?? opts.queue.defaultLeaseMs;
   const kinds = Object.keys(opts.handlers);
+  const anyNode = kinds.filter((k) => !opts.leaderOnly?.kinds.includes(k));
+  const claimable = () => (opts.leaderOnly && !opts.leaderOnly.leader() ? anyNode : kinds);
   let stopping = false;
   const aborts = new Set<() => void>();
   const wakers = new Set<() => void>();
@@ -118,7 +122,7 @@ export function startJobRunner(opts: JobRunnerOptions): JobRunner {
       }
       let job: Job | undefined;
       try {
-        job = await opts.queue.claim(opts.owner, kinds, leaseMs);
+        job = await opts.queue.claim(opts.owner, claimable(), leaseMs);
       } catch (err) {
         opts.logger?.warn({ err }, 'job claim failed; retrying after the poll interval');
       }

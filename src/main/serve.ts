@@ -309,6 +309,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     pollMs: 500,
     concurrency: 4,
     paused: () => nodes.draining,
+    // Singleton work: a gc on each node at once is safe (tested), but one is enough.
+    leaderOnly: { kinds: ['gc'], leader: () => nodes.leader },
     // Progress is written with each heartbeat: often enough for `job show` and progress bars.
     heartbeatMs: 1000,
     handlers: {
