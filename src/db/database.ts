@@ -120,6 +120,6 @@ function unavailable(url: string, err: unknown): IngotError {
 }
 
 /** Never echo a password from a URL into a message or a log. */
-function redact(url: string): string {
+export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }

@@ -3,6 +3,7 @@
  * joined before anything else writes to the catalog, so a node of another server (other
  * name, other keys) is refused having changed nothing.
  */
+import { hostname } from 'node:os';
 import type { Db } from '../db/database.js';
 import type { IdentityRow } from '../jobs/node.repository.js';
 import { type NodeLogger, NodeRegistry, type NodeSelf } from '../jobs/node-registry.js';
@@ -29,4 +30,16 @@ export async function joinAsNode(
     throw err;
   }
   return nodes;
+}
+
+/** A job owner is `host:pid`; on this host, a pid that no longer runs is a crashed server. */
+export function isDeadLocalOwner(owner: string): boolean {
+  const [host, pid] = owner.split(':');
+  if (host !== hostname() || !pid || Number(pid) === process.pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }

@@ -3,6 +3,12 @@
  * transfer records) dropped by the scheduler, one pass at a time.
  */
 import type pino from 'pino';
+import type { AuditLog } from '../access/index.js';
+import type { PeerTransfers } from '../federation/peer-transfers.js';
+import type { WriteGrantRepository } from '../federation/write-grant.repository.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { NodeRegistry } from '../jobs/node-registry.js';
+import type { TransferRepository } from '../transfer/transfer.repository.js';
 
 const RETENTION_EVERY_MS = 3_600_000;
 
@@ -35,4 +41,39 @@ export function retention(kinds: readonly Retained[], logger: pino.Logger): () =
         running = false;
       });
   };
+}
+
+/** What a server keeps to its days: the audit and history by its settings, the rest a day. */
+export function serverRetention(
+  d: {
+    readonly days: { readonly audit: number; readonly history: number };
+    readonly audit: AuditLog;
+    readonly transfers: TransferRepository;
+    readonly jobs: JobQueue;
+    readonly served: PeerTransfers;
+    readonly nodes: NodeRegistry;
+    readonly writeGrants: WriteGrantRepository;
+  },
+  logger: pino.Logger,
+): () => void {
+  return retention(
+    [
+      { what: 'audit rows', days: d.days.audit, drop: (before) => d.audit.prune(before) },
+      {
+        what: 'ended jobs and their transfer records',
+        days: d.days.history,
+        // A transfer's row names its job: rows first, so no listed row lacks its job.
+        drop: async (before) =>
+          (await d.transfers.deleteOfEndedJobs(before.toISOString())) + (await d.jobs.forgetEnded(before)),
+      },
+      {
+        what: 'records of transfers peers ran here',
+        days: d.days.history,
+        drop: (b) => d.served.forgetEnded(b),
+      },
+      { what: 'nodes silent for a day', days: 1, drop: (b) => d.nodes.forgetSilent(b) },
+      { what: 'write grants of pushes left unfinished', days: 1, drop: (b) => d.writeGrants.prune(b) },
+    ],
+    logger,
+  );
 }

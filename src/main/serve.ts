@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import { AuditLog, TokenService } from '../access/index.js';
 import { buildApp } from '../api/app.js';
-import { countCompaction, createMetrics, receiveCounter } from '../api/metrics.js';
+import { createMetrics, receiveCounter } from '../api/metrics.js';
 import { buildPeerApi } from '../api/peer-app.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
@@ -13,9 +13,9 @@ import { loadServerConfig, type ServeOptions } from '../config/server-config.js'
 import { ActivitySignal } from '../core/activity-signal.js';
 import { keyId } from '../core/signatures.js';
 import { BundleService } from '../federation/bundle.service.js';
-import { BUNDLE_IMPORT_JOB_KIND, LocalBundleImport } from '../federation/bundle-import.js';
+import { LocalBundleImport } from '../federation/bundle-import.js';
 import { BundleUploads } from '../federation/bundle-uploads.js';
-import { FollowService, SYNC_JOB_KIND, type SyncJobPayload } from '../federation/follow.service.js';
+import { FollowService } from '../federation/follow.service.js';
 import { loadOrCreateIdentity } from '../federation/identity.js';
 import type { LocalSideDeps } from '../federation/local-sides.js';
 import { OriginKeys } from '../federation/origin-keys.js';
@@ -24,35 +24,29 @@ import { PeerLinks } from '../federation/peer-links.js';
 import { PeerTransfers } from '../federation/peer-transfers.js';
 import { PeeringService } from '../federation/peering.service.js';
 import { ReplicaService } from '../federation/replica.service.js';
-import { ReplicationService, TRANSFER_JOB_KIND } from '../federation/replication.service.js';
+import { ReplicationService } from '../federation/replication.service.js';
 import type { ServerData } from '../federation/server-data.js';
-import {
-  SNAPSHOT_EXPORT_JOB_KIND,
-  SnapshotExport,
-  type SnapshotExportRequest,
-} from '../federation/snapshot-export.js';
+import { SnapshotExport } from '../federation/snapshot-export.js';
 import { TemplateService } from '../federation/template.service.js';
 import { loadOrCreateTlsIdentity } from '../federation/tls-identity.js';
-import { transferJob } from '../federation/transfer.job.js';
 import { TransferGrants } from '../federation/transfer-grants.js';
 import { WriteGrantRepository } from '../federation/write-grant.repository.js';
-import { collectGarbage, type GcOptions } from '../jobs/handlers/gc.job.js';
-import { IMPORT_JOB_KIND, type UrlImportRequest, UrlImportService } from '../jobs/handlers/import.job.js';
-import { INGEST_JOB_KIND, type LocalIngestRequest, LocalIngestService } from '../jobs/handlers/ingest.job.js';
-import { verifyImage } from '../jobs/handlers/verify.job.js';
+import { UrlImportService } from '../jobs/handlers/import.job.js';
+import { LocalIngestService } from '../jobs/handlers/ingest.job.js';
 import { JobCheckpoints } from '../jobs/job-checkpoints.js';
 import { JobQueue } from '../jobs/job-queue.js';
 import { startJobRunner } from '../jobs/job-runner.js';
 import { ReleaseService } from '../jobs/release.service.js';
 import { RollService } from '../jobs/roll.service.js';
-import type { Job } from '../jobs/types.js';
 import { StoreGrowth } from '../store/store-growth.js';
 import { RateLimits } from '../transfer/rate-limit.js';
 import { TransferRepository } from '../transfer/transfer.repository.js';
-import { apiTlsIdentity, certificateWarnings, isLoopback } from './api-tls.js';
+import { apiTlsIdentity } from './api-tls.js';
 import { openCatalog } from './catalog-open.js';
-import { joinAsNode, nodeIdentity } from './node-join.js';
-import { retention } from './retention.js';
+import { jobHandlers, LEADER_ONLY_KINDS } from './job-handlers.js';
+import { announce, portOf, urlOf } from './listening.js';
+import { isDeadLocalOwner, joinAsNode, nodeIdentity } from './node-join.js';
+import { serverRetention } from './retention.js';
 import { deadNodeReaping, startScheduler } from './scheduler.js';
 import { NODE_ID_ENV, selfUpdater } from './self-restart.js';
 import { openLocalStore, reachSharedStore } from './server-store.js';
@@ -190,24 +184,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // audit and history are kept to their days; a tick is one indexed query each, plus one
   // update per transfer that moved (the retention's at most hourly).
   const audit = new AuditLog(db);
-  const pruneOld = retention(
-    [
-      { what: 'audit rows', days: config.auditDays, drop: (before) => audit.prune(before) },
-      {
-        what: 'ended jobs and their transfer records',
-        days: config.historyDays,
-        // A transfer's row names its job: rows first, so no listed row lacks its job.
-        drop: async (before) =>
-          (await transfers.deleteOfEndedJobs(before.toISOString())) + (await jobs.forgetEnded(before)),
-      },
-      {
-        what: 'records of transfers peers ran here',
-        days: config.historyDays,
-        drop: (b) => served.forgetEnded(b),
-      },
-      { what: 'nodes silent for a day', days: 1, drop: (b) => nodes.forgetSilent(b) },
-      { what: 'write grants of pushes left unfinished', days: 1, drop: (b) => writeGrants.prune(b) },
-    ],
+  const pruneOld = serverRetention(
+    {
+      days: { audit: config.auditDays, history: config.historyDays },
+      audit,
+      transfers,
+      jobs,
+      served,
+      nodes,
+      writeGrants,
+    },
     logger,
   );
 
@@ -309,44 +295,29 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     pollMs: 500,
     concurrency: 4,
     paused: () => nodes.draining,
-    // Singleton work: a gc on each node at once is safe (tested), but one is enough.
-    leaderOnly: { kinds: ['gc'], leader: () => nodes.leader },
+    leaderOnly: { kinds: LEADER_ONLY_KINDS, leader: () => nodes.leader },
     // Progress is written with each heartbeat: often enough for `job show` and progress bars.
     heartbeatMs: 1000,
-    handlers: {
-      verify: (job, ctx) =>
-        verifyImage(
-          { images, store, signature: (image) => keys.checkImage(image) },
-          (job.payload as { image: string }).image,
-          ctx.progress,
-        ),
-      gc: (job, ctx) =>
-        collectGarbage(
-          {
-            catalog,
-            store,
-            manifests,
-            roots: () => releases.chunkDigests(),
-            onCompacted: (c) => countCompaction(metrics, c),
-          },
-          job.payload as GcOptions,
-          ctx.progress,
-        ),
-      [TRANSFER_JOB_KIND]: transferJob({
-        db,
-        peers,
-        links,
-        local,
-        limits,
-        onWireBytes: (peer, direction, n) => metrics.peerBytes.inc({ peer, direction }, n),
-        onRecorded: () => activity.notify(),
-      }),
-      [INGEST_JOB_KIND]: (job, ctx) => ingest.run(job.payload as LocalIngestRequest, ctx),
-      [IMPORT_JOB_KIND]: (job, ctx) => urlImport.run(job as Job<UrlImportRequest>, ctx),
-      [BUNDLE_IMPORT_JOB_KIND]: (job, ctx) => bundleImport.run(job.payload as { path: string }, ctx),
-      [SYNC_JOB_KIND]: (job, ctx) => follows.run(job.payload as SyncJobPayload, ctx, job),
-      [SNAPSHOT_EXPORT_JOB_KIND]: (job, ctx) => snapshots.run(job.payload as SnapshotExportRequest, ctx),
-    },
+    handlers: jobHandlers({
+      db,
+      catalog,
+      images,
+      store,
+      manifests,
+      keys,
+      releases,
+      metrics,
+      peers,
+      links,
+      local,
+      limits,
+      ingest,
+      urlImport,
+      bundleImport,
+      follows,
+      snapshots,
+      onRecorded: () => activity.notify(),
+    }),
     onFinished: (job, outcome) => metrics.jobsFinished.inc({ kind: job.kind, state: outcome }),
   });
   wake = () => runner.wake();
@@ -394,28 +365,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   await nodes.serving(url, peerUrl);
   await writeFile(config.paths.serverInfo, `${JSON.stringify(info)}\n`, { mode: 0o600 });
-  for (const warning of apiTls ? certificateWarnings(apiTls, config.listenHost) : []) {
-    logger.warn({ listen: config.listenHost, fingerprint }, warning);
-  }
-  if (!apiTls && !isLoopback(config.listenHost)) {
-    logger.warn(
-      { listen: config.listenHost },
-      'the REST API listens on plain http beyond this host: tokens cross the network in clear; start with --tls',
-    );
-  }
-  logger.info(
-    {
-      url,
-      peerUrl,
-      ...(fingerprint ? { fingerprint } : {}),
-      home: config.paths.home,
-      db: redact(config.dbUrl),
-      recovery: chunks.recovery,
-      staleTemp,
-      resumed,
-    },
-    'ingot server listening',
-  );
+  announce(logger, {
+    url,
+    peerUrl,
+    apiTls,
+    listenHost: config.listenHost,
+    home: config.paths.home,
+    db: config.dbUrl,
+    recovery: chunks.recovery,
+    staleTemp,
+    resumed,
+  });
 
   let stopping: Promise<void> | undefined;
   stop = () => {
@@ -438,28 +398,3 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
 /** A transfer a peer runs here that moves nothing for this long is recorded as abandoned. */
 const PEER_TRANSFER_IDLE_MS = 120_000;
-
-function portOf(address: ReturnType<import('node:net').Server['address']>, fallback: number): number {
-  return typeof address === 'object' && address ? address.port : fallback;
-}
-
-function urlOf(scheme: 'http' | 'https', listenHost: string, port: number): string {
-  const host = listenHost.includes(':') ? `[${listenHost}]` : listenHost;
-  return `${scheme}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
-}
-
-/** A job owner is `host:pid`; on this host, a pid that no longer runs is a crashed server. */
-function isDeadLocalOwner(owner: string): boolean {
-  const [host, pid] = owner.split(':');
-  if (host !== hostname() || !pid || Number(pid) === process.pid) return false;
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}
