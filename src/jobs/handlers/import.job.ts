@@ -2,13 +2,13 @@ import type { ImageService } from '../../catalog/image.service.js';
 import type { ImageRecord } from '../../catalog/types.js';
 import { parseSha256, sha256For } from '../../core/checksum-list.js';
 import { IngotError } from '../../core/errors.js';
-import type { ChunkRef, Digest } from '../../core/manifest.js';
+import type { ChunkRef } from '../../core/manifest.js';
 import { draftToJson } from '../../core/manifest-codec.js';
 import { fillBlocks } from '../../store/block-reads.js';
 import { feedChunks } from '../../store/chunk-feed.js';
 import type { ChunkWriter, HashedChunkWriter } from '../../store/chunk-store.js';
 import { cpuPool, type StreamHash } from '../../store/cpu-pool.js';
-import { chunksOf, type SourceChunk } from '../../store/source.js';
+import { chunksOf } from '../../store/source.js';
 import { chooseProxy, redactProxy } from '../../transfer/proxy-env.js';
 import { emptyUploadStats, type UploadStats, uploadChunks } from '../../transfer/uploader.js';
 import {
@@ -25,6 +25,7 @@ import type { JobCheckpoints } from '../job-checkpoints.js';
 import type { JobQueue } from '../job-queue.js';
 import { finalError, type JobContext } from '../job-runner.js';
 import type { Job } from '../types.js';
+import { checkpoint, resumable, SEGMENT_BYTES, segment } from './import-checkpoint.js';
 import { parseUnpack, type Unpacked, type UnpackStep, unpackDownload } from './import-unpack.js';
 import {
   type CommitOptions,
@@ -96,15 +97,6 @@ export interface UrlImportBody extends CommitOptions {
 /** A checksum list read for --sha256-url: a release's SHA256SUMS is a few KiB. */
 export const CHECKSUM_LIST_BYTES = 1024 * 1024;
 
-/** What a checkpoint holds besides its offset: the stretch's chunk refs ([len] or [len, digest]). */
-interface ImportCheckpoint {
-  readonly refs: ([number] | [number, string])[];
-  readonly validator: string | null;
-  readonly total: number | null;
-}
-
-/** Stored and checkpointed every 16 MiB (two store batches): what a resume reads again at most. */
-const SEGMENT_BYTES = 16 * 1024 * 1024;
 const BATCH_CHUNKS = 128;
 const BATCHES_IN_FLIGHT = 2;
 /** SHA-256 updates in flight on the pool: a few blocks, no more. */
@@ -180,7 +172,7 @@ export class UrlImportService {
     await this.deps.images.preflight({ ...commitFields(req), kind: kindMade(req.unpack) });
     const url = new URL(req.url);
     const access: UrlAccess = { proxy: req.proxy, cacert: req.cacert, signal: ctx.signal };
-    const prior = await this.resumable(job.id);
+    const prior = await resumable(this.deps.checkpoints, job.id);
     let hash = cpuPool().sha256Stream();
     let refs: ChunkRef[] = [];
     let offset = 0;
@@ -246,10 +238,10 @@ export class UrlImportService {
           addStats(stats, stored.stats);
           refs.push(...stored.refs);
           if (stored.refs.length > 0) {
-            await this.deps.checkpoints.append<ImportCheckpoint>(job.id, ++seq, offset, {
-              refs: stored.refs.map(refToJson),
-              validator: validator ?? null,
-              total: total ?? null,
+            await checkpoint(this.deps.checkpoints, job.id, ++seq, offset, {
+              refs: stored.refs,
+              validator,
+              total,
             });
           }
           if (part.ended()) break;
@@ -321,19 +313,6 @@ export class UrlImportService {
     }
   }
 
-  /** The checkpoints so far, joined: the offset reached, its refs, the validator and size seen. */
-  private async resumable(jobId: number) {
-    const cps = await this.deps.checkpoints.list<ImportCheckpoint>(jobId);
-    const last = cps.at(-1);
-    return {
-      seq: last?.seq ?? 0,
-      offset: last?.done ?? 0,
-      refs: cps.flatMap((c) => c.body.refs.map(refFromJson)),
-      validator: last?.body.validator ?? undefined,
-      total: last?.body.total ?? undefined,
-    };
-  }
-
   /** Feeds the stored prefix to the hash; false when some of it is gone (gc): start over. */
   private async rehash(refs: readonly ChunkRef[], hash: StreamHash): Promise<boolean> {
     const store = this.deps.store;
@@ -386,37 +365,6 @@ function tooLong(url: URL, total: number): IngotError {
   return new IngotError('TRUNCATED', `${redactUrl(url)} sent more than the ${total} bytes it announced`, {
     details: { url: redactUrl(url), expected: total },
   });
-}
-
-/**
- * The next stretch of a chunk stream: chunks until at least `bytes` of them, leaving the
- * stream open for the next stretch; `ended` says whether the stream ran out.
- */
-function segment(it: AsyncIterator<SourceChunk>, bytes: number) {
-  let ended = false;
-  async function* chunks(): AsyncGenerator<SourceChunk> {
-    let n = 0;
-    while (n < bytes) {
-      const next = await it.next();
-      if (next.done) {
-        ended = true;
-        return;
-      }
-      n += next.value.ref.length;
-      yield next.value;
-    }
-  }
-  return { chunks: chunks(), ended: () => ended };
-}
-
-function refToJson(r: ChunkRef): [number] | [number, string] {
-  return r.kind === 'hole' ? [r.length] : [r.length, r.digest];
-}
-
-function refFromJson(j: [number] | [number, string]): ChunkRef {
-  return j.length === 1
-    ? { kind: 'hole', length: j[0] }
-    : { kind: 'data', length: j[0], digest: j[1] as Digest };
 }
 
 function addStats(into: UploadStats, more: UploadStats): void {
