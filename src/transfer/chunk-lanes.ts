@@ -1,3 +1,4 @@
+import type { DigestTable } from '../core/digest-table.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { AsyncQueue } from './async-queue.js';
@@ -25,15 +26,18 @@ export async function moveChunks(
   chunks: ChunkSet,
   progress: TransferProgress,
   opts: TransferOptions,
-  picker?: ReferencePicker,
+  { picker, lacking, onRequested }: MoveAids = {},
 ): Promise<void> {
+  const missing = lacking
+    ? async (batch: readonly Digest[]) => batch.filter((d) => lacking.has(d))
+    : (batch: readonly Digest[]) => sink.missing(batch);
   const streams = Math.max(1, opts.streams ?? DEFAULT_STREAMS);
   const slices = new AsyncQueue<Slice>(2 * streams);
   const ask = async () => {
     try {
       for await (const batch of chunks.batches()) {
         opts.signal?.throwIfAborted();
-        const wanted = new Set(await sink.missing(batch));
+        const wanted = new Set(await missing(batch));
         for (const d of batch) {
           if (wanted.has(d)) continue;
           progress.bytesPresent += chunks.lengthOf(d);
@@ -54,8 +58,13 @@ export async function moveChunks(
       throw err;
     }
   };
+  let requested = onRequested;
   const send = async (digests: readonly Digest[], references?: References) => {
-    const moving = await source.fetch(digests, references);
+    const fetching = source.fetch(digests, references);
+    // Once the request is on its way (the next turn), the caller may use the wait.
+    if (requested) setImmediate(requested);
+    requested = undefined;
+    const moving = await fetching;
     try {
       return await sink.put(metered(moving, new OrderCheck(digests, references), progress, opts));
     } catch (err) {
@@ -84,6 +93,16 @@ export async function moveChunks(
     }),
   );
   await Promise.all([ask(), ...lanes]);
+}
+
+/** What a data move may be given besides its chunks. */
+export interface MoveAids {
+  /** Picks the references deltas are made against. */
+  readonly picker?: ReferencePicker | undefined;
+  /** The receiver's answers from a have/want pass just made: the asker asks no more. */
+  readonly lacking?: DigestTable | undefined;
+  /** Called once the first data request is on its way. */
+  readonly onRequested?: (() => void) | undefined;
 }
 
 /** One data request: digests, and per digest the references a delta may be made against. */

@@ -78,6 +78,11 @@ export interface ImageSink extends TransferSink {
   deltaBases?(offer: ImageOffer): Promise<readonly DeltaBase[]>;
   baseChunks?: BaseChunks;
   /**
+   * The manifest's parts are stored: the sink may start checking the manifest while the
+   * data moves (its commit still decides). Absent: the commit does it all.
+   */
+  checkAhead?(offer: ImageOffer): void;
+  /**
    * Refuses (DISK_FULL), before the data moves, a transfer whose missing chunks, `bytes`
    * raw, will not fit. Absent: the sink cannot tell (a peer refuses at its own store).
    */

@@ -63,17 +63,23 @@ async function moveImage(
   const partProgress = { ...NO_PROGRESS };
   await moveChunks(source, sink, parts, partProgress, { ...opts, onProgress: undefined });
   progress.wireBytes = partProgress.wireBytes;
-  if (sink.room) await sink.room(await missingBytes(sink, data));
-  await moveChunks(source, sink, data, progress, opts, await deltaPicker(source, sink, offer));
+  // A sink that checks its room answers the have/want question once, before the move,
+  // and the move takes those answers (the chunks it holds were touched by that pass).
+  const lacking = sink.room ? await lackingOf(sink, data) : undefined;
+  if (sink.room && lacking) await sink.room(lacking.bytes);
+  const picker = await deltaPicker(source, sink, offer);
+  // The manifest's check starts once the first data request is out, filling the wait for it.
+  const onRequested = sink.checkAhead && (() => sink.checkAhead?.(offer));
+  await moveChunks(source, sink, data, progress, opts, { picker, lacking, onRequested });
   return { progress, present: false };
 }
 
-/** Raw bytes of the data chunks the sink lacks: one have/want pass, nothing moved. */
-async function missingBytes(sink: ImageSink, data: ChunkSet): Promise<number> {
-  let bytes = 0;
+/** The data chunks the sink lacks, with their raw bytes: one have/want pass, nothing moved. */
+async function lackingOf(sink: ImageSink, data: ChunkSet): Promise<DigestTable> {
+  const lacking = new DigestTable();
   for await (const batch of data.batches())
-    for (const d of await sink.missing(batch)) bytes += data.lengthOf(d);
-  return bytes;
+    for (const d of await sink.missing(batch)) lacking.add(d, data.lengthOf(d));
+  return lacking;
 }
 
 export interface ImagePlan {
