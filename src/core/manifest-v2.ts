@@ -453,6 +453,36 @@ export function decodeRoot(bytes: Buffer): DecodedRoot {
   return { version: 2, root };
 }
 
+/** What a manifest's check answers besides its chunk list: its facts and tallies. */
+export interface CheckedManifest extends ManifestFacts {
+  readonly kind: 'file' | 'tree';
+  readonly size: number;
+  readonly chunkCount: number;
+  readonly fileCount: number;
+}
+
+/**
+ * A version 2 root with its parts (in `partsOf` order) checked whole, as assembleManifestV2
+ * checks them, answering only the tallies: what a commit needs, small enough to come back
+ * from another thread.
+ */
+export function checkManifestV2(
+  root: RootV2,
+  parts: readonly Buffer[],
+  canonicalParts: ReadonlySet<Digest>,
+): CheckedManifest {
+  const byDigest = new Map(partsOf(root).map((p, i) => [p.digest, parts[i] as Buffer]));
+  const m = assembleManifestV2(root, (d) => byDigest.get(d) as Buffer, { canonicalParts });
+  const { chunks, payload, ...facts } = m;
+  return {
+    ...facts,
+    kind: payload.kind,
+    size: payloadSize(payload),
+    chunkCount: chunks.length,
+    fileCount: payload.kind === 'tree' ? payload.entries.length : 1,
+  };
+}
+
 /** The facts every consumer can read from the bytes alone, whatever the version. */
 export function rootFacts(d: DecodedRoot): ManifestFacts & { readonly kind: 'tree' | 'file' } {
   const { payload, chunks: _c, ...facts } = d.version === 1 ? d.manifest : d.root;

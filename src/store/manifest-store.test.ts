@@ -101,6 +101,18 @@ describe('ManifestStore', () => {
       await Promise.all(parts.map(async (p) => ({ digest: p.digest, chunk: await encodeChunk(p.bytes) }))),
     );
     expect((await store.expand(root)).manifest).toEqual(child);
+    // The commit's summary: the same check on the CPU pool, its tallies and chunk list.
+    const summary = await store.summary(root);
+    expect(summary).toMatchObject({
+      name: 'HOME_2',
+      kind: 'tree',
+      fileCount: 4001,
+      chunkCount: 4000,
+      size: 40_000,
+    });
+    const listed: ChunkRef[] = [];
+    for await (const batch of summary.chunks) listed.push(...batch);
+    expect(listed).toEqual(child.chunks);
     // The child's own part with a line out of canonical order, its digest made to match.
     const own = parts.find((p) => !namedChunks(parent).has(p.digest) && p.bytes.at(-1) === 0x0a) as CutPart;
     const lines = own.bytes.toString().split('\n');
@@ -111,6 +123,7 @@ describe('ManifestStore', () => {
     // Keys reordered keep the line's length: only the digest in the root changes.
     const bentRoot = Buffer.from(root.toString().replace(own.digest, digest));
     await expect(store.expand(bentRoot)).rejects.toMatchObject({ code: 'INVALID_MANIFEST' });
+    await expect(store.summary(bentRoot)).rejects.toMatchObject({ code: 'INVALID_MANIFEST' });
   });
 
   it('loads version 1 manifests whole, with no parts', async () => {

@@ -15,6 +15,7 @@ import {
 } from '../core/manifest-v2.js';
 import type { ChunkWriter } from './chunk-store.js';
 import { encodeChunk } from './compression.js';
+import { cpuPool } from './cpu-pool.js';
 import type { ManifestBlobs } from './manifest-blobs.js';
 
 /** A manifest as stored and as offered: its bytes (a v2 root), the whole model, its parts. */
@@ -156,6 +157,16 @@ export class ManifestStore {
         fileCount: 1,
         chunks: this.chunkList(bytes),
       };
+    }
+    if (decoded.version === 2) {
+      // A tree's entries are checked on the CPU pool: on a small pull of a large tree that
+      // check is most of the receiver's main thread, and the commit needs only its tallies.
+      const parts = partsOf(decoded.root);
+      await this.requirePartsOf(manifestDigest(bytes), parts);
+      const bytesOf = await Promise.all(parts.map((p) => this.chunks.get(p.digest)));
+      const canonical = (await this.checkedParts(decoded.root.parent)) ?? new Set<Digest>();
+      const checked = await cpuPool().checkManifest(bytes, bytesOf, canonical);
+      return { ...checked, chunks: this.chunkList(bytes) };
     }
     const { chunks, payload, ...facts } = (await this.expand(bytes)).manifest;
     return {

@@ -117,6 +117,21 @@ export interface TransferOptions {
 export interface TransferResult extends TransferProgress {
   readonly outcome: 'created' | 'present';
   readonly digest: Digest;
+  /** Where the time went, in seconds: what a slow transfer is asked first. */
+  readonly phases: TransferPhases;
+}
+
+/**
+ * Wall-clock seconds of a transfer's steps: the offer (and the receiver's check of it),
+ * the manifest's parts, the plan (the have/want pass, room, delta bases), the data, and
+ * the commit. They add up to the whole, less the sender's closing call.
+ */
+export interface TransferPhases {
+  offer: number;
+  parts: number;
+  plan: number;
+  data: number;
+  commit: number;
 }
 
 export const NO_PROGRESS: Readonly<TransferProgress> = {
