@@ -472,7 +472,11 @@ export function checkManifestV2(
   canonicalParts: ReadonlySet<Digest>,
 ): CheckedManifest {
   const byDigest = new Map(partsOf(root).map((p, i) => [p.digest, parts[i] as Buffer]));
-  const m = assembleManifestV2(root, (d) => byDigest.get(d) as Buffer, { canonicalParts });
+  return talliesOf(assembleManifestV2(root, (d) => byDigest.get(d) as Buffer, { canonicalParts }));
+}
+
+/** A whole manifest's facts and tallies. */
+export function talliesOf(m: Manifest): CheckedManifest {
   const { chunks, payload, ...facts } = m;
   return {
     ...facts,

@@ -1,6 +1,6 @@
 import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
-import { type ChunkRef, type Digest, isDigest, type Manifest, payloadSize } from '../core/manifest.js';
+import { type ChunkRef, type Digest, isDigest, type Manifest } from '../core/manifest.js';
 import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import type { ManifestFacts } from '../core/manifest-parse.js';
 import {
@@ -12,6 +12,7 @@ import {
   partsOf,
   refOf,
   streamChunkList,
+  talliesOf,
 } from '../core/manifest-v2.js';
 import type { ChunkWriter } from './chunk-store.js';
 import { encodeChunk } from './compression.js';
@@ -168,15 +169,11 @@ export class ManifestStore {
       const checked = await cpuPool().checkManifest(bytes, bytesOf, canonical);
       return { ...checked, chunks: this.chunkList(bytes) };
     }
-    const { chunks, payload, ...facts } = (await this.expand(bytes)).manifest;
+    const { manifest } = await this.expand(bytes);
     return {
-      ...facts,
-      kind: payload.kind,
-      size: payloadSize(payload),
-      chunkCount: chunks.length,
-      fileCount: payload.kind === 'tree' ? payload.entries.length : 1,
+      ...talliesOf(manifest),
       chunks: (async function* () {
-        yield chunks;
+        yield manifest.chunks;
       })(),
     };
   }
