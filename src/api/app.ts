@@ -56,7 +56,7 @@ export async function buildApp(
     ...(opts.https ? { https: { key: opts.https.key, cert: opts.https.cert } } : {}),
     // Small for admin JSON; the draft and bundle routes set their own (limits.ts).
     bodyLimit: JSON_BODY_BYTES,
-    maxParamLength: PARAM_BYTES,
+    routerOptions: { maxParamLength: PARAM_BYTES },
     requestIdHeader: 'x-request-id',
     // One line per request, at a level by what it did.
     logController: new RequestLog(),

@@ -89,7 +89,7 @@ export async function buildPeerApi(
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: PEER_BODY_BYTES,
-    maxParamLength: PARAM_BYTES,
+    routerOptions: { maxParamLength: PARAM_BYTES },
     // One line per request, at a level by what it did.
     logController: new RequestLog(),
     https: { ...(await trust()), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },

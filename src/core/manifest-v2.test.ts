@@ -214,6 +214,67 @@ describe('manifest v2', () => {
     expect(code(() => assembleManifestV2(rootOf(root), store(parts)))).toBe('UNSAFE_PATH');
   });
 
+  it('refuses an entry table part with a line in a form other than the canonical one', () => {
+    const m = treeManifest(3000);
+    const { root, parts } = encodeManifestV2(m);
+    const r = rootOf(root);
+    if (r.payload.kind !== 'tree') throw new Error('not a tree');
+    expect(r.payload.entries.parts.length).toBeGreaterThan(1);
+    // The same entries, one line with its keys in another order: valid JSON, not canonical.
+    const first = r.payload.entries.parts[0] as { digest: Digest; count: number };
+    const old = (parts.find((p) => p.digest === first.digest) as Part).bytes.toString();
+    const lines = old.split('\n');
+    const parsed = JSON.parse(lines[1] as string) as Record<string, unknown>;
+    lines[1] = JSON.stringify(Object.fromEntries(Object.entries(parsed).reverse()));
+    const bytes = Buffer.from(lines.join('\n'));
+    const digest = createHash('sha256').update(bytes).digest('hex') as Digest;
+    const entries = {
+      ...r.payload.entries,
+      parts: [{ ...first, length: bytes.length, digest }, ...r.payload.entries.parts.slice(1)],
+    };
+    const bent: RootV2 = { ...r, payload: { kind: 'tree', entries } };
+    const held = [...parts, { digest, bytes }];
+    expect(code(() => assembleManifestV2(bent, store(held)))).toBe('INVALID_MANIFEST');
+    // Known canonical parts are not re-encoded, but a part outside them still is.
+    const known = new Set(partsOf(r).map((p) => p.digest));
+    expect(code(() => assembleManifestV2(bent, store(held), { canonicalParts: known }))).toBe(
+      'INVALID_MANIFEST',
+    );
+  });
+
+  it('refuses an entry table cut anywhere but where the rule says', () => {
+    const { root, parts } = encodeManifestV2(treeManifest(3000));
+    const r = rootOf(root);
+    if (r.payload.kind !== 'tree') throw new Error('not a tree');
+    const [a, b, ...rest] = r.payload.entries.parts;
+    if (!a || !b) throw new Error('fewer than two entry parts');
+    const bytesOf = (d: Digest) => (parts.find((p) => p.digest === d) as Part).bytes;
+    const bytes = Buffer.concat([bytesOf(a.digest), bytesOf(b.digest)]);
+    const digest = createHash('sha256').update(bytes).digest('hex') as Digest;
+    const merged = { count: a.count + b.count, length: bytes.length, digest };
+    const bent: RootV2 = {
+      ...r,
+      payload: { kind: 'tree', entries: { ...r.payload.entries, parts: [merged, ...rest] } },
+    };
+    expect(code(() => assembleManifestV2(bent, store([...parts, { digest, bytes }])))).toBe(
+      'INVALID_MANIFEST',
+    );
+  });
+
+  it("assembles a new version the same with its parent's parts taken as checked", () => {
+    const v1 = treeManifest(5000);
+    const entries = v1.payload.kind === 'tree' ? [...v1.payload.entries] : [];
+    entries[2500] = { ...(entries[2500] as Entry), mode: 0o600 };
+    const v2: Manifest = { ...v1, payload: { kind: 'tree', entries } };
+    const old = encodeManifestV2(v1);
+    const { root, parts } = encodeManifestV2(v2);
+    const known = new Set(partsOf(rootOf(old.root)).map((p) => p.digest));
+    const fresh = partsOf(rootOf(root)).filter((p) => !known.has(p.digest));
+    expect(fresh.length).toBeGreaterThan(0);
+    expect(fresh.length).toBeLessThan(partsOf(rootOf(root)).length / 2);
+    expect(assembleManifestV2(rootOf(root), store(parts), { canonicalParts: known })).toEqual(v2);
+  });
+
   it('still reads version 1 manifests whole', () => {
     const m = { ...fileManifest(refs(5)), version: 1 as const };
     const d = decodeRoot(encodeManifest(m));

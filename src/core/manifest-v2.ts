@@ -150,7 +150,7 @@ function cutEntryTable(entries: readonly Entry[]): CutPart[] {
     const line = Buffer.from(`${canonicalJson(entryToJson(entries[i] as Entry))}\n`, 'utf8');
     lines.push(line);
     bytes += line.length;
-    const cut = bytes >= TABLE_MAX_BYTES || (bytes >= TABLE_MIN_BYTES && (fnv1a(line) & TABLE_MASK) === 0);
+    const cut = tableCutAt(line, bytes);
     if (cut || i === entries.length - 1) {
       if (bytes > MAX_CHUNK_LENGTH)
         throw bad(`entry ${JSON.stringify(entries[i]?.path)} is too large to store`);
@@ -316,6 +316,18 @@ function decodeEntryLines(bytes: Buffer, where: string): unknown[] {
     });
 }
 
+/** What assembling may take as already checked. */
+export interface AssembleOptions {
+  /** Read back from this server's own store: checked whole when it was sealed or accepted. */
+  readonly stored?: boolean;
+  /**
+   * Entry table parts known canonical and cut by the rule as a part that is not the table's
+   * last: those of a tree held here (its last part excluded), so a new version re-encodes
+   * only the entries it brings. (A chunk list part's check is its cuts alone: cheap.)
+   */
+  readonly canonicalParts?: ReadonlySet<Digest>;
+}
+
 /**
  * The whole manifest from a root and its parts, each checked against the digest, count and
  * length the root gives it, and the content against every rule version 1 has. A part in a
@@ -324,7 +336,7 @@ function decodeEntryLines(bytes: Buffer, where: string): unknown[] {
 export function assembleManifestV2(
   root: RootV2,
   partBytes: (digest: Digest) => Buffer,
-  opts: { readonly stored?: boolean } = {},
+  opts: AssembleOptions = {},
 ): Manifest {
   const part = (ref: PartRef, where: string): Buffer => {
     const bytes = partBytes(ref.digest);
@@ -337,37 +349,88 @@ export function assembleManifestV2(
     if (bytes.length !== ref.length) throw bad(`${where} is ${bytes.length} bytes, not ${ref.length}`);
     return bytes;
   };
+  // A manifest read back from this server's own store, or a part of one, was checked when
+  // it was sealed or accepted: R5 (a re-encode, two thirds of the cost) is for bytes from elsewhere.
+  const recheck = (ref: PartRef) => !opts.stored && !opts.canonicalParts?.has(ref.digest);
   const chunks: ChunkRef[] = [];
-  root.chunks.parts.forEach((ref, i) => {
-    const refs = decodeChunkRecords(part(ref, `chunk list part ${i}`), `chunk list part ${i}`);
-    if (refs.length !== ref.count)
-      throw bad(`chunk list part ${i} holds ${refs.length} refs, not ${ref.count}`);
+  const listParts = root.chunks.parts;
+  listParts.forEach((ref, i) => {
+    const where = `chunk list part ${i}`;
+    const bytes = part(ref, where);
+    // Records re-encode to the bytes they came from; only where the part ends is a choice.
+    const refs = !opts.stored
+      ? chunkListPart(bytes, ref, where, i === listParts.length - 1)
+      : decodeChunkRecords(bytes, where);
+    if (refs.length !== ref.count) throw bad(`${where} holds ${refs.length} refs, not ${ref.count}`);
     for (const r of refs) chunks.push(r);
   });
   let payload: Payload;
   if (root.payload.kind === 'tree') {
     const json: unknown[] = [];
-    root.payload.entries.parts.forEach((ref, i) => {
-      const lines = decodeEntryLines(part(ref, `entry table part ${i}`), `entry table part ${i}`);
+    const tableParts = root.payload.entries.parts;
+    const bytesOf = tableParts.map((ref, i) => part(ref, `entry table part ${i}`));
+    tableParts.forEach((ref, i) => {
+      const lines = decodeEntryLines(bytesOf[i] as Buffer, `entry table part ${i}`);
       if (lines.length !== ref.count)
         throw bad(`entry table part ${i} holds ${lines.length} entries, not ${ref.count}`);
       for (const l of lines) json.push(l);
     });
-    payload = parsePayload({ kind: 'tree', entries: json });
+    const tree = parsePayload({ kind: 'tree', entries: json });
+    if (tree.kind === 'tree') checkEntryParts(tree.entries, tableParts, bytesOf, recheck);
+    payload = tree;
   } else {
     payload = root.payload;
   }
   const { chunks: _c, payload: _p, ...facts } = root;
   const m: Manifest = { ...facts, ...checkedDraft(payload, chunks) };
-  // A manifest read back from this server's own store was checked whole when it was sealed
-  // or accepted, and every byte of it is named by digest from the root: R5 (a re-encode,
-  // two thirds of the cost) is for bytes from elsewhere.
-  if (!opts.stored && !encodeManifestV2(m).root.equals(encodeRootV2(root))) {
-    throw bad('the parts are not cut or encoded in canonical form, or the root miscounts them', {
-      hint: 'write version 2 manifests with encodeManifestV2',
-    });
-  }
+  if (payloadSize(m.payload) !== root.chunks.length)
+    throw bad(`the root says ${root.chunks.length} bytes, the entries hold ${payloadSize(m.payload)}`);
   return m;
+}
+
+/**
+ * R5 for an entry table part by part: its entries re-encode to its bytes, and the cut rule
+ * fires at its last line and nowhere before (the table's last part may end without it). The
+ * rule looks only inside a part, so parts that pass one by one are the encoder's parts.
+ */
+function checkEntryParts(
+  entries: readonly Entry[],
+  parts: readonly PartRef[],
+  bytesOf: readonly Buffer[],
+  recheck: (ref: PartRef) => boolean,
+): void {
+  let start = 0;
+  parts.forEach((ref, i) => {
+    const end = start + ref.count;
+    if (recheck(ref)) {
+      const cuts = entryCuts(entries.slice(start, end));
+      const last = i === parts.length - 1;
+      const cutRight = cuts.at.every(
+        (c, j) => c === (j === cuts.at.length - 1) || (last && j === cuts.at.length - 1),
+      );
+      if (!cutRight || !cuts.bytes.equals(bytesOf[i] as Buffer)) {
+        throw bad(`entry table part ${i} is not cut or encoded in canonical form`, {
+          hint: 'write version 2 manifests with encodeManifestV2',
+        });
+      }
+    }
+    start = end;
+  });
+}
+
+/** Entries' canonical lines as one buffer, and after which lines the table rule would cut. */
+function entryCuts(entries: readonly Entry[]): { bytes: Buffer; at: boolean[] } {
+  const lines = entries.map((e) => Buffer.from(`${canonicalJson(entryToJson(e))}\n`, 'utf8'));
+  let bytes = 0;
+  const at = lines.map((line) => {
+    bytes += line.length;
+    return tableCutAt(line, bytes);
+  });
+  return { bytes: Buffer.concat(lines, bytes), at };
+}
+
+function tableCutAt(line: Buffer, bytesSoFar: number): boolean {
+  return bytesSoFar >= TABLE_MAX_BYTES || (bytesSoFar >= TABLE_MIN_BYTES && (fnv1a(line) & TABLE_MASK) === 0);
 }
 
 /** A stored or offered manifest's bytes: a whole version 1 manifest, or a version 2 root. */
@@ -388,6 +451,40 @@ export function decodeRoot(bytes: Buffer): DecodedRoot {
     });
   }
   return { version: 2, root };
+}
+
+/** What a manifest's check answers besides its chunk list: its facts and tallies. */
+export interface CheckedManifest extends ManifestFacts {
+  readonly kind: 'file' | 'tree';
+  readonly size: number;
+  readonly chunkCount: number;
+  readonly fileCount: number;
+}
+
+/**
+ * A version 2 root with its parts (in `partsOf` order) checked whole, as assembleManifestV2
+ * checks them, answering only the tallies: what a commit needs, small enough to come back
+ * from another thread.
+ */
+export function checkManifestV2(
+  root: RootV2,
+  parts: readonly Buffer[],
+  canonicalParts: ReadonlySet<Digest>,
+): CheckedManifest {
+  const byDigest = new Map(partsOf(root).map((p, i) => [p.digest, parts[i] as Buffer]));
+  return talliesOf(assembleManifestV2(root, (d) => byDigest.get(d) as Buffer, { canonicalParts }));
+}
+
+/** A whole manifest's facts and tallies. */
+export function talliesOf(m: Manifest): CheckedManifest {
+  const { chunks, payload, ...facts } = m;
+  return {
+    ...facts,
+    kind: payload.kind,
+    size: payloadSize(payload),
+    chunkCount: chunks.length,
+    fileCount: payload.kind === 'tree' ? payload.entries.length : 1,
+  };
 }
 
 /** The facts every consumer can read from the bytes alone, whatever the version. */

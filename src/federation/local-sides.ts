@@ -151,6 +151,7 @@ export function localSink(
   return {
     prepare: (meta) => deps.replicas.check(peer, meta, admit(meta)),
     commit: (offer) => deps.replicas.accept(peer, offer, admit(offer)),
+    checkAhead: (offer) => deps.replicas.checkAhead(offer),
     missing: (digests) => deps.store.missing(digests),
     put: async (chunks) => {
       const r = await receiveChunks(deps.store, chunks, deps.counter);

@@ -5,7 +5,7 @@ import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import type { ManifestStore } from '../store/manifest-store.js';
+import type { ManifestStore, ManifestSummary } from '../store/manifest-store.js';
 import type { ImageOffer, OfferMeta, SinkStatus } from '../transfer/image-sides.js';
 import type { OriginKey, OriginKeys } from './origin-keys.js';
 import type { PeerRecord } from './types.js';
@@ -27,6 +27,9 @@ export type Admission =
 
 const OWN: Admission = { kind: 'own' };
 
+/** Manifests read ahead of their commits, at most this many at once (a tree's is held whole). */
+const MAX_AHEAD = 4;
+
 /**
  * The one gate for every image that comes from elsewhere: a peer's push, a pull, a template
  * sync, a bundle. A peer may only send images it originated (no chaining); a vouched image
@@ -39,6 +42,8 @@ const OWN: Admission = { kind: 'own' };
  * and the peer.
  */
 export class ReplicaService {
+  private readonly ahead = new Map<Digest, Promise<ManifestSummary>>();
+
   constructor(
     private readonly deps: {
       readonly catalog: CatalogService;
@@ -114,7 +119,7 @@ export class ReplicaService {
       );
     }
     // A version 2 root's parts travelled as chunks and are read (and checked) from the store.
-    const m = await this.deps.manifests.summary(offer.manifest);
+    const m = await this.summaryOf(digest, offer.manifest);
     if (m.name !== offer.name || m.origin !== offer.origin || m.imageType !== offer.imageType) {
       throw new IngotError('INVALID_MANIFEST', `the manifest of ${offer.name} disagrees with its offer`);
     }
@@ -147,6 +152,30 @@ export class ReplicaService {
       throw err;
     }
     return 'needed';
+  }
+
+  /**
+   * Once a root's parts are stored, reads and checks the manifest while the data moves, so
+   * the commit finds that work done (a tree's entries take most of a small pull's commit).
+   * A manifest that fails is refused by the commit, as it would be without this.
+   */
+  checkAhead(offer: ImageOffer): void {
+    const digest = manifestDigest(offer.manifest);
+    if (this.ahead.has(digest)) return;
+    if (this.ahead.size >= MAX_AHEAD) this.ahead.delete(this.ahead.keys().next().value as Digest);
+    const summary = this.deps.manifests.summary(offer.manifest);
+    summary.catch(() => {});
+    this.ahead.set(digest, summary);
+  }
+
+  /** The manifest's summary, read ahead or now; its parts are still all here. */
+  private async summaryOf(digest: Digest, bytes: Buffer): Promise<ManifestSummary> {
+    const ahead = this.ahead.get(digest);
+    this.ahead.delete(digest);
+    if (!ahead) return this.deps.manifests.summary(bytes);
+    const summary = await ahead;
+    await this.deps.manifests.requireParts(bytes);
+    return summary;
   }
 
   /**

@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { errorFromBody } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
+import type { CheckedManifest } from '../core/manifest-v2.js';
 import { copyBytes } from './byte-copy.js';
 import type { EncodedChunk } from './chunk-store.js';
 import { backToBack, type CpuJob, type CpuResult, runCpuTask } from './cpu-work.js';
@@ -54,6 +56,15 @@ export interface CpuPool {
   undelta(items: readonly DeltaItem[], opts: { maxRaw: number }): Promise<Verification[]>;
   /** Per chunk, its block signatures (patch-codec.ts), for a sender that lacks it to patch against. */
   sign(chunks: readonly Uint8Array[]): Promise<Buffer[]>;
+  /**
+   * A version 2 manifest (its root, then its parts in `partsOf` order) checked whole on
+   * another thread, its tallies answered; a manifest that fails is its IngotError.
+   */
+  checkManifest(
+    root: Buffer,
+    parts: readonly Buffer[],
+    canonical: ReadonlySet<Digest>,
+  ): Promise<CheckedManifest>;
 }
 
 /**
@@ -173,6 +184,15 @@ function poolOver(run: Run): CpuPool {
         return verifications(await run(job, piece.flatMap(views)), () => undefined);
       });
       return parts.flat();
+    },
+    async checkManifest(root, parts, canonical) {
+      const r = await run(
+        { op: 'manifest', lengths: [root.length, ...parts.map((p) => p.length)], canonical: [...canonical] },
+        [root, ...parts],
+      );
+      const failed = r.errors[0];
+      if (failed) throw errorFromBody(JSON.parse(failed), 'the manifest check failed');
+      return r.manifest as CheckedManifest;
     },
     async sign(chunks) {
       const parts = await inPieces(chunks, alone, async (piece) =>

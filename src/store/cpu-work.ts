@@ -1,4 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
+import { IngotError } from '../core/errors.js';
+import type { Digest } from '../core/manifest.js';
+import { type CheckedManifest, checkManifestV2, decodeRoot } from '../core/manifest-v2.js';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
 import { alignedPatch, applyPatch, blockSignatures, encodePatch } from './patch-codec.js';
 import { zstdUnframe } from './zstd-lanes.js';
@@ -10,7 +13,7 @@ import { zstdUnframe } from './zstd-lanes.js';
  */
 
 export interface CpuJob {
-  readonly op: 'hash' | 'verify' | 'stream' | 'delta' | 'undelta' | 'sign';
+  readonly op: 'hash' | 'verify' | 'stream' | 'delta' | 'undelta' | 'sign' | 'manifest';
   /**
    * Per item, its length. delta and undelta take their items in pairs: the target (or the
    * delta) then its reference, so a pair is two items and the rest of the layout is as for hash.
@@ -30,6 +33,8 @@ export interface CpuJob {
   readonly end?: boolean;
   /** stream: the bytes stay unchanged until the answer, so they may be hashed where they lie. */
   readonly lent?: boolean;
+  /** manifest: entry table parts known canonical (checkManifestV2); the items are the root, then its parts. */
+  readonly canonical?: readonly string[];
 }
 
 export interface CpuTask extends CpuJob {
@@ -47,6 +52,8 @@ export interface CpuResult {
   readonly raw?: Uint8Array;
   /** delta: per pair, 1 where what it made is a patch. */
   readonly forms?: number[];
+  /** manifest: its tallies; where it fails its check, errors[0] is the error's JSON. */
+  readonly manifest?: CheckedManifest;
 }
 
 export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
@@ -55,6 +62,7 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   if (t.op === 'delta') return deltaStep(t);
   if (t.op === 'undelta') return undeltaStep(t);
   if (t.op === 'sign') return signStep(t);
+  if (t.op === 'manifest') return manifestStep(t);
   const digests: string[] = [];
   const rawLengths: number[] = [];
   const errors: (string | null)[] = [];
@@ -193,6 +201,25 @@ function streamStep(t: CpuTask): CpuResult {
   if (!t.end) return { digests: [], rawLengths: [], errors: [] };
   streams.delete(id);
   return { digests: [h.digest('hex')], rawLengths: [], errors: [] };
+}
+
+/** A version 2 manifest checked whole (checkManifestV2): the root, then its parts. */
+function manifestStep(t: CpuTask): CpuResult {
+  const [root, ...parts] = items(t);
+  try {
+    const decoded = decodeRoot(Buffer.from(root as Buffer));
+    if (decoded.version !== 2) throw new IngotError('INVALID_MANIFEST', 'not a version 2 root');
+    const canonical = new Set((t.canonical ?? []) as Digest[]);
+    return {
+      digests: [],
+      rawLengths: [],
+      errors: [null],
+      manifest: checkManifestV2(decoded.root, parts, canonical),
+    };
+  } catch (err) {
+    const body = err instanceof IngotError ? err.toJSON() : { code: 'INTERNAL', message: String(err) };
+    return { digests: [], rawLengths: [], errors: [JSON.stringify(body)] };
+  }
 }
 
 /** A buffer of its own (never a slice of Node's shared pool), so it can be transferred. */

@@ -6,7 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IngotError } from '../core/errors.js';
 import type { ChunkRef, Digest, Entry, Manifest } from '../core/manifest.js';
 import { manifestDigest } from '../core/manifest-codec.js';
+import { type CutPart, encodeManifestV2 } from '../core/manifest-v2.js';
 import { removeTempFiles } from './atomic-write.js';
+import { encodeChunk } from './compression.js';
 import { DirectoryManifests } from './directory-manifests.js';
 import { ManifestStore, namedChunks } from './manifest-store.js';
 import { PackChunkStore } from './pack-chunk-store.js';
@@ -80,6 +82,48 @@ describe('ManifestStore', () => {
     expect(again.bytes.length).toBeLessThan(4096);
     const named = namedChunks(again);
     expect(named.size).toBe(5000 + sealed.parts.length);
+  });
+
+  it("expands a child tree whose parent is held, still checking the child's own parts", async () => {
+    const { chunks, store } = await fresh();
+    const parent = await store.seal(tree(2, 4000));
+    const v1 = parent.manifest;
+    const entries = v1.payload.kind === 'tree' ? [...v1.payload.entries] : [];
+    entries[2000] = { ...(entries[2000] as Entry), mode: 0o600 };
+    const child: Manifest = {
+      ...v1,
+      name: 'HOME_2',
+      parent: parent.digest,
+      payload: { kind: 'tree', entries },
+    };
+    const { root, parts } = encodeManifestV2(child);
+    await chunks.putManyEncoded(
+      await Promise.all(parts.map(async (p) => ({ digest: p.digest, chunk: await encodeChunk(p.bytes) }))),
+    );
+    expect((await store.expand(root)).manifest).toEqual(child);
+    // The commit's summary: the same check on the CPU pool, its tallies and chunk list.
+    const summary = await store.summary(root);
+    expect(summary).toMatchObject({
+      name: 'HOME_2',
+      kind: 'tree',
+      fileCount: 4001,
+      chunkCount: 4000,
+      size: 40_000,
+    });
+    const listed: ChunkRef[] = [];
+    for await (const batch of summary.chunks) listed.push(...batch);
+    expect(listed).toEqual(child.chunks);
+    // The child's own part with a line out of canonical order, its digest made to match.
+    const own = parts.find((p) => !namedChunks(parent).has(p.digest) && p.bytes.at(-1) === 0x0a) as CutPart;
+    const lines = own.bytes.toString().split('\n');
+    lines[0] = JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(lines[0] as string)).reverse()));
+    const bent = Buffer.from(lines.join('\n'));
+    const digest = createHash('sha256').update(bent).digest('hex') as Digest;
+    await chunks.putManyEncoded([{ digest, chunk: await encodeChunk(bent) }]);
+    // Keys reordered keep the line's length: only the digest in the root changes.
+    const bentRoot = Buffer.from(root.toString().replace(own.digest, digest));
+    await expect(store.expand(bentRoot)).rejects.toMatchObject({ code: 'INVALID_MANIFEST' });
+    await expect(store.summary(bentRoot)).rejects.toMatchObject({ code: 'INVALID_MANIFEST' });
   });
 
   it('loads version 1 manifests whole, with no parts', async () => {

@@ -1,9 +1,10 @@
 import { chunkLengths } from '../core/chunk-lengths.js';
 import { IngotError } from '../core/errors.js';
-import { type ChunkRef, type Digest, isDigest, type Manifest, payloadSize } from '../core/manifest.js';
+import { type ChunkRef, type Digest, isDigest, type Manifest } from '../core/manifest.js';
 import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import type { ManifestFacts } from '../core/manifest-parse.js';
 import {
+  type AssembleOptions,
   assembleManifestV2,
   decodeRoot,
   encodeManifestV2,
@@ -11,9 +12,11 @@ import {
   partsOf,
   refOf,
   streamChunkList,
+  talliesOf,
 } from '../core/manifest-v2.js';
 import type { ChunkWriter } from './chunk-store.js';
 import { encodeChunk } from './compression.js';
+import { cpuPool } from './cpu-pool.js';
 import type { ManifestBlobs } from './manifest-blobs.js';
 
 /** A manifest as stored and as offered: its bytes (a v2 root), the whole model, its parts. */
@@ -86,18 +89,34 @@ export class ManifestStore {
    * A manifest from its bytes (an offer's, a bundle's), whole, reading a root's parts from
    * the chunk store: MISSING_CHUNKS while any has not arrived.
    */
-  async expand(bytes: Buffer, opts: { readonly stored?: boolean } = {}): Promise<LoadedManifest> {
+  async expand(bytes: Buffer, opts: AssembleOptions = {}): Promise<LoadedManifest> {
     const digest = manifestDigest(bytes);
     const cached = this.last?.digest === digest ? this.last.loaded.deref() : undefined;
     if (cached) return cached;
     const decoded = decodeRoot(bytes);
     if (decoded.version === 1) return this.remember({ digest, bytes, manifest: decoded.manifest, parts: [] });
     const parts = partsOf(decoded.root);
-    await this.requireParts(digest, parts);
+    await this.requirePartsOf(digest, parts);
     const bytesOf = await Promise.all(parts.map((p) => this.chunks.get(p.digest)));
     const read = new Map(parts.map((p, i) => [p.digest, bytesOf[i] as Buffer]));
-    const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer, opts);
+    const canonicalParts = opts.stored ? undefined : await this.checkedParts(decoded.root.parent);
+    const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer, {
+      ...opts,
+      canonicalParts,
+    });
     return this.remember({ digest, bytes, manifest, parts });
+  }
+
+  /**
+   * The entry table parts of tree `image` when it is held here (checked whole when it came),
+   * its last part left out: a last part need not end where the rule cuts. A new version
+   * shares most of its parent's parts, so assembling it re-encodes only its own.
+   */
+  private async checkedParts(image: Digest | null): Promise<ReadonlySet<Digest> | undefined> {
+    if (image === null || !(await this.blobs.has(image))) return undefined;
+    const decoded = decodeRoot(await this.readManifest(image));
+    if (decoded.version === 1 || decoded.root.payload.kind !== 'tree') return undefined;
+    return new Set(decoded.root.payload.entries.parts.slice(0, -1).map((p) => p.digest));
   }
 
   /**
@@ -112,7 +131,7 @@ export class ManifestStore {
       yield decoded.manifest.chunks;
       return;
     }
-    await this.requireParts(manifestDigest(bytes), partsOf(decoded.root));
+    await this.requirePartsOf(manifestDigest(bytes), partsOf(decoded.root));
     const chunks = this.chunks;
     yield* streamChunkList(
       decoded.root,
@@ -140,20 +159,32 @@ export class ManifestStore {
         chunks: this.chunkList(bytes),
       };
     }
-    const { chunks, payload, ...facts } = (await this.expand(bytes)).manifest;
+    if (decoded.version === 2) {
+      // A tree's entries are checked on the CPU pool: on a small pull of a large tree that
+      // check is most of the receiver's main thread, and the commit needs only its tallies.
+      const parts = partsOf(decoded.root);
+      await this.requirePartsOf(manifestDigest(bytes), parts);
+      const bytesOf = await Promise.all(parts.map((p) => this.chunks.get(p.digest)));
+      const canonical = (await this.checkedParts(decoded.root.parent)) ?? new Set<Digest>();
+      const checked = await cpuPool().checkManifest(bytes, bytesOf, canonical);
+      return { ...checked, chunks: this.chunkList(bytes) };
+    }
+    const { manifest } = await this.expand(bytes);
     return {
-      ...facts,
-      kind: payload.kind,
-      size: payloadSize(payload),
-      chunkCount: chunks.length,
-      fileCount: payload.kind === 'tree' ? payload.entries.length : 1,
+      ...talliesOf(manifest),
       chunks: (async function* () {
-        yield chunks;
+        yield manifest.chunks;
       })(),
     };
   }
 
-  private async requireParts(digest: Digest, parts: readonly PartRef[]): Promise<void> {
+  /** MISSING_CHUNKS unless every part a manifest's bytes name is stored here. */
+  async requireParts(bytes: Buffer): Promise<void> {
+    const decoded = decodeRoot(bytes);
+    if (decoded.version === 2) await this.requirePartsOf(manifestDigest(bytes), partsOf(decoded.root));
+  }
+
+  private async requirePartsOf(digest: Digest, parts: readonly PartRef[]): Promise<void> {
     // `has`, not `missing`: reading a manifest (an offer, gc's mark) writes no touch times.
     const held = await Promise.all(parts.map((p) => this.chunks.has(p.digest)));
     const absent = parts.filter((_, i) => !held[i]).map((p) => p.digest);

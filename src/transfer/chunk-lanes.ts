@@ -1,3 +1,4 @@
+import type { DigestTable } from '../core/digest-table.js';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { AsyncQueue } from './async-queue.js';
@@ -15,9 +16,10 @@ const FETCH_BYTES = 16 * 2 ** 20;
 
 /**
  * The pipeline: one asker works out what the receiver lacks in large batches, ahead of the
- * data; `streams` lanes each move one slice at a time (one long request: the sender reads
- * its packs in runs, the receiver stores while it reads). At most two slices per lane wait
- * ahead of the lanes, so the receiver's answers are never far ahead of what moved.
+ * data; `streams` lanes each move a slice at a time (one long request: the sender reads
+ * its packs in runs, the receiver stores while it reads), the next one starting while the
+ * last one's tail is made durable. At most two slices per lane wait ahead of the lanes, so
+ * the receiver's answers are never far ahead of what moved.
  */
 export async function moveChunks(
   source: TransferSource,
@@ -25,15 +27,18 @@ export async function moveChunks(
   chunks: ChunkSet,
   progress: TransferProgress,
   opts: TransferOptions,
-  picker?: ReferencePicker,
+  { picker, lacking, onRequested }: MoveAids = {},
 ): Promise<void> {
+  const missing = lacking
+    ? async (batch: readonly Digest[]) => batch.filter((d) => lacking.has(d))
+    : (batch: readonly Digest[]) => sink.missing(batch);
   const streams = Math.max(1, opts.streams ?? DEFAULT_STREAMS);
   const slices = new AsyncQueue<Slice>(2 * streams);
   const ask = async () => {
     try {
       for await (const batch of chunks.batches()) {
         opts.signal?.throwIfAborted();
-        const wanted = new Set(await sink.missing(batch));
+        const wanted = new Set(await missing(batch));
         for (const d of batch) {
           if (wanted.has(d)) continue;
           progress.bytesPresent += chunks.lengthOf(d);
@@ -54,10 +59,16 @@ export async function moveChunks(
       throw err;
     }
   };
-  const send = async (digests: readonly Digest[], references?: References) => {
-    const moving = await source.fetch(digests, references);
+  let requested = onRequested;
+  const send = async (digests: readonly Digest[], references?: References, drained?: () => void) => {
+    const fetching = source.fetch(digests, references);
+    // Once the request is on its way (the next turn), the caller may use the wait.
+    if (requested) setImmediate(requested);
+    requested = undefined;
+    const moving = await fetching;
     try {
-      return await sink.put(metered(moving, new OrderCheck(digests, references), progress, opts));
+      const order = new OrderCheck(digests, references);
+      return await sink.put(metered(moving, order, progress, opts, drained));
     } catch (err) {
       // Chunks the receiver refused as damaged were sent but are not settled.
       for (const r of rejectedBy(err)) progress.bytesDone -= chunks.lengthOf(r);
@@ -65,17 +76,30 @@ export async function moveChunks(
       throw err;
     }
   };
+  /** A slice moved and acknowledged, with any delta the receiver would not store sent whole. */
+  const settle = async (slice: Slice, drained: () => void) => {
+    const answer = await send(slice.digests, slice.references, drained);
+    const asked = new Set(slice.digests);
+    const again = (answer.refused ?? []).filter((d) => asked.delete(d));
+    if (again.length === 0) return;
+    for (const d of again) progress.bytesDone -= chunks.lengthOf(d);
+    await send(again);
+  };
+  // A lane asks for its next slice once the last one's bytes are all read, not once they
+  // are durable: the receiver's last writes and durable point (a PUT to an object store,
+  // an fdatasync) overlap the next request. At most two slices per lane are in flight.
   const lane = async () => {
+    let settling: Promise<void> | undefined;
     for (let slice = await slices.take(); slice; slice = await slices.take()) {
       opts.signal?.throwIfAborted();
-      const answer = await send(slice.digests, slice.references);
-      // A delta the receiver would not store comes again whole (only ones it was sent).
-      const asked = new Set(slice.digests);
-      const again = (answer.refused ?? []).filter((d) => asked.delete(d));
-      if (again.length === 0) continue;
-      for (const d of again) progress.bytesDone -= chunks.lengthOf(d);
-      await send(again);
+      const drained = Promise.withResolvers<void>();
+      const settled = settle(slice, drained.resolve);
+      settled.catch(() => {});
+      await Promise.race([drained.promise, settled]);
+      if (settling) await settling;
+      settling = settled;
     }
+    await settling;
   };
   const lanes = Array.from({ length: streams }, () =>
     lane().catch((err: unknown) => {
@@ -84,6 +108,16 @@ export async function moveChunks(
     }),
   );
   await Promise.all([ask(), ...lanes]);
+}
+
+/** What a data move may be given besides its chunks. */
+export interface MoveAids {
+  /** Picks the references deltas are made against. */
+  readonly picker?: ReferencePicker | undefined;
+  /** The receiver's answers from a have/want pass just made: the asker asks no more. */
+  readonly lacking?: DigestTable | undefined;
+  /** Called once the first data request is on its way. */
+  readonly onRequested?: (() => void) | undefined;
 }
 
 /** One data request: digests, and per digest the references a delta may be made against. */
@@ -135,6 +169,7 @@ async function* metered(
   order: OrderCheck,
   progress: TransferProgress,
   opts: TransferOptions,
+  drained?: () => void,
 ): AsyncGenerator<MovingChunk> {
   for await (const c of chunks) {
     order.next(c);
@@ -149,6 +184,7 @@ async function* metered(
     yield c;
   }
   order.end();
+  drained?.();
 }
 
 /** The digests a DIGEST_MISMATCH refusal names (docs: chunk-receiver.ts). */

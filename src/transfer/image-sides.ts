@@ -78,6 +78,11 @@ export interface ImageSink extends TransferSink {
   deltaBases?(offer: ImageOffer): Promise<readonly DeltaBase[]>;
   baseChunks?: BaseChunks;
   /**
+   * The manifest's parts are stored: the sink may start checking the manifest while the
+   * data moves (its commit still decides). Absent: the commit does it all.
+   */
+  checkAhead?(offer: ImageOffer): void;
+  /**
    * Refuses (DISK_FULL), before the data moves, a transfer whose missing chunks, `bytes`
    * raw, will not fit. Absent: the sink cannot tell (a peer refuses at its own store).
    */
@@ -112,6 +117,21 @@ export interface TransferOptions {
 export interface TransferResult extends TransferProgress {
   readonly outcome: 'created' | 'present';
   readonly digest: Digest;
+  /** Where the time went, in seconds: what a slow transfer is asked first. */
+  readonly phases: TransferPhases;
+}
+
+/**
+ * Wall-clock seconds of a transfer's steps: the offer (and the receiver's check of it),
+ * the manifest's parts, the plan (the have/want pass, room, delta bases), the data, and
+ * the commit. They add up to the whole, less the sender's closing call.
+ */
+export interface TransferPhases {
+  offer: number;
+  parts: number;
+  plan: number;
+  data: number;
+  commit: number;
 }
 
 export const NO_PROGRESS: Readonly<TransferProgress> = {

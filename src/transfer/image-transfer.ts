@@ -9,6 +9,7 @@ import {
   type OfferMeta,
   type SinkStatus,
   type TransferOptions,
+  type TransferPhases,
   type TransferProgress,
   type TransferResult,
 } from './image-sides.js';
@@ -30,15 +31,19 @@ export async function transferImage(
   name: string,
   opts: TransferOptions = {},
 ): Promise<TransferResult> {
+  const phases = { offer: 0, parts: 0, plan: 0, data: 0, commit: 0 };
+  const lap = phaseClock(phases);
   const offer = await source.offer(name);
-  const moved = await moveImage(source, sink, offer, opts);
+  const moved = await moveImage(source, sink, offer, opts, lap);
   // The image's chunk sets are out of scope by now: the commit checks the image with a
   // table of its own, and two tables of every chunk would double a large image's memory.
   const status = moved.present ? 'present' : await sink.commit(offer);
+  lap('commit');
   const result: TransferResult = {
     ...moved.progress,
     outcome: status === 'present' ? 'present' : 'created',
     digest: offer.digest,
+    phases,
   };
   await source.done?.(result);
   return result;
@@ -49,10 +54,13 @@ async function moveImage(
   sink: ImageSink,
   offer: ImageOffer,
   opts: TransferOptions,
+  lap: (phase: keyof TransferPhases) => void,
 ): Promise<{ progress: TransferProgress; present: boolean }> {
   const { parts, data } = await offerChunks(source, offer);
   const progress = { ...NO_PROGRESS, bytesTotal: data.bytes, chunksTotal: data.size };
-  if ((await sink.prepare(offer)) === 'present') {
+  const status = await sink.prepare(offer);
+  lap('offer');
+  if (status === 'present') {
     return {
       progress: { ...progress, bytesDone: progress.bytesTotal, bytesPresent: progress.bytesTotal },
       present: true,
@@ -63,17 +71,36 @@ async function moveImage(
   const partProgress = { ...NO_PROGRESS };
   await moveChunks(source, sink, parts, partProgress, { ...opts, onProgress: undefined });
   progress.wireBytes = partProgress.wireBytes;
-  if (sink.room) await sink.room(await missingBytes(sink, data));
-  await moveChunks(source, sink, data, progress, opts, await deltaPicker(source, sink, offer));
+  lap('parts');
+  // A sink that checks its room answers the have/want question once, before the move,
+  // and the move takes those answers (the chunks it holds were touched by that pass).
+  const lacking = sink.room ? await lackingOf(sink, data) : undefined;
+  if (sink.room && lacking) await sink.room(lacking.bytes);
+  const picker = await deltaPicker(source, sink, offer);
+  // The manifest's check starts once the first data request is out, filling the wait for it.
+  const onRequested = sink.checkAhead && (() => sink.checkAhead?.(offer));
+  lap('plan');
+  await moveChunks(source, sink, data, progress, opts, { picker, lacking, onRequested });
+  lap('data');
   return { progress, present: false };
 }
 
-/** Raw bytes of the data chunks the sink lacks: one have/want pass, nothing moved. */
-async function missingBytes(sink: ImageSink, data: ChunkSet): Promise<number> {
-  let bytes = 0;
+/** Adds the seconds since the last lap to a phase. */
+function phaseClock(phases: TransferPhases): (phase: keyof TransferPhases) => void {
+  let last = performance.now();
+  return (phase) => {
+    const now = performance.now();
+    phases[phase] += Math.round(now - last) / 1000;
+    last = now;
+  };
+}
+
+/** The data chunks the sink lacks, with their raw bytes: one have/want pass, nothing moved. */
+async function lackingOf(sink: ImageSink, data: ChunkSet): Promise<DigestTable> {
+  const lacking = new DigestTable();
   for await (const batch of data.batches())
-    for (const d of await sink.missing(batch)) bytes += data.lengthOf(d);
-  return bytes;
+    for (const d of await sink.missing(batch)) lacking.add(d, data.lengthOf(d));
+  return lacking;
 }
 
 export interface ImagePlan {
