@@ -76,6 +76,38 @@ describe.each(DIALECTS)('job runner (%s)', (dialect) => {
     expect((await states()).sort()).toEqual(['queued', 'succeeded', 'succeeded', 'succeeded']);
   });
 
+  it('asks the queue once a poll however many slots it has, and again as a slot frees', async () => {
+    let claims = 0;
+    const claim = queue.claim.bind(queue);
+    queue.claim = (...args) => {
+      claims++;
+      return claim(...args);
+    };
+    let release: (() => void) | undefined;
+    const runner = startJobRunner({
+      queue,
+      owner: 'n1',
+      pollMs: 60_000,
+      leaseMs: 5000,
+      concurrency: 4,
+      handlers: { slow: () => new Promise<void>((resolve) => (release = resolve)) },
+    });
+    await until(async () => (claims > 0 ? true : undefined));
+    // Four slots sat idle: one question, not four (the poll is a minute away).
+    await queue.list({});
+    expect(claims).toBe(1);
+    const job = await queue.enqueue('slow', {});
+    runner.wake();
+    await until(async () => (release ? true : undefined));
+    // The claim that took the job asks again at once: three slots are still free.
+    await until(async () => (claims >= 3 ? true : undefined));
+    const asked = claims;
+    release?.();
+    await final(job.id);
+    await until(async () => (claims > asked ? true : undefined));
+    await runner.stop();
+  });
+
   it('leaves singleton work to the leader and runs the rest on any node', async () => {
     let leader = false;
     const ran: string[] = [];

@@ -114,10 +114,18 @@ export function startJobRunner(opts: JobRunnerOptions): JobRunner {
       wakers.add(wake);
     });
 
+  // One loop claims for every slot: an idle node asks the queue once a poll, not once a
+  // poll per slot, and a slot that frees wakes it to claim again at once.
+  const slots = Math.max(1, opts.concurrency ?? 1);
+  const running = new Set<Promise<void>>();
   const loop = async () => {
     while (!stopping) {
       if (opts.paused?.()) {
         await idle();
+        continue;
+      }
+      if (running.size >= slots) {
+        await Promise.race(running);
         continue;
       }
       let job: Job | undefined;
@@ -130,14 +138,25 @@ export function startJobRunner(opts: JobRunnerOptions): JobRunner {
         await idle();
         continue;
       }
-      const ac = new AbortController();
-      const abort = () => ac.abort(new IngotError('UNAVAILABLE', 'the job runner is stopping'));
-      aborts.add(abort);
+      const run = start(job).finally(() => {
+        running.delete(run);
+        wakeUp();
+      });
+      running.add(run);
+    }
+    await Promise.all(running);
+  };
+  const start = async (job: Job) => {
+    const ac = new AbortController();
+    const abort = () => ac.abort(new IngotError('UNAVAILABLE', 'the job runner is stopping'));
+    aborts.add(abort);
+    try {
       await runOne(opts, job, ac, leaseMs, () => stopping);
+    } finally {
       aborts.delete(abort);
     }
   };
-  const done = Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, loop));
+  const done = loop();
   const wakeUp = () => {
     for (const w of [...wakers]) w();
   };
