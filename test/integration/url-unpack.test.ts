@@ -4,6 +4,7 @@ import {
   chmodSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   symlinkSync,
@@ -45,6 +46,23 @@ describe('image import --unpack', () => {
       sums[file] ?? '',
       ...more,
     ]);
+  /** The import job that made `image`, as recorded: its progress is the unpack's. */
+  const importJob = async (image: string) => {
+    const jobs = await server.json<
+      { progressDone: number; progressTotal: number; result: { image?: { name: string } } | null }[]
+    >(['job', 'list', '--kind', 'import']);
+    return jobs.find((j) => j.result?.image?.name === image);
+  };
+  /** What the ISO's files hold, all together (the bytes a tree unpack streams), from the source tree. */
+  const fileBytes = () => {
+    // By inode: the walk also goes down the "Packages" symlink to a directory.
+    const sizes = new Map<number, number>();
+    for (const p of readdirSync(tree, { recursive: true, encoding: 'utf8' })) {
+      const st = lstatSync(join(tree, p));
+      if (st.isFile()) sizes.set(st.ino, st.size);
+    }
+    return [...sizes.values()].reduce((a, b) => a + b, 0);
+  };
   const names = async () => (await server.json<{ name: string }[]>(['image', 'list'])).map((i) => i.name);
 
   beforeAll(async () => {
@@ -82,8 +100,26 @@ describe('image import --unpack', () => {
   });
 
   it('makes a tree image of the ISO a zip holds, which deploys with its files, modes and symlinks', async () => {
-    const r = await importing('OVCA_TREE', 'ovca.zip', '--unpack', 'zip,iso', '--type', 'OSIMAGE');
+    const r = await importing(
+      'OVCA_TREE',
+      'ovca.zip',
+      '--unpack',
+      'zip,iso',
+      '--type',
+      'OSIMAGE',
+      '--progress',
+      'always',
+    );
     expect(r.code, r.stderr).toBe(0);
+    // The unpack's total: the ISO from the zip's central directory, then the ISO's files.
+    const files = fileBytes();
+    expect(await importJob('OVCA_TREE')).toMatchObject({
+      progressTotal: iso.length + files,
+      progressDone: iso.length + files,
+    });
+    expect(r.stderr).toMatch(
+      /import OVCA_TREE {2}(\S+ \S+) \/ \1 100% {2}\S+ \S+\/s {2}elapsed \S+ {2}ETA 0s\n$/,
+    );
     expect(r.stdout).toMatch(
       /^imported OVCA_TREE \(tree, .*unpacked ovca\.iso from the zip, \d+ entries \(rock-ridge\)\)/,
     );
@@ -106,6 +142,10 @@ describe('image import --unpack', () => {
     const out = join(work, 'ovca-out.iso');
     expect((await server.cli(['image', 'deploy', 'OVCA_ISO', '--path', out])).code).toBe(0);
     expect(readFileSync(out).equals(iso)).toBe(true);
+    expect(await importJob('OVCA_ISO')).toMatchObject({
+      progressTotal: iso.length,
+      progressDone: iso.length,
+    });
     const bare = await server.json<{ image: { kind: string }; unpacked: { iso: string } }>([
       'image',
       'import',
@@ -118,6 +158,10 @@ describe('image import --unpack', () => {
       'iso',
     ]);
     expect(bare).toMatchObject({ image: { kind: 'tree' }, unpacked: { iso: 'rock-ridge' } });
+    expect(await importJob('OVCA_BARE')).toMatchObject({
+      progressTotal: fileBytes(),
+      progressDone: fileBytes(),
+    });
   });
 
   it('refuses a zip whose member climbs out with "..", and an ISO asked of a zip: BAD_ARCHIVE, nothing listed', async () => {
