@@ -14,22 +14,48 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
-import { pseudoRandom } from '../support/trees.js';
+import { describeTree, pseudoRandom } from '../support/trees.js';
 import { makeTestCa, type Nginx, startNginx } from '../support/url-servers.js';
 
 /**
  * `ingot image import --unpack` through a real nginx: a zip holding an ISO made by xorriso
  * (Rock Ridge and Joliet) becomes a tree image that deploys with the ISO's files, modes and
  * symlinks, or a file image of the ISO; a zip whose names climb out with ".." is refused with
- * BAD_ARCHIVE and nothing listed.
+ * BAD_ARCHIVE and nothing listed. The job records the unpack's total. A zip with zip64
+ * records, and ISOs whose deep directories Rock Ridge relocated (genisoimage, xorriso),
+ * unpack to the tree they were made from.
  */
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Eleven levels down, two branches, files and a symlink on the way and at the bottom. */
+function makeDeepTree(root: string): void {
+  for (const branch of ['a', 'b']) {
+    let dir = join(root, branch);
+    for (let level = 1; level <= 11; level++) {
+      dir = join(dir, `${branch}${level}`);
+      mkdirSync(dir, { recursive: true });
+      if (level >= 7) writeFileSync(join(dir, `f${level}.txt`), `${branch} at ${level}\n`);
+    }
+    writeFileSync(join(dir, 'leaf.bin'), pseudoRandom(branch, 70_000));
+    chmodSync(join(dir, 'leaf.bin'), 0o600);
+    symlinkSync('../f10.txt', join(dir, 'up'));
+    chmodSync(dir, 0o750);
+  }
+}
+
+/** What a deployed tree must match: every path's type, mode, size, content and link. */
+function shape(root: string) {
+  return [...describeTree(root)]
+    .filter(([path]) => path !== '.')
+    .map(([path, f]) => ({ path, type: f.type, mode: f.mode, size: f.size, sha: f.sha, link: f.link }));
+}
 
 describe('image import --unpack', () => {
   const work = tempDir('ingot-unpack-');
   const www = join(work, 'www');
   const tree = join(work, 'tree');
+  const deep = join(work, 'deep');
   let nginx: Nginx;
   let server: IngotServer;
   let iso: Buffer;
@@ -90,7 +116,35 @@ describe('image import --unpack', () => {
       join(www, 'dots.zip'),
       Buffer.from(zip.toString('latin1').replaceAll('ovca.iso', '../x.iso'), 'latin1'),
     );
-    for (const f of ['ovca.zip', 'ovca.iso', 'dots.zip']) sums[f] = sha(readFileSync(join(www, f)));
+    // zip64 records forced (an archive past 4 GiB needs them): the same reader path, small.
+    execFileSync('zip', ['-q', '-fz', 'ovca64.zip', 'ovca.iso'], { cwd: www });
+    makeDeepTree(deep);
+    // Rock Ridge relocates directories past 8 levels: genisoimage into rr_moved, xorriso
+    // (deep paths off) into the root; each leaves a CL placeholder where the directory was.
+    execFileSync('genisoimage', ['-quiet', '-R', '-o', join(www, 'deep-genisoimage.iso'), deep], {
+      stdio: 'pipe',
+    });
+    execFileSync(
+      'xorriso',
+      ['-report_about', 'SORRY', '-compliance', 'deep_paths_off', '-rockridge', 'on'].concat([
+        '-outdev',
+        join(www, 'deep-xorriso.iso'),
+        '-map',
+        deep,
+        '/',
+        '-commit',
+      ]),
+      { stdio: 'pipe' },
+    );
+    for (const f of [
+      'ovca.zip',
+      'ovca.iso',
+      'dots.zip',
+      'ovca64.zip',
+      'deep-genisoimage.iso',
+      'deep-xorriso.iso',
+    ])
+      sums[f] = sha(readFileSync(join(www, f)));
     nginx = await startNginx(www, makeTestCa(work));
     server = await startIngot({ name: 'UNPACK' });
   }, 60_000);
@@ -185,4 +239,35 @@ describe('image import --unpack', () => {
     expect(await names()).not.toContain('BAD_STEP');
     expect(await names()).not.toContain('WRONG_TYPE');
   });
+  it('reads a zip with zip64 records holding the ISO', async () => {
+    const zip = readFileSync(join(www, 'ovca64.zip'));
+    // The zip64 end of central directory record and its locator are there.
+    expect([
+      zip.includes(Buffer.from('PK\x06\x06', 'latin1')),
+      zip.includes(Buffer.from('PK\x06\x07', 'latin1')),
+    ]).toEqual([true, true]);
+    const r = await importing('OVCA_ZIP64', 'ovca64.zip', '--unpack', 'zip,iso');
+    expect(r.code, r.stderr).toBe(0);
+    const out = join(work, 'deployed64');
+    expect((await server.cli(['image', 'deploy', 'OVCA_ZIP64', '--path', out])).code).toBe(0);
+    expect(shape(out)).toEqual(shape(tree));
+  });
+
+  it.each(['genisoimage', 'xorriso'])(
+    'unpacks a tree deeper than 8 levels whose directories Rock Ridge relocated (%s)',
+    async (maker) => {
+      const file = `deep-${maker}.iso`;
+      const bytes = readFileSync(join(www, file));
+      expect([
+        bytes.includes(Buffer.from('CL\x0c\x01', 'latin1')),
+        bytes.includes(Buffer.from('RE\x04\x01', 'latin1')),
+      ]).toEqual([true, true]);
+      const name = `DEEP_${maker.toUpperCase()}`;
+      const r = await importing(name, file, '--unpack', 'iso');
+      expect(r.code, r.stderr).toBe(0);
+      const out = join(work, `deployed-${maker}`);
+      expect((await server.cli(['image', 'deploy', name, '--path', out])).code).toBe(0);
+      expect(shape(out)).toEqual(shape(deep));
+    },
+  );
 });
