@@ -35,19 +35,24 @@ export async function writeJsonl(file: string, rows: AsyncIterable<Row>): Promis
 
 /** The rows of `file`, one a line (blank lines skipped); a line that is not an object is refused. */
 export async function* readJsonl(file: string): AsyncGenerator<Row> {
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+  const input = createReadStream(file);
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let at = 0;
-  for await (const line of lines) {
-    at++;
-    if (!line) continue;
-    const row = parseRow(line);
-    if (row === undefined) {
-      lines.close();
-      throw new IngotError('INVALID_ARGUMENT', `${file}:${at}: the line is not a JSON row object`, {
-        hint: 'the copy is damaged; take it again from the server; nothing was changed',
-      });
+  try {
+    for await (const line of lines) {
+      at++;
+      if (!line) continue;
+      const row = parseRow(line);
+      if (row === undefined) {
+        throw new IngotError('INVALID_ARGUMENT', `${file}:${at}: the line is not a JSON row object`, {
+          hint: 'the copy is damaged; take it again from the server; nothing was changed',
+        });
+      }
+      yield row;
     }
-    yield row;
+  } finally {
+    // A reader that stops early (a bad line, a failed insert) lets the file go at once.
+    input.destroy();
   }
 }
 
