@@ -16,6 +16,8 @@ command -v tinyproxy >/dev/null 2>&1 || need_apt+=(tinyproxy)
 # Unpacked imports: the tests make their ISOs and zips with these (the server needs neither).
 command -v xorriso >/dev/null 2>&1 || need_apt+=(xorriso)
 command -v zip >/dev/null 2>&1 || need_apt+=(zip)
+# Rock Ridge's relocation of deep directories into rr_moved, as genisoimage writes it.
+command -v genisoimage >/dev/null 2>&1 || need_apt+=(genisoimage)
 # Many nodes of one server behind a load balancer.
 command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -99,4 +99,19 @@ describe('progress', () => {
       'add X  4.00 MiB / 4.00 MiB 100%  1.00 MiB already stored, 3.00 MiB sent  1.00 MiB/s  elapsed 4s  ETA 0s',
     );
   });
+
+  it('gives the rate of the current stage when done starts again from 0', () => {
+    let t = 0;
+    const log = logStream();
+    const p = createProgress('import X', 0, { mode: 'always', stream: log, now: () => t });
+    t = 4000;
+    p.update(8 * MiB, 8 * MiB);
+    t = 6000;
+    p.update(MiB, 4 * MiB);
+    t = 8000;
+    p.update(2 * MiB, 4 * MiB);
+    p.stop();
+    const lines = log.text.trimEnd().split('\n');
+    expect(lines.at(-1)).toBe('import X  2.00 MiB / 4.00 MiB 50%  1.00 MiB/s  elapsed 8s  ETA 2s');
+  });
 });

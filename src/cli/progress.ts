@@ -19,7 +19,7 @@ export interface ProgressFlags {
 export interface Progress {
   /** Whether anything is shown: work that costs something only to report progress can skip it. */
   readonly shown: boolean;
-  /** Work done so far of `total` (0: not known yet). */
+  /** Work done so far of `total` (0: not known yet); less done than before starts a new stage. */
   update(done: number, total: number): void;
   /** `n` more done: found already stored, or sent (neither: a hole, a repeat, or not known). */
   increment(n: number, how?: 'stored' | 'sent'): void;
@@ -60,13 +60,16 @@ export interface ProgressState {
   /** Of `done`, what was found already stored and what was sent; undefined when not known. */
   readonly moved: { readonly stored: number; readonly sent: number } | undefined;
   readonly elapsedMs: number;
+  /** How long the current stage has run, when the work has stages (the rate is of it). */
+  readonly stageMs?: number;
 }
 
 /** One progress line, e.g. `add X  12.0 MiB / 40.0 MiB 30%  3.0 MiB already stored, 9.0 MiB sent  4.0 MiB/s  elapsed 3s  ETA 7s`. */
 export function progressLine(s: ProgressState): string {
   const amount = (n: number) => (s.unit === 'bytes' ? formatBytes(n) : count(n, 'chunk'));
   const seconds = s.elapsedMs / 1000;
-  const rate = seconds > 0 ? s.done / seconds : 0;
+  const stage = (s.stageMs ?? s.elapsedMs) / 1000;
+  const rate = stage > 0 ? s.done / stage : 0;
   const parts = [
     s.label,
     s.total > 0
@@ -113,9 +116,16 @@ export function createProgress(
   }
   const now = opts.now ?? Date.now;
   const started = now();
+  let stageStarted = started;
   let state: Pick<ProgressState, 'done' | 'total' | 'moved'> = { done: 0, total, moved: undefined };
   const line = () =>
-    progressLine({ label, unit: opts.unit ?? 'bytes', ...state, elapsedMs: now() - started });
+    progressLine({
+      label,
+      unit: opts.unit ?? 'bytes',
+      ...state,
+      elapsedMs: now() - started,
+      stageMs: now() - stageStarted,
+    });
   let render: () => void;
   let finish: () => void;
   if (tty) {
@@ -139,6 +149,8 @@ export function createProgress(
   return {
     shown: true,
     update(done, t) {
+      // A job's next stage (an import's unpack after its download) counts from 0 again.
+      if (done < state.done) stageStarted = now();
       state = { ...state, done, total: t };
       render();
     },

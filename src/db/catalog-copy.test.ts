@@ -1,40 +1,19 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { imageRow as image, CATALOG_NOW as NOW, recordOldServer } from '../../test/support/catalog-rows.js';
 import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/databases.js';
 import {
   COPIED_TABLES,
   checkCopyMigrations,
   dumpCatalog,
   LEFT_TABLES,
-  requireEmptyCatalog,
-  restoreCatalog,
+  PRIMARY_KEYS,
 } from './catalog-copy.js';
+import { requireEmptyCatalog, restoreCatalog } from './catalog-restore.js';
 import { type Db, openDatabase } from './database.js';
-
-const NOW = '2026-01-01T00:00:00.000Z';
-
-function image(name: string, parent: string | null) {
-  return {
-    name,
-    digest: `sha256:${name}`,
-    kind: 'file' as const,
-    image_type: 'DISKIMAGE',
-    state: 'PUBLISHED',
-    parent_name: parent,
-    parent_digest: parent && `sha256:${parent}`,
-    origin: 'HQ',
-    origin_key_id: null,
-    size: 10,
-    stored_bytes: 10,
-    chunk_count: 1,
-    file_count: 1,
-    signature: null,
-    created_at: NOW,
-    received_from: null,
-  };
-}
 
 async function fill(db: Db): Promise<void> {
   await db.kysely
@@ -94,16 +73,7 @@ describe.each(DIALECTS)('catalog copy (%s)', (dialect) => {
     const b = await openDatabase({ url: to.url });
     await requireEmptyCatalog(b);
     // A server that ran on this database before is forgotten: the restored one records itself.
-    await b.kysely
-      .insertInto('server_identity')
-      .values({
-        id: 1,
-        cluster_name: 'OLD',
-        signing_key_id: 'k',
-        peer_cert_fingerprint: 'f',
-        recorded_at: NOW,
-      })
-      .execute();
+    await recordOldServer(b);
     await restoreCatalog(b, join(dir, 'catalog'), new Set(['BASE', 'OTHER']));
     expect(await b.kysely.selectFrom('server_identity').selectAll().execute()).toEqual([]);
     const images = await b.kysely
@@ -134,6 +104,23 @@ describe.each(DIALECTS)('catalog copy (%s)', (dialect) => {
       .filter((n) => !n.startsWith('kysely_'));
     await a.close();
     expect([...COPIED_TABLES, ...LEFT_TABLES].sort()).toEqual(tables.sort());
+  });
+
+  it('pages each table by its primary key as the migrations made it', async () => {
+    const a = await openDatabase({ url: from.url });
+    for (const table of COPIED_TABLES) {
+      const keys =
+        dialect === 'sqlite'
+          ? await sql<{
+              name: string;
+            }>`select name from pragma_table_info(${table}) where pk > 0 order by pk`.execute(a.kysely)
+          : await sql<{ name: string }>`select a.attname as name from pg_index i
+              join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+              where i.indrelid = ${table}::regclass and i.indisprimary
+              order by array_position(i.indkey::int2[], a.attnum)`.execute(a.kysely);
+      expect([table, keys.rows.map((r) => r.name)]).toEqual([table, [...PRIMARY_KEYS[table]]]);
+    }
+    await a.close();
   });
 
   it('refuses a copy from a newer or an older schema', () => {

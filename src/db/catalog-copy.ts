@@ -2,20 +2,20 @@
  * A logical copy of the catalog: the rows of every table that describes the server (not
  * its jobs, transfers or audit trail), one JSON object a line, one file per table, taken
  * consistently while the server runs, and restored into SQLite or PostgreSQL whichever it
- * came from. SQLite is copied with VACUUM INTO first (a consistent file, writers barely
+ * came from (src/db/catalog-restore.ts). SQLite is copied with VACUUM INTO first (a consistent file, writers barely
  * held), then read; PostgreSQL is read in one REPEATABLE READ transaction. The schema is
  * portable (text and numbers only, schema.ts), so a row is the same on both engines.
  */
-import { createReadStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
-import { type Kysely, sql } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import { IngotError } from '../core/errors.js';
 import type { Db } from './database.js';
+import { type Row, writeJsonl } from './jsonl-file.js';
 import { migrations } from './migrations/index.js';
 import type { Schema } from './schema.js';
+import { kyselySqlite } from './sqlite-driver.js';
 
 /** Copied, parents before children (foreign keys are checked row by row). */
 export const COPIED_TABLES = [
@@ -39,7 +39,7 @@ export const COPIED_TABLES = [
  * Not copied, and emptied by a restore: the restored catalog is the snapshot's server's,
  * whose first node records its nodes, leader and identity again at its start.
  */
-const RECORDED_AT_START = ['nodes', 'server_leases', 'server_identity'] as const;
+export const RECORDED_AT_START = ['nodes', 'server_leases', 'server_identity'] as const;
 
 /**
  * Not copied: work in flight and history, which belong to the server that ran them, and a
@@ -62,13 +62,39 @@ export const LEFT_TABLES = [
 ] as const satisfies readonly (keyof Schema)[];
 
 export type CopiedTable = (typeof COPIED_TABLES)[number];
-type Row = Record<string, unknown>;
 
 export interface CatalogCopy {
   /** The migrations the copy's schema is at, in order. */
   readonly migrations: string[];
   readonly rows: Record<CopiedTable, number>;
 }
+
+/**
+ * Each copied table's primary key (the migrations'): its rows are read in this order, a
+ * keyset page at a time, so no table is ever held whole.
+ */
+export const PRIMARY_KEYS = {
+  image_types: ['name'],
+  images: ['name'],
+  series: ['name'],
+  series_images: ['series_name', 'image_name'],
+  working_copies: ['id'],
+  peers: ['name'],
+  instantiations: ['peer_name', 'filter_kind', 'filter_value', 'state'],
+  hosts: ['name'],
+  templates: ['name'],
+  template_members: ['template_name', 'image_name'],
+  template_versions: ['template_name', 'version'],
+  followings: ['upstream', 'template_name'],
+  subscriptions: ['peer_name', 'filter'],
+  api_tokens: ['name'],
+} as const satisfies Record<CopiedTable, readonly string[]>;
+
+/** Rows read a query at a time. */
+export const DUMP_PAGE = 1000;
+
+// biome-ignore lint/suspicious/noExplicitAny: the scratch copy is read by table name
+type AnyKysely = Kysely<any>;
 
 /** Writes `<dir>/<table>.jsonl` for every copied table; `scratch` is a free file path. */
 export async function dumpCatalog(db: Db, dir: string, scratch: string): Promise<CatalogCopy> {
@@ -77,46 +103,46 @@ export async function dumpCatalog(db: Db, dir: string, scratch: string): Promise
     return db.kysely
       .transaction()
       .setIsolationLevel('repeatable read')
-      .execute(async (tx) => {
-        const read = async (table: string) =>
-          (await sql<Row>`select * from ${sql.table(table)}`.execute(tx)).rows;
-        return writeTables(
-          dir,
-          read,
-          (await read('kysely_migration')).map((r) => String(r.name)),
-        );
-      });
+      .execute((tx) => writeTables(tx, dir));
   }
   await rm(scratch, { force: true });
   await sql`vacuum into ${scratch}`.execute(db.kysely);
-  const copy = new DatabaseSync(scratch, { readOnly: true });
+  const copy = new Kysely({
+    dialect: new SqliteDialect({ database: kyselySqlite(new DatabaseSync(scratch, { readOnly: true })) }),
+  });
   try {
-    const read = async (table: string) => copy.prepare(`select * from "${table}"`).all() as Row[];
-    return await writeTables(
-      dir,
-      read,
-      (await read('kysely_migration')).map((r) => String(r.name)),
-    );
+    return await writeTables(copy, dir);
   } finally {
-    copy.close();
+    await copy.destroy();
     await rm(scratch, { force: true });
   }
 }
 
-async function writeTables(
-  dir: string,
-  read: (table: string) => Promise<Row[]>,
-  applied: string[],
-): Promise<CatalogCopy> {
+async function writeTables(from: AnyKysely, dir: string): Promise<CatalogCopy> {
   const rows = {} as Record<CopiedTable, number>;
   for (const table of COPIED_TABLES) {
-    const all = await read(table);
-    rows[table] = all.length;
-    await writeFile(join(dir, `${table}.jsonl`), all.map((r) => `${JSON.stringify(r)}\n`).join(''), {
-      mode: 0o600,
-    });
+    rows[table] = await writeJsonl(join(dir, `${table}.jsonl`), pages(from, table, PRIMARY_KEYS[table]));
   }
+  const applied = [];
+  for await (const r of pages(from, 'kysely_migration', ['name'])) applied.push(String(r.name));
   return { migrations: applied.sort(), rows };
+}
+
+/** The rows of `table` in key order, by keyset pages: each query starts past the last key. */
+async function* pages(from: AnyKysely, table: string, keys: readonly string[]): AsyncGenerator<Row> {
+  const cols = sql.join(keys.map((k) => sql.ref(k)));
+  let past: unknown[] | undefined;
+  for (;;) {
+    const where = past ? sql`where (${cols}) > (${sql.join(past)})` : sql``;
+    const { rows } =
+      await sql<Row>`select * from ${sql.table(table)} ${where} order by ${cols} limit ${DUMP_PAGE}`.execute(
+        from,
+      );
+    yield* rows;
+    const last = rows.at(-1);
+    if (rows.length < DUMP_PAGE || !last) return;
+    past = keys.map((k) => last[k]);
+  }
 }
 
 /**
@@ -142,100 +168,4 @@ export function checkCopyMigrations(copied: readonly string[]): void {
       hint: 'import it with the Ingot version that made it, then upgrade that server; nothing was changed',
     });
   }
-}
-
-/** Refuses a database that already describes a server. */
-export async function requireEmptyCatalog(db: Db): Promise<void> {
-  for (const table of [
-    'images',
-    'peers',
-    'templates',
-    'followings',
-    'series',
-    'api_tokens',
-    'hosts',
-  ] as const) {
-    const row = await db.kysely.selectFrom(table).select(sql<number>`count(*)`.as('n')).executeTakeFirst();
-    if (Number(row?.n ?? 0) > 0) {
-      throw new IngotError(
-        'CONFLICT',
-        `the target database already holds a server (its ${table} table has rows)`,
-        {
-          hint: 'restore into a new, empty database; nothing was changed',
-        },
-      );
-    }
-  }
-}
-
-/**
- * Restores the copy in `dir` in one transaction, replacing the few rows a fresh database
- * starts with (the built-in image types). Images not in `keep` are left out, and with them
- * their series places, template places and working copies; a kept image whose parent is
- * left out keeps its parent's digest but not its name.
- */
-export async function restoreCatalog(db: Db, dir: string, keep: ReadonlySet<string>): Promise<void> {
-  const tables = new Map<CopiedTable, Row[]>();
-  for (const table of COPIED_TABLES) tables.set(table, await readRows(join(dir, `${table}.jsonl`)));
-  const images = (tables.get('images') ?? []).filter((r) => keep.has(String(r.name)));
-  for (const r of images)
-    if (r.parent_name !== null && !keep.has(String(r.parent_name))) r.parent_name = null;
-  tables.set('images', parentsFirst(images));
-  for (const t of ['series_images', 'template_members', 'working_copies'] as const) {
-    tables.set(
-      t,
-      (tables.get(t) ?? []).filter((r) => keep.has(String(r.image_name))),
-    );
-  }
-  await db.transaction(async (tx) => {
-    for (const table of [...COPIED_TABLES].reverse()) await tx.deleteFrom(table).execute();
-    for (const table of RECORDED_AT_START) await tx.deleteFrom(table).execute();
-    for (const table of COPIED_TABLES) await insertAll(tx, table, tables.get(table) ?? []);
-    if (db.dialect === 'postgres') {
-      await sql`select setval(pg_get_serial_sequence('working_copies', 'id'), coalesce(max(id), 0) + 1, false) from working_copies`.execute(
-        tx,
-      );
-    }
-  });
-}
-
-async function insertAll(tx: Kysely<Schema>, table: CopiedTable, rows: Row[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_BATCH) {
-    await tx
-      .insertInto(table)
-      .values(rows.slice(i, i + INSERT_BATCH) as never)
-      .execute();
-  }
-}
-
-const INSERT_BATCH = 200;
-
-function parentsFirst(rows: Row[]): Row[] {
-  const byName = new Map(rows.map((r) => [String(r.name), r]));
-  const out: Row[] = [];
-  const placed = new Set<string>();
-  const place = (r: Row) => {
-    const name = String(r.name);
-    if (placed.has(name)) return;
-    placed.add(name);
-    const parent = r.parent_name === null ? undefined : byName.get(String(r.parent_name));
-    if (parent) place(parent);
-    out.push(r);
-  };
-  for (const r of rows) place(r);
-  return out;
-}
-
-async function readRows(file: string): Promise<Row[]> {
-  const out: Row[] = [];
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const line of lines) {
-    if (!line) continue;
-    const row = JSON.parse(line) as unknown;
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      throw new IngotError('INVALID_ARGUMENT', `${file}: a line is not a row object`);
-    }
-    out.push(row as Row);
-  }
-  return out;
 }

@@ -139,7 +139,9 @@ async function walk(vol: Volume, top: Extent) {
       throw bad(`the directory ${JSON.stringify(q.path || '.')} loops back to one above it`);
     seen.add(q.at.start);
     let last: { path: string; more: boolean } | undefined;
-    for (const r of await records(vol, q.at, false)) {
+    const listed = await records(vol, q.at, false);
+    if (isRelocationDir(q.path, listed)) dropEntry(entries, paths, q.path);
+    for (const r of listed) {
       const path = safePath(q.path, r.name);
       if (last?.more && last.path === path) {
         // A further extent of a file of 4 GiB or more.
@@ -164,6 +166,21 @@ async function walk(vol: Volume, top: Extent) {
   }
   entries.sort((a, b) => (a.path === '.' ? -1 : b.path === '.' ? 1 : comparePaths(a.path, b.path)));
   return { entries, extents };
+}
+
+/**
+ * The directory Rock Ridge moved deep directories into (genisoimage's `rr_moved`, or
+ * `.rr_moved` with -hide-rr-moved): in the root, holding nothing but relocated directories,
+ * each shown where its CL placeholder is. Left out, as bsdtar and xorriso leave it.
+ */
+function isRelocationDir(path: string, listed: readonly DirRecord[]): boolean {
+  return /^\.?rr_moved$/i.test(path) && listed.length > 0 && listed.every((r) => r.rr?.relocated === true);
+}
+
+function dropEntry(entries: Entry[], paths: Set<string>, path: string): void {
+  const i = entries.findIndex((e) => e.path === path);
+  if (i >= 0) entries.splice(i, 1);
+  paths.delete(path);
 }
 
 /** Adds an extent to a file: its entry's size grows by it; bounds and the image's end are checked. */

@@ -32,6 +32,12 @@ export interface UnpackDeps {
   readonly store: ChunkWriter & HashedChunkWriter;
   readonly signal: AbortSignal;
   readonly onBytes: (n: number) => void;
+  /**
+   * The bytes the unpack will stream, all steps together, as soon as they are known: a zip
+   * member's size from the central directory, an ISO's file sizes from its directories
+   * (counted at the ISO's own size, their bound, until those are read).
+   */
+  readonly onTotal: (bytes: number) => void;
 }
 
 const BATCH_CHUNKS = 128;
@@ -60,9 +66,12 @@ export async function unpackDownload(
   const stats = emptyUploadStats();
   const from: { zipMember?: string; iso?: string; entries?: number } = {};
   let refs = download;
+  let inflated = 0;
   if (steps.includes('zip')) {
     const member = await isoInZip(storedFile(refs, deps));
     from.zipMember = member.name;
+    inflated = member.size;
+    deps.onTotal(steps.includes('iso') ? 2 * inflated : inflated);
     refs = await store({ kind: 'stream', blocks: fillBlocks(member.open()) }, deps, stats);
   }
   const file = storedFile(refs, deps);
@@ -74,6 +83,7 @@ export async function unpackDownload(
     };
   }
   const tree = await readIso(file);
+  deps.onTotal(inflated + tree.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0));
   from.iso = tree.flavour;
   from.entries = tree.entries.length;
   const chunks = await store(

@@ -298,13 +298,18 @@ export class UrlImportService {
     ctx: JobContext,
   ) {
     let done = 0;
+    let total = 0;
     try {
       return await unpackDownload(steps, refs, {
         store: this.deps.store,
         signal: ctx.signal,
         onBytes: (n) => {
           done += n;
-          ctx.progress(done, 0);
+          ctx.progress(done, total);
+        },
+        onTotal: (bytes) => {
+          total = bytes;
+          ctx.progress(done, total);
         },
       });
     } catch (err) {
