@@ -19,6 +19,17 @@ if (Number(process.versions.node.split('.')[0]) !== major) {
 // Hashing, zstd, file I/O and fdatasync share libuv's pool; 4 threads starve a busy server.
 // It must be set before anything uses the pool, hence before the import below.
 process.env.UV_THREADPOOL_SIZE ??= '8';
+const SERVE_MALLOC_TUNABLES = 'glibc.malloc.arena_max=2';
+// A server's native memory is mostly ArrayBuffer stores of chunk bytes, malloc'd on the main
+// thread and the CPU workers; glibc gives each busy thread an arena of its own and keeps
+// what is freed in it. Two arenas held a 1 GiB pull's receiver 15-30 MiB lower at its peak
+// (docs/benchmarks.md, "Peak RSS (2026-12-07)"). glibc reads its tunables only when a
+// process starts, so `serve` replaces itself (same pid) with one started with them; a
+// GLIBC_TUNABLES of the caller's own is left as it is. Other allocators ignore the variable.
+if (process.argv[2] === 'serve' && process.env.GLIBC_TUNABLES === undefined) {
+  const env = { ...process.env, GLIBC_TUNABLES: SERVE_MALLOC_TUNABLES };
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], env);
+}
 // V8's compiled code for the modules below is kept on disk (node's own cache directory under
 // the system temp dir): a CLI call takes ~0.84x the CPU to start (farm-bench, 15 runs of --version).
 // A cache that cannot be written is only not used. (Imported whole: an older Node, stopped

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -85,6 +85,23 @@ describe('ingot serve', () => {
     // The lock goes with its process: the catalog opens for the next server.
     const next = await startIngot({ home: first.home });
     await next.stop();
+  });
+
+  it('runs on its allocator settings in the process it was started as, unless given its own', async () => {
+    const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const server = await startIngot();
+    const own = await startIngot({ env: { GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' } });
+    try {
+      // The pid the caller started is the server's: it replaced itself, it did not fork.
+      const info = JSON.parse(readFileSync(join(server.home, 'server.json'), 'utf8')) as { pid: number };
+      expect(info.pid).toBe(server.proc.pid);
+      expect(environOf(server.proc.pid as number)).toContain('GLIBC_TUNABLES=glibc.malloc.arena_max=2');
+      expect(environOf(own.proc.pid as number)).toContain('GLIBC_TUNABLES=glibc.malloc.arena_max=4');
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      await server.stop();
+      await own.stop();
+    }
   });
 
   it('teaches with --help and exits 0', async () => {
