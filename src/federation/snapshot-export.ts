@@ -19,13 +19,17 @@ import {
   digestFile,
   type IncludedEntry,
   listFiles,
+  readPassphrase,
   SNAPSHOT_BUNDLE_NAME,
   SNAPSHOT_CATALOG,
+  SNAPSHOT_CLEAR,
   SNAPSHOT_FORMAT,
   SNAPSHOT_HOME,
   SNAPSHOT_IMAGES,
   SNAPSHOT_INCLUDE,
   SNAPSHOT_MANIFEST,
+  SNAPSHOT_REQUIRED,
+  SNAPSHOT_SECRET,
   SNAPSHOT_SECRETS,
   SNAPSHOT_VERSION,
   type SnapshotBody,
@@ -62,18 +66,6 @@ export interface SnapshotExportResult {
   readonly images: number;
   readonly rows: number;
 }
-
-/** The home files kept in clear (public) and sealed (secret), as paths relative to INGOT_HOME. */
-export const SNAPSHOT_CLEAR = ['config.json', 'keys/signing.pub', 'keys/peer.crt', 'keys/api.crt'];
-export const SNAPSHOT_SECRET = ['token', 'keys/signing.key', 'keys/peer.key', 'keys/api.key'];
-export const SNAPSHOT_REQUIRED = [
-  'config.json',
-  'token',
-  'keys/signing.key',
-  'keys/signing.pub',
-  'keys/peer.key',
-  'keys/peer.crt',
-];
 
 export class SnapshotExport {
   constructor(
@@ -261,18 +253,4 @@ async function requireFreeDir(path: string): Promise<void> {
         : 'give --to a new directory (one snapshot per directory)',
     });
   }
-}
-
-/** The first line of the file, which must hold at least 8 characters. */
-export async function readPassphrase(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw new IngotError('PATH_NOT_FOUND', `cannot read the passphrase file ${file}`);
-  });
-  const passphrase = text.split(/\r?\n/)[0] ?? '';
-  if (passphrase.length < 8) {
-    throw new IngotError('INVALID_ARGUMENT', `the passphrase in ${file} is shorter than 8 characters`, {
-      hint: 'put a passphrase of 8 characters or more on its first line',
-    });
-  }
-  return passphrase;
 }

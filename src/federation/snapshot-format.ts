@@ -211,3 +211,29 @@ export function safeAbsolute(path: unknown): string {
   }
   return path;
 }
+
+/** The home files kept in clear (public) and sealed (secret), as paths relative to INGOT_HOME. */
+export const SNAPSHOT_CLEAR = ['config.json', 'keys/signing.pub', 'keys/peer.crt', 'keys/api.crt'];
+export const SNAPSHOT_SECRET = ['token', 'keys/signing.key', 'keys/peer.key', 'keys/api.key'];
+export const SNAPSHOT_REQUIRED = [
+  'config.json',
+  'token',
+  'keys/signing.key',
+  'keys/signing.pub',
+  'keys/peer.key',
+  'keys/peer.crt',
+];
+
+/** The first line of the file, which must hold at least 8 characters. */
+export async function readPassphrase(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new IngotError('PATH_NOT_FOUND', `cannot read the passphrase file ${file}`);
+  });
+  const passphrase = text.split(/\r?\n/)[0] ?? '';
+  if (passphrase.length < 8) {
+    throw new IngotError('INVALID_ARGUMENT', `the passphrase in ${file} is shorter than 8 characters`, {
+      hint: 'put a passphrase of 8 characters or more on its first line',
+    });
+  }
+  return passphrase;
+}

@@ -4,10 +4,12 @@ import { dirname, join } from 'node:path';
 import { IngotError } from '../core/errors.js';
 import { unseal } from '../core/seal.js';
 import { malformed } from './signed-document.js';
-import { SNAPSHOT_CLEAR, SNAPSHOT_REQUIRED, SNAPSHOT_SECRET } from './snapshot-export.js';
 import {
   readSnapshot,
+  SNAPSHOT_CLEAR,
   SNAPSHOT_HOME,
+  SNAPSHOT_REQUIRED,
+  SNAPSHOT_SECRET,
   SNAPSHOT_SECRETS,
   type SnapshotBody,
   safeAbsolute,

@@ -7,11 +7,12 @@ import { count, printJson } from '../cli/output.js';
 import { type ProgressFlags, type ProgressMode, progressMode, progressOptions } from '../cli/progress.js';
 import { resolveHome } from '../config/home.js';
 import { parseAdvertise, parseListen } from '../config/server-config.js';
-import { checkCopyMigrations } from '../db/catalog-copy.js';
-import { requireEmptyCatalog, restoreCatalog } from '../db/catalog-restore.js';
-import { openDatabase } from '../db/index.js';
-import { readPassphrase } from '../federation/snapshot-export.js';
-import { SNAPSHOT_BUNDLE_NAME, SNAPSHOT_CATALOG, SNAPSHOT_IMAGES } from '../federation/snapshot-format.js';
+import {
+  readPassphrase,
+  SNAPSHOT_BUNDLE_NAME,
+  SNAPSHOT_CATALOG,
+  SNAPSHOT_IMAGES,
+} from '../federation/snapshot-format.js';
 import {
   checkIncluded,
   openSnapshot,
@@ -93,6 +94,11 @@ async function importSnapshot(
   const passphrase = await readPassphrase(resolve(opts.passphraseFile));
   const snapshot = await openSnapshot(dir, passphrase);
   const { body } = snapshot;
+  // The database code (kysely, pg: a third of the modules) is loaded only by the command
+  // that needs it, so every other CLI call starts without it.
+  const { checkCopyMigrations } = await import('../db/catalog-copy.js');
+  const { requireEmptyCatalog, restoreCatalog } = await import('../db/catalog-restore.js');
+  const { openDatabase } = await import('../db/index.js');
   checkCopyMigrations(body.catalog.migrations);
   const before = await requireFreshHome(home);
   await checkIncluded(body, root);
