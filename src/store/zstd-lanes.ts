@@ -113,6 +113,16 @@ class Lanes<E extends Engine> {
 /** Enough streams to keep libuv's pool busy; each holds one zstd context (~1-2 MiB). */
 const LANES = 4;
 
+/**
+ * The streams' output pieces. Each piece is a round trip through libuv's pool and a callback
+ * on the main thread; node's default 16 KiB gives a 64-88 KiB chunk five or six. Measured
+ * here on 160 MiB of ext4 image in 88 KiB chunks: decompressing took 397 ms of the main
+ * thread at 16 KiB, 169 ms at 128 KiB (CPU 595 -> 285 ms); compressing 246 -> 177 ms. A piece
+ * may share its buffer with the next chunk's first bytes, so a chunk kept long can hold up
+ * to this much more than its own size.
+ */
+const PIECE_BYTES = 128 * 1024;
+
 let compressors: Lanes<ZstdCompress> | undefined;
 let decompressors: Lanes<ZstdDecompress> | undefined;
 
@@ -122,7 +132,10 @@ export const ZSTD_LEVEL = 3;
 /** One complete zstd frame of `raw` at ZSTD_LEVEL. */
 export async function zstdFrame(raw: Buffer): Promise<Buffer> {
   compressors ??= new Lanes(LANES, () =>
-    createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }),
+    createZstdCompress({
+      chunkSize: PIECE_BYTES,
+      params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
+    }),
   );
   return withoutEmptyTail(await compressors.run(raw, constants.ZSTD_e_end, Number.MAX_SAFE_INTEGER));
 }
@@ -150,6 +163,6 @@ export function withoutEmptyTail(frame: Buffer): Buffer {
  * would leave the stream mid-frame, and the caller's length check then fails it too.
  */
 export function zstdUnframe(payload: Buffer, maxOutput: number): Promise<Buffer> {
-  decompressors ??= new Lanes(LANES, () => createZstdDecompress());
+  decompressors ??= new Lanes(LANES, () => createZstdDecompress({ chunkSize: PIECE_BYTES }));
   return decompressors.run(payload, constants.ZSTD_e_flush, maxOutput);
 }
