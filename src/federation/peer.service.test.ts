@@ -63,6 +63,27 @@ describe.each(DIALECTS)('PeerService names and keys (%s)', (dialect) => {
     expect(told).toEqual(['change', 'change', 'revoke EDGE']);
   });
 
+  it("reads a certificate's peer at most once a second, and at once after a write through this node", async () => {
+    let now = Date.parse('2026-12-07T12:00:00Z');
+    const node = new PeerService(
+      db,
+      { name: 'FPPS', fingerprint: 'f'.repeat(64), keyId: keyId(ownKey) },
+      { now: () => new Date(now) },
+    );
+    const edge = await peers.register('EDGE', fakePeer('EDGE').serverData);
+    expect((await node.byFingerprint(edge.certFingerprint))?.allowUploads).toBe(false);
+    // Changed through another node: seen once the second is up.
+    await peers.setAllowUploads('EDGE', true);
+    expect((await node.byFingerprint(edge.certFingerprint))?.allowUploads).toBe(false);
+    now += 1000;
+    expect((await node.byFingerprint(edge.certFingerprint))?.allowUploads).toBe(true);
+    // Changed through this node: seen at once.
+    await node.setAllowUploads('EDGE', false);
+    expect((await node.byFingerprint(edge.certFingerprint))?.allowUploads).toBe(false);
+    await node.unregister('EDGE');
+    expect(await node.byFingerprint(edge.certFingerprint)).toBeUndefined();
+  });
+
   it('asks for --as when another peer holds the name, and refuses a taken --as', async () => {
     await peers.register('EDGE', fakePeer('EDGE').serverData);
     const other = fakePeer('EDGE');

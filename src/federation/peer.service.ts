@@ -14,11 +14,17 @@ import type { HostKind, HostRecord, PeerRecord } from './types.js';
  * tells the listeners (`onRevoke`) so live connections are cut at once. A peer is its
  * signing key; its local name is unique here, its cluster name need not be.
  */
+const IDENTITY_MS = 1000;
+/** A bound on the identities kept: the registered peers, in any real server. */
+const MAX_IDENTITIES = 10_000;
+
 export class PeerService {
   private readonly revokeListeners: ((peer: PeerRecord) => Promise<void> | void)[] = [];
   private readonly changeListeners: (() => Promise<void> | void)[] = [];
   /** The peers this node last told its listeners of, by certificate fingerprint. */
   private known: Map<string, PeerRecord> | undefined;
+  /** Peers by certificate as last read, and the writes here since (any write voids them all). */
+  private readonly identities = new Map<string, { readonly peer: PeerRecord; readonly at: number }>();
 
   constructor(
     private readonly db: Db,
@@ -191,9 +197,20 @@ export class PeerService {
     return this.repo.list();
   }
 
-  /** The registered peer that owns this TLS certificate, if any. */
-  byFingerprint(fingerprint: string): Promise<PeerRecord | undefined> {
-    return this.repo.byFingerprint(fingerprint);
+  /**
+   * The registered peer that owns this TLS certificate, if any: what every peer request asks
+   * first, so it is read from the catalog at most once per IDENTITY_MS (a transfer's requests
+   * cost one query a second, not one each). A write through this node voids what was read; a
+   * write through another one is seen within IDENTITY_MS, and a peer unregistered there has
+   * its connections cut within a scheduler tick (reconcile).
+   */
+  async byFingerprint(fingerprint: string): Promise<PeerRecord | undefined> {
+    const known = this.identities.get(fingerprint);
+    if (known && this.clock.now().getTime() - known.at < IDENTITY_MS) return known.peer;
+    const peer = await this.repo.byFingerprint(fingerprint);
+    if (this.identities.size >= MAX_IDENTITIES) this.identities.clear();
+    if (peer) this.identities.set(fingerprint, { peer, at: this.clock.now().getTime() });
+    return peer;
   }
 
   async setMaxRate(name: string, maxRate: number | null): Promise<PeerRecord> {
@@ -206,6 +223,7 @@ export class PeerService {
   async setAllowUploads(name: string, allow: boolean): Promise<PeerRecord> {
     await this.get(name);
     await this.repo.setAllowUploads(name, allow);
+    this.identities.clear();
     return this.get(name);
   }
 
@@ -260,6 +278,7 @@ export class PeerService {
   }
 
   private async changed(): Promise<void> {
+    this.identities.clear();
     for (const l of this.changeListeners) await l();
   }
 
