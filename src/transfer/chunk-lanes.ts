@@ -16,10 +16,11 @@ const FETCH_BYTES = 16 * 2 ** 20;
 
 /**
  * The pipeline: one asker works out what the receiver lacks in large batches, ahead of the
- * data; `streams` lanes each move a slice at a time (one long request: the sender reads
- * its packs in runs, the receiver stores while it reads), the next one starting while the
- * last one's tail is made durable. At most two slices per lane wait ahead of the lanes, so
- * the receiver's answers are never far ahead of what moved.
+ * data; `streams` lanes each move one slice at a time (one long request: the sender reads
+ * its packs in runs, the receiver stores while it reads). At most two slices per lane wait
+ * ahead of the lanes, so the receiver's answers are never far ahead of what moved. (A lane
+ * asking for its next slice while the last one was made durable measured no faster, into
+ * a shared directory or S3: docs/benchmarks.md.)
  */
 export async function moveChunks(
   source: TransferSource,
@@ -60,15 +61,14 @@ export async function moveChunks(
     }
   };
   let requested = onRequested;
-  const send = async (digests: readonly Digest[], references?: References, drained?: () => void) => {
+  const send = async (digests: readonly Digest[], references?: References) => {
     const fetching = source.fetch(digests, references);
     // Once the request is on its way (the next turn), the caller may use the wait.
     if (requested) setImmediate(requested);
     requested = undefined;
     const moving = await fetching;
     try {
-      const order = new OrderCheck(digests, references);
-      return await sink.put(metered(moving, order, progress, opts, drained));
+      return await sink.put(metered(moving, new OrderCheck(digests, references), progress, opts));
     } catch (err) {
       // Chunks the receiver refused as damaged were sent but are not settled.
       for (const r of rejectedBy(err)) progress.bytesDone -= chunks.lengthOf(r);
@@ -77,29 +77,19 @@ export async function moveChunks(
     }
   };
   /** A slice moved and acknowledged, with any delta the receiver would not store sent whole. */
-  const settle = async (slice: Slice, drained: () => void) => {
-    const answer = await send(slice.digests, slice.references, drained);
+  const settle = async (slice: Slice) => {
+    const answer = await send(slice.digests, slice.references);
     const asked = new Set(slice.digests);
     const again = (answer.refused ?? []).filter((d) => asked.delete(d));
     if (again.length === 0) return;
     for (const d of again) progress.bytesDone -= chunks.lengthOf(d);
     await send(again);
   };
-  // A lane asks for its next slice once the last one's bytes are all read, not once they
-  // are durable: the receiver's last writes and durable point (a PUT to an object store,
-  // an fdatasync) overlap the next request. At most two slices per lane are in flight.
   const lane = async () => {
-    let settling: Promise<void> | undefined;
     for (let slice = await slices.take(); slice; slice = await slices.take()) {
       opts.signal?.throwIfAborted();
-      const drained = Promise.withResolvers<void>();
-      const settled = settle(slice, drained.resolve);
-      settled.catch(() => {});
-      await Promise.race([drained.promise, settled]);
-      if (settling) await settling;
-      settling = settled;
+      await settle(slice);
     }
-    await settling;
   };
   const lanes = Array.from({ length: streams }, () =>
     lane().catch((err: unknown) => {
@@ -169,7 +159,6 @@ async function* metered(
   order: OrderCheck,
   progress: TransferProgress,
   opts: TransferOptions,
-  drained?: () => void,
 ): AsyncGenerator<MovingChunk> {
   for await (const c of chunks) {
     order.next(c);
@@ -184,7 +173,6 @@ async function* metered(
     yield c;
   }
   order.end();
-  drained?.();
 }
 
 /** The digests a DIGEST_MISMATCH refusal names (docs: chunk-receiver.ts). */
