@@ -75,6 +75,17 @@ afterAll(async () => {
 });
 
 const versions = async () => (await server.json<ReleaseView[]>(['update', 'list'])).map((r) => r.version);
+/** `update add` of 0.4.0 as the server reads it from vsftpd, with the signature file `sig` beside it. */
+const fromFtp = (sig: string) => [
+  'update',
+  'add',
+  '--url',
+  `${ftp.url}/pub/ingot-0.4.0.tgz`,
+  '--sha256',
+  viaUrl.sha256,
+  '--signature-url',
+  `${ftp.url}/pub/${sig}`,
+];
 const add = (r: ReleaseTarball, ...more: string[]) =>
   server.cli(['update', 'add', '--file', r.file, '--sha256', r.sha256, ...more]);
 
@@ -136,16 +147,7 @@ describe('releases signed by their publisher', () => {
         '--signature',
         sig,
       ]),
-      await server.cli([
-        'update',
-        'add',
-        '--url',
-        `${ftp.url}/pub/ingot-0.4.0.tgz`,
-        '--sha256',
-        viaUrl.sha256,
-        '--signature-url',
-        `${ftp.url}/pub/stranger.sig`,
-      ]),
+      await server.cli(fromFtp('stranger.sig')),
     ];
     for (const r of refusals)
       expect([r.code, r.stderr]).toEqual([65, expect.stringMatching(/BAD_SIGNATURE/)]);
@@ -171,16 +173,7 @@ describe('releases signed by their publisher', () => {
       0,
       expect.stringMatching(new RegExp(`signed by: +acme \\(${acmeId}\\)`)),
     ]);
-    const fromUrl = await server.json<ReleaseView>([
-      'update',
-      'add',
-      '--url',
-      `${ftp.url}/pub/ingot-0.4.0.tgz`,
-      '--sha256',
-      viaUrl.sha256,
-      '--signature-url',
-      `${ftp.url}/pub/ingot-0.4.0.tgz.sig`,
-    ]);
+    const fromUrl = await server.json<ReleaseView>(fromFtp('ingot-0.4.0.tgz.sig'));
     expect(fromUrl).toMatchObject({ version: '0.4.0', signer: { keyId: acmeId, name: 'acme' } });
     expect(await server.json<ReleaseView>(['update', 'show', '0.3.0'])).toMatchObject({
       signer: { keyId: acmeId, name: 'acme' },
