@@ -58,21 +58,16 @@ export function parseReleaseSignature(bytes: Buffer): Buffer {
 }
 
 /**
- * The trusted key that signed the tarball whose SHA-256 is `sha256`; null when no key is
- * trusted and none was given (the SHA-256 alone vouches then). BAD_SIGNATURE otherwise.
+ * Refuses what no check could accept, before a tarball is read: a signature while no key is
+ * trusted (nothing could check it), none while keys are.
  */
-export function releaseSigner(
-  keys: readonly PublisherKey[],
-  sha256: string,
-  signature: Buffer | undefined,
-): PublisherKey | null {
-  if (keys.length === 0 && signature === undefined) return null;
-  if (keys.length === 0) {
+export function requireSignatureIfTrusted(keys: readonly PublisherKey[], signed: boolean): void {
+  if (keys.length === 0 && signed) {
     throw new IngotError('BAD_SIGNATURE', 'the release is signed, but this server trusts no publisher key', {
       hint: "add the publisher's key first: ingot update keys add --file publisher.pub; nothing was kept",
     });
   }
-  if (signature === undefined) {
+  if (keys.length > 0 && !signed) {
     throw new IngotError(
       'BAD_SIGNATURE',
       'the release carries no signature, and this server trusts publisher keys',
@@ -82,6 +77,19 @@ export function releaseSigner(
       },
     );
   }
+}
+
+/**
+ * The trusted key that signed the tarball whose SHA-256 is `sha256`; null when no key is
+ * trusted and none was given (the SHA-256 alone vouches then). BAD_SIGNATURE otherwise.
+ */
+export function releaseSigner(
+  keys: readonly PublisherKey[],
+  sha256: string,
+  signature: Buffer | undefined,
+): PublisherKey | null {
+  requireSignatureIfTrusted(keys, signature !== undefined);
+  if (signature === undefined) return null;
   const message = releaseMessage(sha256);
   const signer = keys.find((k) => verify(null, message, k.publicKeyPem, signature));
   if (signer) return signer;

@@ -6,7 +6,12 @@
  */
 import { IngotError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
-import { type PublisherKey, parsePublisherKey, releaseSigner } from '../core/release-signature.js';
+import {
+  type PublisherKey,
+  parsePublisherKey,
+  releaseSigner,
+  requireSignatureIfTrusted,
+} from '../core/release-signature.js';
 import type { Db } from '../db/database.js';
 import { isUniqueViolation } from '../db/db-errors.js';
 import { PublisherKeyRepository, type PublisherKeyRow } from './publisher-key.repository.js';
@@ -67,6 +72,11 @@ export class PublisherKeyService {
       });
     }
     return toRecord(row);
+  }
+
+  /** Refuses a signature while no key is trusted, or none while keys are: before a download. */
+  async requireSignatureIfTrusted(signed: boolean): Promise<void> {
+    requireSignatureIfTrusted(await this.list(), signed);
   }
 
   /** The trusted key that signed `sha256` (null with no key trusted and no signature); BAD_SIGNATURE else. */

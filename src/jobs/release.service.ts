@@ -106,6 +106,7 @@ export class ReleaseService {
     checkedSha256(sha256);
     const url = parseSourceUrl(text);
     const signature = await this.signatureFrom(from);
+    await this.publishers.requireSignatureIfTrusted(signature !== undefined);
     const access = { proxy: chooseProxy(url, this.deps.env).proxy };
     const dl = await openDownload(url, { offset: 0 }, access);
     const parts: Buffer[] = [];
