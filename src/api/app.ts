@@ -25,6 +25,7 @@ import { imageRoutes } from './routes/images.routes.js';
 import { jobRoutes } from './routes/jobs.routes.js';
 import { nodeRoutes } from './routes/nodes.routes.js';
 import { peerAdminRoutes } from './routes/peers.routes.js';
+import { publisherKeyRoutes } from './routes/publisher-keys.routes.js';
 import { snapshotRoutes } from './routes/snapshots.routes.js';
 import { systemRoutes } from './routes/system.routes.js';
 import { templateRoutes } from './routes/templates.routes.js';
@@ -119,6 +120,7 @@ export async function buildApp(
   bundleRoutes(app);
   snapshotRoutes(app);
   updateRoutes(app);
+  publisherKeyRoutes(app);
   workingCopyRoutes(app);
   accessRoutes(app);
   consoleRoutes(app);

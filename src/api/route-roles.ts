@@ -60,6 +60,9 @@ const ROUTE_ROLES: Readonly<Record<string, LeastRole>> = {
   'PUT /api/v1/releases': 'admin',
   'POST /api/v1/releases/import': 'admin',
   'POST /api/v1/update/activate': 'admin',
+  // The publisher keys a release must be signed by: who may publish this server's software.
+  'POST /api/v1/update/keys': 'admin',
+  'DELETE /api/v1/update/keys/:key': 'admin',
   // Peers, hosts, transfers
   'POST /api/v1/peers': 'admin',
   'PATCH /api/v1/peers/:name': 'admin',

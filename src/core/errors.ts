@@ -21,7 +21,8 @@ export const ERROR_CODES = {
   BAD_SIGNATURE: {
     http: 422,
     exit: 65,
-    summary: "a manifest's signature does not check against its origin's key",
+    summary:
+      "a manifest's signature does not check against its origin's key, or a release's against the trusted publisher keys",
   },
   UNKNOWN_ORIGIN: {
     http: 403,

@@ -19,7 +19,8 @@ export type NameKind =
   | 'client'
   | 'target'
   | 'template'
-  | 'token';
+  | 'token'
+  | 'publisher key';
 
 export function checkName(kind: NameKind, name: unknown): string {
   if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {

@@ -38,7 +38,11 @@ async function fill(db: Db): Promise<void> {
     .insertInto('working_copies')
     .values({ image_name: 'BASE', host: 'h', path: '/x', created_at: NOW } as never)
     .execute();
+  await db.kysely.insertInto('publisher_keys').values(PUBLISHER).execute();
 }
+
+/** Configuration a snapshot carries: a server restored from it trusts the same publishers. */
+const PUBLISHER = { key_id: 'a'.repeat(64), name: 'acme', public_key: 'PEM', added_at: NOW };
 
 describe.each(DIALECTS)('catalog copy (%s)', (dialect) => {
   let from: TempDatabase;
@@ -88,6 +92,7 @@ describe.each(DIALECTS)('catalog copy (%s)', (dialect) => {
     const types = await b.kysely.selectFrom('image_types').select('name').execute();
     expect(types.map((t) => t.name)).toContain('WINTC');
     expect(await b.kysely.selectFrom('series_images').select('image_name').execute()).toHaveLength(2);
+    expect(await b.kysely.selectFrom('publisher_keys').selectAll().execute()).toEqual([PUBLISHER]);
     // The next working copy gets a new id on either engine.
     await b.kysely
       .insertInto('working_copies')

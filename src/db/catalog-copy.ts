@@ -33,6 +33,8 @@ export const COPIED_TABLES = [
   'followings',
   'subscriptions',
   'api_tokens',
+  // Configuration: the publishers whose releases this server accepts.
+  'publisher_keys',
 ] as const satisfies readonly (keyof Schema)[];
 
 /**
@@ -88,6 +90,7 @@ export const PRIMARY_KEYS = {
   followings: ['upstream', 'template_name'],
   subscriptions: ['peer_name', 'filter'],
   api_tokens: ['name'],
+  publisher_keys: ['key_id'],
 } as const satisfies Record<CopiedTable, readonly string[]>;
 
 /** Rows read a query at a time. */

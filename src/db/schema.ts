@@ -287,6 +287,22 @@ export interface ReleaseTable {
   /** `upload` or the URL it was read from (without a password). */
   source: string;
   added_at: string;
+  /** The publisher key that signed it (014); null for a release kept on its SHA-256 alone. */
+  signer_key_id: string | null;
+  /** That key's name when the release was added (the key may be removed since). */
+  signer_name: string | null;
+  /** The publisher's Ed25519 signature over `ingot-release-v1 <sha256>`, base64. */
+  signature: string | null;
+}
+
+/** A publisher key this server trusts to sign releases (014). */
+export interface PublisherKeyTable {
+  /** SHA-256 (hex) of the key's SPKI DER, as a server's key id. */
+  key_id: string;
+  name: string;
+  /** SPKI PEM. */
+  public_key: string;
+  added_at: string;
 }
 
 export type UpdatePlanState = 'running' | 'done' | 'failed';
@@ -355,6 +371,7 @@ export interface Schema {
   store_segments: StoreSegmentTable;
   store_chunks: StoreChunkTable;
   releases: ReleaseTable;
+  publisher_keys: PublisherKeyTable;
   update_plans: UpdatePlanTable;
   update_steps: UpdateStepTable;
   peer_write_grants: PeerWriteGrantTable;

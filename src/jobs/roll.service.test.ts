@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { movableClock } from '../../test/support/clock.js';
 import { DIALECTS, type TempDatabase, tempDatabase } from '../../test/support/databases.js';
+import { releaseMessage } from '../core/release-signature.js';
 import { type Db, openDatabase } from '../db/database.js';
 import { LocalChunkStore } from '../store/local-chunk-store.js';
 import { NodeRegistry } from './node-registry.js';
@@ -90,6 +91,7 @@ describe.each(DIALECTS)('releases and rolls (%s)', (dialect) => {
       sha256: sha(good),
       bytes: good.length,
       dependencies: DEPS,
+      signer: null,
     });
     expect(await releases.add(good, sha(good))).toEqual(kept);
     const other = release(dir, '0.2.0', { 'dist/extra.js': 'changed' });
@@ -97,6 +99,37 @@ describe.each(DIALECTS)('releases and rolls (%s)', (dialect) => {
     expect((await releases.tarball('0.2.0')).equals(good)).toBe(true);
     expect(await releases.chunkDigests()).toHaveLength(kept.chunks);
     await expect(releases.show('9.9.9')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('keeps a release only signed by a trusted publisher key once one is trusted, recording which', async () => {
+    const good = release(dir, '0.2.0');
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const signed = (bytes: Buffer) => sign(null, releaseMessage(sha(bytes)), privateKey).toString('base64');
+    const stranger = generateKeyPairSync('ed25519').privateKey;
+    await expect(releases.add(good, sha(good), signed(good))).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    const acme = await releases.publishers.add(
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      'acme',
+    );
+    const other = release(dir, '0.2.1');
+    for (const signature of [
+      undefined,
+      sign(null, releaseMessage(sha(good)), stranger).toString('base64'),
+      signed(other),
+    ]) {
+      await expect(releases.add(good, sha(good), signature)).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+    }
+    await expect(releases.add(good, sha(good), 'not base64')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    expect([await releases.list(), await releases.chunkDigests()]).toEqual([[], []]);
+    const kept = await releases.add(good, sha(good), signed(good));
+    expect(kept.signer).toEqual({ keyId: acme.keyId, name: 'acme' });
+    await releases.publishers.remove('acme');
+    expect((await releases.show('0.2.0')).signer).toEqual({ keyId: acme.keyId, name: 'acme' });
+    expect((await releases.add(other, sha(other))).signer).toBeNull();
   });
 
   it('plans every serving node, the leader last, and drives one step at a time from the rows', async () => {

@@ -83,8 +83,13 @@ export async function openDownload(url: URL, from: Resume, access: UrlAccess): P
   return openHttp(url, from, access);
 }
 
-/** A small file read whole (a checksum list): at most `maxBytes`, else LIMIT_EXCEEDED. */
+/** A small text file read whole (a checksum list): at most `maxBytes`, else LIMIT_EXCEEDED. */
 export async function readSmall(url: URL, access: UrlAccess, maxBytes: number): Promise<string> {
+  return (await readSmallBytes(url, access, maxBytes)).toString('utf8');
+}
+
+/** A small file's bytes (a signature): at most `maxBytes`, else LIMIT_EXCEEDED. */
+export async function readSmallBytes(url: URL, access: UrlAccess, maxBytes: number): Promise<Buffer> {
   const dl = await openDownload(url, { offset: 0 }, access);
   const parts: Uint8Array[] = [];
   let n = 0;
@@ -101,7 +106,7 @@ export async function readSmall(url: URL, access: UrlAccess, maxBytes: number): 
   } finally {
     dl.close();
   }
-  return Buffer.concat(parts).toString('utf8');
+  return Buffer.concat(parts);
 }
 
 async function* flat(batches: AsyncIterable<readonly Buffer[]>): AsyncGenerator<Buffer> {

@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { SIGN_RELEASE } from '../../src/cli/commands/update.command.js';
+import { MAKE_PUBLISHER_KEY } from '../../src/cli/commands/update-keys.command.js';
 import { helpExamples } from '../../src/cli/reference.js';
 import { createSelfSignedCertificate } from '../../src/federation/certificate.js';
 import { buildProgram } from '../../src/main/cli.js';
@@ -116,6 +118,25 @@ const STEPS: readonly Step[] = [
     example:
       'ingot update add --url ftp://mirror.example/pub/ingot-0.2.0.tgz --sha256 "$(sha256sum ingot-0.2.0.tgz | cut -d" " -f1)" --json',
   },
+  // The publisher's key pair; from its trust on, a release needs the publisher's signature.
+  { on: 'FPPS_1', example: MAKE_PUBLISHER_KEY },
+  { on: 'FPPS_1', example: 'ingot update keys add --file publisher.pub --name acme' },
+  { on: 'FPPS_1', example: 'ingot update keys list' },
+  { on: 'FPPS_1', example: 'ingot update keys list --json' },
+  { on: 'FPPS_1', example: SIGN_RELEASE },
+  // The publisher puts the signature beside the tarball on its mirror.
+  { on: 'FPPS_1', setup: 'cp ingot-0.2.0.tgz.sig /www/pub/' },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot update add --file ingot-0.2.0.tgz --sha256 "$(sha256sum ingot-0.2.0.tgz | cut -d" " -f1)" --signature ingot-0.2.0.tgz.sig',
+  },
+  {
+    on: 'FPPS_1',
+    example:
+      'ingot update add --url ftp://mirror.example/pub/ingot-0.2.0.tgz --sha256 "$(sha256sum ingot-0.2.0.tgz | cut -d" " -f1)" --signature-url ftp://mirror.example/pub/ingot-0.2.0.tgz.sig --json',
+  },
+  { on: 'FPPS_1', example: 'ingot update keys remove acme' },
   { on: 'FPPS_1', example: 'ingot update list' },
   { on: 'FPPS_1', example: 'ingot update list --json' },
   { on: 'FPPS_1', example: 'ingot update show 0.2.0' },

@@ -12,6 +12,14 @@ const Version = Type.String({
   description: 'a release version, X.Y.Z',
 });
 
+/** The publisher's Ed25519 signature over `ingot-release-v1 <sha256>`: 64 bytes, base64. */
+export const SignatureSchema = Type.String({
+  minLength: 88,
+  maxLength: 88,
+  pattern: '^[A-Za-z0-9+/]{86}==$',
+  description: "the publisher's Ed25519 signature over `ingot-release-v1 <sha256 hex>`, 64 bytes in base64",
+});
+
 const ReleaseSchema = Type.Object({
   version: Type.String(),
   sha256: Type.String({ description: 'SHA-256 of the tarball, given by the admin who added it' }),
@@ -20,6 +28,16 @@ const ReleaseSchema = Type.Object({
   dependencies: Type.Record(Type.String(), Type.String()),
   source: Type.String({ description: '`upload`, or the URL it was read from' }),
   addedAt: Type.String(),
+  signer: Type.Union(
+    [
+      Type.Object({
+        keyId: Type.String(),
+        name: Type.String({ description: "the key's name when it signed" }),
+      }),
+      Type.Null(),
+    ],
+    { description: 'the trusted publisher key that signed it; null when kept on its SHA-256 alone' },
+  ),
 });
 
 const Nullable = (t: ReturnType<typeof Type.String>) => Type.Union([t, Type.Null()]);
@@ -66,11 +84,13 @@ export function updateRoutes(app: ApiApp): void {
         summary: 'Keep a release of Ingot: the npm tarball as the body, checked against the SHA-256 given',
         description:
           'The tarball must match `sha256` and be an Ingot package (package.json named ingot, X.Y.Z, with ' +
-          'bin/ingot.js and dist/); its chunks go into the chunk store. The same version again with the same ' +
-          'bytes is no change; with other bytes, ALREADY_EXISTS.',
+          'bin/ingot.js and dist/); its chunks go into the chunk store. While the server trusts publisher keys ' +
+          '(GET /api/v1/update/keys), `signature` must check against one of them over the SHA-256 of the bytes ' +
+          'received (BAD_SIGNATURE otherwise); with none, a release is kept unsigned and a signature is refused. ' +
+          'The same version again with the same bytes is no change; with other bytes, ALREADY_EXISTS.',
         tags,
         consumes: [RELEASE_TYPE],
-        querystring: Type.Object({ sha256: DigestSchema }),
+        querystring: Type.Object({ sha256: DigestSchema, signature: Type.Optional(SignatureSchema) }),
         response: { 200: ReleaseSchema, ...errorResponses },
       },
     },
@@ -85,7 +105,7 @@ export function updateRoutes(app: ApiApp): void {
           },
         );
       }
-      return releases.add(request.body, request.query.sha256);
+      return releases.add(request.body, request.query.sha256, request.query.signature);
     },
   );
 
@@ -95,14 +115,25 @@ export function updateRoutes(app: ApiApp): void {
       schema: {
         summary: 'Keep a release of Ingot read by the server from a URL, checked against the SHA-256 given',
         tags,
+        description:
+          'Checked as PUT /api/v1/releases is; the signature is sent along or read by the server from ' +
+          '`signatureUrl` (the 64 raw bytes or their base64, at most 1 KiB), not both.',
         body: Type.Object({
           url: UrlSchema('http://, https:// or ftp:// URL of the tarball'),
           sha256: DigestSchema,
+          signature: Type.Optional(SignatureSchema),
+          signatureUrl: Type.Optional(UrlSchema('http://, https:// or ftp:// URL of the signature file')),
         }),
         response: { 200: ReleaseSchema, ...errorResponses },
       },
     },
-    async (request) => releases.addFromUrl(request.body.url, request.body.sha256),
+    async (request) => {
+      const { url, sha256, signature, signatureUrl } = request.body;
+      return releases.addFromUrl(url, sha256, {
+        ...(signature !== undefined ? { signature } : {}),
+        ...(signatureUrl !== undefined ? { signatureUrl } : {}),
+      });
+    },
   );
 
   app.get(

@@ -17,6 +17,7 @@ import { sharedStore } from './010_shared_store.js';
 import { updates } from './011_updates.js';
 import { writeGrants } from './012_write_grants.js';
 import { segmentRetirement } from './013_segment_retirement.js';
+import { publisherKeys } from './014_publisher_keys.js';
 
 export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
@@ -33,6 +34,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '011_updates': updates(dialect),
     '012_write_grants': writeGrants(dialect),
     '013_segment_retirement': segmentRetirement(),
+    '014_publisher_keys': publisherKeys(),
   };
 }
 
