@@ -389,7 +389,14 @@ describe('the web console', () => {
     await follower.page.click(`${following} button.sync-now`);
     await follower.page.waitForSelector('#sites-note:has-text("Sync from CON_A started")');
     // The sync job's end comes through the events stream, and the row says how it went.
-    await follower.page.waitForSelector(`${following} .last-sync:has-text("ok v2")`, { timeout: 60_000 });
+    // A loaded machine has taken over a minute here; on a timeout, say where the sync stood.
+    await follower.page
+      .waitForSelector(`${following} .last-sync:has-text("ok v2")`, { timeout: 110_000 })
+      .catch(async (err: unknown) => {
+        const row = await follower.page.textContent(following).catch(() => '(no row)');
+        const jobs = await b.cli(['job', 'list', '--json']).catch(() => undefined);
+        throw new Error(`the sync did not show ok v2: row ${row}; jobs ${jobs?.stdout}`, { cause: err });
+      });
     await follower.page.waitForSelector('#template-list tr[data-template="STORE_T"] .version:has-text("v2")');
     const held = await b.json<{ lastStatus: string; lastVersion: number }[]>(['following']);
     expect(held[0]).toMatchObject({ lastStatus: 'ok', lastVersion: 2 });
