@@ -4,7 +4,6 @@ import { IngotError } from './errors.js';
 import type { ChunkRef, Digest, Entry, Manifest } from './manifest.js';
 import { canonicalJson, encodeManifest } from './manifest-codec.js';
 import {
-  assembleManifestV2,
   CHUNK_RECORD,
   decodeChunkRecords,
   decodeRoot,
@@ -14,6 +13,7 @@ import {
   type RootV2,
   streamChunkList,
 } from './manifest-v2.js';
+import { assembleManifestV2 } from './manifest-v2-check.js';
 
 const T = { sec: 1_700_000_000, nsec: 5 };
 const base = { mode: 0o644, uid: 0, gid: 0, mtime: T };

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { errorFromBody } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import type { CheckedManifest } from '../core/manifest-v2.js';
+import type { CheckedManifest } from '../core/manifest-v2-check.js';
 import { copyBytes } from './byte-copy.js';
 import type { EncodedChunk } from './chunk-store.js';
 import { backToBack, type CpuJob, type CpuResult, runCpuTask } from './cpu-work.js';

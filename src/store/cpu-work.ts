@@ -1,7 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import { type CheckedManifest, checkManifestV2, decodeRoot } from '../core/manifest-v2.js';
+import { decodeRoot } from '../core/manifest-v2.js';
+import { type CheckedManifest, checkManifestV2 } from '../core/manifest-v2-check.js';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
 import { alignedPatch, applyPatch, blockSignatures, encodePatch } from './patch-codec.js';
 import { zstdUnframe } from './zstd-lanes.js';

@@ -4,16 +4,14 @@ import { type ChunkRef, type Digest, isDigest, type Manifest } from '../core/man
 import { encodeManifest, manifestDigest } from '../core/manifest-codec.js';
 import type { ManifestFacts } from '../core/manifest-parse.js';
 import {
-  type AssembleOptions,
-  assembleManifestV2,
   decodeRoot,
   encodeManifestV2,
   type PartRef,
   partsOf,
   refOf,
   streamChunkList,
-  talliesOf,
 } from '../core/manifest-v2.js';
+import { type AssembleOptions, assembleManifestV2, talliesOf } from '../core/manifest-v2-check.js';
 import type { ChunkWriter } from './chunk-store.js';
 import { encodeChunk } from './compression.js';
 import { cpuPool } from './cpu-pool.js';

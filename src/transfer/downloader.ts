@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { IngotError } from '../core/errors.js';
 import type { Digest, Manifest } from '../core/manifest.js';
-import { assembleManifestV2, type DecodedRoot, partsOf } from '../core/manifest-v2.js';
+import { type DecodedRoot, partsOf } from '../core/manifest-v2.js';
+import { assembleManifestV2 } from '../core/manifest-v2-check.js';
 import { decodeChunk } from '../store/compression.js';
 import { wholeOnly } from './delta-chunks.js';
 import type { TransferSource } from './ports.js';
