@@ -1,13 +1,10 @@
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { errorFromBody } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { CheckedManifest } from '../core/manifest-v2-check.js';
-import { copyBytes } from './byte-copy.js';
 import type { EncodedChunk } from './chunk-store.js';
-import { backToBack, type CpuJob, type CpuResult, runCpuTask } from './cpu-work.js';
+import { backToBack, type CpuResult, runCpuTask } from './cpu-work.js';
+import { type Run, SLOT_BYTES, workerRun, workersBuilt } from './cpu-workers.js';
 
 /**
  * The one pool for CPU-heavy chunk work (SHA-256, zstd decoding for verification, deltas
@@ -121,20 +118,17 @@ export type Verification =
   | { readonly digest: Digest; readonly rawLength: number; readonly raw?: Buffer; readonly error?: undefined }
   | { readonly error: string };
 
-const WORKER_URL = new URL('./cpu-worker.js', import.meta.url);
-
 let shared: CpuPool | undefined;
 
 /** The process's pool, started on first use. */
 export function cpuPool(): CpuPool {
-  shared ??= existsSync(fileURLToPath(WORKER_URL))
-    ? workerPool(Math.max(1, availableParallelism()))
-    : poolOver((job, parts) => runCpuTask({ ...job, bytes: backToBack(parts) }));
+  shared ??= poolOver(
+    workersBuilt()
+      ? workerRun(Math.max(1, availableParallelism()))
+      : (job, parts) => runCpuTask({ ...job, bytes: backToBack(parts) }),
+  );
   return shared;
 }
-
-/** Runs a job over `parts`, laid back to back. */
-type Run = (job: CpuJob, parts: readonly Uint8Array[]) => Promise<CpuResult>;
 
 let nextStream = 0;
 
@@ -268,13 +262,6 @@ function isShared(a: ArrayBufferLike, b: ArrayBufferLike | undefined): boolean {
   return a instanceof SharedArrayBuffer || b instanceof SharedArrayBuffer;
 }
 
-/** The one SharedArrayBuffer every part lies in, if there is one. */
-function sharedBacking(parts: readonly Uint8Array[]): SharedArrayBuffer | undefined {
-  const first = parts[0]?.buffer;
-  if (!(first instanceof SharedArrayBuffer)) return undefined;
-  return parts.every((p) => p.buffer === first) ? first : undefined;
-}
-
 /**
  * Per item, its verdict; with the decoded bytes sent back, its plain bytes: those in `raw`,
  * or the item's own where `ownRaw` gives them (a raw chunk's are its payload).
@@ -323,92 +310,4 @@ function formsOf(piece: readonly { readonly patch?: boolean; readonly aligned?: 
 
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
-interface Lane {
-  readonly worker: Worker;
-  readonly slots: Uint8Array;
-  readonly free: number[];
-  pendingBytes: number;
-  pending: number;
-}
-
-const SLOTS = 4;
-const SLOT_BYTES = 2 * 2 ** 20;
-
-function workerPool(size: number): CpuPool {
-  type Waiting = {
-    lane: Lane;
-    bytes: number;
-    slot?: number;
-    resolve(r: CpuResult): void;
-    reject(e: unknown): void;
-  };
-  const waiting = new Map<number, Waiting>();
-  let nextId = 0;
-  const lanes: Lane[] = Array.from({ length: size }, () => {
-    const shared = new SharedArrayBuffer(SLOTS * SLOT_BYTES);
-    const worker = new Worker(WORKER_URL, { workerData: { slots: shared, slotBytes: SLOT_BYTES } });
-    const free = Array.from({ length: SLOTS }, (_, i) => i);
-    const lane: Lane = { worker, slots: new Uint8Array(shared), free, pendingBytes: 0, pending: 0 };
-    lane.worker.unref();
-    // A worker still starting is ref'd again when it comes online (its port): say again.
-    lane.worker.once('online', () => {
-      if (lane.pending === 0) lane.worker.unref();
-    });
-    lane.worker.on('message', (msg: CpuResult & { id: number }) => settle(msg.id, (w) => w.resolve(msg)));
-    lane.worker.on('error', (err) => {
-      for (const [id, w] of waiting) if (w.lane === lane) settle(id, (x) => x.reject(err));
-    });
-    return lane;
-  });
-  const settle = (id: number, fn: (w: NonNullable<ReturnType<typeof waiting.get>>) => void) => {
-    const w = waiting.get(id);
-    if (!w) return;
-    waiting.delete(id);
-    if (w.slot !== undefined) w.lane.free.push(w.slot);
-    w.lane.pendingBytes -= w.bytes;
-    if (--w.lane.pending === 0) w.lane.worker.unref();
-    fn(w);
-  };
-  return poolOver(
-    (job, parts) =>
-      new Promise((resolve, reject) => {
-        // A stream stays on one worker (its running hash lives there); the rest go where least is queued.
-        const lane =
-          job.stream === undefined
-            ? lanes.reduce((a, b) => (b.pendingBytes < a.pendingBytes ? b : a))
-            : (lanes[job.stream % lanes.length] as Lane);
-        const id = nextId++;
-        const bytes = parts.reduce((n, p) => n + p.length, 0);
-        // A stream's update copies its bytes before it returns (callers reuse the block at
-        // once), unless they are lent. Named by offsets, items must be the parts themselves
-        // (not a reference's parts joined).
-        const byOffsets = (job.stream === undefined || job.lent) && job.lengths.length === parts.length;
-        const backing = byOffsets ? sharedBacking(parts) : undefined;
-        if (backing) {
-          waiting.set(id, { lane, bytes, resolve, reject });
-          lane.pendingBytes += bytes;
-          if (lane.pending++ === 0) lane.worker.ref();
-          const offsets = parts.map((p) => p.byteOffset);
-          lane.worker.postMessage({ id, ...job, shared: backing, offsets });
-          return;
-        }
-        const slot = bytes <= SLOT_BYTES ? lane.free.pop() : undefined;
-        waiting.set(id, { lane, bytes, ...(slot === undefined ? {} : { slot }), resolve, reject });
-        lane.pendingBytes += bytes;
-        if (lane.pending++ === 0) lane.worker.ref();
-        if (slot === undefined) {
-          const own = backToBack(parts);
-          lane.worker.postMessage({ id, ...job, bytes: own }, [own.buffer as ArrayBuffer]);
-          return;
-        }
-        let at = slot * SLOT_BYTES;
-        for (const p of parts) {
-          copyBytes(lane.slots, at, p);
-          at += p.length;
-        }
-        lane.worker.postMessage({ id, ...job, slot });
-      }),
-  );
 }
