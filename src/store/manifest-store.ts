@@ -94,8 +94,7 @@ export class ManifestStore {
     const decoded = decodeRoot(bytes);
     if (decoded.version === 1) return this.remember({ digest, bytes, manifest: decoded.manifest, parts: [] });
     const parts = partsOf(decoded.root);
-    await this.requirePartsOf(digest, parts);
-    const bytesOf = await Promise.all(parts.map((p) => this.chunks.get(p.digest)));
+    const bytesOf = await this.readParts(digest, parts);
     const read = new Map(parts.map((p, i) => [p.digest, bytesOf[i] as Buffer]));
     const canonicalParts = opts.stored ? undefined : await this.checkedParts(decoded.root.parent);
     const manifest = assembleManifestV2(decoded.root, (d) => read.get(d) as Buffer, {
@@ -160,9 +159,7 @@ export class ManifestStore {
     if (decoded.version === 2) {
       // A tree's entries are checked on the CPU pool: on a small pull of a large tree that
       // check is most of the receiver's main thread, and the commit needs only its tallies.
-      const parts = partsOf(decoded.root);
-      await this.requirePartsOf(manifestDigest(bytes), parts);
-      const bytesOf = await Promise.all(parts.map((p) => this.chunks.get(p.digest)));
+      const bytesOf = await this.readParts(manifestDigest(bytes), partsOf(decoded.root));
       const canonical = (await this.checkedParts(decoded.root.parent)) ?? new Set<Digest>();
       const checked = await cpuPool().checkManifest(bytes, bytesOf, canonical);
       return { ...checked, chunks: this.chunkList(bytes) };
@@ -180,6 +177,12 @@ export class ManifestStore {
   async requireParts(bytes: Buffer): Promise<void> {
     const decoded = decodeRoot(bytes);
     if (decoded.version === 2) await this.requirePartsOf(manifestDigest(bytes), partsOf(decoded.root));
+  }
+
+  /** A root's parts, in order: MISSING_CHUNKS unless all are stored here. */
+  private async readParts(digest: Digest, parts: readonly PartRef[]): Promise<Buffer[]> {
+    await this.requirePartsOf(digest, parts);
+    return Promise.all(parts.map((p) => this.chunks.get(p.digest)));
   }
 
   private async requirePartsOf(digest: Digest, parts: readonly PartRef[]): Promise<void> {

@@ -75,7 +75,7 @@ async function moveImage(
   // A sink that checks its room answers the have/want question once, before the move,
   // and the move takes those answers (the chunks it holds were touched by that pass).
   const lacking = sink.room ? await lackingOf(sink, data) : undefined;
-  if (sink.room && lacking) await sink.room(lacking.bytes);
+  if (lacking) await sink.room?.(lacking.bytes);
   const picker = await deltaPicker(source, sink, offer);
   // The manifest's check starts once the first data request is out, filling the wait for it.
   const onRequested = sink.checkAhead && (() => sink.checkAhead?.(offer));
