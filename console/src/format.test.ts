@@ -74,11 +74,27 @@ describe('live', () => {
 
   it('finishedSince sees a running row leave the stream', () => {
     const t = { jobId: 7 } as never;
-    const a = { transfers: [t], served: [], jobs: [] };
-    const b = { transfers: [], served: [], jobs: [] };
+    const a = { transfers: [t], served: [], jobs: [], recent: [] };
+    const b = { transfers: [], served: [], jobs: [], recent: [] };
     expect(finishedSince(undefined, a)).toBe(false);
     expect(finishedSince(a, a)).toBe(false);
     expect(finishedSince(a, b)).toBe(true);
+  });
+
+  it('finishedSince sees a job that began and ended between two readings', () => {
+    const idle = {
+      transfers: [],
+      served: [],
+      jobs: [],
+      recent: [{ id: 6, kind: 'sync', state: 'succeeded' }],
+    };
+    const queued = { ...idle, recent: [{ id: 7, kind: 'sync', state: 'queued' }, ...idle.recent] };
+    const ended = { ...idle, recent: [{ id: 7, kind: 'sync', state: 'succeeded' }, ...idle.recent] };
+    expect(finishedSince(idle, idle)).toBe(false);
+    expect(finishedSince(idle, queued)).toBe(false);
+    expect(finishedSince(idle, ended)).toBe(true);
+    expect(finishedSince(queued, ended)).toBe(true);
+    expect(finishedSince(ended, ended)).toBe(false);
   });
 });
 

@@ -13,9 +13,18 @@ export function mergeLive<T>(rows: readonly T[], live: readonly T[], key: (t: T)
   return [...live.filter((t) => !seen.has(key(t))), ...merged];
 }
 
-/** Whether something the page showed as running has left the stream (so the lists are read again). */
+/** The job states that never change again (the server's isFinalJobState). */
+const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * Whether something the page showed as running has left the stream, or a job has ended
+ * since the last reading (one that began and ended between two readings was never shown
+ * running), so the lists are read again.
+ */
 export function finishedSince(before: Activity | undefined, now: Activity): boolean {
   if (!before) return false;
+  const was = new Map(before.recent.map((j) => [j.id, j.state]));
+  if (now.recent.some((j) => FINAL.has(j.state) && was.get(j.id) !== j.state)) return true;
   const ids = (a: Activity) => [
     ...a.transfers.map((t: Transfer) => `t${t.jobId}`),
     ...a.served.map((t: ServedTransfer) => `s${t.id}`),

@@ -44,7 +44,7 @@ function reading(wire: Record<number, [number, number]>): Activity {
     ([id, [wireBytes, at]]) =>
       ({ jobId: Number(id), wireBytes, updatedAt: new Date(at).toISOString() }) as unknown as Transfer,
   );
-  return { transfers, served: [], jobs: [] };
+  return { transfers, served: [], jobs: [], recent: [] };
 }
 
 describe('nextRates', () => {

@@ -109,6 +109,8 @@ export interface Activity {
   transfers: Transfer[];
   served: ServedTransfer[];
   jobs: Job[];
+  /** The newest jobs and their states: how a job that began and ended between two events is seen. */
+  recent: { id: number; kind: string; state: string }[];
 }
 
 /** An image as a template version names it. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ActivitySignal } from '../core/activity-signal.js';
 import { type Activity, EventHub, sseFrame } from './event-hub.js';
 
-const idle: Activity = { transfers: [], served: [], jobs: [] };
+const idle: Activity = { transfers: [], served: [], jobs: [], recent: [] };
 
 /** A hub over a reading the test sets, counting its reads; each read resolves `nextRead`. */
 function hubOver(minGapMs = 0) {

@@ -7,11 +7,16 @@
  */
 import type { ActivitySignal } from '../core/activity-signal.js';
 
-/** One reading of the running work; `read` answers it as plain JSON values. */
+/**
+ * One reading of the running work; `read` answers it as plain JSON values. `recent` is the
+ * newest jobs with their states, so a job that began and ended between two readings is
+ * still seen to have ended.
+ */
 export interface Activity {
   readonly transfers: readonly unknown[];
   readonly served: readonly unknown[];
   readonly jobs: readonly unknown[];
+  readonly recent: readonly unknown[];
 }
 
 export type Listener = (activity: Activity) => void;

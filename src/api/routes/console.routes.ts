@@ -9,6 +9,8 @@ import { errorResponses } from '../schemas.js';
 const EVENTS_RECHECK_MS = 15_000;
 /** The most running transfers and jobs one reading carries. */
 const ACTIVITY_LIMIT = 100;
+/** How many of the newest jobs each reading names with their states (see Activity.recent). */
+const RECENT_JOBS = 20;
 
 /** What the web console reads besides the rest of the API: who am I, the totals, live work. */
 export function consoleRoutes(app: ApiApp): void {
@@ -115,10 +117,12 @@ export function consoleRoutes(app: ApiApp): void {
       const transfers = await deps.peering.transfers({ limit: ACTIVITY_LIMIT });
       const served = await deps.served.list({ limit: ACTIVITY_LIMIT });
       const jobs = await deps.jobs.list({ state: 'running', limit: ACTIVITY_LIMIT });
+      const recent = await deps.jobs.list({ limit: RECENT_JOBS });
       return {
         transfers: transfers.filter((t) => !isFinalJobState(t.state)),
         served: served.filter((t) => t.state === 'running'),
         jobs,
+        recent: recent.map((j) => ({ id: j.id, kind: j.kind, state: j.state })),
       };
     },
     deps.activity,
@@ -137,8 +141,9 @@ export function consoleRoutes(app: ApiApp): void {
       schema: {
         summary: 'Server-sent events: the transfers and jobs running now, pushed as they change',
         description:
-          'text/event-stream. Each `activity` event carries {transfers, served, jobs}: the transfers this ' +
-          'server runs that have not ended, those peers run with it now, and the running jobs; the first ' +
+          'text/event-stream. Each `activity` event carries {transfers, served, jobs, recent}: the transfers this ' +
+          'server runs that have not ended, those peers run with it now, the running jobs, and the newest ' +
+          '20 jobs as {id, kind, state} (so a job that began and ended between two events is seen to end); the first ' +
           'comes at once, the next when something changed (read when a job, a transfer here or a transfer of a peer with it moves, at most every 0.2 s; nothing is polled). A comment line every 15 s ' +
           'keeps the stream alive; the stream ends when its token no longer holds.',
         tags: ['system'],
