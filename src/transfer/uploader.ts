@@ -69,6 +69,12 @@ export async function uploadChunks(
     batchChunks?: number;
     onBytes?: OnBytes;
     patches?: UploadPatches;
+    /**
+     * Called as the stream's first `chunks` chunks become stored or known (each batch's put
+     * settled, and every batch before it), so a caller can record durable progress without
+     * stopping the flow to wait for it.
+     */
+    onDurable?: (chunks: number) => void;
   } = {},
 ): Promise<{ refs: ChunkRef[]; stats: UploadStats }> {
   const refs: ChunkRef[] = [];
@@ -90,11 +96,15 @@ export async function uploadChunks(
   const inFlight = new InFlight(opts.inFlight ?? 3);
   const batchChunks = opts.batchChunks ?? BATCH_CHUNKS;
   let batch: Item[] = [];
-  const launch = (items: Item[]) =>
-    inFlight.launch(async () => {
+  const durable = durablePrefix(opts.onDurable);
+  const launch = (items: Item[]) => {
+    const settled = durable.launched(refs.length);
+    return inFlight.launch(async () => {
       await sendBatch(sink, items, await asked(items), stats, opts);
       for (const i of items) i.release?.();
+      settled();
     });
+  };
 
   for await (const c of chunks) {
     refs.push(c.ref);
@@ -121,7 +131,30 @@ export async function uploadChunks(
   }
   if (batch.length) await launch(batch);
   await inFlight.drain();
+  opts.onDurable?.(refs.length);
   return { refs, stats };
+}
+
+/**
+ * Batches settle out of order; the stream is durable up to the last chunk of the latest
+ * batch all of whose predecessors have settled too. A chunk between batches (a hole, a
+ * duplicate, a known one) is counted with the next batch, whose put covers what it needs.
+ */
+function durablePrefix(onDurable: ((chunks: number) => void) | undefined) {
+  const order: { through: number; settled: boolean }[] = [];
+  return {
+    /** A batch launched once `through` chunks were read; call the answer when its put settled. */
+    launched(through: number): () => void {
+      const mark = { through, settled: false };
+      if (onDurable) order.push(mark);
+      return () => {
+        mark.settled = true;
+        let reached: number | undefined;
+        while (order[0]?.settled) reached = (order.shift() as { through: number }).through;
+        if (reached !== undefined) onDurable?.(reached);
+      };
+    },
+  };
 }
 
 /** What the receiver lacks of a batch, and (with patches) each wanted chunk's reference. */

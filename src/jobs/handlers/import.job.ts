@@ -25,7 +25,7 @@ import type { JobCheckpoints } from '../job-checkpoints.js';
 import type { JobQueue } from '../job-queue.js';
 import { finalError, type JobContext } from '../job-runner.js';
 import type { Job } from '../types.js';
-import { checkpoint, resumable, SEGMENT_BYTES, segment } from './import-checkpoint.js';
+import { CheckpointTrail, resumable } from './import-checkpoint.js';
 import { parseUnpack, type Unpacked, type UnpackStep, unpackDownload } from './import-unpack.js';
 import {
   type CommitOptions,
@@ -40,9 +40,10 @@ import {
  * Import of a file from an http, https or ftp URL, as a durable job. The download streams
  * into the ingest pipeline (the same chunker, CPU pool hashing, uploader and chunk-store
  * sink as a local ingest), and a SHA-256 of the whole file runs beside it on the pool; no
- * copy of the file is written anywhere but the chunk store. Every SEGMENT_BYTES the
- * chunks cut so far are stored, then a checkpoint (db 008) records the offset reached,
- * their references and the source's validator. A job claimed again (a killed server, a
+ * copy of the file is written anywhere but the chunk store. Each time another
+ * SEGMENT_BYTES of it is durable in the store, a checkpoint (db 008) records the offset
+ * reached, the references of the chunks up to it and the source's validator, written while
+ * the download goes on (CheckpointTrail). A job claimed again (a killed server, a
  * dropped connection, a retry) re-hashes the stored prefix from the store and asks the
  * source for the rest only (Range + If-Range, FTP REST); a source that changed meanwhile is
  * read from the start. Chunk boundaries depend only on the bytes from the chunk's start,
@@ -224,27 +225,22 @@ export class UrlImportService {
           chunksOf({ kind: 'stream', blocks: hashed(fillBlocks(dl.body)) }),
           ctx.signal,
         );
-        const it = chunks[Symbol.asyncIterator]();
-        for (;;) {
-          const part = segment(it, SEGMENT_BYTES);
-          const stored = await uploadChunks(hashedSink(this.deps.store, ctx.signal), part.chunks, {
+        const trail = new CheckpointTrail(this.deps.checkpoints, job.id, seq, offset, { validator, total });
+        try {
+          const stored = await uploadChunks(hashedSink(this.deps.store, ctx.signal), trail.passing(chunks), {
             batchChunks: BATCH_CHUNKS,
             inFlight: BATCHES_IN_FLIGHT,
             onBytes: (n) => {
               offset += n;
               ctx.progress(offset, total ?? 0);
             },
+            onDurable: (n) => trail.durable(n),
           });
           addStats(stats, stored.stats);
           refs.push(...stored.refs);
-          if (stored.refs.length > 0) {
-            await checkpoint(this.deps.checkpoints, job.id, ++seq, offset, {
-              refs: stored.refs,
-              validator,
-              total,
-            });
-          }
-          if (part.ended()) break;
+          await trail.finish();
+        } finally {
+          await trail.settled();
         }
         if (total !== undefined && offset < total) throw truncated(url, offset, total);
       }
