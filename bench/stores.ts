@@ -3,7 +3,8 @@
  * store: the local pack store (the default, SQLite catalog), the local pack store on a
  * PostgreSQL catalog, a shared directory store on that PostgreSQL, and an S3 store (moto on
  * loopback, a fresh bucket each) on it (what several nodes of one server run). Same
- * sender, same bytes, same run; medians over BENCH_REPS.
+ * sender, same bytes, same run; medians over BENCH_REPS. Each receiver first pulls two small
+ * images (warmUp, as bench/transfer.sh does), so the timed pull meets a warm server.
  * Output: a table on stdout, progress on stderr, JSON in $BENCH_DIR/results-stores.json.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { createBucket, type RunningMoto, startMoto } from '../test/support/moto.js';
 import { freshPgDatabase, startPostgres } from '../test/support/postgres.js';
 import { loadConfig } from './lib/config.js';
-import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
+import { PeerServer, pairUp, type TransferJson, warmUp } from './lib/peers.js';
 import { makeFileInput } from './lib/random-file.js';
 import { MiB, median, table } from './lib/stats.js';
 
@@ -68,6 +69,8 @@ async function pullInto(sender: PeerServer, r: Receiver, pgUrl: string, rep: num
   });
   try {
     await pairUp(sender, receiver, scratch);
+    // A running node has served pulls before: the first one's compiles and connections are not timed.
+    await warmUp(sender, receiver, work);
     const run = await receiver.cliWithin(1800, ['image', 'pull', 'V1', '--server', sender.name, '--json']);
     const t = JSON.parse(run.stdout) as TransferJson;
     if (t.state !== 'succeeded') throw new Error(`pull into ${r.label} ended ${t.state}: ${String(t.error)}`);

@@ -6,7 +6,7 @@ import { type IngotBuild, usableBuild } from './lib/build.js';
 import { loadConfig } from './lib/config.js';
 import { LinkMeter } from './lib/link-meter.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
-import { PeerServer, pairUp, type TransferJson } from './lib/peers.js';
+import { PeerServer, pairUp, type TransferJson, warmUp } from './lib/peers.js';
 import { bash, removeTree, run, sync, warm, warmPages } from './lib/proc.js';
 import { RsyncDaemon, rsyncPush } from './lib/rsync.js';
 import { makeCertPair, type TlsFloor, tlsFloor } from './lib/stream-floor.js';
@@ -148,29 +148,6 @@ async function uploadCase(server: PeerServer, src: string, path: string, type: s
   } finally {
     await meter.close();
   }
-}
-
-/**
- * A full and a delta pull of a small image (8 MiB, then a copy with 1% of its 4 KiB blocks
- * rewritten), not timed: every route, schema and code path a measured pull uses has run once.
- */
-async function warmUp(sender: PeerServer, receiver: PeerServer, scratch: string): Promise<void> {
-  const [w1, w2] = [join(scratch, 'warm-1.bin'), join(scratch, 'warm-2.bin')];
-  if (!existsSync(w2)) {
-    const bytes = Buffer.alloc(8 * 2 ** 20);
-    for (let i = 0; i < bytes.length; i += 4)
-      bytes.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
-    await writeFile(w1, bytes);
-    for (let b = 0; b < bytes.length / 4096; b += 100) bytes.fill(b & 255, b * 4096, b * 4096 + 4096);
-    await writeFile(w2, bytes);
-  }
-  const names = await sender.cli(['image', 'list', '--json']);
-  if (!names.stdout.includes('"WARM_2"')) {
-    await sender.cli(['image', 'add', 'WARM_1', '--file', w1, '--type', 'DISKIMAGE']);
-    await sender.cli(['image', 'add', 'WARM_2', '--file', w2, '--type', 'DISKIMAGE', '--from', 'WARM_1']);
-  }
-  for (const image of ['WARM_1', 'WARM_2'])
-    await receiver.cli(['image', 'pull', image, '--server', sender.name]);
 }
 
 async function ingotRep(input: TransferInput, scratch: string, tag: string): Promise<IngotRep> {
