@@ -30,6 +30,16 @@ if (process.argv[2] === 'serve' && process.env.GLIBC_TUNABLES === undefined) {
   const env = { ...process.env, GLIBC_TUNABLES: SERVE_MALLOC_TUNABLES };
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], env);
 }
+// V8 sizes the next old-generation limit from how fast it collects against how fast the
+// program allocates there; a server's chunk bytes live outside the heap, so it allocates
+// little there and V8 picks its smallest step (live size x 1.1). A pull then marked the
+// whole ~50 MB heap every 100-200 ms: 1.2-1.4 CPU-s of V8's marking threads per side of an
+// ext4 delta pull. Doubling the limit instead halved that (docs/benchmarks.md, "The heap's
+// growing step").
+if (process.argv[2] === 'serve') {
+  const { setFlagsFromString } = await import('node:v8');
+  setFlagsFromString('--heap-growing-percent=100');
+}
 // V8's compiled code for the modules below is kept on disk (node's own cache directory under
 // the system temp dir): a CLI call takes ~0.84x the CPU to start (farm-bench, 15 runs of --version).
 // A cache that cannot be written is only not used. (Imported whole: an older Node, stopped
