@@ -104,7 +104,10 @@ async function pullCase(sender: PeerServer, receiver: PeerServer, image: string)
   if (transfer.state !== 'succeeded')
     throw new Error(`pull of ${image} ended ${transfer.state}: ${String(transfer.error)}`);
   const [want, got] = [await digestOf(sender, image), await digestOf(receiver, image)];
+  const job = await receiver.cli(['job', 'show', String(transfer.jobId), '--json']);
+  const phases = (JSON.parse(job.stdout) as { result?: { phases?: Record<string, number> } }).result?.phases;
   return {
+    ...(phases ? { phases } : {}),
     seconds: r.seconds,
     syncAfterSeconds,
     dryRun: { bytesMissing: plan.bytesMissing, chunksMissing: plan.chunksMissing },

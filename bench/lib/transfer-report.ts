@@ -45,6 +45,8 @@ export interface IngotCase {
   readonly receiverCpuSeconds: number | undefined;
   /** Whether the receiver's copy has the sender's digest. */
   readonly digestMatches: boolean;
+  /** Seconds of each phase of the transfer (its job result's `phases`), when it says them. */
+  readonly phases?: Readonly<Record<string, number>>;
 }
 
 export interface IngotRep {
@@ -331,6 +333,15 @@ function medianOf(xs: readonly (number | undefined)[]): number | undefined {
   return d.length === xs.length && d.length > 0 ? median(d) : undefined;
 }
 
+/** Each phase's median over the cases, in the order the transfer runs them. */
+function phasesText(cs: readonly IngotCase[]): string {
+  const names = [...new Set(cs.flatMap((c) => Object.keys(c.phases ?? {})))];
+  if (names.length === 0) return '-';
+  return names
+    .map((n) => `${n} ${(medianOf(cs.map((c) => c.phases?.[n])) ?? Number.NaN).toFixed(2)}`)
+    .join(', ');
+}
+
 function rateText(cs: readonly IngotCase[]): string {
   const rates = cs.flatMap((c) => (c.transfer.rate === null ? [] : [c.transfer.rate]));
   return rates.length ? `${(median(rates) / 1e6).toFixed(1)} MB/s` : '-';
@@ -459,6 +470,9 @@ function section(m: TransferMeasured, rs: readonly Row[]): string[] {
     lines.push(
       `  ingot CPU (sender + receiver, during the pull): full ${cpu(ing.map((r) => r.full))}, ` +
         `delta ${cpu(ing.map((r) => r.delta))}`,
+    );
+    lines.push(
+      `  ingot phases (medians, s): full ${phasesText(ing.map((r) => r.full))}; delta ${phasesText(ing.map((r) => r.delta))}`,
     );
     const d = ing.map((r) => r.delta);
     lines.push(
