@@ -29,6 +29,8 @@ export interface Metrics {
   readonly leaderTicks: Counter;
   readonly segmentsRewritten: Counter;
   readonly compactionBytes: Counter<'kind'>;
+  /** Seconds of each phase of the transfers this node ran (offer, parts, plan, data, commit). */
+  readonly transferPhases: Histogram<'phase'>;
 }
 
 export function createMetrics(sources: GaugeSources): Metrics {
@@ -87,6 +89,13 @@ export function createMetrics(sources: GaugeSources): Metrics {
       name: 'ingot_store_compaction_bytes_total',
       help: 'Bytes gc compaction wrote (rewritten) and removed (reclaimed); the store shrank by their difference',
       labelNames: ['kind'],
+      registers,
+    }),
+    transferPhases: new Histogram({
+      name: 'ingot_transfer_phase_seconds',
+      help: 'Seconds each phase of a transfer run here took (offer, parts, plan, data, commit), per succeeded transfer',
+      labelNames: ['phase'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
       registers,
     }),
     peerBytes: new Counter({
@@ -158,4 +167,14 @@ export function countCompaction(metrics: Metrics, c: Compaction): void {
   metrics.segmentsRewritten.inc(c.segmentsRewritten);
   metrics.compactionBytes.inc({ kind: 'rewritten' }, c.bytesRewritten);
   metrics.compactionBytes.inc({ kind: 'reclaimed' }, c.bytesReclaimed);
+}
+
+/** A finished job's result, where it is a transfer's: each of its phases observed. */
+export function observeTransferPhases(metrics: Metrics, result: unknown): void {
+  const phases = (result as { phases?: unknown } | undefined)?.phases;
+  if (!phases || typeof phases !== 'object') return;
+  for (const [phase, seconds] of Object.entries(phases)) {
+    if (typeof seconds === 'number' && Number.isFinite(seconds))
+      metrics.transferPhases.observe({ phase }, seconds);
+  }
 }

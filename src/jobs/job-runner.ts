@@ -35,7 +35,8 @@ export interface JobRunnerOptions {
   /** Defaults to a third of the lease, so two missed beats still leave it alive. */
   heartbeatMs?: number;
   logger?: JobRunnerLogger;
-  onFinished?: (job: Job, outcome: JobOutcome) => void;
+  /** Called as each job ends; `result` is what its handler answered when it succeeded. */
+  onFinished?: (job: Job, outcome: JobOutcome, result?: unknown) => void;
   /** Jobs run at once by this node (a long transfer must not hold up the rest). */
   concurrency?: number;
   /** While true, claims nothing new and lets the jobs in hand finish (a drained node). */
@@ -203,9 +204,10 @@ async function runOne(
     signal: ac.signal,
   };
   let outcome: JobOutcome;
+  let result: unknown;
   try {
     if (!handler) throw new IngotError('INTERNAL', `no handler for job kind ${job.kind}`);
-    const result = await handler(job, ctx);
+    result = await handler(job, ctx);
     if (lost) outcome = 'lost';
     else {
       await queue.complete(job.id, owner, result, progress);
@@ -220,7 +222,7 @@ async function runOne(
     clearInterval(beat);
   }
   if (outcome !== 'succeeded') logger?.warn({ job: job.id, kind: job.kind, outcome }, 'job did not succeed');
-  opts.onFinished?.(job, outcome);
+  opts.onFinished?.(job, outcome, outcome === 'succeeded' ? result : undefined);
 }
 
 async function recordFailure(

@@ -90,6 +90,11 @@ describe('metrics', () => {
     );
     await settled(sender);
     expect(await gauge(sender, 'ingot_transfers_running{direction="push"}')).toBe(0);
+    // The push's phases: one observation each, the data phase the 4 s the rate cap made it.
+    const phases = await scrape(sender);
+    for (const phase of ['offer', 'parts', 'plan', 'data', 'commit'])
+      expect(sample(phases, `ingot_transfer_phase_seconds_count{phase="${phase}"}`)).toBe(1);
+    expect(sample(phases, 'ingot_transfer_phase_seconds_sum{phase="data"}')).toBeGreaterThan(2);
     expect(await gauge(receiver, 'ingot_images{state="PUBLISHED"}')).toBe(1);
   });
 });
