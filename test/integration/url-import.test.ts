@@ -2,6 +2,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IngotServer, startIngot, tempDir } from '../support/ingot.js';
 import {
@@ -190,6 +191,16 @@ describe('image import from a URL', () => {
     expect(shown.stdout).not.toContain('s3cret');
   });
 
+  /** Whether the server's catalog holds a checkpoint of the job (read from its SQLite file). */
+  const checkpointed = (jobId: number): boolean => {
+    const catalog = new DatabaseSync(join(server.home, 'catalog.sqlite'), { readOnly: true });
+    try {
+      return catalog.prepare('select 1 from job_checkpoints where job_id = ?').get(jobId) !== undefined;
+    } finally {
+      catalog.close();
+    }
+  };
+
   /** Starts an import of `url`, kills the server with -9 once more than a checkpoint is stored, restarts it and waits for the job's end. */
   const killedMidway = async (
     name: string,
@@ -201,10 +212,11 @@ describe('image import from a URL', () => {
     void child.then((r) => {
       ended = r;
     });
-    // Wait, on the job's own answers, until more than a checkpoint (16 MiB) is stored: the
-    // second stretch starts only once the first one's checkpoint is written. Just past it,
-    // not later, so a loaded machine still kills the server well before the end (the /slow/
-    // location sends 4 MiB a second: 24 MiB are left).
+    // Wait, on the job's own answers, until more than a checkpoint (16 MiB) is stored and
+    // the catalog holds that checkpoint (it is written behind the download, so the row may
+    // come a little after the progress). Just past it, not later, so a loaded machine still
+    // kills the server well before the end (the /slow/ location sends 4 MiB a second: 24 MiB
+    // are left).
     const mine = async () =>
       (await api<{ jobs: JobJson[] }>(server, '/api/v1/jobs?kind=import')).jobs.find(
         (j) => j.payload.name === name,
@@ -215,7 +227,7 @@ describe('image import from a URL', () => {
       if (ended) throw new Error(`the import ended first: ${JSON.stringify(ended)}`);
       if (job && (job.state === 'failed' || job.state === 'succeeded'))
         throw new Error(`job ended before it could be cut: ${JSON.stringify(job)}`);
-      if (job && job.progressDone > 16 * MiB) break;
+      if (job && job.progressDone > 16 * MiB && checkpointed(job.id)) break;
       job = job
         ? await api<JobJson>(
             server,
