@@ -1,6 +1,8 @@
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { zstdCompressSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import type { EncodedChunk } from './chunk-store.js';
+import { decodeChunk } from './compression.js';
 import { type CpuPool, cpuPool } from './cpu-pool.js';
 import { encodeDelta } from './delta-codec.js';
 
@@ -83,6 +85,32 @@ describe('cpuPool deltas', () => {
       });
       expect(v).toMatchObject({ digest: sha(pair.target), rawLength: 65_536 });
       expect(v?.error === undefined && v?.raw?.equals(pair.target)).toBe(true);
+    }
+  });
+
+  it('answers undelta with store in the form the store keeps: zstd where it pays, raw where not', async () => {
+    for (const pool of await bothPools()) {
+      const random = editedPair();
+      const text = {
+        reference: Buffer.alloc(65_536, 'gold image v1 '),
+        target: Buffer.alloc(65_536, 'gold image v2 '),
+      };
+      const [a, b] = await pool.delta([random, text]);
+      const back = await pool.undelta(
+        [
+          { delta: a?.payload as Buffer, reference: random.reference },
+          { delta: randomBytes(300), reference: random.reference },
+          { delta: b?.payload as Buffer, reference: text.reference },
+        ],
+        { maxRaw: 65_536, store: true },
+      );
+      const [r, junk, t] = back;
+      expect(r).toMatchObject({ digest: sha(random.target), rawLength: 65_536, stored: { encoding: 'raw' } });
+      expect(r && r.error === undefined && r.stored?.payload.equals(random.target)).toBe(true);
+      expect(junk?.error).toBeTruthy();
+      expect(t).toMatchObject({ digest: sha(text.target), rawLength: 65_536, stored: { encoding: 'zstd' } });
+      const z = t?.error === undefined ? t?.stored : undefined;
+      expect(await decodeChunk(z as EncodedChunk, 65_536)).toEqual(text.target);
     }
   });
 

@@ -50,7 +50,7 @@ export interface CpuPool {
    * error for that item. The caller compares the digest with the one it expected: a delta
    * decoded against another reference can give other bytes without an error.
    */
-  undelta(items: readonly DeltaItem[], opts: { maxRaw: number }): Promise<Verification[]>;
+  undelta(items: readonly DeltaItem[], opts: { maxRaw: number; store?: boolean }): Promise<Verification[]>;
   /** Per chunk, its block signatures (patch-codec.ts), for a sender that lacks it to patch against. */
   sign(chunks: readonly Uint8Array[]): Promise<Buffer[]>;
   /**
@@ -115,7 +115,14 @@ export interface StreamHash {
 }
 
 export type Verification =
-  | { readonly digest: Digest; readonly rawLength: number; readonly raw?: Buffer; readonly error?: undefined }
+  | {
+      readonly digest: Digest;
+      readonly rawLength: number;
+      readonly raw?: Buffer;
+      /** undelta with `store`: the chunk in the form the store keeps (encodeChunk's). */
+      readonly stored?: EncodedChunk;
+      readonly error?: undefined;
+    }
   | { readonly error: string };
 
 let shared: CpuPool | undefined;
@@ -174,8 +181,10 @@ function poolOver(run: Run): CpuPool {
       const views = (d: DeltaItem) => [d.delta, ...partsOf(d.reference)];
       const parts = await inPieces(items, views, async (piece) => {
         const lengths = piece.flatMap((d) => [d.delta.length, lengthOf(d.reference)]);
-        const job = { op: 'undelta', lengths, maxRaw: opts.maxRaw, ...formsOf(piece) } as const;
-        return verifications(await run(job, piece.flatMap(views)), () => undefined);
+        const store = opts.store ? { store: true } : {};
+        const job = { op: 'undelta', lengths, maxRaw: opts.maxRaw, ...store, ...formsOf(piece) } as const;
+        const r = await run(job, piece.flatMap(views));
+        return opts.store ? storedForms(r) : verifications(r, () => undefined);
       });
       return parts.flat();
     },
@@ -279,6 +288,23 @@ function verifications(r: CpuResult, ownRaw: (i: number) => Buffer | undefined):
     const raw = decoded.subarray(offset, offset + rawLength);
     offset += rawLength;
     return { digest: digest as Digest, rawLength, raw };
+  });
+}
+
+/** Per item of an undelta with `store`, its verdict and stored form, cut from `raw` in item order. */
+function storedForms(r: CpuResult): Verification[] {
+  const all = r.raw && asBuffer(r.raw);
+  let offset = 0;
+  let k = 0;
+  return r.digests.map((digest, i) => {
+    const error = r.errors[i];
+    if (error) return { error };
+    const n = r.storedLengths?.[k] ?? 0;
+    const encoding = r.encodings?.[k++] === 1 ? 'zstd' : 'raw';
+    if (!all) return { error: 'no stored form came back' };
+    const payload = all.subarray(offset, offset + n);
+    offset += n;
+    return { digest: digest as Digest, rawLength: r.rawLengths[i] as number, stored: { encoding, payload } };
   });
 }
 

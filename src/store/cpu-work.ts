@@ -3,6 +3,7 @@ import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { decodeRoot } from '../core/manifest-v2.js';
 import { type CheckedManifest, checkManifestV2 } from '../core/manifest-v2-check.js';
+import { encodeChunk } from './compression.js';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
 import { alignedPatch, applyPatch, blockSignatures, encodePatch } from './patch-codec.js';
 import { zstdUnframe } from './zstd-lanes.js';
@@ -28,6 +29,13 @@ export interface CpuJob {
   readonly maxRaw?: number;
   /** verify: send the bytes zstd decoded back, back to back in `raw` (raw items have theirs). */
   readonly keepRaw?: boolean;
+  /**
+   * undelta: answer each decoded chunk in the form the store keeps (encodeChunk), not its
+   * plain bytes: the payloads back to back in `raw`, their lengths in `storedLengths`, their
+   * encodings (0 raw, 1 zstd) in `encodings`. The receiver then stores them as they are,
+   * and the zstd stream calls run on this thread instead of the event loop.
+   */
+  readonly store?: boolean;
   /** stream: which running SHA-256 the bytes continue (one item, in the order sent). */
   readonly stream?: number;
   /** stream: the last bytes; the digest comes back and the stream is gone. */
@@ -55,6 +63,9 @@ export interface CpuResult {
   readonly forms?: number[];
   /** manifest: its tallies; where it fails its check, errors[0] is the error's JSON. */
   readonly manifest?: CheckedManifest;
+  /** undelta with `store`: per decoded item, its stored payload's length and encoding (0 raw, 1 zstd). */
+  readonly storedLengths?: number[];
+  readonly encodings?: number[];
 }
 
 export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
@@ -136,7 +147,7 @@ function deltaOf(target: Buffer, reference: Buffer, form: number): { bytes: Uint
 }
 
 /** Per pair, the delta decoded against its reference and hashed; the bytes back to back in `raw`. */
-function undeltaStep(t: CpuTask): CpuResult {
+async function undeltaStep(t: CpuTask): Promise<CpuResult> {
   const [deltas, references] = pairs(t);
   const result: CpuResult = { digests: [], rawLengths: [], errors: [] };
   const raws: Uint8Array[] = [];
@@ -157,7 +168,16 @@ function undeltaStep(t: CpuTask): CpuResult {
     result.errors.push(null);
     raws.push(raw);
   }
-  return { ...result, raw: backToBack(raws) };
+  if (!t.store) return { ...result, raw: backToBack(raws) };
+  const stored = await Promise.all(
+    raws.map((r) => encodeChunk(Buffer.from(r.buffer, r.byteOffset, r.length))),
+  );
+  return {
+    ...result,
+    raw: backToBack(stored.map((c) => c.payload)),
+    storedLengths: stored.map((c) => c.payload.length),
+    encodings: stored.map((c) => (c.encoding === 'zstd' ? 1 : 0)),
+  };
 }
 
 /** Per item, its block signatures, back to back in `raw` (their lengths in rawLengths). */

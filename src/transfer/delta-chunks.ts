@@ -1,7 +1,7 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import type { ChunkStore, HashedChunk } from '../store/chunk-store.js';
-import { decodeChunk, encodeChunk } from '../store/compression.js';
+import { decodeChunk } from '../store/compression.js';
 import { type CpuPool, cpuPool } from '../store/cpu-pool.js';
 import type { DeltaChunk } from '../store/frame-codec.js';
 import type { MovingChunk, References, WireChunk } from './ports.js';
@@ -195,26 +195,20 @@ export async function resolveDeltas(
       reference: it.dictionary,
       ...(it.encoded.patch ? { patch: true } : {}),
     })),
-    { maxRaw: MAX_RAW },
+    // Each comes back as the store keeps it, encoded on the worker (no zstd on the event loop).
+    { maxRaw: MAX_RAW, store: true },
   );
-  const decoded: { digest: Digest; raw: Buffer }[] = [];
+  const hashed: HashedChunk[] = [];
   todo.forEach((it, k) => {
     const v = results[k];
     if (!v || v.error !== undefined) {
       refused.push({ digest: it.digest, reason: v?.error ?? 'not decoded' });
-    } else if (v.digest !== it.digest || v.rawLength !== it.rawLength || !v.raw) {
+    } else if (v.digest !== it.digest || v.rawLength !== it.rawLength || !v.stored) {
       refused.push({ digest: it.digest, reason: `it decodes to ${v.digest} (${v.rawLength} bytes)` });
     } else {
-      decoded.push({ digest: it.digest, raw: v.raw });
+      hashed.push({ digest: it.digest, chunk: v.stored, rawLength: v.rawLength });
     }
   });
-  const hashed = await Promise.all(
-    decoded.map(async (d) => ({
-      digest: d.digest,
-      chunk: await encodeChunk(d.raw),
-      rawLength: d.raw.length,
-    })),
-  );
   return { hashed, refused };
 }
 
