@@ -169,12 +169,20 @@ export function countCompaction(metrics: Metrics, c: Compaction): void {
   metrics.compactionBytes.inc({ kind: 'reclaimed' }, c.bytesReclaimed);
 }
 
-/** A finished job's result, where it is a transfer's: each of its phases observed. */
-export function observeTransferPhases(metrics: Metrics, result: unknown): void {
-  const phases = (result as { phases?: unknown } | undefined)?.phases;
-  if (!phases || typeof phases !== 'object') return;
-  for (const [phase, seconds] of Object.entries(phases)) {
-    if (typeof seconds === 'number' && Number.isFinite(seconds))
-      metrics.transferPhases.observe({ phase }, seconds);
-  }
+/**
+ * What the job runner reports as each job ends: counted by kind and outcome, and a
+ * transfer's result (its `phases`) observed phase by phase.
+ */
+export function jobMetrics(
+  metrics: Metrics,
+): (job: { readonly kind: string }, outcome: string, result?: unknown) => void {
+  return (job, outcome, result) => {
+    metrics.jobsFinished.inc({ kind: job.kind, state: outcome });
+    const phases = (result as { phases?: unknown } | undefined)?.phases;
+    if (!phases || typeof phases !== 'object') return;
+    for (const [phase, seconds] of Object.entries(phases)) {
+      if (typeof seconds === 'number' && Number.isFinite(seconds))
+        metrics.transferPhases.observe({ phase }, seconds);
+    }
+  };
 }

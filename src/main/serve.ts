@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import { AuditLog, TokenService } from '../access/index.js';
 import { buildApp } from '../api/app.js';
-import { createMetrics, observeTransferPhases, receiveCounter } from '../api/metrics.js';
+import { createMetrics, jobMetrics, receiveCounter } from '../api/metrics.js';
 import { buildPeerApi } from '../api/peer-app.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { ImageService } from '../catalog/image.service.js';
@@ -318,10 +318,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       snapshots,
       onRecorded: () => activity.notify(),
     }),
-    onFinished: (job, outcome, result) => {
-      metrics.jobsFinished.inc({ kind: job.kind, state: outcome });
-      observeTransferPhases(metrics, result);
-    },
+    onFinished: jobMetrics(metrics),
   });
   wake = () => runner.wake();
   const url = urlOf(
