@@ -293,17 +293,17 @@ function verifications(r: CpuResult, ownRaw: (i: number) => Buffer | undefined):
 
 /** Per item of an undelta with `store`, its verdict and stored form, cut from `raw` in item order. */
 function storedForms(r: CpuResult): Verification[] {
-  const all = r.raw && asBuffer(r.raw);
+  const lengths = r.storedLengths;
+  if (!r.raw || !lengths) throw new Error('undelta with store: no stored forms came back');
+  const all = asBuffer(r.raw);
   let offset = 0;
   let k = 0;
   return r.digests.map((digest, i) => {
     const error = r.errors[i];
     if (error) return { error };
-    const n = r.storedLengths?.[k] ?? 0;
+    const n = lengths[k] as number;
     const encoding = r.encodings?.[k++] === 1 ? 'zstd' : 'raw';
-    if (!all) return { error: 'no stored form came back' };
-    const payload = all.subarray(offset, offset + n);
-    offset += n;
+    const payload = all.subarray(offset, (offset += n));
     return { digest: digest as Digest, rawLength: r.rawLengths[i] as number, stored: { encoding, payload } };
   });
 }

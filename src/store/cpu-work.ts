@@ -150,7 +150,7 @@ function deltaOf(target: Buffer, reference: Buffer, form: number): { bytes: Uint
 async function undeltaStep(t: CpuTask): Promise<CpuResult> {
   const [deltas, references] = pairs(t);
   const result: CpuResult = { digests: [], rawLengths: [], errors: [] };
-  const raws: Uint8Array[] = [];
+  const raws: Buffer[] = [];
   for (const [i, delta] of deltas.entries()) {
     let raw: Buffer;
     try {
@@ -169,9 +169,7 @@ async function undeltaStep(t: CpuTask): Promise<CpuResult> {
     raws.push(raw);
   }
   if (!t.store) return { ...result, raw: backToBack(raws) };
-  const stored = await Promise.all(
-    raws.map((r) => encodeChunk(Buffer.from(r.buffer, r.byteOffset, r.length))),
-  );
+  const stored = await Promise.all(raws.map(encodeChunk));
   return {
     ...result,
     raw: backToBack(stored.map((c) => c.payload)),
