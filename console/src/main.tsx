@@ -103,7 +103,7 @@ function App() {
     page === 'images' && arg ? (
       <ImagePage name={decodeURIComponent(arg)} role={who.role} />
     ) : page === 'images' ? (
-      <Images />
+      <Images role={who.role} />
     ) : page === 'transfers' ? (
       <Transfers activity={activity} rates={rates.points} />
     ) : page === 'peers' ? (

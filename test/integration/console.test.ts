@@ -232,6 +232,9 @@ describe('the web console', () => {
     expect(await page.$('#set-state')).toBeNull();
     expect(await page.$('#delete')).toBeNull();
     await screenshot(page, 'image-reader');
+    await page.goto(`${a.url}/#/images`);
+    await page.waitForSelector('#image-list tr[data-image="BIG_ONE"]');
+    expect(await page.$('#pull')).toBeNull();
     await context.close();
   });
 
@@ -357,6 +360,54 @@ describe('the web console', () => {
     await page.waitForSelector('#peers-note:has-text("Withdrew --imagetype DISKIMAGE")');
     expect(await asked()).toEqual([]);
     await page.waitForSelector('#peer-list tr[data-peer="CON_A"] .pushes-here:text-is("—")');
+    await context.close();
+  });
+
+  it('pulls an image from a peer after showing the dry run’s exact bytes, and refuses a name the peer does not offer; the CLI sees each', async () => {
+    await addFile(a, 'PULL_ME', 700 * 1024, '--state', 'PUBLISHED');
+    const { context, page } = await openPage(browser, seen);
+    await signIn(page, b.url, b.token);
+    await page.goto(`${b.url}/#/images`);
+    await page.waitForSelector('#pull-peer option:text-is("CON_A")', { state: 'attached' });
+
+    // A name CON_A does not offer: the registry's code, no plan, no job.
+    await page.fill('#pull-image', 'NOT_THERE');
+    await page.click('#pull-dry-run');
+    await page.waitForSelector('#pull .error[data-code]');
+    expect(await page.getAttribute('#pull .error', 'data-code')).toBe('NOT_FOUND');
+    expect(await page.$('#pull-confirm')).toBeNull();
+
+    // The dry run states the bytes the CLI's dry run states, to the byte; nothing moves yet.
+    await page.fill('#pull-image', 'PULL_ME');
+    await page.click('#pull-dry-run');
+    await shown(page, '#pull-plan', '#pull');
+    const cli = await b.json<{ bytesMissing: number }>([
+      'image',
+      'pull',
+      'PULL_ME',
+      '--server',
+      'CON_A',
+      '--dry-run',
+    ]);
+    expect(cli.bytesMissing).toBeGreaterThanOrEqual(700 * 1024);
+    expect(Number(await page.getAttribute('#pull-plan', 'data-bytes'))).toBe(cli.bytesMissing);
+    expect(await page.textContent('#pull-plan-bytes')).toBe(
+      `${cli.bytesMissing.toLocaleString('en-US')} bytes`,
+    );
+    expect((await b.cli(['image', 'show', 'PULL_ME'])).code).not.toBe(0);
+    await screenshot(page, 'images-pull-dry-run');
+
+    await page.click('#pull-confirm');
+    await page.waitForSelector('#pull-note:has-text("Pulling PULL_ME from CON_A (job #")');
+    const job = Number((await page.textContent('#pull-note'))?.match(/job #(\d+)/)?.[1]);
+    await waitFor(
+      `pull job #${job} on CON_B`,
+      () => b.json<{ state: string }>(['job', 'show', String(job)]),
+      (j) => j.state !== 'queued' && j.state !== 'running',
+    ).then((j) => expect(j.state).toBe('succeeded'));
+    const pulled = await b.json<{ size: number; receivedFrom: string }>(['image', 'show', 'PULL_ME']);
+    expect(pulled.size).toBe(700 * 1024);
+    expect(pulled.receivedFrom).toBe('CON_A');
     await context.close();
   });
 

@@ -1,13 +1,17 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, query } from '../api.js';
+import { allows, api, query } from '../api.js';
 import { formatBytes, pageOf } from '../format.js';
 import type { Image } from '../types.js';
 import { ErrorNote, StateBadge, useLoad } from '../widgets.js';
+import { PullForm } from './pull.js';
 
 const PAGE_SIZE = 50;
 
-/** The images, searched and paged by the server (`q`, `limit`, `offset`): fast with many thousands. */
-export function Images() {
+/**
+ * The images, searched and paged by the server (`q`, `limit`, `offset`): fast with many thousands;
+ * an operator may also pull one from a peer.
+ */
+export function Images({ role }: { role: string }) {
   const [typed, setTyped] = useState('');
   const [q, setQ] = useState('');
   const [page, setPage] = useState(0);
@@ -80,6 +84,7 @@ export function Images() {
         </tbody>
       </table>
       {list.data && total === 0 ? <p class="muted">No image matches.</p> : null}
+      {allows(role, 'operator') ? <PullForm done={list.reload} /> : null}
     </section>
   );
 }
