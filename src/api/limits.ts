@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { FastifyError, FastifyRequest } from 'fastify';
 import { IngotError } from '../core/errors.js';
 

@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { ERROR_CODES, IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { MAX_REFERENCES } from '../store/frame-codec.js';

@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { MAX_AUDIT_LIMIT } from '../../access/index.js';
 import { parseLifetime, ROLES } from '../../core/roles.js';
 import type { ApiApp } from '../app.js';

@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { ApiApp } from '../app.js';
 import { BUNDLE_BODY_BYTES, PathSchema } from '../limits.js';
 import { errorResponses, NameSchema } from '../schemas.js';

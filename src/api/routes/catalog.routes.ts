@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { checkName } from '../../core/names.js';
 import type { ApiApp } from '../app.js';
 import { DescriptionSchema, WordSchema } from '../limits.js';

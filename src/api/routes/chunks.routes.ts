@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { Digest } from '../../core/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
 import { decodeFrames } from '../../store/frame-codec.js';

@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { isFinalJobState } from '../../core/states.js';
 import type { ApiApp } from '../app.js';
 import { callerOf } from '../auth.js';

@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { checkName } from '../../core/names.js';
 import { parseImageState } from '../../core/states.js';
 import { redactUrl } from '../../transfer/url-download.js';

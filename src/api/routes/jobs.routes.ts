@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { IngotError } from '../../core/errors.js';
 import { isFinalJobState } from '../../core/states.js';
 import { redactProxy } from '../../transfer/proxy-env.js';

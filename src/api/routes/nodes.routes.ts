@@ -1,4 +1,4 @@
-import { type TLiteral, Type } from '@fastify/type-provider-typebox';
+import { type TLiteral, Type } from 'typebox';
 import type { ApiApp } from '../app.js';
 import { NODE_ID_CHARS } from '../limits.js';
 import { errorResponses } from '../schemas.js';

@@ -1,4 +1,4 @@
-import { type Static, Type } from '@fastify/type-provider-typebox';
+import { type Static, Type } from 'typebox';
 import { IngotError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filters.js';
 import type { Digest } from '../../core/manifest.js';

@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { PUBLISHER_KEY_CHARS } from '../../core/release-signature.js';
 import type { ApiApp } from '../app.js';
 import { errorResponses, NameSchema } from '../schemas.js';

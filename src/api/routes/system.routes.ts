@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { IngotError } from '../../core/errors.js';
 import type { ApiApp } from '../app.js';
 

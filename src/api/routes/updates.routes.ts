@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { IngotError } from '../../core/errors.js';
 import { RELEASE_BYTES } from '../../jobs/release-package.js';
 import type { ApiApp } from '../app.js';
