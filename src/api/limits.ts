@@ -1,5 +1,5 @@
-import { Type } from 'typebox';
 import type { FastifyError, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { IngotError } from '../core/errors.js';
 
 /**

@@ -303,7 +303,8 @@ function storedForms(r: CpuResult): Verification[] {
     if (error) return { error };
     const n = lengths[k] as number;
     const encoding = r.encodings?.[k++] === 1 ? 'zstd' : 'raw';
-    const payload = all.subarray(offset, (offset += n));
+    const payload = all.subarray(offset, offset + n);
+    offset += n;
     return { digest: digest as Digest, rawLength: r.rawLengths[i] as number, stored: { encoding, payload } };
   });
 }
