@@ -12,9 +12,12 @@ import { zstdFrame, zstdUnframe } from './zstd-lanes.js';
  *
  * Choices, measured on this machine (2 vCPU VM, noisy) with 64 KiB-average chunks of a
  * 128 MiB corpus of /usr/bin, /usr/lib and JavaScript:
- *   - Level 3, zstd's default (the native binding used before node:zlib had zstd ignored
- *     its level argument and always gave level-3 output, so stores written by it match).
- *     Ratio 0.44; 56 MB/s with one chunk in flight, ~150-200 MB/s with 4 in flight.
+ *   - Level 2. Level 3 (zstd's default, and the store's level before 0.2) gave ratio 0.44
+ *     at 56 MB/s with one chunk in flight; on a 1.4 GB corpus of /usr/bin, /usr/lib and
+ *     node_modules in 88 KiB chunks, one core: level 3 0.408 at 243 MB/s, level 2 0.415
+ *     at 321 MB/s, level 1 0.431 at 339 MB/s. Level 2 stores 1.7% more for 1.3x the speed,
+ *     and a receiver re-encodes every chunk a delta decodes to (docs/benchmarks.md, "The
+ *     store's zstd level"). Frames of any level decode alike.
  *   - Raw when zstd saves less than 1/16 of the bytes: decoding costs more than it saves.
  *   - Pre-check: a byte-entropy estimate over a 4 KiB sample (16 slices of 256 bytes spread
  *     over the chunk) costs a few us in JS; above 7.8 bits/byte (random data scores ~7.95)

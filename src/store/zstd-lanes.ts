@@ -126,8 +126,8 @@ const PIECE_BYTES = 128 * 1024;
 let compressors: Lanes<ZstdCompress> | undefined;
 let decompressors: Lanes<ZstdDecompress> | undefined;
 
-/** zstd's default level (see compression.ts for the choice). */
-export const ZSTD_LEVEL = 3;
+/** The store's zstd level (see compression.ts for the choice). */
+export const ZSTD_LEVEL = 2;
 
 /** One complete zstd frame of `raw` at ZSTD_LEVEL. */
 export async function zstdFrame(raw: Buffer): Promise<Buffer> {
