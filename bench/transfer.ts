@@ -4,7 +4,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type IngotBuild, usableBuild } from './lib/build.js';
 import { loadConfig } from './lib/config.js';
-import { LinkMeter } from './lib/link-meter.js';
+import { startMeter } from './lib/link-meter.js';
 import { buildStamp, firstLine, machineFacts } from './lib/machine.js';
 import { PeerServer, pairUp, type TransferJson, warmUp } from './lib/peers.js';
 import { bash, removeTree, run, sync, warm, warmPages } from './lib/proc.js';
@@ -39,7 +39,7 @@ const log = (s: string) =>
 const PULL_TIMEOUT_SECONDS = 3600;
 const RSYNC_FLAGS = ['-a'];
 const RSYNC_ZSTD_FLAGS = ['-az', '--compress-choice=zstd'];
-/** BENCH_TCP_METER=0 reaches the servers directly (to see what the counting relay costs). */
+/** BENCH_TCP_METER=0: link bytes are not counted at all (link-meter.ts says how they are). */
 const METERED = process.env.BENCH_TCP_METER !== '0';
 const workDir = join(cfg.dir, 'work', 'transfer');
 let build: IngotBuild | undefined;
@@ -123,11 +123,11 @@ async function pullCase(sender: PeerServer, receiver: PeerServer, image: string)
 
 /**
  * `image add V2 --from LOCAL_COPY` (v1's bytes) as a remote CLI does it: through the API,
- * reached through a counting relay, so the link bytes are all the CLI and server exchanged.
+ * its port metered, so the link bytes are all the CLI and server exchanged.
  */
 async function uploadCase(server: PeerServer, src: string, path: string, type: string): Promise<UploadCase> {
   const info = JSON.parse(await readFile(join(server.home, 'server.json'), 'utf8')) as { url: string };
-  const meter = await LinkMeter.start(Number(new URL(info.url).port));
+  const meter = await startMeter(Number(new URL(info.url).port));
   try {
     const token = (await readFile(join(server.home, 'token'), 'utf8')).trim();
     const url = `http://127.0.0.1:${meter.port}`;

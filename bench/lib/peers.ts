@@ -3,7 +3,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ingotCli } from './ingot.js';
-import { LinkMeter } from './link-meter.js';
+import { type ByteMeter, startMeter } from './link-meter.js';
 import {
   cpuSecondsOf,
   freePort,
@@ -21,8 +21,8 @@ import {
  *
  * A server keeps its peer port across restarts: the other side registered that endpoint.
  * Restarting is how a case gets its own VmHWM (the kernel's high-water mark never goes down).
- * With a meter, the server advertises a counting relay in front of its peer port, so every
- * byte its peers exchange with it is counted (see link-meter.ts). With a placement, the server
+ * With a meter, every byte its peers exchange with it is counted: by the kernel, or by a
+ * relay in front of its peer port that it then advertises (see link-meter.ts). With a placement, the server
  * and its CLI run elsewhere (a network namespace) and advertise what the placement puts in front
  * of the peer port (a relay across an emulated link, see wan.ts).
  */
@@ -82,7 +82,7 @@ export class PeerServer {
     readonly home: string,
     readonly name: string,
     readonly peerPort: number,
-    readonly meter: LinkMeter | undefined,
+    readonly meter: ByteMeter | undefined,
     private readonly prefix: readonly string[] = [],
     private readonly front: PeerFront | undefined = undefined,
     private readonly extra: ServeExtras = {},
@@ -101,7 +101,7 @@ export class PeerServer {
     await mkdir(home, { recursive: true });
     // A namespace of the benchmark's own has nothing listening: a port free here is free there.
     const peerPort = await freePort();
-    const meter = metered && !placement ? await LinkMeter.start(peerPort) : undefined;
+    const meter = metered && !placement ? await startMeter(peerPort) : undefined;
     const front = await placement?.front(peerPort);
     const server = new PeerServer(repo, home, name, peerPort, meter, placement?.prefix, front, extra);
     try {

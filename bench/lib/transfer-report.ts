@@ -32,8 +32,9 @@ export interface IngotCase {
   readonly dryRun: { readonly bytesMissing: number; readonly chunksMissing: number };
   readonly transfer: TransferJson;
   /**
-   * Everything the two servers exchanged during the pull, counted by the relay in front of
-   * their peer ports (TLS, HTTP, manifest, digest lists, chunks); undefined when not metered.
+   * Everything the two servers exchanged during the pull, counted on their peer ports (by the
+   * kernel, or a relay: link-meter.ts; TLS, HTTP, manifest, digest lists, chunks); undefined
+   * when not metered.
    * The transfer's own wireBytes counts chunk frames only.
    */
   readonly linkBytes: number | undefined;
@@ -59,7 +60,7 @@ export interface IngotRep {
 
 export interface UploadCase {
   readonly seconds: number;
-  /** Everything between the CLI and the server, both ways (a counting relay). */
+  /** Everything between the CLI and the server, both ways (counted on the API port: link-meter.ts). */
   readonly linkBytes: number;
   readonly sentRawBytes: number;
   readonly patchedChunks: number;
@@ -522,7 +523,7 @@ export function transferReport(
   lines.push('Delta pulls (v2 onto v1): bytes on the link against the true change, time, CPU of each end');
   lines.push(deltaTable(allCosts));
   lines.push(
-    '  delta bytes: ingot = link bytes (relay); rsync = --stats totals; zsync = link bytes (relay: control file,',
+    '  delta bytes: ingot = link bytes (peer ports); rsync = --stats totals; zsync = link bytes (control file,',
   );
   lines.push(
     '  HTTP, ranges). Sender = the end with v2 (ingot sender server, rsync client, nginx); receiver = the end',
@@ -540,7 +541,10 @@ export function transferReport(
     '  wire: ingot = the transfer\'s wireBytes (chunk frames only); rsync = "Total bytes sent" + "Total bytes received" of --stats;',
   );
   lines.push(
-    "  zsync = all bytes through the relay in front of nginx. x true = delta wire / the input's true change.",
+    "  zsync = all bytes on nginx's port. x true = delta wire / the input's true change. Link bytes are counted",
+  );
+  lines.push(
+    '  by the kernel (iptables counters on loopback, less 52 header bytes a packet) as root, else by a relay.',
   );
   lines.push(
     '  peak RSS: ingot = VmHWM of sender / receiver server, reset before each case (clear_refs); rsync, zsync = the client.',

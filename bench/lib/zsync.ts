@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, open, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { LinkMeter } from './link-meter.js';
+import { type ByteMeter, startMeter } from './link-meter.js';
 import { bash, cpuSecondsOf, freePort, removeTree, run, startService } from './proc.js';
 
 /**
@@ -45,7 +45,7 @@ export class HttpServer {
   private constructor(
     readonly root: string,
     private readonly child: ChildProcess,
-    readonly meter: LinkMeter,
+    readonly meter: ByteMeter,
   ) {}
 
   static async start(dir: string): Promise<HttpServer> {
@@ -80,7 +80,7 @@ export class HttpServer {
         () => false,
       );
     const child = await startService(['nginx', '-c', conf, '-p', dir], join(dir, 'nginx.out'), up);
-    return new HttpServer(root, child, await LinkMeter.start(port));
+    return new HttpServer(root, child, await startMeter(port));
   }
 
   url(path: string): string {
