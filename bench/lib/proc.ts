@@ -78,8 +78,44 @@ export function bash(
   return run('bash', ['-o', 'pipefail', '-euc', script, 'bench', ...args], opts);
 }
 
+/**
+ * Flushes dirty pages, then waits until the block device has stopped stalling tasks (see
+ * ioQuiet): every timed case starts after one.
+ */
 export async function sync(): Promise<void> {
   await run('sync', []);
+  await ioQuiet();
+}
+
+/**
+ * Waits (at most `maxMs`) until tasks stalled on I/O less than 1% of a half-second
+ * (/proc/pressure/io "some" total), and says so on stderr when that took over a second.
+ * This VM's root file system is mounted with `discard`: the trees a run removed are trimmed
+ * for minutes after, and meanwhile rsync -a and cp -a of a 30,000-file tree took 5-10x their
+ * time (docs/benchmarks.md, "Counting link bytes in the kernel"). Without PSI, no wait.
+ */
+export async function ioQuiet(maxMs = 60_000): Promise<void> {
+  const stalled = async (): Promise<number | undefined> => {
+    try {
+      const text = await readFile('/proc/pressure/io', 'utf8');
+      const m = /^some .*total=(\d+)/m.exec(text);
+      return m?.[1] ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const start = Date.now();
+  let before = await stalled();
+  if (before === undefined) return;
+  for (;;) {
+    await sleep(500);
+    const now = await stalled();
+    if (now === undefined || now - before < 5_000 || Date.now() - start > maxMs) break;
+    before = now;
+  }
+  const waited = Date.now() - start;
+  if (waited > 1_500)
+    process.stderr.write(`[bench] waited ${(waited / 1000).toFixed(1)} s for the disk to settle\n`);
 }
 
 /**
