@@ -36,15 +36,9 @@ if (process.argv[2] === 'serve' && process.env.GLIBC_TUNABLES === undefined) {
 // whole ~50 MB heap every 100-200 ms: 1.2-1.4 CPU-s of V8's marking threads per side of an
 // ext4 delta pull. Doubling the limit instead halved that (docs/benchmarks.md, "The heap's
 // growing step").
-// External memory (the ArrayBuffers chunk bytes live in) had its own trigger besides: every
-// 64 MB allocated started a full marking of the heap, which a delta pull allocating ~0.5 GB
-// of chunk buffers for 150 MB of changed chunks did every 300 ms (8 of them in one ext4
-// delta pull; ~0.4 CPU-s of the sender's). Counted in the global limit instead, the same
-// growing step covers it ("External memory and the collector").
 if (process.argv[2] === 'serve') {
   const { setFlagsFromString } = await import('node:v8');
   setFlagsFromString('--heap-growing-percent=100');
-  setFlagsFromString('--external-memory-accounted-in-global-limit');
 }
 // V8's compiled code for the modules below is kept on disk (node's own cache directory under
 // the system temp dir): a CLI call takes ~0.84x the CPU to start (farm-bench, 15 runs of --version).
