@@ -88,6 +88,33 @@ describe('cpuPool deltas', () => {
     }
   });
 
+  it('decodes stored zstd parts itself first: the same delta as from the plain bytes, in one batch with plain pairs', async () => {
+    for (const pool of await bothPools()) {
+      // Text-like bytes, so zstd frames them small; a reference in two parts, one raw.
+      const words = Buffer.from('gold image chunk store delta '.repeat(2300)).subarray(0, 65_536);
+      const [left, right] = [words.subarray(0, 40_000), randomBytes(25_536)];
+      const reference = Buffer.concat([left, right]);
+      const target = Buffer.from(reference);
+      target.write('a few bytes rewritten in place', 30_000);
+      const z = (b: Buffer) => zstdCompressSync(b);
+      const stored = {
+        target: z(target),
+        reference: [z(left), right],
+        aligned: true,
+        zstd: [true, true, false],
+      };
+      const plain = { target, reference, aligned: true };
+      const [fromStored, fromPlain] = await pool.delta([stored, plain]);
+      expect(fromStored).toBeDefined();
+      expect(fromStored?.payload.equals(fromPlain?.payload as Buffer)).toBe(true);
+      const [v] = await pool.undelta(
+        [{ delta: fromStored?.payload as Buffer, reference, patch: fromStored?.patch ?? false }],
+        { maxRaw: 65_536 },
+      );
+      expect(v).toMatchObject({ digest: sha(target), rawLength: 65_536 });
+    }
+  });
+
   it('answers undelta with store in the form the store keeps: zstd where it pays, raw where not', async () => {
     for (const pool of await bothPools()) {
       const random = editedPair();

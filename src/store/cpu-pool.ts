@@ -78,6 +78,12 @@ export interface DeltaPair {
   readonly patch?: boolean;
   /** A patch where target and reference line up (alignedPatch) when that is small, else zstd. */
   readonly aligned?: boolean;
+  /**
+   * Which of the pair's parts (its target, then each part of its reference) are zstd frames
+   * for the worker to decode first (at most 16 MiB each): stored forms, lent as they are.
+   * Without it every part is plain bytes.
+   */
+  readonly zstd?: readonly boolean[];
 }
 
 export interface MadeDelta {
@@ -172,8 +178,8 @@ function poolOver(run: Run): CpuPool {
       const views = (p: DeltaPair) => [p.target, ...partsOf(p.reference)];
       const parts = await inPieces(pairs, views, async (piece) => {
         const lengths = piece.flatMap((p) => [p.target.length, lengthOf(p.reference)]);
-        const forms = formsOf(piece);
-        return deltas(await run({ op: 'delta', lengths, ...forms }, piece.flatMap(views)));
+        const job = { op: 'delta', lengths, ...formsOf(piece), ...encodedParts(piece) } as const;
+        return deltas(await run(job, piece.flatMap(views)));
       });
       return parts.flat();
     },
@@ -325,6 +331,21 @@ function deltas(r: CpuResult): (MadeDelta | undefined)[] {
   return backToBackItems(r).map((payload, i) =>
     payload ? { payload, patch: r.forms?.[i] === 1 } : undefined,
   );
+}
+
+/** Where any pair has zstd parts: every part's length and encoding, for the worker to decode. */
+function encodedParts(piece: readonly DeltaPair[]): {
+  partLengths?: number[];
+  encodings?: number[];
+  maxRaw?: number;
+} {
+  if (!piece.some((p) => p.zstd)) return {};
+  const flags = (p: DeltaPair) => [p.target, ...partsOf(p.reference)].map((_, i) => (p.zstd?.[i] ? 1 : 0));
+  return {
+    partLengths: piece.flatMap((p) => partsOf(p.reference).map((r) => r.length)),
+    encodings: piece.flatMap(flags),
+    maxRaw: 16 * 2 ** 20,
+  };
 }
 
 /** Per pair, 1 for a patch, 2 for an aligned patch first; left out when every pair is plain zstd. */

@@ -23,8 +23,13 @@ export interface CpuJob {
   readonly lengths: readonly number[];
   /** delta, undelta: per pair, 1 where it is a patch (its reference: signatures to encode, bytes to decode). */
   readonly forms?: readonly number[];
-  /** verify: 0 raw, 1 zstd per item. */
+  /**
+   * verify: 0 raw, 1 zstd per item. delta with `partLengths`: the same per part, each pair's
+   * target and then its reference's parts, which the worker decodes before the delta.
+   */
   readonly encodings?: readonly number[];
+  /** delta: per pair, the lengths of its reference's parts, when they are to be decoded first. */
+  readonly partLengths?: readonly number[];
   /** verify, undelta: decoding stops past this many bytes (a zstd bomb costs nothing). */
   readonly maxRaw?: number;
   /** verify: send the bytes zstd decoded back, back to back in `raw` (raw items have theirs). */
@@ -121,8 +126,8 @@ const DELTA_MIN_SAVING = 1 / 8;
 const ALIGNED_ENOUGH = 1 / 8;
 
 /** Per pair, the delta of its target against its reference, back to back in `raw`. */
-function deltaStep(t: CpuTask): CpuResult {
-  const [targets, references] = pairs(t);
+async function deltaStep(t: CpuTask): Promise<CpuResult> {
+  const [targets, references] = t.partLengths ? await decodedPairs(t) : pairs(t);
   const rawLengths: number[] = [];
   const forms: number[] = [];
   const deltas: Uint8Array[] = [];
@@ -144,6 +149,36 @@ function deltaOf(target: Buffer, reference: Buffer, form: number): { bytes: Uint
     if (patch.length <= target.length * ALIGNED_ENOUGH) return { bytes: patch, patch: true };
   }
   return { bytes: encodeDelta(target, reference), patch: false };
+}
+
+/**
+ * A delta job's pairs as plain bytes: each zstd part (`encodings`) decoded here, and a
+ * reference's parts (`partLengths`) joined. The sender lends its stored forms as they are,
+ * so its event loop neither decodes them nor holds their plain bytes.
+ */
+async function decodedPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
+  const [targets, references] = pairs(t);
+  const encodings = t.encodings ?? [];
+  const partLengths = t.partLengths ?? [];
+  const maxRaw = t.maxRaw ?? 2 ** 24;
+  const plain = (b: Buffer, e: number | undefined) => (e === 1 ? zstdUnframe(b, maxRaw) : Promise.resolve(b));
+  let e = 0;
+  let p = 0;
+  const decoding = targets.map((target, i) => {
+    const reference = references[i] as Buffer;
+    const parts: Promise<Buffer>[] = [];
+    for (let at = 0; at < reference.length; ) {
+      const n = partLengths[p++] as number;
+      parts.push(plain(reference.subarray(at, at + n), encodings[e + 1 + parts.length]));
+      at += n;
+    }
+    const out = Promise.all([plain(target, encodings[e]), Promise.all(parts)]);
+    e += 1 + parts.length;
+    return out;
+  });
+  const done = await Promise.all(decoding);
+  const joined = (parts: Buffer[]) => (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+  return [done.map(([target]) => target), done.map(([, parts]) => joined(parts))];
 }
 
 /** Per pair, the delta decoded against its reference and hashed; the bytes back to back in `raw`. */

@@ -1,6 +1,6 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import type { ChunkStore, HashedChunk } from '../store/chunk-store.js';
+import type { ChunkStore, EncodedChunk, HashedChunk } from '../store/chunk-store.js';
 import { decodeChunk } from '../store/compression.js';
 import { type CpuPool, cpuPool } from '../store/cpu-pool.js';
 import type { DeltaChunk } from '../store/frame-codec.js';
@@ -23,7 +23,8 @@ const MAX_RAW = 16 * 2 ** 20;
  * The sender's half: `chunks` as served (in the order asked), each with its references
  * (`references[i]`, or undefined) sent as a delta against them when the pool finds one
  * worth it, else as stored. A reference this store lacks sends its chunk whole. Payloads
- * are lent as by the store (ports.ts): a chunk kept back for its window is copied first.
+ * are lent as by the store (ports.ts): a chunk kept back for its window is copied first,
+ * and targets and references go to the pool in their stored form for its worker to decode.
  * One window is encoded while the one before it is sent, so reading references, decoding
  * and the pool's work overlap the socket.
  */
@@ -70,15 +71,18 @@ async function encodeWindow(
   pool: CpuPool,
 ): Promise<MovingChunk[]> {
   const out: MovingChunk[] = window.map((w) => w.chunk);
-  const todo = window.flatMap((w, i) =>
-    w.references ? [{ i, chunk: w.chunk, references: w.references }] : [],
+  // Targets and references go to the pool as stored: the worker decodes them, so this
+  // event loop neither runs those zstd calls nor allocates their plain bytes (which, as
+  // external memory, set off a full marking of its heap every 64 MB).
+  const items = window.flatMap((w, i) =>
+    w.references ? [{ i, chunk: w.chunk, references: w.references, target: w.chunk.encoded }] : [],
   );
-  const targets = await Promise.all(todo.map(({ chunk }) => decodeChunk(chunk.encoded, chunk.rawLength)));
-  const items = todo.map((t, k) => ({ ...t, target: targets[k] as Buffer }));
   // The chunk in its place alone first (the last reference): that is all most deltas need,
   // and where the two line up an aligned patch is as small and far cheaper (cpu-work.ts).
   const first = await tryDeltas(store, pool, items, (refs) => refs.slice(-1), true);
-  const again = items.filter((it, k) => it.references.length > 1 && !smallEnough(first[k], it.target));
+  const again = items.filter(
+    (it, k) => it.references.length > 1 && !smallEnough(first[k], it.chunk.rawLength),
+  );
   const wider = await tryDeltas(store, pool, again, (refs) => refs, false);
   const best = new Map<number, DeltaChunk>();
   items.forEach((it, k) => {
@@ -102,23 +106,26 @@ async function encodeWindow(
  */
 const SMALL_DELTA = 1 / 8;
 
-function smallEnough(d: DeltaChunk | undefined, target: Buffer): boolean {
-  return d !== undefined && d.payload.length <= target.length * SMALL_DELTA;
+function smallEnough(d: DeltaChunk | undefined, rawLength: number): boolean {
+  return d !== undefined && d.payload.length <= rawLength * SMALL_DELTA;
 }
 
 /** Per item, a delta against the references `choose` takes of its own, where one is worth it. */
 async function tryDeltas(
   store: ChunkStore,
   pool: CpuPool,
-  items: readonly { target: Buffer; references: readonly Digest[] }[],
+  items: readonly { target: EncodedChunk; references: readonly Digest[] }[],
   choose: (refs: readonly Digest[]) => readonly Digest[],
   aligned: boolean,
 ): Promise<(DeltaChunk | undefined)[]> {
   const chosen = items.map((it) => choose(it.references));
-  const held = await rawReferences(store, chosen.flat());
+  const held = await storedReferences(store, chosen.flat());
   const pairs = items.flatMap((it, k) => {
-    const dictionary = dictionaryOf(chosen[k] as readonly Digest[], held);
-    return dictionary ? [{ k, target: it.target, reference: dictionary, aligned }] : [];
+    const parts = dictionaryOf(chosen[k] as readonly Digest[], held);
+    if (!parts) return [];
+    const zstd = [it.target, ...parts].map((c) => c.encoding === 'zstd');
+    const reference = parts.map((c) => c.payload);
+    return [{ k, target: it.target.payload, reference, aligned, zstd }];
   });
   const deltas = await pool.delta(pairs);
   const out: (DeltaChunk | undefined)[] = items.map(() => undefined);
@@ -135,12 +142,23 @@ async function tryDeltas(
  * A delta's dictionary: its references' bytes, in parts the pool lays back to back;
  * undefined if one is not held.
  */
-function dictionaryOf(
-  references: readonly Digest[],
-  held: ReadonlyMap<Digest, Buffer>,
-): Buffer[] | undefined {
+function dictionaryOf<T>(references: readonly Digest[], held: ReadonlyMap<Digest, T>): T[] | undefined {
   const parts = references.map((r) => held.get(r));
-  return parts.every((p) => p !== undefined) ? (parts as Buffer[]) : undefined;
+  return parts.every((p) => p !== undefined) ? (parts as T[]) : undefined;
+}
+
+/** The stored form of each reference this store holds (copied: the store lends its payloads). */
+async function storedReferences(
+  store: ChunkStore,
+  digests: readonly Digest[],
+): Promise<Map<Digest, EncodedChunk>> {
+  const wanted = [...new Set(digests)];
+  const infos = await store.statMany(wanted);
+  const held = new Map<Digest, EncodedChunk>();
+  for await (const c of store.readStored(wanted.filter((_, i) => infos[i] !== undefined))) {
+    held.set(c.digest, { encoding: c.encoded.encoding, payload: Buffer.from(c.encoded.payload) });
+  }
+  return held;
 }
 
 /** The plain bytes of each reference this store holds; absent ones are left out. */
