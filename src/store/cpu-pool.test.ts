@@ -88,7 +88,7 @@ describe('cpuPool deltas', () => {
     }
   });
 
-  it('decodes stored zstd parts itself first: the same delta as from the plain bytes, in one batch with plain pairs', async () => {
+  it('decodes stored zstd parts itself first, both ways: the same delta and the same chunk as from plain bytes', async () => {
     for (const pool of await bothPools()) {
       // Text-like bytes, so zstd frames them small; a reference in two parts, one raw.
       const words = Buffer.from('gold image chunk store delta '.repeat(2300)).subarray(0, 65_536);
@@ -107,11 +107,18 @@ describe('cpuPool deltas', () => {
       const [fromStored, fromPlain] = await pool.delta([stored, plain]);
       expect(fromStored).toBeDefined();
       expect(fromStored?.payload.equals(fromPlain?.payload as Buffer)).toBe(true);
-      const [v] = await pool.undelta(
-        [{ delta: fromStored?.payload as Buffer, reference, patch: fromStored?.patch ?? false }],
-        { maxRaw: 65_536 },
+      // And back, against the reference as stored (the delta itself is never decoded first).
+      const delta = fromStored?.payload as Buffer;
+      const patch = fromStored?.patch ?? false;
+      const [v, w] = await pool.undelta(
+        [
+          { delta, reference: [z(left), right], patch, zstd: [false, true, false] },
+          { delta, reference, patch },
+        ],
+        { maxRaw: 65_536, store: true },
       );
       expect(v).toMatchObject({ digest: sha(target), rawLength: 65_536 });
+      expect(w).toMatchObject({ digest: sha(target), rawLength: 65_536 });
     }
   });
 

@@ -97,6 +97,8 @@ export interface DeltaItem {
   readonly reference: Reference;
   /** The delta is a patch (patch-codec.ts), not a zstd frame. */
   readonly patch?: boolean;
+  /** As for DeltaPair: the delta (never decoded: false), then each part of its reference. */
+  readonly zstd?: readonly boolean[];
 }
 
 const partsOf = (r: Reference): readonly Uint8Array[] => (r instanceof Uint8Array ? [r] : r);
@@ -188,7 +190,14 @@ function poolOver(run: Run): CpuPool {
       const parts = await inPieces(items, views, async (piece) => {
         const lengths = piece.flatMap((d) => [d.delta.length, lengthOf(d.reference)]);
         const store = opts.store ? { store: true } : {};
-        const job = { op: 'undelta', lengths, maxRaw: opts.maxRaw, ...store, ...formsOf(piece) } as const;
+        const job = {
+          op: 'undelta',
+          lengths,
+          maxRaw: opts.maxRaw,
+          ...store,
+          ...formsOf(piece),
+          ...encodedParts(piece),
+        } as const;
         const r = await run(job, piece.flatMap(views));
         return opts.store ? storedForms(r) : verifications(r, () => undefined);
       });
@@ -334,17 +343,17 @@ function deltas(r: CpuResult): (MadeDelta | undefined)[] {
 }
 
 /** Where any pair has zstd parts: every part's length and encoding, for the worker to decode. */
-function encodedParts(piece: readonly DeltaPair[]): {
+function encodedParts(piece: readonly { reference: Reference; zstd?: readonly boolean[] }[]): {
   partLengths?: number[];
   encodings?: number[];
-  maxRaw?: number;
 } {
   if (!piece.some((p) => p.zstd)) return {};
-  const flags = (p: DeltaPair) => [p.target, ...partsOf(p.reference)].map((_, i) => (p.zstd?.[i] ? 1 : 0));
+  // Per pair: its first item (a target, or a delta), then each part of its reference.
+  const flags = (p: (typeof piece)[number]) =>
+    [undefined, ...partsOf(p.reference)].map((_, i) => (p.zstd?.[i] ? 1 : 0));
   return {
     partLengths: piece.flatMap((p) => partsOf(p.reference).map((r) => r.length)),
     encodings: piece.flatMap(flags),
-    maxRaw: 16 * 2 ** 20,
   };
 }
 

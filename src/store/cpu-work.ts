@@ -24,11 +24,11 @@ export interface CpuJob {
   /** delta, undelta: per pair, 1 where it is a patch (its reference: signatures to encode, bytes to decode). */
   readonly forms?: readonly number[];
   /**
-   * verify: 0 raw, 1 zstd per item. delta with `partLengths`: the same per part, each pair's
-   * target and then its reference's parts, which the worker decodes before the delta.
+   * verify: 0 raw, 1 zstd per item. delta and undelta with `partLengths`: the same per part,
+   * each pair's first item and then its reference's parts, which the worker decodes first.
    */
   readonly encodings?: readonly number[];
-  /** delta: per pair, the lengths of its reference's parts, when they are to be decoded first. */
+  /** delta, undelta: per pair, the lengths of its reference's parts, when they are to be decoded first. */
   readonly partLengths?: readonly number[];
   /** verify, undelta: decoding stops past this many bytes (a zstd bomb costs nothing). */
   readonly maxRaw?: number;
@@ -152,16 +152,17 @@ function deltaOf(target: Buffer, reference: Buffer, form: number): { bytes: Uint
 }
 
 /**
- * A delta job's pairs as plain bytes: each zstd part (`encodings`) decoded here, and a
- * reference's parts (`partLengths`) joined. The sender lends its stored forms as they are,
- * so its event loop neither decodes them nor holds their plain bytes.
+ * A delta or undelta job's pairs as plain bytes: each zstd part (`encodings`) decoded here
+ * (a frame at most 16 MiB: the chunk bound), and a reference's parts (`partLengths`)
+ * joined. Both ends lend their stored forms as they are, so their event loops neither
+ * decode them nor hold their plain bytes.
  */
 async function decodedPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
   const [targets, references] = pairs(t);
   const encodings = t.encodings ?? [];
   const partLengths = t.partLengths ?? [];
-  const maxRaw = t.maxRaw ?? 2 ** 24;
-  const plain = (b: Buffer, e: number | undefined) => (e === 1 ? zstdUnframe(b, maxRaw) : Promise.resolve(b));
+  const plain = (b: Buffer, e: number | undefined) =>
+    e === 1 ? zstdUnframe(b, 2 ** 24) : Promise.resolve(b);
   let e = 0;
   let p = 0;
   const decoding = targets.map((target, i) => {
@@ -183,7 +184,7 @@ async function decodedPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
 
 /** Per pair, the delta decoded against its reference and hashed; the bytes back to back in `raw`. */
 async function undeltaStep(t: CpuTask): Promise<CpuResult> {
-  const [deltas, references] = pairs(t);
+  const [deltas, references] = t.partLengths ? await decodedPairs(t) : pairs(t);
   const result: CpuResult = { digests: [], rawLengths: [], errors: [] };
   const raws: Buffer[] = [];
   for (const [i, delta] of deltas.entries()) {

@@ -195,7 +195,7 @@ export async function resolveDeltas(
   items: readonly { digest: Digest; rawLength: number; encoded: DeltaChunk }[],
   pool: CpuPool = cpuPool(),
 ): Promise<{ hashed: HashedChunk[]; refused: RefusedDelta[] }> {
-  const held = await rawReferences(
+  const held = await storedReferences(
     store,
     items.flatMap((it) => it.encoded.references),
   );
@@ -210,7 +210,9 @@ export async function resolveDeltas(
   const results = await pool.undelta(
     todo.map((it) => ({
       delta: it.encoded.payload,
-      reference: it.dictionary,
+      // The references as stored: the worker decodes them.
+      reference: it.dictionary.map((c) => c.payload),
+      zstd: [false, ...it.dictionary.map((c) => c.encoding === 'zstd')],
       ...(it.encoded.patch ? { patch: true } : {}),
     })),
     // Each comes back as the store keeps it, encoded on the worker (no zstd on the event loop).
