@@ -347,7 +347,7 @@ function encodedParts(piece: readonly { reference: Reference; zstd?: readonly bo
   partLengths?: number[];
   encodings?: number[];
 } {
-  if (!piece.some((p) => p.zstd)) return {};
+  if (!piece.some((p) => p.zstd?.includes(true))) return {};
   // Per pair: its first item (a target, or a delta), then each part of its reference.
   const flags = (p: (typeof piece)[number]) =>
     [undefined, ...partsOf(p.reference)].map((_, i) => (p.zstd?.[i] ? 1 : 0));

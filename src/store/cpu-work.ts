@@ -167,19 +167,22 @@ async function decodedPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
   let p = 0;
   const decoding = targets.map((target, i) => {
     const reference = references[i] as Buffer;
-    const parts: Promise<Buffer>[] = [];
+    const parts: Buffer[] = [];
     for (let at = 0; at < reference.length; ) {
       const n = partLengths[p++] as number;
-      parts.push(plain(reference.subarray(at, at + n), encodings[e + 1 + parts.length]));
+      parts.push(reference.subarray(at, at + n));
       at += n;
     }
-    const out = Promise.all([plain(target, encodings[e]), Promise.all(parts)]);
+    const flags = encodings.slice(e + 1, e + 1 + parts.length);
+    const first = plain(target, encodings[e]);
     e += 1 + parts.length;
-    return out;
+    // Raw parts already lie back to back: joined only where one had to be decoded.
+    if (!flags.includes(1)) return Promise.all([first, reference]);
+    const decoded = Promise.all(parts.map((part, k) => plain(part, flags[k])));
+    return Promise.all([first, decoded.then((d) => (d.length === 1 ? (d[0] as Buffer) : Buffer.concat(d)))]);
   });
   const done = await Promise.all(decoding);
-  const joined = (parts: Buffer[]) => (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
-  return [done.map(([target]) => target), done.map(([, parts]) => joined(parts))];
+  return [done.map(([first]) => first), done.map(([, reference]) => reference)];
 }
 
 /** Per pair, the delta decoded against its reference and hashed; the bytes back to back in `raw`. */

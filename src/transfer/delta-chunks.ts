@@ -123,9 +123,8 @@ async function tryDeltas(
   const pairs = items.flatMap((it, k) => {
     const parts = dictionaryOf(chosen[k] as readonly Digest[], held);
     if (!parts) return [];
-    const zstd = [it.target, ...parts].map((c) => c.encoding === 'zstd');
     const reference = parts.map((c) => c.payload);
-    return [{ k, target: it.target.payload, reference, aligned, zstd }];
+    return [{ k, target: it.target.payload, reference, aligned, ...zstdParts([it.target, ...parts]) }];
   });
   const deltas = await pool.delta(pairs);
   const out: (DeltaChunk | undefined)[] = items.map(() => undefined);
@@ -147,7 +146,7 @@ function dictionaryOf<T>(references: readonly Digest[], held: ReadonlyMap<Digest
   return parts.every((p) => p !== undefined) ? (parts as T[]) : undefined;
 }
 
-/** The stored form of each reference this store holds (copied: the store lends its payloads). */
+/** The stored form of each reference this store holds (read, not lent: they are kept). */
 async function storedReferences(
   store: ChunkStore,
   digests: readonly Digest[],
@@ -156,9 +155,15 @@ async function storedReferences(
   const infos = await store.statMany(wanted);
   const held = new Map<Digest, EncodedChunk>();
   for await (const c of store.readStored(wanted.filter((_, i) => infos[i] !== undefined))) {
-    held.set(c.digest, { encoding: c.encoded.encoding, payload: Buffer.from(c.encoded.payload) });
+    held.set(c.digest, c.encoded);
   }
   return held;
+}
+
+/** The pool's `zstd` flags for these parts, left out where all are raw (nothing to decode). */
+function zstdParts(parts: readonly EncodedChunk[]): { zstd?: boolean[] } {
+  const zstd = parts.map((c) => c.encoding === 'zstd');
+  return zstd.some(Boolean) ? { zstd } : {};
 }
 
 /** The plain bytes of each reference this store holds; absent ones are left out. */
@@ -212,7 +217,7 @@ export async function resolveDeltas(
       delta: it.encoded.payload,
       // The references as stored: the worker decodes them.
       reference: it.dictionary.map((c) => c.payload),
-      zstd: [false, ...it.dictionary.map((c) => c.encoding === 'zstd')],
+      ...zstdParts([{ encoding: 'raw', payload: it.encoded.payload }, ...it.dictionary]),
       ...(it.encoded.patch ? { patch: true } : {}),
     })),
     // Each comes back as the store keeps it, encoded on the worker (no zstd on the event loop).
