@@ -350,7 +350,7 @@ function encodedParts(piece: readonly { reference: Reference; zstd?: readonly bo
   if (!piece.some((p) => p.zstd?.includes(true))) return {};
   // Per pair: its first item (a target, or a delta), then each part of its reference.
   const flags = (p: (typeof piece)[number]) =>
-    [undefined, ...partsOf(p.reference)].map((_, i) => (p.zstd?.[i] ? 1 : 0));
+    Array.from({ length: 1 + partsOf(p.reference).length }, (_, i) => (p.zstd?.[i] ? 1 : 0));
   return {
     partLengths: piece.flatMap((p) => partsOf(p.reference).map((r) => r.length)),
     encodings: piece.flatMap(flags),

@@ -127,7 +127,7 @@ const ALIGNED_ENOUGH = 1 / 8;
 
 /** Per pair, the delta of its target against its reference, back to back in `raw`. */
 async function deltaStep(t: CpuTask): Promise<CpuResult> {
-  const [targets, references] = t.partLengths ? await decodedPairs(t) : pairs(t);
+  const [targets, references] = await plainPairs(t);
   const rawLengths: number[] = [];
   const forms: number[] = [];
   const deltas: Uint8Array[] = [];
@@ -152,13 +152,14 @@ function deltaOf(target: Buffer, reference: Buffer, form: number): { bytes: Uint
 }
 
 /**
- * A delta or undelta job's pairs as plain bytes: each zstd part (`encodings`) decoded here
- * (a frame at most 16 MiB: the chunk bound), and a reference's parts (`partLengths`)
- * joined. Both ends lend their stored forms as they are, so their event loops neither
+ * A delta or undelta job's pairs as plain bytes: with `partLengths`, each zstd part
+ * (`encodings`) decoded here (a frame at most 16 MiB: the chunk bound), and a reference's
+ * parts joined. Both ends lend their stored forms as they are, so their event loops neither
  * decode them nor hold their plain bytes.
  */
-async function decodedPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
+async function plainPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
   const [targets, references] = pairs(t);
+  if (!t.partLengths) return [targets, references];
   const encodings = t.encodings ?? [];
   const partLengths = t.partLengths ?? [];
   const plain = (b: Buffer, e: number | undefined) =>
@@ -187,7 +188,7 @@ async function decodedPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
 
 /** Per pair, the delta decoded against its reference and hashed; the bytes back to back in `raw`. */
 async function undeltaStep(t: CpuTask): Promise<CpuResult> {
-  const [deltas, references] = t.partLengths ? await decodedPairs(t) : pairs(t);
+  const [deltas, references] = await plainPairs(t);
   const result: CpuResult = { digests: [], rawLengths: [], errors: [] };
   const raws: Buffer[] = [];
   for (const [i, delta] of deltas.entries()) {

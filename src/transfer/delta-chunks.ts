@@ -1,6 +1,6 @@
 import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
-import type { ChunkStore, EncodedChunk, HashedChunk } from '../store/chunk-store.js';
+import type { ChunkStore, EncodedChunk, HashedChunk, StoredChunk } from '../store/chunk-store.js';
 import { decodeChunk } from '../store/compression.js';
 import { type CpuPool, cpuPool } from '../store/cpu-pool.js';
 import type { DeltaChunk } from '../store/frame-codec.js';
@@ -75,7 +75,7 @@ async function encodeWindow(
   // event loop neither runs those zstd calls nor allocates their plain bytes (which, as
   // external memory, set off a full marking of its heap every 64 MB).
   const items = window.flatMap((w, i) =>
-    w.references ? [{ i, chunk: w.chunk, references: w.references, target: w.chunk.encoded }] : [],
+    w.references ? [{ i, chunk: w.chunk, references: w.references }] : [],
   );
   // The chunk in its place alone first (the last reference): that is all most deltas need,
   // and where the two line up an aligned patch is as small and far cheaper (cpu-work.ts).
@@ -114,7 +114,7 @@ function smallEnough(d: DeltaChunk | undefined, rawLength: number): boolean {
 async function tryDeltas(
   store: ChunkStore,
   pool: CpuPool,
-  items: readonly { target: EncodedChunk; references: readonly Digest[] }[],
+  items: readonly { chunk: WireChunk; references: readonly Digest[] }[],
   choose: (refs: readonly Digest[]) => readonly Digest[],
   aligned: boolean,
 ): Promise<(DeltaChunk | undefined)[]> {
@@ -123,8 +123,8 @@ async function tryDeltas(
   const pairs = items.flatMap((it, k) => {
     const parts = dictionaryOf(chosen[k] as readonly Digest[], held);
     if (!parts) return [];
-    const reference = parts.map((c) => c.payload);
-    return [{ k, target: it.target.payload, reference, aligned, ...zstdParts([it.target, ...parts]) }];
+    const target = it.chunk.encoded;
+    return [{ k, target: target.payload, aligned, ...asStored(target, parts) }];
   });
   const deltas = await pool.delta(pairs);
   const out: (DeltaChunk | undefined)[] = items.map(() => undefined);
@@ -150,20 +150,28 @@ function dictionaryOf<T>(references: readonly Digest[], held: ReadonlyMap<Digest
 async function storedReferences(
   store: ChunkStore,
   digests: readonly Digest[],
-): Promise<Map<Digest, EncodedChunk>> {
+): Promise<Map<Digest, StoredChunk>> {
   const wanted = [...new Set(digests)];
   const infos = await store.statMany(wanted);
-  const held = new Map<Digest, EncodedChunk>();
+  const held = new Map<Digest, StoredChunk>();
   for await (const c of store.readStored(wanted.filter((_, i) => infos[i] !== undefined))) {
-    held.set(c.digest, c.encoded);
+    held.set(c.digest, c);
   }
   return held;
 }
 
-/** The pool's `zstd` flags for these parts, left out where all are raw (nothing to decode). */
-function zstdParts(parts: readonly EncodedChunk[]): { zstd?: boolean[] } {
-  const zstd = parts.map((c) => c.encoding === 'zstd');
-  return zstd.some(Boolean) ? { zstd } : {};
+/**
+ * A pair's reference as stored, for the pool's worker to decode: its parts' payloads, and
+ * the `zstd` flags of the pair's first item (`first`; undefined: a delta, never decoded)
+ * and of each part, left out where none is zstd (nothing to decode).
+ */
+function asStored(
+  first: EncodedChunk | undefined,
+  parts: readonly StoredChunk[],
+): { reference: Buffer[]; zstd?: boolean[] } {
+  const reference = parts.map((c) => c.encoded.payload);
+  const zstd = [first?.encoding === 'zstd', ...parts.map((c) => c.encoded.encoding === 'zstd')];
+  return zstd.some(Boolean) ? { reference, zstd } : { reference };
 }
 
 /** The plain bytes of each reference this store holds; absent ones are left out. */
@@ -171,13 +179,8 @@ export async function rawReferences(
   store: ChunkStore,
   digests: readonly Digest[],
 ): Promise<Map<Digest, Buffer>> {
-  const wanted = [...new Set(digests)];
-  const infos = await store.statMany(wanted);
-  const held = wanted.filter((_, i) => infos[i] !== undefined);
-  const decoding: Promise<[Digest, Buffer]>[] = [];
-  for await (const c of store.readStored(held)) {
-    decoding.push(decodeChunk(c.encoded, c.rawLength).then((raw) => [c.digest, raw]));
-  }
+  const held = await storedReferences(store, digests);
+  const decoding = [...held].map(async ([d, c]) => [d, await decodeChunk(c.encoded, c.rawLength)] as const);
   return new Map(await Promise.all(decoding));
 }
 
@@ -215,9 +218,7 @@ export async function resolveDeltas(
   const results = await pool.undelta(
     todo.map((it) => ({
       delta: it.encoded.payload,
-      // The references as stored: the worker decodes them.
-      reference: it.dictionary.map((c) => c.payload),
-      ...zstdParts([{ encoding: 'raw', payload: it.encoded.payload }, ...it.dictionary]),
+      ...asStored(undefined, it.dictionary),
       ...(it.encoded.patch ? { patch: true } : {}),
     })),
     // Each comes back as the store keeps it, encoded on the worker (no zstd on the event loop).
