@@ -166,13 +166,17 @@ export interface ImagePlan {
   wireBytes: number | null;
 }
 
-/** The dry run of an instantiation: the images the peer offers for the filter and the bytes this server lacks. */
-export interface InstantiatePlan {
-  filter: string;
+/** A dry run from a peer: the images it would move and the bytes this server lacks (a pull's: one image). */
+export interface TransferPlan {
   dryRun: true;
   images: ImagePlan[];
   bytesMissing: number;
   chunksMissing: number;
+}
+
+/** The dry run of an instantiation: the images the peer offers for the filter. */
+export interface InstantiatePlan extends TransferPlan {
+  filter: string;
 }
 
 export interface StoreSample {

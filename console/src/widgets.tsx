@@ -134,3 +134,25 @@ export function useEvery(activity: Activity | undefined, ms: number, reload: () 
     reload();
   }, [activity, ms, reload]);
 }
+
+/** A labelled select of plain string options. */
+export function Choice(p: {
+  label: string;
+  id: string;
+  value: string;
+  options: readonly string[];
+  on(v: string): void;
+}) {
+  return (
+    <label>
+      {p.label}{' '}
+      <select id={p.id} value={p.value} onChange={(e) => p.on((e.target as HTMLSelectElement).value)}>
+        {p.options.map((o) => (
+          <option key={o} value={o}>
+            {o}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}

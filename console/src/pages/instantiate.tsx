@@ -3,7 +3,7 @@ import { api } from '../api.js';
 import { FILTER_KINDS, type FilterForm, filterBody } from '../filters.js';
 import { exactBytes, formatBytes } from '../format.js';
 import type { InstantiatePlan } from '../types.js';
-import { ActionNote, StateBadge, useAction } from '../widgets.js';
+import { ActionNote, Choice, StateBadge, useAction } from '../widgets.js';
 
 const STATES = ['PUBLISHED', 'RESTRICTED', 'TESTABLE'];
 
@@ -124,26 +124,5 @@ function PlanView({
         Instantiate {plan.filter} from {peer}
       </button>
     </div>
-  );
-}
-
-function Choice(p: {
-  label: string;
-  id: string;
-  value: string;
-  options: readonly string[];
-  on(v: string): void;
-}) {
-  return (
-    <label>
-      {p.label}{' '}
-      <select id={p.id} value={p.value} onChange={(e) => p.on((e.target as HTMLSelectElement).value)}>
-        {p.options.map((o) => (
-          <option key={o} value={o}>
-            {o}
-          </option>
-        ))}
-      </select>
-    </label>
   );
 }

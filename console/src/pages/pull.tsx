@@ -1,15 +1,8 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { exactBytes, formatBytes } from '../format.js';
-import type { ImagePlan, Peer } from '../types.js';
-import { ActionNote, useAction, useLoad } from '../widgets.js';
-
-interface PullPlan {
-  dryRun: true;
-  images: ImagePlan[];
-  bytesMissing: number;
-  chunksMissing: number;
-}
+import type { Peer, TransferPlan } from '../types.js';
+import { ActionNote, Choice, useAction, useLoad } from '../widgets.js';
 
 /**
  * Pull one image from a peer in two steps, as `ingot image pull --dry-run` and then without:
@@ -20,14 +13,14 @@ export function PullForm({ done }: { done(): void }) {
   const names = (peers.data?.peers ?? []).map((p) => p.name);
   const [picked, setPeer] = useState('');
   const [image, setImage] = useState('');
-  const [plan, setPlan] = useState<PullPlan | undefined>(undefined);
+  const [plan, setPlan] = useState<TransferPlan | undefined>(undefined);
   const action = useAction();
   const peer = picked || names[0] || '';
   const path = `/api/v1/peers/${encodeURIComponent(peer)}/pull`;
   const dryRun = () =>
     action.run(`Asking ${peer} about ${image}`, async () => {
       setPlan(undefined);
-      setPlan(await api<PullPlan>('POST', path, { image, dryRun: true }));
+      setPlan(await api<TransferPlan>('POST', path, { image, dryRun: true }));
       return '';
     });
   const confirm = () =>
@@ -42,23 +35,16 @@ export function PullForm({ done }: { done(): void }) {
     <div class="actions" id="pull">
       <h2>Pull from a peer</h2>
       <div class="form-row">
-        <label>
-          Peer{' '}
-          <select
-            id="pull-peer"
-            value={peer}
-            onChange={(e) => {
-              setPeer((e.target as HTMLSelectElement).value);
-              setPlan(undefined);
-            }}
-          >
-            {names.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice
+          label="Peer"
+          id="pull-peer"
+          value={peer}
+          options={names}
+          on={(v) => {
+            setPeer(v);
+            setPlan(undefined);
+          }}
+        />
         <input
           id="pull-image"
           placeholder="image name"
@@ -81,7 +67,13 @@ export function PullForm({ done }: { done(): void }) {
   );
 }
 
-function PullPlanView(p: { plan: PullPlan; peer: string; image: string; busy: boolean; confirm(): void }) {
+function PullPlanView(p: {
+  plan: TransferPlan;
+  peer: string;
+  image: string;
+  busy: boolean;
+  confirm(): void;
+}) {
   const one = p.plan.images[0];
   const wire = one?.wireBytes;
   return (
