@@ -2,6 +2,7 @@ import { IngotError } from '../core/errors.js';
 import type { EncodedChunk } from './chunk-store.js';
 import { checkZstdBound } from './zstd-bound.js';
 import { zstdFrame, zstdUnframe } from './zstd-lanes.js';
+import { zstdFrameSync } from './zstd-sync.js';
 
 /**
  * The one transform between a chunk's plain bytes and its stored/wire form.
@@ -33,8 +34,19 @@ const SAMPLE_SLICES = 16;
 const SLICE = 256;
 
 export async function encodeChunk(raw: Buffer): Promise<EncodedChunk> {
-  if (raw.length < 64 || looksIncompressible(raw)) return { encoding: 'raw', payload: raw };
-  const z = await zstdFrame(raw);
+  return worthTrying(raw) ? chosen(raw, await zstdFrame(raw)) : { encoding: 'raw', payload: raw };
+}
+
+/** encodeChunk on the calling thread: for the CPU pool's workers (zstd-sync.ts says why). */
+export function encodeChunkSync(raw: Buffer): EncodedChunk {
+  return worthTrying(raw) ? chosen(raw, zstdFrameSync(raw)) : { encoding: 'raw', payload: raw };
+}
+
+function worthTrying(raw: Buffer): boolean {
+  return raw.length >= 64 && !looksIncompressible(raw);
+}
+
+function chosen(raw: Buffer, z: Buffer): EncodedChunk {
   if (z.length > raw.length - (raw.length >>> MIN_SAVING_SHIFT)) return { encoding: 'raw', payload: raw };
   return { encoding: 'zstd', payload: z };
 }

@@ -3,10 +3,10 @@ import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { decodeRoot } from '../core/manifest-v2.js';
 import { type CheckedManifest, checkManifestV2 } from '../core/manifest-v2-check.js';
-import { encodeChunk } from './compression.js';
+import { encodeChunkSync } from './compression.js';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
 import { alignedPatch, applyPatch, blockSignatures, encodePatch } from './patch-codec.js';
-import { zstdUnframe } from './zstd-lanes.js';
+import { zstdUnframeSync } from './zstd-sync.js';
 
 /**
  * The CPU-heavy work on chunks, as plain functions over one buffer that holds a batch back
@@ -89,7 +89,7 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
     const decoded = t.op === 'verify' && t.encodings?.[i] === 1;
     if (decoded) {
       try {
-        raw = await zstdUnframe(item, t.maxRaw ?? 2 ** 24);
+        raw = zstdUnframeSync(item, t.maxRaw ?? 2 ** 24);
       } catch (err) {
         digests.push('');
         rawLengths.push(0);
@@ -126,8 +126,8 @@ const DELTA_MIN_SAVING = 1 / 8;
 const ALIGNED_ENOUGH = 1 / 8;
 
 /** Per pair, the delta of its target against its reference, back to back in `raw`. */
-async function deltaStep(t: CpuTask): Promise<CpuResult> {
-  const [targets, references] = await plainPairs(t);
+function deltaStep(t: CpuTask): CpuResult {
+  const [targets, references] = plainPairs(t);
   const rawLengths: number[] = [];
   const forms: number[] = [];
   const deltas: Uint8Array[] = [];
@@ -157,16 +157,17 @@ function deltaOf(target: Buffer, reference: Buffer, form: number): { bytes: Uint
  * parts joined. Both ends lend their stored forms as they are, so their event loops neither
  * decode them nor hold their plain bytes.
  */
-async function plainPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
+function plainPairs(t: CpuTask): [Buffer[], Buffer[]] {
   const [targets, references] = pairs(t);
   if (!t.partLengths) return [targets, references];
   const encodings = t.encodings ?? [];
   const partLengths = t.partLengths ?? [];
-  const plain = (b: Buffer, e: number | undefined) =>
-    e === 1 ? zstdUnframe(b, 2 ** 24) : Promise.resolve(b);
+  const plain = (b: Buffer, e: number | undefined) => (e === 1 ? zstdUnframeSync(b, 2 ** 24) : b);
   let e = 0;
   let p = 0;
-  const decoding = targets.map((target, i) => {
+  const plainTargets: Buffer[] = [];
+  const plainReferences: Buffer[] = [];
+  for (const [i, target] of targets.entries()) {
     const reference = references[i] as Buffer;
     const parts: Buffer[] = [];
     for (let at = 0; at < reference.length; ) {
@@ -175,20 +176,21 @@ async function plainPairs(t: CpuTask): Promise<[Buffer[], Buffer[]]> {
       at += n;
     }
     const flags = encodings.slice(e + 1, e + 1 + parts.length);
-    const first = plain(target, encodings[e]);
+    plainTargets.push(plain(target, encodings[e]));
     e += 1 + parts.length;
     // Raw parts already lie back to back: joined only where one had to be decoded.
-    if (!flags.includes(1)) return Promise.all([first, reference]);
-    const decoded = Promise.all(parts.map((part, k) => plain(part, flags[k])));
-    return Promise.all([first, decoded.then((d) => (d.length === 1 ? (d[0] as Buffer) : Buffer.concat(d)))]);
-  });
-  const done = await Promise.all(decoding);
-  return [done.map(([first]) => first), done.map(([, reference]) => reference)];
+    if (!flags.includes(1)) plainReferences.push(reference);
+    else {
+      const decoded = parts.map((part, k) => plain(part, flags[k]));
+      plainReferences.push(decoded.length === 1 ? (decoded[0] as Buffer) : Buffer.concat(decoded));
+    }
+  }
+  return [plainTargets, plainReferences];
 }
 
 /** Per pair, the delta decoded against its reference and hashed; the bytes back to back in `raw`. */
-async function undeltaStep(t: CpuTask): Promise<CpuResult> {
-  const [deltas, references] = await plainPairs(t);
+function undeltaStep(t: CpuTask): CpuResult {
+  const [deltas, references] = plainPairs(t);
   const result: CpuResult = { digests: [], rawLengths: [], errors: [] };
   const raws: Buffer[] = [];
   for (const [i, delta] of deltas.entries()) {
@@ -209,7 +211,7 @@ async function undeltaStep(t: CpuTask): Promise<CpuResult> {
     raws.push(raw);
   }
   if (!t.store) return { ...result, raw: backToBack(raws) };
-  const stored = await Promise.all(raws.map(encodeChunk));
+  const stored = raws.map(encodeChunkSync);
   return {
     ...result,
     raw: backToBack(stored.map((c) => c.payload)),
