@@ -89,7 +89,7 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
     const decoded = t.op === 'verify' && t.encodings?.[i] === 1;
     if (decoded) {
       try {
-        raw = zstdUnframeSync(item, t.maxRaw ?? 2 ** 24);
+        raw = zstdUnframeSync(item, t.maxRaw ?? 2 ** 24, !t.keepRaw);
       } catch (err) {
         digests.push('');
         rawLengths.push(0);

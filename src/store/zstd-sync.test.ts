@@ -65,4 +65,15 @@ describe('zstd on the calling thread', () => {
     expect(short).toBeLessThan(a.length);
     expect(zstdUnframeSync(zstdFrameSync(b), 1 << 20).equals(b)).toBe(true);
   });
+
+  it('decodes transient output into one reused buffer, and larger payloads apart', () => {
+    const small = text(70_000, 'small');
+    const large = text(3 * 2 ** 20, 'large');
+    const a = zstdUnframeSync(zstdFrameSync(small), 1 << 24, true);
+    expect(a.equals(small)).toBe(true);
+    const b = zstdUnframeSync(zstdFrameSync(text(70_000, 'other')), 1 << 24, true);
+    expect(b.buffer).toBe(a.buffer);
+    expect(zstdUnframeSync(zstdFrameSync(large), 1 << 24, true).equals(large)).toBe(true);
+    expect(() => zstdUnframeSync(zstdFrameSync(small), 69_999, true)).toThrow(/bound/);
+  });
 });

@@ -102,18 +102,20 @@ export function zstdFrameSync(raw: Uint8Array): Buffer {
 }
 
 /**
- * The bytes of the zstd frames in `payload`, refusing past `maxOutput` (RangeError). A
- * payload must be whole frames by their headers (zstdDecodedBound), so a good one leaves the
- * decoder between frames, ready for the next; any failure drops the decoder. (Resetting it
- * after every payload instead makes node build a new zstd context: 4% of a pull's samples.)
+ * The bytes of the zstd frames in `payload`, refusing past `maxOutput` (RangeError);
+ * `transient`: see SCRATCH_BYTES. A payload must be whole frames by their headers
+ * (zstdDecodedBound), so a good one leaves the decoder between frames, ready for the next;
+ * any failure drops the decoder. (Resetting it after every payload instead makes node build
+ * a new zstd context: 4% of a pull's samples.)
  */
-export function zstdUnframeSync(payload: Uint8Array, maxOutput: number): Buffer {
+export function zstdUnframeSync(payload: Uint8Array, maxOutput: number, transient = false): Buffer {
   const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   // One byte past the bound: filling it means the frames decode to more than allowed.
   const cap = maxOutput + 1;
   const bound = zstdDecodedBound(buf);
   if (bound === undefined) throw new RangeError('zstd payload is not whole frames');
-  let out = Buffer.allocUnsafe(Math.min(cap, (frameContentSize(buf) ?? bound) + 1, bound + 1));
+  const size = Math.min(cap, (frameContentSize(buf) ?? bound) + 1, bound + 1);
+  let out = transient && size <= SCRATCH_BYTES ? scratch() : Buffer.allocUnsafe(size);
   let consumed = 0;
   let written = 0;
   try {
@@ -138,6 +140,19 @@ export function zstdUnframeSync(payload: Uint8Array, maxOutput: number): Buffer 
     throw err;
   }
   return out.subarray(0, written);
+}
+
+/**
+ * `transient` output (a verify that hashes the bytes and drops them) goes to one buffer the
+ * thread reuses, valid until its next call: a 64 KiB chunk then costs its worker no
+ * allocation and its collector nothing.
+ */
+const SCRATCH_BYTES = 2 ** 20;
+let scratchBuffer: Buffer | undefined;
+
+function scratch(): Buffer {
+  scratchBuffer ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  return scratchBuffer;
 }
 
 /** The content size the first frame's header states, if it states one. */
