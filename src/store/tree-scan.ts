@@ -1,4 +1,4 @@
-import { type BigIntStats, constants } from 'node:fs';
+import { type BigIntStats, closeSync, constants, openSync, readSync } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { IngotError } from '../core/errors.js';
@@ -148,21 +148,27 @@ function withXattrs(e: Entry, x: Record<string, string> | undefined): Entry {
  * yielded Buffer is freshly allocated and never written again, so consumers (the chunker
  * keeps views) need not copy. A file whose size differs from its entry (it changed since
  * the scan) stops the stream with INVALID_ARGUMENT.
+ *
+ * A file of at most SMALL_FILE bytes is opened, read and closed with blocking calls, in
+ * slices of SLICE_MS after which the event loop gets its turn. Through libuv's pool each
+ * call is a round trip to another thread and back, four a file one after another: a tree of
+ * 30,000 files (383 MiB) took 11 s to add, most of it waiting on and waking those threads.
  */
 export async function* treeContent(root: string, entries: readonly Entry[]): AsyncGenerator<Buffer> {
   const abs = resolve(root);
   let buf = Buffer.allocUnsafe(READ_SIZE);
   let fill = 0;
   const probe = Buffer.allocUnsafe(1);
+  let slice = performance.now();
   for (const e of entries) {
     if (e.type !== 'file') continue;
     const path = join(abs, e.path);
-    const fh = await openNoFollow(path);
+    const file = e.size <= SMALL_FILE ? openNoFollowSync(path) : await openNoFollow(path);
     try {
       let pos = 0;
       while (pos < e.size) {
         const want = Math.min(e.size - pos, buf.length - fill);
-        const { bytesRead } = await fh.read(buf, fill, want, pos);
+        const bytesRead = await file.read(buf, fill, want, pos);
         if (bytesRead === 0) throw changed(path, e.size);
         fill += bytesRead;
         pos += bytesRead;
@@ -172,22 +178,57 @@ export async function* treeContent(root: string, entries: readonly Entry[]): Asy
           fill = 0;
         }
       }
-      if ((await fh.read(probe, 0, 1, e.size)).bytesRead !== 0) throw changed(path, e.size);
+      if ((await file.read(probe, 0, 1, e.size)) !== 0) throw changed(path, e.size);
     } finally {
-      await fh.close();
+      await file.close();
+    }
+    if (performance.now() - slice > SLICE_MS) {
+      await new Promise((r) => setImmediate(r));
+      slice = performance.now();
     }
   }
   if (fill > 0) yield buf.subarray(0, fill);
 }
 
-async function openNoFollow(path: string): Promise<FileHandle> {
+const SMALL_FILE = 256 * 1024;
+const SLICE_MS = 5;
+
+/** One open file, read by position, through blocking calls or libuv's pool. */
+interface OpenFile {
+  read(buf: Buffer, offset: number, length: number, position: number): number | Promise<number>;
+  close(): void | Promise<void>;
+}
+
+async function openNoFollow(path: string): Promise<OpenFile> {
+  let fh: FileHandle;
   try {
-    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (cause) {
-    throw new IngotError('INVALID_ARGUMENT', `${path} changed while reading (cannot open it as a file)`, {
-      cause,
-    });
+    throw cannotOpen(path, cause);
   }
+  return {
+    read: async (b, offset, length, position) => (await fh.read(b, offset, length, position)).bytesRead,
+    close: () => fh.close(),
+  };
+}
+
+function openNoFollowSync(path: string): OpenFile {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (cause) {
+    throw cannotOpen(path, cause);
+  }
+  return {
+    read: (b, offset, length, position) => readSync(fd, b, offset, length, position),
+    close: () => closeSync(fd),
+  };
+}
+
+function cannotOpen(path: string, cause: unknown): IngotError {
+  return new IngotError('INVALID_ARGUMENT', `${path} changed while reading (cannot open it as a file)`, {
+    cause,
+  });
 }
 
 function changed(path: string, size: number): IngotError {
