@@ -54,6 +54,28 @@ describe('cpuPool', () => {
   it('hashes lent pieces of shared blocks where they lie, in order, beside copied ones', async () => {
     for (const pool of await bothPools()) await hashesLentPieces(pool);
   });
+
+  it('encodes chunks as the store keeps them, in a shared block or not: zstd where it pays', async () => {
+    for (const pool of await bothPools()) {
+      const block = Buffer.from(new SharedArrayBuffer(3 * 2 ** 20));
+      const text = Buffer.from('gold image '.repeat(20_000));
+      text.copy(block, 0);
+      randomFillSync(block, text.length, 100_000);
+      const chunks = [
+        block.subarray(0, text.length),
+        block.subarray(text.length, text.length + 100_000),
+        Buffer.alloc(30, 'x'),
+        Buffer.alloc(2_500_000, 'large '),
+      ];
+      const encoded = await pool.encode(chunks);
+      expect(encoded.map((e) => e.encoding)).toEqual(['zstd', 'raw', 'raw', 'zstd']);
+      expect(encoded[1]?.payload.buffer).toBe(block.buffer);
+      for (const [i, e] of encoded.entries()) {
+        expect((await decodeChunk(e)).equals(chunks[i] as Buffer)).toBe(true);
+      }
+      expect(encoded[0]?.payload.length).toBeLessThan(text.length / 20);
+    }
+  });
 });
 
 /** The in-thread pool, and the built one on worker threads (where a shared block is seen whole). */

@@ -23,8 +23,9 @@ import { type Run, SLOT_BYTES, workerRun, workersBuilt } from './cpu-workers.js'
  * Workers keep the process alive only while they have work. Without a compiled worker
  * (running from TypeScript sources) the same functions run in-thread.
  *
- * zstd compression stays on libuv's pool (node:zlib's async calls): it needs no copy to
- * get there and runs in parallel already.
+ * zstd runs on the workers' own threads (zstd-sync.ts): compressing 100 MB of a tree's
+ * 64 KiB chunks took 0.15-0.2 CPU-s there and 0.5-0.55 through the event loop's streams
+ * on libuv's pool, sixteen at a time.
  */
 export interface CpuPool {
   hash(chunks: readonly Uint8Array[]): Promise<Digest[]>;
@@ -36,6 +37,8 @@ export interface CpuPool {
     chunks: readonly EncodedChunk[],
     opts: { maxRaw: number; keepRaw?: boolean },
   ): Promise<Verification[]>;
+  /** Each chunk in the form the store keeps (encodeChunk's choice: zstd where it pays). */
+  encode(chunks: readonly Uint8Array[]): Promise<EncodedChunk[]>;
   /** A SHA-256 over bytes given in order, such as a whole file read block by block. */
   sha256Stream(): StreamHash;
   /**
@@ -175,6 +178,12 @@ function poolOver(run: Run): CpuPool {
         run({ op: 'hash', lengths: piece.map((c) => c.length) }, piece),
       );
       return parts.flatMap((r) => r.digests) as Digest[];
+    },
+    async encode(chunks) {
+      const parts = await inPieces(chunks, alone, async (piece) =>
+        encodedForms(await run({ op: 'encode', lengths: piece.map((c) => c.length) }, piece), piece),
+      );
+      return parts.flat();
     },
     async delta(pairs) {
       const views = (p: DeltaPair) => [p.target, ...partsOf(p.reference)];
@@ -324,7 +333,17 @@ function storedForms(r: CpuResult): Verification[] {
   });
 }
 
-/** Per pair, its delta cut from `raw`, or undefined where it was not worth it (length -1). */
+/** Per chunk of an encode, its stored form: a zstd payload cut from `raw`, else the chunk itself. */
+function encodedForms(r: CpuResult, piece: readonly Uint8Array[]): EncodedChunk[] {
+  const all = asBuffer(r.raw ?? new Uint8Array(0));
+  let offset = 0;
+  return piece.map((chunk, i) => {
+    if (r.encodings?.[i] !== 1) return { encoding: 'raw', payload: asBuffer(chunk) };
+    offset += r.storedLengths?.[i] as number;
+    return { encoding: 'zstd', payload: all.subarray(offset - (r.storedLengths?.[i] as number), offset) };
+  });
+}
+
 /** The items back to back in `raw` (a length of -1: none for that item). */
 function backToBackItems(r: CpuResult): (Buffer | undefined)[] {
   const all = asBuffer(r.raw as Uint8Array);

@@ -3,6 +3,7 @@ import { IngotError } from '../core/errors.js';
 import type { Digest } from '../core/manifest.js';
 import { decodeRoot } from '../core/manifest-v2.js';
 import { type CheckedManifest, checkManifestV2 } from '../core/manifest-v2-check.js';
+import type { EncodedChunk } from './chunk-store.js';
 import { encodeChunkSync } from './compression.js';
 import { decodeDelta, encodeDelta } from './delta-codec.js';
 import { alignedPatch, applyPatch, blockSignatures, encodePatch } from './patch-codec.js';
@@ -15,7 +16,7 @@ import { zstdUnframeSync } from './zstd-sync.js';
  */
 
 export interface CpuJob {
-  readonly op: 'hash' | 'verify' | 'stream' | 'delta' | 'undelta' | 'sign' | 'manifest';
+  readonly op: 'hash' | 'verify' | 'stream' | 'delta' | 'undelta' | 'sign' | 'manifest' | 'encode';
   /**
    * Per item, its length. delta and undelta take their items in pairs: the target (or the
    * delta) then its reference, so a pair is two items and the rest of the layout is as for hash.
@@ -68,7 +69,7 @@ export interface CpuResult {
   readonly forms?: number[];
   /** manifest: its tallies; where it fails its check, errors[0] is the error's JSON. */
   readonly manifest?: CheckedManifest;
-  /** undelta with `store`: per decoded item, its stored payload's length and encoding (0 raw, 1 zstd). */
+  /** undelta with `store`, encode: per item, its stored payload's length and encoding (0 raw, 1 zstd). */
   readonly storedLengths?: number[];
   readonly encodings?: number[];
 }
@@ -80,6 +81,7 @@ export async function runCpuTask(t: CpuTask): Promise<CpuResult> {
   if (t.op === 'undelta') return undeltaStep(t);
   if (t.op === 'sign') return signStep(t);
   if (t.op === 'manifest') return manifestStep(t);
+  if (t.op === 'encode') return encodeStep(t);
   const digests: string[] = [];
   const rawLengths: number[] = [];
   const errors: (string | null)[] = [];
@@ -211,10 +213,25 @@ function undeltaStep(t: CpuTask): CpuResult {
     raws.push(raw);
   }
   if (!t.store) return { ...result, raw: backToBack(raws) };
-  const stored = raws.map(encodeChunkSync);
+  return { ...result, ...storedAnswer(raws.map(encodeChunkSync), true) };
+}
+
+function encodeStep(t: CpuTask): CpuResult {
+  return { digests: [], rawLengths: [], errors: [], ...storedAnswer(items(t).map(encodeChunkSync), false) };
+}
+
+/**
+ * Chunks in the form the store keeps: each one's payload length and encoding, and the
+ * payloads back to back in `raw`; with `withRaw` false only the zstd ones (the caller holds
+ * the raw ones already: encode).
+ */
+function storedAnswer(
+  stored: readonly EncodedChunk[],
+  withRaw: boolean,
+): Pick<CpuResult, 'raw' | 'storedLengths' | 'encodings'> {
+  const sent = withRaw ? stored : stored.filter((c) => c.encoding === 'zstd');
   return {
-    ...result,
-    raw: backToBack(stored.map((c) => c.payload)),
+    raw: backToBack(sent.map((c) => c.payload)),
     storedLengths: stored.map((c) => c.payload.length),
     encodings: stored.map((c) => (c.encoding === 'zstd' ? 1 : 0)),
   };

@@ -1,5 +1,6 @@
 import type { ChunkRef, Digest } from '../core/manifest.js';
-import { encodeChunk } from '../store/compression.js';
+import type { EncodedChunk } from '../store/chunk-store.js';
+import { cpuPool } from '../store/cpu-pool.js';
 import { InFlight } from './in-flight.js';
 import { patchesFor } from './patch-chunks.js';
 import { BATCH_CHUNKS, type ChunkSink, type MovingChunk, type PutAnswer, type WireChunk } from './ports.js';
@@ -191,14 +192,13 @@ async function sendBatch(
   }
 }
 
-function whole(items: readonly Item[]): Promise<WireChunk[]> {
-  return Promise.all(
-    items.map(async (i) => ({
-      digest: i.digest,
-      encoded: await encodeChunk(i.raw),
-      rawLength: i.raw.length,
-    })),
-  );
+async function whole(items: readonly Item[]): Promise<WireChunk[]> {
+  const encoded = await cpuPool().encode(items.map((i) => i.raw));
+  return items.map((i, k) => ({
+    digest: i.digest,
+    encoded: encoded[k] as EncodedChunk,
+    rawLength: i.raw.length,
+  }));
 }
 
 /** Patches where they save enough, the rest whole; a patch the receiver refuses goes again whole. */
