@@ -83,7 +83,7 @@ async function describeTree(root: string) {
   const { entries, warnings } = await scanTree(root);
   const contents: string[] = [];
   const files = entries.filter((e) => e.type === 'file');
-  let buf = Buffer.concat(await collect(treeContent(root, entries)));
+  let buf = Buffer.concat((await collect(treeContent(root, entries))).map((b) => b.bytes));
   for (const f of files) {
     contents.push(createHash('sha256').update(buf.subarray(0, f.size)).digest('hex'));
     buf = buf.subarray(f.size);

@@ -23,7 +23,7 @@ import { scanTree, treeContent } from './tree-scan.js';
  *
  * A file is read once in pooled 4 MiB blocks shared with the CPU pool (block-reads.ts);
  * chunks are views of them, hashed in place on the pool's workers, so on the event loop
- * only the gear loop touches every byte. A tree's files are read into fresh 1 MiB buffers.
+ * only the gear loop touches every byte. A tree's files are read into the same blocks.
  */
 
 export type IngestSource =
@@ -93,7 +93,8 @@ export async function* chunksOf(source: IngestSource, params?: ChunkerParams): A
   };
   try {
     for await (const piece of contentOf(source, (params ?? DEFAULT_CHUNKER_PARAMS).min)) {
-      if (piece.lease) held.push(piece.lease);
+      // A block cut at segment ends comes in several pieces, under one lease.
+      if (piece.lease && held.at(-1) !== piece.lease) held.push(piece.lease);
       const raws = chunker.push(piece.bytes);
       const last = piece.endsSegment ? chunker.finish() : undefined;
       if (last) raws.push(last);
@@ -153,7 +154,7 @@ async function* contentOf(source: IngestSource, min: number): AsyncGenerator<Pie
     return;
   }
   if (source.kind === 'tree-stream') {
-    yield* atSegmentEnds(source.content, segmentEnds(source.entries, min));
+    yield* atSegmentEnds(piecesOf(source.content), segmentEnds(source.entries, min));
     return;
   }
   const st = await statFile(source.path);
@@ -248,4 +249,8 @@ export async function requireSource(path: string, kind: SourceKind): Promise<Sta
     },
   );
   return st;
+}
+
+async function* piecesOf(content: AsyncIterable<Buffer>): AsyncGenerator<Piece> {
+  for await (const bytes of content) yield { bytes };
 }

@@ -21,15 +21,18 @@ export function segmentEnds(entries: readonly Entry[], min: number): number[] {
   return ends;
 }
 
-/** `pieces` cut at `ends` (stream offsets): each part says whether a segment ends with it. */
-export async function* atSegmentEnds(
-  pieces: AsyncIterable<Buffer>,
+/**
+ * `pieces` cut at `ends` (stream offsets): each part says whether a segment ends with it,
+ * and keeps the rest of its piece's fields (a pooled block's lease).
+ */
+export async function* atSegmentEnds<P extends { readonly bytes: Buffer }>(
+  pieces: AsyncIterable<P>,
   ends: readonly number[],
-): AsyncGenerator<{ readonly bytes: Buffer; readonly endsSegment: boolean }> {
+): AsyncGenerator<P & { readonly endsSegment: boolean }> {
   let at = 0;
   let next = 0;
   for await (const piece of pieces) {
-    let rest = piece;
+    let rest = piece.bytes;
     while (rest.length > 0) {
       const end = ends[next] ?? Number.POSITIVE_INFINITY;
       const bytes = rest.subarray(0, Math.min(rest.length, end - at));
@@ -37,7 +40,7 @@ export async function* atSegmentEnds(
       at += bytes.length;
       const endsSegment = at === end;
       if (endsSegment) next++;
-      yield { bytes, endsSegment };
+      yield { ...piece, bytes, endsSegment };
     }
   }
 }

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BufferPool } from './buffer-pool.js';
 import { deviceNumbers, scanTree, timestampOf, treeContent } from './tree-scan.js';
 import { escapeName, formatDump, parseDump, unescapeName } from './xattrs.js';
 
@@ -34,7 +35,7 @@ describe('scanTree', () => {
     expect(entries.map((e) => e.path)).toEqual(['.', 'a', 'a-b', 'a/b', 'a/link', 'z']);
     expect(entries.find((e) => e.path === 'a/link')).toMatchObject({ type: 'file', size: 2 });
     expect(entries.find((e) => e.path === 'z')).toMatchObject({ type: 'hardlink', target: 'a/link' });
-    const content = Buffer.concat(await collect(treeContent(root, entries)));
+    const content = Buffer.concat((await collect(treeContent(root, entries))).map((b) => b.bytes));
     expect(content.toString()).toBe('xyzz');
   });
 
@@ -72,15 +73,41 @@ describe('scanTree', () => {
     await expect(collect(treeContent(root, entries))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
-  it('reads many small files into shared 1 MiB buffers', async () => {
+  it('reads many small files into pooled blocks, each leased until released', async () => {
     const root = join(work, 't4');
     await mkdir(root);
-    for (let i = 0; i < 300; i++) await writeFile(join(root, `f${i}`), Buffer.alloc(5000, i));
+    for (let i = 0; i < 1000; i++) await writeFile(join(root, `f${i}`), Buffer.alloc(5000, i));
     const { entries } = await scanTree(root);
-    const bufs = await collect(treeContent(root, entries));
-    expect(bufs.length).toBe(2);
-    expect(bufs[0]!.length).toBe(1024 * 1024);
-    expect(bufs[0]!.buffer).not.toBe(bufs[1]!.buffer);
+    const pool = new BufferPool(2 ** 20, 8, { shared: true });
+    const blocks = await collect(treeContent(root, entries, pool));
+    const M = 2 ** 20;
+    expect(blocks.map((b) => b.bytes.length)).toEqual([M, M, M, M, 5_000_000 - 4 * M]);
+    expect(blocks[0]?.bytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(new Set(blocks.map((b) => b.bytes.buffer)).size).toBe(5);
+    expect(
+      Buffer.concat(blocks.map((b) => b.bytes)).equals(
+        Buffer.concat(
+          Array.from({ length: 1000 }, (_, i) => i)
+            .sort((a, b) => (`f${a}` < `f${b}` ? -1 : 1))
+            .map((i) => Buffer.alloc(5000, i)),
+        ),
+      ),
+    ).toBe(true);
+    for (const b of blocks) b.lease.release();
+    expect(pool.idleBlocks).toBe(5);
+  });
+
+  it('gives its block back when the stream fails', async () => {
+    const root = join(work, 't4-changed');
+    await mkdir(root);
+    await writeFile(join(root, 'f'), 'abc');
+    const { entries } = await scanTree(root);
+    await truncate(join(root, 'f'), 1);
+    const pool = new BufferPool(2 ** 20, 4, { shared: true });
+    await expect(collect(treeContent(root, entries, pool))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    expect(pool.idleBlocks).toBe(1);
   });
 });
 
