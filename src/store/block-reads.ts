@@ -112,32 +112,64 @@ export async function* fillBlocks(
   items: AsyncIterable<Uint8Array | readonly Uint8Array[]>,
   pool: BufferPool = dataBuffers,
 ): AsyncGenerator<LeasedBytes> {
-  let block: Buffer | undefined;
-  let fill = 0;
+  const blocks = new BlockFill(pool);
   try {
     for await (const item of items)
       for (const piece of item instanceof Uint8Array ? [item] : item) {
         let at = 0;
         while (at < piece.length) {
-          block ??= pool.take(pool.blockBytes);
-          const n = Math.min(block.length - fill, piece.length - at);
-          copyBytes(block, fill, piece.subarray(at, at + n));
-          fill += n;
+          const room = blocks.room();
+          const n = Math.min(room.length, piece.length - at);
+          copyBytes(room, 0, piece.subarray(at, at + n));
           at += n;
-          if (fill === block.length) {
-            const full = block;
-            block = undefined;
-            fill = 0;
-            yield { bytes: full, lease: new BlockLease(pool, full) };
-          }
+          const full = blocks.filled(n);
+          if (full) yield full;
         }
       }
-    if (block && fill > 0) {
-      const last = block;
-      block = undefined;
-      yield { bytes: last.subarray(0, fill), lease: new BlockLease(pool, last) };
-    }
+    const last = blocks.last();
+    if (last) yield last;
   } finally {
-    if (block) pool.give(block);
+    blocks.drop();
+  }
+}
+
+/**
+ * Pooled blocks filled one after another (from a stream, from many small files): `room` is
+ * what is left of the block being filled, `filled` says how much of it was written and
+ * answers the block once full, `last` the part-filled one at the end. `drop` gives back a
+ * block never answered (on failure).
+ */
+export class BlockFill {
+  private block: Buffer | undefined;
+  private fill = 0;
+
+  constructor(private readonly pool: BufferPool) {}
+
+  room(): Buffer {
+    this.block ??= this.pool.take(this.pool.blockBytes);
+    return this.block.subarray(this.fill);
+  }
+
+  filled(n: number): LeasedBytes | undefined {
+    this.fill += n;
+    return this.block && this.fill === this.block.length ? this.answer() : undefined;
+  }
+
+  last(): LeasedBytes | undefined {
+    return this.block && this.fill > 0 ? this.answer() : undefined;
+  }
+
+  drop(): void {
+    if (this.block) this.pool.give(this.block);
+    this.block = undefined;
+    this.fill = 0;
+  }
+
+  private answer(): LeasedBytes {
+    const block = this.block as Buffer;
+    const bytes = block.subarray(0, this.fill);
+    this.block = undefined;
+    this.fill = 0;
+    return { bytes, lease: new BlockLease(this.pool, block) };
   }
 }

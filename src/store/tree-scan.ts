@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { IngotError } from '../core/errors.js';
 import type { Entry, Timestamp } from '../core/manifest.js';
 import { comparePaths } from '../core/manifest-paths.js';
-import { BlockLease, type LeasedBytes } from './block-reads.js';
+import { BlockFill, type LeasedBytes } from './block-reads.js';
 import { type BufferPool, dataBuffers } from './buffer-pool.js';
 import { mapConcurrent } from './concurrency.js';
 import { readXattrs } from './xattrs.js';
@@ -162,8 +162,7 @@ export async function* treeContent(
   pool: BufferPool = dataBuffers,
 ): AsyncGenerator<LeasedBytes> {
   const abs = resolve(root);
-  let block: Buffer | undefined;
-  let fill = 0;
+  const blocks = new BlockFill(pool);
   const probe = Buffer.allocUnsafe(1);
   let slice = performance.now();
   try {
@@ -174,18 +173,12 @@ export async function* treeContent(
       try {
         let pos = 0;
         while (pos < e.size) {
-          block ??= pool.take(pool.blockBytes);
-          const want = Math.min(e.size - pos, block.length - fill);
-          const bytesRead = await file.read(block, fill, want, pos);
+          const room = blocks.room();
+          const bytesRead = await file.read(room, 0, Math.min(e.size - pos, room.length), pos);
           if (bytesRead === 0) throw changed(path, e.size);
-          fill += bytesRead;
           pos += bytesRead;
-          if (fill === block.length) {
-            const full = block;
-            block = undefined;
-            fill = 0;
-            yield { bytes: full, lease: new BlockLease(pool, full) };
-          }
+          const full = blocks.filled(bytesRead);
+          if (full) yield full;
         }
         if ((await file.read(probe, 0, 1, e.size)) !== 0) throw changed(path, e.size);
       } finally {
@@ -196,13 +189,10 @@ export async function* treeContent(
         slice = performance.now();
       }
     }
-    if (block && fill > 0) {
-      const last = block;
-      block = undefined;
-      yield { bytes: last.subarray(0, fill), lease: new BlockLease(pool, last) };
-    }
+    const last = blocks.last();
+    if (last) yield last;
   } finally {
-    if (block) pool.give(block);
+    blocks.drop();
   }
 }
 
