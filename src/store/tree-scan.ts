@@ -1,20 +1,26 @@
-import { type BigIntStats, closeSync, constants, openSync, readSync } from 'node:fs';
-import { type FileHandle, lstat, open, readdir, readlink, stat } from 'node:fs/promises';
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+} from 'node:fs';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { IngotError } from '../core/errors.js';
 import type { Entry, Timestamp } from '../core/manifest.js';
 import { comparePaths } from '../core/manifest-paths.js';
 import { BlockFill, type LeasedBytes } from './block-reads.js';
 import { type BufferPool, dataBuffers } from './buffer-pool.js';
-import { mapConcurrent } from './concurrency.js';
 import { readXattrs } from './xattrs.js';
 
 /**
  * Reads a local directory tree into manifest entries (model order: "." first, then by
  * UTF-8 bytes), and streams the content of its regular files in that order.
  */
-
-const LSTAT_CONCURRENCY = 64;
 
 interface Found {
   readonly path: string;
@@ -33,7 +39,7 @@ export async function scanTree(root: string): Promise<{ entries: Entry[]; warnin
   const firstOfInode = new Map<string, string>();
   const entries: Entry[] = [toEntry({ path: '.', st: rootStat }, firstOfInode, '') as Entry];
   for (const f of found) {
-    const e = toEntry(f, firstOfInode, await linkTargetOf(abs, f));
+    const e = toEntry(f, firstOfInode, linkTargetOf(abs, f));
     if (e) entries.push(e);
     else warnings.push(`skipped ${JSON.stringify(f.path)}: sockets and unknown file types are not stored`);
   }
@@ -61,38 +67,60 @@ async function statRoot(abs: string): Promise<BigIntStats> {
   return st;
 }
 
-/** Breadth-first: one readdir per directory, lstat of children with bounded concurrency. */
+/**
+ * Breadth-first: one readdir per directory, an lstat of each child, with blocking calls in
+ * time slices (see treeContent): through libuv's pool, 64 at a time, the 35,000 entries of a
+ * 30,000-file tree took 0.55-0.75 s of the scan.
+ */
 async function walk(abs: string, warnings: string[]): Promise<Found[]> {
   const all: Found[] = [];
+  const pause = timeSlices();
   let level: string[] = [''];
   while (level.length > 0) {
-    const listed = await mapConcurrent(level, 16, async (dir) => {
-      const names = await readdir(join(abs, dir), { withFileTypes: true });
-      return names.map((d) => (dir === '' ? d.name : `${dir}/${d.name}`));
-    });
-    const children = listed.flat();
-    const stats = await mapConcurrent(children, LSTAT_CONCURRENCY, (p) =>
-      lstat(join(abs, p), { bigint: true }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-        warnings.push(
-          `skipped ${JSON.stringify(p)}: vanished during the scan or its name is not valid UTF-8`,
-        );
-        return undefined;
-      }),
-    );
+    const children: string[] = [];
+    for (const dir of level) {
+      for (const d of readdirSync(join(abs, dir), { withFileTypes: true }))
+        children.push(dir === '' ? d.name : `${dir}/${d.name}`);
+      await pause();
+    }
     level = [];
-    children.forEach((path, i) => {
-      const st = stats[i];
-      if (!st) return;
+    for (const path of children) {
+      const st = lstatOrVanished(join(abs, path), path, warnings);
+      await pause();
+      if (!st) continue;
       all.push({ path, st });
       if (st.isDirectory()) level.push(path);
-    });
+    }
   }
   return all;
 }
 
-async function linkTargetOf(abs: string, f: Found): Promise<string> {
-  return f.st.isSymbolicLink() ? readlink(join(abs, f.path)) : '';
+function lstatOrVanished(abs: string, path: string, warnings: string[]): BigIntStats | undefined {
+  try {
+    return lstatSync(abs, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    warnings.push(`skipped ${JSON.stringify(path)}: vanished during the scan or its name is not valid UTF-8`);
+    return undefined;
+  }
+}
+
+/** A pause that lets the event loop run once SLICE_MS have passed since the last one. */
+function timeSlices(): () => Promise<void> | undefined {
+  let since = performance.now();
+  return () => {
+    if (performance.now() - since <= SLICE_MS) return undefined;
+    return new Promise<void>((r) =>
+      setImmediate(() => {
+        since = performance.now();
+        r();
+      }),
+    );
+  };
+}
+
+function linkTargetOf(abs: string, f: Found): string {
+  return f.st.isSymbolicLink() ? readlinkSync(join(abs, f.path)) : '';
 }
 
 function toEntry(f: Found, firstOfInode: Map<string, string>, linkTarget: string): Entry | undefined {
@@ -164,7 +192,7 @@ export async function* treeContent(
   const abs = resolve(root);
   const blocks = new BlockFill(pool);
   const probe = Buffer.allocUnsafe(1);
-  let slice = performance.now();
+  const pause = timeSlices();
   try {
     for (const e of entries) {
       if (e.type !== 'file') continue;
@@ -184,10 +212,7 @@ export async function* treeContent(
       } finally {
         await file.close();
       }
-      if (performance.now() - slice > SLICE_MS) {
-        await new Promise((r) => setImmediate(r));
-        slice = performance.now();
-      }
+      await pause();
     }
     const last = blocks.last();
     if (last) yield last;
