@@ -1,5 +1,5 @@
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,5 +108,40 @@ describe('chunksOf / buildDraft', () => {
     }
     expect(at).toBe(data.length);
     expect(released).toBeGreaterThan(100);
+  });
+
+  it('reads a tree into pooled blocks cut at file boundaries, each reused only once released', async () => {
+    // Files of every size, many at least the chunker's minimum (each its own segment), so
+    // blocks are cut in several pieces; chunks are held unreleased while reading goes on.
+    const root = join(work, 'reuse-tree');
+    await mkdir(root);
+    const sizes = Array.from({ length: 400 }, (_, i) => [100, 20_000, 70_000, 300_000, 3][i % 5] as number);
+    const files = sizes.map((n, i) => ({
+      name: `f${String(i).padStart(4, '0')}`,
+      data: randomFillSync(Buffer.alloc(n)),
+    }));
+    for (const f of files) await writeFile(join(root, f.name), f.data);
+    const { entries } = await scanTree(root);
+    const content = Buffer.concat(files.map((f) => f.data));
+    const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const held: { digest: string; raw: Buffer; release?: () => void }[] = [];
+    let at = 0;
+    for await (const c of chunksOf({ kind: 'tree', root, entries })) {
+      if (c.ref.kind !== 'data' || !c.raw) throw new Error('random data has no holes');
+      held.push({ digest: c.ref.digest, raw: c.raw, ...(c.release ? { release: c.release } : {}) });
+      at += c.ref.length;
+      while (held.reduce((n, h) => n + h.raw.length, 0) > 10 * 2 ** 20) {
+        const h = held.shift()!;
+        expect(hex(h.raw)).toBe(h.digest);
+        h.release?.();
+      }
+    }
+    expect(at).toBe(content.length);
+    expect(
+      Buffer.concat(held.map((h) => h.raw)).equals(
+        content.subarray(content.length - held.reduce((n, h) => n + h.raw.length, 0)),
+      ),
+    ).toBe(true);
+    for (const h of held) expect(hex(h.raw)).toBe(h.digest);
   });
 });

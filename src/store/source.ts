@@ -93,8 +93,7 @@ export async function* chunksOf(source: IngestSource, params?: ChunkerParams): A
   };
   try {
     for await (const piece of contentOf(source, (params ?? DEFAULT_CHUNKER_PARAMS).min)) {
-      // A block cut at segment ends comes in several pieces, under one lease.
-      if (piece.lease && held.at(-1) !== piece.lease) held.push(piece.lease);
+      if (piece.lease) held.push(piece.lease);
       const raws = chunker.push(piece.bytes);
       const last = piece.endsSegment ? chunker.finish() : undefined;
       if (last) raws.push(last);

@@ -23,9 +23,11 @@ export function segmentEnds(entries: readonly Entry[], min: number): number[] {
 
 /**
  * `pieces` cut at `ends` (stream offsets): each part says whether a segment ends with it,
- * and keeps the rest of its piece's fields (a pooled block's lease).
+ * and keeps the rest of its piece's fields. A pooled block's lease gets one more holder for
+ * each part past the first, so each part is released on its own (source.ts): a block cut
+ * in three must not go back to the pool once the first part is done with.
  */
-export async function* atSegmentEnds<P extends { readonly bytes: Buffer }>(
+export async function* atSegmentEnds<P extends { readonly bytes: Buffer; readonly lease?: Retained }>(
   pieces: AsyncIterable<P>,
   ends: readonly number[],
 ): AsyncGenerator<P & { readonly endsSegment: boolean }> {
@@ -33,6 +35,7 @@ export async function* atSegmentEnds<P extends { readonly bytes: Buffer }>(
   let next = 0;
   for await (const piece of pieces) {
     let rest = piece.bytes;
+    let first = true;
     while (rest.length > 0) {
       const end = ends[next] ?? Number.POSITIVE_INFINITY;
       const bytes = rest.subarray(0, Math.min(rest.length, end - at));
@@ -40,7 +43,13 @@ export async function* atSegmentEnds<P extends { readonly bytes: Buffer }>(
       at += bytes.length;
       const endsSegment = at === end;
       if (endsSegment) next++;
+      if (!first) piece.lease?.retain();
+      first = false;
       yield { ...piece, bytes, endsSegment };
     }
   }
+}
+
+interface Retained {
+  retain(): void;
 }
