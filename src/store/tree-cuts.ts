@@ -24,8 +24,9 @@ export function segmentEnds(entries: readonly Entry[], min: number): number[] {
 /**
  * `pieces` cut at `ends` (stream offsets): each part says whether a segment ends with it,
  * and keeps the rest of its piece's fields. A pooled block's lease gets one more holder for
- * each part past the first, so each part is released on its own (source.ts): a block cut
- * in three must not go back to the pool once the first part is done with.
+ * each part past the first, all taken before the first part is yielded, so each part is
+ * released on its own (source.ts): a block cut in three must not go back to the pool once
+ * the first part is done with.
  */
 export async function* atSegmentEnds<P extends { readonly bytes: Buffer; readonly lease?: Retained }>(
   pieces: AsyncIterable<P>,
@@ -34,8 +35,8 @@ export async function* atSegmentEnds<P extends { readonly bytes: Buffer; readonl
   let at = 0;
   let next = 0;
   for await (const piece of pieces) {
+    const parts: { bytes: Buffer; endsSegment: boolean }[] = [];
     let rest = piece.bytes;
-    let first = true;
     while (rest.length > 0) {
       const end = ends[next] ?? Number.POSITIVE_INFINITY;
       const bytes = rest.subarray(0, Math.min(rest.length, end - at));
@@ -43,10 +44,11 @@ export async function* atSegmentEnds<P extends { readonly bytes: Buffer; readonl
       at += bytes.length;
       const endsSegment = at === end;
       if (endsSegment) next++;
-      if (!first) piece.lease?.retain();
-      first = false;
-      yield { ...piece, bytes, endsSegment };
+      parts.push({ bytes, endsSegment });
     }
+    // Every hold taken before any part is released: a lease that reached none is gone.
+    for (let k = 1; k < parts.length; k++) piece.lease?.retain();
+    for (const part of parts) yield { ...piece, ...part };
   }
 }
 
