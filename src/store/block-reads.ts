@@ -24,6 +24,9 @@ export class BlockLease {
   ) {}
 
   retain(): void {
+    // A lease that reached none has given its block back: holding it again would share a
+    // block the pool hands out to the next reader.
+    if (this.holders <= 0) throw new Error('a block lease was held again after its release');
     this.holders++;
   }
 
