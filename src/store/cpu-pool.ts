@@ -7,10 +7,11 @@ import { backToBack, type CpuResult, runCpuTask } from './cpu-work.js';
 import { type Run, SLOT_BYTES, workerRun, workersBuilt } from './cpu-workers.js';
 
 /**
- * The one pool for CPU-heavy chunk work (SHA-256, zstd decoding for verification, deltas
- * against a reference chunk, and the running SHA-256 of a whole bundle file): a worker
- * thread per core, shared by everything in the process, so hashing never runs on the event
- * loop and an ingest, a transfer and a verify together use every core and no more.
+ * The one pool for CPU-heavy chunk work (SHA-256, zstd decoding for verification and encoding
+ * for the store, deltas against a reference chunk, and the running SHA-256 of a whole bundle
+ * file): a worker thread per core, shared by everything in the process, so hashing never
+ * runs on the event loop and an ingest, a transfer and a verify together use every core and
+ * no more.
  *
  * A batch goes as one small message, its chunks copied once into a free slot of a buffer
  * shared with that worker (a fresh buffer moved per batch cost ~0.9 s of main-thread time
