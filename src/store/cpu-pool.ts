@@ -340,8 +340,9 @@ function encodedForms(r: CpuResult, piece: readonly Uint8Array[]): EncodedChunk[
   let offset = 0;
   return piece.map((chunk, i) => {
     if (r.encodings?.[i] !== 1) return { encoding: 'raw', payload: asBuffer(chunk) };
+    const at = offset;
     offset += r.storedLengths?.[i] as number;
-    return { encoding: 'zstd', payload: all.subarray(offset - (r.storedLengths?.[i] as number), offset) };
+    return { encoding: 'zstd', payload: all.subarray(at, offset) };
   });
 }
 

@@ -57,6 +57,19 @@ export function zstdDecodedBound(b: Buffer): number | undefined {
   return bound;
 }
 
+/** The content size the first frame's header states, if it states one. */
+export function frameContentSize(b: Buffer): number | undefined {
+  if (b.length < 6 || b.readUInt32LE(0) !== ZSTD_MAGIC) return undefined;
+  const fhd = b[4] as number;
+  const fcsFlag = fhd >> 6;
+  const singleSegment = (fhd >> 5) & 1;
+  const at = 5 + (singleSegment ? 0 : 1) + ([0, 1, 2, 4][fhd & 3] as number);
+  if (fcsFlag === 0) return singleSegment && at < b.length ? (b[at] as number) : undefined;
+  if (fcsFlag === 1) return at + 2 <= b.length ? b.readUInt16LE(at) + 256 : undefined;
+  if (fcsFlag === 2) return at + 4 <= b.length ? b.readUInt32LE(at) : undefined;
+  return at + 8 <= b.length ? Number(b.readBigUInt64LE(at)) : undefined;
+}
+
 /**
  * Refuses, before any decoding, a payload that is malformed (CORRUPT) or whose headers allow
  * more than `maxRaw` bytes (PAYLOAD_TOO_LARGE: a tiny frame may claim gigabytes). Returns the

@@ -1,5 +1,5 @@
 import { constants, createZstdCompress, createZstdDecompress } from 'node:zlib';
-import { zstdDecodedBound } from './zstd-bound.js';
+import { frameContentSize, zstdDecodedBound } from './zstd-bound.js';
 import { ZSTD_LEVEL } from './zstd-lanes.js';
 
 /**
@@ -153,17 +153,4 @@ let scratchBuffer: Buffer | undefined;
 function scratch(): Buffer {
   scratchBuffer ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   return scratchBuffer;
-}
-
-/** The content size the first frame's header states, if it states one. */
-function frameContentSize(b: Buffer): number | undefined {
-  if (b.length < 6 || b.readUInt32LE(0) !== 0xfd2fb528) return undefined;
-  const fhd = b[4] as number;
-  const fcsFlag = fhd >> 6;
-  const singleSegment = (fhd >> 5) & 1;
-  const at = 5 + (singleSegment ? 0 : 1) + ([0, 1, 2, 4][fhd & 3] as number);
-  if (fcsFlag === 0) return singleSegment && at < b.length ? (b[at] as number) : undefined;
-  if (fcsFlag === 1) return at + 2 <= b.length ? b.readUInt16LE(at) + 256 : undefined;
-  if (fcsFlag === 2) return at + 4 <= b.length ? b.readUInt32LE(at) : undefined;
-  return at + 8 <= b.length ? Number(b.readBigUInt64LE(at)) : undefined;
 }
